@@ -1,0 +1,261 @@
+//! The Matrix OS benchmark: starts the real `matrixos` binary on a loopback
+//! port with a fresh data directory and drives it over the public client
+//! API, then prints figures. It never fails on a time.
+//!
+//!   cargo run --example bench            # full run
+//!   cargo run --example bench -- --quick # small numbers (CI)
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Sizes {
+    events: usize,
+    latency_samples: usize,
+    sync_rooms: usize,
+    sync_events: usize,
+    pages: usize,
+    rooms: usize,
+}
+
+const FULL: Sizes = Sizes { events: 20_000, latency_samples: 500, sync_rooms: 50, sync_events: 100, pages: 500, rooms: 500 };
+const QUICK: Sizes = Sizes { events: 2_000, latency_samples: 50, sync_rooms: 10, sync_events: 20, pages: 50, rooms: 50 };
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+#[derive(Clone)]
+struct User {
+    id: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request failed");
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn register(&self, name: &str) -> User {
+        let b = self
+            .call(reqwest::Method::POST, "/_matrix/client/v3/register", None, Some(json!({
+                "username": name, "password": "bench-password", "auth": {"type": "m.login.dummy"}
+            })))
+            .await;
+        User { id: b["user_id"].as_str().expect("user_id").into(), token: b["access_token"].as_str().expect("token").into() }
+    }
+
+    async fn create_room(&self, user: &User, invite: &[&User]) -> String {
+        let invite: Vec<&str> = invite.iter().map(|u| u.id.as_str()).collect();
+        let b = self
+            .call(reqwest::Method::POST, "/_matrix/client/v3/createRoom", Some(&user.token), Some(json!({"preset": "public_chat", "invite": invite})))
+            .await;
+        b["room_id"].as_str().expect("room_id").into()
+    }
+
+    async fn join(&self, user: &User, room: &str) {
+        self.call(reqwest::Method::POST, &format!("/_matrix/client/v3/join/{}", enc(room)), Some(&user.token), Some(json!({}))).await;
+    }
+
+    async fn send(&self, user: &User, room: &str, txn: &str, body: &str) -> String {
+        let b = self
+            .call(reqwest::Method::PUT, &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room)), Some(&user.token), Some(json!({"msgtype": "m.text", "body": body})))
+            .await;
+        b["event_id"].as_str().expect("event_id").into()
+    }
+
+    async fn sync(&self, user: &User, since: Option<&str>, timeout_ms: u64, filter: Option<&str>) -> Value {
+        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
+        if let Some(s) = since {
+            path.push_str(&format!("&since={s}"));
+        }
+        if let Some(f) = filter {
+            path.push_str(&format!("&filter={}", enc(f)));
+        }
+        self.call(reqwest::Method::GET, &path, Some(&user.token), None).await
+    }
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn start_server(data: &std::path::Path, port: u16) -> Child {
+    let exe: PathBuf = std::env::current_exe().expect("exe");
+    let server = exe.parent().and_then(|p| p.parent()).expect("target dir").join("matrixos");
+    Command::new(server)
+        .env("MATRIXOS_DATA_DIR", data)
+        .env("MATRIXOS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MATRIXOS_RATE_LIMIT_SEND", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start matrixos (build it first: cargo build)")
+}
+
+async fn wait_ready(api: &Api) {
+    for _ in 0..200 {
+        if api.http.get(format!("{}/_matrix/client/versions", api.base)).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let sizes = if quick { QUICK } else { FULL };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut server = start_server(dir.path(), port);
+    let api = Arc::new(Api { http: reqwest::Client::new(), base: format!("http://127.0.0.1:{port}") });
+    wait_ready(&api).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = rss_kib(server.id());
+    println!("matrixos benchmark ({} mode, durable writes, loopback HTTP)", if quick { "quick" } else { "full" });
+    println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
+
+    // 1. Send throughput: 8 senders in one room.
+    let mut senders = Vec::new();
+    for i in 0..8 {
+        senders.push(api.register(&format!("sender{i}")).await);
+    }
+    let room = api.create_room(&senders[0], &[]).await;
+    for s in &senders[1..] {
+        api.join(s, &room).await;
+    }
+    let per_sender = sizes.events / senders.len();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, s) in senders.iter().cloned().enumerate() {
+        let (api, room) = (api.clone(), room.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_sender {
+                api.send(&s, &room, &format!("t{i}-{n}"), "benchmark message").await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("sender task");
+    }
+    let elapsed = started.elapsed();
+    println!("send throughput, 1 room, 8 senders: {:.0} events/s ({} events in {:.2} s)", (per_sender * 8) as f64 / elapsed.as_secs_f64(), per_sender * 8, elapsed.as_secs_f64());
+
+    // 2. Send-to-sync delivery latency for a long-polling receiver.
+    let receiver = senders[1].clone();
+    let mut since = api.sync(&receiver, None, 0, Some(r#"{"room":{"timeline":{"limit":1}}}"#)).await["next_batch"].as_str().expect("next_batch").to_owned();
+    let mut latencies = Vec::new();
+    for n in 0..sizes.latency_samples {
+        let (api2, recv, s2) = (api.clone(), receiver.clone(), since.clone());
+        let poll = tokio::spawn(async move { (api2.sync(&recv, Some(&s2), 30_000, None).await, Instant::now()) });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let sent_at = Instant::now();
+        let event_id = api.send(&senders[0], &room, &format!("lat{n}"), "ping").await;
+        let (mut body, mut got_at) = poll.await.expect("poll");
+        // The long-poll may have returned before the event was visible; poll on.
+        loop {
+            let found = body["rooms"]["join"][&room]["timeline"]["events"].as_array().is_some_and(|evs| evs.iter().any(|e| e["event_id"] == event_id));
+            since = body["next_batch"].as_str().expect("next_batch").to_owned();
+            if found {
+                break;
+            }
+            body = api.sync(&receiver, Some(&since), 30_000, None).await;
+            got_at = Instant::now();
+        }
+        latencies.push(got_at - sent_at);
+    }
+    latencies.sort();
+    println!("send-to-sync delivery latency: p50 {:.2} ms, p99 {:.2} ms ({} samples)", percentile(&latencies, 0.5).as_secs_f64() * 1e3, percentile(&latencies, 0.99).as_secs_f64() * 1e3, latencies.len());
+
+    // 3. Initial sync for one user in N rooms × M events.
+    let reader = api.register("reader").await;
+    let others: Vec<User> = senders[2..6].to_vec();
+    for r in 0..sizes.sync_rooms {
+        let room = api.create_room(&reader, &[]).await;
+        for o in &others {
+            api.join(o, &room).await;
+        }
+        for n in 0..sizes.sync_events {
+            let who = &others[n % others.len()];
+            api.send(who, &room, &format!("s{r}-{n}"), "history").await;
+        }
+    }
+    for (label, filter) in [("full members", None), ("lazy-loaded members", Some(r#"{"room":{"state":{"lazy_load_members":true}}}"#))] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let body = api.sync(&reader, None, 0, filter).await;
+            times.push(t.elapsed());
+            assert_eq!(body["rooms"]["join"].as_object().map(|m| m.len()), Some(sizes.sync_rooms));
+        }
+        times.sort();
+        println!("initial sync, {} rooms x {} events, {label}: median {:.1} ms", sizes.sync_rooms, sizes.sync_events, times[2].as_secs_f64() * 1e3);
+    }
+
+    // 4. /messages pagination, pages of 100 backwards through the busy room.
+    let started = Instant::now();
+    let mut from: Option<String> = None;
+    let mut pages = 0;
+    while pages < sizes.pages {
+        let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(&room));
+        if let Some(f) = &from {
+            path.push_str(&format!("&from={f}"));
+        }
+        let body = api.call(reqwest::Method::GET, &path, Some(&senders[0].token), None).await;
+        pages += 1;
+        match body["end"].as_str() {
+            Some(end) => from = Some(end.to_owned()),
+            None => from = None,
+        }
+    }
+    let elapsed = started.elapsed();
+    println!("/messages pagination: {:.0} pages of 100 events/s ({pages} pages)", pages as f64 / elapsed.as_secs_f64());
+
+    // 5. Room creation rate (sequential, one creator).
+    let started = Instant::now();
+    for _ in 0..sizes.rooms {
+        api.create_room(&senders[7], &[]).await;
+    }
+    let elapsed = started.elapsed();
+    println!("room creation: {:.0} rooms/s ({} rooms)", sizes.rooms as f64 / elapsed.as_secs_f64(), sizes.rooms);
+
+    println!("peak RSS: {:.1} MiB; RSS now: {:.1} MiB", hwm_kib(server.id()) as f64 / 1024.0, rss_kib(server.id()) as f64 / 1024.0);
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -1,0 +1,85 @@
+//! `/devices` and `/delete_devices`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use matrixos_storage::Batch;
+use ruma::{OwnedDeviceId, UserId};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::http::extract::{opt_str, Auth, JsonBody};
+use crate::services::accounts::DeviceRecord;
+use crate::services::{uia, Services};
+
+type S = State<Arc<Services>>;
+
+/// Deletes devices, their tokens and their keys in one batch.
+pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
+    let mut batch = Batch::new();
+    s.accounts.delete_devices_into(&mut batch, user, devices)?;
+    let mut positions = Vec::new();
+    for device in devices {
+        positions.push(s.keys.delete_device_keys_into(&mut batch, user, device)?);
+    }
+    s.store.commit(batch, positions).await
+}
+
+fn device_json(id: &OwnedDeviceId, d: &DeviceRecord) -> Value {
+    json!({
+        "device_id": id,
+        "display_name": d.display_name,
+        "last_seen_ip": d.last_seen_ip,
+        "last_seen_ts": d.last_seen_ts,
+    })
+}
+
+pub async fn list(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
+    let devices: Vec<Value> = s
+        .accounts
+        .devices(&caller.user_id)?
+        .iter()
+        .map(|(id, d)| device_json(id, d))
+        .collect();
+    Ok(Json(json!({ "devices": devices })))
+}
+
+pub async fn get(State(s): S, Auth(caller): Auth, Path(device): Path<String>) -> Result<Json<Value>> {
+    let id: OwnedDeviceId = device.into();
+    let record = s
+        .accounts
+        .device(&caller.user_id, &id)?
+        .ok_or_else(|| Error::not_found("No such device"))?;
+    Ok(Json(device_json(&id, &record)))
+}
+
+pub async fn update(State(s): S, Auth(caller): Auth, Path(device): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let id: OwnedDeviceId = device.into();
+    let name = opt_str(&body, "display_name")?.map(str::to_owned);
+    s.accounts.update_device(&caller.user_id, &id, name).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete(State(s): S, Auth(caller): Auth, Path(device): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let id: OwnedDeviceId = device.into();
+    if s.accounts.device(&caller.user_id, &id)?.is_none() {
+        return Err(Error::not_found("No such device"));
+    }
+    uia::require(&s, Some(&body), &[vec!["m.login.password"]], Some(&caller.user_id)).await?;
+    delete_devices(&s, &caller.user_id, &[id]).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete_many(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let ids: Vec<OwnedDeviceId> = body
+        .get("devices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::missing_param("Missing 'devices'"))?
+        .iter()
+        .map(|d| d.as_str().map(|d| d.into()).ok_or_else(|| Error::bad_json("devices must be strings")))
+        .collect::<Result<_>>()?;
+    uia::require(&s, Some(&body), &[vec!["m.login.password"]], Some(&caller.user_id)).await?;
+    delete_devices(&s, &caller.user_id, &ids).await?;
+    Ok(Json(json!({})))
+}

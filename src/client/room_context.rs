@@ -1,0 +1,122 @@
+//! `/context/{eventId}` and `/timestamp_to_event`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use matrixos_storage::Direction;
+use ruma::EventId;
+use serde_json::{json, Value};
+
+use super::membership::parse_room;
+use super::room_events::visible_until;
+use crate::error::{Error, Result};
+use crate::http::extract::Auth;
+use crate::rooms::timeline::TimelineEntry;
+use crate::services::Services;
+use crate::sync::filter::{EventFilter, Filter};
+
+type S = State<Arc<Services>>;
+type Q = Query<Vec<(String, String)>>;
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub async fn context(State(s): S, Auth(caller): Auth, Path((room, event)): Path<(String, String)>, Query(q): Q) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
+    let until = visible_until(&s, &caller.user_id, &room)?;
+    let (short_room, _) = s.rooms.record_of(&room)?;
+    let (short, pdu) = s.rooms.pdu(&event)?.ok_or_else(|| Error::not_found("Event not found"))?;
+    let meta = s.rooms.meta(short)?;
+    if meta.room != short_room || meta.count > until {
+        return Err(Error::not_found("Event not found"));
+    }
+    let limit = match param(&q, "limit") {
+        Some(l) => l.parse::<usize>().map_err(|_| Error::invalid_param("Invalid limit"))?.min(100),
+        None => 10,
+    };
+    let filter = match param(&q, "filter") {
+        Some(f) => Filter::parse_room_event_filter(f)?,
+        None => EventFilter::default(),
+    };
+    let before_n = limit / 2;
+    let after_n = limit - before_n;
+    let keep = |entries: Vec<TimelineEntry>| -> Vec<TimelineEntry> { entries.into_iter().filter(|e| filter.allows(&e.pdu)).collect() };
+    let before = keep(s.rooms.timeline(short_room, meta.count.saturating_sub(1), Direction::Backward, before_n, None)?);
+    let upto = until.min(s.store.position());
+    let after = keep(s.rooms.timeline(short_room, meta.count, Direction::Forward, after_n, Some(upto))?);
+    let client = |e: &TimelineEntry| -> Result<Value> {
+        let unsigned = s.rooms.unsigned(e.short, &e.pdu, Some(&caller.device_id), e.pdu.sender == caller.user_id)?;
+        Ok(e.pdu.to_client(Some(&room), unsigned))
+    };
+    let start = before.last().map(|e| e.count.saturating_sub(1)).unwrap_or(meta.count.saturating_sub(1));
+    let end = after.last().map(|e| e.count).unwrap_or(meta.count);
+    let state_hash = match after.last() {
+        Some(e) => s.rooms.meta(e.short)?.state_after,
+        None => meta.state_after,
+    };
+    let mut state = Vec::new();
+    for ev in s.rooms.state_events(state_hash)? {
+        let short = s.rooms.short_event(&ev.event_id)?.unwrap_or_default();
+        state.push(ev.to_client(Some(&room), s.rooms.unsigned(short, &ev, None, false)?));
+    }
+    let unsigned = s.rooms.unsigned(short, &pdu, Some(&caller.device_id), pdu.sender == caller.user_id)?;
+    Ok(Json(json!({
+        "start": start.to_string(),
+        "end": end.to_string(),
+        "event": pdu.to_client(Some(&room), unsigned),
+        "events_before": before.iter().map(client).collect::<Result<Vec<_>>>()?,
+        "events_after": after.iter().map(client).collect::<Result<Vec<_>>>()?,
+        "state": state,
+    })))
+}
+
+/// Most events examined by one `/timestamp_to_event` call.
+const MAX_SCAN: usize = 200_000;
+
+pub async fn timestamp_to_event(State(s): S, Auth(caller): Auth, Path(room): Path<String>, Query(q): Q) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let until = visible_until(&s, &caller.user_id, &room)?;
+    let (short_room, _) = s.rooms.record_of(&room)?;
+    let ts: u64 = param(&q, "ts")
+        .ok_or_else(|| Error::missing_param("Missing ts"))?
+        .parse()
+        .map_err(|_| Error::invalid_param("Invalid ts"))?;
+    let forward = match param(&q, "dir") {
+        Some("f") => true,
+        Some("b") => false,
+        Some(_) => return Err(Error::invalid_param("dir must be f or b")),
+        None => return Err(Error::missing_param("Missing dir")),
+    };
+    let upto = until.min(s.store.position());
+    let mut best: Option<(u64, Value)> = None;
+    let mut cursor = 0;
+    let mut scanned = 0;
+    while scanned < MAX_SCAN {
+        let page = s.rooms.timeline(short_room, cursor, Direction::Forward, 500, Some(upto))?;
+        if page.is_empty() {
+            break;
+        }
+        for e in &page {
+            scanned += 1;
+            cursor = e.count;
+            let ets: u64 = e.pdu.origin_server_ts.get().into();
+            let better = match (&best, forward) {
+                (_, true) if ets < ts => false,
+                (_, false) if ets > ts => false,
+                (None, _) => true,
+                (Some((b, _)), true) => ets < *b,
+                (Some((b, _)), false) => ets >= *b,
+            };
+            if better {
+                best = Some((ets, json!(e.pdu.event_id)));
+            }
+        }
+    }
+    match best {
+        Some((ts, id)) => Ok(Json(json!({ "event_id": id, "origin_server_ts": ts }))),
+        None => Err(Error::not_found("No event found in that direction")),
+    }
+}

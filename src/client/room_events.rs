@@ -1,0 +1,123 @@
+//! Sending and reading room events: send, state, event, redact.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use ruma::events::TimelineEventType;
+use ruma::{EventId, RoomId, UserId};
+use serde_json::{json, Value};
+
+use super::membership::parse_room;
+use crate::error::{Error, Result};
+use crate::http::extract::{Auth, JsonBody};
+use crate::rooms::send::{EventDraft, Txn};
+use crate::services::Services;
+
+type S = State<Arc<Services>>;
+
+/// The last stream position of the room the user may see: everything while
+/// joined, up to their leave or ban after that; `M_FORBIDDEN` otherwise.
+pub fn visible_until(s: &Services, user: &UserId, room: &RoomId) -> Result<u64> {
+    match s.rooms.membership(user, room)? {
+        Some(m) if m.membership == "join" => Ok(u64::MAX),
+        Some(m) if m.membership == "leave" || m.membership == "ban" => Ok(m.count),
+        _ => Err(Error::forbidden("You are not a member of this room")),
+    }
+}
+
+pub async fn send(State(s): S, Auth(caller): Auth, Path((room, kind, txn)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    s.send_limiter.check(&caller.user_id)?;
+    let draft = EventDraft::message(TimelineEventType::from(kind.as_str()), body);
+    let txn = Txn {
+        device: &caller.device_id,
+        id: &txn,
+    };
+    let event_id = s.rooms.send(&caller.user_id, &room, draft, Some(txn)).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+pub async fn put_state(State(s): S, Auth(caller): Auth, Path((room, kind, key)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let draft = EventDraft::state(kind.as_str().into(), key, body);
+    let event_id = s.rooms.send(&caller.user_id, &room, draft, None).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+pub async fn put_state_empty_key(state: S, auth: Auth, Path((room, kind)): Path<(String, String)>, body: JsonBody) -> Result<Json<Value>> {
+    put_state(state, auth, Path((room, kind, String::new())), body).await
+}
+
+/// The state hash the user may read: current if joined, at their leave otherwise.
+fn readable_state(s: &Services, user: &UserId, room: &RoomId) -> Result<(u64, u64)> {
+    let until = visible_until(s, user, room)?;
+    let (short, record) = s.rooms.record_of(room)?;
+    let hash = if until == u64::MAX { record.state } else { s.rooms.state_at(short, until)? };
+    Ok((short, hash))
+}
+
+pub async fn get_state_event(State(s): S, Auth(caller): Auth, Path((room, kind, key)): Path<(String, String, String)>) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let (_, hash) = readable_state(&s, &caller.user_id, &room)?;
+    let event = s
+        .rooms
+        .state_event(hash, &kind, &key)?
+        .ok_or_else(|| Error::not_found("Event not found"))?;
+    Ok(Json(event.content_value()))
+}
+
+pub async fn get_state_event_empty_key(state: S, auth: Auth, Path((room, kind)): Path<(String, String)>) -> Result<Json<Value>> {
+    get_state_event(state, auth, Path((room, kind, String::new()))).await
+}
+
+pub async fn get_state(State(s): S, Auth(caller): Auth, Path(room): Path<String>) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let (_, hash) = readable_state(&s, &caller.user_id, &room)?;
+    let events: Vec<Value> = s
+        .rooms
+        .state.load(hash)?
+        .values()
+        .map(|short| {
+            let pdu = s.rooms.pdu_by_short(*short)?;
+            let unsigned = s.rooms.unsigned(*short, &pdu, None, false)?;
+            Ok(pdu.to_client(Some(&room), unsigned))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Json(Value::Array(events)))
+}
+
+pub async fn get_event(State(s): S, Auth(caller): Auth, Path((room, event)): Path<(String, String)>) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
+    let until = visible_until(&s, &caller.user_id, &room).map_err(|_| Error::not_found("Event not found"))?;
+    let (short_room, _) = s.rooms.record_of(&room)?;
+    let (short, pdu) = s.rooms.pdu(&event)?.ok_or_else(|| Error::not_found("Event not found"))?;
+    let meta = s.rooms.meta(short)?;
+    if meta.room != short_room || meta.count > until {
+        return Err(Error::not_found("Event not found"));
+    }
+    let unsigned = s.rooms.unsigned(short, &pdu, Some(&caller.device_id), pdu.sender == caller.user_id)?;
+    Ok(Json(pdu.to_client(Some(&room), unsigned)))
+}
+
+pub async fn redact(State(s): S, Auth(caller): Auth, Path((room, event, txn)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let target = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
+    let mut content = json!({});
+    if let Some(reason) = body.get("reason").and_then(Value::as_str) {
+        content["reason"] = json!(reason);
+    }
+    let draft = EventDraft {
+        kind: TimelineEventType::RoomRedaction,
+        content,
+        state_key: None,
+        redacts: Some(target),
+    };
+    let txn = Txn {
+        device: &caller.device_id,
+        id: &txn,
+    };
+    let event_id = s.rooms.send(&caller.user_id, &room, draft, Some(txn)).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}

@@ -1,0 +1,154 @@
+//! `/messages`, `/members`, `/joined_members`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use matrixos_storage::Direction;
+use serde_json::{json, Value};
+
+use super::membership::parse_room;
+use super::room_events::visible_until;
+use crate::error::{Error, Result};
+use crate::http::extract::Auth;
+use crate::services::Services;
+use crate::sync::filter::{EventFilter, Filter};
+
+type S = State<Arc<Services>>;
+type Q = Query<Vec<(String, String)>>;
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub fn parse_token(token: &str) -> Result<u64> {
+    token.parse().map_err(|_| Error::invalid_param("Invalid pagination token"))
+}
+
+pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>, Query(q): Q) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let until = visible_until(&s, &caller.user_id, &room)?;
+    let (short_room, _) = s.rooms.record_of(&room)?;
+    let direction = match param(&q, "dir") {
+        Some("b") => Direction::Backward,
+        Some("f") => Direction::Forward,
+        Some(_) => return Err(Error::invalid_param("dir must be b or f")),
+        None => return Err(Error::missing_param("Missing dir")),
+    };
+    let limit = match param(&q, "limit") {
+        Some(l) => l.parse::<usize>().map_err(|_| Error::invalid_param("Invalid limit"))?.min(1000),
+        None => 10,
+    };
+    let filter = match param(&q, "filter") {
+        Some(f) => Filter::parse_room_event_filter(f)?,
+        None => EventFilter::default(),
+    };
+    let now = s.store.position().min(until);
+    let from = match param(&q, "from") {
+        Some(t) => parse_token(t)?.min(now),
+        None if direction == Direction::Backward => now,
+        None => 0,
+    };
+    let to = param(&q, "to").map(parse_token).transpose()?;
+    let bound = match direction {
+        Direction::Backward => to,
+        Direction::Forward => Some(to.unwrap_or(now).min(now)),
+    };
+    let mut chunk = Vec::new();
+    let mut senders = BTreeSet::new();
+    let mut cursor = from;
+    let mut end = None;
+    // Filtered-out events still move the cursor; read in bounded rounds.
+    for _ in 0..20 {
+        let page = s.rooms.timeline(short_room, cursor, direction, limit.max(1), bound)?;
+        let exhausted = page.len() < limit.max(1);
+        for entry in &page {
+            cursor = match direction {
+                Direction::Backward => entry.count.saturating_sub(1),
+                Direction::Forward => entry.count,
+            };
+            if chunk.len() < limit && filter.allows(&entry.pdu) {
+                senders.insert(entry.pdu.sender.clone());
+                let unsigned = s.rooms.unsigned(entry.short, &entry.pdu, Some(&caller.device_id), entry.pdu.sender == caller.user_id)?;
+                chunk.push(entry.pdu.to_client(Some(&room), unsigned));
+            }
+            if chunk.len() >= limit {
+                break;
+            }
+        }
+        if chunk.len() >= limit || exhausted || limit == 0 {
+            if !exhausted || chunk.len() >= limit {
+                end = Some(cursor);
+            }
+            break;
+        }
+    }
+    let mut response = json!({ "chunk": chunk, "start": from.to_string() });
+    if let Some(end) = end {
+        response["end"] = json!(end.to_string());
+    }
+    if filter.lazy_load_members && !senders.is_empty() {
+        let hash = s.rooms.record_of(&room)?.1.state;
+        let mut state = Vec::new();
+        for sender in senders {
+            if let Some(ev) = s.rooms.state_event(hash, "m.room.member", sender.as_str())? {
+                state.push(ev.to_client(Some(&room), Default::default()));
+            }
+        }
+        response["state"] = Value::Array(state);
+    }
+    Ok(Json(response))
+}
+
+pub async fn members(State(s): S, Auth(caller): Auth, Path(room): Path<String>, Query(q): Q) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let until = visible_until(&s, &caller.user_id, &room)?;
+    let (short_room, record) = s.rooms.record_of(&room)?;
+    let mut hash = if until == u64::MAX { record.state } else { s.rooms.state_at(short_room, until)? };
+    if let Some(at) = param(&q, "at") {
+        hash = s.rooms.state_at(short_room, parse_token(at)?.min(until))?;
+    }
+    let membership = param(&q, "membership");
+    let not_membership = param(&q, "not_membership");
+    let state = s.rooms.state.load(hash)?;
+    let mut chunk = Vec::new();
+    for (short_key, short_event) in state.iter() {
+        let (kind, _) = s.rooms.state.key_of(*short_key)?;
+        if kind != "m.room.member" {
+            continue;
+        }
+        let pdu = s.rooms.pdu_by_short(*short_event)?;
+        let m = pdu.content_value().get("membership").and_then(Value::as_str).unwrap_or("").to_owned();
+        if membership.is_some_and(|want| want != m) || not_membership.is_some_and(|not| not == m) {
+            continue;
+        }
+        let unsigned = s.rooms.unsigned(*short_event, &pdu, None, false)?;
+        chunk.push(pdu.to_client(Some(&room), unsigned));
+    }
+    Ok(Json(json!({ "chunk": chunk })))
+}
+
+pub async fn joined_members(State(s): S, Auth(caller): Auth, Path(room): Path<String>) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    if !s.rooms.is_joined(&caller.user_id, &room)? {
+        return Err(Error::forbidden("You are not in this room"));
+    }
+    let (short_room, record) = s.rooms.record_of(&room)?;
+    let mut joined = serde_json::Map::new();
+    for (user, membership) in s.rooms.members(short_room)? {
+        if membership != "join" {
+            continue;
+        }
+        let content = s
+            .rooms
+            .state_event(record.state, "m.room.member", user.as_str())?
+            .map(|e| e.content_value())
+            .unwrap_or(Value::Null);
+        joined.insert(
+            user.to_string(),
+            json!({ "display_name": content.get("displayname"), "avatar_url": content.get("avatar_url") }),
+        );
+    }
+    Ok(Json(json!({ "joined": joined })))
+}

@@ -1,0 +1,267 @@
+//! Configuration: one TOML file, every field defaulted, environment overrides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Who may create an account through `/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    Open,
+    Token,
+    Closed,
+}
+
+/// Token buckets for the rate-limited endpoints: `per_second` refill, `burst`
+/// capacity. A `per_second` of 0 disables that limiter.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimits {
+    /// Per client address, on `/login`.
+    pub login: RateLimit,
+    /// Per client address, on `/register`.
+    pub register: RateLimit,
+    /// Per user, on sending events.
+    pub send: RateLimit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The server name in user ids: `@alice:<server_name>`.
+    pub server_name: String,
+    /// Where RocksDB and the people's homes live.
+    pub data_dir: PathBuf,
+    /// Client-server API listener (plain HTTP; put a TLS proxy in front).
+    pub listen: SocketAddr,
+    /// Federation listener (TLS), when federation is enabled.
+    pub federation_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// `open`, `token` or `closed`; unset means `open` on `localhost` and
+    /// `closed` anywhere else.
+    pub registration: Option<RegistrationMode>,
+    /// The token `m.login.registration_token` expects in `token` mode.
+    pub registration_token: Option<String>,
+    /// Enables `/_synapse/admin/v1/register` (HMAC shared-secret registration).
+    pub registration_shared_secret: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_request_size: usize,
+    /// Sync the write-ahead log before acknowledging a write (power-loss safe).
+    pub sync_writes: bool,
+    /// Base URL clients should use, advertised in `/.well-known/matrix/client`.
+    pub public_baseurl: Option<String>,
+    /// Room version for new rooms.
+    pub default_room_version: String,
+    pub rate_limits: RateLimits,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 10.0,
+            burst: 50.0,
+        }
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login: RateLimit::default(),
+            register: RateLimit::default(),
+            send: RateLimit {
+                per_second: 500.0,
+                burst: 5000.0,
+            },
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
+            federation_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            registration: None,
+            registration_token: None,
+            registration_shared_secret: None,
+            max_request_size: 50 << 20,
+            sync_writes: true,
+            public_baseurl: None,
+            default_room_version: "12".to_owned(),
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid value for {var}: {detail}")]
+    Env { var: &'static str, detail: String },
+}
+
+fn parse_env<T: std::str::FromStr>(
+    var: &'static str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(var) {
+        None => Ok(None),
+        Some(raw) => raw.parse().map(Some).map_err(|e: T::Err| ConfigError::Env {
+            var,
+            detail: e.to_string(),
+        }),
+    }
+}
+
+impl Config {
+    /// Reads the file (if any), then applies `MATRIXOS_*` environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text)?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(&|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies the environment overrides; `get` reads one variable.
+    pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("MATRIXOS_SERVER_NAME") {
+            self.server_name = v;
+        }
+        if let Some(v) = get("MATRIXOS_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_LISTEN", get)? {
+            self.listen = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_FEDERATION_LISTEN", get)? {
+            self.federation_listen = Some(v);
+        }
+        if let Some(v) = get("MATRIXOS_TLS_CERT") {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MATRIXOS_TLS_KEY") {
+            self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MATRIXOS_REGISTRATION") {
+            self.registration = Some(match v.as_str() {
+                "open" => RegistrationMode::Open,
+                "token" => RegistrationMode::Token,
+                "closed" => RegistrationMode::Closed,
+                other => {
+                    return Err(ConfigError::Env {
+                        var: "MATRIXOS_REGISTRATION",
+                        detail: format!("{other:?} is not open, token or closed"),
+                    })
+                }
+            });
+        }
+        if let Some(v) = get("MATRIXOS_REGISTRATION_TOKEN") {
+            self.registration_token = Some(v);
+        }
+        if let Some(v) = get("MATRIXOS_REGISTRATION_SHARED_SECRET") {
+            self.registration_shared_secret = Some(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_MAX_REQUEST_SIZE", get)? {
+            self.max_request_size = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_SYNC_WRITES", get)? {
+            self.sync_writes = v;
+        }
+        if let Some(v) = get("MATRIXOS_PUBLIC_BASEURL") {
+            self.public_baseurl = Some(v);
+        }
+        if let Some(v) = parse_env::<f64>("MATRIXOS_RATE_LIMIT_SEND", get)? {
+            self.rate_limits.send.per_second = v;
+        }
+        Ok(())
+    }
+
+    pub fn registration_mode(&self) -> RegistrationMode {
+        self.registration.unwrap_or(if self.server_name == "localhost" {
+            RegistrationMode::Open
+        } else {
+            RegistrationMode::Closed
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        self.public_baseurl
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_on_localhost_with_open_registration() {
+        let c = Config::default();
+        assert_eq!(c.server_name, "localhost");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8008");
+        assert_eq!(c.registration_mode(), RegistrationMode::Open);
+    }
+
+    #[test]
+    fn registration_is_closed_by_default_elsewhere() {
+        let c: Config = toml::from_str("server_name = \"example.org\"").unwrap();
+        assert_eq!(c.registration_mode(), RegistrationMode::Closed);
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut c: Config = toml::from_str("listen = \"127.0.0.1:9000\"").unwrap();
+        let env = |name: &str| match name {
+            "MATRIXOS_LISTEN" => Some("127.0.0.1:9100".to_owned()),
+            "MATRIXOS_REGISTRATION" => Some("token".to_owned()),
+            "MATRIXOS_MAX_REQUEST_SIZE" => Some("1024".to_owned()),
+            _ => None,
+        };
+        c.apply_env(&env).unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.registration_mode(), RegistrationMode::Token);
+        assert_eq!(c.max_request_size, 1024);
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let mut c = Config::default();
+        let env = |name: &str| (name == "MATRIXOS_REGISTRATION").then(|| "maybe".to_owned());
+        assert!(c.apply_env(&env).is_err());
+        assert!(toml::from_str::<Config>("no_such_field = 1").is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! Access-token authentication.
+
+use http::request::Parts;
+use ruma::{OwnedDeviceId, OwnedUserId};
+
+use crate::error::Error;
+
+/// An authenticated local user and the device the token belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+}
+
+/// Reads the access token from `Authorization: Bearer …`, or the deprecated
+/// `access_token` query parameter.
+pub fn token_from_parts(parts: &Parts) -> Result<Option<String>, Error> {
+    if let Some(header) = parts.headers.get(http::header::AUTHORIZATION) {
+        let value = header
+            .to_str()
+            .map_err(|_| Error::unknown_token())?
+            .trim();
+        return match value.strip_prefix("Bearer ") {
+            Some(token) => Ok(Some(token.trim().to_owned())),
+            None => Err(Error::missing_token()),
+        };
+    }
+    let query = parts.uri.query().unwrap_or("");
+    Ok(url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned()))
+}

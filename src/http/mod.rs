@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every endpoint: typed request extraction,
+//! authentication, rate limiting and the router.
+
+pub mod auth;
+pub mod extract;
+pub mod ratelimit;
+
+pub use auth::Caller;

@@ -1,0 +1,11 @@
+//! Matrix OS: a Matrix homeserver whose room core also hosts an AI user for
+//! every person. See `DESIGN.md` in the shared folder for the map.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod rooms;
+pub mod server;
+pub mod services;
+pub mod sync;

@@ -1,0 +1,221 @@
+//! Room creation: the create event, the creator's join, power levels, the
+//! preset's rules, initial state, name, topic, alias and invites, in the
+//! order Synapse sends them.
+
+use std::future::Future;
+
+use matrixos_federation::room_id_from_create_event_id;
+use matrixos_storage::{Batch, Table};
+use ruma::events::StateEventType;
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId, UserId};
+use serde_json::{json, Map, Value};
+
+use super::send::EventDraft;
+use super::{RoomRecord, Rooms};
+use crate::error::{Error, Result};
+use crate::services::accounts::random_string;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    PrivateChat,
+    TrustedPrivateChat,
+    PublicChat,
+}
+
+/// Everything `/createRoom` can ask for.
+#[derive(Debug, Clone)]
+pub struct CreateRoom {
+    pub version: RoomVersionId,
+    pub preset: Preset,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub alias: Option<OwnedRoomAliasId>,
+    pub invite: Vec<OwnedUserId>,
+    pub is_direct: bool,
+    pub creation_content: Map<String, Value>,
+    pub power_level_override: Option<Map<String, Value>>,
+    pub initial_state: Vec<EventDraft>,
+}
+
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["10", "11", "12"];
+
+fn merge(base: &mut Map<String, Value>, overrides: Map<String, Value>) {
+    for (k, v) in overrides {
+        base.insert(k, v);
+    }
+}
+
+impl Rooms {
+    pub fn alias_target(&self, alias: &RoomAliasId) -> Result<Option<OwnedRoomId>> {
+        Ok(self
+            .store
+            .db
+            .get(Table::Aliases, alias.as_bytes())?
+            .and_then(|v| RoomId::parse(String::from_utf8_lossy(&v).as_ref()).ok()))
+    }
+
+    fn power_levels(&self, creator: &UserId, opts: &CreateRoom, creators_privileged: bool) -> Map<String, Value> {
+        let mut users = Map::new();
+        if !creators_privileged {
+            users.insert(creator.to_string(), json!(100));
+            if opts.preset == Preset::TrustedPrivateChat {
+                for u in &opts.invite {
+                    users.insert(u.to_string(), json!(100));
+                }
+            }
+        }
+        let invite = if opts.preset == Preset::PublicChat { 50 } else { 0 };
+        let mut content = json!({
+            "users": users,
+            "users_default": 0,
+            "events": {
+                "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
+                "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
+                "m.room.server_acl": 100, "m.room.encryption": 100
+            },
+            "events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50,
+            "invite": invite,
+            "notifications": { "room": 50 }
+        });
+        if let (Some(over), Some(map)) = (&opts.power_level_override, content.as_object_mut()) {
+            merge(map, over.clone());
+        }
+        content.as_object().cloned().unwrap_or_default()
+    }
+
+    /// Creates a room and returns its id once every initial event is durable.
+    pub async fn create_room(&self, creator: &UserId, opts: CreateRoom) -> Result<OwnedRoomId> {
+        if !SUPPORTED_VERSIONS.contains(&opts.version.as_str()) {
+            return Err(Error::unsupported_room_version(format!(
+                "Room version {} is not supported",
+                opts.version
+            )));
+        }
+        let rules = opts
+            .version
+            .rules()
+            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+        if let Some(alias) = &opts.alias {
+            if self.alias_target(alias)?.is_some() {
+                return Err(Error::room_in_use("Room alias already taken"));
+            }
+        }
+        let privileged_creators = rules.authorization.explicitly_privilege_room_creators;
+        let mut create = opts.creation_content.clone();
+        create.insert("room_version".into(), json!(opts.version));
+        if !rules.authorization.use_room_create_sender {
+            create.insert("creator".into(), json!(creator));
+        }
+        if privileged_creators && opts.preset == Preset::TrustedPrivateChat && !opts.invite.is_empty() {
+            create.insert("additional_creators".into(), json!(opts.invite));
+        }
+        let by_hash = rules.authorization.room_create_event_id_as_room_id;
+        let provisional_id = if by_hash {
+            // Replaced by the create event's hash below; never stored.
+            RoomId::parse(format!("!provisional:{}", self.server_name))
+        } else {
+            RoomId::parse(format!("!{}:{}", random_string(18), self.server_name))
+        }
+        .map_err(|e| Error::internal(format!("room id: {e}")))?;
+        let mut head = RoomRecord {
+            room_id: provisional_id,
+            version: opts.version.clone(),
+            state: 0,
+            extremities: vec![],
+            depth: 0,
+        };
+        let create_draft = EventDraft::state(StateEventType::RoomCreate, "", Value::Object(create));
+        let built = self.build(&head, creator, create_draft, !by_hash)?;
+        if by_hash {
+            head.room_id = room_id_from_create_event_id(&built.pdu.event_id)
+                .map_err(|e| Error::internal(format!("room id: {e}")))?;
+        }
+        let room_id = head.room_id.clone();
+        let lock = self.lock(&room_id);
+        let _guard = lock.lock().await;
+        let mut prelude = Batch::new();
+        let short_room = self.store.db.allocate_short(&mut prelude);
+        prelude.put(Table::RoomIds, room_id.as_bytes().to_vec(), short_room.to_be_bytes().to_vec());
+        if let Some(alias) = &opts.alias {
+            prelude.put(Table::Aliases, alias.as_bytes().to_vec(), room_id.as_bytes().to_vec());
+        }
+        self.remember_short_room(&room_id, short_room);
+        let mut pending: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>> = Vec::new();
+        let (_, durable) = self.append_built(short_room, head, built, None, prelude)?;
+        pending.push(Box::pin(durable));
+
+        let mut drafts = vec![EventDraft::state(
+            StateEventType::RoomMember,
+            creator.as_str(),
+            json!({ "membership": "join" }),
+        )];
+        drafts.push(EventDraft::state(
+            StateEventType::RoomPowerLevels,
+            "",
+            Value::Object(self.power_levels(creator, &opts, privileged_creators)),
+        ));
+        if let Some(alias) = &opts.alias {
+            drafts.push(EventDraft::state(StateEventType::RoomCanonicalAlias, "", json!({ "alias": alias })));
+        }
+        let join_rule = if opts.preset == Preset::PublicChat { "public" } else { "invite" };
+        drafts.push(EventDraft::state(StateEventType::RoomJoinRules, "", json!({ "join_rule": join_rule })));
+        drafts.push(EventDraft::state(StateEventType::RoomHistoryVisibility, "", json!({ "history_visibility": "shared" })));
+        if opts.preset != Preset::PublicChat {
+            drafts.push(EventDraft::state(StateEventType::RoomGuestAccess, "", json!({ "guest_access": "can_join" })));
+        }
+        drafts.extend(opts.initial_state.iter().cloned());
+        if let Some(name) = &opts.name {
+            drafts.push(EventDraft::state(StateEventType::RoomName, "", json!({ "name": name })));
+        }
+        if let Some(topic) = &opts.topic {
+            drafts.push(EventDraft::state(
+                StateEventType::RoomTopic,
+                "",
+                json!({ "topic": topic, "m.topic": [{ "mimetype": "text/plain", "body": topic }] }),
+            ));
+        }
+        for invitee in &opts.invite {
+            let mut content = json!({ "membership": "invite" });
+            if opts.is_direct {
+                content["is_direct"] = json!(true);
+            }
+            drafts.push(EventDraft::state(StateEventType::RoomMember, invitee.as_str(), content));
+        }
+        for draft in drafts {
+            let head = self
+                .head(short_room)?
+                .ok_or_else(|| Error::internal("room head vanished during creation"))?;
+            match self.append_local(short_room, head, creator, draft, None, true) {
+                Ok((_, durable)) => pending.push(Box::pin(durable)),
+                Err(e) => {
+                    // What was queued stays: the room exists, as far as it got.
+                    for p in pending {
+                        p.await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for p in pending {
+            if let Err(e) = p.await {
+                self.forget_head(short_room);
+                return Err(e);
+            }
+        }
+        Ok(room_id)
+    }
+}
+
+impl Rooms {
+    /// Lists or unlists a room in the public room directory.
+    pub async fn set_published(&self, room: &RoomId, published: bool) -> Result<()> {
+        let key = matrixos_storage::keys::join(&[b"public_room", room.as_bytes()]);
+        let mut batch = Batch::new();
+        if published {
+            batch.put(Table::Server, key, Vec::new());
+        } else {
+            batch.delete(Table::Server, key);
+        }
+        self.store.commit(batch, vec![]).await
+    }
+}

@@ -1,0 +1,58 @@
+//! Applying redactions: the redacted event's stored form is replaced by its
+//! redacted form (per the room version's algorithm) in the redaction's batch.
+
+use matrixos_storage::{keys, Batch, Table};
+use ruma::canonical_json::{redact_in_place, CanonicalJsonObject};
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::CanonicalJsonValue;
+
+use super::state::StateMap;
+use super::{Pdu, Rooms};
+use crate::error::{Error, Result};
+
+impl Rooms {
+    /// Redacts the target of `redaction` if its sender may: the original
+    /// sender always, anyone else with the `redact` power level. A redaction
+    /// that may not apply is still stored (the auth rules allowed it).
+    pub(crate) fn apply_redaction(&self, batch: &mut Batch, short_room: u64, state: &StateMap, rules: &RoomVersionRules, redaction: &Pdu, redaction_short: u64) -> Result<()> {
+        let Some(target_id) = redaction.redacted_event() else {
+            return Ok(());
+        };
+        let Some((target_short, target)) = self.pdu(&target_id)? else {
+            return Ok(());
+        };
+        if self.meta(target_short)?.room != short_room {
+            return Ok(());
+        }
+        if target.sender != redaction.sender {
+            let power = self.user_power(state, &rules.authorization, &redaction.sender)?;
+            if power < self.required_level(state, "redact", 50)? {
+                return Ok(());
+            }
+        }
+        let raw = self
+            .store
+            .db
+            .get(Table::Events, &target_short.to_be_bytes())?
+            .ok_or_else(|| Error::internal("redaction target missing"))?;
+        let mut object: CanonicalJsonObject = serde_json::from_slice(&raw)?;
+        redact_in_place(&mut object, &rules.redaction, None)
+            .map_err(|e| Error::internal(format!("redacting: {e}")))?;
+        object.insert("event_id".into(), CanonicalJsonValue::String(target_id.to_string()));
+        let stored = serde_json::to_vec(&object)?;
+        let pdu: Pdu = serde_json::from_slice(&stored)?;
+        batch.put(Table::Events, target_short.to_be_bytes().to_vec(), stored);
+        batch.put(Table::Redactions, target_short.to_be_bytes().to_vec(), redaction_short.to_be_bytes().to_vec());
+        self.cache_pdu(target_short, std::sync::Arc::new(pdu));
+        Ok(())
+    }
+
+    /// The redaction that redacted this event, if any.
+    pub fn redacted_by(&self, short: u64) -> Result<Option<u64>> {
+        Ok(self
+            .store
+            .db
+            .get(Table::Redactions, &short.to_be_bytes())?
+            .and_then(|v| keys::read_u64(&v)))
+    }
+}

@@ -1,0 +1,227 @@
+//! Building, authorising and appending a local event: the one path every
+//! local sender (people, the AI user, room creation) goes through.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use matrixos_federation::{event_id_for_pdu, hash_and_sign_pdu};
+use matrixos_storage::{keys, Batch, Table};
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::events::{StateEventType, TimelineEventType};
+use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, UserId};
+use serde_json::{json, Value};
+
+use super::{auth, EventMeta, Pdu, RoomRecord, Rooms};
+use crate::error::{Error, Result};
+
+/// An event a local user wants to send.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    pub kind: TimelineEventType,
+    pub content: Value,
+    pub state_key: Option<String>,
+    pub redacts: Option<OwnedEventId>,
+}
+
+impl EventDraft {
+    pub fn state(kind: StateEventType, state_key: impl Into<String>, content: Value) -> Self {
+        Self {
+            kind: kind.to_string().into(),
+            content,
+            state_key: Some(state_key.into()),
+            redacts: None,
+        }
+    }
+
+    pub fn message(kind: TimelineEventType, content: Value) -> Self {
+        Self {
+            kind,
+            content,
+            state_key: None,
+            redacts: None,
+        }
+    }
+}
+
+/// A signed, authorised event not yet stored.
+pub struct BuiltEvent {
+    pub pdu: Pdu,
+    stored: Vec<u8>,
+}
+
+/// Where an event comes from, for idempotency and `unsigned.transaction_id`.
+pub struct Txn<'a> {
+    pub device: &'a DeviceId,
+    pub id: &'a str,
+}
+
+fn txn_key(sender: &UserId, txn: &Txn<'_>) -> Vec<u8> {
+    keys::join(&[sender.as_bytes(), txn.device.as_bytes(), b"event", txn.id.as_bytes()])
+}
+
+impl Rooms {
+    /// Sends an event as a local user: builds it on the room's head, checks
+    /// the auth rules, signs it and waits until it is durable.
+    pub async fn send(&self, sender: &UserId, room: &RoomId, draft: EventDraft, txn: Option<Txn<'_>>) -> Result<OwnedEventId> {
+        let lock = self.lock(room);
+        let guard = lock.lock().await;
+        if let Some(txn) = &txn {
+            if let Some(existing) = self.store.db.get(Table::Transactions, &txn_key(sender, txn))? {
+                let id = String::from_utf8_lossy(&existing).into_owned();
+                return OwnedEventId::try_from(id).map_err(|_| Error::internal("corrupt transaction record"));
+            }
+        }
+        let short_room = self
+            .short_room(room)?
+            .ok_or_else(|| Error::forbidden("Unknown room"))?;
+        let head = self
+            .head(short_room)?
+            .ok_or_else(|| Error::forbidden("Unknown room"))?;
+        let (event_id, durable) = self.append_local(short_room, head, sender, draft, txn, true)?;
+        drop(guard);
+        if let Err(e) = durable.await {
+            self.forget_head(short_room);
+            return Err(e);
+        }
+        Ok(event_id)
+    }
+
+    /// Builds and queues one event on `head` (caller holds the room lock).
+    /// Returns the event id and a future that resolves once it is durable.
+    pub(crate) fn append_local(
+        &self,
+        short_room: u64,
+        head: RoomRecord,
+        sender: &UserId,
+        draft: EventDraft,
+        txn: Option<Txn<'_>>,
+        room_id_in_pdu: bool,
+    ) -> Result<(OwnedEventId, impl Future<Output = Result<()>> + Send + 'static)> {
+        let built = self.build(&head, sender, draft, room_id_in_pdu)?;
+        self.append_built(short_room, head, built, txn, Batch::new())
+    }
+
+    /// Builds, signs and authorises an event on `head`, without storing it.
+    pub(crate) fn build(&self, head: &RoomRecord, sender: &UserId, draft: EventDraft, room_id_in_pdu: bool) -> Result<BuiltEvent> {
+        let rules = head
+            .version
+            .rules()
+            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+        let state = self.state.load(head.state)?;
+        let content_raw = serde_json::value::to_raw_value(&draft.content)?;
+        let auth_types = ruma::state_res::auth_types_for_event(
+            &draft.kind,
+            sender,
+            draft.state_key.as_deref(),
+            &content_raw,
+            &rules.authorization,
+        )
+        .map_err(Error::bad_json)?;
+        let mut auth_events = Vec::new();
+        for (kind, key) in &auth_types {
+            if let Some(short_key) = self.state.short_key(&kind.to_string(), key)? {
+                if let Some(short_event) = state.get(&short_key) {
+                    auth_events.push(self.pdu_by_short(*short_event)?.event_id.clone());
+                }
+            }
+        }
+
+        let mut pdu_json = json!({
+            "auth_events": auth_events,
+            "content": draft.content,
+            "depth": head.depth + 1,
+            "origin_server_ts": MilliSecondsSinceUnixEpoch::now(),
+            "prev_events": head.extremities,
+            "sender": sender,
+            "type": draft.kind.to_string(),
+        });
+        if room_id_in_pdu {
+            pdu_json["room_id"] = json!(head.room_id);
+        }
+        if let Some(key) = &draft.state_key {
+            pdu_json["state_key"] = json!(key);
+        }
+        if let Some(redacts) = &draft.redacts {
+            if rules.redaction.content_field_redacts {
+                pdu_json["content"]["redacts"] = json!(redacts);
+            } else {
+                pdu_json["redacts"] = json!(redacts);
+            }
+        }
+        let mut object: CanonicalJsonObject = serde_json::from_value(pdu_json)
+            .map_err(|e| Error::bad_json(format!("Event is not canonical JSON: {e}")))?;
+        hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
+            .map_err(|e| Error::internal(format!("signing event: {e}")))?;
+        let event_id = event_id_for_pdu(&object, &rules)
+            .map_err(|e| Error::internal(format!("event id: {e}")))?;
+        object.insert("event_id".to_owned(), ruma::CanonicalJsonValue::String(event_id.to_string()));
+        let stored = serde_json::to_vec(&object)?;
+        if stored.len() > 65_536 {
+            return Err(Error::too_large("Event is larger than 64 KiB"));
+        }
+        let pdu: Pdu = serde_json::from_slice(&stored)?;
+
+        auth::check(self, &rules.authorization, &pdu, &state)?;
+        Ok(BuiltEvent { pdu, stored })
+    }
+
+    /// Stores a built event on `head` in one batch (after `prelude`'s
+    /// operations) and moves the head on.
+    pub(crate) fn append_built(
+        &self,
+        short_room: u64,
+        head: RoomRecord,
+        built: BuiltEvent,
+        txn: Option<Txn<'_>>,
+        prelude: Batch,
+    ) -> Result<(OwnedEventId, impl Future<Output = Result<()>> + Send + 'static)> {
+        let BuiltEvent { pdu, stored } = built;
+        let event_id = pdu.event_id.clone();
+        let state = self.state.load(head.state)?;
+        let mut batch = prelude;
+        let short_event = self.store.db.allocate_short(&mut batch);
+        let position = self.store.db.reserve_count(&mut batch);
+        let count = position.get();
+        let mut replaces = None;
+        let mut new_head = head.clone();
+        if let Some(key) = &pdu.state_key {
+            let short_key = self.state.short_key_or_create(&mut batch, &pdu.kind.to_string(), key)?;
+            replaces = state.get(&short_key).copied();
+            let mut next = (*state).clone();
+            next.insert(short_key, short_event);
+            new_head.state = self.state.store(&mut batch, head.state, next)?;
+        }
+        new_head.extremities = vec![event_id.clone()];
+        new_head.depth = head.depth + 1;
+        let meta = EventMeta {
+            room: short_room,
+            count,
+            state_before: head.state,
+            state_after: new_head.state,
+            replaces,
+            txn: txn.as_ref().map(|t| (t.device.to_string(), t.id.to_owned())),
+        };
+        batch.put(Table::Events, short_event.to_be_bytes().to_vec(), stored);
+        batch.put(Table::EventIds, event_id.as_bytes().to_vec(), short_event.to_be_bytes().to_vec());
+        batch.put(Table::EventMeta, short_event.to_be_bytes().to_vec(), serde_json::to_vec(&meta)?);
+        batch.put(Table::Timeline, keys::short_and_u64(short_room, count).to_vec(), short_event.to_be_bytes().to_vec());
+        batch.put(Table::Rooms, short_room.to_be_bytes().to_vec(), serde_json::to_vec(&new_head)?);
+        if let Some(txn) = &txn {
+            batch.put(Table::Transactions, txn_key(&pdu.sender, txn), event_id.as_bytes().to_vec());
+        }
+        if pdu.kind == TimelineEventType::RoomRedaction {
+            let rules = head
+                .version
+                .rules()
+                .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+            self.apply_redaction(&mut batch, short_room, &state, &rules, &pdu, short_event)?;
+        }
+        let pdu = Arc::new(pdu);
+        if pdu.kind == TimelineEventType::RoomMember {
+            self.index_membership(&mut batch, short_room, &new_head, &pdu, short_event, count)?;
+        }
+        self.cache_pdu(short_event, pdu);
+        self.set_head(short_room, new_head);
+        Ok((event_id, self.store.commit(batch, vec![position])))
+    }
+}

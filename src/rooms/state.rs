@@ -1,0 +1,177 @@
+//! Room state storage: state keys and events by short id, and each state as
+//! a compressed diff against a parent state (a full snapshot every few steps,
+//! so loading one never walks a long chain).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use matrixos_storage::{keys, Batch, Db, Table};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+
+/// shortstatekey → shorteventid.
+pub type StateMap = BTreeMap<u64, u64>;
+
+/// A diff chain longer than this is cut by a full snapshot.
+const MAX_CHAIN: u32 = 24;
+/// Cached full states; the cache is emptied when it grows past this.
+const MAX_CACHED_STATES: usize = 4096;
+
+pub struct StateStore {
+    db: Arc<Db>,
+    key_to_short: Mutex<HashMap<(String, String), u64>>,
+    short_to_key: Mutex<HashMap<u64, (String, String)>>,
+    states: Mutex<HashMap<u64, (Arc<StateMap>, u32)>>,
+}
+
+fn encode_diff(parent: u64, chain: u32, changes: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12 + changes.len() * 16);
+    out.extend_from_slice(&parent.to_be_bytes());
+    out.extend_from_slice(&chain.to_be_bytes());
+    for (k, v) in changes {
+        out.extend_from_slice(&k.to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+fn corrupt(detail: &str) -> Error {
+    Error::internal(format!("corrupt state diff: {detail}"))
+}
+
+impl StateStore {
+    pub fn new(db: Arc<Db>) -> Self {
+        Self {
+            db,
+            key_to_short: Mutex::new(HashMap::new()),
+            short_to_key: Mutex::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The short id of a (type, state key) pair, if it was ever used.
+    pub fn short_key(&self, kind: &str, state_key: &str) -> Result<Option<u64>> {
+        let pair = (kind.to_owned(), state_key.to_owned());
+        if let Some(short) = self.key_to_short.lock().get(&pair) {
+            return Ok(Some(*short));
+        }
+        let key = keys::join(&[kind.as_bytes(), state_key.as_bytes()]);
+        let Some(v) = self.db.get(Table::StateKeys, &key)? else {
+            return Ok(None);
+        };
+        let short = keys::read_u64(&v).ok_or_else(|| corrupt("state key id"))?;
+        self.key_to_short.lock().insert(pair.clone(), short);
+        self.short_to_key.lock().insert(short, pair);
+        Ok(Some(short))
+    }
+
+    /// The short id of a pair, allocating one (recorded in `batch`) if new.
+    /// Callers hold the room lock; the cache makes a second allocation of the
+    /// same pair impossible across rooms too.
+    pub fn short_key_or_create(&self, batch: &mut Batch, kind: &str, state_key: &str) -> Result<u64> {
+        if let Some(short) = self.short_key(kind, state_key)? {
+            return Ok(short);
+        }
+        let pair = (kind.to_owned(), state_key.to_owned());
+        let mut forward = self.key_to_short.lock();
+        if let Some(short) = forward.get(&pair) {
+            return Ok(*short);
+        }
+        let short = self.db.allocate_short(batch);
+        let key = keys::join(&[kind.as_bytes(), state_key.as_bytes()]);
+        batch.put(Table::StateKeys, key.clone(), short.to_be_bytes().to_vec());
+        batch.put(Table::StateKeyNames, short.to_be_bytes().to_vec(), key);
+        forward.insert(pair.clone(), short);
+        self.short_to_key.lock().insert(short, pair);
+        Ok(short)
+    }
+
+    /// The (type, state key) pair behind a short id.
+    pub fn key_of(&self, short: u64) -> Result<(String, String)> {
+        if let Some(pair) = self.short_to_key.lock().get(&short) {
+            return Ok(pair.clone());
+        }
+        let v = self
+            .db
+            .get(Table::StateKeyNames, &short.to_be_bytes())?
+            .ok_or_else(|| corrupt("unknown state key id"))?;
+        let parts = keys::split(&v);
+        let pair = (
+            String::from_utf8_lossy(parts.first().copied().unwrap_or_default()).into_owned(),
+            String::from_utf8_lossy(parts.get(1).copied().unwrap_or_default()).into_owned(),
+        );
+        self.short_to_key.lock().insert(short, pair.clone());
+        Ok(pair)
+    }
+
+    /// The full state behind a state hash (0 is the empty state).
+    pub fn load(&self, hash: u64) -> Result<Arc<StateMap>> {
+        Ok(self.load_with_chain(hash)?.0)
+    }
+
+    fn load_with_chain(&self, hash: u64) -> Result<(Arc<StateMap>, u32)> {
+        if hash == 0 {
+            return Ok((Arc::new(StateMap::new()), 0));
+        }
+        if let Some(hit) = self.states.lock().get(&hash) {
+            return Ok(hit.clone());
+        }
+        let raw = self
+            .db
+            .get(Table::StateDiffs, &hash.to_be_bytes())?
+            .ok_or_else(|| corrupt("missing state"))?;
+        if raw.len() < 12 || (raw.len() - 12) % 16 != 0 {
+            return Err(corrupt("bad length"));
+        }
+        let parent = keys::read_u64(&raw).ok_or_else(|| corrupt("parent"))?;
+        let chain = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
+        let mut map = if parent == 0 {
+            StateMap::new()
+        } else {
+            (*self.load(parent)?).clone()
+        };
+        for pair in raw[12..].chunks_exact(16) {
+            let k = keys::read_u64(&pair[..8]).ok_or_else(|| corrupt("key"))?;
+            let v = keys::read_u64(&pair[8..]).ok_or_else(|| corrupt("value"))?;
+            if v == 0 {
+                map.remove(&k);
+            } else {
+                map.insert(k, v);
+            }
+        }
+        let entry = (Arc::new(map), chain);
+        self.cache(hash, entry.clone());
+        Ok(entry)
+    }
+
+    fn cache(&self, hash: u64, entry: (Arc<StateMap>, u32)) {
+        let mut states = self.states.lock();
+        if states.len() >= MAX_CACHED_STATES {
+            states.clear();
+        }
+        states.insert(hash, entry);
+    }
+
+    /// Stores `new` as a diff against `parent` (or as a snapshot) and returns
+    /// its state hash.
+    pub fn store(&self, batch: &mut Batch, parent: u64, new: StateMap) -> Result<u64> {
+        let (old, chain) = self.load_with_chain(parent)?;
+        let mut changes: Vec<(u64, u64)> = new
+            .iter()
+            .filter(|(k, v)| old.get(k) != Some(v))
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        changes.extend(old.keys().filter(|k| !new.contains_key(k)).map(|k| (*k, 0)));
+        let hash = self.db.allocate_short(batch);
+        let encoded = if parent == 0 || chain >= MAX_CHAIN {
+            let full: Vec<(u64, u64)> = new.iter().map(|(k, v)| (*k, *v)).collect();
+            (encode_diff(0, 0, &full), 0)
+        } else {
+            (encode_diff(parent, chain + 1, &changes), chain + 1)
+        };
+        batch.put(Table::StateDiffs, hash.to_be_bytes().to_vec(), encoded.0);
+        self.cache(hash, (Arc::new(new), encoded.1));
+        Ok(hash)
+    }
+}

@@ -1,0 +1,96 @@
+//! Reading a room's timeline: pages in either direction, the state at a
+//! stream position, and the `unsigned` data clients expect.
+
+use std::sync::Arc;
+
+use matrixos_storage::{keys, Direction, Table};
+use ruma::{DeviceId, MilliSecondsSinceUnixEpoch};
+use serde_json::{json, Map, Value};
+
+use super::{Pdu, Rooms};
+use crate::error::Result;
+
+/// One timeline entry: stream position, short id, event.
+pub struct TimelineEntry {
+    pub count: u64,
+    pub short: u64,
+    pub pdu: Arc<Pdu>,
+}
+
+impl Rooms {
+    /// Up to `limit` events: backward = positions ≤ `from`, newest first;
+    /// forward = positions > `from`, oldest first. Stops past `bound`
+    /// (exclusive backward lower bound / inclusive forward upper bound).
+    pub fn timeline(&self, short_room: u64, from: u64, direction: Direction, limit: usize, bound: Option<u64>) -> Result<Vec<TimelineEntry>> {
+        let prefix = short_room.to_be_bytes();
+        let start = match direction {
+            Direction::Backward => keys::short_and_u64(short_room, from),
+            Direction::Forward => keys::short_and_u64(short_room, from.saturating_add(1)),
+        };
+        let mut out = Vec::new();
+        for item in self.store.db.scan_from(Table::Timeline, &prefix, &start, direction) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let count = keys::read_u64(&k[8..]).unwrap_or(0);
+            let beyond = match (direction, bound) {
+                (Direction::Backward, Some(b)) => count <= b,
+                (Direction::Forward, Some(b)) => count > b,
+                _ => false,
+            };
+            if beyond {
+                break;
+            }
+            let short = keys::read_u64(&v).unwrap_or(0);
+            out.push(TimelineEntry {
+                count,
+                short,
+                pdu: self.pdu_by_short(short)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The room's state after every event at or before `position` (0 if the
+    /// room had no events by then).
+    pub fn state_at(&self, short_room: u64, position: u64) -> Result<u64> {
+        match self.timeline(short_room, position, Direction::Backward, 1, None)?.first() {
+            Some(entry) => Ok(self.meta(entry.short)?.state_after),
+            None => Ok(0),
+        }
+    }
+
+    /// The state just before an event.
+    pub fn state_before(&self, short_event: u64) -> Result<u64> {
+        Ok(self.meta(short_event)?.state_before)
+    }
+
+    /// `unsigned` for a client: age, the sender's transaction id (only for
+    /// the device that sent it), and the replaced state's content.
+    pub fn unsigned(&self, short: u64, pdu: &Pdu, viewer: Option<&DeviceId>, viewer_is_sender: bool) -> Result<Map<String, Value>> {
+        let mut unsigned = Map::new();
+        let now: u64 = MilliSecondsSinceUnixEpoch::now().get().into();
+        let ts: u64 = pdu.origin_server_ts.get().into();
+        unsigned.insert("age".into(), json!(now.saturating_sub(ts)));
+        let meta = self.meta(short)?;
+        if let (Some((device, txn)), Some(viewer)) = (&meta.txn, viewer) {
+            if viewer_is_sender && device.as_str() == viewer.as_str() {
+                unsigned.insert("transaction_id".into(), json!(txn));
+            }
+        }
+        if let Some(redaction) = self.redacted_by(short)? {
+            let redaction = self.pdu_by_short(redaction)?;
+            unsigned.insert("redacted_because".into(), redaction.to_client(None, Map::new()));
+        }
+        if pdu.is_state() {
+            if let Some(prev) = meta.replaces {
+                let prev = self.pdu_by_short(prev)?;
+                unsigned.insert("prev_content".into(), prev.content_value());
+                unsigned.insert("replaces_state".into(), json!(prev.event_id));
+                unsigned.insert("prev_sender".into(), json!(prev.sender));
+            }
+        }
+        Ok(unsigned)
+    }
+}

@@ -1,0 +1,312 @@
+//! Users, passwords, devices and access tokens.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use matrixos_storage::{keys, Batch, Table};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Store;
+use crate::error::{Error, Result};
+use crate::http::Caller;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub password_hash: Option<String>,
+    pub displayname: Option<String>,
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub deactivated: bool,
+    #[serde(default)]
+    pub admin: bool,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub display_name: Option<String>,
+    pub token_hash: Option<String>,
+    pub last_seen_ts: Option<u64>,
+    pub last_seen_ip: Option<String>,
+}
+
+pub struct Accounts {
+    store: Store,
+    server_name: OwnedServerName,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn random_string(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn device_key(user: &UserId, device: &DeviceId) -> Vec<u8> {
+    keys::join(&[user.as_bytes(), device.as_bytes()])
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(format!("hashing password: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Localparts the spec allows for new accounts: lower-case letters, digits
+/// and `._=-/+`.
+pub fn validate_localpart(localpart: &str) -> Result<()> {
+    if localpart.is_empty()
+        || !localpart
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'))
+    {
+        return Err(Error::invalid_username(
+            "User ID may only contain a-z, 0-9 and ._=-/+",
+        ));
+    }
+    Ok(())
+}
+
+impl Accounts {
+    pub fn new(store: Store, server_name: OwnedServerName) -> Self {
+        Self { store, server_name }
+    }
+
+    pub fn user_id(&self, localpart: &str) -> Result<OwnedUserId> {
+        validate_localpart(localpart)?;
+        let id = UserId::parse(format!("@{localpart}:{}", self.server_name))
+            .map_err(|e| Error::invalid_username(e.to_string()))?;
+        if id.as_str().len() > 255 {
+            return Err(Error::invalid_username("User ID is too long"));
+        }
+        Ok(id)
+    }
+
+    pub fn is_local(&self, user: &UserId) -> bool {
+        user.server_name() == self.server_name
+    }
+
+    pub fn get(&self, user: &UserId) -> Result<Option<UserRecord>> {
+        match self.store.db.get(Table::Users, user.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn exists(&self, user: &UserId) -> Result<bool> {
+        Ok(self.store.db.exists(Table::Users, user.as_bytes())?)
+    }
+
+    /// Every local user id (admin listings, the AI user roster).
+    pub fn all_users(&self) -> Result<Vec<OwnedUserId>> {
+        let mut out = Vec::new();
+        for item in self.store.db.scan_prefix(Table::Users, b"") {
+            let (key, _) = item?;
+            if let Ok(id) = std::str::from_utf8(&key).map(UserId::parse) {
+                if let Ok(id) = id {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn put_user(&self, batch: &mut Batch, user: &UserId, record: &UserRecord) -> Result<()> {
+        batch.put(Table::Users, user.as_bytes().to_vec(), serde_json::to_vec(record)?);
+        Ok(())
+    }
+
+    /// Creates the account; fails with `M_USER_IN_USE` if it exists.
+    pub async fn create(&self, user: &UserId, password: Option<&str>, admin: bool) -> Result<()> {
+        let password_hash = match password {
+            Some(p) => {
+                let p = p.to_owned();
+                Some(tokio::task::spawn_blocking(move || hash_password(&p)).await??)
+            }
+            None => None,
+        };
+        if self.exists(user)? {
+            return Err(Error::user_in_use());
+        }
+        let record = UserRecord {
+            password_hash,
+            displayname: Some(user.localpart().to_owned()),
+            admin,
+            created_ms: now_ms(),
+            ..UserRecord::default()
+        };
+        let mut batch = Batch::new();
+        self.put_user(&mut batch, user, &record)?;
+        self.store.commit(batch, vec![]).await
+    }
+
+    /// Checks a password; `Ok(false)` for a wrong password or no account.
+    pub async fn check_password(&self, user: &UserId, password: &str) -> Result<bool> {
+        let Some(record) = self.get(user)? else {
+            return Ok(false);
+        };
+        if record.deactivated {
+            return Err(Error::user_deactivated());
+        }
+        let Some(hash) = record.password_hash else {
+            return Ok(false);
+        };
+        let password = password.to_owned();
+        Ok(tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?)
+    }
+
+    pub async fn set_password(&self, user: &UserId, password: &str) -> Result<()> {
+        let p = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&p)).await??;
+        let mut record = self.get(user)?.ok_or_else(|| Error::not_found("No such user"))?;
+        record.password_hash = Some(hash);
+        let mut batch = Batch::new();
+        self.put_user(&mut batch, user, &record)?;
+        self.store.commit(batch, vec![]).await
+    }
+
+    /// Creates (or re-uses) a device and gives it a fresh access token.
+    pub async fn login_device(
+        &self,
+        user: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+        ip: Option<String>,
+    ) -> Result<(OwnedDeviceId, String)> {
+        let device_id = device_id.unwrap_or_else(|| random_string(10).to_uppercase().into());
+        let token = format!("mos_{}", random_string(40));
+        let mut batch = Batch::new();
+        let mut record = self.device(user, &device_id)?.unwrap_or_default();
+        if let Some(old) = record.token_hash.take() {
+            if let Ok(old) = hex::decode(old) {
+                batch.delete(Table::AccessTokens, old);
+            }
+        }
+        if display_name.is_some() {
+            record.display_name = display_name;
+        }
+        let hash = token_hash(&token);
+        record.token_hash = Some(hex::encode(&hash));
+        record.last_seen_ts = Some(now_ms());
+        record.last_seen_ip = ip;
+        batch.put(Table::AccessTokens, hash, device_key(user, &device_id));
+        batch.put(Table::Devices, device_key(user, &device_id), serde_json::to_vec(&record)?);
+        self.store.commit(batch, vec![]).await?;
+        Ok((device_id, token))
+    }
+
+    /// Resolves an access token to its user and device.
+    pub fn authenticate(&self, token: &str) -> Result<Caller> {
+        let Some(value) = self.store.db.get(Table::AccessTokens, &token_hash(token))? else {
+            return Err(Error::unknown_token());
+        };
+        let parts = keys::split(&value);
+        let (Some(user), Some(device)) = (parts.first(), parts.get(1)) else {
+            return Err(Error::internal("corrupt access token record"));
+        };
+        let user = std::str::from_utf8(user)
+            .ok()
+            .and_then(|u| UserId::parse(u).ok())
+            .ok_or_else(|| Error::internal("corrupt access token user"))?;
+        let device = std::str::from_utf8(device)
+            .map_err(|_| Error::internal("corrupt access token device"))?;
+        Ok(Caller {
+            user_id: user,
+            device_id: device.into(),
+        })
+    }
+
+    pub fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>> {
+        match self.store.db.get(Table::Devices, &device_key(user, device))? {
+            Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn devices(&self, user: &UserId) -> Result<Vec<(OwnedDeviceId, DeviceRecord)>> {
+        let prefix = keys::prefix(&[user.as_bytes()]);
+        let mut out = Vec::new();
+        for item in self.store.db.scan_prefix(Table::Devices, &prefix) {
+            let (key, value) = item?;
+            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            out.push((id.into(), serde_json::from_slice(&value)?));
+        }
+        Ok(out)
+    }
+
+    pub async fn update_device(&self, user: &UserId, device: &DeviceId, display_name: Option<String>) -> Result<()> {
+        let mut record = self
+            .device(user, device)?
+            .ok_or_else(|| Error::not_found("No such device"))?;
+        record.display_name = display_name;
+        let mut batch = Batch::new();
+        batch.put(Table::Devices, device_key(user, device), serde_json::to_vec(&record)?);
+        self.store.commit(batch, vec![]).await
+    }
+
+    /// Deletes devices with their tokens; their keys go with them (the
+    /// caller adds the key removals to the same batch).
+    pub fn delete_devices_into(&self, batch: &mut Batch, user: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
+        for device in devices {
+            if let Some(record) = self.device(user, device)? {
+                if let Some(hash) = record.token_hash.and_then(|h| hex::decode(h).ok()) {
+                    batch.delete(Table::AccessTokens, hash);
+                }
+                batch.delete(Table::Devices, device_key(user, device));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a device's session: the token stops working, the device stays
+    /// deleted with its keys (logout deletes the device, as Synapse does).
+    pub async fn mark_deactivated(&self, user: &UserId) -> Result<()> {
+        let mut record = self.get(user)?.ok_or_else(|| Error::not_found("No such user"))?;
+        record.deactivated = true;
+        record.password_hash = None;
+        let mut batch = Batch::new();
+        self.put_user(&mut batch, user, &record)?;
+        self.store.commit(batch, vec![]).await
+    }
+
+    pub async fn set_profile(&self, user: &UserId, displayname: Option<Option<String>>, avatar_url: Option<Option<String>>) -> Result<UserRecord> {
+        let mut record = self.get(user)?.ok_or_else(|| Error::not_found("No such user"))?;
+        if let Some(d) = displayname {
+            record.displayname = d;
+        }
+        if let Some(a) = avatar_url {
+            record.avatar_url = a;
+        }
+        let mut batch = Batch::new();
+        self.put_user(&mut batch, user, &record)?;
+        self.store.commit(batch, vec![]).await?;
+        Ok(record)
+    }
+}

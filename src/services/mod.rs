@@ -1,0 +1,99 @@
+//! Services hold the business rules; handlers call them, they call storage.
+
+pub mod account_data;
+pub mod accounts;
+pub mod e2ee_keys;
+pub mod receipts;
+pub mod store;
+pub mod uia;
+
+use std::sync::Arc;
+
+use matrixos_federation::ServerSigningKey;
+use matrixos_storage::{Db, DbOptions, Table};
+use ruma::{OwnedServerName, ServerName};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::http::ratelimit::RateLimiter;
+use crate::rooms::Rooms;
+
+pub use store::Store;
+
+pub struct Services {
+    pub config: Config,
+    pub server_name: OwnedServerName,
+    pub store: Store,
+    pub signing_key: Arc<ServerSigningKey>,
+    pub accounts: accounts::Accounts,
+    pub uia: uia::Uia,
+    pub rooms: Rooms,
+    pub account_data: account_data::AccountData,
+    pub keys: e2ee_keys::E2eeKeys,
+    pub receipts: receipts::Receipts,
+    pub login_limiter: RateLimiter<std::net::IpAddr>,
+    pub register_limiter: RateLimiter<std::net::IpAddr>,
+    pub send_limiter: RateLimiter<ruma::OwnedUserId>,
+}
+
+const SIGNING_KEY: &[u8] = b"signing_key";
+
+fn load_or_create_signing_key(db: &Db) -> Result<ServerSigningKey> {
+    if let Some(bytes) = db.get(Table::Server, SIGNING_KEY)? {
+        let (version, pkcs8) = bytes
+            .split_first_chunk::<1>()
+            .and_then(|(len, rest)| {
+                let len = len[0] as usize;
+                (rest.len() >= len).then(|| rest.split_at(len))
+            })
+            .ok_or_else(|| Error::internal("stored signing key is corrupt"))?;
+        let version = std::str::from_utf8(version)
+            .map_err(|_| Error::internal("stored signing key version is not UTF-8"))?;
+        return ServerSigningKey::from_pkcs8(pkcs8, version)
+            .map_err(|e| Error::internal(format!("stored signing key: {e}")));
+    }
+    let key = ServerSigningKey::generate();
+    let version = key.version().to_owned();
+    let mut value = vec![version.len() as u8];
+    value.extend_from_slice(version.as_bytes());
+    value.extend_from_slice(&key.to_pkcs8());
+    let mut batch = matrixos_storage::Batch::new();
+    batch.put(Table::Server, SIGNING_KEY.to_vec(), value);
+    db.write(batch)?;
+    Ok(key)
+}
+
+impl Services {
+    /// Opens the database under the data directory and builds every service.
+    pub fn open(config: Config) -> Result<Arc<Self>> {
+        let server_name = ServerName::parse(&config.server_name)
+            .map_err(|e| Error::internal(format!("invalid server_name: {e}")))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::internal(format!("creating data dir: {e}")))?;
+        let db = Db::open(
+            &config.data_dir.join("db"),
+            DbOptions {
+                sync_writes: config.sync_writes,
+                ..DbOptions::default()
+            },
+        )?;
+        let signing_key = Arc::new(load_or_create_signing_key(&db)?);
+        let store = Store::new(db);
+        let limits = config.rate_limits.clone();
+        Ok(Arc::new(Self {
+            accounts: accounts::Accounts::new(store.clone(), server_name.clone()),
+            uia: uia::Uia::default(),
+            rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone()),
+            account_data: account_data::AccountData::new(store.clone()),
+            keys: e2ee_keys::E2eeKeys::new(store.clone()),
+            receipts: receipts::Receipts::new(store.clone()),
+            login_limiter: RateLimiter::new(limits.login),
+            register_limiter: RateLimiter::new(limits.register),
+            send_limiter: RateLimiter::new(limits.send),
+            signing_key,
+            store,
+            server_name,
+            config,
+        }))
+    }
+}

@@ -1,0 +1,120 @@
+//! Read receipts (persisted, part of the sync stream) and typing
+//! notifications (in memory, expiring).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use matrixos_storage::{keys, Batch, Table};
+use parking_lot::Mutex;
+use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use serde_json::{json, Map, Value};
+
+use super::Store;
+use crate::error::Result;
+
+/// A stored receipt.
+pub struct Receipt {
+    pub user: OwnedUserId,
+    pub kind: String,
+    pub event_id: String,
+    pub data: Value,
+    pub count: u64,
+}
+
+pub struct Receipts {
+    store: Store,
+    /// room → (user → expiry), and the stream position of the last change.
+    typing: Mutex<HashMap<OwnedRoomId, (HashMap<OwnedUserId, Instant>, u64)>>,
+}
+
+/// Longest typing notification a client may ask for.
+const MAX_TYPING: Duration = Duration::from_secs(120);
+
+impl Receipts {
+    pub fn new(store: Store) -> Self {
+        Self { store, typing: Mutex::new(HashMap::new()) }
+    }
+
+    pub async fn set(&self, room: &RoomId, user: &UserId, kind: &str, event: &EventId, thread: Option<&str>) -> Result<()> {
+        let key = keys::join(&[room.as_bytes(), user.as_bytes(), kind.as_bytes(), thread.unwrap_or("").as_bytes()]);
+        let mut data = json!({ "ts": crate::services::accounts::now_ms() });
+        if let Some(t) = thread {
+            data["thread_id"] = json!(t);
+        }
+        let mut batch = Batch::new();
+        let position = self.store.db.reserve_count(&mut batch);
+        let mut value = position.get().to_be_bytes().to_vec();
+        value.extend_from_slice(&serde_json::to_vec(&json!({ "event_id": event, "data": data }))?);
+        batch.put(Table::Receipts, key, value);
+        self.store.commit(batch, vec![position]).await
+    }
+
+    /// Receipts in the room written after `since`.
+    pub fn since(&self, room: &RoomId, since: u64) -> Result<Vec<Receipt>> {
+        let prefix = keys::prefix(&[room.as_bytes()]);
+        let mut out = Vec::new();
+        for item in self.store.db.scan_prefix(Table::Receipts, &prefix) {
+            let (k, v) = item?;
+            let count = keys::read_u64(&v).unwrap_or(0);
+            if count <= since {
+                continue;
+            }
+            let parts = keys::split(&k[prefix.len()..]);
+            let (Some(user), Some(kind)) = (parts.first(), parts.get(1)) else { continue };
+            let Ok(user) = UserId::parse(String::from_utf8_lossy(user).as_ref()) else { continue };
+            let body: Value = serde_json::from_slice(&v[8..])?;
+            out.push(Receipt {
+                user,
+                kind: String::from_utf8_lossy(kind).into_owned(),
+                event_id: body["event_id"].as_str().unwrap_or_default().to_owned(),
+                data: body["data"].clone(),
+                count,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The `m.receipt` EDU content for receipts visible to `viewer`.
+    pub fn edu(receipts: &[Receipt], viewer: &UserId) -> Option<Value> {
+        let mut content: Map<String, Value> = Map::new();
+        for r in receipts {
+            if r.kind == "m.read.private" && r.user != viewer {
+                continue;
+            }
+            let entry = content.entry(r.event_id.clone()).or_insert_with(|| json!({}));
+            entry[&r.kind][r.user.as_str()] = r.data.clone();
+        }
+        (!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content }))
+    }
+
+    /// Marks the user typing (or not) and wakes syncs.
+    pub async fn set_typing(&self, room: &RoomId, user: &UserId, typing: bool, timeout: Duration) -> Result<()> {
+        let mut batch = Batch::new();
+        let position = self.store.db.reserve_count(&mut batch);
+        {
+            let mut rooms = self.typing.lock();
+            let (users, changed) = rooms.entry(room.to_owned()).or_default();
+            if typing {
+                users.insert(user.to_owned(), Instant::now() + timeout.min(MAX_TYPING));
+            } else {
+                users.remove(user);
+            }
+            *changed = position.get();
+        }
+        // An empty write moves the stream position so long-polls wake.
+        self.store.commit(batch, vec![position]).await
+    }
+
+    /// The `m.typing` EDU if the room's typing set changed after `since`.
+    pub fn typing_edu(&self, room: &RoomId, since: u64) -> Option<Value> {
+        let mut rooms = self.typing.lock();
+        let (users, changed) = rooms.get_mut(room)?;
+        let now = Instant::now();
+        users.retain(|_, expires| *expires > now);
+        if *changed <= since {
+            return None;
+        }
+        let ids: Vec<&OwnedUserId> = users.keys().collect();
+        Some(json!({ "type": "m.typing", "content": { "user_ids": ids } }))
+    }
+}

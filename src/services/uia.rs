@@ -1,0 +1,163 @@
+//! User-interactive authentication: sessions that collect completed stages
+//! until one of the endpoint's flows is satisfied.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use parking_lot::Mutex;
+use ruma::UserId;
+use serde_json::{json, Value};
+
+use super::accounts::random_string;
+use super::Services;
+use crate::error::{Error, Result};
+
+/// Sessions older than this are forgotten.
+const SESSION_TTL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Default)]
+pub struct Uia {
+    sessions: Mutex<HashMap<String, Session>>,
+    nonces: Mutex<HashMap<String, Instant>>,
+}
+
+struct Session {
+    completed: Vec<String>,
+    started: Instant,
+}
+
+fn challenge(flows: &[Vec<&str>], session: &str, completed: &[String], failure: Option<Error>) -> Error {
+    let flows: Vec<Value> = flows.iter().map(|f| json!({ "stages": f })).collect();
+    let body = json!({
+        "flows": flows,
+        "params": {},
+        "session": session,
+        "completed": completed,
+    });
+    match failure {
+        Some(f) => Error::new(StatusCode::UNAUTHORIZED, f.errcode, f.message).with_extra(body),
+        None => Error::new(StatusCode::UNAUTHORIZED, "", "").with_extra(body),
+    }
+}
+
+impl Uia {
+    fn new_session(&self) -> String {
+        let id = random_string(24);
+        let mut sessions = self.sessions.lock();
+        sessions.retain(|_, s| s.started.elapsed() < SESSION_TTL);
+        sessions.insert(
+            id.clone(),
+            Session {
+                completed: Vec::new(),
+                started: Instant::now(),
+            },
+        );
+        id
+    }
+}
+
+/// Checks one stage's credentials.
+async fn verify_stage(services: &Services, stage: &str, auth: &Value, user: Option<&UserId>) -> Result<()> {
+    match stage {
+        "m.login.dummy" => Ok(()),
+        "m.login.registration_token" => {
+            let given = auth.get("token").and_then(Value::as_str);
+            match (&services.config.registration_token, given) {
+                (Some(expected), Some(given)) if expected == given => Ok(()),
+                _ => Err(Error::new(
+                    StatusCode::UNAUTHORIZED,
+                    "M_FORBIDDEN",
+                    "Invalid registration token",
+                )),
+            }
+        }
+        "m.login.password" => {
+            let Some(user) = user else {
+                return Err(Error::forbidden("Password authentication needs a user"));
+            };
+            let named = auth
+                .get("identifier")
+                .and_then(|i| i.get("user"))
+                .or_else(|| auth.get("user"))
+                .and_then(Value::as_str);
+            if let Some(named) = named {
+                let matches = named == user.as_str() || named == user.localpart();
+                if !matches {
+                    return Err(Error::forbidden("Authenticated user does not match"));
+                }
+            }
+            let password = auth.get("password").and_then(Value::as_str).unwrap_or("");
+            if services.accounts.check_password(user, password).await? {
+                Ok(())
+            } else {
+                Err(Error::new(StatusCode::UNAUTHORIZED, "M_FORBIDDEN", "Invalid password"))
+            }
+        }
+        other => Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNRECOGNIZED",
+            format!("Unknown auth stage {other}"),
+        )),
+    }
+}
+
+/// Requires one of `flows` to be complete for this request's `auth` dict;
+/// otherwise answers the 401 challenge (with the failure, if a stage failed).
+pub async fn require(services: &Services, body: Option<&Value>, flows: &[Vec<&str>], user: Option<&UserId>) -> Result<()> {
+    let auth = body.and_then(|b| b.get("auth")).filter(|a| a.is_object());
+    let Some(auth) = auth else {
+        let session = services.uia.new_session();
+        return Err(challenge(flows, &session, &[], None));
+    };
+    let session = match auth.get("session").and_then(Value::as_str) {
+        Some(s) if services.uia.sessions.lock().contains_key(s) => s.to_owned(),
+        Some(_) => return Err(Error::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "Unknown UIA session")),
+        None => services.uia.new_session(),
+    };
+    let completed = |services: &Services| {
+        services
+            .uia
+            .sessions
+            .lock()
+            .get(&session)
+            .map(|s| s.completed.clone())
+            .unwrap_or_default()
+    };
+    if let Some(stage) = auth.get("type").and_then(Value::as_str) {
+        let allowed = flows.iter().any(|f| f.contains(&stage));
+        let result = if allowed {
+            verify_stage(services, stage, auth, user).await
+        } else {
+            Err(Error::new(StatusCode::BAD_REQUEST, "M_UNRECOGNIZED", "Stage not offered"))
+        };
+        if let Err(failure) = result {
+            return Err(challenge(flows, &session, &completed(services), Some(failure)));
+        }
+        if let Some(s) = services.uia.sessions.lock().get_mut(&session) {
+            if !s.completed.iter().any(|c| c == stage) {
+                s.completed.push(stage.to_owned());
+            }
+        }
+    }
+    let done = completed(services);
+    if flows.iter().any(|f| f.iter().all(|stage| done.iter().any(|d| d == stage))) {
+        services.uia.sessions.lock().remove(&session);
+        return Ok(());
+    }
+    Err(challenge(flows, &session, &done, None))
+}
+
+impl Uia {
+    /// Remembers a nonce for shared-secret registration (single use).
+    pub fn remember_nonce(&self, nonce: &str) {
+        let mut nonces = self.nonces.lock();
+        nonces.retain(|_, at| at.elapsed() < SESSION_TTL);
+        nonces.insert(nonce.to_owned(), Instant::now());
+    }
+
+    /// Consumes a nonce; false if it was never issued or already used.
+    pub fn take_nonce(&self, nonce: &str) -> bool {
+        self.nonces.lock().remove(nonce).is_some()
+    }
+}

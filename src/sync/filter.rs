@@ -1,0 +1,117 @@
+//! Event filters (`/user/{id}/filter`, inline `filter=` JSON).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::rooms::Pdu;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EventFilter {
+    pub limit: Option<usize>,
+    pub types: Option<Vec<String>>,
+    pub not_types: Vec<String>,
+    pub senders: Option<Vec<String>>,
+    pub not_senders: Vec<String>,
+    pub rooms: Option<Vec<String>>,
+    pub not_rooms: Vec<String>,
+    pub lazy_load_members: bool,
+    pub include_redundant_members: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RoomFilter {
+    pub rooms: Option<Vec<String>>,
+    pub not_rooms: Vec<String>,
+    pub include_leave: bool,
+    pub timeline: EventFilter,
+    pub state: EventFilter,
+    pub ephemeral: EventFilter,
+    pub account_data: EventFilter,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Filter {
+    pub room: RoomFilter,
+    pub account_data: EventFilter,
+    pub presence: EventFilter,
+}
+
+/// `m.room.*` matches every type starting with `m.room.`.
+fn type_matches(pattern: &str, kind: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => kind.starts_with(prefix),
+        None => pattern == kind,
+    }
+}
+
+impl EventFilter {
+    pub fn allows_type_and_sender(&self, kind: &str, sender: &str) -> bool {
+        if self.not_types.iter().any(|p| type_matches(p, kind)) {
+            return false;
+        }
+        if let Some(types) = &self.types {
+            if !types.iter().any(|p| type_matches(p, kind)) {
+                return false;
+            }
+        }
+        if self.not_senders.iter().any(|s| s == sender) {
+            return false;
+        }
+        if let Some(senders) = &self.senders {
+            if !senders.iter().any(|s| s == sender) {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn allows(&self, pdu: &Pdu) -> bool {
+        self.allows_type_and_sender(&pdu.kind.to_string(), pdu.sender.as_str())
+    }
+}
+
+impl RoomFilter {
+    pub fn allows_room(&self, room: &str) -> bool {
+        !self.not_rooms.iter().any(|r| r == room) && self.rooms.as_ref().is_none_or(|rs| rs.iter().any(|r| r == room))
+    }
+}
+
+impl Filter {
+    pub fn from_json(value: &Value) -> Result<Self> {
+        serde_json::from_value(value.clone()).map_err(|e| Error::bad_json(format!("Invalid filter: {e}")))
+    }
+
+    /// A `/messages` filter: a RoomEventFilter as inline JSON.
+    pub fn parse_room_event_filter(text: &str) -> Result<EventFilter> {
+        serde_json::from_str(text).map_err(|e| Error::bad_json(format!("Invalid filter: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wildcards_and_exclusions() {
+        let f: EventFilter = serde_json::from_value(json!({
+            "types": ["m.room.*"], "not_types": ["m.room.member"], "not_senders": ["@spam:x"]
+        }))
+        .unwrap();
+        assert!(f.allows_type_and_sender("m.room.message", "@a:x"));
+        assert!(!f.allows_type_and_sender("m.room.member", "@a:x"));
+        assert!(!f.allows_type_and_sender("m.reaction", "@a:x"));
+        assert!(!f.allows_type_and_sender("m.room.message", "@spam:x"));
+    }
+
+    #[test]
+    fn bad_filters_are_refused() {
+        assert!(Filter::from_json(&json!({"room": {"timeline": {"limit": "ten"}}})).is_err());
+        let f = Filter::from_json(&json!({"room": {"rooms": ["!a:x"]}})).unwrap();
+        assert!(f.room.allows_room("!a:x") && !f.room.allows_room("!b:x"));
+    }
+}

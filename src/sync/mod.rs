@@ -1,0 +1,163 @@
+//! `/sync` (v3): initial and incremental, long-polling until something for
+//! the user arrives.
+
+pub mod filter;
+mod room;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+use crate::http::extract::Auth;
+use crate::http::Caller;
+use crate::services::Services;
+use filter::Filter;
+
+/// Longest long-poll a client may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+struct SyncParams {
+    since: u64,
+    full_state: bool,
+    filter: Filter,
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn load_filter(s: &Services, caller: &Caller, raw: Option<&str>) -> Result<Filter> {
+    match raw {
+        None => Ok(Filter::default()),
+        Some(text) if text.trim_start().starts_with('{') => {
+            let value: Value = serde_json::from_str(text).map_err(|e| Error::not_json(format!("Invalid filter: {e}")))?;
+            Filter::from_json(&value)
+        }
+        Some(id) => {
+            let value = crate::client::user_data::stored_filter(s, &caller.user_id, id)?
+                .ok_or_else(|| Error::not_found("Unknown filter"))?;
+            Filter::from_json(&value)
+        }
+    }
+}
+
+pub async fn sync(State(s): State<Arc<Services>>, Auth(caller): Auth, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+    let since = match param(&q, "since") {
+        Some(t) => t.parse::<u64>().map_err(|_| Error::invalid_param("Invalid since token"))?,
+        None => 0,
+    };
+    let timeout = match param(&q, "timeout") {
+        Some(t) => Duration::from_millis(t.parse::<u64>().map_err(|_| Error::invalid_param("Invalid timeout"))?),
+        None => Duration::ZERO,
+    }
+    .min(MAX_TIMEOUT);
+    let full_state = match param(&q, "full_state") {
+        Some("true") => true,
+        Some("false") | None => false,
+        Some(_) => return Err(Error::invalid_param("full_state must be true or false")),
+    };
+    let params = SyncParams {
+        since,
+        full_state,
+        filter: load_filter(&s, &caller, param(&q, "filter"))?,
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = s.store.subscribe();
+    loop {
+        changes.borrow_and_update();
+        let next = s.store.position();
+        let (response, empty) = build(&s, &caller, &params, next).await?;
+        if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(response));
+        }
+        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            let (response, _) = build(&s, &caller, &params, s.store.position()).await?;
+            return Ok(Json(response));
+        }
+    }
+}
+
+async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Result<(Value, bool)> {
+    let user = &caller.user_id;
+    let since = p.since.min(next);
+    let mut joined = Map::new();
+    let mut invited = Map::new();
+    let mut knocked = Map::new();
+    let mut left = Map::new();
+    let mut member_changes = room::MemberChanges::default();
+    let account_data = s.account_data.changed_since(user, since)?;
+    for (room_id, membership) in s.rooms.rooms_of(user)? {
+        if !p.filter.room.allows_room(room_id.as_str()) || membership.count > next {
+            continue;
+        }
+        let fresh = membership.count > since;
+        match membership.membership.as_str() {
+            "join" => {
+                let ctx = room::RoomSync { s, caller, room_id: &room_id, since, next, full_state: p.full_state, filter: &p.filter, account_data: &account_data };
+                if let Some(body) = ctx.joined(fresh, &mut member_changes)? {
+                    joined.insert(room_id.to_string(), body);
+                }
+            }
+            "invite" if fresh => {
+                invited.insert(room_id.to_string(), json!({ "invite_state": { "events": membership.stripped_state } }));
+            }
+            "knock" if fresh => {
+                knocked.insert(room_id.to_string(), json!({ "knock_state": { "events": membership.stripped_state } }));
+            }
+            "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
+                let ctx = room::RoomSync { s, caller, room_id: &room_id, since, next: membership.count, full_state: p.full_state, filter: &p.filter, account_data: &account_data };
+                left.insert(room_id.to_string(), ctx.left()?);
+            }
+            _ => {}
+        }
+    }
+    let to_device = s.keys.take_to_device(user, &caller.device_id, since, next).await?;
+    let global: Vec<Value> = account_data
+        .iter()
+        .filter(|e| e.room_id.is_none())
+        .map(|e| json!({ "type": e.kind, "content": e.content }))
+        .collect();
+    let (changed, left_users) = if since > 0 { device_list_changes(s, user, since, next, member_changes)? } else { (vec![], vec![]) };
+    let empty = joined.is_empty() && invited.is_empty() && knocked.is_empty() && left.is_empty() && to_device.is_empty() && global.is_empty() && changed.is_empty() && left_users.is_empty();
+    let response = json!({
+        "next_batch": next.to_string(),
+        "rooms": { "join": joined, "invite": invited, "knock": knocked, "leave": left },
+        "account_data": { "events": global },
+        "presence": { "events": [] },
+        "to_device": { "events": to_device.into_iter().map(|m| m.json).collect::<Vec<_>>() },
+        "device_lists": { "changed": changed, "left": left_users },
+        "device_one_time_keys_count": s.keys.one_time_key_counts(user, &caller.device_id)?,
+        "device_unused_fallback_key_types": s.keys.unused_fallback_types(user, &caller.device_id)?,
+    });
+    Ok((response, empty))
+}
+
+/// Whose device lists the user must re-fetch (`changed`) or may forget
+/// (`left`): key changes of people they share a room with, people who joined
+/// a shared room, and people they no longer share any room with.
+fn device_list_changes(s: &Services, user: &ruma::UserId, since: u64, next: u64, members: room::MemberChanges) -> Result<(Vec<String>, Vec<String>)> {
+    let mut changed = BTreeSet::new();
+    for other in s.keys.changed_users(since, next)? {
+        if s.rooms.share_a_room(user, &other)? {
+            changed.insert(other.to_string());
+        }
+    }
+    for other in members.joined {
+        if other != *user {
+            changed.insert(other.to_string());
+        }
+    }
+    let mut left = BTreeSet::new();
+    for other in members.left {
+        if other != *user && !s.rooms.share_a_room(user, &other)? {
+            left.insert(other.to_string());
+            changed.remove(other.as_str());
+        }
+    }
+    Ok((changed.into_iter().collect(), left.into_iter().collect()))
+}

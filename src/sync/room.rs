@@ -1,0 +1,225 @@
+//! One room's part of a sync response.
+
+use std::collections::BTreeSet;
+
+use matrixos_storage::Direction;
+use ruma::{OwnedUserId, RoomId, UserId};
+use serde_json::{json, Value};
+
+use super::filter::Filter;
+use crate::error::Result;
+use crate::http::Caller;
+use crate::rooms::timeline::TimelineEntry;
+use crate::services::account_data::AccountDataEntry;
+use crate::services::Services;
+
+/// Default number of timeline events per room.
+const DEFAULT_LIMIT: usize = 10;
+
+/// Users seen joining or leaving the caller's rooms in this sync window.
+#[derive(Default)]
+pub struct MemberChanges {
+    pub joined: BTreeSet<OwnedUserId>,
+    pub left: BTreeSet<OwnedUserId>,
+}
+
+pub struct RoomSync<'a> {
+    pub s: &'a Services,
+    pub caller: &'a Caller,
+    pub room_id: &'a RoomId,
+    pub since: u64,
+    pub next: u64,
+    pub full_state: bool,
+    pub filter: &'a Filter,
+    pub account_data: &'a [AccountDataEntry],
+}
+
+impl RoomSync<'_> {
+    fn event_json(&self, entry: &TimelineEntry) -> Result<Value> {
+        let unsigned = self.s.rooms.unsigned(entry.short, &entry.pdu, Some(&self.caller.device_id), entry.pdu.sender == self.caller.user_id)?;
+        Ok(entry.pdu.to_client(None, unsigned))
+    }
+
+    /// Timeline events after `bound` up to `next`, newest `limit`; and whether
+    /// older ones were left out.
+    fn timeline(&self, short_room: u64, bound: u64) -> Result<(Vec<TimelineEntry>, bool)> {
+        let limit = self.filter.room.timeline.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, 500);
+        let mut entries = Vec::new();
+        let mut limited = false;
+        let mut cursor = self.next;
+        // Filtered-out events don't count against the limit; bounded rounds.
+        for _ in 0..10 {
+            let page = self.s.rooms.timeline(short_room, cursor, Direction::Backward, limit + 1, Some(bound))?;
+            let exhausted = page.len() <= limit;
+            for entry in page {
+                cursor = entry.count.saturating_sub(1);
+                if !self.filter.room.timeline.allows(&entry.pdu) {
+                    continue;
+                }
+                if entries.len() == limit {
+                    limited = true;
+                    break;
+                }
+                entries.push(entry);
+            }
+            if limited || exhausted {
+                break;
+            }
+        }
+        if !limited && cursor > bound && entries.len() == limit {
+            limited = true;
+        }
+        entries.reverse();
+        Ok((entries, limited))
+    }
+
+    /// State events to send: everything at the timeline's start for a full
+    /// sync, or what changed between `since` and the timeline's start.
+    fn state(&self, short_room: u64, timeline: &[TimelineEntry], full: bool) -> Result<Vec<Value>> {
+        let start = match timeline.first() {
+            Some(first) => self.s.rooms.state_before(first.short)?,
+            None => self.s.rooms.state_at(short_room, self.next)?,
+        };
+        let now = self.s.rooms.state.load(start)?;
+        let before = if full { None } else { Some(self.s.rooms.state.load(self.s.rooms.state_at(short_room, self.since)?)?) };
+        let lazy = self.filter.room.state.lazy_load_members;
+        let mut wanted: BTreeSet<&str> = timeline.iter().map(|e| e.pdu.sender.as_str()).collect();
+        wanted.insert(self.caller.user_id.as_str());
+        let mut out = Vec::new();
+        for (short_key, short_event) in now.iter() {
+            if before.as_ref().is_some_and(|b| b.get(short_key) == Some(short_event)) {
+                continue;
+            }
+            let (kind, key) = self.s.rooms.state.key_of(*short_key)?;
+            if lazy && kind == "m.room.member" && !wanted.contains(key.as_str()) {
+                continue;
+            }
+            let pdu = self.s.rooms.pdu_by_short(*short_event)?;
+            if !self.filter.room.state.allows(&pdu) {
+                continue;
+            }
+            let unsigned = self.s.rooms.unsigned(*short_event, &pdu, None, false)?;
+            out.push(pdu.to_client(None, unsigned));
+        }
+        Ok(out)
+    }
+
+    fn summary(&self, short_room: u64, state_hash: u64) -> Result<Value> {
+        let members = self.s.rooms.members(short_room)?;
+        let joined = members.iter().filter(|(_, m)| m == "join").count();
+        let invited = members.iter().filter(|(_, m)| m == "invite").count();
+        let mut summary = json!({ "m.joined_member_count": joined, "m.invited_member_count": invited });
+        let named = self.s.rooms.state_event(state_hash, "m.room.name", "")?.is_some()
+            || self.s.rooms.state_event(state_hash, "m.room.canonical_alias", "")?.is_some();
+        if !named {
+            let heroes: Vec<&UserId> = members
+                .iter()
+                .filter(|(u, m)| *u != self.caller.user_id && (m == "join" || m == "invite"))
+                .map(|(u, _)| u.as_ref())
+                .take(5)
+                .collect();
+            summary["m.heroes"] = json!(heroes);
+        }
+        Ok(summary)
+    }
+
+    fn room_account_data(&self) -> Vec<Value> {
+        self.account_data
+            .iter()
+            .filter(|e| e.room_id.as_deref() == Some(self.room_id))
+            .map(|e| json!({ "type": e.kind, "content": e.content }))
+            .collect()
+    }
+
+    fn note_members(events: &[TimelineEntry], changes: &mut MemberChanges) {
+        for e in events {
+            if e.pdu.kind.to_string() != "m.room.member" {
+                continue;
+            }
+            let Some(user) = e.pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) else { continue };
+            match e.pdu.content_value().get("membership").and_then(Value::as_str) {
+                Some("join") => {
+                    changes.joined.insert(user);
+                }
+                Some("leave") | Some("ban") => {
+                    changes.left.insert(user);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn ephemeral(&self) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let receipts = self.s.receipts.since(self.room_id, self.since)?;
+        let receipts: Vec<_> = receipts.into_iter().filter(|r| r.count <= self.next).collect();
+        if let Some(edu) = crate::services::receipts::Receipts::edu(&receipts, &self.caller.user_id) {
+            out.push(edu);
+        }
+        if let Some(edu) = self.s.receipts.typing_edu(self.room_id, self.since) {
+            out.push(edu);
+        }
+        Ok(out)
+    }
+
+    /// Messages from others after the user's latest read receipt (counted
+    /// up to a bound; clients show "99+" long before it).
+    fn unread(&self, short_room: u64) -> Result<u64> {
+        const MAX_COUNTED: usize = 1000;
+        let mut read_at = 0;
+        for r in self.s.receipts.since(self.room_id, 0)? {
+            if r.user == self.caller.user_id && (r.kind == "m.read" || r.kind == "m.read.private") {
+                if let Ok(id) = ruma::EventId::parse(&r.event_id) {
+                    if let Some(short) = self.s.rooms.short_event(&id)? {
+                        read_at = read_at.max(self.s.rooms.meta(short)?.count);
+                    }
+                }
+            }
+        }
+        let events = self.s.rooms.timeline(short_room, read_at, Direction::Forward, MAX_COUNTED, Some(self.next))?;
+        Ok(events
+            .iter()
+            .filter(|e| e.pdu.sender != self.caller.user_id)
+            .filter(|e| matches!(e.pdu.kind.to_string().as_str(), "m.room.message" | "m.room.encrypted" | "m.sticker" | "m.call.invite" | "m.poll.start"))
+            .count() as u64)
+    }
+
+    /// A joined room; `None` when nothing changed in it.
+    pub fn joined(&self, newly_joined: bool, changes: &mut MemberChanges) -> Result<Option<Value>> {
+        let (short_room, record) = self.s.rooms.record_of(self.room_id)?;
+        let full = self.since == 0 || self.full_state || newly_joined;
+        let bound = if full { 0 } else { self.since };
+        let (timeline, limited) = self.timeline(short_room, bound)?;
+        let state = if full || limited { self.state(short_room, &timeline, full)? } else { Vec::new() };
+        let account_data = self.room_account_data();
+        let ephemeral = self.ephemeral()?;
+        if !full && timeline.is_empty() && state.is_empty() && account_data.is_empty() && ephemeral.is_empty() {
+            return Ok(None);
+        }
+        Self::note_members(&timeline, changes);
+        let prev_batch = timeline.first().map(|e| e.count.saturating_sub(1)).unwrap_or(self.next);
+        let events = timeline.iter().map(|e| self.event_json(e)).collect::<Result<Vec<_>>>()?;
+        Ok(Some(json!({
+            "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
+            "state": { "events": state },
+            "account_data": { "events": account_data },
+            "ephemeral": { "events": ephemeral },
+            "summary": self.summary(short_room, record.state)?,
+            "unread_notifications": { "notification_count": self.unread(short_room)?, "highlight_count": 0 },
+        })))
+    }
+
+    /// A room the user left or was removed from: its timeline up to then.
+    pub fn left(&self) -> Result<Value> {
+        let (short_room, _) = self.s.rooms.record_of(self.room_id)?;
+        let (timeline, limited) = self.timeline(short_room, self.since)?;
+        let state = if limited { self.state(short_room, &timeline, false)? } else { Vec::new() };
+        let prev_batch = timeline.first().map(|e| e.count.saturating_sub(1)).unwrap_or(self.next);
+        let events = timeline.iter().map(|e| self.event_json(e)).collect::<Result<Vec<_>>>()?;
+        Ok(json!({
+            "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
+            "state": { "events": state },
+            "account_data": { "events": self.room_account_data() },
+        }))
+    }
+}

@@ -1,0 +1,150 @@
+/// The column families. Each holds one kind of record; the key layout of each
+/// is documented here and encoded by [`crate::keys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// counter name → u64 (merged with "max", so concurrent batches may write
+    /// counters out of order).
+    Counters,
+    /// user id → user record (JSON).
+    Users,
+    /// user id ‖ 0xff ‖ device id → device record (JSON).
+    Devices,
+    /// sha256(access token) → user id ‖ 0xff ‖ device id.
+    AccessTokens,
+    /// short event id (u64 BE) → PDU JSON.
+    Events,
+    /// event id → short event id.
+    EventIds,
+    /// short event id → event metadata (JSON: room, count, state before/after).
+    EventMeta,
+    /// room id → short room id.
+    RoomIds,
+    /// short room id → room record (JSON: version, current state, extremities).
+    Rooms,
+    /// short room id ‖ count (u64 BE) → short event id.
+    Timeline,
+    /// event type ‖ 0xff ‖ state key → short state key.
+    StateKeys,
+    /// short state key → event type ‖ 0xff ‖ state key.
+    StateKeyNames,
+    /// short state hash → compressed state diff against a parent.
+    StateDiffs,
+    /// user id ‖ 0xff ‖ room id → membership record (JSON).
+    UserRooms,
+    /// short room id ‖ user id → membership (JSON).
+    RoomMembers,
+    /// user id ‖ 0xff ‖ device id ‖ 0xff ‖ transaction id → event id.
+    Transactions,
+    /// user id ‖ 0xff ‖ room id (empty for global) ‖ 0xff ‖ type → count ‖ JSON.
+    AccountData,
+    /// user id ‖ 0xff ‖ filter id → filter JSON.
+    Filters,
+    /// user id ‖ 0xff ‖ device id → signed device keys JSON.
+    DeviceKeys,
+    /// user id ‖ 0xff ‖ device id ‖ 0xff ‖ algorithm:key id → one-time key JSON.
+    OneTimeKeys,
+    /// user id ‖ 0xff ‖ device id ‖ 0xff ‖ algorithm → fallback key record.
+    FallbackKeys,
+    /// user id ‖ 0xff ‖ device id ‖ 0xff ‖ count → to-device message JSON.
+    ToDevice,
+    /// count ‖ user id → nothing: whose device list changed when.
+    KeyChanges,
+    /// room alias → room id.
+    Aliases,
+    /// user id ‖ 0xff ‖ key → value: small per-user settings (display name,
+    /// avatar, server-side flags) that are not account data.
+    UserSettings,
+    /// server-wide settings: signing keys, bookkeeping.
+    Server,
+    /// short event id of a redacted event → short id of the redaction.
+    Redactions,
+    /// room id ‖ 0xff ‖ user id ‖ 0xff ‖ receipt type ‖ 0xff ‖ thread → count ‖ JSON.
+    Receipts,
+}
+
+impl Table {
+    pub const ALL: [Table; 28] = [
+        Table::Counters,
+        Table::Users,
+        Table::Devices,
+        Table::AccessTokens,
+        Table::Events,
+        Table::EventIds,
+        Table::EventMeta,
+        Table::RoomIds,
+        Table::Rooms,
+        Table::Timeline,
+        Table::StateKeys,
+        Table::StateKeyNames,
+        Table::StateDiffs,
+        Table::UserRooms,
+        Table::RoomMembers,
+        Table::Transactions,
+        Table::AccountData,
+        Table::Filters,
+        Table::DeviceKeys,
+        Table::OneTimeKeys,
+        Table::FallbackKeys,
+        Table::ToDevice,
+        Table::KeyChanges,
+        Table::Aliases,
+        Table::UserSettings,
+        Table::Server,
+        Table::Redactions,
+        Table::Receipts,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Counters => "counters",
+            Table::Users => "users",
+            Table::Devices => "devices",
+            Table::AccessTokens => "access_tokens",
+            Table::Events => "events",
+            Table::EventIds => "event_ids",
+            Table::EventMeta => "event_meta",
+            Table::RoomIds => "room_ids",
+            Table::Rooms => "rooms",
+            Table::Timeline => "timeline",
+            Table::StateKeys => "state_keys",
+            Table::StateKeyNames => "state_key_names",
+            Table::StateDiffs => "state_diffs",
+            Table::UserRooms => "user_rooms",
+            Table::RoomMembers => "room_members",
+            Table::Transactions => "transactions",
+            Table::AccountData => "account_data",
+            Table::Filters => "filters",
+            Table::DeviceKeys => "device_keys",
+            Table::OneTimeKeys => "one_time_keys",
+            Table::FallbackKeys => "fallback_keys",
+            Table::ToDevice => "to_device",
+            Table::KeyChanges => "key_changes",
+            Table::Aliases => "aliases",
+            Table::UserSettings => "user_settings",
+            Table::Server => "server",
+            Table::Redactions => "redactions",
+            Table::Receipts => "receipts",
+        }
+    }
+
+    /// Tables read mostly by point lookups get bloom filters; the others are
+    /// scanned by prefix in key order.
+    pub(crate) fn point_lookups(self) -> bool {
+        matches!(
+            self,
+            Table::Users
+                | Table::AccessTokens
+                | Table::Events
+                | Table::EventIds
+                | Table::EventMeta
+                | Table::RoomIds
+                | Table::Rooms
+                | Table::StateKeys
+                | Table::StateKeyNames
+                | Table::StateDiffs
+                | Table::Transactions
+                | Table::Aliases
+                | Table::Redactions
+        )
+    }
+}

@@ -1,0 +1,124 @@
+//! Test harness: a real server on an ephemeral loopback port, in-process,
+//! with its own data directory.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use matrixos::config::Config;
+use matrixos::services::Services;
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub services: Arc<Services>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a server with the default config except for the data directory
+/// and the port; `tweak` may change anything else.
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        listen: addr,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let services = Services::open(config).expect("open services");
+    let task = tokio::spawn({
+        let services = services.clone();
+        async move {
+            let _ = matrixos::server::serve_on(listener, services).await;
+        }
+    });
+    TestServer {
+        addr,
+        base_url: format!("http://{addr}"),
+        services,
+        _dir: dir,
+        task,
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+/// A minimal raw-HTTP client for error-case tests.
+pub struct Raw {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Raw {
+    pub fn new(server: &TestServer) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.base_url.clone(),
+            token: None,
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    /// Sends a request with a raw body; returns status and JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub async fn json(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, Some(&body.to_string())).await
+    }
+
+    /// Registers `name` with password `pw`; returns a client with its token.
+    pub async fn register(&self, name: &str) -> (Raw, String) {
+        let (status, body) = self
+            .json(
+                "POST",
+                "/_matrix/client/v3/register",
+                json!({
+                    "username": name, "password": "secret-pw", "auth": { "type": "m.login.dummy" }
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "register {name}: {body}");
+        let token = body["access_token"].as_str().expect("token").to_owned();
+        let user = body["user_id"].as_str().expect("user_id").to_owned();
+        (self.with_token(&token), user)
+    }
+}

@@ -1,0 +1,1283 @@
+//! Whole-server, raw-HTTP tests of the client-server API's error answers:
+//! each refusal carries the errcode and HTTP status the spec names, and a
+//! refused request changes nothing. Registration modes, UIA and shared-secret
+//! registration live here too. Room, sync and key behaviour: `http_rooms.rs`.
+
+mod common;
+
+use common::{start, start_with, Raw};
+use hmac::{Hmac, Mac};
+use matrixos::config::{RateLimit, RegistrationMode};
+use serde_json::{json, Value};
+
+const V3: &str = "/_matrix/client/v3";
+
+/// Percent-encodes one path segment or query value.
+fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Asserts a Matrix error answer: HTTP status and errcode.
+#[track_caller]
+fn expect_error(res: &(u16, Value), status: u16, errcode: &str, what: &str) {
+    assert_eq!(
+        (res.0, res.1["errcode"].as_str()),
+        (status, Some(errcode)),
+        "{what}: expected HTTP {status} {errcode}, got HTTP {} {}",
+        res.0,
+        res.1
+    );
+}
+
+/// Asserts a 200 answer and returns its body.
+#[track_caller]
+fn expect_ok(res: (u16, Value), what: &str) -> Value {
+    assert_eq!(
+        res.0, 200,
+        "{what}: expected HTTP 200, got {} {}",
+        res.0, res.1
+    );
+    res.1
+}
+
+fn password_login(user: &str, password: &str) -> Value {
+    json!({
+        "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": user },
+        "password": password,
+    })
+}
+
+async fn login(anon: &Raw, user: &str, password: &str) -> (u16, Value) {
+    anon.json(
+        "POST",
+        &format!("{V3}/login"),
+        password_login(user, password),
+    )
+    .await
+}
+
+async fn joined_rooms(raw: &Raw) -> Vec<Value> {
+    let body = expect_ok(
+        raw.call("GET", &format!("{V3}/joined_rooms"), None).await,
+        "joined_rooms",
+    );
+    body["joined_rooms"]
+        .as_array()
+        .expect("joined_rooms list")
+        .clone()
+}
+
+/// Whether `/register/available` reports the name as free (200) — any
+/// refusal (in use, invalid) counts as not available.
+async fn available(anon: &Raw, name: &str) -> bool {
+    let (status, body) = anon
+        .call(
+            "GET",
+            &format!("{V3}/register/available?username={}", enc(name)),
+            None,
+        )
+        .await;
+    if status == 200 {
+        assert_eq!(body["available"], true, "available answer: {body}");
+    }
+    status == 200
+}
+
+async fn create_room(raw: &Raw, body: Value) -> String {
+    let res = raw.json("POST", &format!("{V3}/createRoom"), body).await;
+    expect_ok(res, "createRoom")["room_id"]
+        .as_str()
+        .expect("room_id")
+        .to_owned()
+}
+
+/// The ids of every event of the room the caller can page through, oldest
+/// first.
+async fn all_events(raw: &Raw, room: &str) -> Vec<String> {
+    let res = raw
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/messages?dir=f&limit=1000", enc(room)),
+            None,
+        )
+        .await;
+    let body = expect_ok(res, "messages");
+    let chunk = body["chunk"].as_array().expect("chunk");
+    chunk
+        .iter()
+        .map(|e| e["event_id"].as_str().expect("event_id").to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------- bodies
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_that_is_not_json_is_m_not_json() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+
+    let res = anon
+        .call("POST", &format!("{V3}/login"), Some("{not json"))
+        .await;
+    expect_error(&res, 400, "M_NOT_JSON", "/login with `{not json`");
+    let res = alice
+        .call("POST", &format!("{V3}/createRoom"), Some("{not json"))
+        .await;
+    expect_error(&res, 400, "M_NOT_JSON", "/createRoom with `{not json`");
+    let res = alice
+        .call(
+            "POST",
+            &format!("{V3}/createRoom"),
+            Some(r#"{"name": "cut off"#),
+        )
+        .await;
+    expect_error(&res, 400, "M_NOT_JSON", "/createRoom with truncated JSON");
+    assert!(
+        joined_rooms(&alice).await.is_empty(),
+        "a refused /createRoom created a room"
+    );
+
+    let room = create_room(&alice, json!({})).await;
+    let before = all_events(&alice, &room).await.len();
+    let res = alice
+        .call(
+            "PUT",
+            &format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&room)),
+            Some("{not json"),
+        )
+        .await;
+    expect_error(&res, 400, "M_NOT_JSON", "/send with `{not json`");
+    assert_eq!(
+        all_events(&alice, &room).await.len(),
+        before,
+        "a refused /send added an event"
+    );
+    // The transaction id of the refused request is still free.
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&room)),
+            json!({ "msgtype": "m.text", "body": "hi" }),
+        )
+        .await;
+    expect_ok(res, "send after a refused send with the same txn id");
+    assert_eq!(all_events(&alice, &room).await.len(), before + 1);
+}
+
+/// Valid JSON that is not an object is "valid JSON, but malformed": the
+/// spec's M_BAD_JSON, not M_NOT_JSON (Synapse: 400 M_BAD_JSON "Content must
+/// be a JSON object").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_that_is_not_an_object_is_m_bad_json() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let res = alice
+        .call("POST", &format!("{V3}/createRoom"), Some("[1, 2]"))
+        .await;
+    expect_error(&res, 400, "M_BAD_JSON", "/createRoom with a JSON array");
+    let res = anon
+        .call("POST", &format!("{V3}/login"), Some("\"password\""))
+        .await;
+    expect_error(&res, 400, "M_BAD_JSON", "/login with a JSON string");
+    assert!(
+        joined_rooms(&alice).await.is_empty(),
+        "a refused /createRoom created a room"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_field_types_are_m_bad_json() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/login"),
+            json!({ "type": "m.login.password", "user": 5, "password": "secret-pw" }),
+        )
+        .await;
+    expect_error(&res, 400, "M_BAD_JSON", "/login with a numeric user");
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/login"),
+            json!({ "type": 1, "user": "alice", "password": "secret-pw" }),
+        )
+        .await;
+    expect_error(&res, 400, "M_BAD_JSON", "/login with a numeric type");
+
+    for (body, what) in [
+        (json!({ "name": 5 }), "numeric name"),
+        (
+            json!({ "invite": "@bob:localhost" }),
+            "invite that is not a list",
+        ),
+        (
+            json!({ "creation_content": [] }),
+            "creation_content that is not an object",
+        ),
+        (
+            json!({ "is_direct": "yes" }),
+            "is_direct that is not a boolean",
+        ),
+    ] {
+        let res = alice.json("POST", &format!("{V3}/createRoom"), body).await;
+        expect_error(&res, 400, "M_BAD_JSON", &format!("/createRoom with {what}"));
+    }
+    assert!(
+        joined_rooms(&alice).await.is_empty(),
+        "a refused /createRoom created a room"
+    );
+
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register"),
+            json!({
+                "username": "carol", "password": 12, "auth": { "type": "m.login.dummy" }
+            }),
+        )
+        .await;
+    expect_error(&res, 400, "M_BAD_JSON", "/register with a numeric password");
+    assert!(
+        available(&anon, "carol").await,
+        "a refused /register created the account"
+    );
+
+    let res = alice
+        .json(
+            "POST",
+            &format!("{V3}/user/{}/filter", enc(&alice_id)),
+            json!({ "room": { "timeline": { "limit": "ten" } } }),
+        )
+        .await;
+    expect_error(&res, 400, "M_BAD_JSON", "filter with a string limit");
+    let res = alice
+        .json(
+            "POST",
+            &format!("{V3}/keys/upload"),
+            json!({ "one_time_keys": [] }),
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_BAD_JSON",
+        "/keys/upload with a list of one-time keys",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_required_fields_are_m_missing_param() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/login"),
+            json!({
+                "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }
+            }),
+        )
+        .await;
+    expect_error(&res, 400, "M_MISSING_PARAM", "/login without password");
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/login"),
+            json!({
+                "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw"
+            }),
+        )
+        .await;
+    expect_error(&res, 400, "M_MISSING_PARAM", "/login without type");
+    let res = anon
+        .call("GET", &format!("{V3}/register/available"), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_MISSING_PARAM",
+        "/register/available without username",
+    );
+
+    let room = create_room(&alice, json!({})).await;
+    let res = alice
+        .call("GET", &format!("{V3}/rooms/{}/messages", enc(&room)), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_MISSING_PARAM",
+        "/messages without dir (required since v1.3)",
+    );
+    let res = alice
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&room)),
+            json!({}),
+        )
+        .await;
+    expect_error(&res, 400, "M_MISSING_PARAM", "/invite without user_id");
+}
+
+// ---------------------------------------------------------------- parameters
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_parameters_are_m_invalid_param() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    let before = all_events(&alice, &room).await.len();
+
+    let res = alice
+        .call("GET", &format!("{V3}/rooms/not-a-room/state"), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/state of a malformed room id",
+    );
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/not-a-room/send/m.room.message/t1"),
+            json!({ "msgtype": "m.text", "body": "x" }),
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/send into a malformed room id",
+    );
+    let res = alice
+        .call(
+            "GET",
+            &format!("{V3}/rooms/not-a-room/messages?dir=b"),
+            None,
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/messages of a malformed room id",
+    );
+
+    let res = alice
+        .call("GET", &format!("{V3}/sync?since=not-a-token"), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/sync with a garbage since token",
+    );
+    let res = alice
+        .call("GET", &format!("{V3}/sync?timeout=soon"), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/sync with a non-numeric timeout",
+    );
+
+    let messages = format!("{V3}/rooms/{}/messages", enc(&room));
+    let res = alice.call("GET", &format!("{messages}?dir=x"), None).await;
+    expect_error(&res, 400, "M_INVALID_PARAM", "/messages with dir=x");
+    let res = alice
+        .call("GET", &format!("{messages}?dir=b&from=garbage"), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/messages with a garbage from token",
+    );
+    let res = alice
+        .call("GET", &format!("{messages}?dir=b&limit=-1"), None)
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "/messages with a negative limit",
+    );
+
+    let res = alice
+        .json(
+            "POST",
+            &format!("{V3}/createRoom"),
+            json!({ "room_version": "999" }),
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_UNSUPPORTED_ROOM_VERSION",
+        "/createRoom with an unknown room version",
+    );
+    assert_eq!(
+        joined_rooms(&alice).await.len(),
+        1,
+        "a refused /createRoom created a room"
+    );
+    assert_eq!(
+        all_events(&alice, &room).await.len(),
+        before,
+        "refused requests changed the room"
+    );
+}
+
+// ---------------------------------------------------------------- tokens
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_missing_unknown_and_logged_out() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let whoami = format!("{V3}/account/whoami");
+
+    let res = anon.call("GET", &whoami, None).await;
+    expect_error(&res, 401, "M_MISSING_TOKEN", "whoami without a token");
+    let res = anon
+        .call("POST", &format!("{V3}/createRoom"), Some("{}"))
+        .await;
+    expect_error(&res, 401, "M_MISSING_TOKEN", "createRoom without a token");
+    let res = anon
+        .with_token("not-a-real-token")
+        .call("GET", &whoami, None)
+        .await;
+    expect_error(&res, 401, "M_UNKNOWN_TOKEN", "whoami with a made-up token");
+
+    let me = expect_ok(alice.call("GET", &whoami, None).await, "whoami");
+    assert_eq!(me["user_id"], alice_id.as_str());
+
+    // A second device, to show logout ends only the calling device.
+    let second = expect_ok(login(&anon, "alice", "secret-pw").await, "second login");
+    let second = anon.with_token(second["access_token"].as_str().expect("token"));
+    expect_ok(
+        alice.json("POST", &format!("{V3}/logout"), json!({})).await,
+        "logout",
+    );
+    let res = alice.call("GET", &whoami, None).await;
+    expect_error(
+        &res,
+        401,
+        "M_UNKNOWN_TOKEN",
+        "whoami with a logged-out token",
+    );
+    let res = alice.json("POST", &format!("{V3}/logout"), json!({})).await;
+    expect_error(
+        &res,
+        401,
+        "M_UNKNOWN_TOKEN",
+        "logout twice with the same token",
+    );
+    expect_ok(
+        second.call("GET", &whoami, None).await,
+        "the other device after logout",
+    );
+
+    expect_ok(
+        second
+            .json("POST", &format!("{V3}/logout/all"), json!({}))
+            .await,
+        "logout/all",
+    );
+    let res = second.call("GET", &whoami, None).await;
+    expect_error(&res, 401, "M_UNKNOWN_TOKEN", "whoami after logout/all");
+    // The account itself still works.
+    expect_ok(
+        login(&anon, "alice", "secret-pw").await,
+        "login after logout/all",
+    );
+}
+
+// ---------------------------------------------------------------- forbidden
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_user_are_m_forbidden() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    anon.register("alice").await;
+    let res = login(&anon, "alice", "wrong-pw").await;
+    expect_error(&res, 403, "M_FORBIDDEN", "login with a wrong password");
+    assert!(
+        res.1.get("access_token").is_none(),
+        "a refused login handed out a token: {}",
+        res.1
+    );
+    let res = login(&anon, "nobody", "secret-pw").await;
+    expect_error(&res, 403, "M_FORBIDDEN", "login as an unknown user");
+    let res = login(&anon, "@alice:elsewhere.example", "secret-pw").await;
+    expect_error(&res, 403, "M_FORBIDDEN", "login as a remote user");
+    expect_ok(
+        login(&anon, "alice", "secret-pw").await,
+        "login with the right password",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_permissions_are_m_forbidden_and_change_nothing() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+    let room = create_room(
+        &alice,
+        json!({ "preset": "private_chat", "name": "secret" }),
+    )
+    .await;
+    let r = enc(&room);
+    let before = all_events(&alice, &room).await;
+
+    let res = bob
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{r}/send/m.room.message/t1"),
+            json!({ "msgtype": "m.text", "body": "let me in" }),
+        )
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "sending into a room one is not in",
+    );
+    let res = bob
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{r}/state/m.room.name/"),
+            json!({ "name": "pwned" }),
+        )
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "setting state in a room one is not in",
+    );
+    let res = bob.json("POST", &format!("{V3}/join/{r}"), json!({})).await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "joining an invite-only room uninvited",
+    );
+    let res = bob
+        .call("GET", &format!("{V3}/rooms/{r}/messages?dir=b"), None)
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "reading /messages of a room one is not in",
+    );
+    let res = bob
+        .call("GET", &format!("{V3}/rooms/{r}/state"), None)
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "reading /state of a room one is not in",
+    );
+    assert_eq!(
+        all_events(&alice, &room).await,
+        before,
+        "refused requests changed the room"
+    );
+
+    // Bob joins by invite; at power 0 he may talk but not change power levels.
+    expect_ok(
+        alice
+            .json(
+                "POST",
+                &format!("{V3}/rooms/{r}/invite"),
+                json!({ "user_id": bob_id }),
+            )
+            .await,
+        "invite",
+    );
+    expect_ok(
+        bob.json("POST", &format!("{V3}/join/{r}"), json!({})).await,
+        "join",
+    );
+    let pl_path = format!("{V3}/rooms/{r}/state/m.room.power_levels/");
+    let levels = expect_ok(alice.call("GET", &pl_path, None).await, "power levels");
+    let mut grab = levels.clone();
+    grab["users"][bob_id.as_str()] = json!(100);
+    let res = bob.json("PUT", &pl_path, grab).await;
+    expect_error(&res, 403, "M_FORBIDDEN", "power 0 raising itself to 100");
+    let res = bob
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{r}/state/m.room.name/"),
+            json!({ "name": "pwned" }),
+        )
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "power 0 renaming the room (state_default 50)",
+    );
+    let res = bob
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{r}/kick"),
+            json!({ "user_id": alice_id }),
+        )
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "power 0 kicking the creator");
+    let after = expect_ok(
+        alice.call("GET", &pl_path, None).await,
+        "power levels after",
+    );
+    assert_eq!(after, levels, "a refused power-levels change took effect");
+    let name = expect_ok(
+        alice
+            .call("GET", &format!("{V3}/rooms/{r}/state/m.room.name/"), None)
+            .await,
+        "name",
+    );
+    assert_eq!(name["name"], "secret");
+
+    let res = bob
+        .call(
+            "GET",
+            &format!("{V3}/user/{}/account_data/m.test", enc(&alice_id)),
+            None,
+        )
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "reading someone else's account data",
+    );
+}
+
+// ---------------------------------------------------------------- not found
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_things_are_m_not_found() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    let other = create_room(&alice, json!({})).await;
+    let r = enc(&room);
+
+    let fake = "$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let res = alice
+        .call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(fake)), None)
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "an unknown event");
+    let sent = expect_ok(
+        alice
+            .json(
+                "PUT",
+                &format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&other)),
+                json!({ "msgtype": "m.text", "body": "x" }),
+            )
+            .await,
+        "send",
+    );
+    let id = sent["event_id"].as_str().expect("event_id");
+    let res = alice
+        .call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(id)), None)
+        .await;
+    expect_error(
+        &res,
+        404,
+        "M_NOT_FOUND",
+        "an event of another room, asked for in this one",
+    );
+
+    let res = alice
+        .call(
+            "GET",
+            &format!("{V3}/user/{}/filter/nosuchfilter", enc(&alice_id)),
+            None,
+        )
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "an unknown filter");
+    let made = expect_ok(
+        alice
+            .json(
+                "POST",
+                &format!("{V3}/user/{}/filter", enc(&alice_id)),
+                json!({ "room": { "timeline": { "limit": 5 } } }),
+            )
+            .await,
+        "create filter",
+    );
+    let filter_id = made["filter_id"].as_str().expect("filter_id");
+    let got = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!("{V3}/user/{}/filter/{}", enc(&alice_id), enc(filter_id)),
+                None,
+            )
+            .await,
+        "get filter",
+    );
+    assert_eq!(got["room"]["timeline"]["limit"], 5);
+
+    let res = alice
+        .call("GET", &format!("{V3}/rooms/{r}/state/m.room.topic/"), None)
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "state that was never set");
+    let res = alice
+        .call(
+            "GET",
+            &format!("{V3}/user/{}/account_data/m.never.set", enc(&alice_id)),
+            None,
+        )
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "account data that was never set");
+}
+
+// ---------------------------------------------------------------- user names
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taken_user_names_are_m_user_in_use() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    assert!(
+        available(&anon, "alice").await,
+        "alice is free before registering"
+    );
+    let (alice, _) = anon.register("alice").await;
+
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register"),
+            json!({
+                "username": "alice", "password": "other-pw", "auth": { "type": "m.login.dummy" }
+            }),
+        )
+        .await;
+    expect_error(&res, 400, "M_USER_IN_USE", "registering alice twice");
+    let res = anon
+        .call(
+            "GET",
+            &format!("{V3}/register/available?username=alice"),
+            None,
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_USER_IN_USE",
+        "/register/available for a taken name",
+    );
+    // The first account is untouched: its password still works, not the new one.
+    expect_ok(
+        login(&anon, "alice", "secret-pw").await,
+        "alice's own password",
+    );
+    let res = login(&anon, "alice", "other-pw").await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "the refused registration's password",
+    );
+    expect_ok(
+        alice
+            .call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
+        "alice's token",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_user_names_are_m_invalid_username() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    for name in ["bad name", "bad!name", "caf\u{e9}", "@x:y", "with:colon"] {
+        let res = anon
+            .json(
+                "POST",
+                &format!("{V3}/register"),
+                json!({
+                    "username": name, "password": "secret-pw", "auth": { "type": "m.login.dummy" }
+                }),
+            )
+            .await;
+        expect_error(
+            &res,
+            400,
+            "M_INVALID_USERNAME",
+            &format!("/register with {name:?}"),
+        );
+        let res = anon
+            .call(
+                "GET",
+                &format!("{V3}/register/available?username={}", enc(name)),
+                None,
+            )
+            .await;
+        expect_error(
+            &res,
+            400,
+            "M_INVALID_USERNAME",
+            &format!("/register/available with {name:?}"),
+        );
+    }
+    // Upper case is folded, as Synapse and sytest's "POST /register
+    // downcases capitals in usernames" expect: never an upper-case user id.
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register"),
+            json!({
+                "username": "Dave", "password": "secret-pw", "auth": { "type": "m.login.dummy" }
+            }),
+        )
+        .await;
+    let body = expect_ok(res, "/register with Dave");
+    assert_eq!(body["user_id"], "@dave:localhost");
+    let res = anon
+        .call(
+            "GET",
+            &format!("{V3}/register/available?username=DAVE"),
+            None,
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_USER_IN_USE",
+        "/register/available with DAVE after dave",
+    );
+}
+
+// ---------------------------------------------------------------- limits
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_max_request_size_are_m_too_large() {
+    let server = start_with(|c| c.max_request_size = 1024).await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let big = "x".repeat(3000);
+
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/login"),
+            password_login("alice", &big),
+        )
+        .await;
+    expect_error(&res, 413, "M_TOO_LARGE", "/login over the size limit");
+    let res = alice
+        .json("POST", &format!("{V3}/createRoom"), json!({ "name": big }))
+        .await;
+    expect_error(&res, 413, "M_TOO_LARGE", "/createRoom over the size limit");
+    assert!(
+        joined_rooms(&alice).await.is_empty(),
+        "a refused /createRoom created a room"
+    );
+
+    let room = create_room(&alice, json!({})).await;
+    let before = all_events(&alice, &room).await.len();
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/send/m.room.message/big", enc(&room)),
+            json!({ "msgtype": "m.text", "body": big }),
+        )
+        .await;
+    expect_error(&res, 413, "M_TOO_LARGE", "/send over the size limit");
+    assert_eq!(
+        all_events(&alice, &room).await.len(),
+        before,
+        "a refused /send added an event"
+    );
+    expect_ok(
+        login(&anon, "alice", "secret-pw").await,
+        "a small login still works",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_rate_limit_is_m_limit_exceeded_with_retry_after() {
+    let server = start_with(|c| {
+        c.rate_limits.login = RateLimit {
+            per_second: 0.001,
+            burst: 2.0,
+        }
+    })
+    .await;
+    let anon = Raw::new(&server);
+    anon.register("alice").await;
+    expect_ok(login(&anon, "alice", "secret-pw").await, "first login");
+    let res = login(&anon, "alice", "wrong-pw").await;
+    expect_error(&res, 403, "M_FORBIDDEN", "second login, wrong password");
+    let res = login(&anon, "alice", "secret-pw").await;
+    expect_error(
+        &res,
+        429,
+        "M_LIMIT_EXCEEDED",
+        "third login past a burst of 2",
+    );
+    let retry = res.1["retry_after_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("retry_after_ms missing: {}", res.1));
+    assert!(retry > 0, "retry_after_ms must be positive: {}", res.1);
+    assert!(
+        res.1.get("access_token").is_none(),
+        "a limited login handed out a token"
+    );
+    // The login limiter does not limit other endpoints.
+    anon.register("bob").await;
+}
+
+// ---------------------------------------------------------------- routing
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_endpoints_and_methods_are_m_unrecognized() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    for path in [
+        format!("{V3}/no_such_endpoint"),
+        "/_matrix/client/v3".to_owned(),
+        "/_matrix/nothing/here".to_owned(),
+    ] {
+        let res = anon.call("GET", &path, None).await;
+        expect_error(&res, 404, "M_UNRECOGNIZED", &format!("GET {path}"));
+    }
+    let res = alice
+        .call("POST", &format!("{V3}/no_such_endpoint"), Some("{}"))
+        .await;
+    expect_error(
+        &res,
+        404,
+        "M_UNRECOGNIZED",
+        "authenticated POST to an unknown endpoint",
+    );
+    for (method, path) in [
+        ("DELETE", "/login"),
+        ("PUT", "/createRoom"),
+        ("GET", "/createRoom"),
+        ("POST", "/sync"),
+    ] {
+        let res = alice.call(method, &format!("{V3}{path}"), None).await;
+        expect_error(&res, 405, "M_UNRECOGNIZED", &format!("{method} {path}"));
+    }
+    assert!(joined_rooms(&alice).await.is_empty());
+}
+
+// ---------------------------------------------------------------- registration
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_registration_is_m_guest_access_forbidden() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let res = anon
+        .call("POST", &format!("{V3}/register?kind=guest"), Some("{}"))
+        .await;
+    expect_error(&res, 403, "M_GUEST_ACCESS_FORBIDDEN", "guest registration");
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register?kind=guest"),
+            json!({ "username": "guest1", "auth": { "type": "m.login.dummy" } }),
+        )
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_GUEST_ACCESS_FORBIDDEN",
+        "guest registration with a name and auth",
+    );
+    assert!(
+        available(&anon, "guest1").await,
+        "a refused guest registration created an account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_registration_is_m_forbidden() {
+    let server = start_with(|c| c.registration = Some(RegistrationMode::Closed)).await;
+    let anon = Raw::new(&server);
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register"),
+            json!({
+                "username": "alice", "password": "secret-pw", "auth": { "type": "m.login.dummy" }
+            }),
+        )
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "registration while closed");
+    let res = anon
+        .call("POST", &format!("{V3}/register"), Some("{}"))
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "registration while closed, no auth",
+    );
+    let res = login(&anon, "alice", "secret-pw").await;
+    expect_error(&res, 403, "M_FORBIDDEN", "login of the refused account");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_without_auth_is_a_uia_challenge_completed_by_dummy() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let body = json!({ "username": "erin", "password": "erin-pw" });
+    let (status, challenge) = anon
+        .json("POST", &format!("{V3}/register"), body.clone())
+        .await;
+    assert_eq!(status, 401, "register without auth: {challenge}");
+    let flows = challenge["flows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("flows missing: {challenge}"));
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["stages"] == json!(["m.login.dummy"])),
+        "no m.login.dummy flow: {challenge}"
+    );
+    let session = challenge["session"]
+        .as_str()
+        .unwrap_or_else(|| panic!("session missing: {challenge}"));
+    assert!(!session.is_empty());
+    assert!(
+        challenge["params"].is_object(),
+        "params missing: {challenge}"
+    );
+    assert!(
+        available(&anon, "erin").await,
+        "the challenge created the account"
+    );
+
+    let mut done = body;
+    done["auth"] = json!({ "type": "m.login.dummy", "session": session });
+    let ok = expect_ok(
+        anon.json("POST", &format!("{V3}/register"), done).await,
+        "register with dummy + session",
+    );
+    assert_eq!(ok["user_id"], "@erin:localhost");
+    let token = ok["access_token"].as_str().expect("access_token");
+    assert!(ok["device_id"].is_string(), "device_id missing: {ok}");
+    let me = expect_ok(
+        anon.with_token(token)
+            .call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
+        "whoami",
+    );
+    assert_eq!(me["user_id"], "@erin:localhost");
+    assert_eq!(me["device_id"], ok["device_id"]);
+    expect_ok(
+        login(&anon, "erin", "erin-pw").await,
+        "login with the registered password",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_registration_refuses_a_wrong_token_and_accepts_the_right_one() {
+    let server = start_with(|c| {
+        c.registration = Some(RegistrationMode::Token);
+        c.registration_token = Some("let-me-in".to_owned());
+    })
+    .await;
+    let anon = Raw::new(&server);
+    let register = format!("{V3}/register");
+    let body = json!({ "username": "frank", "password": "frank-pw" });
+
+    let (status, challenge) = anon.json("POST", &register, body.clone()).await;
+    assert_eq!(status, 401, "register without auth: {challenge}");
+    let flows = challenge["flows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("flows missing: {challenge}"));
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["stages"] == json!(["m.login.registration_token"])),
+        "no registration-token flow: {challenge}"
+    );
+    assert!(
+        !flows
+            .iter()
+            .any(|f| f["stages"] == json!(["m.login.dummy"])),
+        "token mode must not offer a dummy-only flow: {challenge}"
+    );
+    let session = challenge["session"].as_str().expect("session").to_owned();
+
+    let mut dummy = body.clone();
+    dummy["auth"] = json!({ "type": "m.login.dummy", "session": session });
+    let (status, res) = anon.json("POST", &register, dummy).await;
+    assert!(
+        status == 401 || status == 400,
+        "m.login.dummy in token mode: {status} {res}"
+    );
+    assert!(
+        available(&anon, "frank").await,
+        "m.login.dummy registered in token mode"
+    );
+
+    let mut wrong = body.clone();
+    wrong["auth"] =
+        json!({ "type": "m.login.registration_token", "token": "guess", "session": session });
+    let res = anon.json("POST", &register, wrong).await;
+    expect_error(&res, 401, "M_FORBIDDEN", "a wrong registration token");
+    assert!(
+        res.1["flows"].is_array(),
+        "a failed stage still answers the flows: {}",
+        res.1
+    );
+    assert!(
+        available(&anon, "frank").await,
+        "a wrong token registered the account"
+    );
+
+    let mut right = body;
+    right["auth"] =
+        json!({ "type": "m.login.registration_token", "token": "let-me-in", "session": session });
+    let ok = expect_ok(
+        anon.json("POST", &register, right).await,
+        "the right registration token",
+    );
+    assert_eq!(ok["user_id"], "@frank:localhost");
+    assert!(ok["access_token"].is_string());
+    expect_ok(
+        login(&anon, "frank", "frank-pw").await,
+        "login after token registration",
+    );
+}
+
+async fn admin_nonce(anon: &Raw) -> String {
+    let body = expect_ok(
+        anon.call("GET", "/_synapse/admin/v1/register", None).await,
+        "nonce",
+    );
+    body["nonce"].as_str().expect("nonce").to_owned()
+}
+
+fn admin_mac(secret: &str, nonce: &str, user: &str, password: &str) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    for (i, part) in [nonce, user, password, "notadmin"].iter().enumerate() {
+        if i > 0 {
+            mac.update(b"\0");
+        }
+        mac.update(part.as_bytes());
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_secret_registration_checks_the_mac_and_uses_each_nonce_once() {
+    let secret = "the-shared-secret";
+    let server = start_with(|c| {
+        c.registration = Some(RegistrationMode::Closed);
+        c.registration_shared_secret = Some(secret.to_owned());
+    })
+    .await;
+    let anon = Raw::new(&server);
+    let path = "/_synapse/admin/v1/register";
+    let n1 = admin_nonce(&anon).await;
+    let wrong = admin_mac("not-the-secret", &n1, "grace", "grace-pw");
+    let res = anon
+        .json("POST", path, json!({ "nonce": n1, "username": "grace", "password": "grace-pw", "admin": false, "mac": wrong }))
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "a MAC made with the wrong secret");
+    assert!(
+        available(&anon, "grace").await,
+        "a wrong MAC registered the account"
+    );
+    // The nonce is spent even by a failed attempt (as in Synapse).
+    let right = admin_mac(secret, &n1, "grace", "grace-pw");
+    let (status, res) = anon
+        .json("POST", path, json!({ "nonce": n1, "username": "grace", "password": "grace-pw", "admin": false, "mac": right }))
+        .await;
+    assert_eq!(status, 400, "a nonce spent by a failed attempt: {res}");
+
+    let n2 = admin_nonce(&anon).await;
+    let mac = admin_mac(secret, &n2, "grace", "grace-pw");
+    let body = json!({ "nonce": n2, "username": "grace", "password": "grace-pw", "admin": false, "mac": mac });
+    let ok = expect_ok(
+        anon.json("POST", path, body.clone()).await,
+        "shared-secret registration",
+    );
+    assert_eq!(ok["user_id"], "@grace:localhost");
+    let token = ok["access_token"].as_str().expect("access_token");
+    expect_ok(
+        anon.with_token(token)
+            .call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
+        "whoami",
+    );
+
+    // Replaying the whole successful request: the nonce is single use.
+    let mut replay = body;
+    replay["username"] = json!("grace2");
+    replay["mac"] = json!(admin_mac(secret, &n2, "grace2", "grace-pw"));
+    let (status, res) = anon.json("POST", path, replay).await;
+    assert_eq!(status, 400, "a nonce used twice: {res}");
+    assert!(
+        available(&anon, "grace2").await,
+        "a replayed nonce registered an account"
+    );
+    // Closed public registration is unaffected.
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register"),
+            json!({ "username": "heidi", "password": "pw", "auth": { "type": "m.login.dummy" } }),
+        )
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "public registration while closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_secret_registration_is_off_without_a_secret() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (status, body) = anon.call("GET", "/_synapse/admin/v1/register", None).await;
+    assert!(
+        (400..500).contains(&status),
+        "nonce without a configured secret: {status} {body}"
+    );
+    let mac = admin_mac("", "n", "ivan", "pw");
+    let (status, body) = anon
+        .json(
+            "POST",
+            "/_synapse/admin/v1/register",
+            json!({ "nonce": "n", "username": "ivan", "password": "pw", "mac": mac }),
+        )
+        .await;
+    assert!(
+        (400..500).contains(&status),
+        "register without a configured secret: {status} {body}"
+    );
+    assert!(available(&anon, "ivan").await);
+}

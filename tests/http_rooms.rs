@@ -1,0 +1,824 @@
+//! Whole-server, raw-HTTP tests of basic room, sync and key behaviour:
+//! idempotent sends, long-polling sync, `/messages` pagination, members,
+//! state and event reads, key upload and claim, to-device delivery.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{start, Raw};
+use serde_json::{json, Value};
+
+const V3: &str = "/_matrix/client/v3";
+
+/// Percent-encodes one path segment or query value.
+fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn expect_error(res: &(u16, Value), status: u16, errcode: &str, what: &str) {
+    assert_eq!(
+        (res.0, res.1["errcode"].as_str()),
+        (status, Some(errcode)),
+        "{what}: expected HTTP {status} {errcode}, got HTTP {} {}",
+        res.0,
+        res.1
+    );
+}
+
+#[track_caller]
+fn expect_ok(res: (u16, Value), what: &str) -> Value {
+    assert_eq!(
+        res.0, 200,
+        "{what}: expected HTTP 200, got {} {}",
+        res.0, res.1
+    );
+    res.1
+}
+
+async fn create_room(raw: &Raw, body: Value) -> String {
+    let res = raw.json("POST", &format!("{V3}/createRoom"), body).await;
+    expect_ok(res, "createRoom")["room_id"]
+        .as_str()
+        .expect("room_id")
+        .to_owned()
+}
+
+async fn send_text(raw: &Raw, room: &str, txn: &str, text: &str) -> String {
+    let res = raw
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/send/m.room.message/{}", enc(room), enc(txn)),
+            json!({ "msgtype": "m.text", "body": text }),
+        )
+        .await;
+    expect_ok(res, "send")["event_id"]
+        .as_str()
+        .expect("event_id")
+        .to_owned()
+}
+
+/// Alice's room with Bob invited and joined.
+async fn shared_room(alice: &Raw, bob: &Raw, bob_id: &str) -> String {
+    let room = create_room(
+        alice,
+        json!({ "preset": "private_chat", "name": "Test room" }),
+    )
+    .await;
+    let invite = alice
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&room)),
+            json!({ "user_id": bob_id }),
+        )
+        .await;
+    expect_ok(invite, "invite");
+    expect_ok(
+        bob.json("POST", &format!("{V3}/join/{}", enc(&room)), json!({}))
+            .await,
+        "join",
+    );
+    room
+}
+
+async fn device_id(raw: &Raw) -> String {
+    let me = expect_ok(
+        raw.call("GET", &format!("{V3}/account/whoami"), None).await,
+        "whoami",
+    );
+    me["device_id"].as_str().expect("device_id").to_owned()
+}
+
+async fn sync(raw: &Raw, since: Option<&str>, timeout_ms: u64) -> Value {
+    let mut path = format!("{V3}/sync?timeout={timeout_ms}");
+    if let Some(since) = since {
+        path.push_str(&format!("&since={}", enc(since)));
+    }
+    expect_ok(raw.call("GET", &path, None).await, "sync")
+}
+
+fn next_batch(sync: &Value) -> String {
+    sync["next_batch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("next_batch missing: {sync}"))
+        .to_owned()
+}
+
+/// The message bodies of `/messages` events, in answer order.
+fn bodies(chunk: &[Value]) -> Vec<String> {
+    chunk
+        .iter()
+        .map(|e| {
+            e["content"]["body"]
+                .as_str()
+                .unwrap_or_else(|| panic!("not a text message: {e}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+fn ids(chunk: &[Value]) -> Vec<String> {
+    chunk
+        .iter()
+        .map(|e| e["event_id"].as_str().expect("event_id").to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------- send
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_is_idempotent_per_device_and_transaction_id() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+
+    let first = send_text(&alice, &room, "txn1", "hello").await;
+    let again = send_text(&alice, &room, "txn1", "hello").await;
+    assert_eq!(first, again, "the same transaction id gave a second event");
+    let other = send_text(&alice, &room, "txn2", "hello").await;
+    assert_ne!(first, other, "a new transaction id returned the old event");
+
+    // Transaction ids are scoped per device: another login is a new device.
+    let login = anon
+        .json("POST", &format!("{V3}/login"), json!({
+            "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw"
+        }))
+        .await;
+    let second = anon.with_token(
+        expect_ok(login, "login")["access_token"]
+            .as_str()
+            .expect("token"),
+    );
+    let from_second = send_text(&second, &room, "txn1", "hello").await;
+    assert_ne!(
+        from_second, first,
+        "another device's txn1 returned the first device's event"
+    );
+
+    let filter = enc(r#"{"types":["m.room.message"]}"#);
+    let page = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!(
+                    "{V3}/rooms/{}/messages?dir=f&limit=100&filter={filter}",
+                    enc(&room)
+                ),
+                None,
+            )
+            .await,
+        "messages",
+    );
+    let chunk = page["chunk"].as_array().expect("chunk");
+    assert_eq!(
+        ids(chunk),
+        vec![first.clone(), other, from_second],
+        "the room's messages"
+    );
+
+    // The sending device sees its transaction id; the other device does not.
+    let path = format!("{V3}/rooms/{}/event/{}", enc(&room), enc(&first));
+    let seen = expect_ok(alice.call("GET", &path, None).await, "event");
+    assert_eq!(seen["unsigned"]["transaction_id"], "txn1", "{seen}");
+    let seen = expect_ok(
+        second.call("GET", &path, None).await,
+        "event from the other device",
+    );
+    assert!(seen["unsigned"].get("transaction_id").is_none(), "{seen}");
+}
+
+/// The spec scopes a transaction id to one device *and one endpoint*:
+/// "a single device could use the same transaction ID for a request to
+/// /sendToDevice and to /send/{eventType}, and the two requests would be
+/// considered distinct". A redaction with the txn id of an earlier send must
+/// redact, and a send into another room must land in that room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_ids_do_not_cross_endpoints_or_rooms() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    let other_room = create_room(&alice, json!({})).await;
+
+    let message = send_text(&alice, &room, "t1", "to be redacted").await;
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/redact/{}/t1", enc(&room), enc(&message)),
+            json!({ "reason": "oops" }),
+        )
+        .await;
+    let redaction = expect_ok(res, "redact")["event_id"]
+        .as_str()
+        .expect("event_id")
+        .to_owned();
+    assert_ne!(
+        redaction, message,
+        "/redact with the txn id of a /send returned the sent event, redacting nothing"
+    );
+    let seen = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!("{V3}/rooms/{}/event/{}", enc(&room), enc(&message)),
+                None,
+            )
+            .await,
+        "event",
+    );
+    assert!(
+        seen["content"].get("body").is_none(),
+        "the message was not redacted: {seen}"
+    );
+
+    let elsewhere = send_text(&alice, &other_room, "t2", "room two").await;
+    let here = send_text(&alice, &room, "t2", "room one").await;
+    let res = alice
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/event/{}", enc(&room), enc(&here)),
+            None,
+        )
+        .await;
+    assert_eq!(res.0, 200, "PUT /rooms/A/send/…/t2 after /rooms/B/send/…/t2 answered {here} (B's event {elsewhere}), not an event of A: {}", res.1);
+}
+
+// ---------------------------------------------------------------- sync
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polling_sync_returns_the_message_sent_while_it_waits() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+    let room = shared_room(&alice, &bob, &bob_id).await;
+    let since = next_batch(&sync(&bob, None, 0).await);
+
+    let waiting = {
+        let bob = bob.with_token(bob.token.as_deref().expect("token"));
+        let since = since.clone();
+        tokio::spawn(async move { sync(&bob, Some(&since), 10_000).await })
+    };
+    let sent = send_text(&alice, &room, "lp1", "wake up").await;
+    let answer = waiting.await.expect("sync task");
+    let events = answer["rooms"]["join"][room.as_str()]["timeline"]["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the long poll answered without the room: {answer}"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event_id"] == sent.as_str() && e["content"]["body"] == "wake up"),
+        "the long poll answered without the message: {answer}"
+    );
+    assert_ne!(next_batch(&answer), since, "next_batch did not move");
+    // Caught up: an immediate incremental sync has no timeline for the room.
+    let after = sync(&bob, Some(&next_batch(&answer)), 0).await;
+    let again = &after["rooms"]["join"][room.as_str()]["timeline"]["events"];
+    assert!(
+        again
+            .as_array()
+            .is_none_or(|events| !events.iter().any(|e| e["event_id"] == sent.as_str())),
+        "the message came again after its next_batch: {after}"
+    );
+}
+
+// ---------------------------------------------------------------- messages
+
+async fn page(raw: &Raw, room: &str, dir: &str, from: Option<&str>, filtered: bool) -> Value {
+    let mut path = format!("{V3}/rooms/{}/messages?dir={dir}&limit=10", enc(room));
+    if filtered {
+        path.push_str(&format!(
+            "&filter={}",
+            enc(r#"{"types":["m.room.message"]}"#)
+        ));
+    }
+    if let Some(from) = from {
+        path.push_str(&format!("&from={}", enc(from)));
+    }
+    expect_ok(raw.call("GET", &path, None).await, "messages")
+}
+
+/// Follows `end` tokens until they stop; returns every chunk, in order.
+async fn paginate(raw: &Raw, room: &str, dir: &str, filtered: bool) -> Vec<Value> {
+    let mut from: Option<String> = None;
+    let mut all = Vec::new();
+    for _ in 0..20 {
+        let body = page(raw, room, dir, from.as_deref(), filtered).await;
+        if let Some(from) = &from {
+            assert_eq!(body["start"], from.as_str(), "start must echo from: {body}");
+        }
+        let chunk = body["chunk"]
+            .as_array()
+            .unwrap_or_else(|| panic!("chunk missing: {body}"));
+        assert!(
+            chunk.len() <= 10,
+            "more than limit=10 events: {}",
+            chunk.len()
+        );
+        all.extend(chunk.iter().cloned());
+        match body["end"].as_str() {
+            Some(end) => {
+                assert!(
+                    from.as_deref() != Some(end) || !chunk.is_empty(),
+                    "end did not move and the chunk was empty: {body}"
+                );
+                from = Some(end.to_owned());
+            }
+            None => return all,
+        }
+    }
+    panic!("/messages dir={dir} still had an end token after 20 pages");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_pagination_tokens_chain_without_gaps_or_duplicates() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    for i in 0..25 {
+        send_text(&alice, &room, &format!("m{i}"), &format!("m{i}")).await;
+    }
+    let oldest_first: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+    let newest_first: Vec<String> = oldest_first.iter().rev().cloned().collect();
+
+    let backward = paginate(&alice, &room, "b", true).await;
+    assert_eq!(bodies(&backward), newest_first, "backward pages of 10");
+    let forward = paginate(&alice, &room, "f", true).await;
+    assert_eq!(bodies(&forward), oldest_first, "forward pages of 10");
+
+    // The first backward page is the newest ten; paging forward from its end
+    // token gives the same ten back, oldest first.
+    let first = page(&alice, &room, "b", None, true).await;
+    assert_eq!(
+        bodies(first["chunk"].as_array().expect("chunk")),
+        newest_first[..10].to_vec()
+    );
+    let end = first["end"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a full first page needs an end token: {first}"));
+    let back_again = page(&alice, &room, "f", Some(end), true).await;
+    let mut expected: Vec<String> = newest_first[..10].to_vec();
+    expected.reverse();
+    assert_eq!(
+        bodies(back_again["chunk"].as_array().expect("chunk")),
+        expected,
+        "forward from the first page's end"
+    );
+
+    // Unfiltered, every event of the room once, each way.
+    let everything = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!("{V3}/rooms/{}/messages?dir=f&limit=1000", enc(&room)),
+                None,
+            )
+            .await,
+        "all messages",
+    );
+    let everything = ids(everything["chunk"].as_array().expect("chunk"));
+    assert_eq!(everything.len(), 25 + 6, "25 messages after create, member, power levels, join rules, history visibility, guest access");
+    let mut backward = ids(&paginate(&alice, &room, "b", false).await);
+    backward.reverse();
+    assert_eq!(backward, everything, "unfiltered backward pagination");
+    assert_eq!(
+        ids(&paginate(&alice, &room, "f", false).await),
+        everything,
+        "unfiltered forward pagination"
+    );
+}
+
+// ---------------------------------------------------------------- members, state, event
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_state_and_event_reads() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+    let (carol, _) = anon.register("carol").await;
+    let room = shared_room(&alice, &bob, &bob_id).await;
+    let r = enc(&room);
+
+    let members = expect_ok(
+        bob.call("GET", &format!("{V3}/rooms/{r}/members"), None)
+            .await,
+        "members",
+    );
+    let chunk = members["chunk"].as_array().expect("chunk");
+    let got: BTreeMap<String, String> = chunk
+        .iter()
+        .map(|e| {
+            assert_eq!(e["type"], "m.room.member", "{e}");
+            (
+                e["state_key"].as_str().expect("state_key").to_owned(),
+                e["content"]["membership"]
+                    .as_str()
+                    .expect("membership")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, String> = [
+        (alice_id.clone(), "join".to_owned()),
+        (bob_id.clone(), "join".to_owned()),
+    ]
+    .into();
+    assert_eq!(got, want, "/members");
+    let none = expect_ok(
+        bob.call(
+            "GET",
+            &format!("{V3}/rooms/{r}/members?not_membership=join"),
+            None,
+        )
+        .await,
+        "members filter",
+    );
+    assert_eq!(none["chunk"], json!([]), "not_membership=join");
+
+    let joined = expect_ok(
+        alice
+            .call("GET", &format!("{V3}/rooms/{r}/joined_members"), None)
+            .await,
+        "joined_members",
+    );
+    let joined = joined["joined"]
+        .as_object()
+        .unwrap_or_else(|| panic!("joined missing: {joined}"));
+    assert_eq!(
+        joined.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([alice_id.clone(), bob_id.clone()])
+    );
+    assert_eq!(joined[bob_id.as_str()]["display_name"], "bob");
+    let res = carol
+        .call("GET", &format!("{V3}/rooms/{r}/joined_members"), None)
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "/joined_members of a room one is not in",
+    );
+    let res = carol
+        .call("GET", &format!("{V3}/rooms/{r}/members"), None)
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "/members of a room one is not in");
+
+    for path in [
+        format!("{V3}/rooms/{r}/state/m.room.name/"),
+        format!("{V3}/rooms/{r}/state/m.room.name"),
+    ] {
+        let name = expect_ok(bob.call("GET", &path, None).await, "name state");
+        assert_eq!(name, json!({ "name": "Test room" }), "GET {path}");
+    }
+    let create = expect_ok(
+        bob.call("GET", &format!("{V3}/rooms/{r}/state/m.room.create/"), None)
+            .await,
+        "create state",
+    );
+    assert_eq!(create["room_version"], "12", "{create}");
+    let me = expect_ok(
+        bob.call(
+            "GET",
+            &format!("{V3}/rooms/{r}/state/m.room.member/{}", enc(&bob_id)),
+            None,
+        )
+        .await,
+        "member state",
+    );
+    assert_eq!(me["membership"], "join", "{me}");
+    let res = carol
+        .call("GET", &format!("{V3}/rooms/{r}/state/m.room.name/"), None)
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "state of a room one is not in");
+
+    let sent = send_text(&alice, &room, "e1", "read me").await;
+    let event = expect_ok(
+        bob.call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(&sent)), None)
+            .await,
+        "event",
+    );
+    assert_eq!(event["event_id"], sent.as_str());
+    assert_eq!(event["room_id"], room.as_str());
+    assert_eq!(event["sender"], alice_id.as_str());
+    assert_eq!(event["type"], "m.room.message");
+    assert_eq!(
+        event["content"],
+        json!({ "msgtype": "m.text", "body": "read me" })
+    );
+    assert!(event["origin_server_ts"].is_u64(), "{event}");
+    let res = carol
+        .call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(&sent)), None)
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "an event of a room one is not in");
+
+    // Bob leaves: he still reads what he saw, not what came after.
+    expect_ok(
+        bob.json("POST", &format!("{V3}/rooms/{r}/leave"), json!({}))
+            .await,
+        "leave",
+    );
+    let later = send_text(&alice, &room, "e2", "after bob left").await;
+    expect_ok(
+        bob.call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(&sent)), None)
+            .await,
+        "event seen before leaving",
+    );
+    let res = bob
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{r}/event/{}", enc(&later)),
+            None,
+        )
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "an event sent after one left");
+    let res = bob
+        .call("GET", &format!("{V3}/rooms/{r}/joined_members"), None)
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "/joined_members after leaving");
+}
+
+/// Synapse copies the profile into every join it makes, the creator's
+/// included, so `/joined_members` and clients show the display name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_creators_join_carries_the_profile() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    let joined = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!("{V3}/rooms/{}/joined_members", enc(&room)),
+                None,
+            )
+            .await,
+        "joined_members",
+    );
+    assert_eq!(
+        joined["joined"][alice_id.as_str()]["display_name"],
+        "alice",
+        "{joined}"
+    );
+}
+
+// ---------------------------------------------------------------- keys
+
+fn device_keys(user: &str, device: &str) -> Value {
+    json!({
+        "user_id": user,
+        "device_id": device,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": { format!("curve25519:{device}"): "curve-key", format!("ed25519:{device}"): "ed-key" },
+        "signatures": { user: { format!("ed25519:{device}"): "sig" } },
+    })
+}
+
+async fn query_devices(raw: &Raw, user: &str) -> Value {
+    let res = raw
+        .json(
+            "POST",
+            &format!("{V3}/keys/query"),
+            json!({ "device_keys": { user: [] } }),
+        )
+        .await;
+    expect_ok(res, "keys/query")["device_keys"][user].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_keys_for_another_user_or_device_are_m_invalid_param() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let device = device_id(&alice).await;
+    let upload = format!("{V3}/keys/upload");
+
+    let otk = json!({ "signed_curve25519:AAAAAQ": { "key": "otk", "signatures": {} } });
+    let res = alice
+        .json("POST", &upload, json!({ "device_keys": device_keys("@mallory:localhost", &device), "one_time_keys": otk }))
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "device_keys with another user_id",
+    );
+    let res = alice
+        .json(
+            "POST",
+            &upload,
+            json!({ "device_keys": device_keys(&alice_id, "OTHERDEVICE") }),
+        )
+        .await;
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "device_keys with another device_id",
+    );
+    let stored = query_devices(&alice, &alice_id).await;
+    assert!(
+        stored.as_object().is_none_or(|m| m.is_empty()),
+        "refused keys were stored: {stored}"
+    );
+    let counts = expect_ok(alice.json("POST", &upload, json!({})).await, "empty upload");
+    assert_eq!(
+        counts["one_time_key_counts"]["signed_curve25519"], 0,
+        "the refused upload's one-time key was stored: {counts}"
+    );
+
+    expect_ok(
+        alice
+            .json(
+                "POST",
+                &upload,
+                json!({ "device_keys": device_keys(&alice_id, &device) }),
+            )
+            .await,
+        "upload",
+    );
+    let stored = query_devices(&alice, &alice_id).await;
+    assert_eq!(
+        stored[device.as_str()]["keys"][format!("ed25519:{device}")],
+        "ed-key",
+        "{stored}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_hand_out_each_one_time_key_once_then_the_fallback() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let device = device_id(&alice).await;
+    let mut otks = serde_json::Map::new();
+    for i in 1..=5 {
+        otks.insert(
+            format!("signed_curve25519:OTK{i}"),
+            json!({ "key": format!("otk-{i}"), "signatures": {} }),
+        );
+    }
+    let up = alice
+        .json("POST", &format!("{V3}/keys/upload"), json!({
+            "device_keys": device_keys(&alice_id, &device),
+            "one_time_keys": otks,
+            "fallback_keys": { "signed_curve25519:FB1": { "key": "fallback", "fallback": true, "signatures": {} } },
+        }))
+        .await;
+    assert_eq!(
+        expect_ok(up, "upload")["one_time_key_counts"]["signed_curve25519"],
+        5
+    );
+
+    let mut claimers = Vec::new();
+    for i in 0..5 {
+        claimers.push(anon.register(&format!("claimer{i}")).await.0);
+    }
+    let mut tasks = Vec::new();
+    for claimer in claimers.iter().chain(claimers.iter()) {
+        let raw = claimer.with_token(claimer.token.as_deref().expect("token"));
+        let body = json!({ "one_time_keys": { alice_id.as_str(): { device.as_str(): "signed_curve25519" } } });
+        tasks.push(tokio::spawn(async move {
+            raw.json("POST", &format!("{V3}/keys/claim"), body).await
+        }));
+    }
+    let mut one_time = Vec::new();
+    let mut fallbacks = 0;
+    for task in tasks {
+        let body = expect_ok(task.await.expect("claim task"), "claim");
+        let keys = body["one_time_keys"][alice_id.as_str()][device.as_str()]
+            .as_object()
+            .unwrap_or_else(|| panic!("a claim got no key although a fallback key exists: {body}"));
+        assert_eq!(keys.len(), 1, "one key per claimed device: {body}");
+        let (id, key) = keys.iter().next().expect("one key");
+        if id == "signed_curve25519:FB1" {
+            assert_eq!(key["key"], "fallback");
+            fallbacks += 1;
+        } else {
+            let n = id
+                .strip_prefix("signed_curve25519:OTK")
+                .unwrap_or_else(|| panic!("unknown key id {id}"));
+            assert_eq!(
+                key["key"],
+                format!("otk-{n}"),
+                "key {id} has another key's content"
+            );
+            one_time.push(id.clone());
+        }
+    }
+    let distinct: BTreeSet<&String> = one_time.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        one_time.len(),
+        "a one-time key was handed out twice: {one_time:?}"
+    );
+    assert_eq!(
+        one_time.len(),
+        5,
+        "all five one-time keys go out before the fallback: {one_time:?}, {fallbacks} fallbacks"
+    );
+    assert_eq!(fallbacks, 5);
+
+    let counts = expect_ok(
+        alice
+            .json("POST", &format!("{V3}/keys/upload"), json!({}))
+            .await,
+        "count",
+    );
+    assert_eq!(
+        counts["one_time_key_counts"]["signed_curve25519"], 0,
+        "{counts}"
+    );
+    let synced = sync(&alice, None, 0).await;
+    assert_eq!(
+        synced["device_one_time_keys_count"]["signed_curve25519"], 0,
+        "{synced}"
+    );
+    assert_eq!(
+        synced["device_unused_fallback_key_types"],
+        json!([]),
+        "the fallback key was used: {synced}"
+    );
+}
+
+// ---------------------------------------------------------------- to-device
+
+fn to_device_of(sync: &Value, kind: &str) -> Vec<Value> {
+    sync["to_device"]["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["type"] == kind)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_device_messages_are_delivered_exactly_once() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+    let bob_device = device_id(&bob).await;
+    let login = anon
+        .json("POST", &format!("{V3}/login"), json!({
+            "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "bob" }, "password": "secret-pw"
+        }))
+        .await;
+    let bob2 = anon.with_token(
+        expect_ok(login, "bob's second login")["access_token"]
+            .as_str()
+            .expect("token"),
+    );
+    let s0 = next_batch(&sync(&bob, None, 0).await);
+    let s0_other = next_batch(&sync(&bob2, None, 0).await);
+
+    let path = format!("{V3}/sendToDevice/m.test.ping/txn1");
+    let body = json!({ "messages": { bob_id.as_str(): { bob_device.as_str(): { "n": 1 } } } });
+    expect_ok(alice.json("PUT", &path, body.clone()).await, "sendToDevice");
+    expect_ok(
+        alice.json("PUT", &path, body).await,
+        "sendToDevice retried with the same txn id",
+    );
+
+    let first = sync(&bob, Some(&s0), 0).await;
+    let got = to_device_of(&first, "m.test.ping");
+    assert_eq!(
+        got.len(),
+        1,
+        "exactly one delivery (the retry is the same transaction): {first}"
+    );
+    assert_eq!(got[0]["sender"], alice_id.as_str());
+    assert_eq!(got[0]["content"], json!({ "n": 1 }));
+    let second = sync(&bob, Some(&next_batch(&first)), 0).await;
+    assert!(
+        to_device_of(&second, "m.test.ping").is_empty(),
+        "delivered again after next_batch: {second}"
+    );
+    let third = sync(&bob, Some(&next_batch(&second)), 0).await;
+    assert!(
+        to_device_of(&third, "m.test.ping").is_empty(),
+        "delivered again later: {third}"
+    );
+
+    let other = sync(&bob2, Some(&s0_other), 0).await;
+    assert!(
+        to_device_of(&other, "m.test.ping").is_empty(),
+        "a message for one device reached another: {other}"
+    );
+}
