@@ -21,8 +21,22 @@ struct Sizes {
     rooms: usize,
 }
 
-const FULL: Sizes = Sizes { events: 20_000, latency_samples: 500, sync_rooms: 50, sync_events: 100, pages: 500, rooms: 500 };
-const QUICK: Sizes = Sizes { events: 2_000, latency_samples: 50, sync_rooms: 10, sync_events: 20, pages: 50, rooms: 50 };
+const FULL: Sizes = Sizes {
+    events: 20_000,
+    latency_samples: 500,
+    sync_rooms: 50,
+    sync_events: 100,
+    pages: 500,
+    rooms: 500,
+};
+const QUICK: Sizes = Sizes {
+    events: 2_000,
+    latency_samples: 50,
+    sync_rooms: 10,
+    sync_events: 20,
+    pages: 50,
+    rooms: 50,
+};
 
 struct Api {
     http: reqwest::Client,
@@ -36,7 +50,13 @@ struct User {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -57,29 +77,57 @@ impl Api {
                 "username": name, "password": "bench-password", "auth": {"type": "m.login.dummy"}
             })))
             .await;
-        User { id: b["user_id"].as_str().expect("user_id").into(), token: b["access_token"].as_str().expect("token").into() }
+        User {
+            id: b["user_id"].as_str().expect("user_id").into(),
+            token: b["access_token"].as_str().expect("token").into(),
+        }
     }
 
     async fn create_room(&self, user: &User, invite: &[&User]) -> String {
         let invite: Vec<&str> = invite.iter().map(|u| u.id.as_str()).collect();
         let b = self
-            .call(reqwest::Method::POST, "/_matrix/client/v3/createRoom", Some(&user.token), Some(json!({"preset": "public_chat", "invite": invite})))
+            .call(
+                reqwest::Method::POST,
+                "/_matrix/client/v3/createRoom",
+                Some(&user.token),
+                Some(json!({"preset": "public_chat", "invite": invite})),
+            )
             .await;
         b["room_id"].as_str().expect("room_id").into()
     }
 
     async fn join(&self, user: &User, room: &str) {
-        self.call(reqwest::Method::POST, &format!("/_matrix/client/v3/join/{}", enc(room)), Some(&user.token), Some(json!({}))).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/join/{}", enc(room)),
+            Some(&user.token),
+            Some(json!({})),
+        )
+        .await;
     }
 
     async fn send(&self, user: &User, room: &str, txn: &str, body: &str) -> String {
         let b = self
-            .call(reqwest::Method::PUT, &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room)), Some(&user.token), Some(json!({"msgtype": "m.text", "body": body})))
+            .call(
+                reqwest::Method::PUT,
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+                    enc(room)
+                ),
+                Some(&user.token),
+                Some(json!({"msgtype": "m.text", "body": body})),
+            )
             .await;
         b["event_id"].as_str().expect("event_id").into()
     }
 
-    async fn sync(&self, user: &User, since: Option<&str>, timeout_ms: u64, filter: Option<&str>) -> Value {
+    async fn sync(
+        &self,
+        user: &User,
+        since: Option<&str>,
+        timeout_ms: u64,
+        filter: Option<&str>,
+    ) -> Value {
         let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
         if let Some(s) = since {
             path.push_str(&format!("&since={s}"));
@@ -87,7 +135,8 @@ impl Api {
         if let Some(f) = filter {
             path.push_str(&format!("&filter={}", enc(f)));
         }
-        self.call(reqwest::Method::GET, &path, Some(&user.token), None).await
+        self.call(reqwest::Method::GET, &path, Some(&user.token), None)
+            .await
     }
 }
 
@@ -98,14 +147,22 @@ fn enc(s: &str) -> String {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn hwm_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -116,7 +173,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn start_server(data: &std::path::Path, port: u16) -> Child {
     let exe: PathBuf = std::env::current_exe().expect("exe");
-    let server = exe.parent().and_then(|p| p.parent()).expect("target dir").join("matrixos");
+    let server = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("matrixos");
     Command::new(server)
         .env("MATRIXOS_DATA_DIR", data)
         .env("MATRIXOS_LISTEN", format!("127.0.0.1:{port}"))
@@ -129,7 +190,13 @@ fn start_server(data: &std::path::Path, port: u16) -> Child {
 
 async fn wait_ready(api: &Api) {
     for _ in 0..200 {
-        if api.http.get(format!("{}/_matrix/client/versions", api.base)).send().await.is_ok() {
+        if api
+            .http
+            .get(format!("{}/_matrix/client/versions", api.base))
+            .send()
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -142,13 +209,22 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick { QUICK } else { FULL };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let mut server = start_server(dir.path(), port);
-    let api = Arc::new(Api { http: reqwest::Client::new(), base: format!("http://127.0.0.1:{port}") });
+    let api = Arc::new(Api {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
+    });
     wait_ready(&api).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kib(server.id());
-    println!("matrixos benchmark ({} mode, durable writes, loopback HTTP)", if quick { "quick" } else { "full" });
+    println!(
+        "matrixos benchmark ({} mode, durable writes, loopback HTTP)",
+        if quick { "quick" } else { "full" }
+    );
     println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
 
     // 1. Send throughput: 8 senders in one room.
@@ -167,7 +243,8 @@ async fn main() {
         let (api, room) = (api.clone(), room.clone());
         tasks.push(tokio::spawn(async move {
             for n in 0..per_sender {
-                api.send(&s, &room, &format!("t{i}-{n}"), "benchmark message").await;
+                api.send(&s, &room, &format!("t{i}-{n}"), "benchmark message")
+                    .await;
             }
         }));
     }
@@ -175,22 +252,46 @@ async fn main() {
         t.await.expect("sender task");
     }
     let elapsed = started.elapsed();
-    println!("send throughput, 1 room, 8 senders: {:.0} events/s ({} events in {:.2} s)", (per_sender * 8) as f64 / elapsed.as_secs_f64(), per_sender * 8, elapsed.as_secs_f64());
+    println!(
+        "send throughput, 1 room, 8 senders: {:.0} events/s ({} events in {:.2} s)",
+        (per_sender * 8) as f64 / elapsed.as_secs_f64(),
+        per_sender * 8,
+        elapsed.as_secs_f64()
+    );
 
     // 2. Send-to-sync delivery latency for a long-polling receiver.
     let receiver = senders[1].clone();
-    let mut since = api.sync(&receiver, None, 0, Some(r#"{"room":{"timeline":{"limit":1}}}"#)).await["next_batch"].as_str().expect("next_batch").to_owned();
+    let mut since = api
+        .sync(
+            &receiver,
+            None,
+            0,
+            Some(r#"{"room":{"timeline":{"limit":1}}}"#),
+        )
+        .await["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
     let mut latencies = Vec::new();
     for n in 0..sizes.latency_samples {
         let (api2, recv, s2) = (api.clone(), receiver.clone(), since.clone());
-        let poll = tokio::spawn(async move { (api2.sync(&recv, Some(&s2), 30_000, None).await, Instant::now()) });
+        let poll = tokio::spawn(async move {
+            (
+                api2.sync(&recv, Some(&s2), 30_000, None).await,
+                Instant::now(),
+            )
+        });
         tokio::time::sleep(Duration::from_millis(2)).await;
         let sent_at = Instant::now();
-        let event_id = api.send(&senders[0], &room, &format!("lat{n}"), "ping").await;
+        let event_id = api
+            .send(&senders[0], &room, &format!("lat{n}"), "ping")
+            .await;
         let (mut body, mut got_at) = poll.await.expect("poll");
         // The long-poll may have returned before the event was visible; poll on.
         loop {
-            let found = body["rooms"]["join"][&room]["timeline"]["events"].as_array().is_some_and(|evs| evs.iter().any(|e| e["event_id"] == event_id));
+            let found = body["rooms"]["join"][&room]["timeline"]["events"]
+                .as_array()
+                .is_some_and(|evs| evs.iter().any(|e| e["event_id"] == event_id));
             since = body["next_batch"].as_str().expect("next_batch").to_owned();
             if found {
                 break;
@@ -201,7 +302,12 @@ async fn main() {
         latencies.push(got_at - sent_at);
     }
     latencies.sort();
-    println!("send-to-sync delivery latency: p50 {:.2} ms, p99 {:.2} ms ({} samples)", percentile(&latencies, 0.5).as_secs_f64() * 1e3, percentile(&latencies, 0.99).as_secs_f64() * 1e3, latencies.len());
+    println!(
+        "send-to-sync delivery latency: p50 {:.2} ms, p99 {:.2} ms ({} samples)",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.len()
+    );
 
     // 3. Initial sync for one user in N rooms × M events.
     let reader = api.register("reader").await;
@@ -216,16 +322,30 @@ async fn main() {
             api.send(who, &room, &format!("s{r}-{n}"), "history").await;
         }
     }
-    for (label, filter) in [("full members", None), ("lazy-loaded members", Some(r#"{"room":{"state":{"lazy_load_members":true}}}"#))] {
+    for (label, filter) in [
+        ("full members", None),
+        (
+            "lazy-loaded members",
+            Some(r#"{"room":{"state":{"lazy_load_members":true}}}"#),
+        ),
+    ] {
         let mut times = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
             let body = api.sync(&reader, None, 0, filter).await;
             times.push(t.elapsed());
-            assert_eq!(body["rooms"]["join"].as_object().map(|m| m.len()), Some(sizes.sync_rooms));
+            assert_eq!(
+                body["rooms"]["join"].as_object().map(|m| m.len()),
+                Some(sizes.sync_rooms)
+            );
         }
         times.sort();
-        println!("initial sync, {} rooms x {} events, {label}: median {:.1} ms", sizes.sync_rooms, sizes.sync_events, times[2].as_secs_f64() * 1e3);
+        println!(
+            "initial sync, {} rooms x {} events, {label}: median {:.1} ms",
+            sizes.sync_rooms,
+            sizes.sync_events,
+            times[2].as_secs_f64() * 1e3
+        );
     }
 
     // 4. /messages pagination, pages of 100 backwards through the busy room.
@@ -233,11 +353,16 @@ async fn main() {
     let mut from: Option<String> = None;
     let mut pages = 0;
     while pages < sizes.pages {
-        let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", enc(&room));
+        let mut path = format!(
+            "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100",
+            enc(&room)
+        );
         if let Some(f) = &from {
             path.push_str(&format!("&from={f}"));
         }
-        let body = api.call(reqwest::Method::GET, &path, Some(&senders[0].token), None).await;
+        let body = api
+            .call(reqwest::Method::GET, &path, Some(&senders[0].token), None)
+            .await;
         pages += 1;
         match body["end"].as_str() {
             Some(end) => from = Some(end.to_owned()),
@@ -245,7 +370,10 @@ async fn main() {
         }
     }
     let elapsed = started.elapsed();
-    println!("/messages pagination: {:.0} pages of 100 events/s ({pages} pages)", pages as f64 / elapsed.as_secs_f64());
+    println!(
+        "/messages pagination: {:.0} pages of 100 events/s ({pages} pages)",
+        pages as f64 / elapsed.as_secs_f64()
+    );
 
     // 5. Room creation rate (sequential, one creator).
     let started = Instant::now();
@@ -253,9 +381,17 @@ async fn main() {
         api.create_room(&senders[7], &[]).await;
     }
     let elapsed = started.elapsed();
-    println!("room creation: {:.0} rooms/s ({} rooms)", sizes.rooms as f64 / elapsed.as_secs_f64(), sizes.rooms);
+    println!(
+        "room creation: {:.0} rooms/s ({} rooms)",
+        sizes.rooms as f64 / elapsed.as_secs_f64(),
+        sizes.rooms
+    );
 
-    println!("peak RSS: {:.1} MiB; RSS now: {:.1} MiB", hwm_kib(server.id()) as f64 / 1024.0, rss_kib(server.id()) as f64 / 1024.0);
+    println!(
+        "peak RSS: {:.1} MiB; RSS now: {:.1} MiB",
+        hwm_kib(server.id()) as f64 / 1024.0,
+        rss_kib(server.id()) as f64 / 1024.0
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

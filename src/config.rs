@@ -209,11 +209,12 @@ impl Config {
     }
 
     pub fn registration_mode(&self) -> RegistrationMode {
-        self.registration.unwrap_or(if self.server_name == "localhost" {
-            RegistrationMode::Open
-        } else {
-            RegistrationMode::Closed
-        })
+        self.registration
+            .unwrap_or(if self.server_name == "localhost" {
+                RegistrationMode::Open
+            } else {
+                RegistrationMode::Closed
+            })
     }
 
     pub fn base_url(&self) -> String {

@@ -50,11 +50,19 @@ impl Error {
         Self::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", msg)
     }
     pub fn missing_token() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN", "Missing access token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "M_MISSING_TOKEN",
+            "Missing access token",
+        )
     }
     pub fn unknown_token() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", "Unknown access token")
-            .with_extra(json!({ "soft_logout": false }))
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "M_UNKNOWN_TOKEN",
+            "Unknown access token",
+        )
+        .with_extra(json!({ "soft_logout": false }))
     }
     pub fn unrecognized(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "M_UNRECOGNIZED", msg)
@@ -67,7 +75,11 @@ impl Error {
         )
     }
     pub fn user_in_use() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "M_USER_IN_USE", "User ID already taken")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "M_USER_IN_USE",
+            "User ID already taken",
+        )
     }
     pub fn invalid_username(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", msg)
@@ -79,8 +91,12 @@ impl Error {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", msg)
     }
     pub fn limit_exceeded(retry_after_ms: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", "Too many requests")
-            .with_extra(json!({ "retry_after_ms": retry_after_ms }))
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "M_LIMIT_EXCEEDED",
+            "Too many requests",
+        )
+        .with_extra(json!({ "retry_after_ms": retry_after_ms }))
     }
     pub fn unsupported_room_version(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION", msg)
@@ -89,15 +105,27 @@ impl Error {
         Self::new(StatusCode::BAD_REQUEST, "M_ROOM_IN_USE", msg)
     }
     pub fn user_deactivated() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "M_USER_DEACTIVATED", "This account has been deactivated")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "M_USER_DEACTIVATED",
+            "This account has been deactivated",
+        )
     }
     pub fn guest_access_forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "M_GUEST_ACCESS_FORBIDDEN",
+            "Guest access is disabled",
+        )
     }
     pub fn internal(msg: impl Into<String>) -> Self {
         let msg = msg.into();
         tracing::error!(error = %msg, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "Internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "M_UNKNOWN",
+            "Internal server error",
+        )
     }
 }
 

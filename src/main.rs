@@ -59,7 +59,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("matrixos: cannot start the runtime: {e}");
@@ -69,10 +72,23 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let services = Services::open(config).map_err(|e| e.to_string())?;
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => matrixos::server::serve(services).await.map_err(|e| e.to_string()),
-            Command::Register { user, password, admin } => {
-                let id = services.accounts.user_id(&user).map_err(|e| e.to_string())?;
-                services.accounts.create(&id, Some(&password), admin).await.map_err(|e| e.to_string())?;
+            Command::Serve => matrixos::server::serve(services)
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Register {
+                user,
+                password,
+                admin,
+            } => {
+                let id = services
+                    .accounts
+                    .user_id(&user)
+                    .map_err(|e| e.to_string())?;
+                services
+                    .accounts
+                    .create(&id, Some(&password), admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 println!("registered {id}");
                 Ok(())
             }

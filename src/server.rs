@@ -38,7 +38,10 @@ pub async fn serve(services: Arc<Services>) -> std::io::Result<()> {
 }
 
 /// Serves on an already bound listener (tests bind port 0 themselves).
-pub async fn serve_on(listener: tokio::net::TcpListener, services: Arc<Services>) -> std::io::Result<()> {
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    services: Arc<Services>,
+) -> std::io::Result<()> {
     let app = app(services).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await
 }

@@ -22,7 +22,12 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
 
 async fn wait_ready(http: &reqwest::Client, base: &str) {
     for _ in 0..400 {
-        if http.get(format!("{base}/_matrix/client/versions")).send().await.is_ok() {
+        if http
+            .get(format!("{base}/_matrix/client/versions"))
+            .send()
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -47,18 +52,32 @@ fn enc(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let mut server = start(dir.path(), port);
     wait_ready(&http, &base).await;
 
-    let reg = post(&http, format!("{base}/_matrix/client/v3/register"), None, json!({
-        "username": "durable", "password": "pw-durable", "auth": {"type": "m.login.dummy"}
-    }))
+    let reg = post(
+        &http,
+        format!("{base}/_matrix/client/v3/register"),
+        None,
+        json!({
+            "username": "durable", "password": "pw-durable", "auth": {"type": "m.login.dummy"}
+        }),
+    )
     .await;
     let token = reg["access_token"].as_str().expect("token").to_owned();
-    let room = post(&http, format!("{base}/_matrix/client/v3/createRoom"), Some(&token), json!({})).await["room_id"]
+    let room = post(
+        &http,
+        format!("{base}/_matrix/client/v3/createRoom"),
+        Some(&token),
+        json!({}),
+    )
+    .await["room_id"]
         .as_str()
         .expect("room_id")
         .to_owned();
@@ -66,18 +85,34 @@ async fn acknowledged_events_survive_kill_9() {
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut senders = Vec::new();
     for s in 0..8 {
-        let (http, base, token, room, acked) = (http.clone(), base.clone(), token.clone(), room.clone(), acked.clone());
+        let (http, base, token, room, acked) = (
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            room.clone(),
+            acked.clone(),
+        );
         senders.push(tokio::spawn(async move {
             // Bounded: at most 400 sends per task; stops at the first failure
             // (the server is gone).
             for n in 0..400 {
-                let url = format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/k{s}-{n}", enc(&room));
-                let res = http.put(url).bearer_auth(&token).json(&json!({"msgtype": "m.text", "body": format!("{s}-{n}")})).send().await;
+                let url = format!(
+                    "{base}/_matrix/client/v3/rooms/{}/send/m.room.message/k{s}-{n}",
+                    enc(&room)
+                );
+                let res = http
+                    .put(url)
+                    .bearer_auth(&token)
+                    .json(&json!({"msgtype": "m.text", "body": format!("{s}-{n}")}))
+                    .send()
+                    .await;
                 let Ok(res) = res else { return };
                 if !res.status().is_success() {
                     return;
                 }
-                let Ok(body) = res.json::<Value>().await else { return };
+                let Ok(body) = res.json::<Value>().await else {
+                    return;
+                };
                 if let Some(id) = body["event_id"].as_str() {
                     acked.lock().push(id.to_owned());
                 }
@@ -97,19 +132,49 @@ async fn acknowledged_events_survive_kill_9() {
         let _ = s.await;
     }
     let acked = acked.lock().clone();
-    assert!(acked.len() >= 100, "too few acknowledged events before the kill: {}", acked.len());
+    assert!(
+        acked.len() >= 100,
+        "too few acknowledged events before the kill: {}",
+        acked.len()
+    );
 
     let mut server = start(dir.path(), port);
     wait_ready(&http, &base).await;
     for id in &acked {
-        let url = format!("{base}/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(id));
-        let res = http.get(url).bearer_auth(&token).send().await.expect("get event");
-        assert_eq!(res.status().as_u16(), 200, "acknowledged event {id} lost after kill -9");
+        let url = format!(
+            "{base}/_matrix/client/v3/rooms/{}/event/{}",
+            enc(&room),
+            enc(id)
+        );
+        let res = http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get event");
+        assert_eq!(
+            res.status().as_u16(),
+            200,
+            "acknowledged event {id} lost after kill -9"
+        );
     }
     // The room still accepts events after recovery.
-    let url = format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/after", enc(&room));
-    let res = http.put(url).bearer_auth(&token).json(&json!({"msgtype": "m.text", "body": "after"})).send().await.expect("send after restart");
-    assert!(res.status().is_success(), "send after restart: {}", res.status());
+    let url = format!(
+        "{base}/_matrix/client/v3/rooms/{}/send/m.room.message/after",
+        enc(&room)
+    );
+    let res = http
+        .put(url)
+        .bearer_auth(&token)
+        .json(&json!({"msgtype": "m.text", "body": "after"}))
+        .send()
+        .await
+        .expect("send after restart");
+    assert!(
+        res.status().is_success(),
+        "send after restart: {}",
+        res.status()
+    );
     server.kill().expect("kill");
     let _ = server.wait();
 }

@@ -47,7 +47,13 @@ pub fn split_key_id(key_id: &str) -> Result<(&str, &str), KeyError> {
 /// Whether re-uploaded device keys differ in a way other devices must hear
 /// about (a change of identity keys or algorithms, not of the display name).
 pub fn device_keys_changed(old: Option<&Value>, new: &Value) -> bool {
-    let essence = |v: &Value| (v.get("keys").cloned(), v.get("algorithms").cloned(), v.get("signatures").cloned());
+    let essence = |v: &Value| {
+        (
+            v.get("keys").cloned(),
+            v.get("algorithms").cloned(),
+            v.get("signatures").cloned(),
+        )
+    };
     old.map(essence) != Some(essence(new))
 }
 
@@ -64,14 +70,26 @@ mod tests {
     #[test]
     fn device_keys_must_match_the_device() {
         assert_eq!(validate_device_keys(&keys(), "@a:x", "D"), Ok(()));
-        assert_eq!(validate_device_keys(&keys(), "@b:x", "D"), Err(KeyError::Mismatch("user_id")));
-        assert_eq!(validate_device_keys(&keys(), "@a:x", "E"), Err(KeyError::Mismatch("device_id")));
-        assert_eq!(validate_device_keys(&json!({"user_id": "@a:x", "device_id": "D"}), "@a:x", "D"), Err(KeyError::Missing("algorithms")));
+        assert_eq!(
+            validate_device_keys(&keys(), "@b:x", "D"),
+            Err(KeyError::Mismatch("user_id"))
+        );
+        assert_eq!(
+            validate_device_keys(&keys(), "@a:x", "E"),
+            Err(KeyError::Mismatch("device_id"))
+        );
+        assert_eq!(
+            validate_device_keys(&json!({"user_id": "@a:x", "device_id": "D"}), "@a:x", "D"),
+            Err(KeyError::Missing("algorithms"))
+        );
     }
 
     #[test]
     fn key_ids_split_on_the_first_colon() {
-        assert_eq!(split_key_id("signed_curve25519:AAAAHQ"), Ok(("signed_curve25519", "AAAAHQ")));
+        assert_eq!(
+            split_key_id("signed_curve25519:AAAAHQ"),
+            Ok(("signed_curve25519", "AAAAHQ"))
+        );
         assert!(split_key_id("nocolon").is_err());
         assert!(split_key_id(":x").is_err());
     }

@@ -42,9 +42,11 @@ fn normalize_numbers(value: Value) -> Value {
     match value {
         Value::Number(number) => Value::Number(integral_number(number)),
         Value::Array(items) => Value::Array(items.into_iter().map(normalize_numbers).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, normalize_numbers(v))).collect())
-        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, normalize_numbers(v)))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -69,11 +71,18 @@ mod tests {
     fn spec_canonical_json_vectors() {
         let vectors = test_vectors::load();
         let cases = vectors["canonical_json"].as_array().unwrap();
-        assert!(cases.len() >= 10, "expected the spec's canonical JSON examples");
+        assert!(
+            cases.len() >= 10,
+            "expected the spec's canonical JSON examples"
+        );
         for case in cases {
             let input = case["input"].as_str().unwrap();
             let expected = case["canonical"].as_str().unwrap();
-            assert_eq!(to_canonical_json(input).unwrap(), expected, "input: {input}");
+            assert_eq!(
+                to_canonical_json(input).unwrap(),
+                expected,
+                "input: {input}"
+            );
             // Objects read through the object parser serialize the same way.
             let object = parse_canonical_object(input).unwrap();
             assert_eq!(CanonicalJsonValue::Object(object).to_string(), expected);
@@ -82,7 +91,10 @@ mod tests {
 
     #[test]
     fn exponent_and_negative_zero_become_integers() {
-        assert_eq!(to_canonical_json(r#"{"b":1e10,"a":-0}"#).unwrap(), r#"{"a":0,"b":10000000000}"#);
+        assert_eq!(
+            to_canonical_json(r#"{"b":1e10,"a":-0}"#).unwrap(),
+            r#"{"a":0,"b":10000000000}"#
+        );
         assert_eq!(to_canonical_json("[3.0, -2E2]").unwrap(), "[3,-200]");
     }
 
@@ -101,8 +113,17 @@ mod tests {
 
     #[test]
     fn object_parser_rejects_non_objects_and_non_json() {
-        assert!(matches!(parse_canonical_object("[1]").unwrap_err(), Error::NotAnObject));
-        assert!(matches!(parse_canonical_object("{").unwrap_err(), Error::Json(_)));
-        assert_eq!(parse_canonical_object(r#"{"x":{"y":2.0}}"#).unwrap().len(), 1);
+        assert!(matches!(
+            parse_canonical_object("[1]").unwrap_err(),
+            Error::NotAnObject
+        ));
+        assert!(matches!(
+            parse_canonical_object("{").unwrap_err(),
+            Error::Json(_)
+        ));
+        assert_eq!(
+            parse_canonical_object(r#"{"x":{"y":2.0}}"#).unwrap().len(),
+            1
+        );
     }
 }

@@ -53,7 +53,10 @@ impl ServerSigningKey {
         let version = version_from_public_key(&key_pair.public_key());
         let key_pair = Ed25519KeyPair::from_der(&document, version)
             .expect("ruma generates a well-formed PKCS#8 document");
-        Self { key_pair, pkcs8: document }
+        Self {
+            key_pair,
+            pkcs8: document,
+        }
     }
 
     /// Loads a key persisted with [`Self::to_pkcs8`] (or any PKCS#8 v1/v2 ed25519
@@ -61,7 +64,10 @@ impl ServerSigningKey {
     pub fn from_pkcs8(bytes: &[u8], version: &str) -> Result<Self> {
         validate_version(version)?;
         let key_pair = Ed25519KeyPair::from_der(bytes, version.to_owned())?;
-        Ok(Self { key_pair, pkcs8: bytes.to_vec() })
+        Ok(Self {
+            key_pair,
+            pkcs8: bytes.to_vec(),
+        })
     }
 
     /// Builds a key from its raw 32-byte ed25519 seed.
@@ -112,7 +118,11 @@ impl ServerSigningKey {
     ///
     /// `signatures` and `unsigned` are excluded from what is signed, and existing
     /// signatures from other servers are kept, as the spec's "Signing JSON" requires.
-    pub fn sign_json(&self, server_name: &ServerName, object: &mut CanonicalJsonObject) -> Result<()> {
+    pub fn sign_json(
+        &self,
+        server_name: &ServerName,
+        object: &mut CanonicalJsonObject,
+    ) -> Result<()> {
         sign_json(server_name.as_str(), &self.key_pair, object)?;
         Ok(())
     }
@@ -173,7 +183,12 @@ mod tests {
         for case in cases {
             let mut signed = object(case["input"].clone());
             key.sign_json(&server, &mut signed).unwrap();
-            assert_eq!(signed, object(case["signed"].clone()), "input: {}", case["input"]);
+            assert_eq!(
+                signed,
+                object(case["signed"].clone()),
+                "input: {}",
+                case["input"]
+            );
             verify_json(&key.public_key_map(&server), &signed).unwrap();
         }
     }
@@ -240,7 +255,8 @@ mod tests {
             r#"{"method":"GET","signatures":{"other.org":{"ed25519:x":"c2ln"}},"unsigned":{"n":1}}"#,
         )
         .unwrap();
-        key.sign_json(server_name!("example.org"), &mut object).unwrap();
+        key.sign_json(server_name!("example.org"), &mut object)
+            .unwrap();
 
         let CanonicalJsonValue::Object(signatures) = &object["signatures"] else {
             panic!("signatures is not an object");
@@ -254,7 +270,8 @@ mod tests {
 
         object.remove("signatures");
         let mut only_ours = object.clone();
-        key.sign_json(server_name!("example.org"), &mut only_ours).unwrap();
+        key.sign_json(server_name!("example.org"), &mut only_ours)
+            .unwrap();
         verify_json(&key.public_key_map(server_name!("example.org")), &only_ours).unwrap();
 
         only_ours.insert("method".into(), CanonicalJsonValue::String("PUT".into()));

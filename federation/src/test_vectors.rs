@@ -9,7 +9,11 @@
 
 use std::path::PathBuf;
 
-use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
+use base64::{
+    alphabet::STANDARD,
+    engine::{general_purpose::NO_PAD, GeneralPurpose},
+    Engine as _,
+};
 use ruma::{CanonicalJsonObject, CanonicalJsonValue, OwnedServerName};
 use serde_json::Value;
 
@@ -18,7 +22,9 @@ use crate::signing_key::ServerSigningKey;
 fn path() -> PathBuf {
     match std::env::var_os("MATRIXOS_TEST_VECTORS") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/test-vectors.json"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/test-vectors.json")
+        }
     }
 }
 
@@ -31,10 +37,18 @@ pub(crate) fn load() -> Value {
 }
 
 /// The fixed key the signing vectors were made with: a base64 seed and a key id.
+///
+/// The spec's seed, `…XA1`, has non-zero bits after its 32 bytes (the appendix was made
+/// with Python's lenient decoder), so it is decoded ignoring trailing bits.
 pub(crate) fn signing_key(vectors: &Value) -> ServerSigningKey {
     let spec = &vectors["signing_key"];
-    let seed = STANDARD_NO_PAD
-        .decode(spec["seed_base64"].as_str().expect("seed_base64 is a string"))
+    let lenient = GeneralPurpose::new(&STANDARD, NO_PAD.with_decode_allow_trailing_bits(true));
+    let seed = lenient
+        .decode(
+            spec["seed_base64"]
+                .as_str()
+                .expect("seed_base64 is a string"),
+        )
         .expect("seed is unpadded base64");
     let seed: [u8; 32] = seed.try_into().expect("seed is 32 bytes");
     let key_id = spec["key_id"].as_str().expect("key_id is a string");
@@ -46,7 +60,9 @@ pub(crate) fn signing_key(vectors: &Value) -> ServerSigningKey {
 
 /// The server name the signing vectors sign as.
 pub(crate) fn server_name(vectors: &Value) -> OwnedServerName {
-    let name = vectors["signing_key"]["server_name"].as_str().expect("server_name is a string");
+    let name = vectors["signing_key"]["server_name"]
+        .as_str()
+        .expect("server_name is a string");
     OwnedServerName::try_from(name).expect("vector server name is valid")
 }
 

@@ -15,8 +15,17 @@ use crate::services::{uia, Services};
 
 type S = State<Arc<Services>>;
 
-pub async fn register(State(s): S, ClientIp(ip): ClientIp, Query(q): Query<Vec<(String, String)>>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
-    let kind = q.iter().find(|(k, _)| k == "kind").map(|(_, v)| v.as_str()).unwrap_or("user");
+pub async fn register(
+    State(s): S,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<Vec<(String, String)>>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    let kind = q
+        .iter()
+        .find(|(k, _)| k == "kind")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("user");
     if kind == "guest" {
         return Err(Error::guest_access_forbidden());
     }
@@ -44,12 +53,27 @@ pub async fn register(State(s): S, ClientIp(ip): ClientIp, Query(q): Query<Vec<(
     uia::require(&s, Some(&body), &flows, None).await?;
     s.accounts.create(&user, password, false).await?;
     tracing::info!(user = %user, "registered");
-    finish_login(&s, &user, &body, opt_bool(&body, "inhibit_login")?.unwrap_or(false), Some(ip.to_string())).await
+    finish_login(
+        &s,
+        &user,
+        &body,
+        opt_bool(&body, "inhibit_login")?.unwrap_or(false),
+        Some(ip.to_string()),
+    )
+    .await
 }
 
-async fn finish_login(s: &Services, user: &UserId, body: &Value, inhibit: bool, ip: Option<String>) -> Result<Json<Value>> {
+async fn finish_login(
+    s: &Services,
+    user: &UserId,
+    body: &Value,
+    inhibit: bool,
+    ip: Option<String>,
+) -> Result<Json<Value>> {
     if inhibit {
-        return Ok(Json(json!({ "user_id": user, "home_server": s.server_name })));
+        return Ok(Json(
+            json!({ "user_id": user, "home_server": s.server_name }),
+        ));
     }
     let device = opt_str(body, "device_id")?.map(|d| d.into());
     let display = opt_str(body, "initial_device_display_name")?.map(str::to_owned);
@@ -86,7 +110,13 @@ fn login_user(s: &Services, body: &Value) -> Result<ruma::OwnedUserId> {
         Some(id) => {
             match opt_str(id, "type")? {
                 Some("m.id.user") => {}
-                Some(_) => return Err(Error::new(http::StatusCode::BAD_REQUEST, "M_UNKNOWN", "Unsupported identifier type")),
+                Some(_) => {
+                    return Err(Error::new(
+                        http::StatusCode::BAD_REQUEST,
+                        "M_UNKNOWN",
+                        "Unsupported identifier type",
+                    ))
+                }
                 None => return Err(Error::missing_param("identifier.type is required")),
             }
             req_str(id, "user")?
@@ -94,9 +124,12 @@ fn login_user(s: &Services, body: &Value) -> Result<ruma::OwnedUserId> {
         None => req_str(body, "user")?,
     };
     let user = if named.starts_with('@') {
-        UserId::parse(named.to_lowercase()).map_err(|_| Error::forbidden("Invalid username or password"))?
+        UserId::parse(named.to_lowercase())
+            .map_err(|_| Error::forbidden("Invalid username or password"))?
     } else {
-        s.accounts.user_id(&named.to_lowercase()).map_err(|_| Error::forbidden("Invalid username or password"))?
+        s.accounts
+            .user_id(&named.to_lowercase())
+            .map_err(|_| Error::forbidden("Invalid username or password"))?
     };
     if !s.accounts.is_local(&user) {
         return Err(Error::forbidden("Invalid username or password"));
@@ -104,12 +137,20 @@ fn login_user(s: &Services, body: &Value) -> Result<ruma::OwnedUserId> {
     Ok(user)
 }
 
-pub async fn login(State(s): S, ClientIp(ip): ClientIp, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn login(
+    State(s): S,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     s.login_limiter.check(&ip)?;
     match req_str(&body, "type")? {
         "m.login.password" => {}
         other => {
-            return Err(Error::new(http::StatusCode::BAD_REQUEST, "M_UNKNOWN", format!("Unknown login type {other}")))
+            return Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                format!("Unknown login type {other}"),
+            ))
         }
     }
     let user = login_user(&s, &body)?;
@@ -122,7 +163,9 @@ pub async fn login(State(s): S, ClientIp(ip): ClientIp, JsonBody(body): JsonBody
 
 pub async fn whoami(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
     let _ = &s;
-    Ok(Json(json!({ "user_id": caller.user_id, "device_id": caller.device_id, "is_guest": false })))
+    Ok(Json(
+        json!({ "user_id": caller.user_id, "device_id": caller.device_id, "is_guest": false }),
+    ))
 }
 
 pub async fn logout(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
@@ -131,13 +174,28 @@ pub async fn logout(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
 }
 
 pub async fn logout_all(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    let all: Vec<_> = s.accounts.devices(&caller.user_id)?.into_iter().map(|(d, _)| d).collect();
+    let all: Vec<_> = s
+        .accounts
+        .devices(&caller.user_id)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
     super::devices::delete_devices(&s, &caller.user_id, &all).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn change_password(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
-    uia::require(&s, Some(&body), &[vec!["m.login.password"]], Some(&caller.user_id)).await?;
+pub async fn change_password(
+    State(s): S,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    uia::require(
+        &s,
+        Some(&body),
+        &[vec!["m.login.password"]],
+        Some(&caller.user_id),
+    )
+    .await?;
     let new = req_str(&body, "new_password")?;
     s.accounts.set_password(&caller.user_id, new).await?;
     if opt_bool(&body, "logout_devices")?.unwrap_or(true) {
@@ -153,8 +211,18 @@ pub async fn change_password(State(s): S, Auth(caller): Auth, JsonBody(body): Js
     Ok(Json(json!({})))
 }
 
-pub async fn deactivate(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
-    uia::require(&s, Some(&body), &[vec!["m.login.password"]], Some(&caller.user_id)).await?;
+pub async fn deactivate(
+    State(s): S,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    uia::require(
+        &s,
+        Some(&body),
+        &[vec!["m.login.password"]],
+        Some(&caller.user_id),
+    )
+    .await?;
     for room in s.rooms.joined_rooms(&caller.user_id)? {
         let leave = crate::rooms::send::EventDraft::state(
             ruma::events::StateEventType::RoomMember,
@@ -166,7 +234,12 @@ pub async fn deactivate(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBod
         }
     }
     s.accounts.mark_deactivated(&caller.user_id).await?;
-    let all: Vec<_> = s.accounts.devices(&caller.user_id)?.into_iter().map(|(d, _)| d).collect();
+    let all: Vec<_> = s
+        .accounts
+        .devices(&caller.user_id)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
     super::devices::delete_devices(&s, &caller.user_id, &all).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }
@@ -174,7 +247,9 @@ pub async fn deactivate(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBod
 /// `GET /_synapse/admin/v1/register`: a nonce for shared-secret registration.
 pub async fn admin_register_nonce(State(s): S) -> Result<Json<Value>> {
     if s.config.registration_shared_secret.is_none() {
-        return Err(Error::forbidden("Shared secret registration is not enabled"));
+        return Err(Error::forbidden(
+            "Shared secret registration is not enabled",
+        ));
     }
     let nonce = crate::services::accounts::random_string(32);
     s.uia.remember_nonce(&nonce);
@@ -185,25 +260,34 @@ pub async fn admin_register_nonce(State(s): S) -> Result<Json<Value>> {
 /// nonce\0username\0password\0(admin|notadmin) with the shared secret.
 pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Json<Value>> {
     let Some(secret) = &s.config.registration_shared_secret else {
-        return Err(Error::forbidden("Shared secret registration is not enabled"));
+        return Err(Error::forbidden(
+            "Shared secret registration is not enabled",
+        ));
     };
     let nonce = req_str(&body, "nonce")?;
     let username = req_str(&body, "username")?;
     let password = req_str(&body, "password")?;
     let admin = opt_bool(&body, "admin")?.unwrap_or(false);
-    let given = hex::decode(req_str(&body, "mac")?).map_err(|_| Error::forbidden("HMAC incorrect"))?;
+    let given =
+        hex::decode(req_str(&body, "mac")?).map_err(|_| Error::forbidden("HMAC incorrect"))?;
     if !s.uia.take_nonce(nonce) {
         return Err(Error::invalid_param("Unrecognised nonce"));
     }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).map_err(|_| Error::internal("hmac key"))?;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes())
+        .map_err(|_| Error::internal("hmac key"))?;
     mac.update(nonce.as_bytes());
     mac.update(b"\0");
     mac.update(username.as_bytes());
     mac.update(b"\0");
     mac.update(password.as_bytes());
     mac.update(b"\0");
-    mac.update(if admin { b"admin" as &[u8] } else { b"notadmin" });
-    mac.verify_slice(&given).map_err(|_| Error::forbidden("HMAC incorrect"))?;
+    mac.update(if admin {
+        b"admin" as &[u8]
+    } else {
+        b"notadmin"
+    });
+    mac.verify_slice(&given)
+        .map_err(|_| Error::forbidden("HMAC incorrect"))?;
     let user = s.accounts.user_id(&username.to_lowercase())?;
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());

@@ -45,7 +45,11 @@ pub async fn list(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
     Ok(Json(json!({ "devices": devices })))
 }
 
-pub async fn get(State(s): S, Auth(caller): Auth, Path(device): Path<String>) -> Result<Json<Value>> {
+pub async fn get(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(device): Path<String>,
+) -> Result<Json<Value>> {
     let id: OwnedDeviceId = device.into();
     let record = s
         .accounts
@@ -54,32 +58,62 @@ pub async fn get(State(s): S, Auth(caller): Auth, Path(device): Path<String>) ->
     Ok(Json(device_json(&id, &record)))
 }
 
-pub async fn update(State(s): S, Auth(caller): Auth, Path(device): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn update(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(device): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let id: OwnedDeviceId = device.into();
     let name = opt_str(&body, "display_name")?.map(str::to_owned);
     s.accounts.update_device(&caller.user_id, &id, name).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn delete(State(s): S, Auth(caller): Auth, Path(device): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn delete(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(device): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let id: OwnedDeviceId = device.into();
     if s.accounts.device(&caller.user_id, &id)?.is_none() {
         return Err(Error::not_found("No such device"));
     }
-    uia::require(&s, Some(&body), &[vec!["m.login.password"]], Some(&caller.user_id)).await?;
+    uia::require(
+        &s,
+        Some(&body),
+        &[vec!["m.login.password"]],
+        Some(&caller.user_id),
+    )
+    .await?;
     delete_devices(&s, &caller.user_id, &[id]).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn delete_many(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn delete_many(
+    State(s): S,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let ids: Vec<OwnedDeviceId> = body
         .get("devices")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::missing_param("Missing 'devices'"))?
         .iter()
-        .map(|d| d.as_str().map(|d| d.into()).ok_or_else(|| Error::bad_json("devices must be strings")))
+        .map(|d| {
+            d.as_str()
+                .map(|d| d.into())
+                .ok_or_else(|| Error::bad_json("devices must be strings"))
+        })
         .collect::<Result<_>>()?;
-    uia::require(&s, Some(&body), &[vec!["m.login.password"]], Some(&caller.user_id)).await?;
+    uia::require(
+        &s,
+        Some(&body),
+        &[vec!["m.login.password"]],
+        Some(&caller.user_id),
+    )
+    .await?;
     delete_devices(&s, &caller.user_id, &ids).await?;
     Ok(Json(json!({})))
 }

@@ -22,11 +22,21 @@ fn object_map(body: &Value, field: &str) -> Result<BTreeMap<String, Value>> {
     }
 }
 
-pub async fn upload(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn upload(
+    State(s): S,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let device_keys = body.get("device_keys").filter(|v| !v.is_null()).cloned();
     let counts = s
         .keys
-        .upload(&caller.user_id, &caller.device_id, device_keys, object_map(&body, "one_time_keys")?, object_map(&body, "fallback_keys")?)
+        .upload(
+            &caller.user_id,
+            &caller.device_id,
+            device_keys,
+            object_map(&body, "one_time_keys")?,
+            object_map(&body, "fallback_keys")?,
+        )
         .await?;
     Ok(Json(json!({ "one_time_key_counts": counts })))
 }
@@ -35,21 +45,38 @@ fn parse_user(u: &str) -> Result<OwnedUserId> {
     UserId::parse(u).map_err(|_| Error::invalid_param(format!("Invalid user id {u}")))
 }
 
-pub async fn query(State(s): S, Auth(_caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn query(
+    State(s): S,
+    Auth(_caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let wanted = object_map(&body, "device_keys")?;
     let mut device_keys = Map::new();
     let mut failures = Map::new();
     for (user, devices) in wanted {
         let user = parse_user(&user)?;
         if !s.accounts.is_local(&user) {
-            failures.insert(user.server_name().to_string(), json!({ "status": 503, "message": "Federation is not available yet" }));
+            failures.insert(
+                user.server_name().to_string(),
+                json!({ "status": 503, "message": "Federation is not available yet" }),
+            );
             continue;
         }
         let only: Vec<OwnedDeviceId> = devices
             .as_array()
-            .map(|l| l.iter().filter_map(Value::as_str).map(|d| d.into()).collect())
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(|d| d.into())
+                    .collect()
+            })
             .unwrap_or_default();
-        let names = s.accounts.devices(&user)?.into_iter().map(|(id, d)| (id, d.display_name)).collect();
+        let names = s
+            .accounts
+            .devices(&user)?
+            .into_iter()
+            .map(|(id, d)| (id, d.display_name))
+            .collect();
         let keys = s.keys.query(&user, &only, &names)?;
         device_keys.insert(user.to_string(), serde_json::to_value(keys)?);
     }
@@ -62,21 +89,37 @@ pub async fn query(State(s): S, Auth(_caller): Auth, JsonBody(body): JsonBody) -
     })))
 }
 
-pub async fn claim(State(s): S, Auth(_caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn claim(
+    State(s): S,
+    Auth(_caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let mut requests = Vec::new();
     for (user, devices) in object_map(&body, "one_time_keys")? {
         let user = parse_user(&user)?;
-        let devices = devices.as_object().ok_or_else(|| Error::bad_json("one_time_keys entries must be objects"))?;
+        let devices = devices
+            .as_object()
+            .ok_or_else(|| Error::bad_json("one_time_keys entries must be objects"))?;
         for (device, algorithm) in devices {
-            let algorithm = algorithm.as_str().ok_or_else(|| Error::bad_json("algorithm must be a string"))?;
-            requests.push((user.clone(), OwnedDeviceId::from(device.as_str()), algorithm.to_owned()));
+            let algorithm = algorithm
+                .as_str()
+                .ok_or_else(|| Error::bad_json("algorithm must be a string"))?;
+            requests.push((
+                user.clone(),
+                OwnedDeviceId::from(device.as_str()),
+                algorithm.to_owned(),
+            ));
         }
     }
     let claimed = s.keys.claim(&requests).await?;
     Ok(Json(json!({ "one_time_keys": claimed, "failures": {} })))
 }
 
-pub async fn changes(State(s): S, Auth(caller): Auth, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+pub async fn changes(
+    State(s): S,
+    Auth(caller): Auth,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>> {
     let get = |name: &str| -> Result<u64> {
         q.iter()
             .find(|(k, _)| k == name)
@@ -95,20 +138,32 @@ pub async fn changes(State(s): S, Auth(caller): Auth, Query(q): Query<Vec<(Strin
     Ok(Json(json!({ "changed": changed, "left": [] })))
 }
 
-pub async fn send_to_device(State(s): S, Auth(caller): Auth, Path((kind, txn)): Path<(String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn send_to_device(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((kind, txn)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let mut messages = Vec::new();
     for (user, devices) in object_map(&body, "messages")? {
         let user = parse_user(&user)?;
-        let devices = devices.as_object().ok_or_else(|| Error::bad_json("messages entries must be objects"))?;
+        let devices = devices
+            .as_object()
+            .ok_or_else(|| Error::bad_json("messages entries must be objects"))?;
         for (device, content) in devices {
             messages.push((user.clone(), device.clone(), content.clone()));
         }
     }
     let accounts = &s.accounts;
     s.keys
-        .send_to_device(&caller.user_id, &caller.device_id, &txn, &kind, messages, |u| {
-            Ok(accounts.devices(u)?.into_iter().map(|(d, _)| d).collect())
-        })
+        .send_to_device(
+            &caller.user_id,
+            &caller.device_id,
+            &txn,
+            &kind,
+            messages,
+            |u| Ok(accounts.devices(u)?.into_iter().map(|(d, _)| d).collect()),
+        )
         .await?;
     Ok(Json(json!({})))
 }

@@ -22,28 +22,49 @@ pub fn parse_room(s: &str) -> Result<OwnedRoomId> {
 /// Resolves a room id or a local alias.
 fn resolve(s: &Services, id_or_alias: &str) -> Result<OwnedRoomId> {
     if id_or_alias.starts_with('#') {
-        let alias = RoomAliasId::parse(id_or_alias).map_err(|_| Error::invalid_param("Invalid room alias"))?;
-        return s.rooms.alias_target(&alias)?.ok_or_else(|| Error::not_found("Room alias not found"));
+        let alias = RoomAliasId::parse(id_or_alias)
+            .map_err(|_| Error::invalid_param("Invalid room alias"))?;
+        return s
+            .rooms
+            .alias_target(&alias)?
+            .ok_or_else(|| Error::not_found("Room alias not found"));
     }
     parse_room(id_or_alias)
 }
 
+/// The `displayname` and `avatar_url` a member event carries for a user.
+pub fn profile_content(s: &Services, user: &UserId) -> Result<serde_json::Map<String, Value>> {
+    let mut content = serde_json::Map::new();
+    if let Some(profile) = s.accounts.get(user)? {
+        if let Some(d) = profile.displayname {
+            content.insert("displayname".into(), json!(d));
+        }
+        if let Some(a) = profile.avatar_url {
+            content.insert("avatar_url".into(), json!(a));
+        }
+    }
+    Ok(content)
+}
+
 /// Sends a member event for `target` as `sender`.
-async fn set_membership(s: &Services, sender: &UserId, room: &RoomId, target: &UserId, membership: &str, reason: Option<&str>) -> Result<()> {
+async fn set_membership(
+    s: &Services,
+    sender: &UserId,
+    room: &RoomId,
+    target: &UserId,
+    membership: &str,
+    reason: Option<&str>,
+) -> Result<()> {
     if s.rooms.short_room(room)?.is_none() {
         return Err(Error::not_found("Room not found"));
     }
-    let mut content = json!({ "membership": membership });
-    if matches!(membership, "join" | "invite" | "knock") {
-        if let Some(profile) = s.accounts.get(target)? {
-            if let Some(d) = profile.displayname {
-                content["displayname"] = json!(d);
-            }
-            if let Some(a) = profile.avatar_url {
-                content["avatar_url"] = json!(a);
-            }
-        }
-    }
+    let mut content = if matches!(membership, "join" | "invite" | "knock") {
+        profile_content(s, target)?
+    } else {
+        serde_json::Map::new()
+    };
+    content.insert("membership".into(), json!(membership));
+    let mut content = Value::Object(content);
     if let Some(reason) = reason {
         content["reason"] = json!(reason);
     }
@@ -52,25 +73,66 @@ async fn set_membership(s: &Services, sender: &UserId, room: &RoomId, target: &U
     Ok(())
 }
 
-pub async fn join(State(s): S, Auth(caller): Auth, Path(room): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn join(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = resolve(&s, &room)?;
     if !s.rooms.is_joined(&caller.user_id, &room)? {
-        set_membership(&s, &caller.user_id, &room, &caller.user_id, "join", opt_str(&body, "reason")?).await?;
+        set_membership(
+            &s,
+            &caller.user_id,
+            &room,
+            &caller.user_id,
+            "join",
+            opt_str(&body, "reason")?,
+        )
+        .await?;
     }
     Ok(Json(json!({ "room_id": room })))
 }
 
-pub async fn knock(State(s): S, Auth(caller): Auth, Path(room): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn knock(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = resolve(&s, &room)?;
-    set_membership(&s, &caller.user_id, &room, &caller.user_id, "knock", opt_str(&body, "reason")?).await?;
+    set_membership(
+        &s,
+        &caller.user_id,
+        &room,
+        &caller.user_id,
+        "knock",
+        opt_str(&body, "reason")?,
+    )
+    .await?;
     Ok(Json(json!({ "room_id": room })))
 }
 
-pub async fn leave(State(s): S, Auth(caller): Auth, Path(room): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn leave(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     match s.rooms.membership(&caller.user_id, &room)? {
         Some(m) if m.membership == "leave" || m.membership == "ban" => {}
-        Some(_) => set_membership(&s, &caller.user_id, &room, &caller.user_id, "leave", opt_str(&body, "reason")?).await?,
+        Some(_) => {
+            set_membership(
+                &s,
+                &caller.user_id,
+                &room,
+                &caller.user_id,
+                "leave",
+                opt_str(&body, "reason")?,
+            )
+            .await?
+        }
         None => return Err(Error::forbidden("You are not in this room")),
     }
     Ok(Json(json!({})))
@@ -81,40 +143,84 @@ fn target(body: &Value) -> Result<ruma::OwnedUserId> {
 }
 
 /// invite / kick / ban / unban: a member event about someone else.
-async fn about_other(s: &Services, sender: &UserId, room: &str, body: &Value, membership: &str) -> Result<Json<Value>> {
+async fn about_other(
+    s: &Services,
+    sender: &UserId,
+    room: &str,
+    body: &Value,
+    membership: &str,
+) -> Result<Json<Value>> {
     let room = parse_room(room)?;
     let target = target(body)?;
     if membership == "invite" && s.accounts.is_local(&target) && !s.accounts.exists(&target)? {
         return Err(Error::not_found("No such user"));
     }
-    set_membership(s, sender, &room, &target, membership, opt_str(body, "reason")?).await?;
+    set_membership(
+        s,
+        sender,
+        &room,
+        &target,
+        membership,
+        opt_str(body, "reason")?,
+    )
+    .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn invite(State(s): S, Auth(c): Auth, Path(room): Path<String>, JsonBody(b): JsonBody) -> Result<Json<Value>> {
+pub async fn invite(
+    State(s): S,
+    Auth(c): Auth,
+    Path(room): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Json<Value>> {
     if b.get("id_server").is_some() || b.get("medium").is_some() {
         return Err(Error::forbidden("Third-party invites are not supported"));
     }
     about_other(&s, &c.user_id, &room, &b, "invite").await
 }
 
-pub async fn kick(State(s): S, Auth(c): Auth, Path(room): Path<String>, JsonBody(b): JsonBody) -> Result<Json<Value>> {
+pub async fn kick(
+    State(s): S,
+    Auth(c): Auth,
+    Path(room): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Json<Value>> {
     about_other(&s, &c.user_id, &room, &b, "leave").await
 }
 
-pub async fn ban(State(s): S, Auth(c): Auth, Path(room): Path<String>, JsonBody(b): JsonBody) -> Result<Json<Value>> {
+pub async fn ban(
+    State(s): S,
+    Auth(c): Auth,
+    Path(room): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Json<Value>> {
     about_other(&s, &c.user_id, &room, &b, "ban").await
 }
 
-pub async fn unban(State(s): S, Auth(c): Auth, Path(room): Path<String>, JsonBody(b): JsonBody) -> Result<Json<Value>> {
+pub async fn unban(
+    State(s): S,
+    Auth(c): Auth,
+    Path(room): Path<String>,
+    JsonBody(b): JsonBody,
+) -> Result<Json<Value>> {
     about_other(&s, &c.user_id, &room, &b, "leave").await
 }
 
-pub async fn forget(State(s): S, Auth(caller): Auth, Path(room): Path<String>) -> Result<Json<Value>> {
+pub async fn forget(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     match s.rooms.membership(&caller.user_id, &room)? {
-        Some(m) if m.membership == "join" || m.membership == "invite" || m.membership == "knock" => {
-            Err(Error::new(http::StatusCode::BAD_REQUEST, "M_UNKNOWN", "Leave the room before forgetting it"))
+        Some(m)
+            if m.membership == "join" || m.membership == "invite" || m.membership == "knock" =>
+        {
+            Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                "Leave the room before forgetting it",
+            ))
         }
         Some(_) => {
             s.rooms.forget(&caller.user_id, &room).await?;
@@ -125,5 +231,7 @@ pub async fn forget(State(s): S, Auth(caller): Auth, Path(room): Path<String>) -
 }
 
 pub async fn joined_rooms(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    Ok(Json(json!({ "joined_rooms": s.rooms.joined_rooms(&caller.user_id)? })))
+    Ok(Json(
+        json!({ "joined_rooms": s.rooms.joined_rooms(&caller.user_id)? }),
+    ))
 }

@@ -29,23 +29,43 @@ fn v3(path: &str) -> String {
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .route("/_matrix/client/versions", get(discovery::versions))
-        .route("/.well-known/matrix/client", get(discovery::well_known_client))
-        .route("/.well-known/matrix/server", get(discovery::well_known_server))
+        .route(
+            "/.well-known/matrix/client",
+            get(discovery::well_known_client),
+        )
+        .route(
+            "/.well-known/matrix/server",
+            get(discovery::well_known_server),
+        )
         .route(&v3("/capabilities"), get(discovery::capabilities))
         .route(&v3("/register"), post(account::register))
         .route(&v3("/register/available"), get(account::available))
-        .route(&v3("/login"), get(account::login_flows).post(account::login))
+        .route(
+            &v3("/login"),
+            get(account::login_flows).post(account::login),
+        )
         .route(&v3("/logout"), post(account::logout))
         .route(&v3("/logout/all"), post(account::logout_all))
         .route(&v3("/account/whoami"), get(account::whoami))
         .route(&v3("/account/password"), post(account::change_password))
         .route(&v3("/account/deactivate"), post(account::deactivate))
-        .route("/_synapse/admin/v1/register", get(account::admin_register_nonce).post(account::admin_register))
+        .route(
+            "/_synapse/admin/v1/register",
+            get(account::admin_register_nonce).post(account::admin_register),
+        )
         .route(&v3("/devices"), get(devices::list))
-        .route(&v3("/devices/{device}"), get(devices::get).put(devices::update).delete(devices::delete))
+        .route(
+            &v3("/devices/{device}"),
+            get(devices::get)
+                .put(devices::update)
+                .delete(devices::delete),
+        )
         .route(&v3("/delete_devices"), post(devices::delete_many))
         .route(&v3("/profile/{user}"), get(profile::get_profile))
-        .route(&v3("/profile/{user}/{field}"), get(profile::get_field).put(profile::set_field))
+        .route(
+            &v3("/profile/{user}/{field}"),
+            get(profile::get_field).put(profile::set_field),
+        )
         .route(&v3("/createRoom"), post(room_create::create_room))
         .route(&v3("/join/{room}"), post(membership::join))
         .route(&v3("/knock/{room}"), post(membership::knock))
@@ -57,28 +77,73 @@ pub fn routes() -> Router<Arc<Services>> {
         .route(&v3("/rooms/{room}/ban"), post(membership::ban))
         .route(&v3("/rooms/{room}/unban"), post(membership::unban))
         .route(&v3("/rooms/{room}/forget"), post(membership::forget))
-        .route(&v3("/rooms/{room}/send/{kind}/{txn}"), put(room_events::send))
+        .route(
+            &v3("/rooms/{room}/send/{kind}/{txn}"),
+            put(room_events::send),
+        )
         .route(&v3("/rooms/{room}/state"), get(room_events::get_state))
-        .route(&v3("/rooms/{room}/state/{kind}"), get(room_events::get_state_event_empty_key).put(room_events::put_state_empty_key))
-        .route(&v3("/rooms/{room}/state/{kind}/"), get(room_events::get_state_event_empty_key).put(room_events::put_state_empty_key))
-        .route(&v3("/rooms/{room}/state/{kind}/{key}"), get(room_events::get_state_event).put(room_events::put_state))
-        .route(&v3("/rooms/{room}/event/{event}"), get(room_events::get_event))
-        .route(&v3("/rooms/{room}/redact/{event}/{txn}"), put(room_events::redact))
+        .route(
+            &v3("/rooms/{room}/state/{kind}"),
+            get(room_events::get_state_event_empty_key).put(room_events::put_state_empty_key),
+        )
+        .route(
+            &v3("/rooms/{room}/state/{kind}/"),
+            get(room_events::get_state_event_empty_key).put(room_events::put_state_empty_key),
+        )
+        .route(
+            &v3("/rooms/{room}/state/{kind}/{key}"),
+            get(room_events::get_state_event).put(room_events::put_state),
+        )
+        .route(
+            &v3("/rooms/{room}/event/{event}"),
+            get(room_events::get_event),
+        )
+        .route(
+            &v3("/rooms/{room}/redact/{event}/{txn}"),
+            put(room_events::redact),
+        )
         .route(&v3("/rooms/{room}/messages"), get(room_history::messages))
         .route(&v3("/rooms/{room}/members"), get(room_history::members))
-        .route(&v3("/rooms/{room}/context/{event}"), get(room_context::context))
-        .route("/_matrix/client/v1/rooms/{room}/timestamp_to_event", get(room_context::timestamp_to_event))
-        .route(&v3("/rooms/{room}/joined_members"), get(room_history::joined_members))
-        .route(&v3("/rooms/{room}/receipt/{kind}/{event}"), post(receipts::receipt))
-        .route(&v3("/rooms/{room}/read_markers"), post(receipts::read_markers))
+        .route(
+            &v3("/rooms/{room}/context/{event}"),
+            get(room_context::context),
+        )
+        .route(
+            "/_matrix/client/v1/rooms/{room}/timestamp_to_event",
+            get(room_context::timestamp_to_event),
+        )
+        .route(
+            &v3("/rooms/{room}/joined_members"),
+            get(room_history::joined_members),
+        )
+        .route(
+            &v3("/rooms/{room}/receipt/{kind}/{event}"),
+            post(receipts::receipt),
+        )
+        .route(
+            &v3("/rooms/{room}/read_markers"),
+            post(receipts::read_markers),
+        )
         .route(&v3("/rooms/{room}/typing/{user}"), put(receipts::typing))
         .route(&v3("/sync"), get(crate::sync::sync))
         .route(&v3("/user/{user}/filter"), post(user_data::create_filter))
         .route(&v3("/user/{user}/filter/{id}"), get(user_data::get_filter))
-        .route(&v3("/user/{user}/account_data/{kind}"), get(user_data::get_global).put(user_data::put_global))
-        .route(&v3("/user/{user}/rooms/{room}/account_data/{kind}"), get(user_data::get_room).put(user_data::put_room))
-        .route(&v3("/user/{user}/rooms/{room}/tags"), get(user_data::get_tags))
-        .route(&v3("/user/{user}/rooms/{room}/tags/{tag}"), put(user_data::put_tag).delete(user_data::delete_tag))
+        .route(
+            &v3("/user/{user}/account_data/{kind}"),
+            get(user_data::get_global).put(user_data::put_global),
+        )
+        .route(
+            &v3("/user/{user}/rooms/{room}/account_data/{kind}"),
+            get(user_data::get_room).put(user_data::put_room),
+        )
+        .route(
+            &v3("/user/{user}/rooms/{room}/tags"),
+            get(user_data::get_tags),
+        )
+        .route(
+            &v3("/user/{user}/rooms/{room}/tags/{tag}"),
+            put(user_data::put_tag).delete(user_data::delete_tag),
+        )
         .route(&v3("/keys/upload"), post(keys::upload))
         .route(&v3("/keys/query"), post(keys::query))
         .route(&v3("/keys/claim"), post(keys::claim))

@@ -29,7 +29,10 @@ fn field_name(field: &str) -> Result<&'static str> {
 
 pub async fn get_profile(State(s): S, Path(user): Path<String>) -> Result<Json<Value>> {
     let user = parse_user(&user)?;
-    let record = s.accounts.get(&user)?.ok_or_else(|| Error::not_found("Profile not found"))?;
+    let record = s
+        .accounts
+        .get(&user)?
+        .ok_or_else(|| Error::not_found("Profile not found"))?;
     let mut out = json!({});
     if let Some(d) = record.displayname {
         out["displayname"] = json!(d);
@@ -40,18 +43,33 @@ pub async fn get_profile(State(s): S, Path(user): Path<String>) -> Result<Json<V
     Ok(Json(out))
 }
 
-pub async fn get_field(State(s): S, Path((user, field)): Path<(String, String)>) -> Result<Json<Value>> {
+pub async fn get_field(
+    State(s): S,
+    Path((user, field)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let user = parse_user(&user)?;
     let name = field_name(&field)?;
-    let record = s.accounts.get(&user)?.ok_or_else(|| Error::not_found("Profile not found"))?;
-    let value = if name == "displayname" { record.displayname } else { record.avatar_url };
+    let record = s
+        .accounts
+        .get(&user)?
+        .ok_or_else(|| Error::not_found("Profile not found"))?;
+    let value = if name == "displayname" {
+        record.displayname
+    } else {
+        record.avatar_url
+    };
     match value {
         Some(v) => Ok(Json(json!({ name: v }))),
         None => Err(Error::not_found("Profile field not set")),
     }
 }
 
-pub async fn set_field(State(s): S, Auth(caller): Auth, Path((user, field)): Path<(String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn set_field(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((user, field)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let user = parse_user(&user)?;
     if user != caller.user_id {
         return Err(Error::forbidden("Cannot set another user's profile"));
@@ -62,23 +80,25 @@ pub async fn set_field(State(s): S, Auth(caller): Auth, Path((user, field)): Pat
         Some(Value::String(v)) => Some(v.clone()),
         Some(_) => return Err(Error::bad_json(format!("'{name}' must be a string"))),
     };
-    if value.as_ref().is_some_and(|v| v.len() > 256 && name == "displayname") {
+    if value
+        .as_ref()
+        .is_some_and(|v| v.len() > 256 && name == "displayname")
+    {
         return Err(Error::bad_json("Display name is too long"));
     }
-    let record = if name == "displayname" {
-        s.accounts.set_profile(&user, Some(value), None).await?
+    if name == "displayname" {
+        s.accounts.set_profile(&user, Some(value), None).await?;
     } else {
-        s.accounts.set_profile(&user, None, Some(value)).await?
-    };
+        s.accounts.set_profile(&user, None, Some(value)).await?;
+    }
     for room in s.rooms.joined_rooms(&user)? {
-        let mut content = json!({ "membership": "join" });
-        if let Some(d) = &record.displayname {
-            content["displayname"] = json!(d);
-        }
-        if let Some(a) = &record.avatar_url {
-            content["avatar_url"] = json!(a);
-        }
-        let draft = EventDraft::state(StateEventType::RoomMember, user.as_str(), content);
+        let mut content = super::membership::profile_content(&s, &user)?;
+        content.insert("membership".into(), json!("join"));
+        let draft = EventDraft::state(
+            StateEventType::RoomMember,
+            user.as_str(),
+            Value::Object(content),
+        );
         if let Err(e) = s.rooms.send(&user, &room, draft, None).await {
             tracing::warn!(room = %room, error = %e, "profile update not reflected in room");
         }

@@ -22,26 +22,60 @@ fn require_joined(s: &Services, user: &UserId, room: &ruma::RoomId) -> Result<()
     Ok(())
 }
 
-async fn mark(s: &Services, user: &UserId, room: &ruma::RoomId, kind: &str, event: &str, thread: Option<&str>) -> Result<()> {
+async fn mark(
+    s: &Services,
+    user: &UserId,
+    room: &ruma::RoomId,
+    kind: &str,
+    event: &str,
+    thread: Option<&str>,
+) -> Result<()> {
     let event = EventId::parse(event).map_err(|_| Error::invalid_param("Invalid event id"))?;
     if s.rooms.pdu(&event)?.is_none() {
         return Err(Error::not_found("Unknown event"));
     }
     match kind {
-        "m.fully_read" => s.account_data.set(user, Some(room), "m.fully_read", &json!({ "event_id": event })).await,
+        "m.fully_read" => {
+            s.account_data
+                .set(
+                    user,
+                    Some(room),
+                    "m.fully_read",
+                    &json!({ "event_id": event }),
+                )
+                .await
+        }
         "m.read" | "m.read.private" => s.receipts.set(room, user, kind, &event, thread).await,
         _ => Err(Error::invalid_param("Unknown receipt type")),
     }
 }
 
-pub async fn receipt(State(s): S, Auth(caller): Auth, Path((room, kind, event)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn receipt(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, kind, event)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     require_joined(&s, &caller.user_id, &room)?;
-    mark(&s, &caller.user_id, &room, &kind, &event, opt_str(&body, "thread_id")?).await?;
+    mark(
+        &s,
+        &caller.user_id,
+        &room,
+        &kind,
+        &event,
+        opt_str(&body, "thread_id")?,
+    )
+    .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn read_markers(State(s): S, Auth(caller): Auth, Path(room): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn read_markers(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     require_joined(&s, &caller.user_id, &room)?;
     for kind in ["m.fully_read", "m.read", "m.read.private"] {
@@ -52,15 +86,26 @@ pub async fn read_markers(State(s): S, Auth(caller): Auth, Path(room): Path<Stri
     Ok(Json(json!({})))
 }
 
-pub async fn typing(State(s): S, Auth(caller): Auth, Path((room, user)): Path<(String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn typing(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, user)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let user = UserId::parse(&user).map_err(|_| Error::invalid_param("Invalid user id"))?;
     if user != caller.user_id {
         return Err(Error::forbidden("Cannot set another user's typing state"));
     }
     require_joined(&s, &caller.user_id, &room)?;
-    let typing = opt_bool(&body, "typing")?.ok_or_else(|| Error::missing_param("Missing 'typing'"))?;
-    let timeout = body.get("timeout").and_then(Value::as_u64).unwrap_or(30_000);
-    s.receipts.set_typing(&room, &user, typing, Duration::from_millis(timeout)).await?;
+    let typing =
+        opt_bool(&body, "typing")?.ok_or_else(|| Error::missing_param("Missing 'typing'"))?;
+    let timeout = body
+        .get("timeout")
+        .and_then(Value::as_u64)
+        .unwrap_or(30_000);
+    s.receipts
+        .set_typing(&room, &user, typing, Duration::from_millis(timeout))
+        .await?;
     Ok(Json(json!({})))
 }

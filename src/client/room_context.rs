@@ -23,18 +23,29 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-pub async fn context(State(s): S, Auth(caller): Auth, Path((room, event)): Path<(String, String)>, Query(q): Q) -> Result<Json<Value>> {
+pub async fn context(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, event)): Path<(String, String)>,
+    Query(q): Q,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, _) = s.rooms.record_of(&room)?;
-    let (short, pdu) = s.rooms.pdu(&event)?.ok_or_else(|| Error::not_found("Event not found"))?;
+    let (short, pdu) = s
+        .rooms
+        .pdu(&event)?
+        .ok_or_else(|| Error::not_found("Event not found"))?;
     let meta = s.rooms.meta(short)?;
     if meta.room != short_room || meta.count > until {
         return Err(Error::not_found("Event not found"));
     }
     let limit = match param(&q, "limit") {
-        Some(l) => l.parse::<usize>().map_err(|_| Error::invalid_param("Invalid limit"))?.min(100),
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| Error::invalid_param("Invalid limit"))?
+            .min(100),
         None => 10,
     };
     let filter = match param(&q, "filter") {
@@ -43,15 +54,40 @@ pub async fn context(State(s): S, Auth(caller): Auth, Path((room, event)): Path<
     };
     let before_n = limit / 2;
     let after_n = limit - before_n;
-    let keep = |entries: Vec<TimelineEntry>| -> Vec<TimelineEntry> { entries.into_iter().filter(|e| filter.allows(&e.pdu)).collect() };
-    let before = keep(s.rooms.timeline(short_room, meta.count.saturating_sub(1), Direction::Backward, before_n, None)?);
+    let keep = |entries: Vec<TimelineEntry>| -> Vec<TimelineEntry> {
+        entries
+            .into_iter()
+            .filter(|e| filter.allows(&e.pdu))
+            .collect()
+    };
+    let before = keep(s.rooms.timeline(
+        short_room,
+        meta.count.saturating_sub(1),
+        Direction::Backward,
+        before_n,
+        None,
+    )?);
     let upto = until.min(s.store.position());
-    let after = keep(s.rooms.timeline(short_room, meta.count, Direction::Forward, after_n, Some(upto))?);
+    let after = keep(s.rooms.timeline(
+        short_room,
+        meta.count,
+        Direction::Forward,
+        after_n,
+        Some(upto),
+    )?);
     let client = |e: &TimelineEntry| -> Result<Value> {
-        let unsigned = s.rooms.unsigned(e.short, &e.pdu, Some(&caller.device_id), e.pdu.sender == caller.user_id)?;
+        let unsigned = s.rooms.unsigned(
+            e.short,
+            &e.pdu,
+            Some(&caller.device_id),
+            e.pdu.sender == caller.user_id,
+        )?;
         Ok(e.pdu.to_client(Some(&room), unsigned))
     };
-    let start = before.last().map(|e| e.count.saturating_sub(1)).unwrap_or(meta.count.saturating_sub(1));
+    let start = before
+        .last()
+        .map(|e| e.count.saturating_sub(1))
+        .unwrap_or(meta.count.saturating_sub(1));
     let end = after.last().map(|e| e.count).unwrap_or(meta.count);
     let state_hash = match after.last() {
         Some(e) => s.rooms.meta(e.short)?.state_after,
@@ -62,7 +98,12 @@ pub async fn context(State(s): S, Auth(caller): Auth, Path((room, event)): Path<
         let short = s.rooms.short_event(&ev.event_id)?.unwrap_or_default();
         state.push(ev.to_client(Some(&room), s.rooms.unsigned(short, &ev, None, false)?));
     }
-    let unsigned = s.rooms.unsigned(short, &pdu, Some(&caller.device_id), pdu.sender == caller.user_id)?;
+    let unsigned = s.rooms.unsigned(
+        short,
+        &pdu,
+        Some(&caller.device_id),
+        pdu.sender == caller.user_id,
+    )?;
     Ok(Json(json!({
         "start": start.to_string(),
         "end": end.to_string(),
@@ -76,7 +117,12 @@ pub async fn context(State(s): S, Auth(caller): Auth, Path((room, event)): Path<
 /// Most events examined by one `/timestamp_to_event` call.
 const MAX_SCAN: usize = 200_000;
 
-pub async fn timestamp_to_event(State(s): S, Auth(caller): Auth, Path(room): Path<String>, Query(q): Q) -> Result<Json<Value>> {
+pub async fn timestamp_to_event(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    Query(q): Q,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, _) = s.rooms.record_of(&room)?;
@@ -95,7 +141,9 @@ pub async fn timestamp_to_event(State(s): S, Auth(caller): Auth, Path(room): Pat
     let mut cursor = 0;
     let mut scanned = 0;
     while scanned < MAX_SCAN {
-        let page = s.rooms.timeline(short_room, cursor, Direction::Forward, 500, Some(upto))?;
+        let page = s
+            .rooms
+            .timeline(short_room, cursor, Direction::Forward, 500, Some(upto))?;
         if page.is_empty() {
             break;
         }

@@ -13,7 +13,7 @@ use crate::rooms::create::{CreateRoom, Preset};
 use crate::rooms::send::EventDraft;
 use crate::services::Services;
 
-fn parse(s: &Services, body: &Value) -> Result<CreateRoom> {
+fn parse(s: &Services, creator: &UserId, body: &Value) -> Result<CreateRoom> {
     let visibility = opt_str(body, "visibility")?.unwrap_or("private");
     let preset = match opt_str(body, "preset")? {
         Some("private_chat") => Preset::PrivateChat,
@@ -54,11 +54,19 @@ fn parse(s: &Services, body: &Value) -> Result<CreateRoom> {
     };
     let mut initial_state = Vec::new();
     if let Some(list) = body.get("initial_state") {
-        let list = list.as_array().ok_or_else(|| Error::bad_json("initial_state must be a list"))?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| Error::bad_json("initial_state must be a list"))?;
         for ev in list {
-            let kind = ev.get("type").and_then(Value::as_str).ok_or_else(|| Error::bad_json("initial_state event needs a type"))?;
+            let kind = ev
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::bad_json("initial_state event needs a type"))?;
             let key = ev.get("state_key").and_then(Value::as_str).unwrap_or("");
-            let content = ev.get("content").filter(|c| c.is_object()).ok_or_else(|| Error::bad_json("initial_state event needs content"))?;
+            let content = ev
+                .get("content")
+                .filter(|c| c.is_object())
+                .ok_or_else(|| Error::bad_json("initial_state event needs content"))?;
             initial_state.push(EventDraft::state(kind.into(), key, content.clone()));
         }
     }
@@ -73,11 +81,16 @@ fn parse(s: &Services, body: &Value) -> Result<CreateRoom> {
         creation_content: object("creation_content")?.unwrap_or_default(),
         power_level_override: object("power_level_content_override")?,
         initial_state,
+        creator_profile: super::membership::profile_content(s, creator)?,
     })
 }
 
-pub async fn create_room(State(s): State<Arc<Services>>, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
-    let opts = parse(&s, &body)?;
+pub async fn create_room(
+    State(s): State<Arc<Services>>,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    let opts = parse(&s, &caller.user_id, &body)?;
     let public = opt_str(&body, "visibility")? == Some("public");
     let room_id = s.rooms.create_room(&caller.user_id, opts).await?;
     if public {

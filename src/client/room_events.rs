@@ -26,26 +26,45 @@ pub fn visible_until(s: &Services, user: &UserId, room: &RoomId) -> Result<u64> 
     }
 }
 
-pub async fn send(State(s): S, Auth(caller): Auth, Path((room, kind, txn)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn send(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, kind, txn)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     s.send_limiter.check(&caller.user_id)?;
     let draft = EventDraft::message(TimelineEventType::from(kind.as_str()), body);
     let txn = Txn {
         device: &caller.device_id,
         id: &txn,
+        endpoint: "send",
     };
-    let event_id = s.rooms.send(&caller.user_id, &room, draft, Some(txn)).await?;
+    let event_id = s
+        .rooms
+        .send(&caller.user_id, &room, draft, Some(txn))
+        .await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
-pub async fn put_state(State(s): S, Auth(caller): Auth, Path((room, kind, key)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn put_state(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, kind, key)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let draft = EventDraft::state(kind.as_str().into(), key, body);
     let event_id = s.rooms.send(&caller.user_id, &room, draft, None).await?;
     Ok(Json(json!({ "event_id": event_id })))
 }
 
-pub async fn put_state_empty_key(state: S, auth: Auth, Path((room, kind)): Path<(String, String)>, body: JsonBody) -> Result<Json<Value>> {
+pub async fn put_state_empty_key(
+    state: S,
+    auth: Auth,
+    Path((room, kind)): Path<(String, String)>,
+    body: JsonBody,
+) -> Result<Json<Value>> {
     put_state(state, auth, Path((room, kind, String::new())), body).await
 }
 
@@ -53,11 +72,19 @@ pub async fn put_state_empty_key(state: S, auth: Auth, Path((room, kind)): Path<
 fn readable_state(s: &Services, user: &UserId, room: &RoomId) -> Result<(u64, u64)> {
     let until = visible_until(s, user, room)?;
     let (short, record) = s.rooms.record_of(room)?;
-    let hash = if until == u64::MAX { record.state } else { s.rooms.state_at(short, until)? };
+    let hash = if until == u64::MAX {
+        record.state
+    } else {
+        s.rooms.state_at(short, until)?
+    };
     Ok((short, hash))
 }
 
-pub async fn get_state_event(State(s): S, Auth(caller): Auth, Path((room, kind, key)): Path<(String, String, String)>) -> Result<Json<Value>> {
+pub async fn get_state_event(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, kind, key)): Path<(String, String, String)>,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let (_, hash) = readable_state(&s, &caller.user_id, &room)?;
     let event = s
@@ -67,16 +94,25 @@ pub async fn get_state_event(State(s): S, Auth(caller): Auth, Path((room, kind, 
     Ok(Json(event.content_value()))
 }
 
-pub async fn get_state_event_empty_key(state: S, auth: Auth, Path((room, kind)): Path<(String, String)>) -> Result<Json<Value>> {
+pub async fn get_state_event_empty_key(
+    state: S,
+    auth: Auth,
+    Path((room, kind)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     get_state_event(state, auth, Path((room, kind, String::new()))).await
 }
 
-pub async fn get_state(State(s): S, Auth(caller): Auth, Path(room): Path<String>) -> Result<Json<Value>> {
+pub async fn get_state(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let (_, hash) = readable_state(&s, &caller.user_id, &room)?;
     let events: Vec<Value> = s
         .rooms
-        .state.load(hash)?
+        .state
+        .load(hash)?
         .values()
         .map(|short| {
             let pdu = s.rooms.pdu_by_short(*short)?;
@@ -87,21 +123,39 @@ pub async fn get_state(State(s): S, Auth(caller): Auth, Path(room): Path<String>
     Ok(Json(Value::Array(events)))
 }
 
-pub async fn get_event(State(s): S, Auth(caller): Auth, Path((room, event)): Path<(String, String)>) -> Result<Json<Value>> {
+pub async fn get_event(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, event)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
-    let until = visible_until(&s, &caller.user_id, &room).map_err(|_| Error::not_found("Event not found"))?;
+    let until = visible_until(&s, &caller.user_id, &room)
+        .map_err(|_| Error::not_found("Event not found"))?;
     let (short_room, _) = s.rooms.record_of(&room)?;
-    let (short, pdu) = s.rooms.pdu(&event)?.ok_or_else(|| Error::not_found("Event not found"))?;
+    let (short, pdu) = s
+        .rooms
+        .pdu(&event)?
+        .ok_or_else(|| Error::not_found("Event not found"))?;
     let meta = s.rooms.meta(short)?;
     if meta.room != short_room || meta.count > until {
         return Err(Error::not_found("Event not found"));
     }
-    let unsigned = s.rooms.unsigned(short, &pdu, Some(&caller.device_id), pdu.sender == caller.user_id)?;
+    let unsigned = s.rooms.unsigned(
+        short,
+        &pdu,
+        Some(&caller.device_id),
+        pdu.sender == caller.user_id,
+    )?;
     Ok(Json(pdu.to_client(Some(&room), unsigned)))
 }
 
-pub async fn redact(State(s): S, Auth(caller): Auth, Path((room, event, txn)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn redact(
+    State(s): S,
+    Auth(caller): Auth,
+    Path((room, event, txn)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let target = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
     let mut content = json!({});
@@ -117,7 +171,11 @@ pub async fn redact(State(s): S, Auth(caller): Auth, Path((room, event, txn)): P
     let txn = Txn {
         device: &caller.device_id,
         id: &txn,
+        endpoint: "redact",
     };
-    let event_id = s.rooms.send(&caller.user_id, &room, draft, Some(txn)).await?;
+    let event_id = s
+        .rooms
+        .send(&caller.user_id, &room, draft, Some(txn))
+        .await?;
     Ok(Json(json!({ "event_id": event_id })))
 }

@@ -23,10 +23,17 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 pub fn parse_token(token: &str) -> Result<u64> {
-    token.parse().map_err(|_| Error::invalid_param("Invalid pagination token"))
+    token
+        .parse()
+        .map_err(|_| Error::invalid_param("Invalid pagination token"))
 }
 
-pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>, Query(q): Q) -> Result<Json<Value>> {
+pub async fn messages(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    Query(q): Q,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, _) = s.rooms.record_of(&room)?;
@@ -37,7 +44,10 @@ pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>,
         None => return Err(Error::missing_param("Missing dir")),
     };
     let limit = match param(&q, "limit") {
-        Some(l) => l.parse::<usize>().map_err(|_| Error::invalid_param("Invalid limit"))?.min(1000),
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| Error::invalid_param("Invalid limit"))?
+            .min(1000),
         None => 10,
     };
     let filter = match param(&q, "filter") {
@@ -61,7 +71,9 @@ pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>,
     let mut end = None;
     // Filtered-out events still move the cursor; read in bounded rounds.
     for _ in 0..20 {
-        let page = s.rooms.timeline(short_room, cursor, direction, limit.max(1), bound)?;
+        let page = s
+            .rooms
+            .timeline(short_room, cursor, direction, limit.max(1), bound)?;
         let exhausted = page.len() < limit.max(1);
         for entry in &page {
             cursor = match direction {
@@ -70,7 +82,12 @@ pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>,
             };
             if chunk.len() < limit && filter.allows(&entry.pdu) {
                 senders.insert(entry.pdu.sender.clone());
-                let unsigned = s.rooms.unsigned(entry.short, &entry.pdu, Some(&caller.device_id), entry.pdu.sender == caller.user_id)?;
+                let unsigned = s.rooms.unsigned(
+                    entry.short,
+                    &entry.pdu,
+                    Some(&caller.device_id),
+                    entry.pdu.sender == caller.user_id,
+                )?;
                 chunk.push(entry.pdu.to_client(Some(&room), unsigned));
             }
             if chunk.len() >= limit {
@@ -92,7 +109,10 @@ pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>,
         let hash = s.rooms.record_of(&room)?.1.state;
         let mut state = Vec::new();
         for sender in senders {
-            if let Some(ev) = s.rooms.state_event(hash, "m.room.member", sender.as_str())? {
+            if let Some(ev) = s
+                .rooms
+                .state_event(hash, "m.room.member", sender.as_str())?
+            {
                 state.push(ev.to_client(Some(&room), Default::default()));
             }
         }
@@ -101,11 +121,20 @@ pub async fn messages(State(s): S, Auth(caller): Auth, Path(room): Path<String>,
     Ok(Json(response))
 }
 
-pub async fn members(State(s): S, Auth(caller): Auth, Path(room): Path<String>, Query(q): Q) -> Result<Json<Value>> {
+pub async fn members(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+    Query(q): Q,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, record) = s.rooms.record_of(&room)?;
-    let mut hash = if until == u64::MAX { record.state } else { s.rooms.state_at(short_room, until)? };
+    let mut hash = if until == u64::MAX {
+        record.state
+    } else {
+        s.rooms.state_at(short_room, until)?
+    };
     if let Some(at) = param(&q, "at") {
         hash = s.rooms.state_at(short_room, parse_token(at)?.min(until))?;
     }
@@ -119,7 +148,12 @@ pub async fn members(State(s): S, Auth(caller): Auth, Path(room): Path<String>, 
             continue;
         }
         let pdu = s.rooms.pdu_by_short(*short_event)?;
-        let m = pdu.content_value().get("membership").and_then(Value::as_str).unwrap_or("").to_owned();
+        let m = pdu
+            .content_value()
+            .get("membership")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         if membership.is_some_and(|want| want != m) || not_membership.is_some_and(|not| not == m) {
             continue;
         }
@@ -129,7 +163,11 @@ pub async fn members(State(s): S, Auth(caller): Auth, Path(room): Path<String>, 
     Ok(Json(json!({ "chunk": chunk })))
 }
 
-pub async fn joined_members(State(s): S, Auth(caller): Auth, Path(room): Path<String>) -> Result<Json<Value>> {
+pub async fn joined_members(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(room): Path<String>,
+) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     if !s.rooms.is_joined(&caller.user_id, &room)? {
         return Err(Error::forbidden("You are not in this room"));

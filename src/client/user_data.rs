@@ -31,24 +31,45 @@ fn room(room: &str) -> Result<OwnedRoomId> {
 /// Types the server manages itself and clients may not set directly.
 fn check_settable(kind: &str) -> Result<()> {
     if kind == "m.fully_read" || kind == "m.push_rules" {
-        return Err(Error::new(http::StatusCode::METHOD_NOT_ALLOWED, "M_BAD_JSON", format!("Cannot set {kind} through this API")));
+        return Err(Error::new(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            "M_BAD_JSON",
+            format!("Cannot set {kind} through this API"),
+        ));
     }
     Ok(())
 }
 
-pub async fn put_global(State(s): S, Auth(c): Auth, Path((user, kind)): Path<(String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn put_global(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, kind)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     check_settable(&kind)?;
     s.account_data.set(&user, None, &kind, &body).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn get_global(State(s): S, Auth(c): Auth, Path((user, kind)): Path<(String, String)>) -> Result<Json<Value>> {
+pub async fn get_global(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, kind)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
-    s.account_data.get(&user, None, &kind)?.map(Json).ok_or_else(|| Error::not_found("Account data not found"))
+    s.account_data
+        .get(&user, None, &kind)?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("Account data not found"))
 }
 
-pub async fn put_room(State(s): S, Auth(c): Auth, Path((user, r, kind)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn put_room(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, r, kind)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let room = room(&r)?;
     check_settable(&kind)?;
@@ -56,39 +77,67 @@ pub async fn put_room(State(s): S, Auth(c): Auth, Path((user, r, kind)): Path<(S
     Ok(Json(json!({})))
 }
 
-pub async fn get_room(State(s): S, Auth(c): Auth, Path((user, r, kind)): Path<(String, String, String)>) -> Result<Json<Value>> {
+pub async fn get_room(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, r, kind)): Path<(String, String, String)>,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let room = room(&r)?;
-    s.account_data.get(&user, Some(&room), &kind)?.map(Json).ok_or_else(|| Error::not_found("Account data not found"))
+    s.account_data
+        .get(&user, Some(&room), &kind)?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("Account data not found"))
 }
 
 fn tags_of(s: &Services, user: &UserId, room: &RoomId) -> Result<Value> {
-    Ok(s.account_data.get(user, Some(room), "m.tag")?.unwrap_or_else(|| json!({ "tags": {} })))
+    Ok(s.account_data
+        .get(user, Some(room), "m.tag")?
+        .unwrap_or_else(|| json!({ "tags": {} })))
 }
 
-pub async fn get_tags(State(s): S, Auth(c): Auth, Path((user, r)): Path<(String, String)>) -> Result<Json<Value>> {
+pub async fn get_tags(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, r)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let tags = tags_of(&s, &user, &room(&r)?)?;
-    Ok(Json(json!({ "tags": tags.get("tags").cloned().unwrap_or(json!({})) })))
+    Ok(Json(
+        json!({ "tags": tags.get("tags").cloned().unwrap_or(json!({})) }),
+    ))
 }
 
-pub async fn put_tag(State(s): S, Auth(c): Auth, Path((user, r, tag)): Path<(String, String, String)>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn put_tag(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, r, tag)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let room = room(&r)?;
     let mut tags = tags_of(&s, &user, &room)?;
     tags["tags"][tag] = body;
-    s.account_data.set(&user, Some(&room), "m.tag", &tags).await?;
+    s.account_data
+        .set(&user, Some(&room), "m.tag", &tags)
+        .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn delete_tag(State(s): S, Auth(c): Auth, Path((user, r, tag)): Path<(String, String, String)>) -> Result<Json<Value>> {
+pub async fn delete_tag(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, r, tag)): Path<(String, String, String)>,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let room = room(&r)?;
     let mut tags = tags_of(&s, &user, &room)?;
     if let Some(map) = tags.get_mut("tags").and_then(Value::as_object_mut) {
         map.remove(&tag);
     }
-    s.account_data.set(&user, Some(&room), "m.tag", &tags).await?;
+    s.account_data
+        .set(&user, Some(&room), "m.tag", &tags)
+        .await?;
     Ok(Json(json!({})))
 }
 
@@ -103,17 +152,32 @@ pub fn stored_filter(s: &Services, user: &UserId, id: &str) -> Result<Option<Val
     }
 }
 
-pub async fn create_filter(State(s): S, Auth(c): Auth, Path(user): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn create_filter(
+    State(s): S,
+    Auth(c): Auth,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     Filter::from_json(&body)?;
     let id = crate::services::accounts::random_string(10);
     let mut batch = Batch::new();
-    batch.put(Table::Filters, filter_key(&user, &id), serde_json::to_vec(&body)?);
+    batch.put(
+        Table::Filters,
+        filter_key(&user, &id),
+        serde_json::to_vec(&body)?,
+    );
     s.store.commit(batch, vec![]).await?;
     Ok(Json(json!({ "filter_id": id })))
 }
 
-pub async fn get_filter(State(s): S, Auth(c): Auth, Path((user, id)): Path<(String, String)>) -> Result<Json<Value>> {
+pub async fn get_filter(
+    State(s): S,
+    Auth(c): Auth,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
-    stored_filter(&s, &user, &id)?.map(Json).ok_or_else(|| Error::not_found("Filter not found"))
+    stored_filter(&s, &user, &id)?
+        .map(Json)
+        .ok_or_else(|| Error::not_found("Filter not found"))
 }

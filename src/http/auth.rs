@@ -16,10 +16,7 @@ pub struct Caller {
 /// `access_token` query parameter.
 pub fn token_from_parts(parts: &Parts) -> Result<Option<String>, Error> {
     if let Some(header) = parts.headers.get(http::header::AUTHORIZATION) {
-        let value = header
-            .to_str()
-            .map_err(|_| Error::unknown_token())?
-            .trim();
+        let value = header.to_str().map_err(|_| Error::unknown_token())?.trim();
         return match value.strip_prefix("Bearer ") {
             Some(token) => Ok(Some(token.trim().to_owned())),
             None => Err(Error::missing_token()),

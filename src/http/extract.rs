@@ -17,7 +17,10 @@ pub struct Auth(pub Caller);
 impl FromRequestParts<Arc<Services>> for Auth {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, services: &Arc<Services>) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        services: &Arc<Services>,
+    ) -> Result<Self, Error> {
         let token = token_from_parts(parts)?.ok_or_else(Error::missing_token)?;
         Ok(Auth(services.accounts.authenticate(&token)?))
     }
@@ -29,7 +32,10 @@ pub struct MaybeAuth(pub Option<Caller>);
 impl FromRequestParts<Arc<Services>> for MaybeAuth {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, services: &Arc<Services>) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        services: &Arc<Services>,
+    ) -> Result<Self, Error> {
         match token_from_parts(parts)? {
             Some(token) => Ok(MaybeAuth(Some(services.accounts.authenticate(&token)?))),
             None => Ok(MaybeAuth(None)),
@@ -70,7 +76,7 @@ impl FromRequest<Arc<Services>> for JsonBody {
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(v @ Value::Object(_)) => Ok(JsonBody(v)),
-            Ok(_) => Err(Error::not_json("Request body must be a JSON object")),
+            Ok(_) => Err(Error::bad_json("Request body must be a JSON object")),
             Err(e) => Err(Error::not_json(format!("Content not JSON: {e}"))),
         }
     }

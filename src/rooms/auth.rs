@@ -20,7 +20,11 @@ pub fn check(rooms: &Rooms, rules: &AuthorizationRules, pdu: &Pdu, state: &State
         return Ok(());
     }
     let fetch_state = |kind: &StateEventType, key: &str| {
-        let short_key = rooms.state.short_key(&kind.to_string(), key).ok().flatten()?;
+        let short_key = rooms
+            .state
+            .short_key(&kind.to_string(), key)
+            .ok()
+            .flatten()?;
         let short_event = state.get(&short_key)?;
         rooms.pdu_by_short(*short_event).ok().map(|p| (*p).clone())
     };

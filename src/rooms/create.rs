@@ -7,7 +7,9 @@ use std::future::Future;
 use matrixos_federation::room_id_from_create_event_id;
 use matrixos_storage::{Batch, Table};
 use ruma::events::StateEventType;
-use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId, UserId};
+use ruma::{
+    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId, UserId,
+};
 use serde_json::{json, Map, Value};
 
 use super::send::EventDraft;
@@ -35,6 +37,8 @@ pub struct CreateRoom {
     pub creation_content: Map<String, Value>,
     pub power_level_override: Option<Map<String, Value>>,
     pub initial_state: Vec<EventDraft>,
+    /// The creator's display name and avatar, for their join event.
+    pub creator_profile: Map<String, Value>,
 }
 
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["10", "11", "12"];
@@ -54,7 +58,12 @@ impl Rooms {
             .and_then(|v| RoomId::parse(String::from_utf8_lossy(&v).as_ref()).ok()))
     }
 
-    fn power_levels(&self, creator: &UserId, opts: &CreateRoom, creators_privileged: bool) -> Map<String, Value> {
+    fn power_levels(
+        &self,
+        creator: &UserId,
+        opts: &CreateRoom,
+        creators_privileged: bool,
+    ) -> Map<String, Value> {
         let mut users = Map::new();
         if !creators_privileged {
             users.insert(creator.to_string(), json!(100));
@@ -64,7 +73,11 @@ impl Rooms {
                 }
             }
         }
-        let invite = if opts.preset == Preset::PublicChat { 50 } else { 0 };
+        let invite = if opts.preset == Preset::PublicChat {
+            50
+        } else {
+            0
+        };
         let mut content = json!({
             "users": users,
             "users_default": 0,
@@ -106,7 +119,10 @@ impl Rooms {
         if !rules.authorization.use_room_create_sender {
             create.insert("creator".into(), json!(creator));
         }
-        if privileged_creators && opts.preset == Preset::TrustedPrivateChat && !opts.invite.is_empty() {
+        if privileged_creators
+            && opts.preset == Preset::TrustedPrivateChat
+            && !opts.invite.is_empty()
+        {
             create.insert("additional_creators".into(), json!(opts.invite));
         }
         let by_hash = rules.authorization.room_create_event_id_as_room_id;
@@ -135,19 +151,30 @@ impl Rooms {
         let _guard = lock.lock().await;
         let mut prelude = Batch::new();
         let short_room = self.store.db.allocate_short(&mut prelude);
-        prelude.put(Table::RoomIds, room_id.as_bytes().to_vec(), short_room.to_be_bytes().to_vec());
+        prelude.put(
+            Table::RoomIds,
+            room_id.as_bytes().to_vec(),
+            short_room.to_be_bytes().to_vec(),
+        );
         if let Some(alias) = &opts.alias {
-            prelude.put(Table::Aliases, alias.as_bytes().to_vec(), room_id.as_bytes().to_vec());
+            prelude.put(
+                Table::Aliases,
+                alias.as_bytes().to_vec(),
+                room_id.as_bytes().to_vec(),
+            );
         }
         self.remember_short_room(&room_id, short_room);
-        let mut pending: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>> = Vec::new();
+        let mut pending: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>> =
+            Vec::new();
         let (_, durable) = self.append_built(short_room, head, built, None, prelude)?;
         pending.push(Box::pin(durable));
 
+        let mut join = opts.creator_profile.clone();
+        join.insert("membership".into(), json!("join"));
         let mut drafts = vec![EventDraft::state(
             StateEventType::RoomMember,
             creator.as_str(),
-            json!({ "membership": "join" }),
+            Value::Object(join),
         )];
         drafts.push(EventDraft::state(
             StateEventType::RoomPowerLevels,
@@ -155,17 +182,41 @@ impl Rooms {
             Value::Object(self.power_levels(creator, &opts, privileged_creators)),
         ));
         if let Some(alias) = &opts.alias {
-            drafts.push(EventDraft::state(StateEventType::RoomCanonicalAlias, "", json!({ "alias": alias })));
+            drafts.push(EventDraft::state(
+                StateEventType::RoomCanonicalAlias,
+                "",
+                json!({ "alias": alias }),
+            ));
         }
-        let join_rule = if opts.preset == Preset::PublicChat { "public" } else { "invite" };
-        drafts.push(EventDraft::state(StateEventType::RoomJoinRules, "", json!({ "join_rule": join_rule })));
-        drafts.push(EventDraft::state(StateEventType::RoomHistoryVisibility, "", json!({ "history_visibility": "shared" })));
+        let join_rule = if opts.preset == Preset::PublicChat {
+            "public"
+        } else {
+            "invite"
+        };
+        drafts.push(EventDraft::state(
+            StateEventType::RoomJoinRules,
+            "",
+            json!({ "join_rule": join_rule }),
+        ));
+        drafts.push(EventDraft::state(
+            StateEventType::RoomHistoryVisibility,
+            "",
+            json!({ "history_visibility": "shared" }),
+        ));
         if opts.preset != Preset::PublicChat {
-            drafts.push(EventDraft::state(StateEventType::RoomGuestAccess, "", json!({ "guest_access": "can_join" })));
+            drafts.push(EventDraft::state(
+                StateEventType::RoomGuestAccess,
+                "",
+                json!({ "guest_access": "can_join" }),
+            ));
         }
         drafts.extend(opts.initial_state.iter().cloned());
         if let Some(name) = &opts.name {
-            drafts.push(EventDraft::state(StateEventType::RoomName, "", json!({ "name": name })));
+            drafts.push(EventDraft::state(
+                StateEventType::RoomName,
+                "",
+                json!({ "name": name }),
+            ));
         }
         if let Some(topic) = &opts.topic {
             drafts.push(EventDraft::state(
@@ -179,7 +230,11 @@ impl Rooms {
             if opts.is_direct {
                 content["is_direct"] = json!(true);
             }
-            drafts.push(EventDraft::state(StateEventType::RoomMember, invitee.as_str(), content));
+            drafts.push(EventDraft::state(
+                StateEventType::RoomMember,
+                invitee.as_str(),
+                content,
+            ));
         }
         for draft in drafts {
             let head = self

@@ -39,7 +39,15 @@ fn user_room_key(user: &UserId, room: &RoomId) -> Vec<u8> {
 }
 
 impl Rooms {
-    pub(crate) fn index_membership(&self, batch: &mut Batch, short_room: u64, head: &RoomRecord, pdu: &Pdu, short_event: u64, count: u64) -> Result<()> {
+    pub(crate) fn index_membership(
+        &self,
+        batch: &mut Batch,
+        short_room: u64,
+        head: &RoomRecord,
+        pdu: &Pdu,
+        short_event: u64,
+        count: u64,
+    ) -> Result<()> {
         let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) else {
             return Ok(());
         };
@@ -67,8 +75,16 @@ impl Rooms {
             event: short_event,
             stripped_state,
         };
-        batch.put(Table::UserRooms, user_room_key(&target, &head.room_id), serde_json::to_vec(&record)?);
-        batch.put(Table::RoomMembers, keys::short_and_str(short_room, target.as_str()), membership.into_bytes());
+        batch.put(
+            Table::UserRooms,
+            user_room_key(&target, &head.room_id),
+            serde_json::to_vec(&record)?,
+        );
+        batch.put(
+            Table::RoomMembers,
+            keys::short_and_str(short_room, target.as_str()),
+            membership.into_bytes(),
+        );
         Ok(())
     }
 
@@ -80,14 +96,20 @@ impl Rooms {
     }
 
     pub fn membership(&self, user: &UserId, room: &RoomId) -> Result<Option<MembershipRecord>> {
-        match self.store.db.get(Table::UserRooms, &user_room_key(user, room))? {
+        match self
+            .store
+            .db
+            .get(Table::UserRooms, &user_room_key(user, room))?
+        {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
     }
 
     pub fn is_joined(&self, user: &UserId, room: &RoomId) -> Result<bool> {
-        Ok(self.membership(user, room)?.is_some_and(|m| m.membership == "join"))
+        Ok(self
+            .membership(user, room)?
+            .is_some_and(|m| m.membership == "join"))
     }
 
     /// Every room the user has a membership in, with that membership.
@@ -96,7 +118,8 @@ impl Rooms {
         let mut out = Vec::new();
         for item in self.store.db.scan_prefix(Table::UserRooms, &prefix) {
             let (k, v) = item?;
-            let Ok(room) = RoomId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref()) else {
+            let Ok(room) = RoomId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref())
+            else {
                 continue;
             };
             out.push((room, serde_json::from_slice(&v)?));

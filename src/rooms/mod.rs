@@ -70,7 +70,11 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    pub fn new(store: Store, server_name: OwnedServerName, signing_key: Arc<ServerSigningKey>) -> Self {
+    pub fn new(
+        store: Store,
+        server_name: OwnedServerName,
+        signing_key: Arc<ServerSigningKey>,
+    ) -> Self {
         Self {
             state: StateStore::new(store.db.clone()),
             store,
@@ -86,7 +90,11 @@ impl Rooms {
 
     /// The lock that serialises building events in one room.
     pub(crate) fn lock(&self, room: &RoomId) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().entry(room.to_owned()).or_default().clone()
+        self.locks
+            .lock()
+            .entry(room.to_owned())
+            .or_default()
+            .clone()
     }
 
     pub fn short_room(&self, room: &RoomId) -> Result<Option<u64>> {
@@ -193,7 +201,12 @@ impl Rooms {
     }
 
     /// The state event for (type, key) in a state, if any.
-    pub fn state_event(&self, state_hash: u64, kind: &str, state_key: &str) -> Result<Option<Arc<Pdu>>> {
+    pub fn state_event(
+        &self,
+        state_hash: u64,
+        kind: &str,
+        state_key: &str,
+    ) -> Result<Option<Arc<Pdu>>> {
         let Some(short_key) = self.state.short_key(kind, state_key)? else {
             return Ok(None);
         };

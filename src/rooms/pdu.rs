@@ -1,7 +1,9 @@
 //! A room event as stored (the PDU) and its client-facing serialisation.
 
 use ruma::events::TimelineEventType;
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue as RawJsonValue;
 use serde_json::{json, Map, Value};

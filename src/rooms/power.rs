@@ -30,8 +30,17 @@ impl Rooms {
 
     /// The user's power level; room creators in versions that privilege
     /// them rank above everyone.
-    pub fn user_power(&self, state: &StateMap, rules: &AuthorizationRules, user: &UserId) -> Result<i64> {
-        if let Some(create_short) = self.state.short_key("m.room.create", "")?.and_then(|k| state.get(&k).copied()) {
+    pub fn user_power(
+        &self,
+        state: &StateMap,
+        rules: &AuthorizationRules,
+        user: &UserId,
+    ) -> Result<i64> {
+        if let Some(create_short) = self
+            .state
+            .short_key("m.room.create", "")?
+            .and_then(|k| state.get(&k).copied())
+        {
             let create = self.pdu_by_short(create_short)?;
             if rules.explicitly_privilege_room_creators {
                 let additional = create.content_value();

@@ -14,7 +14,15 @@ impl Rooms {
     /// Redacts the target of `redaction` if its sender may: the original
     /// sender always, anyone else with the `redact` power level. A redaction
     /// that may not apply is still stored (the auth rules allowed it).
-    pub(crate) fn apply_redaction(&self, batch: &mut Batch, short_room: u64, state: &StateMap, rules: &RoomVersionRules, redaction: &Pdu, redaction_short: u64) -> Result<()> {
+    pub(crate) fn apply_redaction(
+        &self,
+        batch: &mut Batch,
+        short_room: u64,
+        state: &StateMap,
+        rules: &RoomVersionRules,
+        redaction: &Pdu,
+        redaction_short: u64,
+    ) -> Result<()> {
         let Some(target_id) = redaction.redacted_event() else {
             return Ok(());
         };
@@ -38,11 +46,18 @@ impl Rooms {
         let mut object: CanonicalJsonObject = serde_json::from_slice(&raw)?;
         redact_in_place(&mut object, &rules.redaction, None)
             .map_err(|e| Error::internal(format!("redacting: {e}")))?;
-        object.insert("event_id".into(), CanonicalJsonValue::String(target_id.to_string()));
+        object.insert(
+            "event_id".into(),
+            CanonicalJsonValue::String(target_id.to_string()),
+        );
         let stored = serde_json::to_vec(&object)?;
         let pdu: Pdu = serde_json::from_slice(&stored)?;
         batch.put(Table::Events, target_short.to_be_bytes().to_vec(), stored);
-        batch.put(Table::Redactions, target_short.to_be_bytes().to_vec(), redaction_short.to_be_bytes().to_vec());
+        batch.put(
+            Table::Redactions,
+            target_short.to_be_bytes().to_vec(),
+            redaction_short.to_be_bytes().to_vec(),
+        );
         self.cache_pdu(target_short, std::sync::Arc::new(pdu));
         Ok(())
     }

@@ -50,25 +50,47 @@ pub struct BuiltEvent {
 }
 
 /// Where an event comes from, for idempotency and `unsigned.transaction_id`.
+/// A transaction id is scoped, as in Synapse, to the device and the endpoint
+/// it was used on: the same id in another room or on `/redact` is a new
+/// request.
 pub struct Txn<'a> {
     pub device: &'a DeviceId,
     pub id: &'a str,
+    /// `send` or `redact`.
+    pub endpoint: &'static str,
 }
 
-fn txn_key(sender: &UserId, txn: &Txn<'_>) -> Vec<u8> {
-    keys::join(&[sender.as_bytes(), txn.device.as_bytes(), b"event", txn.id.as_bytes()])
+fn txn_key(sender: &UserId, room: &RoomId, txn: &Txn<'_>) -> Vec<u8> {
+    keys::join(&[
+        sender.as_bytes(),
+        txn.device.as_bytes(),
+        txn.endpoint.as_bytes(),
+        room.as_bytes(),
+        txn.id.as_bytes(),
+    ])
 }
 
 impl Rooms {
     /// Sends an event as a local user: builds it on the room's head, checks
     /// the auth rules, signs it and waits until it is durable.
-    pub async fn send(&self, sender: &UserId, room: &RoomId, draft: EventDraft, txn: Option<Txn<'_>>) -> Result<OwnedEventId> {
+    pub async fn send(
+        &self,
+        sender: &UserId,
+        room: &RoomId,
+        draft: EventDraft,
+        txn: Option<Txn<'_>>,
+    ) -> Result<OwnedEventId> {
         let lock = self.lock(room);
         let guard = lock.lock().await;
         if let Some(txn) = &txn {
-            if let Some(existing) = self.store.db.get(Table::Transactions, &txn_key(sender, txn))? {
+            if let Some(existing) = self
+                .store
+                .db
+                .get(Table::Transactions, &txn_key(sender, room, txn))?
+            {
                 let id = String::from_utf8_lossy(&existing).into_owned();
-                return OwnedEventId::try_from(id).map_err(|_| Error::internal("corrupt transaction record"));
+                return OwnedEventId::try_from(id)
+                    .map_err(|_| Error::internal("corrupt transaction record"));
             }
         }
         let short_room = self
@@ -96,13 +118,22 @@ impl Rooms {
         draft: EventDraft,
         txn: Option<Txn<'_>>,
         room_id_in_pdu: bool,
-    ) -> Result<(OwnedEventId, impl Future<Output = Result<()>> + Send + 'static)> {
+    ) -> Result<(
+        OwnedEventId,
+        impl Future<Output = Result<()>> + Send + 'static,
+    )> {
         let built = self.build(&head, sender, draft, room_id_in_pdu)?;
         self.append_built(short_room, head, built, txn, Batch::new())
     }
 
     /// Builds, signs and authorises an event on `head`, without storing it.
-    pub(crate) fn build(&self, head: &RoomRecord, sender: &UserId, draft: EventDraft, room_id_in_pdu: bool) -> Result<BuiltEvent> {
+    pub(crate) fn build(
+        &self,
+        head: &RoomRecord,
+        sender: &UserId,
+        draft: EventDraft,
+        room_id_in_pdu: bool,
+    ) -> Result<BuiltEvent> {
         let rules = head
             .version
             .rules()
@@ -154,7 +185,10 @@ impl Rooms {
             .map_err(|e| Error::internal(format!("signing event: {e}")))?;
         let event_id = event_id_for_pdu(&object, &rules)
             .map_err(|e| Error::internal(format!("event id: {e}")))?;
-        object.insert("event_id".to_owned(), ruma::CanonicalJsonValue::String(event_id.to_string()));
+        object.insert(
+            "event_id".to_owned(),
+            ruma::CanonicalJsonValue::String(event_id.to_string()),
+        );
         let stored = serde_json::to_vec(&object)?;
         if stored.len() > 65_536 {
             return Err(Error::too_large("Event is larger than 64 KiB"));
@@ -174,7 +208,10 @@ impl Rooms {
         built: BuiltEvent,
         txn: Option<Txn<'_>>,
         prelude: Batch,
-    ) -> Result<(OwnedEventId, impl Future<Output = Result<()>> + Send + 'static)> {
+    ) -> Result<(
+        OwnedEventId,
+        impl Future<Output = Result<()>> + Send + 'static,
+    )> {
         let BuiltEvent { pdu, stored } = built;
         let event_id = pdu.event_id.clone();
         let state = self.state.load(head.state)?;
@@ -185,7 +222,9 @@ impl Rooms {
         let mut replaces = None;
         let mut new_head = head.clone();
         if let Some(key) = &pdu.state_key {
-            let short_key = self.state.short_key_or_create(&mut batch, &pdu.kind.to_string(), key)?;
+            let short_key =
+                self.state
+                    .short_key_or_create(&mut batch, &pdu.kind.to_string(), key)?;
             replaces = state.get(&short_key).copied();
             let mut next = (*state).clone();
             next.insert(short_key, short_event);
@@ -199,15 +238,37 @@ impl Rooms {
             state_before: head.state,
             state_after: new_head.state,
             replaces,
-            txn: txn.as_ref().map(|t| (t.device.to_string(), t.id.to_owned())),
+            txn: txn
+                .as_ref()
+                .map(|t| (t.device.to_string(), t.id.to_owned())),
         };
         batch.put(Table::Events, short_event.to_be_bytes().to_vec(), stored);
-        batch.put(Table::EventIds, event_id.as_bytes().to_vec(), short_event.to_be_bytes().to_vec());
-        batch.put(Table::EventMeta, short_event.to_be_bytes().to_vec(), serde_json::to_vec(&meta)?);
-        batch.put(Table::Timeline, keys::short_and_u64(short_room, count).to_vec(), short_event.to_be_bytes().to_vec());
-        batch.put(Table::Rooms, short_room.to_be_bytes().to_vec(), serde_json::to_vec(&new_head)?);
+        batch.put(
+            Table::EventIds,
+            event_id.as_bytes().to_vec(),
+            short_event.to_be_bytes().to_vec(),
+        );
+        batch.put(
+            Table::EventMeta,
+            short_event.to_be_bytes().to_vec(),
+            serde_json::to_vec(&meta)?,
+        );
+        batch.put(
+            Table::Timeline,
+            keys::short_and_u64(short_room, count).to_vec(),
+            short_event.to_be_bytes().to_vec(),
+        );
+        batch.put(
+            Table::Rooms,
+            short_room.to_be_bytes().to_vec(),
+            serde_json::to_vec(&new_head)?,
+        );
         if let Some(txn) = &txn {
-            batch.put(Table::Transactions, txn_key(&pdu.sender, txn), event_id.as_bytes().to_vec());
+            batch.put(
+                Table::Transactions,
+                txn_key(&pdu.sender, &head.room_id, txn),
+                event_id.as_bytes().to_vec(),
+            );
         }
         if pdu.kind == TimelineEventType::RoomRedaction {
             let rules = head

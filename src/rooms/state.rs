@@ -69,7 +69,12 @@ impl StateStore {
     /// The short id of a pair, allocating one (recorded in `batch`) if new.
     /// Callers hold the room lock; the cache makes a second allocation of the
     /// same pair impossible across rooms too.
-    pub fn short_key_or_create(&self, batch: &mut Batch, kind: &str, state_key: &str) -> Result<u64> {
+    pub fn short_key_or_create(
+        &self,
+        batch: &mut Batch,
+        kind: &str,
+        state_key: &str,
+    ) -> Result<u64> {
         if let Some(short) = self.short_key(kind, state_key)? {
             return Ok(short);
         }

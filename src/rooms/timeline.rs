@@ -21,14 +21,25 @@ impl Rooms {
     /// Up to `limit` events: backward = positions ≤ `from`, newest first;
     /// forward = positions > `from`, oldest first. Stops past `bound`
     /// (exclusive backward lower bound / inclusive forward upper bound).
-    pub fn timeline(&self, short_room: u64, from: u64, direction: Direction, limit: usize, bound: Option<u64>) -> Result<Vec<TimelineEntry>> {
+    pub fn timeline(
+        &self,
+        short_room: u64,
+        from: u64,
+        direction: Direction,
+        limit: usize,
+        bound: Option<u64>,
+    ) -> Result<Vec<TimelineEntry>> {
         let prefix = short_room.to_be_bytes();
         let start = match direction {
             Direction::Backward => keys::short_and_u64(short_room, from),
             Direction::Forward => keys::short_and_u64(short_room, from.saturating_add(1)),
         };
         let mut out = Vec::new();
-        for item in self.store.db.scan_from(Table::Timeline, &prefix, &start, direction) {
+        for item in self
+            .store
+            .db
+            .scan_from(Table::Timeline, &prefix, &start, direction)
+        {
             if out.len() >= limit {
                 break;
             }
@@ -55,7 +66,10 @@ impl Rooms {
     /// The room's state after every event at or before `position` (0 if the
     /// room had no events by then).
     pub fn state_at(&self, short_room: u64, position: u64) -> Result<u64> {
-        match self.timeline(short_room, position, Direction::Backward, 1, None)?.first() {
+        match self
+            .timeline(short_room, position, Direction::Backward, 1, None)?
+            .first()
+        {
             Some(entry) => Ok(self.meta(entry.short)?.state_after),
             None => Ok(0),
         }
@@ -68,7 +82,13 @@ impl Rooms {
 
     /// `unsigned` for a client: age, the sender's transaction id (only for
     /// the device that sent it), and the replaced state's content.
-    pub fn unsigned(&self, short: u64, pdu: &Pdu, viewer: Option<&DeviceId>, viewer_is_sender: bool) -> Result<Map<String, Value>> {
+    pub fn unsigned(
+        &self,
+        short: u64,
+        pdu: &Pdu,
+        viewer: Option<&DeviceId>,
+        viewer_is_sender: bool,
+    ) -> Result<Map<String, Value>> {
         let mut unsigned = Map::new();
         let now: u64 = MilliSecondsSinceUnixEpoch::now().get().into();
         let ts: u64 = pdu.origin_server_ts.get().into();
@@ -81,7 +101,10 @@ impl Rooms {
         }
         if let Some(redaction) = self.redacted_by(short)? {
             let redaction = self.pdu_by_short(redaction)?;
-            unsigned.insert("redacted_because".into(), redaction.to_client(None, Map::new()));
+            unsigned.insert(
+                "redacted_because".into(),
+                redaction.to_client(None, Map::new()),
+            );
         }
         if pdu.is_state() {
             if let Some(prev) = meta.replaces {

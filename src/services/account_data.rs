@@ -28,7 +28,13 @@ impl AccountData {
         Self { store }
     }
 
-    pub async fn set(&self, user: &UserId, room: Option<&RoomId>, kind: &str, content: &Value) -> Result<()> {
+    pub async fn set(
+        &self,
+        user: &UserId,
+        room: Option<&RoomId>,
+        kind: &str,
+        content: &Value,
+    ) -> Result<()> {
         let mut batch = Batch::new();
         let position = self.store.db.reserve_count(&mut batch);
         let mut value = position.get().to_be_bytes().to_vec();
@@ -38,7 +44,11 @@ impl AccountData {
     }
 
     pub fn get(&self, user: &UserId, room: Option<&RoomId>, kind: &str) -> Result<Option<Value>> {
-        match self.store.db.get(Table::AccountData, &key(user, room, kind))? {
+        match self
+            .store
+            .db
+            .get(Table::AccountData, &key(user, room, kind))?
+        {
             Some(v) if v.len() >= 8 => Ok(Some(serde_json::from_slice(&v[8..])?)),
             _ => Ok(None),
         }
@@ -60,7 +70,9 @@ impl AccountData {
             let room_id = if room.is_empty() {
                 None
             } else {
-                std::str::from_utf8(room).ok().and_then(|r| RoomId::parse(r).ok())
+                std::str::from_utf8(room)
+                    .ok()
+                    .and_then(|r| RoomId::parse(r).ok())
             };
             out.push(AccountDataEntry {
                 room_id,

@@ -1,6 +1,8 @@
 //! Users, passwords, devices and access tokens.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use matrixos_storage::{keys, Batch, Table};
 use rand::distributions::Alphanumeric;
@@ -83,9 +85,9 @@ fn verify_password(password: &str, hash: &str) -> bool {
 /// and `._=-/+`.
 pub fn validate_localpart(localpart: &str) -> Result<()> {
     if localpart.is_empty()
-        || !localpart
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'))
+        || !localpart.bytes().all(
+            |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'),
+        )
     {
         return Err(Error::invalid_username(
             "User ID may only contain a-z, 0-9 and ._=-/+",
@@ -138,8 +140,17 @@ impl Accounts {
         Ok(out)
     }
 
-    pub(crate) fn put_user(&self, batch: &mut Batch, user: &UserId, record: &UserRecord) -> Result<()> {
-        batch.put(Table::Users, user.as_bytes().to_vec(), serde_json::to_vec(record)?);
+    pub(crate) fn put_user(
+        &self,
+        batch: &mut Batch,
+        user: &UserId,
+        record: &UserRecord,
+    ) -> Result<()> {
+        batch.put(
+            Table::Users,
+            user.as_bytes().to_vec(),
+            serde_json::to_vec(record)?,
+        );
         Ok(())
     }
 
@@ -185,7 +196,9 @@ impl Accounts {
     pub async fn set_password(&self, user: &UserId, password: &str) -> Result<()> {
         let p = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || hash_password(&p)).await??;
-        let mut record = self.get(user)?.ok_or_else(|| Error::not_found("No such user"))?;
+        let mut record = self
+            .get(user)?
+            .ok_or_else(|| Error::not_found("No such user"))?;
         record.password_hash = Some(hash);
         let mut batch = Batch::new();
         self.put_user(&mut batch, user, &record)?;
@@ -217,7 +230,11 @@ impl Accounts {
         record.last_seen_ts = Some(now_ms());
         record.last_seen_ip = ip;
         batch.put(Table::AccessTokens, hash, device_key(user, &device_id));
-        batch.put(Table::Devices, device_key(user, &device_id), serde_json::to_vec(&record)?);
+        batch.put(
+            Table::Devices,
+            device_key(user, &device_id),
+            serde_json::to_vec(&record)?,
+        );
         self.store.commit(batch, vec![]).await?;
         Ok((device_id, token))
     }
@@ -244,7 +261,11 @@ impl Accounts {
     }
 
     pub fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>> {
-        match self.store.db.get(Table::Devices, &device_key(user, device))? {
+        match self
+            .store
+            .db
+            .get(Table::Devices, &device_key(user, device))?
+        {
             Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
             None => Ok(None),
         }
@@ -261,19 +282,33 @@ impl Accounts {
         Ok(out)
     }
 
-    pub async fn update_device(&self, user: &UserId, device: &DeviceId, display_name: Option<String>) -> Result<()> {
+    pub async fn update_device(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        display_name: Option<String>,
+    ) -> Result<()> {
         let mut record = self
             .device(user, device)?
             .ok_or_else(|| Error::not_found("No such device"))?;
         record.display_name = display_name;
         let mut batch = Batch::new();
-        batch.put(Table::Devices, device_key(user, device), serde_json::to_vec(&record)?);
+        batch.put(
+            Table::Devices,
+            device_key(user, device),
+            serde_json::to_vec(&record)?,
+        );
         self.store.commit(batch, vec![]).await
     }
 
     /// Deletes devices with their tokens; their keys go with them (the
     /// caller adds the key removals to the same batch).
-    pub fn delete_devices_into(&self, batch: &mut Batch, user: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
+    pub fn delete_devices_into(
+        &self,
+        batch: &mut Batch,
+        user: &UserId,
+        devices: &[OwnedDeviceId],
+    ) -> Result<()> {
         for device in devices {
             if let Some(record) = self.device(user, device)? {
                 if let Some(hash) = record.token_hash.and_then(|h| hex::decode(h).ok()) {
@@ -288,7 +323,9 @@ impl Accounts {
     /// Ends a device's session: the token stops working, the device stays
     /// deleted with its keys (logout deletes the device, as Synapse does).
     pub async fn mark_deactivated(&self, user: &UserId) -> Result<()> {
-        let mut record = self.get(user)?.ok_or_else(|| Error::not_found("No such user"))?;
+        let mut record = self
+            .get(user)?
+            .ok_or_else(|| Error::not_found("No such user"))?;
         record.deactivated = true;
         record.password_hash = None;
         let mut batch = Batch::new();
@@ -296,8 +333,15 @@ impl Accounts {
         self.store.commit(batch, vec![]).await
     }
 
-    pub async fn set_profile(&self, user: &UserId, displayname: Option<Option<String>>, avatar_url: Option<Option<String>>) -> Result<UserRecord> {
-        let mut record = self.get(user)?.ok_or_else(|| Error::not_found("No such user"))?;
+    pub async fn set_profile(
+        &self,
+        user: &UserId,
+        displayname: Option<Option<String>>,
+        avatar_url: Option<Option<String>>,
+    ) -> Result<UserRecord> {
+        let mut record = self
+            .get(user)?
+            .ok_or_else(|| Error::not_found("No such user"))?;
         if let Some(d) = displayname {
             record.displayname = d;
         }

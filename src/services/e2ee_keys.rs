@@ -52,7 +52,11 @@ impl E2eeKeys {
     }
 
     pub fn device_keys(&self, user: &UserId, device: &DeviceId) -> Result<Option<Value>> {
-        match self.store.db.get(Table::DeviceKeys, &dev_key(user, device))? {
+        match self
+            .store
+            .db
+            .get(Table::DeviceKeys, &dev_key(user, device))?
+        {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
@@ -76,7 +80,11 @@ impl E2eeKeys {
                     .map_err(|e| Error::invalid_param(e.to_string()))?;
                 let old = self.device_keys(user, device)?;
                 if device_keys_changed(old.as_ref(), &dk) {
-                    batch.put(Table::DeviceKeys, dev_key(user, device), serde_json::to_vec(&dk)?);
+                    batch.put(
+                        Table::DeviceKeys,
+                        dev_key(user, device),
+                        serde_json::to_vec(&dk)?,
+                    );
                     positions.push(self.mark_changed(&mut batch, user));
                 }
             }
@@ -87,7 +95,8 @@ impl E2eeKeys {
                 batch.put(Table::OneTimeKeys, k, serde_json::to_vec(&key)?);
             }
             for (key_id, key) in fallback_keys {
-                let (alg, _) = split_key_id(&key_id).map_err(|e| Error::invalid_param(e.to_string()))?;
+                let (alg, _) =
+                    split_key_id(&key_id).map_err(|e| Error::invalid_param(e.to_string()))?;
                 let mut k = dev_prefix(user, device);
                 k.extend_from_slice(alg.as_bytes());
                 let record = json!({ "key_id": key_id, "key": key, "used": false });
@@ -98,7 +107,11 @@ impl E2eeKeys {
         self.one_time_key_counts(user, device)
     }
 
-    pub fn one_time_key_counts(&self, user: &UserId, device: &DeviceId) -> Result<BTreeMap<String, u64>> {
+    pub fn one_time_key_counts(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<BTreeMap<String, u64>> {
         let prefix = dev_prefix(user, device);
         let mut counts = BTreeMap::new();
         for item in self.store.db.scan_prefix(Table::OneTimeKeys, &prefix) {
@@ -126,12 +139,19 @@ impl E2eeKeys {
     }
 
     /// All device keys of `user` (or of the listed devices).
-    pub fn query(&self, user: &UserId, only: &[OwnedDeviceId], names: &BTreeMap<OwnedDeviceId, Option<String>>) -> Result<BTreeMap<OwnedDeviceId, Value>> {
+    pub fn query(
+        &self,
+        user: &UserId,
+        only: &[OwnedDeviceId],
+        names: &BTreeMap<OwnedDeviceId, Option<String>>,
+    ) -> Result<BTreeMap<OwnedDeviceId, Value>> {
         let prefix = keys::prefix(&[user.as_bytes()]);
         let mut out = BTreeMap::new();
         for item in self.store.db.scan_prefix(Table::DeviceKeys, &prefix) {
             let (k, v) = item?;
-            let device: OwnedDeviceId = String::from_utf8_lossy(&k[prefix.len()..]).into_owned().into();
+            let device: OwnedDeviceId = String::from_utf8_lossy(&k[prefix.len()..])
+                .into_owned()
+                .into();
             if !only.is_empty() && !only.contains(&device) {
                 continue;
             }
@@ -146,18 +166,28 @@ impl E2eeKeys {
 
     /// Hands out one key per requested device: a one-time key if any is left
     /// (and deletes it), else the fallback key (marked used).
-    pub async fn claim(&self, requests: &[(OwnedUserId, OwnedDeviceId, String)]) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>>> {
+    pub async fn claim(
+        &self,
+        requests: &[(OwnedUserId, OwnedDeviceId, String)],
+    ) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>>> {
         let _guard = self.claim_lock.lock().await;
         let mut batch = Batch::new();
-        let mut out: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>> = BTreeMap::new();
+        let mut out: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>> =
+            BTreeMap::new();
         for (user, device, algorithm) in requests {
             let mut prefix = dev_prefix(user, device);
             prefix.extend_from_slice(algorithm.as_bytes());
             prefix.push(b':');
-            let found = self.store.db.scan_prefix(Table::OneTimeKeys, &prefix).next().transpose()?;
+            let found = self
+                .store
+                .db
+                .scan_prefix(Table::OneTimeKeys, &prefix)
+                .next()
+                .transpose()?;
             let claimed = if let Some((k, v)) = found {
                 batch.delete(Table::OneTimeKeys, k.to_vec());
-                let key_id = String::from_utf8_lossy(&k[dev_prefix(user, device).len()..]).into_owned();
+                let key_id =
+                    String::from_utf8_lossy(&k[dev_prefix(user, device).len()..]).into_owned();
                 Some((key_id, serde_json::from_slice(&v)?))
             } else {
                 let mut fk = dev_prefix(user, device);
@@ -190,9 +220,16 @@ impl E2eeKeys {
     pub fn changed_users(&self, from: u64, to: u64) -> Result<Vec<OwnedUserId>> {
         let start = (from + 1).to_be_bytes();
         let mut out = Vec::new();
-        for item in self.store.db.scan_from(Table::KeyChanges, b"", &start, matrixos_storage::Direction::Forward) {
+        for item in self.store.db.scan_from(
+            Table::KeyChanges,
+            b"",
+            &start,
+            matrixos_storage::Direction::Forward,
+        ) {
             let (k, _) = item?;
-            let Some(count) = keys::read_u64(&k) else { continue };
+            let Some(count) = keys::read_u64(&k) else {
+                continue;
+            };
             if count > to {
                 break;
             }
@@ -206,7 +243,12 @@ impl E2eeKeys {
     }
 
     /// Removes every key of the listed devices, in the caller's batch.
-    pub fn delete_device_keys_into(&self, batch: &mut Batch, user: &UserId, device: &DeviceId) -> Result<CountGuard> {
+    pub fn delete_device_keys_into(
+        &self,
+        batch: &mut Batch,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<CountGuard> {
         batch.delete(Table::DeviceKeys, dev_key(user, device));
         let prefix = dev_prefix(user, device);
         for table in [Table::OneTimeKeys, Table::FallbackKeys, Table::ToDevice] {
@@ -228,15 +270,25 @@ impl E2eeKeys {
         messages: Vec<(OwnedUserId, String, Value)>,
         devices_of: impl Fn(&UserId) -> Result<Vec<OwnedDeviceId>>,
     ) -> Result<()> {
-        let txn_key = keys::join(&[sender.as_bytes(), sender_device.as_bytes(), b"to_device", txn_id.as_bytes()]);
+        let txn_key = keys::join(&[
+            sender.as_bytes(),
+            sender_device.as_bytes(),
+            b"to_device",
+            txn_id.as_bytes(),
+        ]);
         if self.store.db.exists(Table::Transactions, &txn_key)? {
             return Ok(());
         }
         let mut batch = Batch::new();
         let mut positions = Vec::new();
         for (user, device, content) in messages {
-            let targets: Vec<OwnedDeviceId> = if device == "*" { devices_of(&user)? } else { vec![device.into()] };
-            let json = serde_json::to_vec(&json!({ "sender": sender, "type": kind, "content": content }))?;
+            let targets: Vec<OwnedDeviceId> = if device == "*" {
+                devices_of(&user)?
+            } else {
+                vec![device.into()]
+            };
+            let json =
+                serde_json::to_vec(&json!({ "sender": sender, "type": kind, "content": content }))?;
             for target in targets {
                 let position = self.store.db.reserve_count(&mut batch);
                 let mut key = dev_prefix(&user, &target);
@@ -251,7 +303,13 @@ impl E2eeKeys {
 
     /// Deletes messages the device acknowledged (position ≤ `acked`) and
     /// returns the rest up to `upto`.
-    pub async fn take_to_device(&self, user: &UserId, device: &DeviceId, acked: u64, upto: u64) -> Result<Vec<ToDeviceMessage>> {
+    pub async fn take_to_device(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        acked: u64,
+        upto: u64,
+    ) -> Result<Vec<ToDeviceMessage>> {
         let prefix = dev_prefix(user, device);
         let mut batch = Batch::new();
         let mut out = Vec::new();
@@ -261,7 +319,9 @@ impl E2eeKeys {
             if count <= acked {
                 batch.delete(Table::ToDevice, k.to_vec());
             } else if count <= upto {
-                out.push(ToDeviceMessage { json: serde_json::from_slice(&v)? });
+                out.push(ToDeviceMessage {
+                    json: serde_json::from_slice(&v)?,
+                });
             }
         }
         if !batch.is_empty() {

@@ -32,11 +32,26 @@ const MAX_TYPING: Duration = Duration::from_secs(120);
 
 impl Receipts {
     pub fn new(store: Store) -> Self {
-        Self { store, typing: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            typing: Mutex::new(HashMap::new()),
+        }
     }
 
-    pub async fn set(&self, room: &RoomId, user: &UserId, kind: &str, event: &EventId, thread: Option<&str>) -> Result<()> {
-        let key = keys::join(&[room.as_bytes(), user.as_bytes(), kind.as_bytes(), thread.unwrap_or("").as_bytes()]);
+    pub async fn set(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        kind: &str,
+        event: &EventId,
+        thread: Option<&str>,
+    ) -> Result<()> {
+        let key = keys::join(&[
+            room.as_bytes(),
+            user.as_bytes(),
+            kind.as_bytes(),
+            thread.unwrap_or("").as_bytes(),
+        ]);
         let mut data = json!({ "ts": crate::services::accounts::now_ms() });
         if let Some(t) = thread {
             data["thread_id"] = json!(t);
@@ -44,7 +59,9 @@ impl Receipts {
         let mut batch = Batch::new();
         let position = self.store.db.reserve_count(&mut batch);
         let mut value = position.get().to_be_bytes().to_vec();
-        value.extend_from_slice(&serde_json::to_vec(&json!({ "event_id": event, "data": data }))?);
+        value.extend_from_slice(&serde_json::to_vec(
+            &json!({ "event_id": event, "data": data }),
+        )?);
         batch.put(Table::Receipts, key, value);
         self.store.commit(batch, vec![position]).await
     }
@@ -60,8 +77,12 @@ impl Receipts {
                 continue;
             }
             let parts = keys::split(&k[prefix.len()..]);
-            let (Some(user), Some(kind)) = (parts.first(), parts.get(1)) else { continue };
-            let Ok(user) = UserId::parse(String::from_utf8_lossy(user).as_ref()) else { continue };
+            let (Some(user), Some(kind)) = (parts.first(), parts.get(1)) else {
+                continue;
+            };
+            let Ok(user) = UserId::parse(String::from_utf8_lossy(user).as_ref()) else {
+                continue;
+            };
             let body: Value = serde_json::from_slice(&v[8..])?;
             out.push(Receipt {
                 user,
@@ -81,14 +102,22 @@ impl Receipts {
             if r.kind == "m.read.private" && r.user != viewer {
                 continue;
             }
-            let entry = content.entry(r.event_id.clone()).or_insert_with(|| json!({}));
+            let entry = content
+                .entry(r.event_id.clone())
+                .or_insert_with(|| json!({}));
             entry[&r.kind][r.user.as_str()] = r.data.clone();
         }
         (!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content }))
     }
 
     /// Marks the user typing (or not) and wakes syncs.
-    pub async fn set_typing(&self, room: &RoomId, user: &UserId, typing: bool, timeout: Duration) -> Result<()> {
+    pub async fn set_typing(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        typing: bool,
+        timeout: Duration,
+    ) -> Result<()> {
         let mut batch = Batch::new();
         let position = self.store.db.reserve_count(&mut batch);
         {

@@ -69,7 +69,11 @@ impl Store {
     ///
     /// The batch is queued before this returns its future, so batches queued
     /// in order by one task (or under one lock) reach the disk in order.
-    pub fn commit(&self, batch: Batch, positions: Vec<CountGuard>) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+    pub fn commit(
+        &self,
+        batch: Batch,
+        positions: Vec<CountGuard>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         let queued = self.queue.send((batch, tx));
         let changes = self.changes.clone();

@@ -27,7 +27,12 @@ struct Session {
     started: Instant,
 }
 
-fn challenge(flows: &[Vec<&str>], session: &str, completed: &[String], failure: Option<Error>) -> Error {
+fn challenge(
+    flows: &[Vec<&str>],
+    session: &str,
+    completed: &[String],
+    failure: Option<Error>,
+) -> Error {
     let flows: Vec<Value> = flows.iter().map(|f| json!({ "stages": f })).collect();
     let body = json!({
         "flows": flows,
@@ -58,7 +63,12 @@ impl Uia {
 }
 
 /// Checks one stage's credentials.
-async fn verify_stage(services: &Services, stage: &str, auth: &Value, user: Option<&UserId>) -> Result<()> {
+async fn verify_stage(
+    services: &Services,
+    stage: &str,
+    auth: &Value,
+    user: Option<&UserId>,
+) -> Result<()> {
     match stage {
         "m.login.dummy" => Ok(()),
         "m.login.registration_token" => {
@@ -91,7 +101,11 @@ async fn verify_stage(services: &Services, stage: &str, auth: &Value, user: Opti
             if services.accounts.check_password(user, password).await? {
                 Ok(())
             } else {
-                Err(Error::new(StatusCode::UNAUTHORIZED, "M_FORBIDDEN", "Invalid password"))
+                Err(Error::new(
+                    StatusCode::UNAUTHORIZED,
+                    "M_FORBIDDEN",
+                    "Invalid password",
+                ))
             }
         }
         other => Err(Error::new(
@@ -104,7 +118,12 @@ async fn verify_stage(services: &Services, stage: &str, auth: &Value, user: Opti
 
 /// Requires one of `flows` to be complete for this request's `auth` dict;
 /// otherwise answers the 401 challenge (with the failure, if a stage failed).
-pub async fn require(services: &Services, body: Option<&Value>, flows: &[Vec<&str>], user: Option<&UserId>) -> Result<()> {
+pub async fn require(
+    services: &Services,
+    body: Option<&Value>,
+    flows: &[Vec<&str>],
+    user: Option<&UserId>,
+) -> Result<()> {
     let auth = body.and_then(|b| b.get("auth")).filter(|a| a.is_object());
     let Some(auth) = auth else {
         let session = services.uia.new_session();
@@ -112,7 +131,13 @@ pub async fn require(services: &Services, body: Option<&Value>, flows: &[Vec<&st
     };
     let session = match auth.get("session").and_then(Value::as_str) {
         Some(s) if services.uia.sessions.lock().contains_key(s) => s.to_owned(),
-        Some(_) => return Err(Error::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", "Unknown UIA session")),
+        Some(_) => {
+            return Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                "Unknown UIA session",
+            ))
+        }
         None => services.uia.new_session(),
     };
     let completed = |services: &Services| {
@@ -129,10 +154,19 @@ pub async fn require(services: &Services, body: Option<&Value>, flows: &[Vec<&st
         let result = if allowed {
             verify_stage(services, stage, auth, user).await
         } else {
-            Err(Error::new(StatusCode::BAD_REQUEST, "M_UNRECOGNIZED", "Stage not offered"))
+            Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "M_UNRECOGNIZED",
+                "Stage not offered",
+            ))
         };
         if let Err(failure) = result {
-            return Err(challenge(flows, &session, &completed(services), Some(failure)));
+            return Err(challenge(
+                flows,
+                &session,
+                &completed(services),
+                Some(failure),
+            ));
         }
         if let Some(s) = services.uia.sessions.lock().get_mut(&session) {
             if !s.completed.iter().any(|c| c == stage) {
@@ -141,7 +175,10 @@ pub async fn require(services: &Services, body: Option<&Value>, flows: &[Vec<&st
         }
     }
     let done = completed(services);
-    if flows.iter().any(|f| f.iter().all(|stage| done.iter().any(|d| d == stage))) {
+    if flows
+        .iter()
+        .any(|f| f.iter().all(|stage| done.iter().any(|d| d == stage)))
+    {
         services.uia.sessions.lock().remove(&session);
         return Ok(());
     }

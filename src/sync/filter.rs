@@ -76,13 +76,18 @@ impl EventFilter {
 
 impl RoomFilter {
     pub fn allows_room(&self, room: &str) -> bool {
-        !self.not_rooms.iter().any(|r| r == room) && self.rooms.as_ref().is_none_or(|rs| rs.iter().any(|r| r == room))
+        !self.not_rooms.iter().any(|r| r == room)
+            && self
+                .rooms
+                .as_ref()
+                .is_none_or(|rs| rs.iter().any(|r| r == room))
     }
 }
 
 impl Filter {
     pub fn from_json(value: &Value) -> Result<Self> {
-        serde_json::from_value(value.clone()).map_err(|e| Error::bad_json(format!("Invalid filter: {e}")))
+        serde_json::from_value(value.clone())
+            .map_err(|e| Error::bad_json(format!("Invalid filter: {e}")))
     }
 
     /// A `/messages` filter: a RoomEventFilter as inline JSON.

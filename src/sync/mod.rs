@@ -35,7 +35,8 @@ fn load_filter(s: &Services, caller: &Caller, raw: Option<&str>) -> Result<Filte
     match raw {
         None => Ok(Filter::default()),
         Some(text) if text.trim_start().starts_with('{') => {
-            let value: Value = serde_json::from_str(text).map_err(|e| Error::not_json(format!("Invalid filter: {e}")))?;
+            let value: Value = serde_json::from_str(text)
+                .map_err(|e| Error::not_json(format!("Invalid filter: {e}")))?;
             Filter::from_json(&value)
         }
         Some(id) => {
@@ -46,13 +47,22 @@ fn load_filter(s: &Services, caller: &Caller, raw: Option<&str>) -> Result<Filte
     }
 }
 
-pub async fn sync(State(s): State<Arc<Services>>, Auth(caller): Auth, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+pub async fn sync(
+    State(s): State<Arc<Services>>,
+    Auth(caller): Auth,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>> {
     let since = match param(&q, "since") {
-        Some(t) => t.parse::<u64>().map_err(|_| Error::invalid_param("Invalid since token"))?,
+        Some(t) => t
+            .parse::<u64>()
+            .map_err(|_| Error::invalid_param("Invalid since token"))?,
         None => 0,
     };
     let timeout = match param(&q, "timeout") {
-        Some(t) => Duration::from_millis(t.parse::<u64>().map_err(|_| Error::invalid_param("Invalid timeout"))?),
+        Some(t) => Duration::from_millis(
+            t.parse::<u64>()
+                .map_err(|_| Error::invalid_param("Invalid timeout"))?,
+        ),
         None => Duration::ZERO,
     }
     .min(MAX_TIMEOUT);
@@ -75,7 +85,10 @@ pub async fn sync(State(s): State<Arc<Services>>, Auth(caller): Auth, Query(q): 
         if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {
             return Ok(Json(response));
         }
-        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
             let (response, _) = build(&s, &caller, &params, s.store.position()).await?;
             return Ok(Json(response));
         }
@@ -98,32 +111,70 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
         let fresh = membership.count > since;
         match membership.membership.as_str() {
             "join" => {
-                let ctx = room::RoomSync { s, caller, room_id: &room_id, since, next, full_state: p.full_state, filter: &p.filter, account_data: &account_data };
+                let ctx = room::RoomSync {
+                    s,
+                    caller,
+                    room_id: &room_id,
+                    since,
+                    next,
+                    full_state: p.full_state,
+                    filter: &p.filter,
+                    account_data: &account_data,
+                };
                 if let Some(body) = ctx.joined(fresh, &mut member_changes)? {
                     joined.insert(room_id.to_string(), body);
                 }
             }
             "invite" if fresh => {
-                invited.insert(room_id.to_string(), json!({ "invite_state": { "events": membership.stripped_state } }));
+                invited.insert(
+                    room_id.to_string(),
+                    json!({ "invite_state": { "events": membership.stripped_state } }),
+                );
             }
             "knock" if fresh => {
-                knocked.insert(room_id.to_string(), json!({ "knock_state": { "events": membership.stripped_state } }));
+                knocked.insert(
+                    room_id.to_string(),
+                    json!({ "knock_state": { "events": membership.stripped_state } }),
+                );
             }
             "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
-                let ctx = room::RoomSync { s, caller, room_id: &room_id, since, next: membership.count, full_state: p.full_state, filter: &p.filter, account_data: &account_data };
+                let ctx = room::RoomSync {
+                    s,
+                    caller,
+                    room_id: &room_id,
+                    since,
+                    next: membership.count,
+                    full_state: p.full_state,
+                    filter: &p.filter,
+                    account_data: &account_data,
+                };
                 left.insert(room_id.to_string(), ctx.left()?);
             }
             _ => {}
         }
     }
-    let to_device = s.keys.take_to_device(user, &caller.device_id, since, next).await?;
+    let to_device = s
+        .keys
+        .take_to_device(user, &caller.device_id, since, next)
+        .await?;
     let global: Vec<Value> = account_data
         .iter()
         .filter(|e| e.room_id.is_none())
         .map(|e| json!({ "type": e.kind, "content": e.content }))
         .collect();
-    let (changed, left_users) = if since > 0 { device_list_changes(s, user, since, next, member_changes)? } else { (vec![], vec![]) };
-    let empty = joined.is_empty() && invited.is_empty() && knocked.is_empty() && left.is_empty() && to_device.is_empty() && global.is_empty() && changed.is_empty() && left_users.is_empty();
+    let (changed, left_users) = if since > 0 {
+        device_list_changes(s, user, since, next, member_changes)?
+    } else {
+        (vec![], vec![])
+    };
+    let empty = joined.is_empty()
+        && invited.is_empty()
+        && knocked.is_empty()
+        && left.is_empty()
+        && to_device.is_empty()
+        && global.is_empty()
+        && changed.is_empty()
+        && left_users.is_empty();
     let response = json!({
         "next_batch": next.to_string(),
         "rooms": { "join": joined, "invite": invited, "knock": knocked, "leave": left },
@@ -140,7 +191,13 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
 /// Whose device lists the user must re-fetch (`changed`) or may forget
 /// (`left`): key changes of people they share a room with, people who joined
 /// a shared room, and people they no longer share any room with.
-fn device_list_changes(s: &Services, user: &ruma::UserId, since: u64, next: u64, members: room::MemberChanges) -> Result<(Vec<String>, Vec<String>)> {
+fn device_list_changes(
+    s: &Services,
+    user: &ruma::UserId,
+    since: u64,
+    next: u64,
+    members: room::MemberChanges,
+) -> Result<(Vec<String>, Vec<String>)> {
     let mut changed = BTreeSet::new();
     for other in s.keys.changed_users(since, next)? {
         if s.rooms.share_a_room(user, &other)? {

@@ -36,20 +36,37 @@ pub struct RoomSync<'a> {
 
 impl RoomSync<'_> {
     fn event_json(&self, entry: &TimelineEntry) -> Result<Value> {
-        let unsigned = self.s.rooms.unsigned(entry.short, &entry.pdu, Some(&self.caller.device_id), entry.pdu.sender == self.caller.user_id)?;
+        let unsigned = self.s.rooms.unsigned(
+            entry.short,
+            &entry.pdu,
+            Some(&self.caller.device_id),
+            entry.pdu.sender == self.caller.user_id,
+        )?;
         Ok(entry.pdu.to_client(None, unsigned))
     }
 
     /// Timeline events after `bound` up to `next`, newest `limit`; and whether
     /// older ones were left out.
     fn timeline(&self, short_room: u64, bound: u64) -> Result<(Vec<TimelineEntry>, bool)> {
-        let limit = self.filter.room.timeline.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, 500);
+        let limit = self
+            .filter
+            .room
+            .timeline
+            .limit
+            .unwrap_or(DEFAULT_LIMIT)
+            .clamp(1, 500);
         let mut entries = Vec::new();
         let mut limited = false;
         let mut cursor = self.next;
         // Filtered-out events don't count against the limit; bounded rounds.
         for _ in 0..10 {
-            let page = self.s.rooms.timeline(short_room, cursor, Direction::Backward, limit + 1, Some(bound))?;
+            let page = self.s.rooms.timeline(
+                short_room,
+                cursor,
+                Direction::Backward,
+                limit + 1,
+                Some(bound),
+            )?;
             let exhausted = page.len() <= limit;
             for entry in page {
                 cursor = entry.count.saturating_sub(1);
@@ -81,13 +98,25 @@ impl RoomSync<'_> {
             None => self.s.rooms.state_at(short_room, self.next)?,
         };
         let now = self.s.rooms.state.load(start)?;
-        let before = if full { None } else { Some(self.s.rooms.state.load(self.s.rooms.state_at(short_room, self.since)?)?) };
+        let before = if full {
+            None
+        } else {
+            Some(
+                self.s
+                    .rooms
+                    .state
+                    .load(self.s.rooms.state_at(short_room, self.since)?)?,
+            )
+        };
         let lazy = self.filter.room.state.lazy_load_members;
         let mut wanted: BTreeSet<&str> = timeline.iter().map(|e| e.pdu.sender.as_str()).collect();
         wanted.insert(self.caller.user_id.as_str());
         let mut out = Vec::new();
         for (short_key, short_event) in now.iter() {
-            if before.as_ref().is_some_and(|b| b.get(short_key) == Some(short_event)) {
+            if before
+                .as_ref()
+                .is_some_and(|b| b.get(short_key) == Some(short_event))
+            {
                 continue;
             }
             let (kind, key) = self.s.rooms.state.key_of(*short_key)?;
@@ -108,9 +137,18 @@ impl RoomSync<'_> {
         let members = self.s.rooms.members(short_room)?;
         let joined = members.iter().filter(|(_, m)| m == "join").count();
         let invited = members.iter().filter(|(_, m)| m == "invite").count();
-        let mut summary = json!({ "m.joined_member_count": joined, "m.invited_member_count": invited });
-        let named = self.s.rooms.state_event(state_hash, "m.room.name", "")?.is_some()
-            || self.s.rooms.state_event(state_hash, "m.room.canonical_alias", "")?.is_some();
+        let mut summary =
+            json!({ "m.joined_member_count": joined, "m.invited_member_count": invited });
+        let named = self
+            .s
+            .rooms
+            .state_event(state_hash, "m.room.name", "")?
+            .is_some()
+            || self
+                .s
+                .rooms
+                .state_event(state_hash, "m.room.canonical_alias", "")?
+                .is_some();
         if !named {
             let heroes: Vec<&UserId> = members
                 .iter()
@@ -136,8 +174,20 @@ impl RoomSync<'_> {
             if e.pdu.kind.to_string() != "m.room.member" {
                 continue;
             }
-            let Some(user) = e.pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) else { continue };
-            match e.pdu.content_value().get("membership").and_then(Value::as_str) {
+            let Some(user) = e
+                .pdu
+                .state_key
+                .as_deref()
+                .and_then(|k| UserId::parse(k).ok())
+            else {
+                continue;
+            };
+            match e
+                .pdu
+                .content_value()
+                .get("membership")
+                .and_then(Value::as_str)
+            {
                 Some("join") => {
                     changes.joined.insert(user);
                 }
@@ -152,8 +202,12 @@ impl RoomSync<'_> {
     fn ephemeral(&self) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let receipts = self.s.receipts.since(self.room_id, self.since)?;
-        let receipts: Vec<_> = receipts.into_iter().filter(|r| r.count <= self.next).collect();
-        if let Some(edu) = crate::services::receipts::Receipts::edu(&receipts, &self.caller.user_id) {
+        let receipts: Vec<_> = receipts
+            .into_iter()
+            .filter(|r| r.count <= self.next)
+            .collect();
+        if let Some(edu) = crate::services::receipts::Receipts::edu(&receipts, &self.caller.user_id)
+        {
             out.push(edu);
         }
         if let Some(edu) = self.s.receipts.typing_edu(self.room_id, self.since) {
@@ -176,11 +230,26 @@ impl RoomSync<'_> {
                 }
             }
         }
-        let events = self.s.rooms.timeline(short_room, read_at, Direction::Forward, MAX_COUNTED, Some(self.next))?;
+        let events = self.s.rooms.timeline(
+            short_room,
+            read_at,
+            Direction::Forward,
+            MAX_COUNTED,
+            Some(self.next),
+        )?;
         Ok(events
             .iter()
             .filter(|e| e.pdu.sender != self.caller.user_id)
-            .filter(|e| matches!(e.pdu.kind.to_string().as_str(), "m.room.message" | "m.room.encrypted" | "m.sticker" | "m.call.invite" | "m.poll.start"))
+            .filter(|e| {
+                matches!(
+                    e.pdu.kind.to_string().as_str(),
+                    "m.room.message"
+                        | "m.room.encrypted"
+                        | "m.sticker"
+                        | "m.call.invite"
+                        | "m.poll.start"
+                )
+            })
             .count() as u64)
     }
 
@@ -190,15 +259,30 @@ impl RoomSync<'_> {
         let full = self.since == 0 || self.full_state || newly_joined;
         let bound = if full { 0 } else { self.since };
         let (timeline, limited) = self.timeline(short_room, bound)?;
-        let state = if full || limited { self.state(short_room, &timeline, full)? } else { Vec::new() };
+        let state = if full || limited {
+            self.state(short_room, &timeline, full)?
+        } else {
+            Vec::new()
+        };
         let account_data = self.room_account_data();
         let ephemeral = self.ephemeral()?;
-        if !full && timeline.is_empty() && state.is_empty() && account_data.is_empty() && ephemeral.is_empty() {
+        if !full
+            && timeline.is_empty()
+            && state.is_empty()
+            && account_data.is_empty()
+            && ephemeral.is_empty()
+        {
             return Ok(None);
         }
         Self::note_members(&timeline, changes);
-        let prev_batch = timeline.first().map(|e| e.count.saturating_sub(1)).unwrap_or(self.next);
-        let events = timeline.iter().map(|e| self.event_json(e)).collect::<Result<Vec<_>>>()?;
+        let prev_batch = timeline
+            .first()
+            .map(|e| e.count.saturating_sub(1))
+            .unwrap_or(self.next);
+        let events = timeline
+            .iter()
+            .map(|e| self.event_json(e))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(json!({
             "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
             "state": { "events": state },
@@ -213,9 +297,19 @@ impl RoomSync<'_> {
     pub fn left(&self) -> Result<Value> {
         let (short_room, _) = self.s.rooms.record_of(self.room_id)?;
         let (timeline, limited) = self.timeline(short_room, self.since)?;
-        let state = if limited { self.state(short_room, &timeline, false)? } else { Vec::new() };
-        let prev_batch = timeline.first().map(|e| e.count.saturating_sub(1)).unwrap_or(self.next);
-        let events = timeline.iter().map(|e| self.event_json(e)).collect::<Result<Vec<_>>>()?;
+        let state = if limited {
+            self.state(short_room, &timeline, false)?
+        } else {
+            Vec::new()
+        };
+        let prev_batch = timeline
+            .first()
+            .map(|e| e.count.saturating_sub(1))
+            .unwrap_or(self.next);
+        let events = timeline
+            .iter()
+            .map(|e| self.event_json(e))
+            .collect::<Result<Vec<_>>>()?;
         Ok(json!({
             "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
             "state": { "events": state },

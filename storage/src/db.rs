@@ -221,13 +221,7 @@ impl Db {
 
     /// Approximate memory held by RocksDB (memtables, caches, readers).
     pub fn memory_usage(&self) -> String {
-        let prop = |name: &str| {
-            self.db
-                .property_int_value(name)
-                .ok()
-                .flatten()
-                .unwrap_or(0)
-        };
+        let prop = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         format!(
             "memtables={} table_readers={}",
             prop("rocksdb.cur-size-all-mem-tables"),
@@ -290,12 +284,19 @@ mod tests {
         let db = open(dir.path());
         let mut batch = Batch::new();
         for n in [1u64, 2, 3] {
-            batch.put(Table::Timeline, keys::short_and_u64(7, n).to_vec(), n.to_be_bytes().to_vec());
+            batch.put(
+                Table::Timeline,
+                keys::short_and_u64(7, n).to_vec(),
+                n.to_be_bytes().to_vec(),
+            );
         }
         batch.put(Table::Timeline, keys::short_and_u64(8, 1).to_vec(), vec![]);
         db.write(batch).unwrap();
         let prefix = 7u64.to_be_bytes();
-        let forward: Vec<_> = db.scan_prefix(Table::Timeline, &prefix).map(|r| r.unwrap().0).collect();
+        let forward: Vec<_> = db
+            .scan_prefix(Table::Timeline, &prefix)
+            .map(|r| r.unwrap().0)
+            .collect();
         assert_eq!(forward.len(), 3);
         let start = keys::short_and_u64(7, u64::MAX);
         let backward: Vec<u64> = db
