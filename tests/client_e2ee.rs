@@ -340,6 +340,17 @@ async fn two_users_exchange_encrypted_messages() {
     // The first syncs upload device keys and one-time keys (/keys/upload).
     alice.sync().await;
     bob.sync().await;
+    for (user, other) in [(&alice, &bob), (&bob, &alice)] {
+        let keys = server_keys(&server, other, user.user_id()).await;
+        let device =
+            &keys["body"]["device_keys"][user.user_id().as_str()][user.device_id().as_str()];
+        let curve_key = format!("curve25519:{}", user.device_id());
+        assert!(
+            device["keys"][curve_key.as_str()].is_string(),
+            "{}'s device keys are not on the server after the first sync: {keys}",
+            user.name
+        );
+    }
 
     // Alice creates an encrypted room and invites Bob.
     let mut create = create_room::v3::Request::new();

@@ -169,7 +169,8 @@ pub async fn whoami(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
 }
 
 pub async fn logout(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    super::devices::delete_devices(&s, &caller.user_id, &[caller.device_id.clone()]).await?;
+    super::devices::delete_devices(&s, &caller.user_id, std::slice::from_ref(&caller.device_id))
+        .await?;
     Ok(Json(json!({})))
 }
 

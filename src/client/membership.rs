@@ -46,6 +46,63 @@ pub fn profile_content(s: &Services, user: &UserId) -> Result<serde_json::Map<St
     Ok(content)
 }
 
+/// For a join to a restricted room by someone not invited: a local member
+/// who may invite, vouching that the joiner is in one of the allowed rooms.
+fn restricted_join_authoriser(
+    s: &Services,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<Option<ruma::OwnedUserId>> {
+    let (short_room, record) = s.rooms.record_of(room)?;
+    let Some(join_rules) = s.rooms.state_event(record.state, "m.room.join_rules", "")? else {
+        return Ok(None);
+    };
+    let content = join_rules.content_value();
+    let rule = content
+        .get("join_rule")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if rule != "restricted" && rule != "knock_restricted" {
+        return Ok(None);
+    }
+    if s.rooms
+        .membership(user, room)?
+        .is_some_and(|m| m.membership == "invite" || m.membership == "join")
+    {
+        return Ok(None);
+    }
+    let allowed = content
+        .get("allow")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let in_allowed_room = allowed.iter().any(|a| {
+        a.get("type").and_then(Value::as_str) == Some("m.room_membership")
+            && a.get("room_id")
+                .and_then(Value::as_str)
+                .and_then(|r| RoomId::parse(r).ok())
+                .is_some_and(|r| s.rooms.is_joined(user, &r).unwrap_or(false))
+    });
+    if !in_allowed_room {
+        return Ok(None);
+    }
+    let rules = record
+        .version
+        .rules()
+        .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+    let state = s.rooms.state.load(record.state)?;
+    let needed = s.rooms.required_level(&state, "invite", 0)?;
+    for (member, membership) in s.rooms.members(short_room)? {
+        if membership == "join"
+            && s.accounts.is_local(&member)
+            && s.rooms.user_power(&state, &rules.authorization, &member)? >= needed
+        {
+            return Ok(Some(member));
+        }
+    }
+    Ok(None)
+}
+
 /// Sends a member event for `target` as `sender`.
 async fn set_membership(
     s: &Services,
@@ -64,6 +121,11 @@ async fn set_membership(
         serde_json::Map::new()
     };
     content.insert("membership".into(), json!(membership));
+    if membership == "join" && sender == target {
+        if let Some(via) = restricted_join_authoriser(s, room, target)? {
+            content.insert("join_authorised_via_users_server".into(), json!(via));
+        }
+    }
     let mut content = Value::Object(content);
     if let Some(reason) = reason {
         content["reason"] = json!(reason);

@@ -5,7 +5,9 @@ pub mod devices;
 pub mod discovery;
 pub mod keys;
 pub mod membership;
+pub mod presence;
 pub mod profile;
+pub mod push_rules;
 pub mod receipts;
 pub mod room_context;
 pub mod room_create;
@@ -144,6 +146,28 @@ pub fn routes() -> Router<Arc<Services>> {
             &v3("/user/{user}/rooms/{room}/tags/{tag}"),
             put(user_data::put_tag).delete(user_data::delete_tag),
         )
+        .route(&v3("/pushrules/"), get(push_rules::get_all))
+        .route(&v3("/pushrules"), get(push_rules::get_all))
+        .route(&v3("/pushrules/{scope}/"), get(push_rules::get_scope))
+        .route(
+            &v3("/pushrules/{scope}/{kind}/{id}"),
+            get(push_rules::get_rule)
+                .put(push_rules::put_rule)
+                .delete(push_rules::delete_rule),
+        )
+        .route(
+            &v3("/pushrules/{scope}/{kind}/{id}/enabled"),
+            get(push_rules::get_enabled).put(push_rules::set_enabled),
+        )
+        .route(
+            &v3("/pushrules/{scope}/{kind}/{id}/actions"),
+            get(push_rules::get_actions).put(push_rules::set_actions),
+        )
+        .route(
+            &v3("/presence/{user}/status"),
+            get(presence::get).put(presence::set),
+        )
+        .route(&v3("/room_keys/version"), get(presence::no_key_backup))
         .route(&v3("/keys/upload"), post(keys::upload))
         .route(&v3("/keys/query"), post(keys::query))
         .route(&v3("/keys/claim"), post(keys::claim))

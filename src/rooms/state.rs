@@ -180,3 +180,54 @@ impl StateStore {
         Ok(hash)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matrixos_storage::DbOptions;
+
+    #[test]
+    fn diffs_and_snapshots_rebuild_every_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(
+            Db::open(
+                dir.path(),
+                DbOptions {
+                    sync_writes: false,
+                    ..DbOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        let store = StateStore::new(db.clone());
+        let mut expected = Vec::new();
+        let mut map = StateMap::new();
+        let mut parent = 0;
+        // Long enough to cross several snapshot boundaries.
+        for i in 0..(MAX_CHAIN as u64 * 3) {
+            let mut batch = Batch::new();
+            let key = store
+                .short_key_or_create(&mut batch, "m.room.member", &format!("@u{}:x", i % 7))
+                .unwrap();
+            map.insert(key, 1000 + i);
+            if i % 11 == 10 {
+                map.remove(&key);
+            }
+            parent = store.store(&mut batch, parent, map.clone()).unwrap();
+            db.write(batch).unwrap();
+            expected.push((parent, map.clone()));
+        }
+        // A fresh store has nothing cached: every state comes from disk.
+        let fresh = StateStore::new(db);
+        for (hash, map) in expected {
+            assert_eq!(*fresh.load(hash).unwrap(), map, "state {hash}");
+        }
+        assert_eq!(
+            fresh
+                .key_of(fresh.short_key("m.room.member", "@u3:x").unwrap().unwrap())
+                .unwrap()
+                .1,
+            "@u3:x"
+        );
+    }
+}

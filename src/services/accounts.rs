@@ -131,10 +131,8 @@ impl Accounts {
         let mut out = Vec::new();
         for item in self.store.db.scan_prefix(Table::Users, b"") {
             let (key, _) = item?;
-            if let Ok(id) = std::str::from_utf8(&key).map(UserId::parse) {
-                if let Ok(id) = id {
-                    out.push(id);
-                }
+            if let Ok(Ok(id)) = std::str::from_utf8(&key).map(UserId::parse) {
+                out.push(id);
             }
         }
         Ok(out)
@@ -320,8 +318,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Ends a device's session: the token stops working, the device stays
-    /// deleted with its keys (logout deletes the device, as Synapse does).
+    /// Marks the account deactivated and removes its password, so it can
+    /// never log in again (its id stays taken).
     pub async fn mark_deactivated(&self, user: &UserId) -> Result<()> {
         let mut record = self
             .get(user)?

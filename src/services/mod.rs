@@ -3,6 +3,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod e2ee_keys;
+pub mod presence;
 pub mod receipts;
 pub mod store;
 pub mod uia;
@@ -31,6 +32,7 @@ pub struct Services {
     pub account_data: account_data::AccountData,
     pub keys: e2ee_keys::E2eeKeys,
     pub receipts: receipts::Receipts,
+    pub presence: presence::Presence,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
     pub register_limiter: RateLimiter<std::net::IpAddr>,
     pub send_limiter: RateLimiter<ruma::OwnedUserId>,
@@ -87,6 +89,7 @@ impl Services {
             account_data: account_data::AccountData::new(store.clone()),
             keys: e2ee_keys::E2eeKeys::new(store.clone()),
             receipts: receipts::Receipts::new(store.clone()),
+            presence: presence::Presence::default(),
             login_limiter: RateLimiter::new(limits.login),
             register_limiter: RateLimiter::new(limits.register),
             send_limiter: RateLimiter::new(limits.send),

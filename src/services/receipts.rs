@@ -21,10 +21,12 @@ pub struct Receipt {
     pub count: u64,
 }
 
+/// Who is typing (user → expiry) and the stream position of the last change.
+type TypingState = (HashMap<OwnedUserId, Instant>, u64);
+
 pub struct Receipts {
     store: Store,
-    /// room → (user → expiry), and the stream position of the last change.
-    typing: Mutex<HashMap<OwnedRoomId, (HashMap<OwnedUserId, Instant>, u64)>>,
+    typing: Mutex<HashMap<OwnedRoomId, TypingState>>,
 }
 
 /// Longest typing notification a client may ask for.

@@ -71,6 +71,15 @@ pub async fn sync(
         Some("false") | None => false,
         Some(_) => return Err(Error::invalid_param("full_state must be true or false")),
     };
+    if let Some(presence) = param(&q, "set_presence") {
+        if matches!(presence, "online" | "offline" | "unavailable") {
+            s.presence.set(&caller.user_id, presence, None);
+        } else {
+            return Err(Error::invalid_param(
+                "set_presence must be online, offline or unavailable",
+            ));
+        }
+    }
     let params = SyncParams {
         since,
         full_state,
@@ -157,11 +166,16 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
         .keys
         .take_to_device(user, &caller.device_id, since, next)
         .await?;
-    let global: Vec<Value> = account_data
+    let mut global: Vec<Value> = account_data
         .iter()
         .filter(|e| e.room_id.is_none())
         .map(|e| json!({ "type": e.kind, "content": e.content }))
         .collect();
+    // Push rules start as server defaults that were never written: a first
+    // sync still shows them, as Synapse does.
+    if since == 0 && !global.iter().any(|e| e["type"] == "m.push_rules") {
+        global.push(crate::client::push_rules::account_data_event(s, user)?);
+    }
     let (changed, left_users) = if since > 0 {
         device_list_changes(s, user, since, next, member_changes)?
     } else {

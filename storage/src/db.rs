@@ -36,6 +36,9 @@ impl Default for DbOptions {
     }
 }
 
+/// One record from a scan: key and value.
+pub type Record = Result<(Box<[u8]>, Box<[u8]>)>;
+
 /// Which way a range scan walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -163,7 +166,7 @@ impl Db {
         &'a self,
         table: Table,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'a {
+    ) -> impl Iterator<Item = Record> + 'a {
         self.db
             .iterator_cf(
                 self.cf(table),
@@ -184,7 +187,7 @@ impl Db {
         prefix: &'a [u8],
         start: &[u8],
         direction: Direction,
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'a {
+    ) -> impl Iterator<Item = Record> + 'a {
         let dir = match direction {
             Direction::Forward => rocksdb::Direction::Forward,
             Direction::Backward => rocksdb::Direction::Reverse,

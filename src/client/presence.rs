@@ -1,0 +1,61 @@
+//! `/presence/{userId}/status` and the empty key-backup answer.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use ruma::UserId;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::http::extract::{opt_str, req_str, Auth, JsonBody};
+use crate::services::Services;
+
+type S = State<Arc<Services>>;
+
+pub async fn set(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    let user = UserId::parse(&user).map_err(|_| Error::invalid_param("Invalid user id"))?;
+    if user != caller.user_id {
+        return Err(Error::forbidden("Cannot set another user's presence"));
+    }
+    let presence = req_str(&body, "presence")?;
+    if !matches!(presence, "online" | "offline" | "unavailable") {
+        return Err(Error::invalid_param(
+            "presence must be online, offline or unavailable",
+        ));
+    }
+    s.presence.set(
+        &user,
+        presence,
+        opt_str(&body, "status_msg")?.map(str::to_owned),
+    );
+    Ok(Json(json!({})))
+}
+
+pub async fn get(State(s): S, Auth(_): Auth, Path(user): Path<String>) -> Result<Json<Value>> {
+    let user = UserId::parse(&user).map_err(|_| Error::invalid_param("Invalid user id"))?;
+    if s.accounts.is_local(&user) && !s.accounts.exists(&user)? {
+        return Err(Error::not_found("Unknown user"));
+    }
+    let state = s.presence.get(&user);
+    let mut out =
+        json!({ "presence": state.presence, "currently_active": state.presence == "online" });
+    if let Some(ago) = state.last_active_ago_ms {
+        out["last_active_ago"] = json!(ago);
+    }
+    if let Some(msg) = state.status_msg {
+        out["status_msg"] = json!(msg);
+    }
+    Ok(Json(out))
+}
+
+/// Server-side key backup is not offered yet: clients are told there is no
+/// backup (the spec's answer for an account without one).
+pub async fn no_key_backup(Auth(_): Auth) -> Error {
+    Error::not_found("No current backup version")
+}
