@@ -171,7 +171,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn start_server(data: &std::path::Path, port: u16) -> Child {
+fn start_server(data: &std::path::Path, port: u16, sync_writes: bool) -> Child {
     let exe: PathBuf = std::env::current_exe().expect("exe");
     let server = exe
         .parent()
@@ -182,6 +182,7 @@ fn start_server(data: &std::path::Path, port: u16) -> Child {
         .env("MATRIXOS_DATA_DIR", data)
         .env("MATRIXOS_LISTEN", format!("127.0.0.1:{port}"))
         .env("MATRIXOS_RATE_LIMIT_SEND", "0")
+        .env("MATRIXOS_SYNC_WRITES", sync_writes.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -213,7 +214,7 @@ async fn main() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let mut server = start_server(dir.path(), port);
+    let mut server = start_server(dir.path(), port, true);
     let api = Arc::new(Api {
         http: reqwest::Client::new(),
         base: format!("http://127.0.0.1:{port}"),

@@ -1281,3 +1281,95 @@ async fn shared_secret_registration_is_off_without_a_secret() {
     );
     assert!(available(&anon, "ivan").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_devices_aliases_and_server_owned_account_data() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+
+    let res = anon
+        .call(
+            "GET",
+            &format!("{V3}/profile/{}", enc("@nobody:localhost")),
+            None,
+        )
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "the profile of an unknown user");
+    let name_path = format!("{V3}/profile/{}/displayname", enc(&bob_id));
+    let res = alice
+        .json("PUT", &name_path, json!({ "displayname": "not bob" }))
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "setting someone else's display name",
+    );
+    let name = expect_ok(
+        anon.call("GET", &name_path, None).await,
+        "bob's display name",
+    );
+    assert_eq!(
+        name["displayname"], "bob",
+        "a refused profile change took effect"
+    );
+    expect_ok(
+        bob.json("PUT", &name_path, json!({ "displayname": "Bob B." }))
+            .await,
+        "own name",
+    );
+    let name = expect_ok(
+        anon.call("GET", &name_path, None).await,
+        "bob's new display name",
+    );
+    assert_eq!(name["displayname"], "Bob B.");
+
+    let res = alice
+        .call("GET", &format!("{V3}/devices/NOSUCHDEVICE"), None)
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "an unknown device");
+
+    create_room(&alice, json!({ "room_alias_name": "taken" })).await;
+    let res = bob
+        .json(
+            "POST",
+            &format!("{V3}/createRoom"),
+            json!({ "room_alias_name": "taken" }),
+        )
+        .await;
+    expect_error(&res, 400, "M_ROOM_IN_USE", "a room alias that is taken");
+    assert!(
+        joined_rooms(&bob).await.is_empty(),
+        "a refused /createRoom created a room"
+    );
+
+    // Spec: 405 M_BAD_JSON for account data the server manages itself.
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/user/{}/account_data/m.fully_read", enc(&alice_id)),
+            json!({ "event_id": "$x" }),
+        )
+        .await;
+    expect_error(
+        &res,
+        405,
+        "M_BAD_JSON",
+        "setting m.fully_read as global account data",
+    );
+    let res = alice
+        .call(
+            "GET",
+            &format!("{V3}/user/{}/account_data/m.fully_read", enc(&alice_id)),
+            None,
+        )
+        .await;
+    expect_error(
+        &res,
+        404,
+        "M_NOT_FOUND",
+        "m.fully_read after the refused PUT",
+    );
+}

@@ -100,6 +100,20 @@ pub async fn available(State(s): S, Query(q): Query<Vec<(String, String)>>) -> R
     Ok(Json(json!({ "available": true })))
 }
 
+/// `GET /v1/register/m.login.registration_token/validity`.
+pub async fn token_validity(State(s): S, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+    if s.config.registration_mode() != RegistrationMode::Token {
+        return Err(Error::forbidden("Registration tokens are not in use"));
+    }
+    let token = q
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| Error::missing_param("Missing token"))?;
+    let valid = s.config.registration_token.as_deref() == Some(token);
+    Ok(Json(json!({ "valid": valid })))
+}
+
 pub async fn login_flows() -> Json<Value> {
     Json(json!({ "flows": [{ "type": "m.login.password" }] }))
 }
