@@ -2,6 +2,8 @@
 //! which key a claim hands out. Storage and HTTP live in the server; the AI
 //! user's own crypto device joins this crate later.
 
+pub mod cross_signing;
+
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

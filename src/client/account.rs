@@ -101,7 +101,10 @@ pub async fn available(State(s): S, Query(q): Query<Vec<(String, String)>>) -> R
 }
 
 /// `GET /v1/register/m.login.registration_token/validity`.
-pub async fn token_validity(State(s): S, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+pub async fn token_validity(
+    State(s): S,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>> {
     if s.config.registration_mode() != RegistrationMode::Token {
         return Err(Error::forbidden("Registration tokens are not in use"));
     }

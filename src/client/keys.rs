@@ -47,11 +47,12 @@ fn parse_user(u: &str) -> Result<OwnedUserId> {
 
 pub async fn query(
     State(s): S,
-    Auth(_caller): Auth,
+    Auth(caller): Auth,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
     let wanted = object_map(&body, "device_keys")?;
     let mut device_keys = Map::new();
+    let mut cross_signing = super::cross_signing::QueryKeys::default();
     let mut failures = Map::new();
     for (user, devices) in wanted {
         let user = parse_user(&user)?;
@@ -77,15 +78,16 @@ pub async fn query(
             .into_iter()
             .map(|(id, d)| (id, d.display_name))
             .collect();
-        let keys = s.keys.query(&user, &only, &names)?;
+        let mut keys = s.keys.query(&user, &only, &names)?;
+        cross_signing.add(&s, &caller.user_id, &user, &mut keys)?;
         device_keys.insert(user.to_string(), serde_json::to_value(keys)?);
     }
     Ok(Json(json!({
         "device_keys": device_keys,
         "failures": failures,
-        "master_keys": {},
-        "self_signing_keys": {},
-        "user_signing_keys": {},
+        "master_keys": cross_signing.master_keys,
+        "self_signing_keys": cross_signing.self_signing_keys,
+        "user_signing_keys": cross_signing.user_signing_keys,
     })))
 }
 

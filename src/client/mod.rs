@@ -1,6 +1,7 @@
 //! Client-server API handlers, one area per file, and their routes.
 
 pub mod account;
+pub mod cross_signing;
 pub mod devices;
 pub mod discovery;
 pub mod keys;
@@ -42,6 +43,10 @@ pub fn routes() -> Router<Arc<Services>> {
         .route(&v3("/capabilities"), get(discovery::capabilities))
         .route(&v3("/register"), post(account::register))
         .route(&v3("/register/available"), get(account::available))
+        .route(
+            "/_matrix/client/v1/register/m.login.registration_token/validity",
+            get(account::token_validity),
+        )
         .route(
             &v3("/login"),
             get(account::login_flows).post(account::login),
@@ -172,5 +177,13 @@ pub fn routes() -> Router<Arc<Services>> {
         .route(&v3("/keys/query"), post(keys::query))
         .route(&v3("/keys/claim"), post(keys::claim))
         .route(&v3("/keys/changes"), get(keys::changes))
+        .route(
+            &v3("/keys/device_signing/upload"),
+            post(cross_signing::upload_signing_keys),
+        )
+        .route(
+            &v3("/keys/signatures/upload"),
+            post(cross_signing::upload_signatures),
+        )
         .route(&v3("/sendToDevice/{kind}/{txn}"), put(keys::send_to_device))
 }

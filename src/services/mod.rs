@@ -2,6 +2,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod cross_signing;
 pub mod e2ee_keys;
 pub mod presence;
 pub mod receipts;
@@ -31,6 +32,7 @@ pub struct Services {
     pub rooms: Rooms,
     pub account_data: account_data::AccountData,
     pub keys: e2ee_keys::E2eeKeys,
+    pub cross_signing: cross_signing::CrossSigning,
     pub receipts: receipts::Receipts,
     pub presence: presence::Presence,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
@@ -88,6 +90,7 @@ impl Services {
             rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone()),
             account_data: account_data::AccountData::new(store.clone()),
             keys: e2ee_keys::E2eeKeys::new(store.clone()),
+            cross_signing: cross_signing::CrossSigning::new(store.clone()),
             receipts: receipts::Receipts::new(store.clone()),
             presence: presence::Presence::default(),
             login_limiter: RateLimiter::new(limits.login),

@@ -60,10 +60,18 @@ pub enum Table {
     Redactions,
     /// room id ‖ 0xff ‖ user id ‖ 0xff ‖ receipt type ‖ 0xff ‖ thread → count ‖ JSON.
     Receipts,
+    /// user id ‖ 0xff ‖ usage (master, self_signing, user_signing) →
+    /// cross-signing key JSON as the user uploaded it.
+    CrossSigningKeys,
+    /// target user ‖ 0xff ‖ kind (`device` or `master`) ‖ 0xff ‖ target key
+    /// name (device id or master public key) ‖ 0xff ‖ signer user ‖ 0xff ‖
+    /// signer key id → signature record (JSON) added by
+    /// `/keys/signatures/upload`.
+    KeySignatures,
 }
 
 impl Table {
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 30] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -92,6 +100,8 @@ impl Table {
         Table::Server,
         Table::Redactions,
         Table::Receipts,
+        Table::CrossSigningKeys,
+        Table::KeySignatures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,6 +134,8 @@ impl Table {
             Table::Server => "server",
             Table::Redactions => "redactions",
             Table::Receipts => "receipts",
+            Table::CrossSigningKeys => "cross_signing_keys",
+            Table::KeySignatures => "key_signatures",
         }
     }
 
