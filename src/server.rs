@@ -30,18 +30,62 @@ pub fn app(services: Arc<Services>) -> Router {
         .with_state(services)
 }
 
-/// Serves the client API until the process is stopped.
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Serves the client API until SIGINT or SIGTERM, then lets open requests
+/// finish; the database closes when the services are dropped.
 pub async fn serve(services: Arc<Services>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(services.config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, server_name = %services.server_name, "client API listening");
-    serve_on(listener, services).await
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = serve_on(listener, services, async move {
+        shutdown_signal().await;
+        let _ = stopping.send(());
+    });
+    // Long-polling syncs would hold a graceful shutdown for minutes: give
+    // open requests a few seconds, then stop.
+    let grace = async {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        _ = grace => Ok(()),
+    }
 }
 
-/// Serves on an already bound listener (tests bind port 0 themselves).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves on an already bound listener until `shutdown` resolves (tests bind
+/// port 0 themselves and never shut down).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     services: Arc<Services>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(services).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

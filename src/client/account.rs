@@ -192,12 +192,7 @@ pub async fn logout(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
 }
 
 pub async fn logout_all(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    let all: Vec<_> = s
-        .accounts
-        .devices(&caller.user_id)?
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    let all = s.accounts.device_ids(&caller.user_id)?;
     super::devices::delete_devices(&s, &caller.user_id, &all).await?;
     Ok(Json(json!({})))
 }
@@ -207,21 +202,14 @@ pub async fn change_password(
     Auth(caller): Auth,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
-    uia::require(
-        &s,
-        Some(&body),
-        &[vec!["m.login.password"]],
-        Some(&caller.user_id),
-    )
-    .await?;
+    uia::require_password(&s, &body, &caller.user_id).await?;
     let new = req_str(&body, "new_password")?;
     s.accounts.set_password(&caller.user_id, new).await?;
     if opt_bool(&body, "logout_devices")?.unwrap_or(true) {
         let others: Vec<_> = s
             .accounts
-            .devices(&caller.user_id)?
+            .device_ids(&caller.user_id)?
             .into_iter()
-            .map(|(d, _)| d)
             .filter(|d| *d != caller.device_id)
             .collect();
         super::devices::delete_devices(&s, &caller.user_id, &others).await?;
@@ -234,13 +222,7 @@ pub async fn deactivate(
     Auth(caller): Auth,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
-    uia::require(
-        &s,
-        Some(&body),
-        &[vec!["m.login.password"]],
-        Some(&caller.user_id),
-    )
-    .await?;
+    uia::require_password(&s, &body, &caller.user_id).await?;
     for room in s.rooms.joined_rooms(&caller.user_id)? {
         let leave = crate::rooms::send::EventDraft::state(
             ruma::events::StateEventType::RoomMember,
@@ -252,12 +234,7 @@ pub async fn deactivate(
         }
     }
     s.accounts.mark_deactivated(&caller.user_id).await?;
-    let all: Vec<_> = s
-        .accounts
-        .devices(&caller.user_id)?
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    let all = s.accounts.device_ids(&caller.user_id)?;
     super::devices::delete_devices(&s, &caller.user_id, &all).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
 }

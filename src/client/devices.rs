@@ -80,13 +80,7 @@ pub async fn delete(
     if s.accounts.device(&caller.user_id, &id)?.is_none() {
         return Err(Error::not_found("No such device"));
     }
-    uia::require(
-        &s,
-        Some(&body),
-        &[vec!["m.login.password"]],
-        Some(&caller.user_id),
-    )
-    .await?;
+    uia::require_password(&s, &body, &caller.user_id).await?;
     delete_devices(&s, &caller.user_id, &[id]).await?;
     Ok(Json(json!({})))
 }
@@ -107,13 +101,7 @@ pub async fn delete_many(
                 .ok_or_else(|| Error::bad_json("devices must be strings"))
         })
         .collect::<Result<_>>()?;
-    uia::require(
-        &s,
-        Some(&body),
-        &[vec!["m.login.password"]],
-        Some(&caller.user_id),
-    )
-    .await?;
+    uia::require_password(&s, &body, &caller.user_id).await?;
     delete_devices(&s, &caller.user_id, &ids).await?;
     Ok(Json(json!({})))
 }

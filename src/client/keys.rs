@@ -164,7 +164,7 @@ pub async fn send_to_device(
             &txn,
             &kind,
             messages,
-            |u| Ok(accounts.devices(u)?.into_iter().map(|(d, _)| d).collect()),
+            |u| accounts.device_ids(u),
         )
         .await?;
     Ok(Json(json!({})))

@@ -161,12 +161,8 @@ pub fn routes() -> Router<Arc<Services>> {
                 .delete(push_rules::delete_rule),
         )
         .route(
-            &v3("/pushrules/{scope}/{kind}/{id}/enabled"),
-            get(push_rules::get_enabled).put(push_rules::set_enabled),
-        )
-        .route(
-            &v3("/pushrules/{scope}/{kind}/{id}/actions"),
-            get(push_rules::get_actions).put(push_rules::set_actions),
+            &v3("/pushrules/{scope}/{kind}/{id}/{attr}"),
+            get(push_rules::get_attribute).put(push_rules::set_attribute),
         )
         .route(
             &v3("/presence/{user}/status"),

@@ -198,58 +198,44 @@ pub async fn delete_rule(
     Ok(Json(json!({})))
 }
 
-pub async fn get_enabled(
+/// `GET …/{id}/enabled` and `GET …/{id}/actions`.
+pub async fn get_attribute(
     State(s): S,
     Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
+    Path((scope, k, id, attr)): Path<(String, String, String, String)>,
 ) -> Result<Json<Value>> {
     check_scope(&scope)?;
     let rule = rule_json(&ruleset(&s, &caller.user_id)?, kind(&k)?, &id)?;
+    let default = match attr.as_str() {
+        "enabled" => json!(true),
+        "actions" => json!([]),
+        _ => return Err(Error::unrecognized("Unknown push rule attribute")),
+    };
     Ok(Json(
-        json!({ "enabled": rule.get("enabled").cloned().unwrap_or(json!(true)) }),
+        json!({ attr.as_str(): rule.get(attr.as_str()).cloned().unwrap_or(default) }),
     ))
 }
 
-pub async fn set_enabled(
+/// `PUT …/{id}/enabled` and `PUT …/{id}/actions`.
+pub async fn set_attribute(
     State(s): S,
     Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
+    Path((scope, k, id, attr)): Path<(String, String, String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
     check_scope(&scope)?;
-    let enabled =
-        opt_bool(&body, "enabled")?.ok_or_else(|| Error::missing_param("Missing 'enabled'"))?;
+    let kind = kind(&k)?;
     let mut rules = ruleset(&s, &caller.user_id)?;
-    rules
-        .set_enabled(kind(&k)?, &id, enabled)
-        .map_err(|_| Error::not_found("Push rule not found"))?;
-    save(&s, &caller.user_id, &rules).await?;
-    Ok(Json(json!({})))
-}
-
-pub async fn get_actions(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    let rule = rule_json(&ruleset(&s, &caller.user_id)?, kind(&k)?, &id)?;
-    Ok(Json(
-        json!({ "actions": rule.get("actions").cloned().unwrap_or(json!([])) }),
-    ))
-}
-
-pub async fn set_actions(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    let mut rules = ruleset(&s, &caller.user_id)?;
-    rules
-        .set_actions(kind(&k)?, &id, actions(&body)?)
-        .map_err(|_| Error::not_found("Push rule not found"))?;
+    let found = match attr.as_str() {
+        "enabled" => {
+            let enabled = opt_bool(&body, "enabled")?
+                .ok_or_else(|| Error::missing_param("Missing 'enabled'"))?;
+            rules.set_enabled(kind, &id, enabled)
+        }
+        "actions" => rules.set_actions(kind, &id, actions(&body)?),
+        _ => return Err(Error::unrecognized("Unknown push rule attribute")),
+    };
+    found.map_err(|_| Error::not_found("Push rule not found"))?;
     save(&s, &caller.user_id, &rules).await?;
     Ok(Json(json!({})))
 }

@@ -11,17 +11,12 @@ use serde_json::{json, Value};
 use super::membership::parse_room;
 use super::room_events::visible_until;
 use crate::error::{Error, Result};
-use crate::http::extract::Auth;
+use crate::http::extract::{query_param, Auth};
 use crate::rooms::timeline::TimelineEntry;
 use crate::services::Services;
-use crate::sync::filter::{EventFilter, Filter};
 
 type S = State<Arc<Services>>;
 type Q = Query<Vec<(String, String)>>;
-
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
 
 pub async fn context(
     State(s): S,
@@ -41,17 +36,7 @@ pub async fn context(
     if meta.room != short_room || meta.count > until {
         return Err(Error::not_found("Event not found"));
     }
-    let limit = match param(&q, "limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .map_err(|_| Error::invalid_param("Invalid limit"))?
-            .min(100),
-        None => 10,
-    };
-    let filter = match param(&q, "filter") {
-        Some(f) => Filter::parse_room_event_filter(f)?,
-        None => EventFilter::default(),
-    };
+    let (limit, filter) = super::room_history::page_params(&q, 100)?;
     let before_n = limit / 2;
     let after_n = limit - before_n;
     let keep = |entries: Vec<TimelineEntry>| -> Vec<TimelineEntry> {
@@ -76,13 +61,12 @@ pub async fn context(
         Some(upto),
     )?);
     let client = |e: &TimelineEntry| -> Result<Value> {
-        let unsigned = s.rooms.unsigned(
+        s.rooms.client_event(
             e.short,
             &e.pdu,
-            Some(&caller.device_id),
-            e.pdu.sender == caller.user_id,
-        )?;
-        Ok(e.pdu.to_client(Some(&room), unsigned))
+            Some(&room),
+            Some((&caller.user_id, &caller.device_id)),
+        )
     };
     let start = before
         .last()
@@ -96,18 +80,18 @@ pub async fn context(
     let mut state = Vec::new();
     for ev in s.rooms.state_events(state_hash)? {
         let short = s.rooms.short_event(&ev.event_id)?.unwrap_or_default();
-        state.push(ev.to_client(Some(&room), s.rooms.unsigned(short, &ev, None, false)?));
+        state.push(s.rooms.client_event(short, &ev, Some(&room), None)?);
     }
-    let unsigned = s.rooms.unsigned(
+    let event = s.rooms.client_event(
         short,
         &pdu,
-        Some(&caller.device_id),
-        pdu.sender == caller.user_id,
+        Some(&room),
+        Some((&caller.user_id, &caller.device_id)),
     )?;
     Ok(Json(json!({
         "start": start.to_string(),
         "end": end.to_string(),
-        "event": pdu.to_client(Some(&room), unsigned),
+        "event": event,
         "events_before": before.iter().map(client).collect::<Result<Vec<_>>>()?,
         "events_after": after.iter().map(client).collect::<Result<Vec<_>>>()?,
         "state": state,
@@ -126,11 +110,11 @@ pub async fn timestamp_to_event(
     let room = parse_room(&room)?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, _) = s.rooms.record_of(&room)?;
-    let ts: u64 = param(&q, "ts")
+    let ts: u64 = query_param(&q, "ts")
         .ok_or_else(|| Error::missing_param("Missing ts"))?
         .parse()
         .map_err(|_| Error::invalid_param("Invalid ts"))?;
-    let forward = match param(&q, "dir") {
+    let forward = match query_param(&q, "dir") {
         Some("f") => true,
         Some("b") => false,
         Some(_) => return Err(Error::invalid_param("dir must be f or b")),

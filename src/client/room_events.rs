@@ -116,8 +116,7 @@ pub async fn get_state(
         .values()
         .map(|short| {
             let pdu = s.rooms.pdu_by_short(*short)?;
-            let unsigned = s.rooms.unsigned(*short, &pdu, None, false)?;
-            Ok(pdu.to_client(Some(&room), unsigned))
+            s.rooms.client_event(*short, &pdu, Some(&room), None)
         })
         .collect::<Result<_>>()?;
     Ok(Json(Value::Array(events)))
@@ -141,13 +140,13 @@ pub async fn get_event(
     if meta.room != short_room || meta.count > until {
         return Err(Error::not_found("Event not found"));
     }
-    let unsigned = s.rooms.unsigned(
+    let event = s.rooms.client_event(
         short,
         &pdu,
-        Some(&caller.device_id),
-        pdu.sender == caller.user_id,
+        Some(&room),
+        Some((&caller.user_id, &caller.device_id)),
     )?;
-    Ok(Json(pdu.to_client(Some(&room), unsigned)))
+    Ok(Json(event))
 }
 
 pub async fn redact(

@@ -11,15 +11,28 @@ use serde_json::{json, Value};
 use super::membership::parse_room;
 use super::room_events::visible_until;
 use crate::error::{Error, Result};
-use crate::http::extract::Auth;
+use crate::http::extract::{query_param, Auth};
 use crate::services::Services;
 use crate::sync::filter::{EventFilter, Filter};
 
 type S = State<Arc<Services>>;
 type Q = Query<Vec<(String, String)>>;
 
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+/// The `limit` (10 by default, capped at `max`) and `filter` query
+/// parameters shared by `/messages` and `/context`.
+pub fn page_params(q: &[(String, String)], max: usize) -> Result<(usize, EventFilter)> {
+    let limit = match query_param(q, "limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| Error::invalid_param("Invalid limit"))?
+            .min(max),
+        None => 10,
+    };
+    let filter = match query_param(q, "filter") {
+        Some(f) => Filter::parse_room_event_filter(f)?,
+        None => EventFilter::default(),
+    };
+    Ok((limit, filter))
 }
 
 pub fn parse_token(token: &str) -> Result<u64> {
@@ -37,30 +50,20 @@ pub async fn messages(
     let room = parse_room(&room)?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, _) = s.rooms.record_of(&room)?;
-    let direction = match param(&q, "dir") {
+    let direction = match query_param(&q, "dir") {
         Some("b") => Direction::Backward,
         Some("f") => Direction::Forward,
         Some(_) => return Err(Error::invalid_param("dir must be b or f")),
         None => return Err(Error::missing_param("Missing dir")),
     };
-    let limit = match param(&q, "limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .map_err(|_| Error::invalid_param("Invalid limit"))?
-            .min(1000),
-        None => 10,
-    };
-    let filter = match param(&q, "filter") {
-        Some(f) => Filter::parse_room_event_filter(f)?,
-        None => EventFilter::default(),
-    };
+    let (limit, filter) = page_params(&q, 1000)?;
     let now = s.store.position().min(until);
-    let from = match param(&q, "from") {
+    let from = match query_param(&q, "from") {
         Some(t) => parse_token(t)?.min(now),
         None if direction == Direction::Backward => now,
         None => 0,
     };
-    let to = param(&q, "to").map(parse_token).transpose()?;
+    let to = query_param(&q, "to").map(parse_token).transpose()?;
     let bound = match direction {
         Direction::Backward => to,
         Direction::Forward => Some(to.unwrap_or(now).min(now)),
@@ -82,13 +85,11 @@ pub async fn messages(
             };
             if chunk.len() < limit && filter.allows(&entry.pdu) {
                 senders.insert(entry.pdu.sender.clone());
-                let unsigned = s.rooms.unsigned(
-                    entry.short,
-                    &entry.pdu,
-                    Some(&caller.device_id),
-                    entry.pdu.sender == caller.user_id,
-                )?;
-                chunk.push(entry.pdu.to_client(Some(&room), unsigned));
+                let viewer = Some((caller.user_id.as_ref(), caller.device_id.as_ref()));
+                chunk.push(
+                    s.rooms
+                        .client_event(entry.short, &entry.pdu, Some(&room), viewer)?,
+                );
             }
             if chunk.len() >= limit {
                 break;
@@ -135,11 +136,11 @@ pub async fn members(
     } else {
         s.rooms.state_at(short_room, until)?
     };
-    if let Some(at) = param(&q, "at") {
+    if let Some(at) = query_param(&q, "at") {
         hash = s.rooms.state_at(short_room, parse_token(at)?.min(until))?;
     }
-    let membership = param(&q, "membership");
-    let not_membership = param(&q, "not_membership");
+    let membership = query_param(&q, "membership");
+    let not_membership = query_param(&q, "not_membership");
     let state = s.rooms.state.load(hash)?;
     let mut chunk = Vec::new();
     for (short_key, short_event) in state.iter() {
@@ -157,8 +158,10 @@ pub async fn members(
         if membership.is_some_and(|want| want != m) || not_membership.is_some_and(|not| not == m) {
             continue;
         }
-        let unsigned = s.rooms.unsigned(*short_event, &pdu, None, false)?;
-        chunk.push(pdu.to_client(Some(&room), unsigned));
+        chunk.push(
+            s.rooms
+                .client_event(*short_event, &pdu, Some(&room), None)?,
+        );
     }
     Ok(Json(json!({ "chunk": chunk })))
 }

@@ -82,6 +82,14 @@ impl FromRequest<Arc<Services>> for JsonBody {
     }
 }
 
+/// A query parameter's value, if present.
+pub fn query_param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Reads an optional string field; present but not a string is M_BAD_JSON.
 pub fn opt_str<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, Error> {
     match body.get(field) {

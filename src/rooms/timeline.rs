@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use matrixos_storage::{keys, Direction, Table};
-use ruma::{DeviceId, MilliSecondsSinceUnixEpoch};
+use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, RoomId, UserId};
 use serde_json::{json, Map, Value};
 
 use super::{Pdu, Rooms};
@@ -78,6 +78,22 @@ impl Rooms {
     /// The state just before an event.
     pub fn state_before(&self, short_event: u64) -> Result<u64> {
         Ok(self.meta(short_event)?.state_before)
+    }
+
+    /// The client form of an event as `viewer` (user and device) sees it;
+    /// `room` is included for endpoints that name it.
+    pub fn client_event(
+        &self,
+        short: u64,
+        pdu: &Pdu,
+        room: Option<&RoomId>,
+        viewer: Option<(&UserId, &DeviceId)>,
+    ) -> Result<Value> {
+        let (device, is_sender) = match viewer {
+            Some((user, device)) => (Some(device), pdu.sender == user),
+            None => (None, false),
+        };
+        Ok(pdu.to_client(room, self.unsigned(short, pdu, device, is_sender)?))
     }
 
     /// `unsigned` for a client: age, the sender's transaction id (only for

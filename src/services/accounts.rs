@@ -280,6 +280,11 @@ impl Accounts {
         Ok(out)
     }
 
+    /// The ids of every device of the user.
+    pub fn device_ids(&self, user: &UserId) -> Result<Vec<OwnedDeviceId>> {
+        Ok(self.devices(user)?.into_iter().map(|(id, _)| id).collect())
+    }
+
     pub async fn update_device(
         &self,
         user: &UserId,

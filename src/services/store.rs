@@ -7,7 +7,7 @@
 //! sync, and a batch that builds on an earlier one (the next event of a room)
 //! can never reach the disk without it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use matrixos_storage::{Batch, CountGuard, Db};
 use tokio::sync::{oneshot, watch};
@@ -26,7 +26,10 @@ pub struct Store {
     queue: std::sync::mpsc::Sender<Job>,
 }
 
-fn run_writer(db: Arc<Db>, jobs: std::sync::mpsc::Receiver<Job>) {
+/// The writer holds the database weakly: it closes (synchronously, on the
+/// thread that drops the last `Store`) as soon as the services are gone,
+/// never while the process is already exiting.
+fn run_writer(db: Weak<Db>, jobs: std::sync::mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -41,7 +44,10 @@ fn run_writer(db: Arc<Db>, jobs: std::sync::mpsc::Receiver<Job>) {
             merged.append(batch);
             waiters.push(waiter);
         }
-        let result = db.write(merged).map_err(|e| e.to_string());
+        let result = match db.upgrade() {
+            Some(db) => db.write(merged).map_err(|e| e.to_string()),
+            None => Err("database closed".to_owned()),
+        };
         if let Err(e) = &result {
             tracing::error!(error = %e, "database write failed");
         }
@@ -56,7 +62,7 @@ impl Store {
         let (changes, _) = watch::channel(db.visible_count());
         let db = Arc::new(db);
         let (queue, jobs) = std::sync::mpsc::channel();
-        let writer_db = db.clone();
+        let writer_db = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("db-writer".into())
             .spawn(move || run_writer(writer_db, jobs))

@@ -116,6 +116,17 @@ async fn verify_stage(
     }
 }
 
+/// Requires the user's password (the one flow sensitive account actions use).
+pub async fn require_password(services: &Services, body: &Value, user: &UserId) -> Result<()> {
+    require(
+        services,
+        Some(body),
+        &[vec!["m.login.password"]],
+        Some(user),
+    )
+    .await
+}
+
 /// Requires one of `flows` to be complete for this request's `auth` dict;
 /// otherwise answers the 401 challenge (with the failure, if a stage failed).
 pub async fn require(

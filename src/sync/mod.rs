@@ -13,7 +13,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::http::extract::Auth;
+use crate::http::extract::{query_param, Auth};
 use crate::http::Caller;
 use crate::services::Services;
 use filter::Filter;
@@ -25,10 +25,6 @@ struct SyncParams {
     since: u64,
     full_state: bool,
     filter: Filter,
-}
-
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn load_filter(s: &Services, caller: &Caller, raw: Option<&str>) -> Result<Filter> {
@@ -52,13 +48,13 @@ pub async fn sync(
     Auth(caller): Auth,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>> {
-    let since = match param(&q, "since") {
+    let since = match query_param(&q, "since") {
         Some(t) => t
             .parse::<u64>()
             .map_err(|_| Error::invalid_param("Invalid since token"))?,
         None => 0,
     };
-    let timeout = match param(&q, "timeout") {
+    let timeout = match query_param(&q, "timeout") {
         Some(t) => Duration::from_millis(
             t.parse::<u64>()
                 .map_err(|_| Error::invalid_param("Invalid timeout"))?,
@@ -66,12 +62,12 @@ pub async fn sync(
         None => Duration::ZERO,
     }
     .min(MAX_TIMEOUT);
-    let full_state = match param(&q, "full_state") {
+    let full_state = match query_param(&q, "full_state") {
         Some("true") => true,
         Some("false") | None => false,
         Some(_) => return Err(Error::invalid_param("full_state must be true or false")),
     };
-    if let Some(presence) = param(&q, "set_presence") {
+    if let Some(presence) = query_param(&q, "set_presence") {
         if matches!(presence, "online" | "offline" | "unavailable") {
             s.presence.set(&caller.user_id, presence, None);
         } else {
@@ -83,7 +79,7 @@ pub async fn sync(
     let params = SyncParams {
         since,
         full_state,
-        filter: load_filter(&s, &caller, param(&q, "filter"))?,
+        filter: load_filter(&s, &caller, query_param(&q, "filter"))?,
     };
     let deadline = tokio::time::Instant::now() + timeout;
     let mut changes = s.store.subscribe();

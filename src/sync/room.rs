@@ -36,13 +36,12 @@ pub struct RoomSync<'a> {
 
 impl RoomSync<'_> {
     fn event_json(&self, entry: &TimelineEntry) -> Result<Value> {
-        let unsigned = self.s.rooms.unsigned(
+        self.s.rooms.client_event(
             entry.short,
             &entry.pdu,
-            Some(&self.caller.device_id),
-            entry.pdu.sender == self.caller.user_id,
-        )?;
-        Ok(entry.pdu.to_client(None, unsigned))
+            None,
+            Some((&self.caller.user_id, &self.caller.device_id)),
+        )
     }
 
     /// Timeline events after `bound` up to `next`, newest `limit`; and whether
@@ -127,8 +126,7 @@ impl RoomSync<'_> {
             if !self.filter.room.state.allows(&pdu) {
                 continue;
             }
-            let unsigned = self.s.rooms.unsigned(*short_event, &pdu, None, false)?;
-            out.push(pdu.to_client(None, unsigned));
+            out.push(self.s.rooms.client_event(*short_event, &pdu, None, None)?);
         }
         Ok(out)
     }
@@ -253,6 +251,19 @@ impl RoomSync<'_> {
             .count() as u64)
     }
 
+    /// The `timeline` object: events, `limited`, and the token before them.
+    fn timeline_json(&self, timeline: &[TimelineEntry], limited: bool) -> Result<Value> {
+        let prev_batch = timeline
+            .first()
+            .map(|e| e.count.saturating_sub(1))
+            .unwrap_or(self.next);
+        let events = timeline
+            .iter()
+            .map(|e| self.event_json(e))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(json!({ "events": events, "limited": limited, "prev_batch": prev_batch.to_string() }))
+    }
+
     /// A joined room; `None` when nothing changed in it.
     pub fn joined(&self, newly_joined: bool, changes: &mut MemberChanges) -> Result<Option<Value>> {
         let (short_room, record) = self.s.rooms.record_of(self.room_id)?;
@@ -275,16 +286,8 @@ impl RoomSync<'_> {
             return Ok(None);
         }
         Self::note_members(&timeline, changes);
-        let prev_batch = timeline
-            .first()
-            .map(|e| e.count.saturating_sub(1))
-            .unwrap_or(self.next);
-        let events = timeline
-            .iter()
-            .map(|e| self.event_json(e))
-            .collect::<Result<Vec<_>>>()?;
         Ok(Some(json!({
-            "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
+            "timeline": self.timeline_json(&timeline, limited)?,
             "state": { "events": state },
             "account_data": { "events": account_data },
             "ephemeral": { "events": ephemeral },
@@ -302,16 +305,8 @@ impl RoomSync<'_> {
         } else {
             Vec::new()
         };
-        let prev_batch = timeline
-            .first()
-            .map(|e| e.count.saturating_sub(1))
-            .unwrap_or(self.next);
-        let events = timeline
-            .iter()
-            .map(|e| self.event_json(e))
-            .collect::<Result<Vec<_>>>()?;
         Ok(json!({
-            "timeline": { "events": events, "limited": limited, "prev_batch": prev_batch.to_string() },
+            "timeline": self.timeline_json(&timeline, limited)?,
             "state": { "events": state },
             "account_data": { "events": self.room_account_data() },
         }))

@@ -42,7 +42,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let task = tokio::spawn({
         let services = services.clone();
         async move {
-            let _ = matrixos::server::serve_on(listener, services).await;
+            let _ = matrixos::server::serve_on(listener, services, std::future::pending()).await;
         }
     });
     TestServer {
