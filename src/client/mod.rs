@@ -3,6 +3,7 @@
 pub mod account;
 pub mod cross_signing;
 pub mod devices;
+pub mod directory;
 pub mod discovery;
 pub mod keys;
 pub mod membership;
@@ -132,6 +133,21 @@ pub fn routes() -> Router<Arc<Services>> {
             post(receipts::read_markers),
         )
         .route(&v3("/rooms/{room}/typing/{user}"), put(receipts::typing))
+        .route(
+            &v3("/directory/room/{alias}"),
+            get(directory::get_alias)
+                .put(directory::put_alias)
+                .delete(directory::delete_alias),
+        )
+        .route(&v3("/rooms/{room}/aliases"), get(directory::room_aliases))
+        .route(
+            &v3("/directory/list/room/{room}"),
+            get(directory::get_visibility).put(directory::set_visibility),
+        )
+        .route(
+            &v3("/publicRooms"),
+            get(directory::get_public_rooms).post(directory::post_public_rooms),
+        )
         .route(&v3("/sync"), get(crate::sync::sync))
         .route(&v3("/user/{user}/filter"), post(user_data::create_filter))
         .route(&v3("/user/{user}/filter/{id}"), get(user_data::get_filter))

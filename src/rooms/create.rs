@@ -7,9 +7,7 @@ use std::future::Future;
 use matrixos_federation::room_id_from_create_event_id;
 use matrixos_storage::{Batch, Table};
 use ruma::events::StateEventType;
-use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, RoomVersionId, UserId,
-};
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
 use serde_json::{json, Map, Value};
 
 use super::send::EventDraft;
@@ -50,14 +48,6 @@ fn merge(base: &mut Map<String, Value>, overrides: Map<String, Value>) {
 }
 
 impl Rooms {
-    pub fn alias_target(&self, alias: &RoomAliasId) -> Result<Option<OwnedRoomId>> {
-        Ok(self
-            .store
-            .db
-            .get(Table::Aliases, alias.as_bytes())?
-            .and_then(|v| RoomId::parse(String::from_utf8_lossy(&v).as_ref()).ok()))
-    }
-
     fn power_levels(
         &self,
         creator: &UserId,
@@ -157,11 +147,7 @@ impl Rooms {
             short_room.to_be_bytes().to_vec(),
         );
         if let Some(alias) = &opts.alias {
-            prelude.put(
-                Table::Aliases,
-                alias.as_bytes().to_vec(),
-                room_id.as_bytes().to_vec(),
-            );
+            self.put_alias_into(&mut prelude, alias, &room_id, creator)?;
         }
         self.remember_short_room(&room_id, short_room);
         let mut pending: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>> =
@@ -258,19 +244,5 @@ impl Rooms {
             }
         }
         Ok(room_id)
-    }
-}
-
-impl Rooms {
-    /// Lists or unlists a room in the public room directory.
-    pub async fn set_published(&self, room: &RoomId, published: bool) -> Result<()> {
-        let key = matrixos_storage::keys::join(&[b"public_room", room.as_bytes()]);
-        let mut batch = Batch::new();
-        if published {
-            batch.put(Table::Server, key, Vec::new());
-        } else {
-            batch.delete(Table::Server, key);
-        }
-        self.store.commit(batch, vec![]).await
     }
 }

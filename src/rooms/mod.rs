@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod create;
+pub mod directory;
 pub mod membership;
 pub mod pdu;
 pub mod power;
@@ -66,6 +67,7 @@ pub struct Rooms {
     pdus: Mutex<HashMap<u64, Arc<Pdu>>>,
     /// Event id → short id for cached PDUs (including ones not yet durable).
     event_shorts: Mutex<HashMap<OwnedEventId, u64>>,
+    metas: Mutex<HashMap<u64, Arc<EventMeta>>>,
     short_rooms: Mutex<HashMap<OwnedRoomId, u64>>,
 }
 
@@ -84,6 +86,7 @@ impl Rooms {
             locks: Mutex::new(HashMap::new()),
             pdus: Mutex::new(HashMap::new()),
             event_shorts: Mutex::new(HashMap::new()),
+            metas: Mutex::new(HashMap::new()),
             short_rooms: Mutex::new(HashMap::new()),
         }
     }
@@ -191,13 +194,27 @@ impl Rooms {
         }
     }
 
-    pub fn meta(&self, short: u64) -> Result<EventMeta> {
+    pub fn meta(&self, short: u64) -> Result<Arc<EventMeta>> {
+        if let Some(meta) = self.metas.lock().get(&short) {
+            return Ok(meta.clone());
+        }
         let raw = self
             .store
             .db
             .get(Table::EventMeta, &short.to_be_bytes())?
             .ok_or_else(|| Error::internal(format!("event meta {short} missing")))?;
-        Ok(serde_json::from_slice(&raw)?)
+        let meta: Arc<EventMeta> = Arc::new(serde_json::from_slice(&raw)?);
+        self.cache_meta(short, meta.clone());
+        Ok(meta)
+    }
+
+    /// Event metadata never changes once written: cached like PDUs.
+    pub(crate) fn cache_meta(&self, short: u64, meta: Arc<EventMeta>) {
+        let mut metas = self.metas.lock();
+        if metas.len() >= MAX_CACHED_PDUS {
+            metas.clear();
+        }
+        metas.insert(short, meta);
     }
 
     /// The state event for (type, key) in a state, if any.

@@ -253,6 +253,7 @@ impl Rooms {
             short_event.to_be_bytes().to_vec(),
             serde_json::to_vec(&meta)?,
         );
+        self.cache_meta(short_event, Arc::new(meta));
         batch.put(
             Table::Timeline,
             keys::short_and_u64(short_room, count).to_vec(),
