@@ -1,9 +1,5 @@
 //! Users, passwords, devices and access tokens.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use matrixos_storage::{keys, Batch, Table};
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -11,6 +7,7 @@ use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::password::Passwords;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::http::Caller;
@@ -38,6 +35,9 @@ pub struct DeviceRecord {
 pub struct Accounts {
     store: Store,
     server_name: OwnedServerName,
+    passwords: Passwords,
+    /// Makes "is the name free? then take it" one step.
+    create_lock: tokio::sync::Mutex<()>,
 }
 
 pub fn now_ms() -> u64 {
@@ -63,24 +63,6 @@ fn device_key(user: &UserId, device: &DeviceId) -> Vec<u8> {
     keys::join(&[user.as_bytes(), device.as_bytes()])
 }
 
-fn hash_password(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::internal(format!("hashing password: {e}")))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 /// Localparts the spec allows for new accounts: lower-case letters, digits
 /// and `._=-/+`.
 pub fn validate_localpart(localpart: &str) -> Result<()> {
@@ -98,7 +80,12 @@ pub fn validate_localpart(localpart: &str) -> Result<()> {
 
 impl Accounts {
     pub fn new(store: Store, server_name: OwnedServerName) -> Self {
-        Self { store, server_name }
+        Self {
+            store,
+            server_name,
+            passwords: Passwords::default(),
+            create_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn user_id(&self, localpart: &str) -> Result<OwnedUserId> {
@@ -155,12 +142,10 @@ impl Accounts {
     /// Creates the account; fails with `M_USER_IN_USE` if it exists.
     pub async fn create(&self, user: &UserId, password: Option<&str>, admin: bool) -> Result<()> {
         let password_hash = match password {
-            Some(p) => {
-                let p = p.to_owned();
-                Some(tokio::task::spawn_blocking(move || hash_password(&p)).await??)
-            }
+            Some(p) => Some(self.passwords.hash(p).await?),
             None => None,
         };
+        let _taking_the_name = self.create_lock.lock().await;
         if self.exists(user)? {
             return Err(Error::user_in_use());
         }
@@ -187,13 +172,11 @@ impl Accounts {
         let Some(hash) = record.password_hash else {
             return Ok(false);
         };
-        let password = password.to_owned();
-        Ok(tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?)
+        self.passwords.verify(password, &hash).await
     }
 
     pub async fn set_password(&self, user: &UserId, password: &str) -> Result<()> {
-        let p = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&p)).await??;
+        let hash = self.passwords.hash(password).await?;
         let mut record = self
             .get(user)?
             .ok_or_else(|| Error::not_found("No such user"))?;

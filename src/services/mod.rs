@@ -4,6 +4,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod cross_signing;
 pub mod e2ee_keys;
+pub mod password;
 pub mod presence;
 pub mod receipts;
 pub mod store;
