@@ -1373,3 +1373,41 @@ async fn profiles_devices_aliases_and_server_owned_account_data() {
         "m.fully_read after the refused PUT",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_localparts_are_reserved_with_m_exclusive() {
+    let server = common::start().await;
+    let raw = common::Raw::new(&server);
+    let (status, body) = raw
+        .json(
+            "POST",
+            "/_matrix/client/v3/register",
+            serde_json::json!({"username": "alice_ai", "password": "pw", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_EXCLUSIVE")),
+        "{body}"
+    );
+    let (status, body) = raw
+        .call(
+            "GET",
+            "/_matrix/client/v3/register/available?username=bob_ai",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_EXCLUSIVE")),
+        "{body}"
+    );
+    let (status, _) = raw
+        .call(
+            "GET",
+            "/_matrix/client/v3/register/available?username=aidan",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "only the _ai suffix is reserved");
+}

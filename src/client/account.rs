@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_bool, opt_str, req_str, Auth, ClientIp, JsonBody};
+use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
 
 type S = State<Arc<Services>>;
@@ -43,6 +44,7 @@ pub async fn register(
         None => crate::services::accounts::random_string(12).to_lowercase(),
     };
     let user = s.accounts.user_id(&localpart)?;
+    check_not_reserved(&localpart)?;
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());
     }
@@ -94,6 +96,7 @@ pub async fn available(State(s): S, Query(q): Query<Vec<(String, String)>>) -> R
         .map(|(_, v)| v.to_lowercase())
         .ok_or_else(|| Error::missing_param("Missing username"))?;
     let user = s.accounts.user_id(&name)?;
+    check_not_reserved(&name)?;
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());
     }
@@ -284,6 +287,7 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
     mac.verify_slice(&given)
         .map_err(|_| Error::forbidden("HMAC incorrect"))?;
     let user = s.accounts.user_id(&username.to_lowercase())?;
+    check_not_reserved(user.localpart())?;
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());
     }

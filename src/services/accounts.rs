@@ -63,6 +63,17 @@ fn device_key(user: &UserId, device: &DeviceId) -> Vec<u8> {
     keys::join(&[user.as_bytes(), device.as_bytes()])
 }
 
+/// Localparts ending in `_ai` belong to the AI users the server runs for
+/// each person; nobody registers one directly.
+pub fn check_not_reserved(localpart: &str) -> Result<()> {
+    if localpart.ends_with("_ai") {
+        return Err(Error::exclusive(
+            "User IDs ending in _ai are reserved for AI users",
+        ));
+    }
+    Ok(())
+}
+
 /// Localparts the spec allows for new accounts: lower-case letters, digits
 /// and `._=-/+`.
 pub fn validate_localpart(localpart: &str) -> Result<()> {
