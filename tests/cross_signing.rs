@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::{start, Raw};
+use common::{expect_error, expect_ok, start, Raw, V3};
 use ruma::serde::Base64;
 use ruma::signatures::{sign_json, Ed25519KeyPair};
 use ruma::CanonicalJsonObject;
 use serde_json::{json, Value};
-
-const V3: &str = "/_matrix/client/v3";
 
 /// An ed25519 key pair whose key id name is its public key, the way
 /// cross-signing keys are named (or a device id, for device keys).
@@ -80,23 +78,6 @@ impl Identity {
             "user_signing_key": sign(cs_key(user, "user_signing", &self.usk), user, &self.master),
         })
     }
-}
-
-#[track_caller]
-fn expect_ok(res: (u16, Value), what: &str) -> Value {
-    assert_eq!(res.0, 200, "{what}: expected 200, got {} {}", res.0, res.1);
-    res.1
-}
-
-#[track_caller]
-fn expect_error(res: &(u16, Value), status: u16, errcode: &str, what: &str) {
-    assert_eq!(
-        (res.0, res.1["errcode"].as_str()),
-        (status, Some(errcode)),
-        "{what}: expected {status} {errcode}, got {} {}",
-        res.0,
-        res.1
-    );
 }
 
 async fn upload_signing_keys(raw: &Raw, body: Value) -> (u16, Value) {

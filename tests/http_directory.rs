@@ -2,11 +2,9 @@
 
 mod common;
 
-use serde_json::json;
+use common::enc;
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aliases_resolve_conflict_list_and_delete_with_permission() {

@@ -5,48 +5,10 @@
 
 mod common;
 
-use common::{start, start_with, Raw};
+use common::{create_room, enc, expect_error, expect_ok, start, start_with, Raw, V3};
 use hmac::{Hmac, Mac};
 use matrixos::config::{RateLimit, RegistrationMode};
 use serde_json::{json, Value};
-
-const V3: &str = "/_matrix/client/v3";
-
-/// Percent-encodes one path segment or query value.
-fn enc(segment: &str) -> String {
-    let mut out = String::new();
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Asserts a Matrix error answer: HTTP status and errcode.
-#[track_caller]
-fn expect_error(res: &(u16, Value), status: u16, errcode: &str, what: &str) {
-    assert_eq!(
-        (res.0, res.1["errcode"].as_str()),
-        (status, Some(errcode)),
-        "{what}: expected HTTP {status} {errcode}, got HTTP {} {}",
-        res.0,
-        res.1
-    );
-}
-
-/// Asserts a 200 answer and returns its body.
-#[track_caller]
-fn expect_ok(res: (u16, Value), what: &str) -> Value {
-    assert_eq!(
-        res.0, 200,
-        "{what}: expected HTTP 200, got {} {}",
-        res.0, res.1
-    );
-    res.1
-}
 
 fn password_login(user: &str, password: &str) -> Value {
     json!({
@@ -90,14 +52,6 @@ async fn available(anon: &Raw, name: &str) -> bool {
         assert_eq!(body["available"], true, "available answer: {body}");
     }
     status == 200
-}
-
-async fn create_room(raw: &Raw, body: Value) -> String {
-    let res = raw.json("POST", &format!("{V3}/createRoom"), body).await;
-    expect_ok(res, "createRoom")["room_id"]
-        .as_str()
-        .expect("room_id")
-        .to_owned()
 }
 
 /// The ids of every event of the room the caller can page through, oldest

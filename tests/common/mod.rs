@@ -122,3 +122,54 @@ impl Raw {
         (self.with_token(&token), user)
     }
 }
+
+pub const V3: &str = "/_matrix/client/v3";
+
+/// Percent-encodes one path segment or query value.
+pub fn enc(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+#[track_caller]
+pub fn expect_error(res: &(u16, Value), status: u16, errcode: &str, what: &str) {
+    assert_eq!(
+        (res.0, res.1["errcode"].as_str()),
+        (status, Some(errcode)),
+        "{what}: expected HTTP {status} {errcode}, got HTTP {} {}",
+        res.0,
+        res.1
+    );
+}
+
+#[track_caller]
+pub fn expect_ok(res: (u16, Value), what: &str) -> Value {
+    assert_eq!(
+        res.0, 200,
+        "{what}: expected HTTP 200, got {} {}",
+        res.0, res.1
+    );
+    res.1
+}
+
+pub async fn create_room(raw: &Raw, body: Value) -> String {
+    let res = raw.json("POST", &format!("{V3}/createRoom"), body).await;
+    expect_ok(res, "createRoom")["room_id"]
+        .as_str()
+        .expect("room_id")
+        .to_owned()
+}
+
+pub async fn sync(raw: &Raw, since: Option<&str>, timeout_ms: u64) -> Value {
+    let mut path = format!("{V3}/sync?timeout={timeout_ms}");
+    if let Some(since) = since {
+        path.push_str(&format!("&since={}", enc(since)));
+    }
+    expect_ok(raw.call("GET", &path, None).await, "sync")
+}
+
+pub fn next_batch(sync: &Value) -> String {
+    sync["next_batch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("next_batch missing: {sync}"))
+        .to_owned()
+}
