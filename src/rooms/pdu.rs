@@ -36,7 +36,7 @@ impl Pdu {
 
     /// The event a redaction targets, wherever the room version puts it.
     pub fn redacted_event(&self) -> Option<OwnedEventId> {
-        if self.redacts.is_some() {
+        if self.redacts.is_some() || self.kind != TimelineEventType::RoomRedaction {
             return self.redacts.clone();
         }
         serde_json::from_str::<Value>(self.content.get())

@@ -70,7 +70,11 @@ impl EventFilter {
     }
 
     pub fn allows(&self, pdu: &Pdu) -> bool {
-        self.allows_type_and_sender(&pdu.kind.to_string(), pdu.sender.as_str())
+        let unfiltered = self.types.is_none()
+            && self.not_types.is_empty()
+            && self.senders.is_none()
+            && self.not_senders.is_empty();
+        unfiltered || self.allows_type_and_sender(&pdu.kind.to_string(), pdu.sender.as_str())
     }
 }
 
