@@ -751,3 +751,40 @@ async fn presence_is_set_by_oneself_and_read_by_others() {
     let seen = expect_ok(bob.call("GET", &path, None).await, "get presence again");
     assert_eq!(seen["presence"], "online", "presence unchanged: {seen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_that_is_not_renewed_ends_by_itself() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+    let room = shared_room(&alice, &bob, &bob_id).await;
+    let since = next_batch(&sync(&bob, None, 0).await);
+    let typing_path = format!("{V3}/rooms/{}/typing/{}", enc(&room), enc(&alice_id));
+    let res = alice
+        .json(
+            "PUT",
+            &typing_path,
+            json!({ "typing": true, "timeout": 300 }),
+        )
+        .await;
+    expect_ok(res, "start typing");
+    let typing_users = |body: &Value| -> Option<Vec<String>> {
+        body["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["type"] == "m.typing")
+            .map(|e| serde_json::from_value(e["content"]["user_ids"].clone()).unwrap_or_default())
+    };
+    let started = sync_until(&bob, &since, "alice typing", |b| {
+        typing_users(b).is_some_and(|u| u.contains(&alice_id))
+    })
+    .await;
+    // Without any further request, the notification ends after its timeout
+    // and a waiting sync hears about it.
+    let ended = sync_until(&bob, &next_batch(&started), "typing ended", |b| {
+        typing_users(b).is_some_and(|u| u.is_empty())
+    })
+    .await;
+    assert_eq!(typing_users(&ended), Some(vec![]));
+}

@@ -2,6 +2,7 @@
 //! notifications (in memory, expiring).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use matrixos_storage::{keys, Batch, Table};
@@ -26,7 +27,7 @@ type TypingState = (HashMap<OwnedUserId, Instant>, u64);
 
 pub struct Receipts {
     store: Store,
-    typing: Mutex<HashMap<OwnedRoomId, TypingState>>,
+    typing: Arc<Mutex<HashMap<OwnedRoomId, TypingState>>>,
 }
 
 /// Longest typing notification a client may ask for.
@@ -36,7 +37,7 @@ impl Receipts {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            typing: Mutex::new(HashMap::new()),
+            typing: Arc::default(),
         }
     }
 
@@ -112,7 +113,9 @@ impl Receipts {
         (!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content }))
     }
 
-    /// Marks the user typing (or not) and wakes syncs.
+    /// Marks the user typing (or not) and wakes syncs. A typing
+    /// notification that is not renewed ends by itself after its timeout,
+    /// and that end wakes syncs too.
     pub async fn set_typing(
         &self,
         room: &RoomId,
@@ -120,20 +123,32 @@ impl Receipts {
         typing: bool,
         timeout: Duration,
     ) -> Result<()> {
-        let mut batch = Batch::new();
-        let position = self.store.db.reserve_count(&mut batch);
-        {
-            let mut rooms = self.typing.lock();
-            let (users, changed) = rooms.entry(room.to_owned()).or_default();
-            if typing {
-                users.insert(user.to_owned(), Instant::now() + timeout.min(MAX_TYPING));
-            } else {
+        if !typing {
+            return change_typing(&self.typing, &self.store, room, |users| {
                 users.remove(user);
-            }
-            *changed = position.get();
+            })
+            .await;
         }
-        // An empty write moves the stream position so long-polls wake.
-        self.store.commit(batch, vec![position]).await
+        let expires = Instant::now() + timeout.min(MAX_TYPING);
+        change_typing(&self.typing, &self.store, room, |users| {
+            users.insert(user.to_owned(), expires);
+        })
+        .await?;
+        let (typing, store) = (self.typing.clone(), self.store.clone());
+        let (room, user) = (room.to_owned(), user.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(expires.into()).await;
+            let result = change_typing(&typing, &store, &room, |users| {
+                if users.get(&user) == Some(&expires) {
+                    users.remove(&user);
+                }
+            })
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(room = %room, error = %e, "could not end a typing notification");
+            }
+        });
+        Ok(())
     }
 
     /// The `m.typing` EDU if the room's typing set changed after `since`.
@@ -148,4 +163,23 @@ impl Receipts {
         let ids: Vec<&OwnedUserId> = users.keys().collect();
         Some(json!({ "type": "m.typing", "content": { "user_ids": ids } }))
     }
+}
+
+/// Applies `change` to a room's typing set, records it at a new stream
+/// position and wakes syncs (the empty write moves the position).
+async fn change_typing(
+    typing: &Mutex<HashMap<OwnedRoomId, TypingState>>,
+    store: &Store,
+    room: &RoomId,
+    change: impl FnOnce(&mut HashMap<OwnedUserId, Instant>),
+) -> Result<()> {
+    let mut batch = Batch::new();
+    let position = store.db.reserve_count(&mut batch);
+    {
+        let mut rooms = typing.lock();
+        let (users, changed) = rooms.entry(room.to_owned()).or_default();
+        change(users);
+        *changed = position.get();
+    }
+    store.commit(batch, vec![position]).await
 }
