@@ -29,18 +29,6 @@ const PASSWORD: &str = "correct horse battery staple";
 /// How many `/sync` round trips a test waits for something before failing.
 const MAX_SYNCS: usize = 50;
 
-/// Logs to the test output: `RUST_LOG` if set, else matrix-sdk's and the
-/// server's warnings (matrix-sdk only logs some failed E2EE requests).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,matrix_sdk_crypto=warn,matrix_sdk=warn")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
-}
-
 fn sync_settings() -> SyncSettings {
     SyncSettings::default().timeout(Duration::from_millis(500))
 }
@@ -181,7 +169,7 @@ async fn wait_for_member(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_rooms_messages_history_profile_leave_logout() {
-    init_logging();
+    common::init_logging();
     let server = common::start().await;
 
     // --- Registration (UIA) and whoami ---------------------------------

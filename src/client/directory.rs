@@ -62,15 +62,8 @@ pub async fn delete_alias(
     let admin = s.accounts.get(&caller.user_id)?.is_some_and(|u| u.admin);
     let may = record.creator == caller.user_id || admin || {
         let (_, room) = s.rooms.record_of(&record.room_id)?;
-        let rules = room
-            .version
-            .rules()
-            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-        let state = s.rooms.state.load(room.state)?;
-        let needed = s.rooms.required_level(&state, "state_default", 50)?;
         s.rooms
-            .user_power(&state, &rules.authorization, &caller.user_id)?
-            >= needed
+            .has_level(&room, &caller.user_id, "state_default", 50)?
     };
     if !may {
         return Err(Error::forbidden("You may not delete this alias"));
@@ -113,16 +106,10 @@ pub async fn set_visibility(
         "private" => false,
         _ => return Err(Error::invalid_param("visibility must be public or private")),
     };
-    let rules = record
-        .version
-        .rules()
-        .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-    let state = s.rooms.state.load(record.state)?;
-    let needed = s.rooms.required_level(&state, "state_default", 50)?;
     if !s.rooms.is_joined(&caller.user_id, &room)?
-        || s.rooms
-            .user_power(&state, &rules.authorization, &caller.user_id)?
-            < needed
+        || !s
+            .rooms
+            .has_level(&record, &caller.user_id, "state_default", 50)?
     {
         return Err(Error::forbidden(
             "You may not change this room's visibility",

@@ -86,16 +86,10 @@ fn restricted_join_authoriser(
     if !in_allowed_room {
         return Ok(None);
     }
-    let rules = record
-        .version
-        .rules()
-        .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-    let state = s.rooms.state.load(record.state)?;
-    let needed = s.rooms.required_level(&state, "invite", 0)?;
     for (member, membership) in s.rooms.members(short_room)? {
         if membership == "join"
             && s.accounts.is_local(&member)
-            && s.rooms.user_power(&state, &rules.authorization, &member)? >= needed
+            && s.rooms.has_level(&record, &member, "invite", 0)?
         {
             return Ok(Some(member));
         }

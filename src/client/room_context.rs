@@ -61,12 +61,8 @@ pub async fn context(
         Some(upto),
     )?);
     let client = |e: &TimelineEntry| -> Result<Value> {
-        s.rooms.client_event(
-            e.short,
-            &e.pdu,
-            Some(&room),
-            Some((&caller.user_id, &caller.device_id)),
-        )
+        s.rooms
+            .client_event(e.short, &e.pdu, Some(&room), caller.viewer())
     };
     let start = before
         .last()
@@ -78,16 +74,13 @@ pub async fn context(
         None => meta.state_after,
     };
     let mut state = Vec::new();
-    for ev in s.rooms.state_events(state_hash)? {
-        let short = s.rooms.short_event(&ev.event_id)?.unwrap_or_default();
-        state.push(s.rooms.client_event(short, &ev, Some(&room), None)?);
+    for short in s.rooms.state.load(state_hash)?.values() {
+        let ev = s.rooms.pdu_by_short(*short)?;
+        state.push(s.rooms.client_event(*short, &ev, Some(&room), None)?);
     }
-    let event = s.rooms.client_event(
-        short,
-        &pdu,
-        Some(&room),
-        Some((&caller.user_id, &caller.device_id)),
-    )?;
+    let event = s
+        .rooms
+        .client_event(short, &pdu, Some(&room), caller.viewer())?;
     Ok(Json(json!({
         "start": start.to_string(),
         "end": end.to_string(),

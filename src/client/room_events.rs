@@ -140,12 +140,9 @@ pub async fn get_event(
     if meta.room != short_room || meta.count > until {
         return Err(Error::not_found("Event not found"));
     }
-    let event = s.rooms.client_event(
-        short,
-        &pdu,
-        Some(&room),
-        Some((&caller.user_id, &caller.device_id)),
-    )?;
+    let event = s
+        .rooms
+        .client_event(short, &pdu, Some(&room), caller.viewer())?;
     Ok(Json(event))
 }
 

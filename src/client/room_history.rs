@@ -85,7 +85,7 @@ pub async fn messages(
             };
             if chunk.len() < limit && filter.allows(&entry.pdu) {
                 senders.insert(entry.pdu.sender.clone());
-                let viewer = Some((caller.user_id.as_ref(), caller.device_id.as_ref()));
+                let viewer = caller.viewer();
                 chunk.push(
                     s.rooms
                         .client_event(entry.short, &entry.pdu, Some(&room), viewer)?,

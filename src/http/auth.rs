@@ -12,6 +12,13 @@ pub struct Caller {
     pub device_id: OwnedDeviceId,
 }
 
+impl Caller {
+    /// Who is looking at an event: for `transaction_id` in `unsigned`.
+    pub fn viewer(&self) -> Option<(&ruma::UserId, &ruma::DeviceId)> {
+        Some((&self.user_id, &self.device_id))
+    }
+}
+
 /// Reads the access token from `Authorization: Bearer …`, or the deprecated
 /// `access_token` query parameter.
 pub fn token_from_parts(parts: &Parts) -> Result<Option<String>, Error> {

@@ -6,8 +6,8 @@ use ruma::UserId;
 use serde_json::Value;
 
 use super::state::StateMap;
-use super::Rooms;
-use crate::error::Result;
+use super::{RoomRecord, Rooms};
+use crate::error::{Error, Result};
 
 fn as_level(v: Option<&Value>) -> Option<i64> {
     match v? {
@@ -62,6 +62,24 @@ impl Rooms {
         } else {
             Ok(0)
         }
+    }
+
+    /// Whether the user's power in the room's current state reaches the
+    /// top-level requirement `field` (`default` when unset).
+    pub fn has_level(
+        &self,
+        record: &RoomRecord,
+        user: &UserId,
+        field: &str,
+        default: i64,
+    ) -> Result<bool> {
+        let rules = record
+            .version
+            .rules()
+            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+        let state = self.state.load(record.state)?;
+        Ok(self.user_power(&state, &rules.authorization, user)?
+            >= self.required_level(&state, field, default)?)
     }
 
     /// A top-level power level requirement (`redact`, `kick`, …).

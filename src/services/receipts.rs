@@ -99,7 +99,10 @@ impl Receipts {
     }
 
     /// The `m.receipt` EDU content for receipts visible to `viewer`.
-    pub fn edu(receipts: &[Receipt], viewer: &UserId) -> Option<Value> {
+    pub fn edu<'a>(
+        receipts: impl IntoIterator<Item = &'a Receipt>,
+        viewer: &UserId,
+    ) -> Option<Value> {
         let mut content: Map<String, Value> = Map::new();
         for r in receipts {
             if r.kind == "m.read.private" && r.user != viewer {

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::http::Caller;
 use crate::rooms::timeline::TimelineEntry;
 use crate::services::account_data::AccountDataEntry;
+use crate::services::receipts::Receipt;
 use crate::services::Services;
 
 /// Default number of timeline events per room.
@@ -36,12 +37,9 @@ pub struct RoomSync<'a> {
 
 impl RoomSync<'_> {
     fn event_json(&self, entry: &TimelineEntry) -> Result<Value> {
-        self.s.rooms.client_event(
-            entry.short,
-            &entry.pdu,
-            None,
-            Some((&self.caller.user_id, &self.caller.device_id)),
-        )
+        self.s
+            .rooms
+            .client_event(entry.short, &entry.pdu, None, self.caller.viewer())
     }
 
     /// Timeline events after `bound` up to `next`, newest `limit`; and whether
@@ -197,14 +195,12 @@ impl RoomSync<'_> {
         }
     }
 
-    fn ephemeral(&self) -> Result<Vec<Value>> {
+    fn ephemeral(&self, receipts: &[Receipt]) -> Result<Vec<Value>> {
         let mut out = Vec::new();
-        let receipts = self.s.receipts.since(self.room_id, self.since)?;
-        let receipts: Vec<_> = receipts
-            .into_iter()
-            .filter(|r| r.count <= self.next)
-            .collect();
-        if let Some(edu) = crate::services::receipts::Receipts::edu(&receipts, &self.caller.user_id)
+        let receipts = receipts
+            .iter()
+            .filter(|r| r.count > self.since && r.count <= self.next);
+        if let Some(edu) = crate::services::receipts::Receipts::edu(receipts, &self.caller.user_id)
         {
             out.push(edu);
         }
@@ -216,10 +212,10 @@ impl RoomSync<'_> {
 
     /// Messages from others after the user's latest read receipt (counted
     /// up to a bound; clients show "99+" long before it).
-    fn unread(&self, short_room: u64) -> Result<u64> {
+    fn unread(&self, short_room: u64, receipts: &[Receipt]) -> Result<u64> {
         const MAX_COUNTED: usize = 1000;
         let mut read_at = 0;
-        for r in self.s.receipts.since(self.room_id, 0)? {
+        for r in receipts {
             if r.user == self.caller.user_id && (r.kind == "m.read" || r.kind == "m.read.private") {
                 if let Ok(id) = ruma::EventId::parse(&r.event_id) {
                     if let Some(short) = self.s.rooms.short_event(&id)? {
@@ -276,7 +272,10 @@ impl RoomSync<'_> {
             Vec::new()
         };
         let account_data = self.room_account_data();
-        let ephemeral = self.ephemeral()?;
+        // Every receipt of the room, read once for both the ephemeral
+        // events and the unread count.
+        let receipts = self.s.receipts.since(self.room_id, 0)?;
+        let ephemeral = self.ephemeral(&receipts)?;
         if !full
             && timeline.is_empty()
             && state.is_empty()
@@ -292,7 +291,7 @@ impl RoomSync<'_> {
             "account_data": { "events": account_data },
             "ephemeral": { "events": ephemeral },
             "summary": self.summary(short_room, record.state)?,
-            "unread_notifications": { "notification_count": self.unread(short_room)?, "highlight_count": 0 },
+            "unread_notifications": { "notification_count": self.unread(short_room, &receipts)?, "highlight_count": 0 },
         })))
     }
 

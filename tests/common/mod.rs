@@ -173,3 +173,15 @@ pub fn next_batch(sync: &Value) -> String {
         .unwrap_or_else(|| panic!("next_batch missing: {sync}"))
         .to_owned()
 }
+
+/// Logs to the test output: `RUST_LOG` if set, else warnings only
+/// (matrix-sdk logs some failed E2EE requests only as warnings).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,matrix_sdk_crypto=warn,matrix_sdk=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
