@@ -63,6 +63,8 @@ pub struct Config {
     /// Room version for new rooms.
     pub default_room_version: String,
     pub rate_limits: RateLimits,
+    /// The AI users and their model (`[ai]`).
+    pub ai: matrixos_kernel::KernelConfig,
 }
 
 impl Default for RateLimit {
@@ -104,6 +106,7 @@ impl Default for Config {
             public_baseurl: None,
             default_room_version: "12".to_owned(),
             rate_limits: RateLimits::default(),
+            ai: matrixos_kernel::KernelConfig::default(),
         }
     }
 }
@@ -204,6 +207,29 @@ impl Config {
         }
         if let Some(v) = parse_env::<f64>("MATRIXOS_RATE_LIMIT_SEND", get)? {
             self.rate_limits.send.per_second = v;
+        }
+        self.apply_ai_env(get)?;
+        Ok(())
+    }
+
+    fn apply_ai_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = parse_env("MATRIXOS_AI_ENABLED", get)? {
+            self.ai.enabled = v;
+        }
+        if let Some(v) = get("MATRIXOS_AI_PROVIDER") {
+            self.ai.provider = serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| ConfigError::Env {
+                var: "MATRIXOS_AI_PROVIDER",
+                detail: format!("{v:?} is not none, anthropic or openai"),
+            })?;
+        }
+        if let Some(v) = get("MATRIXOS_AI_BASE_URL") {
+            self.ai.base_url = Some(v);
+        }
+        if let Some(v) = get("MATRIXOS_AI_MODEL") {
+            self.ai.model = v;
+        }
+        if let Some(v) = get("MATRIXOS_AI_API_KEY_ENV") {
+            self.ai.api_key_env = Some(v);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Matrix OS: a Matrix homeserver whose room core also hosts an AI user for
 //! every person. See `DESIGN.md` in the shared folder for the map.
 
+pub mod ai;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -89,6 +89,9 @@ fn main() -> ExitCode {
                     .create(&id, Some(&password), admin)
                     .await
                     .map_err(|e| e.to_string())?;
+                matrixos::ai::provision::provision(&services, &id)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 println!("registered {id}");
                 Ok(())
             }

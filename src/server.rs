@@ -22,6 +22,7 @@ async fn wrong_method() -> impl IntoResponse {
 
 pub fn app(services: Arc<Services>) -> Router {
     crate::client::routes()
+        .merge(crate::ai::http::routes())
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(services.config.max_request_size))
@@ -84,6 +85,7 @@ pub async fn serve_on(
     services: Arc<Services>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    crate::ai::Ai::start(&services);
     let app = app(services).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

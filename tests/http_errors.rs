@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{create_room, enc, expect_error, expect_ok, start, start_with, Raw, V3};
+use common::{create_room, enc, expect_error, expect_ok, Raw, TestServer, V3};
 use hmac::{Hmac, Mac};
 use matrixos::config::{RateLimit, RegistrationMode};
 use serde_json::{json, Value};
@@ -25,6 +25,20 @@ async fn login(anon: &Raw, user: &str, password: &str) -> (u16, Value) {
         password_login(user, password),
     )
     .await
+}
+
+/// These tests count rooms exactly, so they run without AI users (whose
+/// direct-message room would be one more).
+async fn start_with(tweak: impl FnOnce(&mut matrixos::config::Config)) -> TestServer {
+    common::start_with(|c| {
+        c.ai.enabled = false;
+        tweak(c)
+    })
+    .await
+}
+
+async fn start() -> TestServer {
+    start_with(|_| {}).await
 }
 
 async fn joined_rooms(raw: &Raw) -> Vec<Value> {

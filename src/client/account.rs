@@ -54,6 +54,7 @@ pub async fn register(
     }
     uia::require(&s, Some(&body), &flows, None).await?;
     s.accounts.create(&user, password, false).await?;
+    crate::ai::provision::provision(&s, &user).await?;
     tracing::info!(user = %user, "registered");
     finish_login(
         &s,
@@ -80,6 +81,9 @@ async fn finish_login(
     let device = opt_str(body, "device_id")?.map(|d| d.into());
     let display = opt_str(body, "initial_device_display_name")?.map(str::to_owned);
     let (device_id, token) = s.accounts.login_device(user, device, display, ip).await?;
+    if let Err(e) = crate::ai::provision::on_login(s, user).await {
+        tracing::warn!(user = %user, error = %e, "AI user set-up at login failed");
+    }
     Ok(Json(json!({
         "user_id": user,
         "access_token": token,
@@ -292,5 +296,6 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
         return Err(Error::user_in_use());
     }
     s.accounts.create(&user, Some(password), admin).await?;
+    crate::ai::provision::provision(&s, &user).await?;
     finish_login(&s, &user, &body, false, None).await
 }

@@ -4,13 +4,12 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
-use ruma::events::StateEventType;
 use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, req_str, Auth, JsonBody};
-use crate::rooms::send::EventDraft;
+use crate::services::membership::set_membership;
 use crate::services::Services;
 
 type S = State<Arc<Services>>;
@@ -30,103 +29,6 @@ fn resolve(s: &Services, id_or_alias: &str) -> Result<OwnedRoomId> {
             .ok_or_else(|| Error::not_found("Room alias not found"));
     }
     parse_room(id_or_alias)
-}
-
-/// The `displayname` and `avatar_url` a member event carries for a user.
-pub fn profile_content(s: &Services, user: &UserId) -> Result<serde_json::Map<String, Value>> {
-    let mut content = serde_json::Map::new();
-    if let Some(profile) = s.accounts.get(user)? {
-        if let Some(d) = profile.displayname {
-            content.insert("displayname".into(), json!(d));
-        }
-        if let Some(a) = profile.avatar_url {
-            content.insert("avatar_url".into(), json!(a));
-        }
-    }
-    Ok(content)
-}
-
-/// For a join to a restricted room by someone not invited: a local member
-/// who may invite, vouching that the joiner is in one of the allowed rooms.
-fn restricted_join_authoriser(
-    s: &Services,
-    room: &RoomId,
-    user: &UserId,
-) -> Result<Option<ruma::OwnedUserId>> {
-    let (short_room, record) = s.rooms.record_of(room)?;
-    let Some(join_rules) = s.rooms.state_event(record.state, "m.room.join_rules", "")? else {
-        return Ok(None);
-    };
-    let content = join_rules.content_value();
-    let rule = content
-        .get("join_rule")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if rule != "restricted" && rule != "knock_restricted" {
-        return Ok(None);
-    }
-    if s.rooms
-        .membership(user, room)?
-        .is_some_and(|m| m.membership == "invite" || m.membership == "join")
-    {
-        return Ok(None);
-    }
-    let allowed = content
-        .get("allow")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let in_allowed_room = allowed.iter().any(|a| {
-        a.get("type").and_then(Value::as_str) == Some("m.room_membership")
-            && a.get("room_id")
-                .and_then(Value::as_str)
-                .and_then(|r| RoomId::parse(r).ok())
-                .is_some_and(|r| s.rooms.is_joined(user, &r).unwrap_or(false))
-    });
-    if !in_allowed_room {
-        return Ok(None);
-    }
-    for (member, membership) in s.rooms.members(short_room)? {
-        if membership == "join"
-            && s.accounts.is_local(&member)
-            && s.rooms.has_level(&record, &member, "invite", 0)?
-        {
-            return Ok(Some(member));
-        }
-    }
-    Ok(None)
-}
-
-/// Sends a member event for `target` as `sender`.
-async fn set_membership(
-    s: &Services,
-    sender: &UserId,
-    room: &RoomId,
-    target: &UserId,
-    membership: &str,
-    reason: Option<&str>,
-) -> Result<()> {
-    if s.rooms.short_room(room)?.is_none() {
-        return Err(Error::not_found("Room not found"));
-    }
-    let mut content = if matches!(membership, "join" | "invite" | "knock") {
-        profile_content(s, target)?
-    } else {
-        serde_json::Map::new()
-    };
-    content.insert("membership".into(), json!(membership));
-    if membership == "join" && sender == target {
-        if let Some(via) = restricted_join_authoriser(s, room, target)? {
-            content.insert("join_authorised_via_users_server".into(), json!(via));
-        }
-    }
-    let mut content = Value::Object(content);
-    if let Some(reason) = reason {
-        content["reason"] = json!(reason);
-    }
-    let draft = EventDraft::state(StateEventType::RoomMember, target.as_str(), content);
-    s.rooms.send(sender, room, draft, None).await?;
-    Ok(())
 }
 
 pub async fn join(

@@ -92,7 +92,7 @@ pub async fn set_field(
         s.accounts.set_profile(&user, None, Some(value)).await?;
     }
     for room in s.rooms.joined_rooms(&user)? {
-        let mut content = super::membership::profile_content(&s, &user)?;
+        let mut content = crate::services::membership::profile_content(&s, &user)?;
         content.insert("membership".into(), json!("join"));
         let draft = EventDraft::state(
             StateEventType::RoomMember,

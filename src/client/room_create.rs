@@ -81,7 +81,7 @@ fn parse(s: &Services, creator: &UserId, body: &Value) -> Result<CreateRoom> {
         creation_content: object("creation_content")?.unwrap_or_default(),
         power_level_override: object("power_level_content_override")?,
         initial_state,
-        creator_profile: super::membership::profile_content(s, creator)?,
+        creator_profile: crate::services::membership::profile_content(s, creator)?,
     })
 }
 

@@ -69,7 +69,12 @@ pub struct Rooms {
     event_shorts: Mutex<HashMap<OwnedEventId, u64>>,
     metas: Mutex<HashMap<u64, Arc<EventMeta>>>,
     short_rooms: Mutex<HashMap<OwnedRoomId, u64>>,
+    observer: std::sync::OnceLock<Observer>,
 }
+
+/// Told of every event appended locally: short room id, room id, stream
+/// position, event. Runs on the append path, so it must be quick.
+pub type Observer = Box<dyn Fn(u64, &RoomId, u64, &Arc<Pdu>) + Send + Sync>;
 
 impl Rooms {
     pub fn new(
@@ -88,6 +93,18 @@ impl Rooms {
             event_shorts: Mutex::new(HashMap::new()),
             metas: Mutex::new(HashMap::new()),
             short_rooms: Mutex::new(HashMap::new()),
+            observer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets the one observer of appended events (the AI users').
+    pub fn set_observer(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
+    }
+
+    pub(crate) fn notify_observer(&self, short_room: u64, room: &RoomId, count: u64, pdu: &Arc<Pdu>) {
+        if let Some(observer) = self.observer.get() {
+            observer(short_room, room, count, pdu);
         }
     }
 

@@ -282,6 +282,7 @@ impl Rooms {
         if pdu.kind == TimelineEventType::RoomMember {
             self.index_membership(&mut batch, short_room, &new_head, &pdu, short_event, count)?;
         }
+        self.notify_observer(short_room, &new_head.room_id, count, &pdu);
         self.cache_pdu(short_event, pdu);
         self.set_head(short_room, new_head);
         Ok((event_id, self.store.commit(batch, vec![position])))

@@ -4,6 +4,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod cross_signing;
 pub mod e2ee_keys;
+pub mod membership;
 pub mod password;
 pub mod presence;
 pub mod receipts;
@@ -25,6 +26,7 @@ pub use store::Store;
 
 pub struct Services {
     pub config: Config,
+    pub ai: crate::ai::Ai,
     pub server_name: OwnedServerName,
     pub store: Store,
     pub signing_key: Arc<ServerSigningKey>,
@@ -85,7 +87,9 @@ impl Services {
         let signing_key = Arc::new(load_or_create_signing_key(&db)?);
         let store = Store::new(db);
         let limits = config.rate_limits.clone();
+        let ai = crate::ai::Ai::new(config.ai.clone(), config.base_url())?;
         Ok(Arc::new(Self {
+            ai,
             accounts: accounts::Accounts::new(store.clone(), server_name.clone()),
             uia: uia::Uia::default(),
             rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone()),

@@ -68,10 +68,17 @@ pub enum Table {
     /// signer key id → signature record (JSON) added by
     /// `/keys/signatures/upload`.
     KeySignatures,
+    /// AI user id → AI user record (JSON: owner, enabled, DM room).
+    AiUsers,
+    /// AI user id ‖ 0xff ‖ room id → conversation history (JSON).
+    AiHistory,
+    /// owner user id ‖ 0xff ‖ start time ms (u64 BE) ‖ sequence (u64 BE) →
+    /// run record (JSON).
+    AiRuns,
 }
 
 impl Table {
-    pub const ALL: [Table; 30] = [
+    pub const ALL: [Table; 33] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -102,6 +109,9 @@ impl Table {
         Table::Receipts,
         Table::CrossSigningKeys,
         Table::KeySignatures,
+        Table::AiUsers,
+        Table::AiHistory,
+        Table::AiRuns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +146,9 @@ impl Table {
             Table::Receipts => "receipts",
             Table::CrossSigningKeys => "cross_signing_keys",
             Table::KeySignatures => "key_signatures",
+            Table::AiUsers => "ai_users",
+            Table::AiHistory => "ai_history",
+            Table::AiRuns => "ai_runs",
         }
     }
 
@@ -157,6 +170,8 @@ impl Table {
                 | Table::Transactions
                 | Table::Aliases
                 | Table::Redactions
+                | Table::AiUsers
+                | Table::AiHistory
         )
     }
 }

@@ -1,0 +1,135 @@
+//! The adapter that plugs the AI kernel into the homeserver: every person's
+//! `@x_ai`, driven in-process. It hears room events straight from the room
+//! core (an observer on the append path), answers through the same send
+//! path as any local user, keeps histories and run records in RocksDB, and
+//! fires reminders.
+
+mod dispatch;
+mod host;
+pub mod http;
+pub mod provision;
+mod records;
+mod scheduler;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use matrixos_kernel::{Home, Kernel, KernelConfig};
+use parking_lot::{Mutex, RwLock};
+use ruma::{OwnedRoomId, OwnedUserId, UserId};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::error::{Error, Result};
+use crate::services::Services;
+use host::ServerHost;
+
+pub use records::AiUserRecord;
+
+/// Localparts ending in this belong to AI users.
+pub const AI_SUFFIX: &str = "_ai";
+
+pub struct Ai {
+    kernel: Kernel<ServerHost>,
+    enabled: bool,
+    homes: Mutex<HashMap<String, Arc<Home>>>,
+    /// Short room id → AI users joined to it: the observer's cheap filter.
+    rooms: RwLock<HashMap<u64, Vec<OwnedUserId>>>,
+    triggers: mpsc::UnboundedSender<dispatch::Trigger>,
+    trigger_rx: Mutex<Option<mpsc::UnboundedReceiver<dispatch::Trigger>>>,
+    /// One queue per (AI user, room): runs in a room happen in order.
+    workers: Mutex<HashMap<(OwnedUserId, OwnedRoomId), mpsc::UnboundedSender<worker::Work>>>,
+    /// Caps runs in flight across rooms.
+    runs: Arc<Semaphore>,
+    scheduler: scheduler::Scheduler,
+    run_sequence: AtomicU64,
+}
+
+/// Whether a user id is an AI user's (by its reserved localpart).
+pub fn is_ai_user(user: &UserId) -> bool {
+    user.localpart().ends_with(AI_SUFFIX)
+}
+
+impl Ai {
+    pub fn new(config: KernelConfig, base_url: String) -> Result<Self> {
+        let scheduler = scheduler::Scheduler::default();
+        let host = Arc::new(ServerHost::new(base_url, scheduler.signal()));
+        let enabled = config.enabled;
+        let max_runs = config.max_concurrent_runs.max(1);
+        let kernel = Kernel::new(config, host)
+            .map_err(|e| Error::internal(format!("AI provider: {e}")))?;
+        let (triggers, trigger_rx) = mpsc::unbounded_channel();
+        Ok(Self {
+            kernel,
+            enabled,
+            homes: Mutex::new(HashMap::new()),
+            rooms: RwLock::new(HashMap::new()),
+            triggers,
+            trigger_rx: Mutex::new(Some(trigger_rx)),
+            workers: Mutex::new(HashMap::new()),
+            runs: Arc::new(Semaphore::new(max_runs)),
+            scheduler,
+            run_sequence: AtomicU64::new(0),
+        })
+    }
+
+    fn next_run_sequence(&self) -> u64 {
+        self.run_sequence.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Connects the AI to the running server: the room observer, the
+    /// dispatcher and the reminder scheduler. Called once the services are
+    /// shared.
+    pub fn start(services: &Arc<Services>) {
+        let ai = &services.ai;
+        let Some(rx) = ai.trigger_rx.lock().take() else {
+            return; // already started
+        };
+        ai.kernel.host().attach(Arc::downgrade(services));
+        if let Err(e) = ai.load_rooms(services) {
+            tracing::error!(error = %e, "cannot load the AI users' rooms");
+        }
+        let weak = Arc::downgrade(services);
+        services.rooms.set_observer(Box::new(move |short_room, room, count, pdu| {
+            if let Some(s) = weak.upgrade() {
+                s.ai.observe(short_room, room, count, pdu);
+            }
+        }));
+        tokio::spawn(dispatch::run(Arc::downgrade(services), rx));
+        tokio::spawn(scheduler::run(Arc::downgrade(services)));
+    }
+
+    /// The owner's home, opened (or created from the template) once.
+    pub async fn home(&self, owner: &UserId, data_dir: &std::path::Path) -> Result<Arc<Home>> {
+        let name = owner.localpart().to_owned();
+        if let Some(home) = self.homes.lock().get(&name) {
+            return Ok(home.clone());
+        }
+        let root = data_dir.join("homes").join(&name);
+        let author = format!("{name}{AI_SUFFIX}");
+        let template = matrixos_kernel::template::home_files(&name, &author);
+        let home = tokio::task::spawn_blocking(move || Home::open_or_create(&root, &author, &template))
+            .await
+            .map_err(|e| Error::internal(format!("home: {e}")))?
+            .map_err(|e| Error::internal(format!("home of {name}: {e}")))?;
+        let home = Arc::new(home);
+        Ok(self.homes.lock().entry(name).or_insert(home).clone())
+    }
+
+    fn load_rooms(&self, s: &Services) -> Result<()> {
+        let mut rooms = self.rooms.write();
+        for (ai, _) in records::all(&s.store.db)? {
+            for room in s.rooms.joined_rooms(&ai)? {
+                if let Some(short) = s.rooms.short_room(&room)? {
+                    rooms.entry(short).or_default().push(ai.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! One queue per (AI user, room): invitations and messages are handled in
+//! the order they arrived, runs in different rooms go concurrently (up to
+//! the configured cap).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use matrixos_kernel::privacy::PrivacyPolicy;
+use matrixos_kernel::Job;
+use matrixos_storage::Batch;
+use ruma::events::TimelineEventType;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{records, Ai};
+use crate::error::{Error, Result};
+use crate::rooms::send::EventDraft;
+use crate::services::membership::set_membership;
+use crate::services::Services;
+
+/// How long an idle worker waits before it ends.
+const IDLE: Duration = Duration::from_secs(120);
+
+pub(super) enum Work {
+    Invite {
+        inviter: OwnedUserId,
+    },
+    Message {
+        sender: OwnedUserId,
+        text: String,
+        event_id: OwnedEventId,
+        thread: Option<OwnedEventId>,
+        in_group: bool,
+    },
+}
+
+type Key = (OwnedUserId, OwnedRoomId);
+
+impl Ai {
+    pub(super) fn enqueue(&self, ai: OwnedUserId, room: OwnedRoomId, work: Work) {
+        let key = (ai, room);
+        let mut workers = self.workers.lock();
+        let work = match workers.get(&key) {
+            Some(tx) => match tx.send(work) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(work)) => work,
+            },
+            None => work,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(work);
+        workers.insert(key.clone(), tx);
+        let services = self.kernel.host().services_weak();
+        tokio::spawn(run(services, key, rx));
+    }
+}
+
+async fn run(services: Weak<Services>, key: Key, mut rx: mpsc::UnboundedReceiver<Work>) {
+    loop {
+        let work = match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(work)) => work,
+            Ok(None) => return,
+            Err(_) => {
+                let Some(s) = services.upgrade() else { return };
+                // Senders only send under this lock, so nothing can slip in
+                // between the last look and the removal.
+                let mut workers = s.ai.workers.lock();
+                match rx.try_recv() {
+                    Ok(work) => work,
+                    Err(_) => {
+                        workers.remove(&key);
+                        return;
+                    }
+                }
+            }
+        };
+        let Some(s) = services.upgrade() else { return };
+        let (ai, room) = &key;
+        let result = match work {
+            Work::Invite { inviter } => answer_invite(&s, ai, room, &inviter).await,
+            Work::Message { sender, text, event_id, thread, in_group } => {
+                let reply_to = ReplyTo { event_id, thread, in_group };
+                answer(&s, ai, room, sender, text, reply_to).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(ai = %ai, room = %room, error = %e, "AI work failed");
+        }
+    }
+}
+
+async fn owner_and_home(
+    s: &Services,
+    ai: &UserId,
+) -> Result<Option<(records::AiUserRecord, Arc<matrixos_kernel::Home>)>> {
+    let Some(record) = records::get(&s.store.db, ai)? else {
+        return Ok(None);
+    };
+    if !record.enabled {
+        return Ok(None);
+    }
+    let home = s.ai.home(&record.owner, &s.config.data_dir).await?;
+    Ok(Some((record, home)))
+}
+
+async fn answer_invite(s: &Services, ai: &UserId, room: &OwnedRoomId, inviter: &UserId) -> Result<()> {
+    let still_invited = s.rooms.membership(ai, room)?.is_some_and(|m| m.membership == "invite");
+    if !still_invited {
+        return Ok(());
+    }
+    let Some((record, home)) = owner_and_home(s, ai).await? else {
+        return set_membership(s, ai, room, ai, "leave", Some("This assistant is switched off")).await;
+    };
+    let policy = matrixos_kernel::tools::blocking(&home, |h| Ok(h.read("system/privacy.json").ok()))
+        .await
+        .map_err(Error::internal)?;
+    let policy = PrivacyPolicy::parse(policy.as_deref());
+    if policy.accepts_invite(record.owner.as_str(), inviter.as_str()) {
+        tracing::info!(ai = %ai, room = %room, inviter = %inviter, "AI user joins");
+        set_membership(s, ai, room, ai, "join", None).await
+    } else {
+        tracing::info!(ai = %ai, room = %room, inviter = %inviter, "AI user declines an invite");
+        set_membership(s, ai, room, ai, "leave", Some("Not accepted by the owner's privacy settings")).await
+    }
+}
+
+pub(super) struct ReplyTo {
+    pub event_id: OwnedEventId,
+    pub thread: Option<OwnedEventId>,
+    pub in_group: bool,
+}
+
+impl ReplyTo {
+    /// The reply's relation: in the thread it was asked in, else a reply
+    /// to the message in group rooms, else nothing (a plain DM answer).
+    fn relation(&self) -> Option<Value> {
+        match (&self.thread, self.in_group) {
+            (Some(root), _) => Some(json!({
+                "rel_type": "m.thread",
+                "event_id": root,
+                "is_falling_back": true,
+                "m.in_reply_to": { "event_id": self.event_id },
+            })),
+            (None, true) => Some(json!({ "m.in_reply_to": { "event_id": self.event_id } })),
+            (None, false) => None,
+        }
+    }
+}
+
+async fn answer(
+    s: &Services,
+    ai: &UserId,
+    room: &OwnedRoomId,
+    sender: OwnedUserId,
+    text: String,
+    reply_to: ReplyTo,
+) -> Result<()> {
+    let Some((record, home)) = owner_and_home(s, ai).await? else {
+        return Ok(());
+    };
+    let history = records::history(&s.store.db, ai, room)?;
+    let _permit = s.ai.runs.clone().acquire_owned().await.map_err(|_| Error::internal("AI stopped"))?;
+    let _ = s.receipts.set_typing(room, ai, true, Duration::from_secs(60)).await;
+    let job = Job {
+        home,
+        owner: record.owner.to_string(),
+        ai: ai.to_string(),
+        sender: sender.to_string(),
+        room: room.to_string(),
+        text,
+        history,
+    };
+    let outcome = s.ai.kernel.run(job).await;
+    let _ = s.receipts.set_typing(room, ai, false, Duration::ZERO).await;
+    let mut content = json!({ "msgtype": "m.text", "body": outcome.reply });
+    if let Some(relation) = reply_to.relation() {
+        content["m.relates_to"] = relation;
+    }
+    if reply_to.in_group {
+        content["m.mentions"] = json!({ "user_ids": [sender] });
+    }
+    let draft = EventDraft::message(TimelineEventType::RoomMessage, content);
+    let sent = s.rooms.send(ai, room, draft, None).await;
+    let mut run = outcome.record;
+    if let Err(e) = &sent {
+        run.error.get_or_insert_with(|| format!("reply not sent: {e}"));
+    }
+    let mut batch = Batch::new();
+    records::put_history(&mut batch, ai, room, &outcome.history)?;
+    records::put_run(&mut batch, &run, s.ai.next_run_sequence())?;
+    s.store.commit(batch, vec![]).await?;
+    sent.map(|_| ())
+}
