@@ -217,10 +217,11 @@ impl Config {
             self.ai.enabled = v;
         }
         if let Some(v) = get("MATRIXOS_AI_PROVIDER") {
-            self.ai.provider = serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| ConfigError::Env {
-                var: "MATRIXOS_AI_PROVIDER",
-                detail: format!("{v:?} is not none, anthropic or openai"),
-            })?;
+            self.ai.provider = serde_json::from_value(serde_json::Value::String(v.clone()))
+                .map_err(|_| ConfigError::Env {
+                    var: "MATRIXOS_AI_PROVIDER",
+                    detail: format!("{v:?} is not none, anthropic or openai"),
+                })?;
         }
         if let Some(v) = get("MATRIXOS_AI_BASE_URL") {
             self.ai.base_url = Some(v);

@@ -22,9 +22,12 @@ use crate::signing_key::ServerSigningKey;
 fn path() -> PathBuf {
     match std::env::var_os("MATRIXOS_TEST_VECTORS") {
         Some(path) => PathBuf::from(path),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/test-vectors.json")
-        }
+        // Read at run time: a shared build directory may hold a test binary
+        // compiled from another checkout of the project.
+        None => std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+            .join("../../shared/spec/test-vectors.json"),
     }
 }
 

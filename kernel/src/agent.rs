@@ -52,7 +52,11 @@ impl<H: Host> Kernel<H> {
                 Duration::from_secs(config.timeout_secs),
             )?),
         };
-        Ok(Self { config, provider, host })
+        Ok(Self {
+            config,
+            provider,
+            host,
+        })
     }
 
     pub fn config(&self) -> &KernelConfig {
@@ -66,8 +70,12 @@ impl<H: Host> Kernel<H> {
     pub async fn run(&self, job: Job) -> RunOutcome {
         let started = Instant::now();
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let privacy = blocking(&job.home, |h| Ok(h.read("system/privacy.json").ok())).await.ok().flatten();
-        let audience = PrivacyPolicy::parse(privacy.as_deref()).audience_for(&job.owner, &job.sender);
+        let privacy = blocking(&job.home, |h| Ok(h.read("system/privacy.json").ok()))
+            .await
+            .ok()
+            .flatten();
+        let audience =
+            PrivacyPolicy::parse(privacy.as_deref()).audience_for(&job.owner, &job.sender);
         let ctx = RunContext {
             home: job.home,
             host: self.host.clone(),
@@ -84,8 +92,16 @@ impl<H: Host> Kernel<H> {
             sender: ctx.sender.clone(),
             room: ctx.room.clone(),
             audience: audience.label().to_owned(),
-            provider: self.provider.as_ref().map_or("offline", |p| p.name()).to_owned(),
-            model: self.provider.as_ref().map(|p| p.model().to_owned()).unwrap_or_default(),
+            provider: self
+                .provider
+                .as_ref()
+                .map_or("offline", |p| p.name())
+                .to_owned(),
+            model: self
+                .provider
+                .as_ref()
+                .map(|p| p.model().to_owned())
+                .unwrap_or_default(),
             request: job.text.chars().take(200).collect(),
             tools: Vec::new(),
             tokens_in: 0,
@@ -101,9 +117,15 @@ impl<H: Host> Kernel<H> {
         let (reply, added) = match &self.provider {
             None => {
                 let reply = offline::answer(&ctx, &audience, &job.text, &mut record).await;
-                (reply.clone(), vec![question, Message::assistant_text(reply)])
+                (
+                    reply.clone(),
+                    vec![question, Message::assistant_text(reply)],
+                )
             }
-            Some(provider) => self.converse(provider, &ctx, &audience, &history, question, &mut record).await,
+            Some(provider) => {
+                self.converse(provider, &ctx, &audience, &history, question, &mut record)
+                    .await
+            }
         };
         history.extend(added);
         history::trim(&mut history, self.config.context_tokens);
@@ -113,7 +135,11 @@ impl<H: Host> Kernel<H> {
             tools = record.tools.len(), tokens_in = record.tokens_in, tokens_out = record.tokens_out,
             duration_ms = record.duration_ms, error = record.error.as_deref(), "AI run finished"
         );
-        RunOutcome { reply, history, record }
+        RunOutcome {
+            reply,
+            history,
+            record,
+        }
     }
 
     /// The model/tool loop. Returns the reply and the messages to add to
@@ -131,9 +157,17 @@ impl<H: Host> Kernel<H> {
             let audience = audience.clone();
             let (owner, ai) = (ctx.owner.clone(), ctx.ai.clone());
             let (sender, room) = (ctx.sender.clone(), ctx.room.clone());
-            let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC (%A)").to_string();
+            let now = chrono::Utc::now()
+                .format("%Y-%m-%d %H:%M UTC (%A)")
+                .to_string();
             blocking(&ctx.home, move |h| {
-                let situation = Situation { owner: &owner, ai: &ai, sender: &sender, room: &room, now };
+                let situation = Situation {
+                    owner: &owner,
+                    ai: &ai,
+                    sender: &sender,
+                    room: &room,
+                    now,
+                };
                 system_prompt(h, &audience, &situation)
             })
             .await
@@ -156,7 +190,12 @@ impl<H: Host> Kernel<H> {
                 );
             }
             record.rounds += 1;
-            let request = Request { system: system.clone(), messages: messages.clone(), tools: tools.clone(), max_tokens: self.config.max_tokens };
+            let request = Request {
+                system: system.clone(),
+                messages: messages.clone(),
+                tools: tools.clone(),
+                max_tokens: self.config.max_tokens,
+            };
             let asked = Instant::now();
             let result = provider.complete(&request).await;
             record.model_ms += asked.elapsed().as_millis() as u64;
@@ -172,16 +211,23 @@ impl<H: Host> Kernel<H> {
             usage.output_tokens += completion.usage.output_tokens;
             let mut content = completion.content;
             if content.is_empty() {
-                content.push(Block::Text { text: "(no answer)".into() });
+                content.push(Block::Text {
+                    text: "(no answer)".into(),
+                });
             }
             let calls: Vec<(String, String, serde_json::Value)> = content
                 .iter()
                 .filter_map(|b| match b {
-                    Block::ToolUse { id, name, input } => Some((id.clone(), name.clone(), input.clone())),
+                    Block::ToolUse { id, name, input } => {
+                        Some((id.clone(), name.clone(), input.clone()))
+                    }
                     _ => None,
                 })
                 .collect();
-            let answer = Message { role: Role::Assistant, content };
+            let answer = Message {
+                role: Role::Assistant,
+                content,
+            };
             let text = answer.text();
             messages.push(answer);
             if calls.is_empty() {
@@ -195,14 +241,25 @@ impl<H: Host> Kernel<H> {
                     ok: outcome.ok,
                     detail: describe_call(&input, &outcome.output, outcome.ok),
                 });
-                results.push(Block::ToolResult { tool_use_id: id, content: outcome.output, is_error: !outcome.ok });
+                results.push(Block::ToolResult {
+                    tool_use_id: id,
+                    content: outcome.output,
+                    is_error: !outcome.ok,
+                });
             }
-            messages.push(Message { role: Role::User, content: results });
+            messages.push(Message {
+                role: Role::User,
+                content: results,
+            });
         };
         record.tokens_in = usage.input_tokens;
         record.tokens_out = usage.output_tokens;
         record.cost_usd = cost(&self.config.prices, provider.model(), usage);
-        let reply = if reply.trim().is_empty() { "Done.".to_owned() } else { reply };
+        let reply = if reply.trim().is_empty() {
+            "Done.".to_owned()
+        } else {
+            reply
+        };
         let mut added = messages.split_off(prefix);
         if !matches!(added.last(), Some(m) if m.role == Role::Assistant && m.text() == reply) {
             added.push(Message::assistant_text(reply.clone()));
@@ -216,9 +273,15 @@ fn describe_call(input: &serde_json::Value, output: &str, ok: bool) -> String {
     if !ok {
         return output.chars().take(120).collect();
     }
-    let keys = ["path", "slug", "template", "room_id", "id", "query", "text", "note"];
+    let keys = [
+        "path", "slug", "template", "room_id", "id", "query", "text", "note",
+    ];
     keys.iter()
-        .filter_map(|k| input[*k].as_str().map(|v| format!("{k}={}", v.chars().take(60).collect::<String>())))
+        .filter_map(|k| {
+            input[*k]
+                .as_str()
+                .map(|v| format!("{k}={}", v.chars().take(60).collect::<String>()))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

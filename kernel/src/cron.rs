@@ -18,7 +18,11 @@ fn field(text: &str, min: u32, max: u32) -> Result<u64, String> {
     let mut bits = 0u64;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().map_err(|_| format!("bad step in {part:?}"))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .map_err(|_| format!("bad step in {part:?}"))?,
+            ),
             None => (part, 1),
         };
         if step == 0 {
@@ -31,7 +35,9 @@ fn field(text: &str, min: u32, max: u32) -> Result<u64, String> {
             let b = b.parse().map_err(|_| format!("bad number in {part:?}"))?;
             (a, b)
         } else {
-            let v = range.parse().map_err(|_| format!("bad number in {part:?}"))?;
+            let v = range
+                .parse()
+                .map_err(|_| format!("bad number in {part:?}"))?;
             (v, if part.contains('/') { max } else { v })
         };
         if lo < min || hi > max || lo > hi {
@@ -86,7 +92,11 @@ impl CronExpr {
         let limit = start + Duration::days(5 * 366);
         while t < limit {
             if self.months & (1 << t.month()) == 0 {
-                let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
+                let (y, m) = if t.month() == 12 {
+                    (t.year() + 1, 1)
+                } else {
+                    (t.year(), t.month() + 1)
+                };
                 t = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()?;
             } else if !self.day_matches(&t) {
                 t = (t + Duration::days(1)).with_hour(0)?.with_minute(0)?;
@@ -113,19 +123,34 @@ mod tests {
     #[test]
     fn next_occurrences() {
         let every_5 = CronExpr::parse("*/5 * * * *").unwrap();
-        assert_eq!(every_5.next_after(at("2026-01-01T10:02:30Z")), Some(at("2026-01-01T10:05:00Z")));
+        assert_eq!(
+            every_5.next_after(at("2026-01-01T10:02:30Z")),
+            Some(at("2026-01-01T10:05:00Z"))
+        );
         let weekday_9 = CronExpr::parse("0 9 * * 1-5").unwrap();
         // 2026-11-27 is a Friday; the next is Monday the 30th.
-        assert_eq!(weekday_9.next_after(at("2026-11-27T09:00:00Z")), Some(at("2026-11-30T09:00:00Z")));
+        assert_eq!(
+            weekday_9.next_after(at("2026-11-27T09:00:00Z")),
+            Some(at("2026-11-30T09:00:00Z"))
+        );
         let new_year = CronExpr::parse("0 0 1 1 *").unwrap();
-        assert_eq!(new_year.next_after(at("2026-03-01T00:00:00Z")), Some(at("2027-01-01T00:00:00Z")));
+        assert_eq!(
+            new_year.next_after(at("2026-03-01T00:00:00Z")),
+            Some(at("2027-01-01T00:00:00Z"))
+        );
         let feb_30 = CronExpr::parse("0 0 30 2 *").unwrap();
         assert_eq!(feb_30.next_after(at("2026-01-01T00:00:00Z")), None);
     }
 
     #[test]
     fn bad_expressions_are_refused() {
-        for bad in ["* * * *", "60 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *"] {
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "*/0 * * * *",
+            "a * * * *",
+            "5-1 * * * *",
+        ] {
             assert!(CronExpr::parse(bad).is_err(), "{bad}");
         }
     }

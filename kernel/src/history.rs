@@ -20,7 +20,11 @@ pub fn trim(history: &mut Vec<Message>, budget: usize) {
 }
 
 fn starts_turn(m: &Message) -> bool {
-    m.role == Role::User && !m.content.iter().any(|b| matches!(b, Block::ToolResult { .. }))
+    m.role == Role::User
+        && !m
+            .content
+            .iter()
+            .any(|b| matches!(b, Block::ToolResult { .. }))
 }
 
 /// The history as a guest run may see it: the words said in the room, none
@@ -30,7 +34,10 @@ pub fn words_only(history: &[Message]) -> Vec<Message> {
         .iter()
         .filter_map(|m| {
             let text = m.text();
-            (!text.is_empty()).then(|| Message { role: m.role, content: vec![Block::Text { text }] })
+            (!text.is_empty()).then(|| Message {
+                role: m.role,
+                content: vec![Block::Text { text }],
+            })
         })
         .collect()
 }
@@ -45,11 +52,19 @@ mod tests {
             Message::user_text("read my diary"),
             Message {
                 role: Role::Assistant,
-                content: vec![Block::ToolUse { id: "t".into(), name: "read_file".into(), input: json!({}) }],
+                content: vec![Block::ToolUse {
+                    id: "t".into(),
+                    name: "read_file".into(),
+                    input: json!({}),
+                }],
             },
             Message {
                 role: Role::User,
-                content: vec![Block::ToolResult { tool_use_id: "t".into(), content: "SECRET".into(), is_error: false }],
+                content: vec![Block::ToolResult {
+                    tool_use_id: "t".into(),
+                    content: "SECRET".into(),
+                    is_error: false,
+                }],
             },
             Message::assistant_text("done"),
         ]

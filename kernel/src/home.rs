@@ -124,7 +124,9 @@ impl Home {
         let _guard = self.hold();
         for (rel, content) in files {
             if content.len() > MAX_FILE_BYTES {
-                return Err(HomeError::Invalid(format!("{rel} would be larger than 512 KiB")));
+                return Err(HomeError::Invalid(format!(
+                    "{rel} would be larger than 512 KiB"
+                )));
             }
             let path = self.resolve(rel)?;
             if path == self.root || path.is_dir() {
@@ -133,7 +135,7 @@ impl Home {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&path, content)?;
+            write_atomically(&path, content.as_bytes())?;
         }
         self.commit_locked(message)
     }
@@ -143,10 +145,18 @@ impl Home {
     }
 
     /// Replaces the one occurrence of `old` in a file with `new`.
-    pub fn edit(&self, rel: &str, old: &str, new: &str, message: &str) -> HomeResult<Option<String>> {
+    pub fn edit(
+        &self,
+        rel: &str,
+        old: &str,
+        new: &str,
+        message: &str,
+    ) -> HomeResult<Option<String>> {
         let text = self.read(rel)?;
         match text.matches(old).count() {
-            0 => Err(HomeError::Invalid(format!("the text to replace is not in {rel}"))),
+            0 => Err(HomeError::Invalid(format!(
+                "the text to replace is not in {rel}"
+            ))),
             1 if !old.is_empty() => self.write(rel, &text.replacen(old, new, 1), message),
             _ => Err(HomeError::Invalid(format!(
                 "the text to replace occurs more than once in {rel}; give more context"
@@ -173,7 +183,11 @@ impl Home {
         let mut out = Vec::new();
         self.walk(&start, &mut |path, is_dir| {
             let shown = path.strip_prefix(&self.root).unwrap_or(path).display();
-            out.push(if is_dir { format!("{shown}/") } else { shown.to_string() });
+            out.push(if is_dir {
+                format!("{shown}/")
+            } else {
+                shown.to_string()
+            });
             out.len() < limit
         })?;
         out.sort();
@@ -191,7 +205,11 @@ impl Home {
             let Ok(text) = std::fs::read_to_string(path) else {
                 return true;
             };
-            let shown = path.strip_prefix(&self.root).unwrap_or(path).display().to_string();
+            let shown = path
+                .strip_prefix(&self.root)
+                .unwrap_or(path)
+                .display()
+                .to_string();
             for (n, line) in text.lines().enumerate() {
                 if line.to_lowercase().contains(&needle) {
                     hits.push(format!("{shown}:{}: {}", n + 1, line.trim()));
@@ -247,7 +265,14 @@ impl Home {
         let email = format!("{}@matrixos.invalid", self.author);
         let signature = Signature::now(&self.author, &email)?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let id = repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)?;
+        let id = repo.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &parents,
+        )?;
         Ok(Some(id.to_string()))
     }
 
@@ -287,7 +312,12 @@ impl Home {
     }
 
     /// The patch a commit (default `HEAD`) made, optionally for one path.
-    pub fn diff(&self, rev: Option<&str>, rel: Option<&str>, max_chars: usize) -> HomeResult<String> {
+    pub fn diff(
+        &self,
+        rev: Option<&str>,
+        rel: Option<&str>,
+        max_chars: usize,
+    ) -> HomeResult<String> {
         let repo = Repository::open(&self.root)?;
         let rev = rev.unwrap_or("HEAD");
         let commit = repo
@@ -313,7 +343,13 @@ impl Home {
             text.push_str(&String::from_utf8_lossy(line.content()));
             text.len() < max_chars
         })
-        .or_else(|e| if text.len() >= max_chars { Ok(()) } else { Err(e) })?;
+        .or_else(|e| {
+            if text.len() >= max_chars {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
         Ok(text)
     }
 
@@ -332,6 +368,17 @@ impl Home {
         let short: String = rev.chars().take(10).collect();
         self.write(clean, &content, &format!("Restore {clean} from {short}"))
     }
+}
+
+/// Readers never see half a file: write beside it, then rename over it.
+fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.writing"));
+    std::fs::write(&temp, content)?;
+    std::fs::rename(&temp, path)
 }
 
 #[cfg(test)]
@@ -364,15 +411,27 @@ mod tests {
         assert!(home.diff(None, None, 10_000).unwrap().contains("+two"));
         home.restore("notes/a.md", &first).unwrap();
         assert_eq!(home.read("notes/a.md").unwrap(), "one");
-        assert_eq!(home.log(None, 10).unwrap()[0].message.split(' ').next(), Some("Restore"));
+        assert_eq!(
+            home.log(None, 10).unwrap()[0].message.split(' ').next(),
+            Some("Restore")
+        );
         assert!(home.write("notes/a.md", "one", "no-op").unwrap().is_none());
     }
 
     #[test]
     fn escapes_are_refused() {
         let (dir, home) = home();
-        for bad in ["../x", "/etc/passwd", "a/../../x", ".git/config", "system/../../x"] {
-            assert!(matches!(home.resolve(bad), Err(HomeError::InvalidPath(_))), "{bad}");
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            ".git/config",
+            "system/../../x",
+        ] {
+            assert!(
+                matches!(home.resolve(bad), Err(HomeError::InvalidPath(_))),
+                "{bad}"
+            );
         }
         std::fs::write(dir.path().join("secret"), "s").unwrap();
         std::os::unix::fs::symlink(dir.path(), home.root().join("link")).unwrap();
@@ -384,10 +443,14 @@ mod tests {
     #[test]
     fn list_and_search_skip_git() {
         let (_d, home) = home();
-        home.write("apps/todo/index.html", "<h1>Todo</h1>", "Add todo").unwrap();
+        home.write("apps/todo/index.html", "<h1>Todo</h1>", "Add todo")
+            .unwrap();
         let files = home.list("", 100).unwrap();
         assert!(files.contains(&"apps/todo/index.html".to_owned()));
         assert!(!files.iter().any(|f| f.starts_with(".git")));
-        assert_eq!(home.search("TODO", 10).unwrap(), vec!["apps/todo/index.html:1: <h1>Todo</h1>"]);
+        assert_eq!(
+            home.search("TODO", 10).unwrap(),
+            vec!["apps/todo/index.html:1: <h1>Todo</h1>"]
+        );
     }
 }

@@ -50,7 +50,8 @@ pub struct Price {
 
 pub fn cost(prices: &HashMap<String, Price>, model: &str, usage: Usage) -> f64 {
     prices.get(model).map_or(0.0, |p| {
-        (usage.input_tokens as f64 * p.input_per_mtok + usage.output_tokens as f64 * p.output_per_mtok)
+        (usage.input_tokens as f64 * p.input_per_mtok
+            + usage.output_tokens as f64 * p.output_per_mtok)
             / 1_000_000.0
     })
 }
@@ -64,7 +65,14 @@ impl RunRecord {
         let tools: Vec<String> = self
             .tools
             .iter()
-            .map(|t| format!("{}({}){}", t.name, t.detail, if t.ok { "" } else { " failed" }))
+            .map(|t| {
+                format!(
+                    "{}({}){}",
+                    t.name,
+                    t.detail,
+                    if t.ok { "" } else { " failed" }
+                )
+            })
             .collect();
         format!(
             "{when} {} asked {:?} in {}; tools: [{}]; {} in/{} out tokens, ${:.4}{}",
@@ -75,7 +83,10 @@ impl RunRecord {
             self.tokens_in,
             self.tokens_out,
             self.cost_usd,
-            self.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
+            self.error
+                .as_ref()
+                .map(|e| format!("; error: {e}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -87,8 +98,17 @@ mod tests {
     #[test]
     fn cost_uses_the_price_table() {
         let mut prices = HashMap::new();
-        prices.insert("m".to_owned(), Price { input_per_mtok: 3.0, output_per_mtok: 15.0 });
-        let usage = Usage { input_tokens: 1_000_000, output_tokens: 100_000 };
+        prices.insert(
+            "m".to_owned(),
+            Price {
+                input_per_mtok: 3.0,
+                output_per_mtok: 15.0,
+            },
+        );
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 100_000,
+        };
         assert!((cost(&prices, "m", usage) - 4.5).abs() < 1e-9);
         assert_eq!(cost(&prices, "other", usage), 0.0);
     }

@@ -21,7 +21,9 @@ fn lower_trimmed(text: &str) -> String {
 
 /// Parses "in 10 minutes to X", "in 2 hours to X", "at 14:30 to X".
 fn parse_reminder(rest: &str, now_ms: i64) -> Option<(i64, String)> {
-    let (when, what) = rest.split_once(" to ").or_else(|| rest.split_once(" that "))?;
+    let (when, what) = rest
+        .split_once(" to ")
+        .or_else(|| rest.split_once(" that "))?;
     let words: Vec<&str> = when.split_whitespace().collect();
     let at = match words.as_slice() {
         ["in", n, unit] => {
@@ -40,7 +42,11 @@ fn parse_reminder(rest: &str, now_ms: i64) -> Option<(i64, String)> {
             let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
             let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms)?;
             let today = now.date_naive().and_hms_opt(h, m, 0)?.and_utc();
-            let t = if today <= now { today + chrono::Duration::days(1) } else { today };
+            let t = if today <= now {
+                today + chrono::Duration::days(1)
+            } else {
+                today
+            };
             t.timestamp_millis()
         }
         _ => return None,
@@ -55,7 +61,8 @@ async fn tool(
     work: impl std::future::Future<Output = Result<String, String>>,
 ) -> String {
     if !audience.may_use(name) {
-        return "That is not something I can do for you here. I can pass a message on to my owner.".into();
+        return "That is not something I can do for you here. I can pass a message on to my owner."
+            .into();
     }
     let result = work.await;
     record.tools.push(ToolCall {
@@ -66,7 +73,12 @@ async fn tool(
     result.unwrap_or_else(|e| e)
 }
 
-pub async fn answer<H: Host>(ctx: &RunContext<H>, audience: &Audience, text: &str, record: &mut RunRecord) -> String {
+pub async fn answer<H: Host>(
+    ctx: &RunContext<H>,
+    audience: &Audience,
+    text: &str,
+    record: &mut RunRecord,
+) -> String {
     let lower = lower_trimmed(text);
     let original = text.trim();
     if let Some(rest) = lower.strip_prefix("remind me ") {
@@ -102,13 +114,21 @@ pub async fn answer<H: Host>(ctx: &RunContext<H>, audience: &Audience, text: &st
             apps.iter()
                 .any(|a| a.ends_with(&url))
                 .then(|| format!("Open it here: {url}"))
-                .ok_or_else(|| format!("There is no app called {slug}. Say \"list apps\" to see them."))
+                .ok_or_else(|| {
+                    format!("There is no app called {slug}. Say \"list apps\" to see them.")
+                })
         };
         return tool(audience, record, "list_apps", work).await;
     }
     if let Some(slug) = lower.strip_prefix("install ") {
         let slug = slug.trim().trim_end_matches(" app").to_owned();
-        return tool(audience, record, "install_app_template", tools::install_app(ctx, &slug)).await;
+        return tool(
+            audience,
+            record,
+            "install_app_template",
+            tools::install_app(ctx, &slug),
+        )
+        .await;
     }
     HELP.to_owned()
 }
@@ -120,8 +140,14 @@ mod tests {
     #[test]
     fn reminder_phrases() {
         let now = 1_700_000_000_000;
-        assert_eq!(parse_reminder("in 10 minutes to stretch", now), Some((now + 600_000, "stretch".into())));
-        assert_eq!(parse_reminder("in 1 hour to eat", now).unwrap().0, now + 3_600_000);
+        assert_eq!(
+            parse_reminder("in 10 minutes to stretch", now),
+            Some((now + 600_000, "stretch".into()))
+        );
+        assert_eq!(
+            parse_reminder("in 1 hour to eat", now).unwrap().0,
+            now + 3_600_000
+        );
         assert!(parse_reminder("at 25:00 to x", now).is_none());
         assert!(parse_reminder("tomorrow to x", now).is_none());
         let (at, _) = parse_reminder("at 00:00 to x", now).unwrap();

@@ -23,13 +23,29 @@ pub fn system_prompt(home: &Home, audience: &Audience, s: &Situation<'_>) -> Hom
     let mut out = home.read("system/soul.md").unwrap_or_default();
     match audience {
         Audience::Owner => {
-            section(&mut out, "Who you are", &home.read("system/ai-profile.md").unwrap_or_default());
-            section(&mut out, "Your owner", &home.read("system/profile.md").unwrap_or_default());
-            section(&mut out, "Memory", &home.read(MEMORY_FILE).unwrap_or_default());
+            section(
+                &mut out,
+                "Who you are",
+                &home.read("system/ai-profile.md").unwrap_or_default(),
+            );
+            section(
+                &mut out,
+                "Your owner",
+                &home.read("system/profile.md").unwrap_or_default(),
+            );
+            section(
+                &mut out,
+                "Memory",
+                &home.read(MEMORY_FILE).unwrap_or_default(),
+            );
             if home.exists("agents/skills") {
                 for file in home.list("agents/skills", 50)? {
                     if file.ends_with(".md") && !file.ends_with("README.md") {
-                        section(&mut out, &format!("Skill: {file}"), &home.read(&file).unwrap_or_default());
+                        section(
+                            &mut out,
+                            &format!("Skill: {file}"),
+                            &home.read(&file).unwrap_or_default(),
+                        );
                     }
                 }
             }

@@ -5,13 +5,34 @@
 pub fn home_files(owner: &str, ai_name: &str) -> Vec<(String, String)> {
     const FILES: &[(&str, &str)] = &[
         ("README.md", include_str!("../templates/home/README.md")),
-        ("system/profile.md", include_str!("../templates/home/system/profile.md")),
-        ("system/ai-profile.md", include_str!("../templates/home/system/ai-profile.md")),
-        ("system/soul.md", include_str!("../templates/home/system/soul.md")),
-        ("system/privacy.json", include_str!("../templates/home/system/privacy.json")),
-        ("system/cron.json", include_str!("../templates/home/system/cron.json")),
-        ("system/memory.md", include_str!("../templates/home/system/memory.md")),
-        ("agents/skills/README.md", include_str!("../templates/home/agents/skills/README.md")),
+        (
+            "system/profile.md",
+            include_str!("../templates/home/system/profile.md"),
+        ),
+        (
+            "system/ai-profile.md",
+            include_str!("../templates/home/system/ai-profile.md"),
+        ),
+        (
+            "system/soul.md",
+            include_str!("../templates/home/system/soul.md"),
+        ),
+        (
+            "system/privacy.json",
+            include_str!("../templates/home/system/privacy.json"),
+        ),
+        (
+            "system/cron.json",
+            include_str!("../templates/home/system/cron.json"),
+        ),
+        (
+            "system/memory.md",
+            include_str!("../templates/home/system/memory.md"),
+        ),
+        (
+            "agents/skills/README.md",
+            include_str!("../templates/home/agents/skills/README.md"),
+        ),
     ];
     FILES
         .iter()
@@ -68,10 +89,20 @@ mod tests {
     #[test]
     fn templates_are_filled_and_parse() {
         let files = home_files("Alice", "Alice's AI");
-        let profile = &files.iter().find(|(p, _)| p == "system/ai-profile.md").unwrap().1;
+        let profile = &files
+            .iter()
+            .find(|(p, _)| p == "system/ai-profile.md")
+            .unwrap()
+            .1;
         assert_eq!(ai_display_name(profile).as_deref(), Some("Alice's AI"));
-        assert!(!files.iter().any(|(_, t)| t.contains("{owner}") || t.contains("{ai_name}")));
-        let privacy = &files.iter().find(|(p, _)| p == "system/privacy.json").unwrap().1;
+        assert!(!files
+            .iter()
+            .any(|(_, t)| t.contains("{owner}") || t.contains("{ai_name}")));
+        let privacy = &files
+            .iter()
+            .find(|(p, _)| p == "system/privacy.json")
+            .unwrap()
+            .1;
         serde_json::from_str::<serde_json::Value>(privacy).unwrap();
         for t in APP_TEMPLATES {
             serde_json::from_str::<serde_json::Value>(t.manifest).unwrap();

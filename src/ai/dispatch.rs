@@ -38,7 +38,12 @@ impl Ai {
             _ => false,
         };
         if about_an_ai {
-            let trigger = Trigger { short_room, room: room.to_owned(), count, pdu: pdu.clone() };
+            let trigger = Trigger {
+                short_room,
+                room: room.to_owned(),
+                count,
+                pdu: pdu.clone(),
+            };
             let _ = self.triggers.send(trigger);
         }
     }
@@ -62,7 +67,11 @@ pub(super) async fn run(services: Weak<Services>, mut rx: mpsc::UnboundedReceive
             return;
         };
         let mut durable = s.store.subscribe();
-        if durable.wait_for(|position| *position >= trigger.count).await.is_err() {
+        if durable
+            .wait_for(|position| *position >= trigger.count)
+            .await
+            .is_err()
+        {
             return;
         }
         if let Err(e) = route(&s, trigger) {
@@ -74,7 +83,12 @@ pub(super) async fn run(services: Weak<Services>, mut rx: mpsc::UnboundedReceive
 fn route(s: &Services, t: Trigger) -> crate::error::Result<()> {
     let content = t.pdu.content_value();
     if t.pdu.kind == TimelineEventType::RoomMember {
-        let Some(ai) = t.pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) else {
+        let Some(ai) = t
+            .pdu
+            .state_key
+            .as_deref()
+            .and_then(|k| UserId::parse(k).ok())
+        else {
             return Ok(());
         };
         if !s.accounts.is_local(&ai) || records::get(&s.store.db, &ai)?.is_none() {
@@ -83,7 +97,13 @@ fn route(s: &Services, t: Trigger) -> crate::error::Result<()> {
         let membership = content["membership"].as_str().unwrap_or("leave");
         s.ai.track_membership(t.short_room, &ai, membership);
         if membership == "invite" && t.pdu.sender != ai {
-            s.ai.enqueue(ai, t.room, Work::Invite { inviter: t.pdu.sender.clone() });
+            s.ai.enqueue(
+                ai,
+                t.room,
+                Work::Invite {
+                    inviter: t.pdu.sender.clone(),
+                },
+            );
         }
         return Ok(());
     }
@@ -94,11 +114,21 @@ fn route(s: &Services, t: Trigger) -> crate::error::Result<()> {
     let Some(text) = content["body"].as_str().map(str::to_owned) else {
         return Ok(());
     };
-    let ais = s.ai.rooms.read().get(&t.short_room).cloned().unwrap_or_default();
+    let ais =
+        s.ai.rooms
+            .read()
+            .get(&t.short_room)
+            .cloned()
+            .unwrap_or_default();
     if ais.is_empty() {
         return Ok(());
     }
-    let joined = s.rooms.members(t.short_room)?.into_iter().filter(|(_, m)| m == "join").count();
+    let joined = s
+        .rooms
+        .members(t.short_room)?
+        .into_iter()
+        .filter(|(_, m)| m == "join")
+        .count();
     for ai in ais {
         let addressed = joined <= 2 || mentions(s, &content, &text, &ai);
         if !addressed {
@@ -126,7 +156,9 @@ fn thread_root(content: &Value) -> Option<OwnedEventId> {
     if relates["rel_type"] != "m.thread" {
         return None;
     }
-    relates["event_id"].as_str().and_then(|e| OwnedEventId::try_from(e).ok())
+    relates["event_id"]
+        .as_str()
+        .and_then(|e| OwnedEventId::try_from(e).ok())
 }
 
 /// `m.mentions` naming the AI, or its user id, localpart or display name in
@@ -139,9 +171,15 @@ fn mentions(s: &Services, content: &Value, text: &str, ai: &OwnedUserId) -> bool
         return true;
     }
     let lower = text.to_lowercase();
-    if lower.contains(&ai.as_str().to_lowercase()) || lower.contains(&ai.localpart().to_lowercase()) {
+    if lower.contains(&ai.as_str().to_lowercase()) || lower.contains(&ai.localpart().to_lowercase())
+    {
         return true;
     }
-    let display = s.accounts.get(ai).ok().flatten().and_then(|r| r.displayname);
+    let display = s
+        .accounts
+        .get(ai)
+        .ok()
+        .flatten()
+        .and_then(|r| r.displayname);
     display.is_some_and(|d| !d.is_empty() && lower.contains(&d.to_lowercase()))
 }

@@ -75,7 +75,11 @@ impl Host for ServerHost {
     }
 
     fn app_url(&self, owner: &str, slug: &str) -> String {
-        let localpart = owner.trim_start_matches('@').split(':').next().unwrap_or_default();
+        let localpart = owner
+            .trim_start_matches('@')
+            .split(':')
+            .next()
+            .unwrap_or_default();
         format!("{}/_matrixos/apps/{localpart}/{slug}/", self.base_url)
     }
 }

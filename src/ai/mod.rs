@@ -57,8 +57,8 @@ impl Ai {
         let host = Arc::new(ServerHost::new(base_url, scheduler.signal()));
         let enabled = config.enabled;
         let max_runs = config.max_concurrent_runs.max(1);
-        let kernel = Kernel::new(config, host)
-            .map_err(|e| Error::internal(format!("AI provider: {e}")))?;
+        let kernel =
+            Kernel::new(config, host).map_err(|e| Error::internal(format!("AI provider: {e}")))?;
         let (triggers, trigger_rx) = mpsc::unbounded_channel();
         Ok(Self {
             kernel,
@@ -95,11 +95,13 @@ impl Ai {
             tracing::error!(error = %e, "cannot load the AI users' rooms");
         }
         let weak = Arc::downgrade(services);
-        services.rooms.set_observer(Box::new(move |short_room, room, count, pdu| {
-            if let Some(s) = weak.upgrade() {
-                s.ai.observe(short_room, room, count, pdu);
-            }
-        }));
+        services
+            .rooms
+            .set_observer(Box::new(move |short_room, room, count, pdu| {
+                if let Some(s) = weak.upgrade() {
+                    s.ai.observe(short_room, room, count, pdu);
+                }
+            }));
         tokio::spawn(dispatch::run(Arc::downgrade(services), rx));
         tokio::spawn(scheduler::run(Arc::downgrade(services)));
     }
@@ -113,10 +115,11 @@ impl Ai {
         let root = data_dir.join("homes").join(&name);
         let author = format!("{name}{AI_SUFFIX}");
         let template = matrixos_kernel::template::home_files(&name, &author);
-        let home = tokio::task::spawn_blocking(move || Home::open_or_create(&root, &author, &template))
-            .await
-            .map_err(|e| Error::internal(format!("home: {e}")))?
-            .map_err(|e| Error::internal(format!("home of {name}: {e}")))?;
+        let home =
+            tokio::task::spawn_blocking(move || Home::open_or_create(&root, &author, &template))
+                .await
+                .map_err(|e| Error::internal(format!("home: {e}")))?
+                .map_err(|e| Error::internal(format!("home of {name}: {e}")))?;
         let home = Arc::new(home);
         Ok(self.homes.lock().entry(name).or_insert(home).clone())
     }

@@ -14,7 +14,8 @@ use crate::services::membership::{profile_content, set_membership};
 use crate::services::Services;
 
 pub fn ai_user_of(s: &Services, owner: &UserId) -> Result<OwnedUserId> {
-    s.accounts.user_id(&format!("{}{AI_SUFFIX}", owner.localpart()))
+    s.accounts
+        .user_id(&format!("{}{AI_SUFFIX}", owner.localpart()))
 }
 
 /// Creates `@x_ai` for `@x`, with its home and display name. Does nothing
@@ -32,11 +33,17 @@ pub async fn provision(s: &Services, owner: &UserId) -> Result<()> {
         s.accounts.create(&ai, None, false).await?;
     }
     let home = s.ai.home(owner, &s.config.data_dir).await?;
-    let profile = blocking(&home, |h| h.read("system/ai-profile.md")).await.unwrap_or_default();
+    let profile = blocking(&home, |h| h.read("system/ai-profile.md"))
+        .await
+        .unwrap_or_default();
     if let Some(name) = ai_display_name(&profile) {
         s.accounts.set_profile(&ai, Some(Some(name)), None).await?;
     }
-    let record = AiUserRecord { owner: owner.to_owned(), enabled: true, dm_room: None };
+    let record = AiUserRecord {
+        owner: owner.to_owned(),
+        enabled: true,
+        dm_room: None,
+    };
     let mut batch = Batch::new();
     records::put(&mut batch, &ai, &record)?;
     s.store.commit(batch, vec![]).await?;
@@ -75,7 +82,10 @@ pub async fn on_login(s: &Services, owner: &UserId) -> Result<()> {
     };
     let room = s.rooms.create_room(owner, opts).await?;
     set_membership(s, &ai, &room, &ai, "join", None).await?;
-    let mut direct = s.account_data.get(owner, None, "m.direct")?.unwrap_or_else(|| json!({}));
+    let mut direct = s
+        .account_data
+        .get(owner, None, "m.direct")?
+        .unwrap_or_else(|| json!({}));
     if !direct.is_object() {
         direct = json!({});
     }

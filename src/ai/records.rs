@@ -27,7 +27,11 @@ pub fn get(db: &Db, ai: &UserId) -> Result<Option<AiUserRecord>> {
 }
 
 pub fn put(batch: &mut Batch, ai: &UserId, record: &AiUserRecord) -> Result<()> {
-    batch.put(Table::AiUsers, ai.as_bytes().to_vec(), serde_json::to_vec(record)?);
+    batch.put(
+        Table::AiUsers,
+        ai.as_bytes().to_vec(),
+        serde_json::to_vec(record)?,
+    );
     Ok(())
 }
 
@@ -57,8 +61,17 @@ pub fn history(db: &Db, ai: &UserId, room: &RoomId) -> Result<Vec<Message>> {
     }
 }
 
-pub fn put_history(batch: &mut Batch, ai: &UserId, room: &RoomId, history: &[Message]) -> Result<()> {
-    batch.put(Table::AiHistory, history_key(ai, room), serde_json::to_vec(history)?);
+pub fn put_history(
+    batch: &mut Batch,
+    ai: &UserId,
+    room: &RoomId,
+    history: &[Message],
+) -> Result<()> {
+    batch.put(
+        Table::AiHistory,
+        history_key(ai, room),
+        serde_json::to_vec(history)?,
+    );
     Ok(())
 }
 

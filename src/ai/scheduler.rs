@@ -100,7 +100,9 @@ pub(super) async fn run(services: Weak<Services>) {
 
 async fn load(s: &Services, owner: &UserId) -> Vec<Pending> {
     let text = match s.ai.home(owner, &s.config.data_dir).await {
-        Ok(home) => blocking(&home, |h| h.read(CRON_FILE)).await.unwrap_or_default(),
+        Ok(home) => blocking(&home, |h| h.read(CRON_FILE))
+            .await
+            .unwrap_or_default(),
         Err(e) => {
             tracing::warn!(owner = %owner, error = %e, "cannot open home for reminders");
             return Vec::new();
@@ -117,31 +119,47 @@ async fn load(s: &Services, owner: &UserId) -> Vec<Pending> {
     let now = now_ms();
     file.reminders
         .into_iter()
-        .filter_map(|r| r.next_due(now).map(|due_ms| Pending { reminder: r, due_ms }))
+        .filter_map(|r| {
+            r.next_due(now).map(|due_ms| Pending {
+                reminder: r,
+                due_ms,
+            })
+        })
         .collect()
 }
 
 async fn fire(s: &Services, owner: &UserId, reminder: &Reminder) {
-    let Ok(ai) = s.accounts.user_id(&format!("{}{AI_SUFFIX}", owner.localpart())) else {
+    let Ok(ai) = s
+        .accounts
+        .user_id(&format!("{}{AI_SUFFIX}", owner.localpart()))
+    else {
         return;
     };
     let text = format!("⏰ Reminder: {}", reminder.text);
     let host = s.ai.kernel.host();
     match host.send_text(ai.as_str(), &reminder.room, &text).await {
         Ok(_) => tracing::info!(owner = %owner, id = %reminder.id, "reminder delivered"),
-        Err(e) => tracing::warn!(owner = %owner, id = %reminder.id, error = %e, "reminder not delivered"),
+        Err(e) => {
+            tracing::warn!(owner = %owner, id = %reminder.id, error = %e, "reminder not delivered")
+        }
     }
     if reminder.is_repeating() {
         return;
     }
-    let Ok(home) = s.ai.home(owner, &s.config.data_dir).await else { return };
+    let Ok(home) = s.ai.home(owner, &s.config.data_dir).await else {
+        return;
+    };
     let id = reminder.id.clone();
     let removed = blocking(&home, move |h| {
         let Ok(mut file) = CronFile::parse(&h.read(CRON_FILE)?) else {
             return Ok(None);
         };
         file.reminders.retain(|r| r.id != id);
-        h.write(CRON_FILE, &file.to_text(), &format!("Deliver reminder {id}"))
+        h.write(
+            CRON_FILE,
+            &file.to_text(),
+            &format!("Deliver reminder {id}"),
+        )
     })
     .await;
     if let Err(e) = removed {

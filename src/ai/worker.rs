@@ -79,8 +79,18 @@ async fn run(services: Weak<Services>, key: Key, mut rx: mpsc::UnboundedReceiver
         let (ai, room) = &key;
         let result = match work {
             Work::Invite { inviter } => answer_invite(&s, ai, room, &inviter).await,
-            Work::Message { sender, text, event_id, thread, in_group } => {
-                let reply_to = ReplyTo { event_id, thread, in_group };
+            Work::Message {
+                sender,
+                text,
+                event_id,
+                thread,
+                in_group,
+            } => {
+                let reply_to = ReplyTo {
+                    event_id,
+                    thread,
+                    in_group,
+                };
                 answer(&s, ai, room, sender, text, reply_to).await
             }
         };
@@ -104,24 +114,49 @@ async fn owner_and_home(
     Ok(Some((record, home)))
 }
 
-async fn answer_invite(s: &Services, ai: &UserId, room: &OwnedRoomId, inviter: &UserId) -> Result<()> {
-    let still_invited = s.rooms.membership(ai, room)?.is_some_and(|m| m.membership == "invite");
+async fn answer_invite(
+    s: &Services,
+    ai: &UserId,
+    room: &OwnedRoomId,
+    inviter: &UserId,
+) -> Result<()> {
+    let still_invited = s
+        .rooms
+        .membership(ai, room)?
+        .is_some_and(|m| m.membership == "invite");
     if !still_invited {
         return Ok(());
     }
     let Some((record, home)) = owner_and_home(s, ai).await? else {
-        return set_membership(s, ai, room, ai, "leave", Some("This assistant is switched off")).await;
+        return set_membership(
+            s,
+            ai,
+            room,
+            ai,
+            "leave",
+            Some("This assistant is switched off"),
+        )
+        .await;
     };
-    let policy = matrixos_kernel::tools::blocking(&home, |h| Ok(h.read("system/privacy.json").ok()))
-        .await
-        .map_err(Error::internal)?;
+    let policy =
+        matrixos_kernel::tools::blocking(&home, |h| Ok(h.read("system/privacy.json").ok()))
+            .await
+            .map_err(Error::internal)?;
     let policy = PrivacyPolicy::parse(policy.as_deref());
     if policy.accepts_invite(record.owner.as_str(), inviter.as_str()) {
         tracing::info!(ai = %ai, room = %room, inviter = %inviter, "AI user joins");
         set_membership(s, ai, room, ai, "join", None).await
     } else {
         tracing::info!(ai = %ai, room = %room, inviter = %inviter, "AI user declines an invite");
-        set_membership(s, ai, room, ai, "leave", Some("Not accepted by the owner's privacy settings")).await
+        set_membership(
+            s,
+            ai,
+            room,
+            ai,
+            "leave",
+            Some("Not accepted by the owner's privacy settings"),
+        )
+        .await
     }
 }
 
@@ -160,8 +195,16 @@ async fn answer(
         return Ok(());
     };
     let history = records::history(&s.store.db, ai, room)?;
-    let _permit = s.ai.runs.clone().acquire_owned().await.map_err(|_| Error::internal("AI stopped"))?;
-    let _ = s.receipts.set_typing(room, ai, true, Duration::from_secs(60)).await;
+    let _permit =
+        s.ai.runs
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("AI stopped"))?;
+    let _ = s
+        .receipts
+        .set_typing(room, ai, true, Duration::from_secs(60))
+        .await;
     let job = Job {
         home,
         owner: record.owner.to_string(),
@@ -180,15 +223,22 @@ async fn answer(
     if reply_to.in_group {
         content["m.mentions"] = json!({ "user_ids": [sender] });
     }
-    let draft = EventDraft::message(TimelineEventType::RoomMessage, content);
-    let sent = s.rooms.send(ai, room, draft, None).await;
+    // The ledger and history land before the reply, so whoever sees the
+    // reply also finds its run recorded.
+    let sequence = s.ai.next_run_sequence();
     let mut run = outcome.record;
-    if let Err(e) = &sent {
-        run.error.get_or_insert_with(|| format!("reply not sent: {e}"));
-    }
     let mut batch = Batch::new();
     records::put_history(&mut batch, ai, room, &outcome.history)?;
-    records::put_run(&mut batch, &run, s.ai.next_run_sequence())?;
+    records::put_run(&mut batch, &run, sequence)?;
     s.store.commit(batch, vec![]).await?;
-    sent.map(|_| ())
+    let draft = EventDraft::message(TimelineEventType::RoomMessage, content);
+    if let Err(e) = s.rooms.send(ai, room, draft, None).await {
+        run.error
+            .get_or_insert_with(|| format!("reply not sent: {e}"));
+        let mut batch = Batch::new();
+        records::put_run(&mut batch, &run, sequence)?;
+        s.store.commit(batch, vec![]).await?;
+        return Err(e);
+    }
+    Ok(())
 }

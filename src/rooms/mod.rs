@@ -102,7 +102,13 @@ impl Rooms {
         let _ = self.observer.set(observer);
     }
 
-    pub(crate) fn notify_observer(&self, short_room: u64, room: &RoomId, count: u64, pdu: &Arc<Pdu>) {
+    pub(crate) fn notify_observer(
+        &self,
+        short_room: u64,
+        room: &RoomId,
+        count: u64,
+        pdu: &Arc<Pdu>,
+    ) {
         if let Some(observer) = self.observer.get() {
             observer(short_room, room, count, pdu);
         }

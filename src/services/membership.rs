@@ -105,4 +105,3 @@ pub async fn set_membership(
     s.rooms.send(sender, room, draft, None).await?;
     Ok(())
 }
-

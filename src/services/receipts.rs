@@ -26,7 +26,9 @@ pub struct Receipt {
 type TypingState = (HashMap<OwnedUserId, Instant>, u64);
 
 pub struct Receipts {
-    store: Store,
+    /// Shared so that pending typing expiries hold it only weakly and never
+    /// keep the database open after the server stops.
+    store: Arc<Store>,
     typing: Arc<Mutex<HashMap<OwnedRoomId, TypingState>>>,
 }
 
@@ -36,7 +38,7 @@ const MAX_TYPING: Duration = Duration::from_secs(120);
 impl Receipts {
     pub fn new(store: Store) -> Self {
         Self {
-            store,
+            store: Arc::new(store),
             typing: Arc::default(),
         }
     }
@@ -137,10 +139,13 @@ impl Receipts {
             users.insert(user.to_owned(), expires);
         })
         .await?;
-        let (typing, store) = (self.typing.clone(), self.store.clone());
+        let (typing, store) = (self.typing.clone(), Arc::downgrade(&self.store));
         let (room, user) = (room.to_owned(), user.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep_until(expires.into()).await;
+            let Some(store) = store.upgrade() else {
+                return;
+            };
             let result = change_typing(&typing, &store, &room, |users| {
                 if users.get(&user) == Some(&expires) {
                     users.remove(&user);

@@ -10,11 +10,15 @@ use matrixos::config::Config;
 use matrixos::services::Services;
 use serde_json::{json, Value};
 
+pub mod llm;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base_url: String,
     pub services: Arc<Services>,
-    _dir: tempfile::TempDir,
+    pub config: Config,
+    dir: Option<tempfile::TempDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,19 +42,66 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         ..Config::default()
     };
     tweak(&mut config);
-    let services = Services::open(config).expect("open services");
+    serve(listener, config, dir)
+}
+
+fn serve(listener: tokio::net::TcpListener, config: Config, dir: tempfile::TempDir) -> TestServer {
+    let addr = listener.local_addr().expect("addr");
+    let services = Services::open(config.clone()).expect("open services");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn({
         let services = services.clone();
         async move {
-            let _ = matrixos::server::serve_on(listener, services, std::future::pending()).await;
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let _ = matrixos::server::serve_on(listener, services, shutdown).await;
         }
     });
     TestServer {
         addr,
         base_url: format!("http://{addr}"),
         services,
-        _dir: dir,
+        config,
+        dir: Some(dir),
+        stop: Some(stop),
         task,
+    }
+}
+
+impl TestServer {
+    /// Stops the server gracefully, waits until the database is closed,
+    /// and starts it again on the same data directory and port.
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let mut task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        if tokio::time::timeout(std::time::Duration::from_secs(15), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+        let dir = self.dir.take().expect("data dir");
+        let config = self.config.clone();
+        let weak = Arc::downgrade(&self.services);
+        drop(self);
+        for _ in 0..400 {
+            if weak.strong_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(
+            weak.strong_count(),
+            0,
+            "the old server never let go of its services"
+        );
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("rebind the same port");
+        serve(listener, config, dir)
     }
 }
 

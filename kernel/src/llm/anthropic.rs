@@ -54,10 +54,13 @@ impl StreamAssembler for Assembler {
         let kind = v["type"].as_str().or(ev.event.as_deref()).unwrap_or("");
         match kind {
             "message_start" => {
-                self.usage.input_tokens = v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
+                self.usage.input_tokens =
+                    v["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
             }
             "content_block_start" => {
-                let index = v["index"].as_u64().ok_or_else(|| protocol("block without index"))?;
+                let index = v["index"]
+                    .as_u64()
+                    .ok_or_else(|| protocol("block without index"))?;
                 let block = &v["content_block"];
                 let partial = match block["type"].as_str() {
                     Some("tool_use") => Partial::Tool {
@@ -70,7 +73,9 @@ impl StreamAssembler for Assembler {
                 self.blocks.push((index, partial));
             }
             "content_block_delta" => {
-                let index = v["index"].as_u64().ok_or_else(|| protocol("delta without index"))?;
+                let index = v["index"]
+                    .as_u64()
+                    .ok_or_else(|| protocol("delta without index"))?;
                 let delta = &v["delta"];
                 match (self.block_mut(index)?, delta["type"].as_str()) {
                     (Partial::Text(text), Some("text_delta")) => {

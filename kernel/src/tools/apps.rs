@@ -8,7 +8,9 @@ use crate::template::app_template;
 
 pub fn is_valid_slug(slug: &str) -> bool {
     (1..=40).contains(&slug.len())
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
 }
 
@@ -17,7 +19,11 @@ pub fn app_manifest(name: &str, description: &str) -> String {
     serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"
 }
 
-pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Result<String, String> {
+pub async fn run<H: Host>(
+    ctx: &RunContext<H>,
+    name: &str,
+    input: &Value,
+) -> Result<String, String> {
     match name {
         "write_app" => {
             let slug = required(input, "slug")?.to_owned();
@@ -33,12 +39,19 @@ pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Res
             let s = slug.clone();
             let commit = blocking(&ctx.home, move |h| {
                 h.write_files(
-                    &[(&format!("apps/{s}/index.html"), &html), (&format!("apps/{s}/matrix.json"), &manifest)],
+                    &[
+                        (&format!("apps/{s}/index.html"), &html),
+                        (&format!("apps/{s}/matrix.json"), &manifest),
+                    ],
                     &message,
                 )
             })
             .await?;
-            Ok(format!("{} The app is at {}", committed(commit), ctx.host.app_url(&ctx.owner, &slug)))
+            Ok(format!(
+                "{} The app is at {}",
+                committed(commit),
+                ctx.host.app_url(&ctx.owner, &slug)
+            ))
         }
         "list_apps" => Ok(list(ctx).await?.join("\n")),
         "install_app_template" => {
@@ -59,13 +72,20 @@ pub async fn install<H: Host>(ctx: &RunContext<H>, slug: &str) -> Result<String,
         h.write_files(
             &[
                 (&format!("apps/{}/index.html", template.slug), template.html),
-                (&format!("apps/{}/matrix.json", template.slug), template.manifest),
+                (
+                    &format!("apps/{}/matrix.json", template.slug),
+                    template.manifest,
+                ),
             ],
             &message,
         )
     })
     .await?;
-    Ok(format!("{} Open it at {}", committed(commit), ctx.host.app_url(&ctx.owner, slug)))
+    Ok(format!(
+        "{} Open it at {}",
+        committed(commit),
+        ctx.host.app_url(&ctx.owner, slug)
+    ))
 }
 
 /// "name — url" for each app.
@@ -76,7 +96,10 @@ pub async fn list<H: Host>(ctx: &RunContext<H>) -> Result<Vec<String>, String> {
         }
         let mut out = Vec::new();
         for entry in h.list("apps", 1000)? {
-            if let Some(slug) = entry.strip_prefix("apps/").and_then(|e| e.strip_suffix("/index.html")) {
+            if let Some(slug) = entry
+                .strip_prefix("apps/")
+                .and_then(|e| e.strip_suffix("/index.html"))
+            {
                 let manifest: Value = h
                     .read(&format!("apps/{slug}/matrix.json"))
                     .ok()

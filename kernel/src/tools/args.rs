@@ -18,7 +18,9 @@ pub fn optional<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 pub fn limit(input: &Value, default: usize, max: usize) -> usize {
-    input["limit"].as_u64().map_or(default, |n| (n as usize).clamp(1, max))
+    input["limit"]
+        .as_u64()
+        .map_or(default, |n| (n as usize).clamp(1, max))
 }
 
 /// Runs a git or file operation on a blocking thread.

@@ -20,7 +20,11 @@ fn clip(mut text: String) -> String {
     text
 }
 
-pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Result<String, String> {
+pub async fn run<H: Host>(
+    ctx: &RunContext<H>,
+    name: &str,
+    input: &Value,
+) -> Result<String, String> {
     let home = &ctx.home;
     match name {
         "read_file" => {
@@ -30,7 +34,8 @@ pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Res
         "write_file" => {
             let path = required(input, "path")?.to_owned();
             let content = required(input, "content")?.to_owned();
-            let message = optional(input, "message").map_or_else(|| format!("Write {path}"), str::to_owned);
+            let message =
+                optional(input, "message").map_or_else(|| format!("Write {path}"), str::to_owned);
             let result = blocking(home, move |h| h.write(&path, &content, &message)).await?;
             after_change(ctx, input);
             Ok(committed(result))
@@ -47,17 +52,27 @@ pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Res
         "delete_file" => {
             let path = required(input, "path")?.to_owned();
             let message = format!("Delete {path}");
-            blocking(home, move |h| h.delete(&path, &message)).await.map(committed)
+            blocking(home, move |h| h.delete(&path, &message))
+                .await
+                .map(committed)
         }
         "list_files" => {
             let path = optional(input, "path").unwrap_or("").to_owned();
             let files = blocking(home, move |h| h.list(&path, 500)).await?;
-            Ok(if files.is_empty() { "(empty)".into() } else { files.join("\n") })
+            Ok(if files.is_empty() {
+                "(empty)".into()
+            } else {
+                files.join("\n")
+            })
         }
         "search_files" => {
             let query = required(input, "query")?.to_owned();
             let hits = blocking(home, move |h| h.search(&query, 50)).await?;
-            Ok(if hits.is_empty() { "No matches.".into() } else { hits.join("\n") })
+            Ok(if hits.is_empty() {
+                "No matches.".into()
+            } else {
+                hits.join("\n")
+            })
         }
         "git_log" => {
             let path = optional(input, "path").map(str::to_owned);
@@ -77,8 +92,15 @@ pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Res
         "git_diff" => {
             let rev = optional(input, "revision").map(str::to_owned);
             let path = optional(input, "path").map(str::to_owned);
-            let diff = blocking(home, move |h| h.diff(rev.as_deref(), path.as_deref(), MAX_OUTPUT)).await?;
-            Ok(if diff.is_empty() { "No changes.".into() } else { clip(diff) })
+            let diff = blocking(home, move |h| {
+                h.diff(rev.as_deref(), path.as_deref(), MAX_OUTPUT)
+            })
+            .await?;
+            Ok(if diff.is_empty() {
+                "No changes.".into()
+            } else {
+                clip(diff)
+            })
         }
         "restore_file" => {
             let path = required(input, "path")?.to_owned();
@@ -93,7 +115,10 @@ pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Res
 
 /// A hand edit of the reminders file takes effect at once.
 fn after_change<H: Host>(ctx: &RunContext<H>, input: &Value) {
-    let path = input["path"].as_str().unwrap_or_default().trim_start_matches("./");
+    let path = input["path"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("./");
     if path == crate::reminders::CRON_FILE {
         ctx.host.reminders_changed(&ctx.owner);
     }

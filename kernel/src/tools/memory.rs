@@ -7,7 +7,11 @@ use crate::host::{Host, RunContext};
 
 pub const MEMORY_FILE: &str = "system/memory.md";
 
-pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Result<String, String> {
+pub async fn run<H: Host>(
+    ctx: &RunContext<H>,
+    name: &str,
+    input: &Value,
+) -> Result<String, String> {
     match name {
         "remember" => remember(ctx, required(input, "note")?).await,
         "recall" => recall(ctx, optional(input, "query")).await,
@@ -38,12 +42,18 @@ pub async fn remember<H: Host>(ctx: &RunContext<H>, note: &str) -> Result<String
 }
 
 pub async fn recall<H: Host>(ctx: &RunContext<H>, query: Option<&str>) -> Result<String, String> {
-    let text = blocking(&ctx.home, |h| h.read(MEMORY_FILE)).await.unwrap_or_default();
+    let text = blocking(&ctx.home, |h| h.read(MEMORY_FILE))
+        .await
+        .unwrap_or_default();
     let needle = query.map(str::to_lowercase);
     let notes: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("- "))
         .filter(|l| needle.as_ref().is_none_or(|n| l.to_lowercase().contains(n)))
         .collect();
-    Ok(if notes.is_empty() { "Nothing remembered yet.".into() } else { notes.join("\n") })
+    Ok(if notes.is_empty() {
+        "Nothing remembered yet.".into()
+    } else {
+        notes.join("\n")
+    })
 }

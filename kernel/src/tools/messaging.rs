@@ -17,5 +17,8 @@ pub fn recent_activity<H: Host>(ctx: &RunContext<H>, input: &Value) -> String {
     if runs.is_empty() {
         return "No runs recorded yet.".into();
     }
-    runs.iter().map(|r| r.summary()).collect::<Vec<_>>().join("\n")
+    runs.iter()
+        .map(|r| r.summary())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -16,9 +16,9 @@ use crate::llm::ToolSpec;
 use crate::privacy::Audience;
 
 pub use apps::{app_manifest, is_valid_slug};
+pub use apps::{install as install_app, list as list_apps};
 pub use args::blocking;
 pub use memory::MEMORY_FILE;
-pub use apps::{install as install_app, list as list_apps};
 pub use memory::{recall, remember};
 pub use reminders::{add_reminder, When};
 
@@ -56,7 +56,10 @@ fn spec(def: &ToolDef) -> ToolSpec {
     let mut properties = serde_json::Map::new();
     let mut required = Vec::new();
     for (name, kind, description) in def.params {
-        properties.insert((*name).into(), json!({ "type": kind, "description": description }));
+        properties.insert(
+            (*name).into(),
+            json!({ "type": kind, "description": description }),
+        );
         if !description.starts_with("optional") {
             required.push(*name);
         }
@@ -70,7 +73,11 @@ fn spec(def: &ToolDef) -> ToolSpec {
 
 /// The tools offered to a run for `audience`.
 pub fn specs_for(audience: &Audience) -> Vec<ToolSpec> {
-    TOOLS.iter().filter(|d| audience.may_use(d.name)).map(spec).collect()
+    TOOLS
+        .iter()
+        .filter(|d| audience.may_use(d.name))
+        .map(spec)
+        .collect()
 }
 
 /// The outcome of one tool call: the text the model sees, and whether it
@@ -88,21 +95,34 @@ pub async fn execute<H: Host>(
     input: &Value,
 ) -> ToolOutcome {
     if !TOOLS.iter().any(|d| d.name == name) {
-        return ToolOutcome { ok: false, output: format!("There is no tool called {name}.") };
+        return ToolOutcome {
+            ok: false,
+            output: format!("There is no tool called {name}."),
+        };
     }
     if !audience.may_use(name) {
         tracing::warn!(tool = name, sender = %ctx.sender, "tool refused for this audience");
-        return ToolOutcome { ok: false, output: format!("The tool {name} is not available in this conversation.") };
+        return ToolOutcome {
+            ok: false,
+            output: format!("The tool {name} is not available in this conversation."),
+        };
     }
     if !input.is_object() {
-        return ToolOutcome { ok: false, output: "Tool input must be a JSON object.".into() };
+        return ToolOutcome {
+            ok: false,
+            output: "Tool input must be a JSON object.".into(),
+        };
     }
     let result = match name {
-        "read_file" | "write_file" | "edit_file" | "delete_file" | "list_files" | "search_files"
-        | "git_log" | "git_diff" | "restore_file" => files::run(ctx, name, input).await,
+        "read_file" | "write_file" | "edit_file" | "delete_file" | "list_files"
+        | "search_files" | "git_log" | "git_diff" | "restore_file" => {
+            files::run(ctx, name, input).await
+        }
         "write_app" | "list_apps" | "install_app_template" => apps::run(ctx, name, input).await,
         "remember" | "recall" => memory::run(ctx, name, input).await,
-        "set_reminder" | "list_reminders" | "cancel_reminder" => reminders::run(ctx, name, input).await,
+        "set_reminder" | "list_reminders" | "cancel_reminder" => {
+            reminders::run(ctx, name, input).await
+        }
         "send_message" => messaging::send(ctx, input).await,
         "recent_activity" => Ok(messaging::recent_activity(ctx, input)),
         _ => Err(format!("There is no tool called {name}.")),
@@ -119,7 +139,11 @@ mod tests {
 
     #[test]
     fn guests_get_only_granted_tools() {
-        let guest = Audience::Guest { group: "public".into(), context: vec![], tools: vec!["list_apps".into()] };
+        let guest = Audience::Guest {
+            group: "public".into(),
+            context: vec![],
+            tools: vec!["list_apps".into()],
+        };
         let names: Vec<String> = specs_for(&guest).into_iter().map(|s| s.name).collect();
         assert_eq!(names, vec!["list_apps"]);
         assert_eq!(specs_for(&Audience::Owner).len(), TOOLS.len());

@@ -7,7 +7,11 @@ use crate::cron::CronExpr;
 use crate::host::{Host, RunContext};
 use crate::reminders::{CronFile, Reminder, CRON_FILE};
 
-pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Result<String, String> {
+pub async fn run<H: Host>(
+    ctx: &RunContext<H>,
+    name: &str,
+    input: &Value,
+) -> Result<String, String> {
     match name {
         "set_reminder" => {
             let text = required(input, "text")?;
@@ -17,29 +21,39 @@ pub async fn run<H: Host>(ctx: &RunContext<H>, name: &str, input: &Value) -> Res
         "list_reminders" => {
             let file = load(ctx).await?;
             let lines: Vec<String> = file.reminders.iter().map(Reminder::describe).collect();
-            Ok(if lines.is_empty() { "No reminders.".into() } else { lines.join("\n") })
+            Ok(if lines.is_empty() {
+                "No reminders.".into()
+            } else {
+                lines.join("\n")
+            })
         }
         "cancel_reminder" => {
             let id = required(input, "id")?.to_owned();
             let result = blocking(&ctx.home, move |h| {
-                let mut file = CronFile::parse(&h.read(CRON_FILE)?).map_err(crate::home::HomeError::Invalid)?;
+                let mut file = CronFile::parse(&h.read(CRON_FILE)?)
+                    .map_err(crate::home::HomeError::Invalid)?;
                 let before = file.reminders.len();
                 file.reminders.retain(|r| r.id != id);
                 if file.reminders.len() == before {
                     return Ok(None);
                 }
-                h.write(CRON_FILE, &file.to_text(), &format!("Cancel reminder {id}")).map(|_| Some(id))
+                h.write(CRON_FILE, &file.to_text(), &format!("Cancel reminder {id}"))
+                    .map(|_| Some(id))
             })
             .await?;
             ctx.host.reminders_changed(&ctx.owner);
-            result.map(|id| format!("Cancelled {id}.")).ok_or_else(|| "No reminder has that id.".into())
+            result
+                .map(|id| format!("Cancelled {id}."))
+                .ok_or_else(|| "No reminder has that id.".into())
         }
         _ => Err(format!("There is no tool called {name}.")),
     }
 }
 
 async fn load<H: Host>(ctx: &RunContext<H>) -> Result<CronFile, String> {
-    let text = blocking(&ctx.home, |h| h.read(CRON_FILE)).await.unwrap_or_default();
+    let text = blocking(&ctx.home, |h| h.read(CRON_FILE))
+        .await
+        .unwrap_or_default();
     if text.trim().is_empty() {
         return Ok(CronFile::default());
     }
@@ -61,7 +75,7 @@ impl When {
             (Some(at), None, None) => chrono::DateTime::parse_from_rfc3339(at)
                 .map(|t| When::At(t.timestamp_millis()))
                 .map_err(|_| format!("{at:?} is not an RFC 3339 time like 2026-01-31T09:00:00Z.")),
-            (None, Some(m), None) if m.is_finite() && m >= 0.0 && m <= 525_600.0 => {
+            (None, Some(m), None) if (0.0..=525_600.0).contains(&m) => {
                 Ok(When::At(now_ms + (m * 60_000.0) as i64))
             }
             (None, None, Some(cron)) => {
@@ -74,7 +88,11 @@ impl When {
 }
 
 /// Adds a reminder for this run's room and commits it.
-pub async fn add_reminder<H: Host>(ctx: &RunContext<H>, text: &str, when: When) -> Result<String, String> {
+pub async fn add_reminder<H: Host>(
+    ctx: &RunContext<H>,
+    text: &str,
+    when: When,
+) -> Result<String, String> {
     let text = text.trim().to_owned();
     if text.is_empty() || text.len() > 1000 {
         return Err("A reminder needs a text of at most 1000 characters.".into());
@@ -91,9 +109,20 @@ pub async fn add_reminder<H: Host>(ctx: &RunContext<H>, text: &str, when: When) 
             When::At(ms) => (Some(ms), None),
             When::Cron(c) => (None, Some(c)),
         };
-        let reminder = Reminder { id: file.next_id(), room, text, at, cron, created_by: sender };
+        let reminder = Reminder {
+            id: file.next_id(),
+            room,
+            text,
+            at,
+            cron,
+            created_by: sender,
+        };
         file.reminders.push(reminder.clone());
-        h.write(CRON_FILE, &file.to_text(), &format!("Add reminder {}: {}", reminder.id, reminder.text))?;
+        h.write(
+            CRON_FILE,
+            &file.to_text(),
+            &format!("Add reminder {}: {}", reminder.id, reminder.text),
+        )?;
         Ok(reminder)
     })
     .await?;

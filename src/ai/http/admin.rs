@@ -31,11 +31,16 @@ fn owner(s: &Services, user: &str) -> Result<ruma::OwnedUserId> {
     Ok(owner)
 }
 
-pub async fn get_ai(State(s): S, Auth(caller): Auth, Path(user): Path<String>) -> Result<Json<Value>> {
+pub async fn get_ai(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(user): Path<String>,
+) -> Result<Json<Value>> {
     require_admin(&s, &caller)?;
     let owner = owner(&s, &user)?;
     let ai = provision::ai_user_of(&s, &owner)?;
-    let record = records::get(&s.store.db, &ai)?.ok_or_else(|| Error::not_found("This user has no AI user"))?;
+    let record = records::get(&s.store.db, &ai)?
+        .ok_or_else(|| Error::not_found("This user has no AI user"))?;
     Ok(Json(json!({
         "ai_user_id": ai,
         "enabled": record.enabled && s.ai.enabled(),
@@ -43,10 +48,17 @@ pub async fn get_ai(State(s): S, Auth(caller): Auth, Path(user): Path<String>) -
     })))
 }
 
-pub async fn set_ai(State(s): S, Auth(caller): Auth, Path(user): Path<String>, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+pub async fn set_ai(
+    State(s): S,
+    Auth(caller): Auth,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
     require_admin(&s, &caller)?;
     let owner = owner(&s, &user)?;
-    let enabled = body["enabled"].as_bool().ok_or_else(|| Error::bad_json("enabled (a boolean) is required"))?;
+    let enabled = body["enabled"]
+        .as_bool()
+        .ok_or_else(|| Error::bad_json("enabled (a boolean) is required"))?;
     provision::set_enabled(&s, &owner, enabled).await?;
     tracing::info!(owner = %owner, enabled, admin = %caller.user_id, "AI user switched");
     Ok(Json(json!({ "enabled": enabled })))

@@ -27,7 +27,8 @@ const MAX_DATA_BYTES: usize = 256 * 1024;
 /// The token that lets one app read and write its own data.
 fn app_token(s: &Services, user: &str, slug: &str) -> String {
     let secret = s.signing_key.to_pkcs8();
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&secret).expect("HMAC takes any key length");
     mac.update(b"matrixos app data\0");
     mac.update(user.as_bytes());
     mac.update(b"\0");
@@ -47,7 +48,10 @@ fn check_names(s: &Services, user: &str, slug: &str) -> Result<()> {
 /// The owner of `/apps/<user>/` must be the caller.
 fn require_owner(s: &Services, caller: &MaybeAuth, user: &str) -> Result<ruma::OwnedUserId> {
     let caller = caller.0.as_ref().ok_or_else(Error::missing_token)?;
-    let owner = s.accounts.user_id(user).map_err(|_| Error::not_found("No such app"))?;
+    let owner = s
+        .accounts
+        .user_id(user)
+        .map_err(|_| Error::not_found("No such app"))?;
     if caller.user_id != owner {
         return Err(Error::forbidden("Apps are only shown to their owner"));
     }
@@ -59,7 +63,11 @@ fn origin(s: &Services, headers: &HeaderMap) -> String {
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
-        .unwrap_or(if s.config.base_url().starts_with("https") { "https" } else { "http" });
+        .unwrap_or(if s.config.base_url().starts_with("https") {
+            "https"
+        } else {
+            "http"
+        });
     match host {
         Some(host) if !host.contains(['/', ' ', ';', '\'']) => format!("{proto}://{host}"),
         _ => s.config.base_url().trim_end_matches('/').to_owned(),
@@ -84,8 +92,14 @@ fn with_headers(mut response: Response, csp: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -98,7 +112,12 @@ fn csp(data_api: &str) -> String {
     )
 }
 
-pub async fn page(State(s): S, caller: MaybeAuth, headers: HeaderMap, Path((user, slug)): Path<(String, String)>) -> Result<Response> {
+pub async fn page(
+    State(s): S,
+    caller: MaybeAuth,
+    headers: HeaderMap,
+    Path((user, slug)): Path<(String, String)>,
+) -> Result<Response> {
     serve(&s, &caller, &headers, &user, &slug, "index.html").await
 }
 
@@ -108,10 +127,25 @@ pub async fn file(
     headers: HeaderMap,
     Path((user, slug, file)): Path<(String, String, String)>,
 ) -> Result<Response> {
-    serve(&s, &caller, &headers, &user, &slug, if file.is_empty() { "index.html" } else { &file }).await
+    serve(
+        &s,
+        &caller,
+        &headers,
+        &user,
+        &slug,
+        if file.is_empty() { "index.html" } else { &file },
+    )
+    .await
 }
 
-async fn serve(s: &Services, caller: &MaybeAuth, headers: &HeaderMap, user: &str, slug: &str, file: &str) -> Result<Response> {
+async fn serve(
+    s: &Services,
+    caller: &MaybeAuth,
+    headers: &HeaderMap,
+    user: &str,
+    slug: &str,
+    file: &str,
+) -> Result<Response> {
     check_names(s, user, slug)?;
     let owner = require_owner(s, caller, user)?;
     let home = s.ai.home(&owner, &s.config.data_dir).await?;
@@ -155,16 +189,37 @@ fn content_type(file: &str) -> &'static str {
 }
 
 /// The app token (or the owner's own access token) for this app's data.
-fn require_data_access(s: &Services, caller: &MaybeAuth, headers: &HeaderMap, user: &str, slug: &str, key: &str) -> Result<ruma::OwnedUserId> {
+fn require_data_access(
+    s: &Services,
+    caller: &MaybeAuth,
+    headers: &HeaderMap,
+    user: &str,
+    slug: &str,
+    key: &str,
+) -> Result<ruma::OwnedUserId> {
     check_names(s, user, slug)?;
-    let key_ok = (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let key_ok = (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !key_ok {
-        return Err(Error::invalid_param("Data keys are 1-64 letters, digits, - or _"));
+        return Err(Error::invalid_param(
+            "Data keys are 1-64 letters, digits, - or _",
+        ));
     }
     if let Some(token) = headers.get(APP_TOKEN_HEADER).and_then(|h| h.to_str().ok()) {
         let expected = app_token(s, user, slug);
-        if token.len() == expected.len() && token.bytes().zip(expected.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0 {
-            return s.accounts.user_id(user).map_err(|_| Error::not_found("No such app"));
+        if token.len() == expected.len()
+            && token
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0, |acc, (a, b)| acc | (a ^ b))
+                == 0
+        {
+            return s
+                .accounts
+                .user_id(user)
+                .map_err(|_| Error::not_found("No such app"));
         }
         return Err(Error::unknown_token());
     }
@@ -180,7 +235,9 @@ pub async fn read_data(
     let owner = require_data_access(&s, &caller, &headers, &user, &slug, &key)?;
     let home = s.ai.home(&owner, &s.config.data_dir).await?;
     let path = format!("data/{slug}/{key}.json");
-    let text = blocking(&home, move |h| h.read(&path)).await.map_err(|_| Error::not_found("No data under this key"))?;
+    let text = blocking(&home, move |h| h.read(&path))
+        .await
+        .map_err(|_| Error::not_found("No data under this key"))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
@@ -195,11 +252,14 @@ pub async fn write_data(
     if body.len() > MAX_DATA_BYTES {
         return Err(Error::too_large("App data is limited to 256 KiB per key"));
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::not_json(format!("Content not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::not_json(format!("Content not JSON: {e}")))?;
     let home = s.ai.home(&owner, &s.config.data_dir).await?;
     let path = format!("data/{slug}/{key}.json");
     let message = format!("App {slug}: save {key}");
     let text = serde_json::to_string_pretty(&value)? + "\n";
-    blocking(&home, move |h| h.write(&path, &text, &message)).await.map_err(Error::internal)?;
+    blocking(&home, move |h| h.write(&path, &text, &message))
+        .await
+        .map_err(Error::internal)?;
     Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
 }

@@ -41,17 +41,27 @@ impl Totals {
     }
 }
 
-pub async fn usage(State(s): State<Arc<Services>>, Auth(caller): Auth, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
+pub async fn usage(
+    State(s): State<Arc<Services>>,
+    Auth(caller): Auth,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>> {
     let days: i64 = match q.iter().find(|(k, _)| k == "days") {
-        Some((_, v)) => v.parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| Error::invalid_param("days must be 1 to 3650"))?,
+        Some((_, v)) => v
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| Error::invalid_param("days must be 1 to 3650"))?,
         None => 30,
     };
     let since = chrono::Utc::now().timestamp_millis() - days * 86_400_000;
     let owner = caller.user_id.to_string();
     let db = s.clone();
-    let runs = tokio::task::spawn_blocking(move || records::runs(&db.store.db, &owner, since, MAX_SCANNED))
-        .await
-        .map_err(|e| Error::internal(e.to_string()))??;
+    let runs = tokio::task::spawn_blocking(move || {
+        records::runs(&db.store.db, &owner, since, MAX_SCANNED)
+    })
+    .await
+    .map_err(|e| Error::internal(e.to_string()))??;
     let mut totals = Totals::default();
     let mut per_day: BTreeMap<String, Totals> = BTreeMap::new();
     for run in &runs {
