@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::{DecryptedRoomEvent, TimelineEvent, TimelineEventKind};
-use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::room::create_room;
-use matrix_sdk::ruma::api::client::uiaa;
 use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
@@ -72,41 +70,10 @@ impl User {
     }
 }
 
-/// Registers through UIA: 401 with a session first, then `m.login.dummy`.
+/// Registers through UIA (see `common::sdk::register`), checking that the
+/// client came up with its olm machine.
 async fn register(server: &TestServer, name: &'static str) -> User {
-    let client = Client::builder()
-        .homeserver_url(&server.base_url)
-        .build()
-        .await
-        .expect("build matrix-sdk client");
-    let mut request = register::v3::Request::new();
-    request.username = Some(name.to_owned());
-    request.password = Some(PASSWORD.to_owned());
-    request.initial_device_display_name = Some(format!("{name}'s phone"));
-
-    let err = client
-        .matrix_auth()
-        .register(request.clone())
-        .await
-        .expect_err("register without `auth` must answer 401 with UIA info");
-    let session = err
-        .as_uiaa_response()
-        .unwrap_or_else(|| panic!("register without auth: expected a UIAA 401, got {err:?}"))
-        .session
-        .clone()
-        .expect("register: UIAA response must carry a session");
-    let mut dummy = uiaa::Dummy::new();
-    dummy.session = Some(session);
-    request.auth = Some(uiaa::AuthData::Dummy(dummy));
-    client
-        .matrix_auth()
-        .register(request)
-        .await
-        .unwrap_or_else(|e| panic!("register {name} with m.login.dummy: {e:?}"));
-    assert!(
-        client.user_id().is_some(),
-        "{name}: not logged in after register"
-    );
+    let client = common::sdk::register(server, name, PASSWORD).await;
     assert!(
         client
             .encryption()

@@ -3,6 +3,7 @@
 //! user's own crypto device joins this crate later.
 
 pub mod cross_signing;
+pub mod device;
 
 use serde_json::Value;
 

@@ -34,7 +34,9 @@ impl Ai {
                 .as_deref()
                 .and_then(|k| UserId::parse(k).ok())
                 .is_some_and(|u| is_ai_user(&u)),
-            TimelineEventType::RoomMessage => self.rooms.read().contains_key(&short_room),
+            TimelineEventType::RoomMessage | TimelineEventType::RoomEncrypted => {
+                self.rooms.read().contains_key(&short_room)
+            }
             _ => false,
         };
         if about_an_ai {
@@ -108,12 +110,9 @@ fn route(s: &Services, t: Trigger) -> crate::error::Result<()> {
         return Ok(());
     }
     let sender = &t.pdu.sender;
-    if is_ai_user(sender) || content["msgtype"] == "m.notice" || is_edit(&content) {
+    if is_ai_user(sender) {
         return Ok(());
     }
-    let Some(text) = content["body"].as_str().map(str::to_owned) else {
-        return Ok(());
-    };
     let ais =
         s.ai.rooms
             .read()
@@ -129,22 +128,52 @@ fn route(s: &Services, t: Trigger) -> crate::error::Result<()> {
         .into_iter()
         .filter(|(_, m)| m == "join")
         .count();
+    let in_group = joined > 2;
     for ai in ais {
-        let addressed = joined <= 2 || mentions(s, &content, &text, &ai);
-        if !addressed {
-            continue;
-        }
-        let thread = thread_root(&content);
-        let work = Work::Message {
-            sender: sender.clone(),
-            text: text.clone(),
-            event_id: t.pdu.event_id.clone(),
-            thread,
-            in_group: joined > 2,
+        let work = if t.pdu.kind == TimelineEventType::RoomEncrypted {
+            // Whether it is addressed to the AI shows only once decrypted.
+            Work::Encrypted {
+                sender: sender.clone(),
+                content: content.clone(),
+                event_id: t.pdu.event_id.clone(),
+                in_group,
+            }
+        } else {
+            match incoming(s, &content, &ai, sender, &t.pdu.event_id, in_group) {
+                Some(work) => work,
+                None => continue,
+            }
         };
         s.ai.enqueue(ai, t.room.clone(), work);
     }
     Ok(())
+}
+
+/// The work for a message the AI should answer: any message in a room it
+/// shares with one person, else one that mentions it. Notices and edits
+/// are not answered.
+pub(super) fn incoming(
+    s: &Services,
+    content: &Value,
+    ai: &OwnedUserId,
+    sender: &OwnedUserId,
+    event_id: &OwnedEventId,
+    in_group: bool,
+) -> Option<Work> {
+    if content["msgtype"] == "m.notice" || is_edit(content) {
+        return None;
+    }
+    let text = content["body"].as_str()?.to_owned();
+    if in_group && !mentions(s, content, &text, ai) {
+        return None;
+    }
+    Some(Work::Message {
+        sender: sender.clone(),
+        text,
+        event_id: event_id.clone(),
+        thread: thread_root(content),
+        in_group,
+    })
 }
 
 fn is_edit(content: &Value) -> bool {

@@ -4,13 +4,11 @@
 use std::sync::{Arc, OnceLock, Weak};
 
 use matrixos_kernel::{Host, RunRecord};
-use ruma::events::TimelineEventType;
 use ruma::{RoomId, UserId};
 use serde_json::json;
 
 use super::records;
 use super::scheduler::Signal;
-use crate::rooms::send::EventDraft;
 use crate::services::Services;
 
 pub struct ServerHost {
@@ -50,9 +48,7 @@ impl Host for ServerHost {
             return Err(format!("I am not in the room {room}."));
         }
         let content = json!({ "msgtype": "m.text", "body": text });
-        let draft = EventDraft::message(TimelineEventType::RoomMessage, content);
-        s.rooms
-            .send(&ai, &room, draft, None)
+        super::outbox::send_message(&s, &ai, &room, content)
             .await
             .map(|id| id.to_string())
             .map_err(|e| e.to_string())

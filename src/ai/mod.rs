@@ -4,9 +4,11 @@
 //! path as any local user, keeps histories and run records in RocksDB, and
 //! fires reminders.
 
+mod crypto;
 mod dispatch;
 mod host;
 pub mod http;
+mod outbox;
 pub mod provision;
 mod records;
 mod scheduler;
@@ -44,6 +46,7 @@ pub struct Ai {
     runs: Arc<Semaphore>,
     scheduler: scheduler::Scheduler,
     run_sequence: AtomicU64,
+    devices: crypto::Devices,
 }
 
 /// Whether a user id is an AI user's (by its reserved localpart).
@@ -71,6 +74,7 @@ impl Ai {
             runs: Arc::new(Semaphore::new(max_runs)),
             scheduler,
             run_sequence: AtomicU64::new(0),
+            devices: crypto::Devices::default(),
         })
     }
 

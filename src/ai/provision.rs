@@ -39,6 +39,9 @@ pub async fn provision(s: &Services, owner: &UserId) -> Result<()> {
     if let Some(name) = ai_display_name(&profile) {
         s.accounts.set_profile(&ai, Some(Some(name)), None).await?;
     }
+    // Its encryption device is published now, so that a client sending to
+    // an encrypted room with it shares the room key from the start.
+    super::crypto::device(s, &ai).await?;
     let record = AiUserRecord {
         owner: owner.to_owned(),
         enabled: true,

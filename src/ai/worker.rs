@@ -8,14 +8,12 @@ use std::time::Duration;
 use matrixos_kernel::privacy::PrivacyPolicy;
 use matrixos_kernel::Job;
 use matrixos_storage::Batch;
-use ruma::events::TimelineEventType;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{records, Ai};
 use crate::error::{Error, Result};
-use crate::rooms::send::EventDraft;
 use crate::services::membership::set_membership;
 use crate::services::Services;
 
@@ -31,6 +29,13 @@ pub(super) enum Work {
         text: String,
         event_id: OwnedEventId,
         thread: Option<OwnedEventId>,
+        in_group: bool,
+    },
+    /// An `m.room.encrypted` room event, decrypted by the worker.
+    Encrypted {
+        sender: OwnedUserId,
+        content: Value,
+        event_id: OwnedEventId,
         in_group: bool,
     },
 }
@@ -93,6 +98,12 @@ async fn run(services: Weak<Services>, key: Key, mut rx: mpsc::UnboundedReceiver
                 };
                 answer(&s, ai, room, sender, text, reply_to).await
             }
+            Work::Encrypted {
+                sender,
+                content,
+                event_id,
+                in_group,
+            } => answer_encrypted(&s, ai, room, sender, content, event_id, in_group).await,
         };
         if let Err(e) = result {
             tracing::warn!(ai = %ai, room = %room, error = %e, "AI work failed");
@@ -157,6 +168,54 @@ async fn answer_invite(
             Some("Not accepted by the owner's privacy settings"),
         )
         .await
+    }
+}
+
+async fn answer_encrypted(
+    s: &Services,
+    ai: &UserId,
+    room: &OwnedRoomId,
+    sender: OwnedUserId,
+    content: Value,
+    event_id: OwnedEventId,
+    in_group: bool,
+) -> Result<()> {
+    let Some(event) = super::crypto::decrypt(s, ai, room, &content).await? else {
+        return Ok(());
+    };
+    if event["type"] != "m.room.message" {
+        return Ok(());
+    }
+    let mut clear = event["content"].clone();
+    if clear.get("m.relates_to").is_none() {
+        if let Some(relation) = content.get("m.relates_to") {
+            clear["m.relates_to"] = relation.clone();
+        }
+    }
+    let ai_id = ai.to_owned();
+    match super::dispatch::incoming(s, &clear, &ai_id, &sender, &event_id, in_group) {
+        Some(Work::Message {
+            sender,
+            text,
+            event_id,
+            thread,
+            in_group,
+        }) => {
+            answer(
+                s,
+                ai,
+                room,
+                sender,
+                text,
+                ReplyTo {
+                    event_id,
+                    thread,
+                    in_group,
+                },
+            )
+            .await
+        }
+        _ => Ok(()),
     }
 }
 
@@ -231,8 +290,7 @@ async fn answer(
     records::put_history(&mut batch, ai, room, &outcome.history)?;
     records::put_run(&mut batch, &run, sequence)?;
     s.store.commit(batch, vec![]).await?;
-    let draft = EventDraft::message(TimelineEventType::RoomMessage, content);
-    if let Err(e) = s.rooms.send(ai, room, draft, None).await {
+    if let Err(e) = super::outbox::send_message(s, ai, room, content).await {
         run.error
             .get_or_insert_with(|| format!("reply not sent: {e}"));
         let mut batch = Batch::new();

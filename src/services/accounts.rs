@@ -231,6 +231,31 @@ impl Accounts {
         Ok((device_id, token))
     }
 
+    /// Creates a device with no access token: one the server itself drives
+    /// (the AI user's encryption device). Nothing can log in with it.
+    pub async fn add_server_device(
+        &self,
+        user: &UserId,
+        device_id: &DeviceId,
+        display_name: &str,
+    ) -> Result<()> {
+        if self.device(user, device_id)?.is_some() {
+            return Ok(());
+        }
+        let record = DeviceRecord {
+            display_name: Some(display_name.to_owned()),
+            last_seen_ts: Some(now_ms()),
+            ..DeviceRecord::default()
+        };
+        let mut batch = Batch::new();
+        batch.put(
+            Table::Devices,
+            device_key(user, device_id),
+            serde_json::to_vec(&record)?,
+        );
+        self.store.commit(batch, vec![]).await
+    }
+
     /// Resolves an access token to its user and device.
     pub fn authenticate(&self, token: &str) -> Result<Caller> {
         let Some(value) = self.store.db.get(Table::AccessTokens, &token_hash(token))? else {

@@ -75,10 +75,12 @@ pub enum Table {
     /// owner user id ‖ 0xff ‖ start time ms (u64 BE) ‖ sequence (u64 BE) →
     /// run record (JSON).
     AiRuns,
+    /// AI user id → its encryption device's pickled state (encrypted).
+    AiCrypto,
 }
 
 impl Table {
-    pub const ALL: [Table; 33] = [
+    pub const ALL: [Table; 34] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -112,6 +114,7 @@ impl Table {
         Table::AiUsers,
         Table::AiHistory,
         Table::AiRuns,
+        Table::AiCrypto,
     ];
 
     pub fn name(self) -> &'static str {
@@ -149,6 +152,7 @@ impl Table {
             Table::AiUsers => "ai_users",
             Table::AiHistory => "ai_history",
             Table::AiRuns => "ai_runs",
+            Table::AiCrypto => "ai_crypto",
         }
     }
 
@@ -172,6 +176,7 @@ impl Table {
                 | Table::Redactions
                 | Table::AiUsers
                 | Table::AiHistory
+                | Table::AiCrypto
         )
     }
 }

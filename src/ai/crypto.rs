@@ -1,0 +1,292 @@
+//! The AI users' encryption devices (`matrixos_e2ee::device`) wired to the
+//! server's key services: keys are published through the same store as any
+//! client's upload, room keys arrive in the device's to-device inbox, and
+//! outgoing room keys go out as to-device messages. State is pickled into
+//! RocksDB (encrypted with a key derived from the server's signing key)
+//! after every change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use matrixos_e2ee::device::{AiDevice, PeerDevice, RoomSettings};
+use matrixos_storage::{Batch, Table};
+use ruma::{OwnedDeviceId, OwnedUserId, RoomId, UserId};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::services::Services;
+
+/// Every AI user's one device.
+pub const AI_DEVICE_ID: &str = "MATRIXOSAI";
+/// One-time keys kept published.
+const ONE_TIME_KEYS: u64 = 50;
+
+#[derive(Default)]
+pub struct Devices {
+    loaded: parking_lot::Mutex<HashMap<OwnedUserId, Arc<Mutex<AiDevice>>>>,
+}
+
+fn pickle_key(s: &Services) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&s.signing_key.to_pkcs8())
+        .expect("HMAC takes any key length");
+    mac.update(b"matrixos ai device pickle");
+    mac.finalize().into_bytes().into()
+}
+
+fn device_id() -> OwnedDeviceId {
+    AI_DEVICE_ID.into()
+}
+
+async fn save(s: &Services, ai: &UserId, device: &AiDevice) -> Result<()> {
+    let mut batch = Batch::new();
+    batch.put(
+        Table::AiCrypto,
+        ai.as_bytes().to_vec(),
+        device.pickle(&pickle_key(s)),
+    );
+    s.store.commit(batch, vec![]).await
+}
+
+/// The AI user's device: loaded, or created and published on first use.
+pub async fn device(s: &Services, ai: &UserId) -> Result<Arc<Mutex<AiDevice>>> {
+    if let Some(d) = s.ai.devices.loaded.lock().get(ai) {
+        return Ok(d.clone());
+    }
+    let device = match s.store.db.get(Table::AiCrypto, ai.as_bytes())? {
+        Some(bytes) => AiDevice::unpickle(&bytes, &pickle_key(s))
+            .map_err(|e| Error::internal(format!("AI device of {ai}: {e}")))?,
+        None => {
+            let mut device = AiDevice::new(ai.as_str(), AI_DEVICE_ID);
+            s.accounts
+                .add_server_device(ai, &device_id(), "Matrix OS AI")
+                .await?;
+            let one_time = device.one_time_keys(ONE_TIME_KEYS as usize);
+            let fallback = device.fallback_key();
+            s.keys
+                .upload(
+                    ai,
+                    &device_id(),
+                    Some(device.device_keys()),
+                    one_time,
+                    fallback,
+                )
+                .await?;
+            device.mark_published();
+            save(s, ai, &device).await?;
+            tracing::info!(ai = %ai, "AI encryption device created");
+            device
+        }
+    };
+    let device = Arc::new(Mutex::new(device));
+    Ok(s.ai
+        .devices
+        .loaded
+        .lock()
+        .entry(ai.to_owned())
+        .or_insert(device)
+        .clone())
+}
+
+/// Publishes more one-time keys (and a new fallback key) when they run low.
+async fn top_up(s: &Services, ai: &UserId, device: &mut AiDevice) -> Result<()> {
+    let dev = device_id();
+    let left = s
+        .keys
+        .one_time_key_counts(ai, &dev)?
+        .get("signed_curve25519")
+        .copied()
+        .unwrap_or(0);
+    let fallback_missing = s.keys.unused_fallback_types(ai, &dev)?.is_empty();
+    if left >= ONE_TIME_KEYS / 2 && !fallback_missing {
+        return Ok(());
+    }
+    let one_time = if left < ONE_TIME_KEYS / 2 {
+        device.one_time_keys((ONE_TIME_KEYS - left) as usize)
+    } else {
+        BTreeMap::new()
+    };
+    let fallback = if fallback_missing {
+        device.fallback_key()
+    } else {
+        BTreeMap::new()
+    };
+    s.keys.upload(ai, &dev, None, one_time, fallback).await?;
+    device.mark_published();
+    Ok(())
+}
+
+/// Takes in the room keys waiting in the device's to-device inbox.
+async fn read_inbox(s: &Services, ai: &UserId, device: &mut AiDevice) -> Result<()> {
+    let dev = device_id();
+    let upto = s.store.position();
+    let messages = s.keys.take_to_device(ai, &dev, 0, upto).await?;
+    if messages.is_empty() {
+        return Ok(());
+    }
+    for message in messages {
+        let event = &message.json;
+        if event["type"] != "m.room.encrypted" {
+            continue;
+        }
+        let sender = event["sender"].as_str().unwrap_or_default();
+        match device.receive_to_device(sender, &event["content"]) {
+            Ok(Some(key)) => {
+                tracing::debug!(ai = %ai, room = %key.room_id, sender, "room key received")
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(ai = %ai, sender, error = %e, "to-device message not decrypted")
+            }
+        }
+    }
+    top_up(s, ai, device).await?;
+    save(s, ai, device).await?;
+    // Acknowledge (delete) what was read only once the state that came
+    // from it is stored.
+    s.keys.take_to_device(ai, &dev, upto, upto).await?;
+    Ok(())
+}
+
+/// Decrypts a room event for the AI user; `None` when no key has arrived
+/// for it (logged).
+pub async fn decrypt(
+    s: &Services,
+    ai: &UserId,
+    room: &RoomId,
+    content: &Value,
+) -> Result<Option<Value>> {
+    let device = device(s, ai).await?;
+    let mut device = device.lock().await;
+    read_inbox(s, ai, &mut device).await?;
+    match device.decrypt_room_event(room.as_str(), content) {
+        Ok(event) => Ok(Some(event)),
+        Err(e) => {
+            tracing::warn!(ai = %ai, room = %room, error = %e, "room message not decrypted");
+            Ok(None)
+        }
+    }
+}
+
+/// The room's `m.room.encryption` content, if it is encrypted.
+pub fn encryption_of(s: &Services, room: &RoomId) -> Result<Option<Value>> {
+    let (_, record) = s.rooms.record_of(room)?;
+    Ok(s.rooms
+        .state_event(record.state, "m.room.encryption", "")?
+        .map(|e| e.content_value()))
+}
+
+/// Every device of the room's joined and invited local members except
+/// the AI's own, with valid self-signed keys.
+fn recipients(s: &Services, ai: &UserId, room: &RoomId) -> Result<Vec<PeerDevice>> {
+    let short = s
+        .rooms
+        .short_room(room)?
+        .ok_or_else(|| Error::not_found("Room not found"))?;
+    let mut out = Vec::new();
+    for (user, membership) in s.rooms.members(short)? {
+        if !(membership == "join" || membership == "invite") || !s.accounts.is_local(&user) {
+            continue;
+        }
+        for (device, keys) in s.keys.query(&user, &[], &BTreeMap::new())? {
+            if user == ai && device.as_str() == AI_DEVICE_ID {
+                continue;
+            }
+            match PeerDevice::from_device_keys(&keys) {
+                Some(peer) => out.push(peer),
+                None => tracing::warn!(user = %user, device = %device, "device keys refused"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Encrypts an event the AI sends to an encrypted room, sharing the room
+/// key first with every device that does not have it yet.
+pub async fn encrypt(
+    s: &Services,
+    ai: &UserId,
+    room: &RoomId,
+    settings: &Value,
+    event_type: &str,
+    content: &Value,
+) -> Result<Value> {
+    let peers = recipients(s, ai, room)?;
+    let device = device(s, ai).await?;
+    let mut device = device.lock().await;
+    read_inbox(s, ai, &mut device).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let needs = device.prepare_outbound(
+        room.as_str(),
+        RoomSettings::from_encryption_content(settings),
+        &peers,
+        now,
+    );
+    let claims: Vec<_> = needs
+        .iter()
+        .filter(|p| !device.has_olm_session(p))
+        .filter_map(|p| {
+            Some((
+                UserId::parse(p.user_id.as_str()).ok()?,
+                OwnedDeviceId::from(p.device_id.clone()),
+                "signed_curve25519".to_owned(),
+            ))
+        })
+        .collect();
+    if !claims.is_empty() {
+        let claimed = s.keys.claim(&claims).await?;
+        for peer in &needs {
+            let key = UserId::parse(peer.user_id.as_str()).ok().and_then(|u| {
+                let keys = claimed
+                    .get(&u)?
+                    .iter()
+                    .find(|(d, _)| d.as_str() == peer.device_id)?
+                    .1;
+                keys.values().next().cloned()
+            });
+            if let Some(key) = key {
+                if let Err(e) = device.start_olm_session(peer, &key) {
+                    tracing::warn!(user = %peer.user_id, device = %peer.device_id, error = %e, "no Olm session");
+                }
+            }
+        }
+    }
+    let mut messages = Vec::new();
+    let mut shared = Vec::new();
+    if let Some(room_key) = device.room_key_content(room.as_str()) {
+        let ready: Vec<PeerDevice> = needs
+            .iter()
+            .filter(|p| device.has_olm_session(p))
+            .cloned()
+            .collect();
+        for peer in &ready {
+            match device.encrypt_to_device(peer, "m.room_key", room_key.clone()) {
+                Ok(to_device) => {
+                    let user = UserId::parse(peer.user_id.as_str())
+                        .map_err(|e| Error::internal(e.to_string()))?;
+                    messages.push((user, peer.device_id.clone(), to_device));
+                    shared.push(peer.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(user = %peer.user_id, error = %e, "room key not encrypted")
+                }
+            }
+        }
+    }
+    if !messages.is_empty() {
+        let txn = crate::services::accounts::random_string(16);
+        s.keys
+            .send_to_device(ai, &device_id(), &txn, "m.room.encrypted", messages, |u| {
+                s.accounts.device_ids(u)
+            })
+            .await?;
+        device.mark_shared(room.as_str(), &shared);
+    }
+    let encrypted = device
+        .encrypt_room_event(room.as_str(), event_type, content)
+        .map_err(|e| Error::internal(format!("encrypting for {room}: {e}")))?;
+    save(s, ai, &device).await?;
+    Ok(encrypted)
+}
