@@ -5,12 +5,14 @@
 //!   cargo run --example bench            # full run
 //!   cargo run --example bench -- --quick # small numbers (CI)
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::{enc, hwm_kib, rss_kib, Api};
+
+mod support;
 
 struct Sizes {
     events: usize,
@@ -38,11 +40,6 @@ const QUICK: Sizes = Sizes {
     rooms: 50,
 };
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
 #[derive(Clone)]
 struct User {
     id: String,
@@ -50,27 +47,6 @@ struct User {
 }
 
 impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request failed");
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
     async fn register(&self, name: &str) -> User {
         let b = self
             .call(reqwest::Method::POST, "/_matrix/client/v3/register", None, Some(json!({
@@ -140,69 +116,23 @@ impl Api {
     }
 }
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
 }
 
 fn start_server(data: &std::path::Path, port: u16, sync_writes: bool) -> Child {
-    let exe: PathBuf = std::env::current_exe().expect("exe");
-    let server = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("matrixos");
-    Command::new(server)
-        .env("MATRIXOS_DATA_DIR", data)
-        .env("MATRIXOS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MATRIXOS_RATE_LIMIT_SEND", "0")
+    // The homeserver core alone: no AI users (whose DM rooms would change
+    // the room counts); `bench_ai` measures those.
+    support::server_command(data, port)
         .env("MATRIXOS_SYNC_WRITES", sync_writes.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("MATRIXOS_AI_ENABLED", "false")
         .spawn()
         .expect("start matrixos (build it first: cargo build)")
 }
 
 async fn wait_ready(api: &Api) {
-    for _ in 0..200 {
-        if api
-            .http
-            .get(format!("{}/_matrix/client/versions", api.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
+    support::wait_ready(&api.http, &api.base).await;
 }
 
 #[tokio::main]

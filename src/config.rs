@@ -208,6 +208,9 @@ impl Config {
         if let Some(v) = parse_env::<f64>("MATRIXOS_RATE_LIMIT_SEND", get)? {
             self.rate_limits.send.per_second = v;
         }
+        if let Some(v) = parse_env::<f64>("MATRIXOS_RATE_LIMIT_REGISTER", get)? {
+            self.rate_limits.register.per_second = v;
+        }
         self.apply_ai_env(get)?;
         Ok(())
     }

@@ -62,6 +62,14 @@ async fn dm_room(raw: &Raw, user: &str) -> String {
         .to_owned()
 }
 
+/// Registers alice and waits until her AI has joined their DM room.
+async fn alice_and_her_ai(anon: &Raw) -> (Raw, String, String) {
+    let (alice, alice_id) = anon.register("alice").await;
+    let dm = dm_room(&alice, &alice_id).await;
+    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
+    (alice, alice_id, dm)
+}
+
 /// Follows `/sync` from "now" and returns messages as they come.
 struct Watch {
     raw: Raw,
@@ -162,9 +170,7 @@ async fn registering_creates_the_ai_user_its_home_and_dm_room() {
     common::init_logging();
     let server = start_with(|_| {}).await;
     let anon = Raw::new(&server);
-    let (alice, alice_id) = anon.register("alice").await;
-    let dm = dm_room(&alice, &alice_id).await;
-    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
+    let (alice, alice_id, dm) = alice_and_her_ai(&anon).await;
     let profile = expect_ok(
         anon.call(
             "GET",
@@ -206,10 +212,8 @@ async fn offline_kernel_answers_honestly_and_does_what_it_can() {
     common::init_logging();
     let server = start_with(|_| {}).await;
     let anon = Raw::new(&server);
-    let (alice, alice_id) = anon.register("alice").await;
+    let (alice, _, dm) = alice_and_her_ai(&anon).await;
     let (bob, _) = anon.register("bob").await;
-    let dm = dm_room(&alice, &alice_id).await;
-    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
     let ai = "@alice_ai:localhost";
     let mut watch = Watch::new(&alice).await;
 
@@ -371,9 +375,7 @@ async fn builds_an_app_through_a_real_client_and_the_anthropic_format() {
     let llm = ScriptedLlm::start().await;
     let server = anthropic_server(&llm).await;
     let anon = Raw::new(&server);
-    let (alice, alice_id) = anon.register("alice").await;
-    let dm = dm_room(&alice, &alice_id).await;
-    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
+    let (alice, _, dm) = alice_and_her_ai(&anon).await;
 
     let html = "<html><head><title>Habits</title></head><body><h1>Habits</h1></body></html>";
     llm.push(tool(
@@ -504,10 +506,8 @@ async fn outsiders_get_the_public_context_and_no_file_tools() {
     let llm = ScriptedLlm::start().await;
     let server = anthropic_server(&llm).await;
     let anon = Raw::new(&server);
-    let (alice, alice_id) = anon.register("alice").await;
+    let (alice, _, dm) = alice_and_her_ai(&anon).await;
     let (bob, _) = anon.register("bob").await;
-    let dm = dm_room(&alice, &alice_id).await;
-    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
     let ai = "@alice_ai:localhost";
 
     // Alice has the AI remember a secret.
@@ -593,9 +593,7 @@ async fn history_survives_a_restart_over_the_openai_format() {
     let llm = ScriptedLlm::start().await;
     let server = openai_server(&llm).await;
     let anon = Raw::new(&server);
-    let (alice, alice_id) = anon.register("alice").await;
-    let dm = dm_room(&alice, &alice_id).await;
-    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
+    let (alice, _, dm) = alice_and_her_ai(&anon).await;
     let ai = "@alice_ai:localhost";
 
     llm.push(tool("remember", json!({ "note": "locker 42" })));
@@ -647,9 +645,7 @@ async fn provider_failures_and_loops_end_runs_cleanly() {
     })
     .await;
     let anon = Raw::new(&server);
-    let (alice, alice_id) = anon.register("alice").await;
-    let dm = dm_room(&alice, &alice_id).await;
-    wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;
+    let (alice, _, dm) = alice_and_her_ai(&anon).await;
     let ai = "@alice_ai:localhost";
     let mut watch = Watch::new(&alice).await;
 

@@ -11,9 +11,7 @@ use std::time::Duration;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEvent;
 use matrix_sdk::room::MessagesOptions;
-use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::room::create_room;
-use matrix_sdk::ruma::api::client::uiaa::{self, AuthType};
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
@@ -48,58 +46,17 @@ async fn new_client(server: &TestServer) -> Client {
         .expect("build matrix-sdk client")
 }
 
-/// Registers `name` the way a real client does: a first request without
-/// `auth` must be answered with 401 and the UIA flows plus a session; the
-/// second request completes `m.login.dummy` within that session.
+/// Registers `name` through UIA (`common::sdk::register` checks the 401
+/// with its `m.login.dummy` flow and session) and checks the result.
 async fn register(server: &TestServer, name: &str) -> Client {
-    let client = new_client(server).await;
-    let mut request = register::v3::Request::new();
-    request.username = Some(name.to_owned());
-    request.password = Some(PASSWORD.to_owned());
-    request.initial_device_display_name = Some(format!("{name}'s phone"));
-
-    let err = client
-        .matrix_auth()
-        .register(request.clone())
-        .await
-        .expect_err("register without `auth` must answer 401 with UIA info");
-    let info = err
-        .as_uiaa_response()
-        .unwrap_or_else(|| panic!("register without auth: expected a UIAA 401, got {err:?}"))
-        .clone();
-    assert!(
-        info.flows
-            .iter()
-            .any(|flow| flow.stages == vec![AuthType::Dummy]),
-        "register: expected a flow with exactly [m.login.dummy], got {:?}",
-        info.flows
-    );
-    let session = info
-        .session
-        .clone()
-        .expect("register: UIAA response must carry a session");
-
-    let mut dummy = uiaa::Dummy::new();
-    dummy.session = Some(session);
-    request.auth = Some(uiaa::AuthData::Dummy(dummy));
-    let response = client
-        .matrix_auth()
-        .register(request)
-        .await
-        .unwrap_or_else(|e| panic!("register {name} with m.login.dummy: {e:?}"));
-
+    let client = common::sdk::register(server, name, PASSWORD).await;
     let expected = format!("@{name}:localhost");
-    assert_eq!(response.user_id.as_str(), expected, "register: user id");
-    assert!(
-        response.access_token.is_some(),
-        "register: access token missing"
-    );
-    assert!(response.device_id.is_some(), "register: device id missing");
     assert_eq!(
         client.user_id().map(|u| u.as_str().to_owned()),
         Some(expected),
-        "matrix-sdk should be logged in after register"
+        "matrix-sdk should be logged in as the new user after register"
     );
+    assert!(client.device_id().is_some(), "register: device id missing");
     client
 }
 

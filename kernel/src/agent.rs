@@ -109,18 +109,17 @@ impl<H: Host> Kernel<H> {
             cost_usd: 0.0,
             duration_ms: 0,
             model_ms: 0,
+            kernel_us: 0,
             rounds: 0,
             error: None,
         };
         let mut history = job.history;
         let question = Message::user_text(format!("{}: {}", ctx.sender, job.text));
-        let (reply, added) = match &self.provider {
+        let (reply, added, model_wait) = match &self.provider {
             None => {
                 let reply = offline::answer(&ctx, &audience, &job.text, &mut record).await;
-                (
-                    reply.clone(),
-                    vec![question, Message::assistant_text(reply)],
-                )
+                let added = vec![question, Message::assistant_text(reply.clone())];
+                (reply, added, Duration::ZERO)
             }
             Some(provider) => {
                 self.converse(provider, &ctx, &audience, &history, question, &mut record)
@@ -129,7 +128,10 @@ impl<H: Host> Kernel<H> {
         };
         history.extend(added);
         history::trim(&mut history, self.config.context_tokens);
-        record.duration_ms = started.elapsed().as_millis() as u64;
+        let total = started.elapsed();
+        record.duration_ms = total.as_millis() as u64;
+        record.model_ms = model_wait.as_millis() as u64;
+        record.kernel_us = total.saturating_sub(model_wait).as_micros() as u64;
         tracing::info!(
             ai = %record.ai, sender = %record.sender, room = %record.room, audience = %record.audience,
             tools = record.tools.len(), tokens_in = record.tokens_in, tokens_out = record.tokens_out,
@@ -142,8 +144,8 @@ impl<H: Host> Kernel<H> {
         }
     }
 
-    /// The model/tool loop. Returns the reply and the messages to add to
-    /// the history.
+    /// The model/tool loop. Returns the reply, the messages to add to the
+    /// history and the time spent waiting for the model.
     async fn converse(
         &self,
         provider: &Provider,
@@ -152,7 +154,7 @@ impl<H: Host> Kernel<H> {
         history: &[Message],
         question: Message,
         record: &mut RunRecord,
-    ) -> (String, Vec<Message>) {
+    ) -> (String, Vec<Message>, Duration) {
         let system = {
             let audience = audience.clone();
             let (owner, ai) = (ctx.owner.clone(), ctx.ai.clone());
@@ -181,6 +183,7 @@ impl<H: Host> Kernel<H> {
         messages.push(question);
         let tools = tools::specs_for(audience);
         let mut usage = Usage::default();
+        let mut waited = Duration::ZERO;
         let reply = loop {
             if record.rounds >= self.config.max_rounds {
                 record.error = Some(format!("stopped after {} model calls", record.rounds));
@@ -198,7 +201,7 @@ impl<H: Host> Kernel<H> {
             };
             let asked = Instant::now();
             let result = provider.complete(&request).await;
-            record.model_ms += asked.elapsed().as_millis() as u64;
+            waited += asked.elapsed();
             let completion = match result {
                 Ok(c) => c,
                 Err(e) => {
@@ -264,7 +267,7 @@ impl<H: Host> Kernel<H> {
         if !matches!(added.last(), Some(m) if m.role == Role::Assistant && m.text() == reply) {
             added.push(Message::assistant_text(reply.clone()));
         }
-        (reply, added)
+        (reply, added, waited)
     }
 }
 

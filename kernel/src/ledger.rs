@@ -37,6 +37,10 @@ pub struct RunRecord {
     /// Time spent waiting for the model, so `duration_ms - model_ms` is what
     /// the kernel itself added.
     pub model_ms: u64,
+    /// The kernel's own time in the run (everything but waiting for the
+    /// model), in microseconds.
+    #[serde(default)]
+    pub kernel_us: u64,
     pub rounds: u32,
     pub error: Option<String>,
 }

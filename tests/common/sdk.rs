@@ -23,9 +23,17 @@ pub async fn register(server: &TestServer, name: &str, password: &str) -> Client
         .register(request.clone())
         .await
         .expect_err("register without `auth` must answer 401 with UIA info");
-    let session = err
+    let info = err
         .as_uiaa_response()
-        .unwrap_or_else(|| panic!("register without auth: expected a UIAA 401, got {err:?}"))
+        .unwrap_or_else(|| panic!("register without auth: expected a UIAA 401, got {err:?}"));
+    assert!(
+        info.flows
+            .iter()
+            .any(|flow| flow.stages == vec![uiaa::AuthType::Dummy]),
+        "register: expected a flow with exactly [m.login.dummy], got {:?}",
+        info.flows
+    );
+    let session = info
         .session
         .clone()
         .expect("register: UIAA response must carry a session");

@@ -1,0 +1,99 @@
+//! What both benchmarks need: starting the real binary, waiting for it,
+//! reading its memory from /proc.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resident memory now.
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Highest resident memory so far.
+pub fn hwm_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// The `matrixos` binary next to this example, on a loopback port with
+/// `data` as its data directory and send limits off; add more environment
+/// and spawn.
+pub fn server_command(data: &Path, port: u16) -> Command {
+    let exe: PathBuf = std::env::current_exe().expect("exe");
+    let server = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("matrixos");
+    let mut command = Command::new(server);
+    command
+        .env("MATRIXOS_DATA_DIR", data)
+        .env("MATRIXOS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MATRIXOS_RATE_LIMIT_SEND", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    command
+}
+
+/// Waits until the server answers `/versions` (at most ten seconds).
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/_matrix/client/versions"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+/// The client API of the server under test.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    /// One request; panics unless it succeeds, answers the JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request failed");
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+}
