@@ -734,3 +734,78 @@ async fn admins_switch_an_ai_off_and_it_declines_invites() {
     let room = create_room(&bob, json!({ "invite": [ai] })).await;
     wait_membership(&bob, &room, ai, "leave").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soul_edits_take_effect_threads_are_kept_and_the_ai_explains_itself() {
+    common::init_logging();
+    let llm = ScriptedLlm::start().await;
+    let server = anthropic_server(&llm).await;
+    let anon = Raw::new(&server);
+    let (alice, _, dm) = alice_and_her_ai(&anon).await;
+    let ai = "@alice_ai:localhost";
+    let mut watch = Watch::new(&alice).await;
+
+    // The owner asks the AI to change its own SOUL; the next run has it.
+    llm.push(tool(
+        "edit_file",
+        json!({ "path": "system/soul.md", "old_text": "Be warm, direct and brief", "new_text": "Always answer like a pirate" }),
+    ));
+    llm.push(text("Done, matey."));
+    let root = say(&alice, &dm, "From now on, talk like a pirate").await;
+    assert_eq!(body(&watch.message_from(&dm, ai).await), "Done, matey.");
+    assert!(git_log(&server, "alice").contains(&"Edit system/soul.md".to_owned()));
+
+    // A question asked in a thread is answered in that thread.
+    llm.push(text("Arr, in the thread."));
+    let in_thread = json!({
+        "msgtype": "m.text",
+        "body": "and in a thread?",
+        "m.relates_to": { "rel_type": "m.thread", "event_id": root, "is_falling_back": true, "m.in_reply_to": { "event_id": root } },
+    });
+    let asked = expect_ok(
+        alice
+            .json(
+                "PUT",
+                &format!("{V3}/rooms/{}/send/m.room.message/thread1", enc(&dm)),
+                in_thread,
+            )
+            .await,
+        "send in thread",
+    )["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = watch.message_from(&dm, ai).await;
+    assert_eq!(
+        reply["content"]["m.relates_to"]["rel_type"], "m.thread",
+        "{reply}"
+    );
+    assert_eq!(reply["content"]["m.relates_to"]["event_id"], root.as_str());
+    assert_eq!(
+        reply["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        asked.as_str()
+    );
+    let system = llm.requests().last().unwrap()["system"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        system.contains("Always answer like a pirate"),
+        "the edited SOUL is in the next run: {system}"
+    );
+
+    // "What did you do and why?" is answered from the run ledger.
+    llm.push(tool("recent_activity", json!({ "limit": 5 })));
+    llm.push(text("I changed my soul because you asked."));
+    say(&alice, &dm, "What did you do today, and why?").await;
+    assert_eq!(
+        body(&watch.message_from(&dm, ai).await),
+        "I changed my soul because you asked."
+    );
+    let seen = llm.requests().last().unwrap()["messages"].to_string();
+    assert!(
+        seen.contains("edit_file(path=system/soul.md)")
+            && seen.contains("From now on, talk like a pirate"),
+        "the ledger went back to the model: {seen}"
+    );
+}
