@@ -46,7 +46,7 @@ pub async fn messages(
     Auth(caller): Auth,
     Path(room): Path<String>,
     Query(q): Q,
-) -> Result<Json<Value>> {
+) -> Result<Json<MessagesPage>> {
     let room = parse_room(&room)?;
     let until = visible_until(&s, &caller.user_id, &room)?;
     let (short_room, _) = s.rooms.record_of(&room)?;
@@ -86,10 +86,12 @@ pub async fn messages(
             if chunk.len() < limit && filter.allows(&entry.pdu) {
                 senders.insert(entry.pdu.sender.clone());
                 let viewer = caller.viewer();
-                chunk.push(
-                    s.rooms
-                        .client_event(entry.short, &entry.pdu, Some(&room), viewer)?,
-                );
+                chunk.push(s.rooms.client_event_raw(
+                    entry.short,
+                    &entry.pdu,
+                    Some(&room),
+                    viewer,
+                )?);
             }
             if chunk.len() >= limit {
                 break;
@@ -102,10 +104,12 @@ pub async fn messages(
             break;
         }
     }
-    let mut response = json!({ "chunk": chunk, "start": from.to_string() });
-    if let Some(end) = end {
-        response["end"] = json!(end.to_string());
-    }
+    let mut response = MessagesPage {
+        chunk,
+        start: from.to_string(),
+        end: end.map(|e| e.to_string()),
+        state: Vec::new(),
+    };
     if filter.lazy_load_members && !senders.is_empty() {
         let hash = s.rooms.record_of(&room)?.1.state;
         let mut state = Vec::new();
@@ -117,9 +121,20 @@ pub async fn messages(
                 state.push(ev.to_client(Some(&room), Default::default()));
             }
         }
-        response["state"] = Value::Array(state);
+        response.state = state;
     }
     Ok(Json(response))
+}
+
+/// The `/messages` answer; events stay JSON text from store to socket.
+#[derive(serde::Serialize)]
+pub struct MessagesPage {
+    chunk: Vec<Box<serde_json::value::RawValue>>,
+    start: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    state: Vec<Value>,
 }
 
 pub async fn members(

@@ -4,9 +4,28 @@ use ruma::events::TimelineEventType;
 use ruma::{
     MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue as RawJsonValue;
 use serde_json::{json, Map, Value};
+
+/// An event as the client-server API shows it.
+#[derive(Serialize)]
+struct ClientEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'a TimelineEventType,
+    content: &'a RawJsonValue,
+    event_id: &'a OwnedEventId,
+    sender: &'a OwnedUserId,
+    origin_server_ts: MilliSecondsSinceUnixEpoch,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room_id: Option<&'a RoomId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacts: Option<OwnedEventId>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    unsigned: Map<String, Value>,
+}
 
 /// A PDU as this server reads it. The stored JSON is the signed PDU plus
 /// `event_id` (which room versions ≥ 3 do not carry on the wire).
@@ -48,26 +67,35 @@ impl Pdu {
     /// The client-server API shape of this event. `room_id` is included for
     /// endpoints that need it (`/event`, `/messages`), not in `/sync`.
     pub fn to_client(&self, room_id: Option<&RoomId>, unsigned: Map<String, Value>) -> Value {
-        let mut event = json!({
-            "type": self.kind.to_string(),
-            "content": self.content_value(),
-            "event_id": self.event_id,
-            "sender": self.sender,
-            "origin_server_ts": self.origin_server_ts,
-        });
-        if let Some(room) = room_id {
-            event["room_id"] = json!(room);
+        serde_json::to_value(self.client_view(room_id, unsigned)).unwrap_or(Value::Null)
+    }
+
+    /// [`Self::to_client`] as JSON text, with the content copied through
+    /// as it is stored instead of parsed and re-encoded (for long pages).
+    pub fn to_client_raw(
+        &self,
+        room_id: Option<&RoomId>,
+        unsigned: Map<String, Value>,
+    ) -> serde_json::Result<Box<RawJsonValue>> {
+        serde_json::value::to_raw_value(&self.client_view(room_id, unsigned))
+    }
+
+    fn client_view<'a>(
+        &'a self,
+        room_id: Option<&'a RoomId>,
+        unsigned: Map<String, Value>,
+    ) -> ClientEvent<'a> {
+        ClientEvent {
+            kind: &self.kind,
+            content: &self.content,
+            event_id: &self.event_id,
+            sender: &self.sender,
+            origin_server_ts: self.origin_server_ts,
+            room_id,
+            state_key: self.state_key.as_deref(),
+            redacts: self.redacted_event(),
+            unsigned,
         }
-        if let Some(key) = &self.state_key {
-            event["state_key"] = json!(key);
-        }
-        if let Some(redacts) = self.redacted_event() {
-            event["redacts"] = json!(redacts);
-        }
-        if !unsigned.is_empty() {
-            event["unsigned"] = Value::Object(unsigned);
-        }
-        event
     }
 
     /// The stripped form used in invite and knock state.

@@ -96,6 +96,21 @@ impl Rooms {
         Ok(pdu.to_client(room, self.unsigned(short, pdu, device, is_sender)?))
     }
 
+    /// [`Self::client_event`] as JSON text, content copied through.
+    pub fn client_event_raw(
+        &self,
+        short: u64,
+        pdu: &Pdu,
+        room: Option<&RoomId>,
+        viewer: Option<(&UserId, &DeviceId)>,
+    ) -> Result<Box<serde_json::value::RawValue>> {
+        let (device, is_sender) = match viewer {
+            Some((user, device)) => (Some(device), pdu.sender == user),
+            None => (None, false),
+        };
+        Ok(pdu.to_client_raw(room, self.unsigned(short, pdu, device, is_sender)?)?)
+    }
+
     /// `unsigned` for a client: age, the sender's transaction id (only for
     /// the device that sent it), and the replaced state's content.
     pub fn unsigned(
