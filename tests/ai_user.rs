@@ -733,6 +733,23 @@ async fn admins_switch_an_ai_off_and_it_declines_invites() {
     let ai = "@alice_ai:localhost";
     let room = create_room(&bob, json!({ "invite": [ai] })).await;
     wait_membership(&bob, &room, ai, "leave").await;
+
+    // Deactivating an owner switches their AI off as well.
+    let bob_ai = format!("/_matrixos/admin/v1/ai/{}", enc("@bob:localhost"));
+    assert_eq!(
+        expect_ok(admin.call("GET", &bob_ai, None).await, "bob's AI")["enabled"],
+        true
+    );
+    let auth = json!({ "auth": { "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "bob" }, "password": "secret-pw" } });
+    expect_ok(
+        bob.json("POST", &format!("{V3}/account/deactivate"), auth)
+            .await,
+        "deactivate bob",
+    );
+    assert_eq!(
+        expect_ok(admin.call("GET", &bob_ai, None).await, "bob's AI")["enabled"],
+        false
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,16 @@ pub async fn on_login(s: &Services, owner: &UserId) -> Result<()> {
     Ok(())
 }
 
+/// A deactivated owner's AI goes quiet too (its home stays on disk).
+pub async fn switch_off_with_owner(s: &Services, owner: &UserId) -> Result<()> {
+    let ai = ai_user_of(s, owner)?;
+    if records::get(&s.store.db, &ai)?.is_some() {
+        set_enabled(s, owner, false).await?;
+        tracing::info!(owner = %owner, ai = %ai, "AI user switched off with its deactivated owner");
+    }
+    Ok(())
+}
+
 /// Turns one person's AI on or off (admin).
 pub async fn set_enabled(s: &Services, owner: &UserId, enabled: bool) -> Result<()> {
     let ai = ai_user_of(s, owner)?;

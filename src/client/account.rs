@@ -241,6 +241,7 @@ pub async fn deactivate(
         }
     }
     s.accounts.mark_deactivated(&caller.user_id).await?;
+    crate::ai::provision::switch_off_with_owner(&s, &caller.user_id).await?;
     let all = s.accounts.device_ids(&caller.user_id)?;
     super::devices::delete_devices(&s, &caller.user_id, &all).await?;
     Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
