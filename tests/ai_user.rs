@@ -127,13 +127,7 @@ fn rand_suffix() -> u64 {
 
 async fn wait_membership(raw: &Raw, room: &str, user: &str, membership: &str) {
     for _ in 0..100 {
-        let (status, body) = raw
-            .call(
-                "GET",
-                &format!("{V3}/rooms/{}/state/m.room.member/{}", enc(room), enc(user)),
-                None,
-            )
-            .await;
+        let (status, body) = common::member_state(raw, room, user).await;
         if status == 200 && body["membership"] == membership {
             return;
         }

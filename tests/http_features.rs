@@ -163,17 +163,7 @@ async fn knock_shows_in_sync_and_an_invite_lets_the_knocker_join() {
 
     // The room sees the knock.
     let member = expect_ok(
-        alice
-            .call(
-                "GET",
-                &format!(
-                    "{V3}/rooms/{}/state/m.room.member/{}",
-                    enc(&room),
-                    enc(&bob_id)
-                ),
-                None,
-            )
-            .await,
+        common::member_state(&alice, &room, &bob_id).await,
         "bob's member state",
     );
     assert_eq!(member["membership"], "knock", "member content: {member}");
@@ -230,17 +220,7 @@ async fn restricted_join_needs_membership_of_an_allowed_room() {
     let joined = expect_ok(join(&bob, &room_b).await, "bob (in A) joins B");
     assert_eq!(joined["room_id"], json!(room_b), "join answer: {joined}");
     let member = expect_ok(
-        alice
-            .call(
-                "GET",
-                &format!(
-                    "{V3}/rooms/{}/state/m.room.member/{}",
-                    enc(&room_b),
-                    enc(&bob_id)
-                ),
-                None,
-            )
-            .await,
+        common::member_state(&alice, &room_b, &bob_id).await,
         "bob's member event in B",
     );
     assert_eq!(member["membership"], "join", "member content: {member}");

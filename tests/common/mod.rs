@@ -219,6 +219,12 @@ pub async fn sync(raw: &Raw, since: Option<&str>, timeout_ms: u64) -> Value {
     expect_ok(raw.call("GET", &path, None).await, "sync")
 }
 
+/// `GET /rooms/{room}/state/m.room.member/{user}`: status and content.
+pub async fn member_state(raw: &Raw, room: &str, user: &str) -> (u16, Value) {
+    let path = format!("{V3}/rooms/{}/state/m.room.member/{}", enc(room), enc(user));
+    raw.call("GET", &path, None).await
+}
+
 pub fn next_batch(sync: &Value) -> String {
     sync["next_batch"]
         .as_str()
