@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod push;
 pub mod rooms;
 pub mod server;
 pub mod services;

@@ -78,6 +78,22 @@ pub async fn serve(services: Arc<Services>) -> std::io::Result<()> {
 
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Applies presence timeouts every few seconds while the services live.
+fn start_presence_timeouts(services: &Arc<Services>) {
+    let services = Arc::downgrade(services);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            let Some(services) = services.upgrade() else {
+                return;
+            };
+            if let Err(e) = services.presence.expire().await {
+                tracing::warn!(error = %e, "presence timeouts");
+            }
+        }
+    });
+}
+
 /// Serves on an already bound listener until `shutdown` resolves (tests bind
 /// port 0 themselves and never shut down).
 pub async fn serve_on(
@@ -86,6 +102,8 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     crate::ai::Ai::start(&services);
+    start_presence_timeouts(&services);
+    crate::push::gateway::start(&services);
     let app = app(services).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -13,7 +13,7 @@ use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::events::InitialStateEvent;
-use matrix_sdk::ruma::{DeviceId, EventId, OwnedEventId, RoomId, UserId};
+use matrix_sdk::ruma::{DeviceId, EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 use matrix_sdk::sync::SyncResponse;
 use matrix_sdk::{Client, Room, RoomState};
 use serde_json::{json, Value};
@@ -282,6 +282,34 @@ async fn send_text(room: &Room, who: &str, body: &str) -> OwnedEventId {
     result.response.event_id
 }
 
+/// Creates an encrypted room inviting `invite`, and syncs until the
+/// creator's client knows it is encrypted.
+async fn create_encrypted_room(creator: &mut User, invite: Vec<OwnedUserId>) -> Room {
+    let mut create = create_room::v3::Request::new();
+    create.name = Some("Secrets".to_owned());
+    create.invite = invite;
+    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
+        RoomEncryptionEventContent::with_recommended_defaults(),
+    )
+    .to_raw_any()];
+    let room = creator
+        .client
+        .create_room(create)
+        .await
+        .unwrap_or_else(|e| panic!("{} creates an encrypted room: {e:?}", creator.name));
+    for _ in 0..MAX_SYNCS {
+        creator.sync().await;
+        if room.encryption_state().is_encrypted() {
+            return room;
+        }
+    }
+    panic!(
+        "{}'s client never learned from /sync that {} is encrypted",
+        creator.name,
+        room.room_id()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_exchange_encrypted_messages() {
     common::init_logging();
@@ -308,32 +336,8 @@ async fn two_users_exchange_encrypted_messages() {
     }
 
     // Alice creates an encrypted room and invites Bob.
-    let mut create = create_room::v3::Request::new();
-    create.name = Some("Secrets".to_owned());
-    create.invite = vec![bob_id.clone()];
-    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
-        RoomEncryptionEventContent::with_recommended_defaults(),
-    )
-    .to_raw_any()];
-    let alice_room = alice
-        .client
-        .create_room(create)
-        .await
-        .expect("alice creates an encrypted room");
+    let alice_room = create_encrypted_room(&mut alice, vec![bob_id.clone()]).await;
     let room_id = alice_room.room_id().to_owned();
-
-    let mut encrypted = false;
-    for _ in 0..MAX_SYNCS {
-        alice.sync().await;
-        if alice_room.encryption_state().is_encrypted() {
-            encrypted = true;
-            break;
-        }
-    }
-    assert!(
-        encrypted,
-        "alice's client never learned from /sync that {room_id} is encrypted"
-    );
 
     // Bob sees the invite and joins.
     let mut invited = false;
@@ -453,4 +457,90 @@ async fn two_users_exchange_encrypted_messages() {
         alice_session.as_deref(),
         "alice's second message should reuse her megolm session"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_backup_restores_history_on_a_new_device() {
+    common::init_logging();
+    let server = common::start().await;
+    let mut alice = register(&server, "alice").await;
+    alice.sync().await;
+
+    // Recovery: a key backup version plus secret storage holding its key.
+    let recovery_key = alice
+        .client
+        .encryption()
+        .recovery()
+        .enable()
+        .wait_for_backups_to_upload()
+        .await
+        .expect("alice enables recovery");
+    let room = create_encrypted_room(&mut alice, vec![]).await;
+    let room_id = room.room_id().to_owned();
+    let text = "Remember the blue door";
+    let event_id = send_text(&room, "alice", text).await;
+    alice
+        .client
+        .encryption()
+        .backups()
+        .wait_for_steady_state()
+        .await
+        .expect("alice's room keys are backed up");
+
+    // The server holds the backed-up session, encrypted.
+    let raw = alice.raw(&server);
+    let (status, version) = raw
+        .call("GET", "/_matrix/client/v3/room_keys/version", None)
+        .await;
+    assert_eq!(status, 200, "backup version: {version}");
+    assert!(version["count"].as_u64() >= Some(1), "{version}");
+    let path = format!(
+        "/_matrix/client/v3/room_keys/keys/{}?version={}",
+        enc(room_id.as_str()),
+        version["version"].as_str().expect("version")
+    );
+    let (status, keys) = raw.call("GET", &path, None).await;
+    assert_eq!(status, 200, "room keys: {keys}");
+    let sessions = keys["sessions"].as_object().expect("sessions");
+    assert!(!sessions.is_empty(), "no session backed up: {keys}");
+    assert!(
+        !keys.to_string().contains(text),
+        "the backup holds plain text: {keys}"
+    );
+
+    // A new device restores from the recovery key and reads the history.
+    let client = common::sdk::login(&server, "alice", PASSWORD).await;
+    let mut alice2 = User {
+        name: "alice2",
+        client,
+        to_device_seen: 0,
+    };
+    alice2.sync().await;
+    alice2
+        .client
+        .encryption()
+        .recovery()
+        .recover(&recovery_key)
+        .await
+        .expect("alice's new device recovers");
+    alice2
+        .client
+        .encryption()
+        .backups()
+        .download_room_keys_for_room(&room_id)
+        .await
+        .expect("alice's new device downloads the room's keys");
+    let event = alice2
+        .room(&room_id)
+        .event(&event_id, None)
+        .await
+        .expect("alice's new device fetches the old event");
+    match &event.kind {
+        TimelineEventKind::Decrypted(decrypted) => {
+            let json: Value =
+                serde_json::from_str(decrypted.event.json().get()).expect("decrypted JSON");
+            assert_eq!(json["content"]["body"], text, "{json}");
+        }
+        other => panic!("the restored key did not decrypt the old message: {other:?}"),
+    }
 }

@@ -1,8 +1,9 @@
 //! Whole-server test driven by the real `matrix-sdk` client: registration
 //! through user-interactive auth, login on a second device, whoami, rooms,
 //! invites, joins, messages seen through `/sync`, back-pagination with
-//! `/messages`, display names mirrored into member events, leaving and
-//! logging out.
+//! `/messages`, unread and highlight counts from push rules cleared by a read
+//! receipt, display names mirrored into member events, leaving and logging
+//! out.
 
 mod common;
 
@@ -11,10 +12,13 @@ use std::time::Duration;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEvent;
 use matrix_sdk::room::MessagesOptions;
+use matrix_sdk::ruma::api::client::receipt::create_receipt::v3::ReceiptType;
 use matrix_sdk::ruma::api::client::room::create_room;
 use matrix_sdk::ruma::api::error::ErrorKind;
+use matrix_sdk::ruma::events::receipt::ReceiptThread;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::{EventId, OwnedEventId, RoomId, UInt, UserId};
 use matrix_sdk::sync::SyncResponse;
 use matrix_sdk::{Client, RoomState};
@@ -349,6 +353,50 @@ async fn register_login_rooms_messages_history_profile_leave_logout() {
     assert_eq!(
         messages_chronological, expected,
         "back-paginated messages (in chronological order) must be exactly what was sent"
+    );
+
+    // --- Unread counts from push rules, as matrix-sdk reads them ----------
+    // Bob's own reply read "Hello Bob"; the history is unread.
+    let bob_room = bob.get_room(&room_id).expect("bob knows the room");
+    wait_for_event(&bob, "bob", &room_id, &sent[N - 1].0).await;
+    let counts = bob_room.unread_notification_counts();
+    assert_eq!(
+        (counts.notification_count, counts.highlight_count),
+        (N as u64, 0),
+        "bob's unread counts after {N} messages"
+    );
+    let mention = room
+        .send(
+            RoomMessageEventContent::text_plain("Bob, have a look")
+                .add_mentions(Mentions::with_user_ids([bob_id.clone()])),
+        )
+        .await
+        .expect("alice mentions bob")
+        .response
+        .event_id;
+    wait_for_event(&bob, "bob", &room_id, &mention).await;
+    let counts = bob_room.unread_notification_counts();
+    assert_eq!(
+        (counts.notification_count, counts.highlight_count),
+        (N as u64 + 1, 1),
+        "bob's unread counts after a mention"
+    );
+    bob_room
+        .send_single_receipt(ReceiptType::Read, ReceiptThread::Unthreaded, mention)
+        .await
+        .expect("bob sends a read receipt");
+    let mut cleared = false;
+    for _ in 0..MAX_SYNCS {
+        sync(&bob, "bob").await;
+        let counts = bob_room.unread_notification_counts();
+        if (counts.notification_count, counts.highlight_count) == (0, 0) {
+            cleared = true;
+            break;
+        }
+    }
+    assert!(
+        cleared,
+        "bob's read receipt never cleared his unread counts"
     );
 
     // The state events of the room's creation are all there, in order.

@@ -4,69 +4,9 @@
 
 mod common;
 
+use common::rooms::{invite, join, send_json, send_text, shared_room, sync_until};
 use common::{create_room, enc, expect_error, expect_ok, next_batch, start, sync, Raw, V3};
 use serde_json::{json, Value};
-
-async fn send_json(raw: &Raw, room: &str, txn: &str, content: Value) -> String {
-    let res = raw
-        .json(
-            "PUT",
-            &format!("{V3}/rooms/{}/send/m.room.message/{}", enc(room), enc(txn)),
-            content,
-        )
-        .await;
-    expect_ok(res, "send")["event_id"]
-        .as_str()
-        .expect("event_id")
-        .to_owned()
-}
-
-async fn send_text(raw: &Raw, room: &str, txn: &str, text: &str) -> String {
-    send_json(raw, room, txn, json!({ "msgtype": "m.text", "body": text })).await
-}
-
-async fn join(raw: &Raw, room: &str) -> (u16, Value) {
-    raw.json("POST", &format!("{V3}/join/{}", enc(room)), json!({}))
-        .await
-}
-
-async fn invite(raw: &Raw, room: &str, user: &str) {
-    let res = raw
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{}/invite", enc(room)),
-            json!({ "user_id": user }),
-        )
-        .await;
-    expect_ok(res, "invite");
-}
-
-/// Alice's room with Bob invited and joined.
-async fn shared_room(alice: &Raw, bob: &Raw, bob_id: &str) -> String {
-    let room = create_room(
-        alice,
-        json!({ "preset": "private_chat", "name": "Test room" }),
-    )
-    .await;
-    invite(alice, &room, bob_id).await;
-    expect_ok(join(bob, &room).await, "join");
-    room
-}
-
-/// Incremental syncs from `since` (bounded) until `pred` holds on one.
-async fn sync_until(raw: &Raw, since: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let mut since = since.to_owned();
-    let mut seen = Vec::new();
-    for _ in 0..10 {
-        let body = sync(raw, Some(&since), 2000).await;
-        if pred(&body) {
-            return body;
-        }
-        since = next_batch(&body);
-        seen.push(body);
-    }
-    panic!("{what}: never seen in 10 incremental syncs: {seen:?}");
-}
 
 fn ids(chunk: &Value) -> Vec<String> {
     chunk

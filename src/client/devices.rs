@@ -15,10 +15,14 @@ use crate::services::{uia, Services};
 
 type S = State<Arc<Services>>;
 
-/// Deletes devices, their tokens and their keys in one batch.
+/// Deletes devices, their tokens, keys and pushers in one batch.
 pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
     let mut batch = Batch::new();
     s.accounts.delete_devices_into(&mut batch, user, devices)?;
+    s.rooms
+        .push
+        .pushers
+        .delete_for_devices_into(&s.store.db, &mut batch, user, devices)?;
     let mut positions = Vec::new();
     for device in devices {
         positions.push(s.keys.delete_device_keys_into(&mut batch, user, device)?);

@@ -5,11 +5,14 @@ pub mod cross_signing;
 pub mod devices;
 pub mod directory;
 pub mod discovery;
+pub mod key_backup;
 pub mod keys;
 pub mod membership;
+pub mod notifications;
 pub mod presence;
 pub mod profile;
 pub mod push_rules;
+pub mod pushers;
 pub mod receipts;
 pub mod room_context;
 pub mod room_create;
@@ -167,6 +170,9 @@ pub fn routes() -> Router<Arc<Services>> {
             &v3("/user/{user}/rooms/{room}/tags/{tag}"),
             put(user_data::put_tag).delete(user_data::delete_tag),
         )
+        .route(&v3("/notifications"), get(notifications::list))
+        .route(&v3("/pushers"), get(pushers::list))
+        .route(&v3("/pushers/set"), post(pushers::set))
         .route(&v3("/pushrules/"), get(push_rules::get_all))
         .route(&v3("/pushrules"), get(push_rules::get_all))
         .route(&v3("/pushrules/{scope}/"), get(push_rules::get_scope))
@@ -184,7 +190,34 @@ pub fn routes() -> Router<Arc<Services>> {
             &v3("/presence/{user}/status"),
             get(presence::get).put(presence::set),
         )
-        .route(&v3("/room_keys/version"), get(presence::no_key_backup))
+        .route(
+            &v3("/room_keys/version"),
+            get(key_backup::current_version).post(key_backup::create_version),
+        )
+        .route(
+            &v3("/room_keys/version/{version}"),
+            get(key_backup::get_version)
+                .put(key_backup::update_version)
+                .delete(key_backup::delete_version),
+        )
+        .route(
+            &v3("/room_keys/keys"),
+            get(key_backup::get_all)
+                .put(key_backup::put_all)
+                .delete(key_backup::delete_all),
+        )
+        .route(
+            &v3("/room_keys/keys/{room}"),
+            get(key_backup::get_room)
+                .put(key_backup::put_room)
+                .delete(key_backup::delete_room),
+        )
+        .route(
+            &v3("/room_keys/keys/{room}/{session}"),
+            get(key_backup::get_session)
+                .put(key_backup::put_session)
+                .delete(key_backup::delete_session),
+        )
         .route(&v3("/keys/upload"), post(keys::upload))
         .route(&v3("/keys/query"), post(keys::query))
         .route(&v3("/keys/claim"), post(keys::claim))

@@ -1,4 +1,4 @@
-//! `/presence/{userId}/status` and the empty key-backup answer.
+//! `/presence/{userId}/status`.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, req_str, Auth, JsonBody};
+use crate::services::presence::Update;
 use crate::services::Services;
 
 type S = State<Arc<Services>>;
@@ -29,11 +30,10 @@ pub async fn set(
             "presence must be online, offline or unavailable",
         ));
     }
-    s.presence.set(
-        &user,
-        presence,
-        opt_str(&body, "status_msg")?.map(str::to_owned),
-    );
+    let status_msg = opt_str(&body, "status_msg")?.map(str::to_owned);
+    s.presence
+        .update(&user, Update::Explicit(presence, status_msg))
+        .await?;
     Ok(Json(json!({})))
 }
 
@@ -42,20 +42,5 @@ pub async fn get(State(s): S, Auth(_): Auth, Path(user): Path<String>) -> Result
     if s.accounts.is_local(&user) && !s.accounts.exists(&user)? {
         return Err(Error::not_found("Unknown user"));
     }
-    let state = s.presence.get(&user);
-    let mut out =
-        json!({ "presence": state.presence, "currently_active": state.presence == "online" });
-    if let Some(ago) = state.last_active_ago_ms {
-        out["last_active_ago"] = json!(ago);
-    }
-    if let Some(msg) = state.status_msg {
-        out["status_msg"] = json!(msg);
-    }
-    Ok(Json(out))
-}
-
-/// Server-side key backup is not offered yet: clients are told there is no
-/// backup (the spec's answer for an account without one).
-pub async fn no_key_backup(Auth(_): Auth) -> Error {
-    Error::not_found("No current backup version")
+    Ok(Json(s.presence.get(&user).content()))
 }

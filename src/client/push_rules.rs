@@ -1,5 +1,6 @@
 //! `/pushrules`: the user's push rule set, stored as `m.push_rules` account
-//! data and starting from the spec's server-default rules.
+//! data and starting from the spec's server-default rules (kept by
+//! [`crate::push::Push`]).
 
 use std::sync::Arc;
 
@@ -18,35 +19,13 @@ use crate::services::Services;
 
 type S = State<Arc<Services>>;
 
-const ACCOUNT_DATA_TYPE: &str = "m.push_rules";
-
-/// The user's rule set: what they stored, else the server defaults.
-pub fn ruleset(s: &Services, user: &UserId) -> Result<Ruleset> {
-    match s.account_data.get(user, None, ACCOUNT_DATA_TYPE)? {
-        Some(stored) => match stored
-            .get("global")
-            .cloned()
-            .map(serde_json::from_value::<Ruleset>)
-        {
-            Some(Ok(rules)) => Ok(rules),
-            _ => {
-                tracing::warn!(user = %user, "stored push rules unreadable, using defaults");
-                Ok(Ruleset::server_default(user))
-            }
-        },
-        None => Ok(Ruleset::server_default(user)),
-    }
+/// A copy of the user's rule set to change.
+fn ruleset(s: &Services, user: &UserId) -> Result<Ruleset> {
+    Ok((*s.rooms.push.ruleset(user)?).clone())
 }
 
-/// The account-data event clients expect in `/sync`.
-pub fn account_data_event(s: &Services, user: &UserId) -> Result<Value> {
-    Ok(json!({ "type": ACCOUNT_DATA_TYPE, "content": { "global": ruleset(s, user)? } }))
-}
-
-async fn save(s: &Services, user: &UserId, rules: &Ruleset) -> Result<()> {
-    s.account_data
-        .set(user, None, ACCOUNT_DATA_TYPE, &json!({ "global": rules }))
-        .await
+async fn save(s: &Services, user: &UserId, rules: Ruleset) -> Result<()> {
+    s.rooms.push.save_ruleset(user, rules).await
 }
 
 fn check_scope(scope: &str) -> Result<()> {
@@ -179,7 +158,7 @@ pub async fn put_rule(
         ruma::push::InsertPushRuleError::UnknownRuleId => Error::not_found(e.to_string()),
         _ => Error::invalid_param(e.to_string()),
     })?;
-    save(&s, &caller.user_id, &rules).await?;
+    save(&s, &caller.user_id, rules).await?;
     Ok(Json(json!({})))
 }
 
@@ -194,7 +173,7 @@ pub async fn delete_rule(
         ruma::push::RemovePushRuleError::NotFound => Error::not_found("Push rule not found"),
         _ => Error::invalid_param(e.to_string()),
     })?;
-    save(&s, &caller.user_id, &rules).await?;
+    save(&s, &caller.user_id, rules).await?;
     Ok(Json(json!({})))
 }
 
@@ -236,6 +215,6 @@ pub async fn set_attribute(
         _ => return Err(Error::unrecognized("Unknown push rule attribute")),
     };
     found.map_err(|_| Error::not_found("Push rule not found"))?;
-    save(&s, &caller.user_id, &rules).await?;
+    save(&s, &caller.user_id, rules).await?;
     Ok(Json(json!({})))
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use matrixos_storage::Batch;
 use ruma::{EventId, UserId};
 use serde_json::{json, Value};
 
@@ -31,9 +32,15 @@ async fn mark(
     thread: Option<&str>,
 ) -> Result<()> {
     let event = EventId::parse(event).map_err(|_| Error::invalid_param("Invalid event id"))?;
-    if s.rooms.pdu(&event)?.is_none() {
-        return Err(Error::not_found("Unknown event"));
-    }
+    let short_room = s.rooms.short_room(room)?;
+    let short_event = s.rooms.short_event(&event)?;
+    let meta = match short_event {
+        Some(short) => Some(s.rooms.meta(short)?),
+        None => None,
+    };
+    let Some(meta) = meta.filter(|m| Some(m.room) == short_room) else {
+        return Err(Error::not_found("Unknown event in this room"));
+    };
     match kind {
         "m.fully_read" => {
             s.account_data
@@ -45,7 +52,15 @@ async fn mark(
                 )
                 .await
         }
-        "m.read" | "m.read.private" => s.receipts.set(room, user, kind, &event, thread).await,
+        "m.read" | "m.read.private" => {
+            let mut clear = Batch::new();
+            s.rooms
+                .push
+                .clear_read(&mut clear, user, meta.room, meta.count, thread)?;
+            s.receipts
+                .set(room, user, kind, &event, thread, clear)
+                .await
+        }
         _ => Err(Error::invalid_param("Unknown receipt type")),
     }
 }

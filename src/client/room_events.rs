@@ -34,6 +34,7 @@ pub async fn send(
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     s.send_limiter.check(&caller.user_id)?;
+    s.presence.note_active(&caller.user_id);
     let draft = EventDraft::message(TimelineEventType::from(kind.as_str()), body);
     let txn = Txn {
         device: &caller.device_id,

@@ -60,6 +60,8 @@ pub struct Rooms {
     pub(crate) server_name: OwnedServerName,
     pub(crate) signing_key: Arc<ServerSigningKey>,
     pub state: StateStore,
+    /// Push rules and the notifications they decide, recorded per event.
+    pub push: crate::push::Push,
     /// Rooms' heads as the next event must see them, including events queued
     /// for the disk but not yet durable. Only touched under the room lock.
     heads: Mutex<HashMap<u64, RoomRecord>>,
@@ -81,9 +83,10 @@ impl Rooms {
         store: Store,
         server_name: OwnedServerName,
         signing_key: Arc<ServerSigningKey>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        Ok(Self {
             state: StateStore::new(store.db.clone()),
+            push: crate::push::Push::new(store.clone())?,
             store,
             server_name,
             signing_key,
@@ -94,7 +97,7 @@ impl Rooms {
             metas: Mutex::new(HashMap::new()),
             short_rooms: Mutex::new(HashMap::new()),
             observer: std::sync::OnceLock::new(),
-        }
+        })
     }
 
     /// Sets the one observer of appended events (the AI users').
@@ -112,6 +115,11 @@ impl Rooms {
         if let Some(observer) = self.observer.get() {
             observer(short_room, room, count, pdu);
         }
+    }
+
+    /// Whether the user belongs to this server.
+    pub fn is_local(&self, user: &ruma::UserId) -> bool {
+        user.server_name() == self.server_name
     }
 
     /// The lock that serialises building events in one room.

@@ -9,7 +9,7 @@ use super::state::StateMap;
 use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
 
-fn as_level(v: Option<&Value>) -> Option<i64> {
+pub(crate) fn as_level(v: Option<&Value>) -> Option<i64> {
     match v? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),

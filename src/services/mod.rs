@@ -4,6 +4,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod cross_signing;
 pub mod e2ee_keys;
+pub mod key_backup;
 pub mod membership;
 pub mod password;
 pub mod presence;
@@ -36,6 +37,7 @@ pub struct Services {
     pub account_data: account_data::AccountData,
     pub keys: e2ee_keys::E2eeKeys,
     pub cross_signing: cross_signing::CrossSigning,
+    pub key_backup: key_backup::KeyBackup,
     pub receipts: receipts::Receipts,
     pub presence: presence::Presence,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
@@ -92,12 +94,13 @@ impl Services {
             ai,
             accounts: accounts::Accounts::new(store.clone(), server_name.clone()),
             uia: uia::Uia::default(),
-            rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone()),
+            rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone())?,
             account_data: account_data::AccountData::new(store.clone()),
             keys: e2ee_keys::E2eeKeys::new(store.clone()),
             cross_signing: cross_signing::CrossSigning::new(store.clone()),
+            key_backup: key_backup::KeyBackup::new(store.clone()),
             receipts: receipts::Receipts::new(store.clone()),
-            presence: presence::Presence::default(),
+            presence: presence::Presence::new(store.clone()),
             login_limiter: RateLimiter::new(limits.login),
             register_limiter: RateLimiter::new(limits.register),
             send_limiter: RateLimiter::new(limits.send),

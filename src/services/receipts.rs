@@ -43,6 +43,7 @@ impl Receipts {
         }
     }
 
+    /// Stores a receipt, in one write with `prelude`'s operations.
     pub async fn set(
         &self,
         room: &RoomId,
@@ -50,6 +51,7 @@ impl Receipts {
         kind: &str,
         event: &EventId,
         thread: Option<&str>,
+        prelude: Batch,
     ) -> Result<()> {
         let key = keys::join(&[
             room.as_bytes(),
@@ -61,7 +63,7 @@ impl Receipts {
         if let Some(t) = thread {
             data["thread_id"] = json!(t);
         }
-        let mut batch = Batch::new();
+        let mut batch = prelude;
         let position = self.store.db.reserve_count(&mut batch);
         let mut value = position.get().to_be_bytes().to_vec();
         value.extend_from_slice(&serde_json::to_vec(

@@ -18,6 +18,8 @@ pub struct EventFilter {
     pub not_rooms: Vec<String>,
     pub lazy_load_members: bool,
     pub include_redundant_members: bool,
+    /// Counts per thread in `unread_thread_notifications` (timeline filter).
+    pub unread_thread_notifications: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Auth};
 use crate::http::Caller;
+use crate::services::presence::Update;
 use crate::services::Services;
 use filter::Filter;
 
@@ -67,13 +68,19 @@ pub async fn sync(
         Some("false") | None => false,
         Some(_) => return Err(Error::invalid_param("full_state must be true or false")),
     };
-    if let Some(presence) = query_param(&q, "set_presence") {
-        if matches!(presence, "online" | "offline" | "unavailable") {
-            s.presence.set(&caller.user_id, presence, None);
-        } else {
+    // Syncing marks the user online unless the client says otherwise;
+    // `offline` means "do not change it".
+    match query_param(&q, "set_presence").unwrap_or("online") {
+        "offline" => s.presence.note_seen(&caller.user_id),
+        p @ ("online" | "unavailable") => {
+            s.presence
+                .update(&caller.user_id, Update::FromSync(p))
+                .await?
+        }
+        _ => {
             return Err(Error::invalid_param(
                 "set_presence must be online, offline or unavailable",
-            ));
+            ))
         }
     }
     let params = SyncParams {
@@ -88,6 +95,7 @@ pub async fn sync(
         let next = s.store.position();
         let (response, empty) = build(&s, &caller, &params, next).await?;
         if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {
+            s.presence.note_seen(&caller.user_id);
             return Ok(Json(response));
         }
         if tokio::time::timeout_at(deadline, changes.changed())
@@ -95,6 +103,7 @@ pub async fn sync(
             .is_err()
         {
             let (response, _) = build(&s, &caller, &params, s.store.position()).await?;
+            s.presence.note_seen(&caller.user_id);
             return Ok(Json(response));
         }
     }
@@ -170,8 +179,9 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
     // Push rules start as server defaults that were never written: a first
     // sync still shows them, as Synapse does.
     if since == 0 && !global.iter().any(|e| e["type"] == "m.push_rules") {
-        global.push(crate::client::push_rules::account_data_event(s, user)?);
+        global.push(s.rooms.push.account_data_event(user)?);
     }
+    let presence = presence_events(s, user, &p.filter, since, next)?;
     let (changed, left_users) = if since > 0 {
         device_list_changes(s, user, since, next, member_changes)?
     } else {
@@ -183,19 +193,47 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
         && left.is_empty()
         && to_device.is_empty()
         && global.is_empty()
+        && presence.is_empty()
         && changed.is_empty()
         && left_users.is_empty();
     let response = json!({
         "next_batch": next.to_string(),
         "rooms": { "join": joined, "invite": invited, "knock": knocked, "leave": left },
         "account_data": { "events": global },
-        "presence": { "events": [] },
+        "presence": { "events": presence },
         "to_device": { "events": to_device.into_iter().map(|m| m.json).collect::<Vec<_>>() },
         "device_lists": { "changed": changed, "left": left_users },
         "device_one_time_keys_count": s.keys.one_time_key_counts(user, &caller.device_id)?,
         "device_unused_fallback_key_types": s.keys.unused_fallback_types(user, &caller.device_id)?,
     });
     Ok((response, empty))
+}
+
+/// `m.presence` of the user and of people they share a room with, changed
+/// in the sync window.
+fn presence_events(
+    s: &Services,
+    user: &ruma::UserId,
+    filter: &Filter,
+    since: u64,
+    next: u64,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let limit = filter.presence.limit.unwrap_or(usize::MAX);
+    for (other, content) in s.presence.changed(since, next) {
+        if out.len() >= limit {
+            break;
+        }
+        if !filter
+            .presence
+            .allows_type_and_sender("m.presence", other.as_str())
+            || !s.rooms.share_a_room(user, &other)?
+        {
+            continue;
+        }
+        out.push(json!({ "type": "m.presence", "sender": other, "content": content }));
+    }
+    Ok(out)
 }
 
 /// Whose device lists the user must re-fetch (`changed`) or may forget

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use super::filter::Filter;
 use crate::error::Result;
 use crate::http::Caller;
+use crate::push::Unread;
 use crate::rooms::timeline::TimelineEntry;
 use crate::services::account_data::AccountDataEntry;
-use crate::services::receipts::Receipt;
 use crate::services::Services;
 
 /// Default number of timeline events per room.
@@ -195,11 +195,10 @@ impl RoomSync<'_> {
         }
     }
 
-    fn ephemeral(&self, receipts: &[Receipt]) -> Result<Vec<Value>> {
+    fn ephemeral(&self) -> Result<Vec<Value>> {
         let mut out = Vec::new();
-        let receipts = receipts
-            .iter()
-            .filter(|r| r.count > self.since && r.count <= self.next);
+        let receipts = self.s.receipts.since(self.room_id, self.since)?;
+        let receipts = receipts.iter().filter(|r| r.count <= self.next);
         if let Some(edu) = crate::services::receipts::Receipts::edu(receipts, &self.caller.user_id)
         {
             out.push(edu);
@@ -210,41 +209,29 @@ impl RoomSync<'_> {
         Ok(out)
     }
 
-    /// Messages from others after the user's latest read receipt (counted
-    /// up to a bound; clients show "99+" long before it).
-    fn unread(&self, short_room: u64, receipts: &[Receipt]) -> Result<u64> {
-        const MAX_COUNTED: usize = 1000;
-        let mut read_at = 0;
-        for r in receipts {
-            if r.user == self.caller.user_id && (r.kind == "m.read" || r.kind == "m.read.private") {
-                if let Ok(id) = ruma::EventId::parse(&r.event_id) {
-                    if let Some(short) = self.s.rooms.short_event(&id)? {
-                        read_at = read_at.max(self.s.rooms.meta(short)?.count);
-                    }
-                }
+    /// `unread_notifications`, and per thread when the filter asks for it
+    /// (then the first counts only the main timeline).
+    fn unread(&self, short_room: u64, out: &mut Value) -> Result<()> {
+        let counts = self
+            .s
+            .rooms
+            .push
+            .counts(&self.caller.user_id, short_room, self.next)?;
+        let json_of = |u: &Unread| json!({ "notification_count": u.notifications, "highlight_count": u.highlights });
+        if self.filter.room.timeline.unread_thread_notifications {
+            out["unread_notifications"] = json_of(&counts.main);
+            let threads: serde_json::Map<String, Value> = counts
+                .threads
+                .iter()
+                .map(|(thread, u)| (thread.clone(), json_of(u)))
+                .collect();
+            if !threads.is_empty() {
+                out["unread_thread_notifications"] = Value::Object(threads);
             }
+        } else {
+            out["unread_notifications"] = json_of(&counts.total);
         }
-        let events = self.s.rooms.timeline(
-            short_room,
-            read_at,
-            Direction::Forward,
-            MAX_COUNTED,
-            Some(self.next),
-        )?;
-        Ok(events
-            .iter()
-            .filter(|e| e.pdu.sender != self.caller.user_id)
-            .filter(|e| {
-                matches!(
-                    e.pdu.kind.to_string().as_str(),
-                    "m.room.message"
-                        | "m.room.encrypted"
-                        | "m.sticker"
-                        | "m.call.invite"
-                        | "m.poll.start"
-                )
-            })
-            .count() as u64)
+        Ok(())
     }
 
     /// The `timeline` object: events, `limited`, and the token before them.
@@ -272,10 +259,7 @@ impl RoomSync<'_> {
             Vec::new()
         };
         let account_data = self.room_account_data();
-        // Every receipt of the room, read once for both the ephemeral
-        // events and the unread count.
-        let receipts = self.s.receipts.since(self.room_id, 0)?;
-        let ephemeral = self.ephemeral(&receipts)?;
+        let ephemeral = self.ephemeral()?;
         if !full
             && timeline.is_empty()
             && state.is_empty()
@@ -285,14 +269,15 @@ impl RoomSync<'_> {
             return Ok(None);
         }
         Self::note_members(&timeline, changes);
-        Ok(Some(json!({
+        let mut body = json!({
             "timeline": self.timeline_json(&timeline, limited)?,
             "state": { "events": state },
             "account_data": { "events": account_data },
             "ephemeral": { "events": ephemeral },
             "summary": self.summary(short_room, record.state)?,
-            "unread_notifications": { "notification_count": self.unread(short_room, &receipts)?, "highlight_count": 0 },
-        })))
+        });
+        self.unread(short_room, &mut body)?;
+        Ok(Some(body))
     }
 
     /// A room the user left or was removed from: its timeline up to then.

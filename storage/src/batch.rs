@@ -9,6 +9,8 @@ pub struct Batch {
 pub(crate) enum Op {
     Put(Table, Vec<u8>, Vec<u8>),
     Delete(Table, Vec<u8>),
+    /// Deletes every key in `[from, to)`.
+    DeleteRange(Table, Vec<u8>, Vec<u8>),
     /// Raises a counter to at least this value (merged with "max").
     RaiseCounter(&'static str, u64),
 }
@@ -24,6 +26,12 @@ impl Batch {
 
     pub fn delete(&mut self, table: Table, key: impl Into<Vec<u8>>) {
         self.ops.push(Op::Delete(table, key.into()));
+    }
+
+    /// Deletes every key from `from` (inclusive) to `to` (exclusive).
+    pub fn delete_range(&mut self, table: Table, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
+        self.ops
+            .push(Op::DeleteRange(table, from.into(), to.into()));
     }
 
     pub(crate) fn raise_counter(&mut self, name: &'static str, value: u64) {

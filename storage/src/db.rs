@@ -211,6 +211,7 @@ impl Db {
             match op {
                 Op::Put(t, k, v) => wb.put_cf(self.cf(t), k, v),
                 Op::Delete(t, k) => wb.delete_cf(self.cf(t), k),
+                Op::DeleteRange(t, from, to) => wb.delete_range_cf(self.cf(t), from, to),
                 Op::RaiseCounter(name, v) => {
                     wb.merge_cf(self.cf(Table::Counters), name.as_bytes(), v.to_be_bytes())
                 }

@@ -77,10 +77,21 @@ pub enum Table {
     AiRuns,
     /// AI user id → its encryption device's pickled state (encrypted).
     AiCrypto,
+    /// user id ‖ 0xff ‖ short room id ‖ count (u64 BE each) → flags byte ‖
+    /// thread root id ‖ 0xff ‖ push actions JSON: events that notify a user
+    /// and that they have not read yet.
+    PushActions,
+    /// user id ‖ 0xff ‖ version (u64 BE) → key backup version record (JSON).
+    BackupVersions,
+    /// user id ‖ 0xff ‖ version (u64 BE) ‖ room id ‖ 0xff ‖ session id →
+    /// backed-up room key (JSON, as the client uploaded it).
+    BackupKeys,
+    /// user id ‖ 0xff ‖ app id ‖ 0xff ‖ pushkey → pusher (JSON).
+    Pushers,
 }
 
 impl Table {
-    pub const ALL: [Table; 34] = [
+    pub const ALL: [Table; 38] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -115,6 +126,10 @@ impl Table {
         Table::AiHistory,
         Table::AiRuns,
         Table::AiCrypto,
+        Table::PushActions,
+        Table::BackupVersions,
+        Table::BackupKeys,
+        Table::Pushers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -153,6 +168,10 @@ impl Table {
             Table::AiHistory => "ai_history",
             Table::AiRuns => "ai_runs",
             Table::AiCrypto => "ai_crypto",
+            Table::PushActions => "push_actions",
+            Table::BackupVersions => "backup_versions",
+            Table::BackupKeys => "backup_keys",
+            Table::Pushers => "pushers",
         }
     }
 

@@ -11,6 +11,7 @@ use matrixos::services::Services;
 use serde_json::{json, Value};
 
 pub mod llm;
+pub mod rooms;
 pub mod sdk;
 
 pub struct TestServer {

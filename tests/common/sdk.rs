@@ -51,3 +51,19 @@ pub async fn register(server: &TestServer, name: &str, password: &str) -> Client
     );
     client
 }
+
+/// Logs in as an existing user: a new device.
+pub async fn login(server: &TestServer, name: &str, password: &str) -> Client {
+    let client = Client::builder()
+        .homeserver_url(&server.base_url)
+        .build()
+        .await
+        .expect("build matrix-sdk client");
+    client
+        .matrix_auth()
+        .login_username(name, password)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{name} logs in: {e:?}"));
+    client
+}

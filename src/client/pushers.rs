@@ -1,0 +1,39 @@
+//! `GET /pushers` and `POST /pushers/set`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use matrixos_storage::Batch;
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::http::extract::{Auth, JsonBody};
+use crate::push::pushers::parse_change;
+use crate::services::Services;
+
+type S = State<Arc<Services>>;
+
+pub async fn list(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
+    let pushers: Vec<Value> = s
+        .rooms
+        .push
+        .pushers
+        .list(&s.store.db, &caller.user_id)?
+        .iter()
+        .map(|p| p.client_json())
+        .collect();
+    Ok(Json(json!({ "pushers": pushers })))
+}
+
+pub async fn set(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> Result<Json<Value>> {
+    let now_s = crate::services::accounts::now_ms() / 1000;
+    let change = parse_change(&body, &caller.device_id, now_s)?;
+    let mut batch = Batch::new();
+    s.rooms
+        .push
+        .pushers
+        .apply(&s.store.db, &mut batch, &caller.user_id, change)?;
+    s.store.commit(batch, vec![]).await?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,268 @@
+//! Push rules and notifications. Which events notify whom is decided when an
+//! event is appended, in the event's own write batch (as Synapse does), from
+//! each recipient's push rules; unread counts and `/notifications` read that
+//! record, and read receipts clear it.
+
+pub mod gateway;
+pub mod pushers;
+mod record;
+mod room_ctx;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use matrixos_storage::Batch;
+use parking_lot::Mutex;
+use ruma::push::{Action, FlattenedJson, PushConditionRoomCtx, Ruleset};
+use ruma::serde::Raw;
+use ruma::{OwnedUserId, UserId};
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::rooms::{Pdu, RoomRecord, Rooms};
+use crate::services::account_data::AccountData;
+use crate::services::Store;
+pub use record::{Notification, RoomCounts, Unread};
+use room_ctx::RoomPushCtx;
+
+/// The account-data type the rule set is kept under.
+pub const RULES_TYPE: &str = "m.push_rules";
+
+/// Cached rule sets and room contexts; each cache is emptied past this.
+const MAX_CACHED: usize = 10_000;
+
+pub struct Push {
+    store: Store,
+    account_data: AccountData,
+    rules: Mutex<HashMap<OwnedUserId, Arc<Ruleset>>>,
+    rooms: Mutex<HashMap<u64, Arc<RoomPushCtx>>>,
+    pub pushers: pushers::Pushers,
+    pub gateway: gateway::Gateway,
+}
+
+impl Push {
+    pub fn new(store: Store) -> Result<Self> {
+        Ok(Self {
+            account_data: AccountData::new(store.clone()),
+            pushers: pushers::Pushers::load(&store.db)?,
+            gateway: gateway::Gateway::default(),
+            store,
+            rules: Mutex::default(),
+            rooms: Mutex::default(),
+        })
+    }
+
+    /// The user's rule set: what they stored, else the server defaults.
+    pub fn ruleset(&self, user: &UserId) -> Result<Arc<Ruleset>> {
+        if let Some(rules) = self.rules.lock().get(user) {
+            return Ok(rules.clone());
+        }
+        let stored = self.account_data.get(user, None, RULES_TYPE)?;
+        let rules = match stored.as_ref().and_then(|v| v.get("global")).cloned() {
+            None => Ruleset::server_default(user),
+            Some(global) => serde_json::from_value(global).unwrap_or_else(|e| {
+                tracing::warn!(user = %user, error = %e, "stored push rules unreadable, using defaults");
+                Ruleset::server_default(user)
+            }),
+        };
+        let rules = Arc::new(rules);
+        let mut cache = self.rules.lock();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(user.to_owned(), rules.clone());
+        Ok(rules)
+    }
+
+    /// Stores a changed rule set; events appended after this use it.
+    pub async fn save_ruleset(&self, user: &UserId, rules: Ruleset) -> Result<()> {
+        self.account_data
+            .set(user, None, RULES_TYPE, &json!({ "global": rules }))
+            .await?;
+        self.rules.lock().insert(user.to_owned(), Arc::new(rules));
+        Ok(())
+    }
+
+    /// The `m.push_rules` account-data event clients expect in `/sync`.
+    pub fn account_data_event(&self, user: &UserId) -> Result<Value> {
+        Ok(json!({ "type": RULES_TYPE, "content": { "global": *self.ruleset(user)? } }))
+    }
+
+    /// The room context for events built on `head`, kept up to date as the
+    /// room's state moves on.
+    fn room_ctx(
+        &self,
+        rooms: &Rooms,
+        short_room: u64,
+        head: &RoomRecord,
+    ) -> Result<Arc<RoomPushCtx>> {
+        if let Some(ctx) = self.rooms.lock().get(&short_room) {
+            if ctx.state == head.state {
+                return Ok(ctx.clone());
+            }
+        }
+        let ctx = Arc::new(RoomPushCtx::build(rooms, head)?);
+        let mut cache = self.rooms.lock();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(short_room, ctx.clone());
+        Ok(ctx)
+    }
+
+    /// After a state event: moves the cached context on to the new state
+    /// without rebuilding it from the whole room state.
+    fn advance_room_ctx(
+        &self,
+        rooms: &Rooms,
+        short_room: u64,
+        before: u64,
+        after: &RoomRecord,
+        pdu: &Pdu,
+    ) -> Result<()> {
+        let current = self.rooms.lock().get(&short_room).cloned();
+        let Some(ctx) = current.filter(|c| c.state == before) else {
+            return Ok(());
+        };
+        let next = ctx.advanced(rooms, after, pdu)?;
+        self.rooms.lock().insert(short_room, Arc::new(next));
+        Ok(())
+    }
+
+    /// Records, in the event's batch, whom the event notifies (from each
+    /// local member's push rules, against the state before the event), and
+    /// clears what the event implies its sender has read or no longer needs.
+    pub(crate) fn record_event(
+        &self,
+        rooms: &Rooms,
+        batch: &mut Batch,
+        short_room: u64,
+        head: &RoomRecord,
+        after: &RoomRecord,
+        pdu: &Pdu,
+        count: u64,
+    ) -> Result<()> {
+        let ctx = self.room_ctx(rooms, short_room, head)?;
+        if rooms.is_local(&pdu.sender) {
+            // Sending in a room reads everything before it.
+            record::clear_up_to(batch, &pdu.sender, short_room, count);
+        }
+        if let Some(target) = record::departed_member(pdu) {
+            if rooms.is_local(&target) {
+                record::clear_up_to(batch, &target, short_room, u64::MAX);
+            }
+        }
+        if ctx.recipients.iter().any(|r| r.user != pdu.sender) {
+            let event = FlattenedJson::from_raw(&event_for_rules(pdu, &ctx)?);
+            let power = ctx.power_levels_for(&pdu.sender);
+            let thread = record::thread_of(pdu);
+            for recipient in ctx.recipients.iter().filter(|r| r.user != pdu.sender) {
+                let rules = self.ruleset(&recipient.user)?;
+                let room = PushConditionRoomCtx::new(
+                    ctx.room_id.clone(),
+                    ruma::UInt::new_saturating(ctx.joined_count()),
+                    recipient.user.clone(),
+                    recipient.display_name.clone(),
+                )
+                .with_power_levels(power.clone());
+                let actions = first_match(&rules, &event, &room);
+                let notifies = record::put(
+                    batch,
+                    &recipient.user,
+                    short_room,
+                    count,
+                    thread.as_deref(),
+                    actions,
+                )?;
+                if notifies && self.pushers.may_have(&recipient.user) {
+                    self.gateway.enqueue(gateway::PushJob {
+                        user: recipient.user.clone(),
+                        count,
+                        event_id: pdu.event_id.clone(),
+                        actions: actions.to_vec(),
+                    });
+                }
+            }
+        }
+        if pdu.state_key.is_some() {
+            self.advance_room_ctx(rooms, short_room, head.state, after, pdu)?;
+        }
+        Ok(())
+    }
+
+    /// Unread counts of one room at stream position `at`.
+    pub fn counts(&self, user: &UserId, short_room: u64, at: u64) -> Result<RoomCounts> {
+        record::counts(&self.store.db, user, short_room, at)
+    }
+
+    /// Adds to `batch` the clearing a read receipt at `count` implies:
+    /// unthreaded receipts read everything up to it, `main` the main
+    /// timeline, and a thread id that thread.
+    pub fn clear_read(
+        &self,
+        batch: &mut Batch,
+        user: &UserId,
+        short_room: u64,
+        count: u64,
+        thread: Option<&str>,
+    ) -> Result<()> {
+        match thread {
+            None => {
+                record::clear_up_to(batch, user, short_room, count);
+                Ok(())
+            }
+            Some(thread) => {
+                record::clear_thread_up_to(&self.store.db, batch, user, short_room, count, thread)
+            }
+        }
+    }
+
+    /// How many rooms hold unread notifications for the user.
+    pub fn unread_rooms(&self, user: &UserId) -> Result<u64> {
+        record::unread_rooms(&self.store.db, user)
+    }
+
+    /// The user's unread notifications, newest first, before `from`.
+    pub fn notifications(
+        &self,
+        user: &UserId,
+        from: Option<u64>,
+        limit: usize,
+        only_highlight: bool,
+    ) -> Result<Vec<Notification>> {
+        record::list(&self.store.db, user, from, limit, only_highlight)
+    }
+}
+
+/// The actions of the first rule that applies, if any. Every condition this
+/// server evaluates is synchronous (thread subscriptions are not enabled),
+/// so each future is ready at once.
+fn first_match<'a>(
+    rules: &'a Ruleset,
+    event: &FlattenedJson,
+    room: &PushConditionRoomCtx,
+) -> &'a [Action] {
+    for rule in rules {
+        if rule.applies(event, room).now_or_never().unwrap_or(false) {
+            return rule.actions();
+        }
+    }
+    &[]
+}
+
+/// The event as push rules see it: its client form.
+fn event_for_rules(pdu: &Pdu, ctx: &RoomPushCtx) -> Result<Raw<Value>> {
+    let mut event = json!({
+        "type": pdu.kind.to_string(),
+        "content": pdu.content,
+        "sender": pdu.sender,
+        "event_id": pdu.event_id,
+        "room_id": ctx.room_id,
+        "origin_server_ts": pdu.origin_server_ts,
+    });
+    if let Some(key) = &pdu.state_key {
+        event["state_key"] = json!(key);
+    }
+    Ok(Raw::from_json(serde_json::value::to_raw_value(&event)?))
+}
