@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{enc, hwm_kib, rss_kib, Api};
+use support::{cpu_ms, enc, hwm_kib, rss_kib, Api};
 
 mod support;
 
@@ -159,9 +159,9 @@ async fn main() {
     println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
 
     // 1. Send throughput: 8 senders in one room.
-    let (senders, room, rate) = send_throughput(&api, sizes.events).await;
+    let (senders, room, rate, cpu) = send_throughput(&api, sizes.events, server.id()).await;
     println!(
-        "send throughput, 1 room, 8 senders: {rate:.0} events/s ({} events)",
+        "send throughput, 1 room, 8 senders: {rate:.0} events/s ({} events; server CPU {cpu:.0} µs per event)",
         sizes.events / 8 * 8
     );
 
@@ -306,7 +306,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = start_server(dir.path(), port, false);
     wait_ready(&api).await;
-    let (_, _, rate) = send_throughput(&api, sizes.events).await;
+    let (_, _, rate, _) = send_throughput(&api, sizes.events, server.id()).await;
     println!(
         "send throughput without per-write WAL sync (sync_writes = false): {rate:.0} events/s"
     );
@@ -315,9 +315,13 @@ async fn main() {
 }
 
 /// Registers 8 users in one room and has each send `events / 8` messages
-/// one after another, all 8 at once; answers the users, the room and the
-/// rate in events/s.
-async fn send_throughput(api: &Arc<Api>, events: usize) -> (Vec<User>, String, f64) {
+/// one after another, all 8 at once; answers the users, the room, the rate
+/// in events/s and the server's CPU time per event in µs.
+async fn send_throughput(
+    api: &Arc<Api>,
+    events: usize,
+    server: u32,
+) -> (Vec<User>, String, f64, f64) {
     let mut senders = Vec::new();
     for i in 0..8 {
         senders.push(api.register(&format!("sender{i}")).await);
@@ -328,6 +332,7 @@ async fn send_throughput(api: &Arc<Api>, events: usize) -> (Vec<User>, String, f
     }
     let per_sender = events / senders.len();
     let started = Instant::now();
+    let cpu_before = cpu_ms(server);
     let mut tasks = Vec::new();
     for (i, s) in senders.iter().cloned().enumerate() {
         let (api, room) = (api.clone(), room.clone());
@@ -341,6 +346,8 @@ async fn send_throughput(api: &Arc<Api>, events: usize) -> (Vec<User>, String, f
     for t in tasks {
         t.await.expect("sender task");
     }
-    let rate = (per_sender * senders.len()) as f64 / started.elapsed().as_secs_f64();
-    (senders, room, rate)
+    let sent = (per_sender * senders.len()) as f64;
+    let rate = sent / started.elapsed().as_secs_f64();
+    let cpu_us = (cpu_ms(server) - cpu_before) as f64 * 1000.0 / sent;
+    (senders, room, rate, cpu_us)
 }

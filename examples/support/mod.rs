@@ -32,6 +32,25 @@ pub fn hwm_kib(pid: u32) -> u64 {
     status_kib(pid, "VmHWM:")
 }
 
+/// CPU time the process has used so far (user + system), in milliseconds.
+#[allow(dead_code)] // the core benchmark's only
+pub fn cpu_ms(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) * 10
+}
+
 /// The `matrixos` binary next to this example, on a loopback port with
 /// `data` as its data directory and send limits off; add more environment
 /// and spawn.

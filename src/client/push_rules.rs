@@ -21,7 +21,7 @@ type S = State<Arc<Services>>;
 
 /// A copy of the user's rule set to change.
 fn ruleset(s: &Services, user: &UserId) -> Result<Ruleset> {
-    Ok((*s.rooms.push.ruleset(user)?).clone())
+    Ok(s.rooms.push.ruleset(user)?.set.clone())
 }
 
 async fn save(s: &Services, user: &UserId, rules: Ruleset) -> Result<()> {

@@ -7,15 +7,15 @@ pub mod gateway;
 pub mod pushers;
 mod record;
 mod room_ctx;
+mod rules;
+mod unread;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use matrixos_storage::Batch;
 use parking_lot::Mutex;
-use ruma::push::{Action, FlattenedJson, PushConditionRoomCtx, Ruleset};
-use ruma::serde::Raw;
+use ruma::push::Ruleset;
 use ruma::{OwnedUserId, UserId};
 use serde_json::{json, Value};
 
@@ -23,8 +23,16 @@ use crate::error::Result;
 use crate::rooms::{Pdu, RoomRecord, Rooms};
 use crate::services::account_data::AccountData;
 use crate::services::Store;
-pub use record::{Notification, RoomCounts, Unread};
+pub use record::Notification;
 use room_ctx::RoomPushCtx;
+use rules::{CompiledRules, EventView, RuleContext};
+pub use unread::{RoomCounts, Unread};
+
+/// A user's push rules as stored, and compiled for evaluation.
+pub struct UserRules {
+    pub set: Ruleset,
+    compiled: Arc<CompiledRules>,
+}
 
 /// The account-data type the rule set is kept under.
 pub const RULES_TYPE: &str = "m.push_rules";
@@ -35,8 +43,9 @@ const MAX_CACHED: usize = 10_000;
 pub struct Push {
     store: Store,
     account_data: AccountData,
-    rules: Mutex<HashMap<OwnedUserId, Arc<Ruleset>>>,
+    rules: Mutex<HashMap<OwnedUserId, Arc<UserRules>>>,
     rooms: Mutex<HashMap<u64, Arc<RoomPushCtx>>>,
+    unread: unread::UnreadRows,
     pub pushers: pushers::Pushers,
     pub gateway: gateway::Gateway,
 }
@@ -50,29 +59,38 @@ impl Push {
             store,
             rules: Mutex::default(),
             rooms: Mutex::default(),
+            unread: unread::UnreadRows::default(),
         })
     }
 
-    /// The user's rule set: what they stored, else the server defaults.
-    pub fn ruleset(&self, user: &UserId) -> Result<Arc<Ruleset>> {
+    /// The user's rule set (what they stored, else the server defaults),
+    /// with its compiled form.
+    pub fn ruleset(&self, user: &UserId) -> Result<Arc<UserRules>> {
         if let Some(rules) = self.rules.lock().get(user) {
             return Ok(rules.clone());
         }
         let stored = self.account_data.get(user, None, RULES_TYPE)?;
-        let rules = match stored.as_ref().and_then(|v| v.get("global")).cloned() {
+        let set = match stored.as_ref().and_then(|v| v.get("global")).cloned() {
             None => Ruleset::server_default(user),
             Some(global) => serde_json::from_value(global).unwrap_or_else(|e| {
                 tracing::warn!(user = %user, error = %e, "stored push rules unreadable, using defaults");
                 Ruleset::server_default(user)
             }),
         };
-        let rules = Arc::new(rules);
+        Ok(self.remember_rules(user, set))
+    }
+
+    fn remember_rules(&self, user: &UserId, set: Ruleset) -> Arc<UserRules> {
+        let rules = Arc::new(UserRules {
+            compiled: CompiledRules::new(&set),
+            set,
+        });
         let mut cache = self.rules.lock();
         if cache.len() >= MAX_CACHED {
             cache.clear();
         }
         cache.insert(user.to_owned(), rules.clone());
-        Ok(rules)
+        rules
     }
 
     /// Stores a changed rule set; events appended after this use it.
@@ -80,13 +98,13 @@ impl Push {
         self.account_data
             .set(user, None, RULES_TYPE, &json!({ "global": rules }))
             .await?;
-        self.rules.lock().insert(user.to_owned(), Arc::new(rules));
+        self.remember_rules(user, rules);
         Ok(())
     }
 
     /// The `m.push_rules` account-data event clients expect in `/sync`.
     pub fn account_data_event(&self, user: &UserId) -> Result<Value> {
-        Ok(json!({ "type": RULES_TYPE, "content": { "global": *self.ruleset(user)? } }))
+        Ok(json!({ "type": RULES_TYPE, "content": { "global": self.ruleset(user)?.set } }))
     }
 
     /// The room context for events built on `head`, kept up to date as the
@@ -144,40 +162,45 @@ impl Push {
         count: u64,
     ) -> Result<()> {
         let ctx = self.room_ctx(rooms, short_room, head)?;
-        if rooms.is_local(&pdu.sender) {
+        if ctx.is_recipient(&pdu.sender) {
             // Sending in a room reads everything before it.
-            record::clear_up_to(batch, &pdu.sender, short_room, count);
+            self.clear_read(batch, &pdu.sender, short_room, count, None)?;
         }
         if let Some(target) = record::departed_member(pdu) {
-            if rooms.is_local(&target) {
-                record::clear_up_to(batch, &target, short_room, u64::MAX);
+            if ctx.is_recipient(&target) {
+                self.clear_read(batch, &target, short_room, count, None)?;
             }
         }
         if ctx.recipients.iter().any(|r| r.user != pdu.sender) {
-            let event = FlattenedJson::from_raw(&event_for_rules(pdu, &ctx)?);
-            let power = ctx.power_levels_for(&pdu.sender);
+            let event = EventView::new(event_for_rules(pdu, &ctx.room_id));
             let thread = record::thread_of(pdu);
+            let may_notify_room = ctx.may_notify_room(&pdu.sender);
             for recipient in ctx.recipients.iter().filter(|r| r.user != pdu.sender) {
-                let rules = self.ruleset(&recipient.user)?;
-                let room = PushConditionRoomCtx::new(
-                    ctx.room_id.clone(),
-                    ruma::UInt::new_saturating(ctx.joined_count()),
-                    recipient.user.clone(),
-                    recipient.display_name.clone(),
-                )
-                .with_power_levels(power.clone());
-                let actions = first_match(&rules, &event, &room);
-                let notifies = record::put(
+                let user = &recipient.user;
+                let rules = self.ruleset(user)?;
+                let room = RuleContext {
+                    display_name_lower: &recipient.display_name,
+                    member_count: ctx.joined_count(),
+                    sender_may_notify_room: may_notify_room,
+                };
+                let actions = rules.compiled.actions(&event, &room);
+                let flags = record::flags_of(actions);
+                if flags == 0 {
+                    continue;
+                }
+                record::put(
                     batch,
-                    &recipient.user,
+                    user,
                     short_room,
                     count,
-                    thread.as_deref(),
+                    (flags, thread.as_deref()),
                     actions,
                 )?;
-                if notifies && self.pushers.may_have(&recipient.user) {
+                self.unread
+                    .note(user, short_room, count, flags, thread.as_deref());
+                if flags & record::NOTIFY != 0 && self.pushers.may_have(user) {
                     self.gateway.enqueue(gateway::PushJob {
-                        user: recipient.user.clone(),
+                        user: user.clone(),
                         count,
                         event_id: pdu.event_id.clone(),
                         actions: actions.to_vec(),
@@ -193,7 +216,7 @@ impl Push {
 
     /// Unread counts of one room at stream position `at`.
     pub fn counts(&self, user: &UserId, short_room: u64, at: u64) -> Result<RoomCounts> {
-        record::counts(&self.store.db, user, short_room, at)
+        self.unread.counts(&self.store.db, user, short_room, at)
     }
 
     /// Adds to `batch` the clearing a read receipt at `count` implies:
@@ -207,15 +230,8 @@ impl Push {
         count: u64,
         thread: Option<&str>,
     ) -> Result<()> {
-        match thread {
-            None => {
-                record::clear_up_to(batch, user, short_room, count);
-                Ok(())
-            }
-            Some(thread) => {
-                record::clear_thread_up_to(&self.store.db, batch, user, short_room, count, thread)
-            }
-        }
+        self.unread
+            .clear(&self.store.db, batch, user, short_room, count, thread)
     }
 
     /// How many rooms hold unread notifications for the user.
@@ -235,34 +251,17 @@ impl Push {
     }
 }
 
-/// The actions of the first rule that applies, if any. Every condition this
-/// server evaluates is synchronous (thread subscriptions are not enabled),
-/// so each future is ready at once.
-fn first_match<'a>(
-    rules: &'a Ruleset,
-    event: &FlattenedJson,
-    room: &PushConditionRoomCtx,
-) -> &'a [Action] {
-    for rule in rules {
-        if rule.applies(event, room).now_or_never().unwrap_or(false) {
-            return rule.actions();
-        }
-    }
-    &[]
-}
-
 /// The event as push rules see it: its client form.
-fn event_for_rules(pdu: &Pdu, ctx: &RoomPushCtx) -> Result<Raw<Value>> {
+fn event_for_rules(pdu: &Pdu, room_id: &ruma::RoomId) -> Value {
     let mut event = json!({
         "type": pdu.kind.to_string(),
-        "content": pdu.content,
+        "content": pdu.content_value(),
         "sender": pdu.sender,
         "event_id": pdu.event_id,
-        "room_id": ctx.room_id,
-        "origin_server_ts": pdu.origin_server_ts,
+        "room_id": room_id,
     });
     if let Some(key) = &pdu.state_key {
         event["state_key"] = json!(key);
     }
-    Ok(Raw::from_json(serde_json::value::to_raw_value(&event)?))
+    event
 }

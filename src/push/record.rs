@@ -3,8 +3,6 @@
 //! event and removed by read receipts, by the user's own messages and when
 //! they leave the room.
 
-use std::collections::BTreeMap;
-
 use matrixos_storage::{keys, Batch, Db, Table};
 use ruma::push::Action;
 use ruma::{OwnedUserId, UserId};
@@ -13,31 +11,8 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::rooms::Pdu;
 
-const NOTIFY: u8 = 1;
-const HIGHLIGHT: u8 = 2;
-
-/// Notification and highlight counts.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Unread {
-    pub notifications: u64,
-    pub highlights: u64,
-}
-
-impl Unread {
-    fn add(&mut self, flags: u8) {
-        self.notifications += u64::from(flags & NOTIFY != 0);
-        self.highlights += u64::from(flags & HIGHLIGHT != 0);
-    }
-}
-
-/// One room's unread counts: all of them, the main timeline's, and each
-/// thread's.
-#[derive(Debug, Default)]
-pub struct RoomCounts {
-    pub total: Unread,
-    pub main: Unread,
-    pub threads: BTreeMap<String, Unread>,
-}
+pub const NOTIFY: u8 = 1;
+pub const HIGHLIGHT: u8 = 2;
 
 /// A row of `/notifications`.
 pub struct Notification {
@@ -86,15 +61,8 @@ pub fn departed_member(pdu: &Pdu) -> Option<OwnedUserId> {
     UserId::parse(pdu.state_key.as_deref()?).ok()
 }
 
-/// Stores the row if the actions notify or highlight; true if they notify.
-pub fn put(
-    batch: &mut Batch,
-    user: &UserId,
-    short_room: u64,
-    count: u64,
-    thread: Option<&str>,
-    actions: &[Action],
-) -> Result<bool> {
+/// The flags of a set of actions (0: nothing to store).
+pub fn flags_of(actions: &[Action]) -> u8 {
     let mut flags = 0;
     if actions.iter().any(Action::should_notify) {
         flags |= NOTIFY;
@@ -102,74 +70,43 @@ pub fn put(
     if actions.iter().any(Action::is_highlight) {
         flags |= HIGHLIGHT;
     }
-    if flags == 0 {
-        return Ok(false);
-    }
+    flags
+}
+
+/// Stores a row with these (non-zero) flags.
+pub fn put(
+    batch: &mut Batch,
+    user: &UserId,
+    short_room: u64,
+    count: u64,
+    (flags, thread): (u8, Option<&str>),
+    actions: &[Action],
+) -> Result<()> {
     let mut value = vec![flags];
     value.extend_from_slice(thread.unwrap_or("").as_bytes());
     value.push(keys::SEP);
     value.extend_from_slice(&serde_json::to_vec(actions)?);
     batch.put(Table::PushActions, row_key(user, short_room, count), value);
-    Ok(flags & NOTIFY != 0)
-}
-
-/// Removes every row of the room up to and including `count`.
-pub fn clear_up_to(batch: &mut Batch, user: &UserId, short_room: u64, count: u64) {
-    let end = match count.checked_add(1) {
-        Some(next) => row_key(user, short_room, next),
-        None => room_prefix(user, short_room.saturating_add(1)),
-    };
-    batch.delete_range(Table::PushActions, room_prefix(user, short_room), end);
-}
-
-/// Removes the rows up to `count` in one thread (`main`: outside threads).
-pub fn clear_thread_up_to(
-    db: &Db,
-    batch: &mut Batch,
-    user: &UserId,
-    short_room: u64,
-    count: u64,
-    thread: &str,
-) -> Result<()> {
-    let wanted: &[u8] = if thread == "main" {
-        b""
-    } else {
-        thread.as_bytes()
-    };
-    let prefix = room_prefix(user, short_room);
-    for item in db.scan_prefix(Table::PushActions, &prefix) {
-        let (key, value) = item?;
-        if keys::read_u64(&key[prefix.len()..]).is_none_or(|c| c > count) {
-            break;
-        }
-        if parse_value(&value).is_some_and(|(_, t, _)| t == wanted) {
-            batch.delete(Table::PushActions, key.to_vec());
-        }
-    }
     Ok(())
 }
 
-/// The room's counts for events up to stream position `at`.
-pub fn counts(db: &Db, user: &UserId, short_room: u64, at: u64) -> Result<RoomCounts> {
+pub fn delete(batch: &mut Batch, user: &UserId, short_room: u64, count: u64) {
+    batch.delete(Table::PushActions, row_key(user, short_room, count));
+}
+
+/// Every stored row of a room: position, flags, thread root (empty for
+/// the main timeline).
+pub fn scan_room(db: &Db, user: &UserId, short_room: u64) -> Result<Vec<(u64, u8, String)>> {
     let prefix = room_prefix(user, short_room);
-    let mut out = RoomCounts::default();
+    let mut out = Vec::new();
     for item in db.scan_prefix(Table::PushActions, &prefix) {
         let (key, value) = item?;
-        if keys::read_u64(&key[prefix.len()..]).is_none_or(|c| c > at) {
-            break;
-        }
-        let Some((flags, thread, _)) = parse_value(&value) else {
+        let (Some(count), Some((flags, thread, _))) =
+            (keys::read_u64(&key[prefix.len()..]), parse_value(&value))
+        else {
             continue;
         };
-        out.total.add(flags);
-        if thread.is_empty() {
-            out.main.add(flags);
-        } else {
-            out.threads
-                .entry(String::from_utf8_lossy(thread).into_owned())
-                .or_default()
-                .add(flags);
-        }
+        out.push((count, flags, String::from_utf8_lossy(thread).into_owned()));
     }
     Ok(out)
 }

@@ -3,12 +3,9 @@
 //! many people are joined, and the power levels that decide who may notify
 //! the whole room.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use ruma::power_levels::NotificationPowerLevels;
-use ruma::push::PushConditionPowerLevelsCtx;
-use ruma::room_version_rules::{AuthorizationRules, RoomPowerLevelsRules};
-use ruma::{Int, OwnedRoomId, OwnedUserId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, UserId};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -18,6 +15,7 @@ use crate::rooms::{Pdu, RoomRecord, Rooms};
 #[derive(Clone)]
 pub struct Recipient {
     pub user: OwnedUserId,
+    /// Lowercased, as push rules compare it.
     pub display_name: String,
 }
 
@@ -98,10 +96,6 @@ impl Levels {
     }
 }
 
-fn to_int(level: i64) -> Int {
-    Int::new_saturating(level)
-}
-
 /// A member event's membership and display name.
 fn member_of(pdu: &Pdu) -> (String, Option<String>) {
     let content = pdu.content_value();
@@ -180,6 +174,11 @@ impl RoomPushCtx {
         self.recipients.retain(|r| r.user != user);
     }
 
+    /// Whether the user is one whose notifications are recorded.
+    pub fn is_recipient(&self, user: &UserId) -> bool {
+        self.recipients.iter().any(|r| r.user == user)
+    }
+
     pub fn joined_count(&self) -> u64 {
         self.joined.len() as u64
     }
@@ -195,23 +194,16 @@ impl RoomPushCtx {
         self.joined.insert(user.clone());
         if rooms.is_local(&user) && !crate::ai::is_ai_user(&user) {
             self.recipients.push(Recipient {
-                display_name: name.unwrap_or_else(|| user.localpart().to_owned()),
+                display_name: name
+                    .unwrap_or_else(|| user.localpart().to_owned())
+                    .to_lowercase(),
                 user,
             });
         }
     }
 
-    /// The power levels a rule about `sender` needs.
-    pub fn power_levels_for(&self, sender: &UserId) -> PushConditionPowerLevelsCtx {
-        let level = to_int(self.levels.level_of(sender));
-        let mut notifications = NotificationPowerLevels::new();
-        notifications.room = to_int(self.levels.notify_room);
-        PushConditionPowerLevelsCtx::new(
-            BTreeMap::from([(sender.to_owned(), level)]),
-            level,
-            notifications,
-            // Privileged creators already have the highest level above.
-            RoomPowerLevelsRules::new(&AuthorizationRules::V1, std::iter::empty()),
-        )
+    /// Whether the sender may notify the whole room (`@room`).
+    pub fn may_notify_room(&self, sender: &UserId) -> bool {
+        self.levels.level_of(sender) >= self.levels.notify_room
     }
 }
