@@ -600,17 +600,7 @@ async fn room_members_see_cross_signing_changes_in_sync() {
 /// Logs `user` in with matrix-sdk (olm machine on) and lets the first sync
 /// upload the device keys.
 async fn sdk_login(server: &common::TestServer, user: &str) -> matrix_sdk::Client {
-    let client = matrix_sdk::Client::builder()
-        .homeserver_url(&server.base_url)
-        .build()
-        .await
-        .expect("build matrix-sdk client");
-    client
-        .matrix_auth()
-        .login_username(user, "secret-pw")
-        .send()
-        .await
-        .expect("login");
+    let client = common::sdk::login(server, user, "secret-pw").await;
     let settings =
         matrix_sdk::config::SyncSettings::default().timeout(std::time::Duration::from_millis(100));
     client.sync_once(settings).await.expect("first sync");

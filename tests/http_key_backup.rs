@@ -103,30 +103,18 @@ async fn backup_versions_and_keys_follow_the_spec() {
 
     // The better copy wins: a worse one (later index) is ignored, a better
     // one (earlier index) replaces, a verified one beats an unverified one.
-    alice
-        .json("PUT", &session_path(&v1, "s1"), key(9, 0, false, "worse"))
-        .await;
-    let got = expect_ok(
-        alice.call("GET", &session_path(&v1, "s1"), None).await,
-        "get",
-    );
-    assert_eq!(got["session_data"]["ciphertext"], "first", "{got}");
-    alice
-        .json("PUT", &session_path(&v1, "s1"), key(2, 3, false, "better"))
-        .await;
-    let got = expect_ok(
-        alice.call("GET", &session_path(&v1, "s1"), None).await,
-        "get",
-    );
-    assert_eq!(got["session_data"]["ciphertext"], "better", "{got}");
-    alice
-        .json("PUT", &session_path(&v1, "s1"), key(7, 7, true, "verified"))
-        .await;
-    let got = expect_ok(
-        alice.call("GET", &session_path(&v1, "s1"), None).await,
-        "get",
-    );
-    assert_eq!(got["session_data"]["ciphertext"], "verified", "{got}");
+    for (upload, kept) in [
+        (key(9, 0, false, "worse"), "first"),
+        (key(2, 3, false, "better"), "better"),
+        (key(7, 7, true, "verified"), "verified"),
+    ] {
+        alice.json("PUT", &session_path(&v1, "s1"), upload).await;
+        let got = expect_ok(
+            alice.call("GET", &session_path(&v1, "s1"), None).await,
+            "get",
+        );
+        assert_eq!(got["session_data"]["ciphertext"], kept, "{got}");
+    }
 
     let all = expect_ok(
         alice

@@ -67,6 +67,20 @@ fn scope_prefix(user: &UserId, version: u64, scope: &Scope<'_>) -> Vec<u8> {
     key
 }
 
+fn put_record(
+    batch: &mut Batch,
+    user: &UserId,
+    version: u64,
+    record: &VersionRecord,
+) -> Result<()> {
+    batch.put(
+        Table::BackupVersions,
+        version_key(user, version),
+        serde_json::to_vec(record)?,
+    );
+    Ok(())
+}
+
 /// Checks the shape of a `KeyBackupData`.
 pub fn check_key_data(data: &Value) -> Result<()> {
     let ok = data.get("first_message_index").is_some_and(Value::is_u64)
@@ -153,11 +167,7 @@ impl KeyBackup {
             deleted: false,
         };
         let mut batch = Batch::new();
-        batch.put(
-            Table::BackupVersions,
-            version_key(user, version),
-            serde_json::to_vec(&record)?,
-        );
+        put_record(&mut batch, user, version, &record)?;
         self.store.commit(batch, vec![]).await?;
         Ok(version)
     }
@@ -206,11 +216,7 @@ impl KeyBackup {
         }
         record.auth_data = auth_data;
         let mut batch = Batch::new();
-        batch.put(
-            Table::BackupVersions,
-            version_key(user, version),
-            serde_json::to_vec(&record)?,
-        );
+        put_record(&mut batch, user, version, &record)?;
         self.store.commit(batch, vec![]).await
     }
 
@@ -221,11 +227,7 @@ impl KeyBackup {
         record.deleted = true;
         record.auth_data = Value::Null;
         let mut batch = Batch::new();
-        batch.put(
-            Table::BackupVersions,
-            version_key(user, version),
-            serde_json::to_vec(&record)?,
-        );
+        put_record(&mut batch, user, version, &record)?;
         let prefix = scope_prefix(user, version, &Scope::All);
         batch.delete_range(
             Table::BackupKeys,
@@ -280,11 +282,7 @@ impl KeyBackup {
         }
         if changed {
             record.etag += 1;
-            batch.put(
-                Table::BackupVersions,
-                version_key(user, version),
-                serde_json::to_vec(&record)?,
-            );
+            put_record(&mut batch, user, version, &record)?;
             self.store.commit(batch, vec![]).await?;
         }
         Ok((self.count(user, version)?, record.etag))
@@ -340,11 +338,7 @@ impl KeyBackup {
                 );
             }
             record.etag += 1;
-            batch.put(
-                Table::BackupVersions,
-                version_key(user, version),
-                serde_json::to_vec(&record)?,
-            );
+            put_record(&mut batch, user, version, &record)?;
             self.store.commit(batch, vec![]).await?;
         }
         Ok((self.count(user, version)?, record.etag))
