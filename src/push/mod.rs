@@ -173,7 +173,7 @@ impl Push {
         }
         if ctx.recipients.iter().any(|r| r.user != pdu.sender) {
             let event = EventView::new(event_for_rules(pdu, &ctx.room_id));
-            let thread = record::thread_of(pdu);
+            let thread = record::thread_of(event.content());
             let may_notify_room = ctx.may_notify_room(&pdu.sender);
             for recipient in ctx.recipients.iter().filter(|r| r.user != pdu.sender) {
                 let user = &recipient.user;

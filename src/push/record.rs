@@ -41,8 +41,7 @@ fn parse_value(value: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// The thread an event belongs to, if it is in one.
-pub fn thread_of(pdu: &Pdu) -> Option<String> {
-    let content = pdu.content_value();
+pub fn thread_of(content: &Value) -> Option<String> {
     let relation = content.get("m.relates_to")?;
     (relation.get("rel_type")?.as_str()? == "m.thread")
         .then(|| relation.get("event_id")?.as_str().map(str::to_owned))

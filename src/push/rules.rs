@@ -191,6 +191,10 @@ impl EventView {
         }
     }
 
+    pub fn content(&self) -> &Value {
+        &self.event["content"]
+    }
+
     fn get(&self, path: &[String]) -> Option<&Value> {
         path.iter().try_fold(&self.event, |v, key| v.get(key))
     }
