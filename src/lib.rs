@@ -2,6 +2,7 @@
 //! every person. See `DESIGN.md` in the shared folder for the map.
 
 pub mod ai;
+pub mod alloc;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// Checks `pdu` against the rules, with `state` as the state before it.
 pub fn check(rooms: &Rooms, rules: &AuthorizationRules, pdu: &Pdu, state: &StateMap) -> Result<()> {
-    let fetch_event = |id: &EventId| rooms.pdu(id).ok().flatten().map(|(_, p)| (*p).clone());
+    let fetch_event = |id: &EventId| rooms.pdu(id).ok().flatten().map(|(_, p)| p);
     ruma::state_res::check_state_independent_auth_rules(rules, pdu, fetch_event).map_err(|e| {
         tracing::info!(reason = %e, "event refused by auth rules");
         Error::forbidden(e)
@@ -26,7 +26,7 @@ pub fn check(rooms: &Rooms, rules: &AuthorizationRules, pdu: &Pdu, state: &State
             .ok()
             .flatten()?;
         let short_event = state.get(&short_key)?;
-        rooms.pdu_by_short(*short_event).ok().map(|p| (*p).clone())
+        rooms.pdu_by_short(*short_event).ok()
     };
     ruma::state_res::check_state_dependent_auth_rules(rules, pdu, fetch_state).map_err(|e| {
         tracing::info!(reason = %e, "event refused by auth rules");

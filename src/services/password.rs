@@ -45,18 +45,6 @@ fn verify(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Gives the freed hashing memory back to the OS. glibc keeps a freed
-/// 19 MiB block resident when small allocations land next to it, so without
-/// this every login would grow the process by the hash's memory.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it has
-    // no preconditions and is safe to call from any thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 fn work(jobs: Arc<Mutex<Receiver<Job>>>) {
     loop {
         let job = match jobs.lock() {
@@ -72,7 +60,7 @@ fn work(jobs: Arc<Mutex<Receiver<Job>>>) {
             }
             Err(_) => return,
         }
-        release_freed_memory();
+        crate::alloc::release_freed_memory();
     }
 }
 
