@@ -7,6 +7,7 @@ pub mod directory;
 pub mod discovery;
 pub mod key_backup;
 pub mod keys;
+pub mod media;
 pub mod membership;
 pub mod notifications;
 pub mod presence;
@@ -231,4 +232,39 @@ pub fn routes() -> Router<Arc<Services>> {
             post(cross_signing::upload_signatures),
         )
         .route(&v3("/sendToDevice/{kind}/{txn}"), put(keys::send_to_device))
+        .merge(media_routes())
+}
+
+/// The content repository, at its authenticated paths and the older ones.
+fn media_routes() -> Router<Arc<Services>> {
+    const V1: &str = "/_matrix/client/v1/media";
+    const LEGACY: &str = "/_matrix/media/v3";
+    Router::new()
+        .route(&format!("{V1}/config"), get(media::config))
+        .route(&format!("{LEGACY}/config"), get(media::config))
+        .route(&format!("{LEGACY}/upload"), post(media::upload))
+        .route(
+            &format!("{V1}/download/{{server}}/{{id}}"),
+            get(media::download),
+        )
+        .route(
+            &format!("{V1}/download/{{server}}/{{id}}/{{name}}"),
+            get(media::download_named),
+        )
+        .route(
+            &format!("{LEGACY}/download/{{server}}/{{id}}"),
+            get(media::legacy_download),
+        )
+        .route(
+            &format!("{LEGACY}/download/{{server}}/{{id}}/{{name}}"),
+            get(media::legacy_download_named),
+        )
+        .route(
+            &format!("{V1}/thumbnail/{{server}}/{{id}}"),
+            get(media::thumbnail),
+        )
+        .route(
+            &format!("{LEGACY}/thumbnail/{{server}}/{{id}}"),
+            get(media::legacy_thumbnail),
+        )
 }

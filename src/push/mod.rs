@@ -28,6 +28,16 @@ use room_ctx::RoomPushCtx;
 use rules::{CompiledRules, EventView, RuleContext};
 pub use unread::{RoomCounts, Unread};
 
+/// An event being appended: its room and stream position, and the room's
+/// head before and after it.
+pub(crate) struct Appended<'a> {
+    pub short_room: u64,
+    pub count: u64,
+    pub head: &'a RoomRecord,
+    pub after: &'a RoomRecord,
+    pub pdu: &'a Pdu,
+}
+
 /// A user's push rules as stored, and compiled for evaluation.
 pub struct UserRules {
     pub set: Ruleset,
@@ -155,12 +165,15 @@ impl Push {
         &self,
         rooms: &Rooms,
         batch: &mut Batch,
-        short_room: u64,
-        head: &RoomRecord,
-        after: &RoomRecord,
-        pdu: &Pdu,
-        count: u64,
+        appended: Appended<'_>,
     ) -> Result<()> {
+        let Appended {
+            short_room,
+            count,
+            head,
+            after,
+            pdu,
+        } = appended;
         let ctx = self.room_ctx(rooms, short_room, head)?;
         if ctx.is_recipient(&pdu.sender) {
             // Sending in a room reads everything before it.

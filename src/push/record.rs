@@ -160,7 +160,7 @@ pub fn list(
             actions: serde_json::from_slice(actions).unwrap_or(Value::Null),
         });
     }
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|n| std::cmp::Reverse(n.count));
     out.truncate(limit);
     Ok(out)
 }

@@ -278,8 +278,17 @@ impl Rooms {
                 .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
             self.apply_redaction(&mut batch, short_room, &state, &rules, &pdu, short_event)?;
         }
-        self.push
-            .record_event(self, &mut batch, short_room, &head, &new_head, &pdu, count)?;
+        self.push.record_event(
+            self,
+            &mut batch,
+            crate::push::Appended {
+                short_room,
+                count,
+                head: &head,
+                after: &new_head,
+                pdu: &pdu,
+            },
+        )?;
         let pdu = Arc::new(pdu);
         if pdu.kind == TimelineEventType::RoomMember {
             self.index_membership(&mut batch, short_room, &new_head, &pdu, short_event, count)?;

@@ -5,11 +5,13 @@ pub mod accounts;
 pub mod cross_signing;
 pub mod e2ee_keys;
 pub mod key_backup;
+pub mod media;
 pub mod membership;
 pub mod password;
 pub mod presence;
 pub mod receipts;
 pub mod store;
+pub mod thumbnail;
 pub mod uia;
 
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub struct Services {
     pub keys: e2ee_keys::E2eeKeys,
     pub cross_signing: cross_signing::CrossSigning,
     pub key_backup: key_backup::KeyBackup,
+    pub media: media::Media,
     pub receipts: receipts::Receipts,
     pub presence: presence::Presence,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
@@ -99,6 +102,7 @@ impl Services {
             keys: e2ee_keys::E2eeKeys::new(store.clone()),
             cross_signing: cross_signing::CrossSigning::new(store.clone()),
             key_backup: key_backup::KeyBackup::new(store.clone()),
+            media: media::Media::new(store.clone(), &config.data_dir)?,
             receipts: receipts::Receipts::new(store.clone()),
             presence: presence::Presence::new(store.clone()),
             login_limiter: RateLimiter::new(limits.login),

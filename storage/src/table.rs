@@ -88,10 +88,12 @@ pub enum Table {
     BackupKeys,
     /// user id ‖ 0xff ‖ app id ‖ 0xff ‖ pushkey → pusher (JSON).
     Pushers,
+    /// media id → uploaded file's record (JSON); the bytes are a file.
+    Media,
 }
 
 impl Table {
-    pub const ALL: [Table; 38] = [
+    pub const ALL: [Table; 39] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -130,6 +132,7 @@ impl Table {
         Table::BackupVersions,
         Table::BackupKeys,
         Table::Pushers,
+        Table::Media,
     ];
 
     pub fn name(self) -> &'static str {
@@ -172,6 +175,7 @@ impl Table {
             Table::BackupVersions => "backup_versions",
             Table::BackupKeys => "backup_keys",
             Table::Pushers => "pushers",
+            Table::Media => "media",
         }
     }
 
@@ -196,6 +200,7 @@ impl Table {
                 | Table::AiUsers
                 | Table::AiHistory
                 | Table::AiCrypto
+                | Table::Media
         )
     }
 }

@@ -1,0 +1,134 @@
+//! The media repository: uploaded files live under `<data dir>/media/`,
+//! one file per media id, and their records (type, name, size, uploader) in
+//! the `media` table. A file is on disk and synced before its record is
+//! written, so an acknowledged upload survives a crash, and a record never
+//! names a missing file.
+
+use std::path::{Path, PathBuf};
+
+use matrixos_storage::{Batch, Table};
+use ruma::{OwnedUserId, UserId};
+use serde::{Deserialize, Serialize};
+
+use super::thumbnail::{self, Thumbnail, ThumbnailSpec};
+use super::Store;
+use crate::error::{Error, Result};
+
+/// What the server knows of an uploaded file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaRecord {
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub size: u64,
+    pub uploader: OwnedUserId,
+    pub created_ts: u64,
+}
+
+pub struct Media {
+    store: Store,
+    dir: PathBuf,
+}
+
+/// Media ids are 24 letters and digits; anything else names no file.
+fn valid_id(id: &str) -> bool {
+    id.len() == 24 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Writes `bytes` to `path` durably: a temporary file, synced, renamed,
+/// and the directory synced.
+fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let partial = path.with_extension("part");
+    let mut file = std::fs::File::create(&partial)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Media {
+    pub fn new(store: Store, data_dir: &Path) -> Result<Self> {
+        let dir = data_dir.join("media");
+        std::fs::create_dir_all(dir.join("thumbnails"))
+            .map_err(|e| Error::internal(format!("creating the media directory: {e}")))?;
+        Ok(Self { store, dir })
+    }
+
+    /// Stores an upload; resolves to its media id once file and record are
+    /// durable.
+    pub async fn upload(
+        &self,
+        uploader: &UserId,
+        content_type: Option<&str>,
+        filename: Option<&str>,
+        bytes: bytes::Bytes,
+    ) -> Result<String> {
+        let id = crate::services::accounts::random_string(24);
+        let (dir, path) = (self.dir.clone(), self.dir.join(&id));
+        let size = bytes.len() as u64;
+        tokio::task::spawn_blocking(move || write_durably(&dir, &path, &bytes))
+            .await
+            .map_err(|e| Error::internal(format!("media writer: {e}")))?
+            .map_err(|e| Error::internal(format!("writing media: {e}")))?;
+        let record = MediaRecord {
+            content_type: content_type
+                .filter(|t| !t.is_empty())
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
+            filename: filename.filter(|f| !f.is_empty()).map(str::to_owned),
+            size,
+            uploader: uploader.to_owned(),
+            created_ts: crate::services::accounts::now_ms(),
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Media, id.as_bytes(), serde_json::to_vec(&record)?);
+        self.store.commit(batch, vec![]).await?;
+        tracing::info!(media = %id, size, uploader = %uploader, "media uploaded");
+        Ok(id)
+    }
+
+    /// The record of a local media id, if it exists.
+    pub fn record(&self, id: &str) -> Result<Option<MediaRecord>> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        match self.store.db.get(Table::Media, id.as_bytes())? {
+            Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The record and bytes of a local media id; `M_NOT_FOUND` if unknown.
+    pub async fn content(&self, id: &str) -> Result<(MediaRecord, Vec<u8>)> {
+        let record = self
+            .record(id)?
+            .ok_or_else(|| Error::not_found("Media not found"))?;
+        let bytes = tokio::fs::read(self.dir.join(id))
+            .await
+            .map_err(|e| Error::internal(format!("reading media {id}: {e}")))?;
+        Ok((record, bytes))
+    }
+
+    /// A thumbnail of a local image, made once per size and kept on disk.
+    pub async fn thumbnail(&self, id: &str, wanted: ThumbnailSpec) -> Result<Thumbnail> {
+        let (record, original) = self.content(id).await?;
+        let spec = thumbnail::nearest_size(wanted);
+        let cached = self.dir.join("thumbnails").join(spec.file_name(id));
+        if let Ok(bytes) = tokio::fs::read(&cached).await {
+            return Ok(Thumbnail {
+                content_type: thumbnail::output_type(&record.content_type),
+                bytes,
+            });
+        }
+        let dir = self.dir.join("thumbnails");
+        tokio::task::spawn_blocking(move || {
+            let made = thumbnail::make(&record.content_type, &original, spec)?;
+            if let Err(e) = write_durably(&dir, &cached, &made.bytes) {
+                tracing::warn!(error = %e, "caching a thumbnail");
+            }
+            Ok(made)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("thumbnailer: {e}")))?
+    }
+}
