@@ -98,20 +98,28 @@ impl Media {
         }
     }
 
-    /// The record and bytes of a local media id; `M_NOT_FOUND` if unknown.
-    pub async fn content(&self, id: &str) -> Result<(MediaRecord, Vec<u8>)> {
-        let record = self
-            .record(id)?
-            .ok_or_else(|| Error::not_found("Media not found"))?;
-        let bytes = tokio::fs::read(self.dir.join(id))
-            .await
-            .map_err(|e| Error::internal(format!("reading media {id}: {e}")))?;
-        Ok((record, bytes))
+    /// The record of a local media id; `M_NOT_FOUND` if unknown.
+    fn existing(&self, id: &str) -> Result<MediaRecord> {
+        self.record(id)?
+            .ok_or_else(|| Error::not_found("Media not found"))
     }
 
-    /// A thumbnail of a local image, made once per size and kept on disk.
+    async fn read(&self, id: &str) -> Result<Vec<u8>> {
+        tokio::fs::read(self.dir.join(id))
+            .await
+            .map_err(|e| Error::internal(format!("reading media {id}: {e}")))
+    }
+
+    /// The record and bytes of a local media id; `M_NOT_FOUND` if unknown.
+    pub async fn content(&self, id: &str) -> Result<(MediaRecord, Vec<u8>)> {
+        let record = self.existing(id)?;
+        Ok((record, self.read(id).await?))
+    }
+
+    /// A thumbnail of a local image, made once per size and kept on disk
+    /// (the original is read only to make it).
     pub async fn thumbnail(&self, id: &str, wanted: ThumbnailSpec) -> Result<Thumbnail> {
-        let (record, original) = self.content(id).await?;
+        let record = self.existing(id)?;
         let spec = thumbnail::nearest_size(wanted);
         let cached = self.dir.join("thumbnails").join(spec.file_name(id));
         if let Ok(bytes) = tokio::fs::read(&cached).await {
@@ -120,6 +128,7 @@ impl Media {
                 bytes,
             });
         }
+        let original = self.read(id).await?;
         let dir = self.dir.join("thumbnails");
         tokio::task::spawn_blocking(move || {
             let made = thumbnail::make(&record.content_type, &original, spec)?;
