@@ -84,12 +84,7 @@ fn main() -> ExitCode {
                     .accounts
                     .user_id(&user)
                     .map_err(|e| e.to_string())?;
-                services
-                    .accounts
-                    .create(&id, Some(&password), admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                matrixos::ai::provision::provision(&services, &id)
+                matrixos::ai::provision::register_person(&services, &id, Some(&password), admin)
                     .await
                     .map_err(|e| e.to_string())?;
                 println!("registered {id}");

@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 use git2::{DiffFormat, DiffOptions, IndexAddOption, Repository, Signature, Sort};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::homes::HomesDir;
+
 /// Largest file the tools read or write.
 pub const MAX_FILE_BYTES: usize = 512 * 1024;
 
@@ -43,15 +45,22 @@ pub struct Home {
 }
 
 impl Home {
-    /// Opens the home at `root`, creating it from `template` (path, content)
-    /// pairs with one initial commit when it does not exist yet.
+    /// Opens the home of `localpart` under `homes`, creating it from
+    /// `template` (path, content) pairs with one initial commit when it does
+    /// not exist yet. The directory is always a direct child of the homes
+    /// root, whatever the localpart holds.
     pub fn open_or_create(
-        root: &Path,
+        homes: &HomesDir,
+        localpart: &str,
         author: &str,
         template: &[(String, String)],
     ) -> HomeResult<Self> {
+        let root = homes.path_of(localpart);
         let fresh = !root.join(".git").exists();
-        std::fs::create_dir_all(root)?;
+        std::fs::create_dir_all(&root)?;
+        if !homes.contains(&root) {
+            return Err(HomeError::InvalidPath(root.display().to_string()));
+        }
         let home = Self {
             root: root.canonicalize()?,
             author: author.to_owned(),
@@ -388,7 +397,8 @@ mod tests {
     fn home() -> (tempfile::TempDir, Home) {
         let dir = tempfile::tempdir().unwrap();
         let template = vec![("system/soul.md".to_owned(), "be kind\n".to_owned())];
-        let home = Home::open_or_create(&dir.path().join("alice"), "alice_ai", &template).unwrap();
+        let homes = HomesDir::open(&dir.path().join("homes")).unwrap();
+        let home = Home::open_or_create(&homes, "alice", "alice_ai", &template).unwrap();
         (dir, home)
     }
 

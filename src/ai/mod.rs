@@ -6,6 +6,7 @@
 
 mod crypto;
 mod dispatch;
+pub mod home_layout;
 mod host;
 pub mod http;
 mod outbox;
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use matrixos_kernel::{Home, Kernel, KernelConfig};
+use matrixos_kernel::{Home, HomesDir, Kernel, KernelConfig};
 use parking_lot::{Mutex, RwLock};
 use ruma::{OwnedRoomId, OwnedUserId, UserId};
 use tokio::sync::{mpsc, Semaphore};
@@ -35,7 +36,8 @@ pub const AI_SUFFIX: &str = "_ai";
 pub struct Ai {
     kernel: Kernel<ServerHost>,
     enabled: bool,
-    homes: Mutex<HashMap<String, Arc<Home>>>,
+    homes: Mutex<HashMap<OwnedUserId, Arc<Home>>>,
+    homes_dir: HomesDir,
     /// Short room id → AI users joined to it: the observer's cheap filter.
     rooms: RwLock<HashMap<u64, Vec<OwnedUserId>>>,
     triggers: mpsc::UnboundedSender<dispatch::Trigger>,
@@ -55,7 +57,10 @@ pub fn is_ai_user(user: &UserId) -> bool {
 }
 
 impl Ai {
-    pub fn new(config: KernelConfig, base_url: String) -> Result<Self> {
+    /// `data_dir` holds the homes, under `homes/`.
+    pub fn new(config: KernelConfig, base_url: String, data_dir: &std::path::Path) -> Result<Self> {
+        let homes_dir = HomesDir::open(&data_dir.join("homes"))
+            .map_err(|e| Error::internal(format!("homes directory: {e}")))?;
         let scheduler = scheduler::Scheduler::default();
         let host = Arc::new(ServerHost::new(base_url, scheduler.signal()));
         let enabled = config.enabled;
@@ -67,6 +72,7 @@ impl Ai {
             kernel,
             enabled,
             homes: Mutex::new(HashMap::new()),
+            homes_dir,
             rooms: RwLock::new(HashMap::new()),
             triggers,
             trigger_rx: Mutex::new(Some(trigger_rx)),
@@ -110,22 +116,34 @@ impl Ai {
         tokio::spawn(scheduler::run(Arc::downgrade(services)));
     }
 
-    /// The owner's home, opened (or created from the template) once.
-    pub async fn home(&self, owner: &UserId, data_dir: &std::path::Path) -> Result<Arc<Home>> {
-        let name = owner.localpart().to_owned();
-        if let Some(home) = self.homes.lock().get(&name) {
+    /// The owner's home, opened (or created from the template) once. Its
+    /// directory comes from [`matrixos_kernel::homes::dir_name`], never from
+    /// the localpart as a path.
+    pub async fn home(&self, owner: &UserId) -> Result<Arc<Home>> {
+        if let Some(home) = self.homes.lock().get(owner) {
             return Ok(home.clone());
         }
-        let root = data_dir.join("homes").join(&name);
+        let name = owner.localpart().to_owned();
         let author = format!("{name}{AI_SUFFIX}");
         let template = matrixos_kernel::template::home_files(&name, &author);
-        let home =
-            tokio::task::spawn_blocking(move || Home::open_or_create(&root, &author, &template))
-                .await
-                .map_err(|e| Error::internal(format!("home: {e}")))?
-                .map_err(|e| Error::internal(format!("home of {name}: {e}")))?;
+        let homes = self.homes_dir.clone();
+        let home = tokio::task::spawn_blocking(move || {
+            Home::open_or_create(&homes, &name, &author, &template)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("home: {e}")))?
+        .map_err(|e| Error::internal(format!("home of {owner}: {e}")))?;
         let home = Arc::new(home);
-        Ok(self.homes.lock().entry(name).or_insert(home).clone())
+        Ok(self
+            .homes
+            .lock()
+            .entry(owner.to_owned())
+            .or_insert(home)
+            .clone())
+    }
+
+    pub fn homes_dir(&self) -> &HomesDir {
+        &self.homes_dir
     }
 
     fn load_rooms(&self, s: &Services) -> Result<()> {

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::{is_ai_user, records, AiUserRecord, AI_SUFFIX};
 use crate::error::{Error, Result};
 use crate::rooms::create::{CreateRoom, Preset};
+use crate::services::accounts::NewAccount;
 use crate::services::membership::{profile_content, set_membership};
 use crate::services::Services;
 
@@ -18,8 +19,71 @@ pub fn ai_user_of(s: &Services, owner: &UserId) -> Result<OwnedUserId> {
         .user_id(&format!("{}{AI_SUFFIX}", owner.localpart()))
 }
 
-/// Creates `@x_ai` for `@x`, with its home and display name. Does nothing
-/// when AI users are off server-wide or it exists already.
+/// Creates a person: their account and, when AI users are on, `@x_ai`
+/// with its home and record. The home is made first and every record is
+/// written in one batch, so an account whose home or AI user cannot be
+/// created is not created at all.
+pub async fn register_person(
+    s: &Services,
+    user: &UserId,
+    password: Option<&str>,
+    admin: bool,
+) -> Result<()> {
+    let person = NewAccount {
+        user,
+        password,
+        admin,
+        displayname: None,
+    };
+    if !s.ai.enabled() || is_ai_user(user) || !s.accounts.is_local(user) {
+        return s.accounts.create_many(&[person], Batch::new()).await;
+    }
+    let ai = ai_user_of(s, user)?;
+    let (ai_name, batch) = prepare_ai(s, user, &ai).await?;
+    let ai_account = NewAccount {
+        user: &ai,
+        password: None,
+        admin: false,
+        displayname: ai_name,
+    };
+    if s.accounts.exists(&ai)? {
+        s.accounts.create_many(&[person], batch).await?;
+    } else {
+        s.accounts.create_many(&[person, ai_account], batch).await?;
+    }
+    publish_device(s, user, &ai).await;
+    Ok(())
+}
+
+/// Makes the owner's home and returns the AI's display name and a batch
+/// holding its record.
+async fn prepare_ai(s: &Services, owner: &UserId, ai: &UserId) -> Result<(Option<String>, Batch)> {
+    let home = s.ai.home(owner).await?;
+    let profile = blocking(&home, |h| h.read("system/ai-profile.md"))
+        .await
+        .unwrap_or_default();
+    let record = AiUserRecord {
+        owner: owner.to_owned(),
+        enabled: true,
+        dm_room: None,
+    };
+    let mut batch = Batch::new();
+    records::put(&mut batch, ai, &record)?;
+    Ok((ai_display_name(&profile), batch))
+}
+
+/// Publishes the AI's encryption device now, so that a client sending to
+/// an encrypted room with it shares the room key from the start. A failure
+/// here is not fatal: the device is made on first use.
+async fn publish_device(s: &Services, owner: &UserId, ai: &UserId) {
+    match super::crypto::device(s, ai).await {
+        Ok(_) => tracing::info!(owner = %owner, ai = %ai, "AI user created"),
+        Err(e) => tracing::warn!(ai = %ai, error = %e, "AI device not published yet"),
+    }
+}
+
+/// Creates `@x_ai` for an `@x` from before AI users. Does nothing when AI
+/// users are off server-wide or it exists already.
 pub async fn provision(s: &Services, owner: &UserId) -> Result<()> {
     if !s.ai.enabled() || is_ai_user(owner) || !s.accounts.is_local(owner) {
         return Ok(());
@@ -28,29 +92,19 @@ pub async fn provision(s: &Services, owner: &UserId) -> Result<()> {
     if records::get(&s.store.db, &ai)?.is_some() {
         return Ok(());
     }
-    if !s.accounts.exists(&ai)? {
-        // No password: the AI user cannot log in; only the server drives it.
-        s.accounts.create(&ai, None, false).await?;
+    let (ai_name, batch) = prepare_ai(s, owner, &ai).await?;
+    if s.accounts.exists(&ai)? {
+        s.store.commit(batch, vec![]).await?;
+    } else {
+        let account = NewAccount {
+            user: &ai,
+            password: None,
+            admin: false,
+            displayname: ai_name,
+        };
+        s.accounts.create_many(&[account], batch).await?;
     }
-    let home = s.ai.home(owner, &s.config.data_dir).await?;
-    let profile = blocking(&home, |h| h.read("system/ai-profile.md"))
-        .await
-        .unwrap_or_default();
-    if let Some(name) = ai_display_name(&profile) {
-        s.accounts.set_profile(&ai, Some(Some(name)), None).await?;
-    }
-    // Its encryption device is published now, so that a client sending to
-    // an encrypted room with it shares the room key from the start.
-    super::crypto::device(s, &ai).await?;
-    let record = AiUserRecord {
-        owner: owner.to_owned(),
-        enabled: true,
-        dm_room: None,
-    };
-    let mut batch = Batch::new();
-    records::put(&mut batch, &ai, &record)?;
-    s.store.commit(batch, vec![]).await?;
-    tracing::info!(owner = %owner, ai = %ai, "AI user created");
+    publish_device(s, owner, &ai).await;
     Ok(())
 }
 

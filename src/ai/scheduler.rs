@@ -99,7 +99,7 @@ pub(super) async fn run(services: Weak<Services>) {
 }
 
 async fn load(s: &Services, owner: &UserId) -> Vec<Pending> {
-    let text = match s.ai.home(owner, &s.config.data_dir).await {
+    let text = match s.ai.home(owner).await {
         Ok(home) => blocking(&home, |h| h.read(CRON_FILE))
             .await
             .unwrap_or_default(),
@@ -146,7 +146,7 @@ async fn fire(s: &Services, owner: &UserId, reminder: &Reminder) {
     if reminder.is_repeating() {
         return;
     }
-    let Ok(home) = s.ai.home(owner, &s.config.data_dir).await else {
+    let Ok(home) = s.ai.home(owner).await else {
         return;
     };
     let id = reminder.id.clone();

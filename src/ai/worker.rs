@@ -121,7 +121,7 @@ async fn owner_and_home(
     if !record.enabled {
         return Ok(None);
     }
-    let home = s.ai.home(&record.owner, &s.config.data_dir).await?;
+    let home = s.ai.home(&record.owner).await?;
     Ok(Some((record, home)))
 }
 

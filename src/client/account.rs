@@ -53,8 +53,7 @@ pub async fn register(
         return Err(Error::invalid_param("Password too long"));
     }
     uia::require(&s, Some(&body), &flows, None).await?;
-    s.accounts.create(&user, password, false).await?;
-    crate::ai::provision::provision(&s, &user).await?;
+    crate::ai::provision::register_person(&s, &user, password, false).await?;
     tracing::info!(user = %user, "registered");
     finish_login(
         &s,
@@ -296,7 +295,6 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());
     }
-    s.accounts.create(&user, Some(password), admin).await?;
-    crate::ai::provision::provision(&s, &user).await?;
+    crate::ai::provision::register_person(&s, &user, Some(password), admin).await?;
     finish_login(&s, &user, &body, false, None).await
 }

@@ -9,7 +9,6 @@ use ruma::{OwnedRoomId, RoomAliasId};
 use serde_json::{json, Value};
 
 use super::membership::parse_room;
-use super::room_events::visible_until;
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, query_param, req_str, Auth, JsonBody, MaybeAuth};
 use crate::services::Services;
@@ -78,7 +77,7 @@ pub async fn room_aliases(
     Path(room): Path<String>,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    visible_until(&s, &caller.user_id, &room)?;
+    s.rooms.reader(&caller.user_id, &room)?.readable_state()?;
     Ok(Json(json!({ "aliases": s.rooms.aliases_of(&room)? })))
 }
 

@@ -1,6 +1,7 @@
 //! `GET /notifications`: the events that notified the user and that they
 //! have not read yet, newest first.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -44,9 +45,14 @@ pub async fn list(
     let next_token = (rows.len() > limit).then(|| rows[limit - 1].count.to_string());
     rows.truncate(limit);
     let mut notifications = Vec::with_capacity(rows.len());
+    let mut readers = HashMap::new();
     for row in rows {
         let Some(record) = s.rooms.record(row.short_room)? else {
             continue;
+        };
+        let reader = match readers.entry(row.short_room) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => new.insert(s.rooms.reader(&caller.user_id, &record.room_id).ok()),
         };
         let entry = s.rooms.timeline(
             row.short_room,
@@ -58,6 +64,10 @@ pub async fn list(
         let Some(entry) = entry.into_iter().next() else {
             continue;
         };
+        match reader {
+            Some(reader) if reader.can_see_entry(&entry)? => {}
+            _ => continue,
+        }
         let event = s.rooms.client_event(
             entry.short,
             &entry.pdu,

@@ -9,7 +9,6 @@ use ruma::EventId;
 use serde_json::{json, Value};
 
 use super::membership::parse_room;
-use super::room_events::visible_until;
 use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Auth};
 use crate::rooms::timeline::TimelineEntry;
@@ -26,24 +25,27 @@ pub async fn context(
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
-    let until = visible_until(&s, &caller.user_id, &room)?;
-    let (short_room, _) = s.rooms.record_of(&room)?;
+    let reader = s.rooms.reader(&caller.user_id, &room)?;
+    let (short_room, until) = (reader.short_room, reader.until);
     let (short, pdu) = s
         .rooms
         .pdu(&event)?
         .ok_or_else(|| Error::not_found("Event not found"))?;
-    let meta = s.rooms.meta(short)?;
-    if meta.room != short_room || meta.count > until {
+    if !reader.can_see(short, &pdu)? {
         return Err(Error::not_found("Event not found"));
     }
+    let meta = s.rooms.meta(short)?;
     let (limit, filter) = super::room_history::page_params(&q, 100)?;
     let before_n = limit / 2;
     let after_n = limit - before_n;
-    let keep = |entries: Vec<TimelineEntry>| -> Vec<TimelineEntry> {
-        entries
-            .into_iter()
-            .filter(|e| filter.allows(&e.pdu))
-            .collect()
+    let keep = |entries: Vec<TimelineEntry>| -> Result<Vec<TimelineEntry>> {
+        let mut kept = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if filter.allows(&entry.pdu) && reader.can_see_entry(&entry)? {
+                kept.push(entry);
+            }
+        }
+        Ok(kept)
     };
     let before = keep(s.rooms.timeline(
         short_room,
@@ -51,7 +53,7 @@ pub async fn context(
         Direction::Backward,
         before_n,
         None,
-    )?);
+    )?)?;
     let upto = until.min(s.store.position());
     let after = keep(s.rooms.timeline(
         short_room,
@@ -59,7 +61,7 @@ pub async fn context(
         Direction::Forward,
         after_n,
         Some(upto),
-    )?);
+    )?)?;
     let client = |e: &TimelineEntry| -> Result<Value> {
         s.rooms
             .client_event(e.short, &e.pdu, Some(&room), caller.viewer())
@@ -101,8 +103,8 @@ pub async fn timestamp_to_event(
     Query(q): Q,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    let until = visible_until(&s, &caller.user_id, &room)?;
-    let (short_room, _) = s.rooms.record_of(&room)?;
+    let reader = s.rooms.reader(&caller.user_id, &room)?;
+    let (short_room, until) = (reader.short_room, reader.until);
     let ts: u64 = query_param(&q, "ts")
         .ok_or_else(|| Error::missing_param("Missing ts"))?
         .parse()
@@ -127,6 +129,9 @@ pub async fn timestamp_to_event(
         for e in &page {
             scanned += 1;
             cursor = e.count;
+            if !reader.can_see_entry(e)? {
+                continue;
+            }
             let ets: u64 = e.pdu.origin_server_ts.get().into();
             let better = match (&best, forward) {
                 (_, true) if ets < ts => false,

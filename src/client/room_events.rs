@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use ruma::events::TimelineEventType;
-use ruma::{EventId, RoomId, UserId};
+use ruma::EventId;
 use serde_json::{json, Value};
 
 use super::membership::parse_room;
@@ -15,16 +15,6 @@ use crate::rooms::send::{EventDraft, Txn};
 use crate::services::Services;
 
 type S = State<Arc<Services>>;
-
-/// The last stream position of the room the user may see: everything while
-/// joined, up to their leave or ban after that; `M_FORBIDDEN` otherwise.
-pub fn visible_until(s: &Services, user: &UserId, room: &RoomId) -> Result<u64> {
-    match s.rooms.membership(user, room)? {
-        Some(m) if m.membership == "join" => Ok(u64::MAX),
-        Some(m) if m.membership == "leave" || m.membership == "ban" => Ok(m.count),
-        _ => Err(Error::forbidden("You are not a member of this room")),
-    }
-}
 
 pub async fn send(
     State(s): S,
@@ -69,25 +59,13 @@ pub async fn put_state_empty_key(
     put_state(state, auth, Path((room, kind, String::new())), body).await
 }
 
-/// The state hash the user may read: current if joined, at their leave otherwise.
-fn readable_state(s: &Services, user: &UserId, room: &RoomId) -> Result<(u64, u64)> {
-    let until = visible_until(s, user, room)?;
-    let (short, record) = s.rooms.record_of(room)?;
-    let hash = if until == u64::MAX {
-        record.state
-    } else {
-        s.rooms.state_at(short, until)?
-    };
-    Ok((short, hash))
-}
-
 pub async fn get_state_event(
     State(s): S,
     Auth(caller): Auth,
     Path((room, kind, key)): Path<(String, String, String)>,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    let (_, hash) = readable_state(&s, &caller.user_id, &room)?;
+    let hash = s.rooms.reader(&caller.user_id, &room)?.readable_state()?;
     let event = s
         .rooms
         .state_event(hash, &kind, &key)?
@@ -109,7 +87,7 @@ pub async fn get_state(
     Path(room): Path<String>,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    let (_, hash) = readable_state(&s, &caller.user_id, &room)?;
+    let hash = s.rooms.reader(&caller.user_id, &room)?.readable_state()?;
     let events: Vec<Value> = s
         .rooms
         .state
@@ -130,15 +108,15 @@ pub async fn get_event(
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
     let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
-    let until = visible_until(&s, &caller.user_id, &room)
+    let reader = s
+        .rooms
+        .reader(&caller.user_id, &room)
         .map_err(|_| Error::not_found("Event not found"))?;
-    let (short_room, _) = s.rooms.record_of(&room)?;
     let (short, pdu) = s
         .rooms
         .pdu(&event)?
         .ok_or_else(|| Error::not_found("Event not found"))?;
-    let meta = s.rooms.meta(short)?;
-    if meta.room != short_room || meta.count > until {
+    if !reader.can_see(short, &pdu)? {
         return Err(Error::not_found("Event not found"));
     }
     let event = s

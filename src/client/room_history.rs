@@ -9,7 +9,6 @@ use matrixos_storage::Direction;
 use serde_json::{json, Value};
 
 use super::membership::parse_room;
-use super::room_events::visible_until;
 use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Auth};
 use crate::services::Services;
@@ -48,8 +47,8 @@ pub async fn messages(
     Query(q): Q,
 ) -> Result<Json<MessagesPage>> {
     let room = parse_room(&room)?;
-    let until = visible_until(&s, &caller.user_id, &room)?;
-    let (short_room, _) = s.rooms.record_of(&room)?;
+    let reader = s.rooms.reader(&caller.user_id, &room)?;
+    let (short_room, until) = (reader.short_room, reader.until);
     let direction = match query_param(&q, "dir") {
         Some("b") => Direction::Backward,
         Some("f") => Direction::Forward,
@@ -83,7 +82,7 @@ pub async fn messages(
                 Direction::Backward => entry.count.saturating_sub(1),
                 Direction::Forward => entry.count,
             };
-            if chunk.len() < limit && filter.allows(&entry.pdu) {
+            if chunk.len() < limit && filter.allows(&entry.pdu) && reader.can_see_entry(entry)? {
                 senders.insert(entry.pdu.sender.clone());
                 let viewer = caller.viewer();
                 chunk.push(s.rooms.client_event_raw(
@@ -110,8 +109,11 @@ pub async fn messages(
         end: end.map(|e| e.to_string()),
         state: Vec::new(),
     };
-    if filter.lazy_load_members && !senders.is_empty() {
-        let hash = s.rooms.record_of(&room)?.1.state;
+    let member_state = match filter.lazy_load_members && !senders.is_empty() {
+        true => reader.readable_state().ok(),
+        false => None,
+    };
+    if let Some(hash) = member_state {
         let mut state = Vec::new();
         for sender in senders {
             if let Some(ev) = s
@@ -144,16 +146,11 @@ pub async fn members(
     Query(q): Q,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    let until = visible_until(&s, &caller.user_id, &room)?;
-    let (short_room, record) = s.rooms.record_of(&room)?;
-    let mut hash = if until == u64::MAX {
-        record.state
-    } else {
-        s.rooms.state_at(short_room, until)?
+    let reader = s.rooms.reader(&caller.user_id, &room)?;
+    let hash = match query_param(&q, "at") {
+        Some(at) => reader.readable_state_at(parse_token(at)?)?,
+        None => reader.readable_state()?,
     };
-    if let Some(at) = query_param(&q, "at") {
-        hash = s.rooms.state_at(short_room, parse_token(at)?.min(until))?;
-    }
     let membership = query_param(&q, "membership");
     let not_membership = query_param(&q, "not_membership");
     let state = s.rooms.state.load(hash)?;
@@ -187,7 +184,8 @@ pub async fn joined_members(
     Path(room): Path<String>,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    if !s.rooms.is_joined(&caller.user_id, &room)? {
+    let reader = s.rooms.reader(&caller.user_id, &room)?;
+    if reader.until != u64::MAX {
         return Err(Error::forbidden("You are not in this room"));
     }
     let (short_room, record) = s.rooms.record_of(&room)?;

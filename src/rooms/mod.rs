@@ -10,6 +10,7 @@ pub mod redaction;
 pub mod send;
 pub mod state;
 pub mod timeline;
+pub mod visibility;
 
 use std::collections::HashMap;
 use std::sync::Arc;

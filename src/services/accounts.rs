@@ -32,6 +32,15 @@ pub struct DeviceRecord {
     pub last_seen_ip: Option<String>,
 }
 
+/// An account to create with [`Accounts::create_many`].
+pub struct NewAccount<'a> {
+    pub user: &'a UserId,
+    pub password: Option<&'a str>,
+    pub admin: bool,
+    /// The localpart when not given.
+    pub displayname: Option<String>,
+}
+
 pub struct Accounts {
     store: Store,
     server_name: OwnedServerName,
@@ -152,23 +161,46 @@ impl Accounts {
 
     /// Creates the account; fails with `M_USER_IN_USE` if it exists.
     pub async fn create(&self, user: &UserId, password: Option<&str>, admin: bool) -> Result<()> {
-        let password_hash = match password {
-            Some(p) => Some(self.passwords.hash(p).await?),
-            None => None,
-        };
-        let _taking_the_name = self.create_lock.lock().await;
-        if self.exists(user)? {
-            return Err(Error::user_in_use());
-        }
-        let record = UserRecord {
-            password_hash,
-            displayname: Some(user.localpart().to_owned()),
+        let account = NewAccount {
+            user,
+            password,
             admin,
-            created_ms: now_ms(),
-            ..UserRecord::default()
+            displayname: None,
         };
+        self.create_many(&[account], Batch::new()).await
+    }
+
+    /// Creates several accounts and writes `extra` in one atomic batch: all
+    /// of it lands or none does. Fails with `M_USER_IN_USE` if any exists.
+    pub async fn create_many(&self, accounts: &[NewAccount<'_>], extra: Batch) -> Result<()> {
+        let mut records = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let password_hash = match account.password {
+                Some(p) => Some(self.passwords.hash(p).await?),
+                None => None,
+            };
+            records.push(UserRecord {
+                password_hash,
+                displayname: Some(
+                    account
+                        .displayname
+                        .clone()
+                        .unwrap_or_else(|| account.user.localpart().to_owned()),
+                ),
+                admin: account.admin,
+                created_ms: now_ms(),
+                ..UserRecord::default()
+            });
+        }
+        let _taking_the_names = self.create_lock.lock().await;
         let mut batch = Batch::new();
-        self.put_user(&mut batch, user, &record)?;
+        for (account, record) in accounts.iter().zip(&records) {
+            if self.exists(account.user)? {
+                return Err(Error::user_in_use());
+            }
+            self.put_user(&mut batch, account.user, record)?;
+        }
+        batch.append(extra);
         self.store.commit(batch, vec![]).await
     }
 

@@ -92,10 +92,12 @@ impl Services {
         let signing_key = Arc::new(load_or_create_signing_key(&db)?);
         let store = Store::new(db);
         let limits = config.rate_limits.clone();
-        let ai = crate::ai::Ai::new(config.ai.clone(), config.base_url())?;
+        let accounts = accounts::Accounts::new(store.clone(), server_name.clone());
+        let ai = crate::ai::Ai::new(config.ai.clone(), config.base_url(), &config.data_dir)?;
+        crate::ai::home_layout::migrate(&store.db, ai.homes_dir(), &accounts.all_users()?)?;
         Ok(Arc::new(Self {
             ai,
-            accounts: accounts::Accounts::new(store.clone(), server_name.clone()),
+            accounts,
             uia: uia::Uia::default(),
             rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone())?,
             account_data: account_data::AccountData::new(store.clone()),

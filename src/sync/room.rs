@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::http::Caller;
 use crate::push::Unread;
 use crate::rooms::timeline::TimelineEntry;
+use crate::rooms::visibility::RoomReader;
 use crate::services::account_data::AccountDataEntry;
 use crate::services::Services;
 
@@ -44,7 +45,8 @@ impl RoomSync<'_> {
 
     /// Timeline events after `bound` up to `next`, newest `limit`; and whether
     /// older ones were left out.
-    fn timeline(&self, short_room: u64, bound: u64) -> Result<(Vec<TimelineEntry>, bool)> {
+    fn timeline(&self, reader: &RoomReader, bound: u64) -> Result<(Vec<TimelineEntry>, bool)> {
+        let short_room = reader.short_room;
         let limit = self
             .filter
             .room
@@ -67,7 +69,7 @@ impl RoomSync<'_> {
             let exhausted = page.len() <= limit;
             for entry in page {
                 cursor = entry.count.saturating_sub(1);
-                if !self.filter.room.timeline.allows(&entry.pdu) {
+                if !self.filter.room.timeline.allows(&entry.pdu) || !reader.can_see_entry(&entry)? {
                     continue;
                 }
                 if entries.len() == limit {
@@ -250,9 +252,10 @@ impl RoomSync<'_> {
     /// A joined room; `None` when nothing changed in it.
     pub fn joined(&self, newly_joined: bool, changes: &mut MemberChanges) -> Result<Option<Value>> {
         let (short_room, record) = self.s.rooms.record_of(self.room_id)?;
+        let reader = self.s.rooms.reader(&self.caller.user_id, self.room_id)?;
         let full = self.since == 0 || self.full_state || newly_joined;
         let bound = if full { 0 } else { self.since };
-        let (timeline, limited) = self.timeline(short_room, bound)?;
+        let (timeline, limited) = self.timeline(&reader, bound)?;
         let state = if full || limited {
             self.state(short_room, &timeline, full)?
         } else {
@@ -282,9 +285,12 @@ impl RoomSync<'_> {
 
     /// A room the user left or was removed from: its timeline up to then.
     pub fn left(&self) -> Result<Value> {
-        let (short_room, _) = self.s.rooms.record_of(self.room_id)?;
-        let (timeline, limited) = self.timeline(short_room, self.since)?;
-        let state = if limited {
+        let reader = self.s.rooms.reader(&self.caller.user_id, self.room_id)?;
+        let short_room = reader.short_room;
+        let (timeline, limited) = self.timeline(&reader, self.since)?;
+        // Someone who was never joined (a rejected invite, a rescinded
+        // knock, a ban before joining) sees no state of the room.
+        let state = if limited && reader.readable_state().is_ok() {
             self.state(short_room, &timeline, false)?
         } else {
             Vec::new()

@@ -148,7 +148,7 @@ async fn serve(
 ) -> Result<Response> {
     check_names(s, user, slug)?;
     let owner = require_owner(s, caller, user)?;
-    let home = s.ai.home(&owner, &s.config.data_dir).await?;
+    let home = s.ai.home(&owner).await?;
     let path = format!("apps/{slug}/{file}");
     let bytes = blocking(&home, move |h| {
         let full = h.resolve(&path)?;
@@ -233,7 +233,7 @@ pub async fn read_data(
     Path((user, slug, key)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let owner = require_data_access(&s, &caller, &headers, &user, &slug, &key)?;
-    let home = s.ai.home(&owner, &s.config.data_dir).await?;
+    let home = s.ai.home(&owner).await?;
     let path = format!("data/{slug}/{key}.json");
     let text = blocking(&home, move |h| h.read(&path))
         .await
@@ -254,7 +254,7 @@ pub async fn write_data(
     }
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| Error::not_json(format!("Content not JSON: {e}")))?;
-    let home = s.ai.home(&owner, &s.config.data_dir).await?;
+    let home = s.ai.home(&owner).await?;
     let path = format!("data/{slug}/{key}.json");
     let message = format!("App {slug}: save {key}");
     let text = serde_json::to_string_pretty(&value)? + "\n";
