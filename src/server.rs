@@ -25,6 +25,9 @@ pub fn app(services: Arc<Services>) -> Router {
         .merge(crate::ai::http::routes())
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn(
+            crate::http::stray_errors::matrix_errors,
+        ))
         .layer(DefaultBodyLimit::max(services.config.max_request_size))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())

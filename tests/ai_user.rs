@@ -242,6 +242,10 @@ async fn offline_kernel_answers_honestly_and_does_what_it_can() {
         .to_owned();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(
+        csp.contains("sandbox allow-scripts allow-forms"),
+        "an app runs in an opaque origin: {csp}"
+    );
+    assert!(
         csp.contains(&format!(
             "connect-src {}/_matrixos/app-data/alice/todo/;",
             server.base_url
@@ -317,6 +321,7 @@ async fn offline_kernel_answers_honestly_and_does_what_it_can() {
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(git_log(&server, "alice").contains(&"App todo: save items".to_owned()));
+    apps_keep_tokens_out_of_reach(&server, &alice, &url, &data, &token).await;
 
     say(&alice, &dm, "remember the tea is in the blue tin").await;
     assert!(body(&watch.message_from(&dm, ai).await).contains("blue tin"));
@@ -819,4 +824,111 @@ async fn soul_edits_take_effect_threads_are_kept_and_the_ai_explains_itself() {
             && seen.contains("From now on, talk like a pirate"),
         "the ledger went back to the model: {seen}"
     );
+}
+
+/// An app never holds its owner's access token, and its bridge works from
+/// the sandbox's opaque origin.
+async fn apps_keep_tokens_out_of_reach(
+    server: &common::TestServer,
+    alice: &Raw,
+    url: &str,
+    data: &str,
+    app_token: &str,
+) {
+    let access_token = alice.token.as_deref().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Opened with the access token in the address (a navigation has no
+    // headers): redirected to the same page with the app's capability.
+    let opened = http
+        .get(format!("{url}?access_token={access_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 303, "the token leaves the address bar");
+    let location = opened.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains(&format!("app_token={app_token}")) && !location.contains(access_token),
+        "{location}"
+    );
+    let page = http
+        .get(format!("{}{location}", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the capability opens the page");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("window.MatrixOS=") && !html.contains(access_token));
+    let wrong = http
+        .get(format!("{url}?app_token={}", "0".repeat(app_token.len())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401, "a wrong capability opens nothing");
+
+    // The bridge's fetches come from an opaque origin (`Origin: null`):
+    // the preflight and the answer allow them.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, data)
+        .header("origin", "null")
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "x-matrixos-app-token,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    assert!(matches!(
+        allowed(&preflight, "access-control-allow-origin").as_str(),
+        "*" | "null"
+    ));
+    let headers = allowed(&preflight, "access-control-allow-headers");
+    assert!(
+        headers == "*" || headers.contains("x-matrixos-app-token"),
+        "{headers}"
+    );
+    let read = http
+        .get(data)
+        .header("origin", "null")
+        .header("x-matrixos-app-token", app_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert!(!allowed(&read, "access-control-allow-origin").is_empty());
+
+    // The data API takes tokens in headers only.
+    let in_url = http
+        .get(format!("{data}?access_token={access_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_url.status(), 401, "an access token in the data API's URL");
+    let owner = http.get(data).bearer_auth(access_token).send().await.unwrap();
+    assert_eq!(owner.status(), 200, "the owner's token in a header");
+
+    // A value that grows past the limit once stored is refused, not a 500:
+    // `1e2` is three bytes sent and `100.0` stored.
+    let grows = format!("[{}1e2]", "1e2,".repeat(60_000));
+    let res = http
+        .put(data)
+        .header("x-matrixos-app-token", app_token)
+        .body(grows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_TOO_LARGE", "{body}");
 }

@@ -43,6 +43,21 @@ async fn aliases_resolve_conflict_list_and_delete_with_permission() {
         "/_matrix/client/v3/directory/room/{}",
         enc("#coffee:localhost")
     );
+    // Only a member may give a room an alias.
+    let (status, body) = bob.json("PUT", &path, json!({"room_id": room})).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN")),
+        "{body}"
+    );
+    let (status, body) = bob
+        .json(
+            "POST",
+            &format!("/_matrix/client/v3/join/{}", enc(&room)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let (status, body) = bob.json("PUT", &path, json!({"room_id": room})).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = alice.json("PUT", &path, json!({"room_id": room})).await;

@@ -1379,3 +1379,413 @@ async fn ai_localparts_are_reserved_with_m_exclusive() {
         .await;
     assert_eq!(status, 200, "only the _ai suffix is reserved");
 }
+
+// ---------------------------------------------------------------- stored data of any shape
+
+/// Account data is the client's to fill: `m.tag` stored through the generic
+/// account-data API in any shape must not break the tag endpoints (the tag
+/// PUT panicked, and every later tag request in the room lost its
+/// connection). A `tags` that is not an object reads as no tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_work_whatever_m_tag_holds() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let u = enc(&alice_id);
+    for stored in [
+        json!({ "tags": 5 }),
+        json!({ "tags": [1, 2] }),
+        json!({ "tags": "u.work" }),
+        json!({ "tags": null }),
+        json!({ "kept": true }),
+    ] {
+        let room = create_room(&alice, json!({})).await;
+        let r = enc(&room);
+        let what = format!("m.tag = {stored}");
+        let account_data = format!("{V3}/user/{u}/rooms/{r}/account_data/m.tag");
+        let tags = format!("{V3}/user/{u}/rooms/{r}/tags");
+        expect_ok(alice.json("PUT", &account_data, stored.clone()).await, &what);
+        let got = expect_ok(alice.call("GET", &tags, None).await, &what);
+        assert_eq!(got, json!({ "tags": {} }), "{what}");
+        for attempt in ["first", "second"] {
+            let res = alice
+                .json("PUT", &format!("{tags}/u.work"), json!({ "order": 0.5 }))
+                .await;
+            expect_ok(res, &format!("{what}: {attempt} tag"));
+        }
+        let got = expect_ok(alice.call("GET", &tags, None).await, &what);
+        assert_eq!(got, json!({ "tags": { "u.work": { "order": 0.5 } } }), "{what}");
+        expect_ok(
+            alice.call("DELETE", &format!("{tags}/u.work"), None).await,
+            &format!("{what}: untag"),
+        );
+        let got = expect_ok(alice.call("GET", &tags, None).await, &what);
+        assert_eq!(got, json!({ "tags": {} }), "{what}");
+        let content = expect_ok(alice.call("GET", &account_data, None).await, &what);
+        assert_eq!(
+            content.get("kept"),
+            stored.get("kept"),
+            "{what}: the rest of m.tag is kept: {content}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- event limits
+
+/// Events over the spec's limits (65,536 bytes of PDU; 255-byte type and
+/// state key) are 413 M_TOO_LARGE, as in Synapse. They answered 500, and a
+/// `/createRoom` whose name or topic was too large, or whose later events
+/// were refused, left a half-created room behind: now it creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_events_are_m_too_large_and_change_nothing() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    let r = enc(&room);
+    let before = all_events(&alice, &room).await;
+    let big = "x".repeat(70_000);
+    let long = "t".repeat(256);
+    let edge = "t".repeat(255);
+
+    for (what, path, body) in [
+        (
+            "/send with a 70 KB body",
+            format!("{V3}/rooms/{r}/send/m.room.message/big"),
+            json!({ "msgtype": "m.text", "body": big }),
+        ),
+        (
+            "a state event with 70 KB of content",
+            format!("{V3}/rooms/{r}/state/m.room.topic/"),
+            json!({ "topic": big }),
+        ),
+        (
+            "/send with a 256-byte type",
+            format!("{V3}/rooms/{r}/send/{long}/long"),
+            json!({}),
+        ),
+        (
+            "a state event with a 256-byte type",
+            format!("{V3}/rooms/{r}/state/{long}/"),
+            json!({}),
+        ),
+        (
+            "a state event with a 256-byte state key",
+            format!("{V3}/rooms/{r}/state/m.x/{long}"),
+            json!({}),
+        ),
+    ] {
+        let res = alice.json("PUT", &path, body).await;
+        expect_error(&res, 413, "M_TOO_LARGE", what);
+    }
+    assert_eq!(
+        all_events(&alice, &room).await,
+        before,
+        "refused events were stored"
+    );
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{r}/state/{edge}/{edge}"),
+            json!({ "ok": true }),
+        )
+        .await;
+    expect_ok(res, "type and state key of exactly 255 bytes");
+
+    let rooms = joined_rooms(&alice).await.len();
+    for (what, body, status, errcode) in [
+        ("a 70 KB name", json!({ "name": big }), 413, "M_TOO_LARGE"),
+        ("a 70 KB topic", json!({ "topic": big }), 413, "M_TOO_LARGE"),
+        (
+            "70 KB of initial state",
+            json!({ "initial_state": [{ "type": "m.x", "content": { "x": big } }] }),
+            413,
+            "M_TOO_LARGE",
+        ),
+        (
+            "initial state with a 256-byte type",
+            json!({ "initial_state": [{ "type": long, "content": {} }] }),
+            413,
+            "M_TOO_LARGE",
+        ),
+        (
+            "power levels that lock the creator out of the next event (v10)",
+            json!({ "room_version": "10", "power_level_content_override": { "users": {} } }),
+            403,
+            "M_FORBIDDEN",
+        ),
+        (
+            "initial state that has no canonical JSON form",
+            json!({ "initial_state": [{ "type": "m.x", "content": { "n": 1.5 } }] }),
+            400,
+            "M_BAD_JSON",
+        ),
+    ] {
+        let res = alice
+            .json("POST", &format!("{V3}/createRoom"), body)
+            .await;
+        expect_error(&res, status, errcode, &format!("/createRoom with {what}"));
+        assert_eq!(
+            joined_rooms(&alice).await.len(),
+            rooms,
+            "/createRoom with {what} left a room behind"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- profile and device limits
+
+/// Display names over 256 characters, avatar URLs over 1,000 or not `mxc://`
+/// (a 10 MB one was accepted, then copied into every member event and served
+/// to anyone by `/profile`), device ids over 512 characters and device names
+/// over 100 are refused as Synapse refuses them, and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_and_device_fields_over_the_limits_are_refused() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    let u = enc(&alice_id);
+    let member = format!(
+        "{V3}/rooms/{}/state/m.room.member/{u}",
+        enc(&room)
+    );
+    let profile_before = expect_ok(
+        anon.call("GET", &format!("{V3}/profile/{u}"), None).await,
+        "profile",
+    );
+    let member_before = expect_ok(alice.call("GET", &member, None).await, "member event");
+
+    for (field, value, what) in [
+        ("displayname", "n".repeat(257), "a 257-character display name"),
+        (
+            "avatar_url",
+            format!("mxc://localhost/{}", "a".repeat(1000)),
+            "a 1,016-character avatar URL",
+        ),
+        (
+            "avatar_url",
+            "https://example.org/me.png".to_owned(),
+            "an avatar URL that is not mxc://",
+        ),
+    ] {
+        let res = alice
+            .json(
+                "PUT",
+                &format!("{V3}/profile/{u}/{field}"),
+                json!({ field: value }),
+            )
+            .await;
+        expect_error(&res, 400, "M_INVALID_PARAM", what);
+    }
+    let profile = anon.call("GET", &format!("{V3}/profile/{u}"), None).await;
+    assert_eq!(expect_ok(profile, "profile"), profile_before);
+    let member_after = expect_ok(alice.call("GET", &member, None).await, "member event");
+    assert_eq!(member_after, member_before, "a refused profile change reached the room");
+    for (field, value) in [
+        ("displayname", "n".repeat(256)),
+        ("avatar_url", "mxc://localhost/abcdef".to_owned()),
+    ] {
+        let res = alice
+            .json("PUT", &format!("{V3}/profile/{u}/{field}"), json!({ field: value }))
+            .await;
+        expect_ok(res, &format!("{field} at the limit"));
+    }
+
+    let devices = || async {
+        let body = expect_ok(alice.call("GET", &format!("{V3}/devices"), None).await, "devices");
+        body["devices"].as_array().expect("devices").len()
+    };
+    let count = devices().await;
+    let mut login_body = password_login("alice", "secret-pw");
+    login_body["device_id"] = json!("D".repeat(513));
+    let res = anon.json("POST", &format!("{V3}/login"), login_body).await;
+    expect_error(&res, 400, "M_INVALID_PARAM", "login with a 513-character device id");
+    let mut login_body = password_login("alice", "secret-pw");
+    login_body["initial_device_display_name"] = json!("n".repeat(101));
+    let res = anon.json("POST", &format!("{V3}/login"), login_body).await;
+    expect_error(&res, 400, "M_TOO_LARGE", "login with a 101-character device name");
+    let res = anon
+        .json(
+            "POST",
+            &format!("{V3}/register"),
+            json!({
+                "username": "carol", "password": "secret-pw", "device_id": "D".repeat(513),
+                "auth": { "type": "m.login.dummy" }
+            }),
+        )
+        .await;
+    expect_error(&res, 400, "M_INVALID_PARAM", "register with a 513-character device id");
+    assert!(available(&anon, "carol").await, "a refused registration created the account");
+    let own = expect_ok(
+        alice.call("GET", &format!("{V3}/account/whoami"), None).await,
+        "whoami",
+    )["device_id"]
+        .as_str()
+        .expect("device_id")
+        .to_owned();
+    let res = alice
+        .json(
+            "PUT",
+            &format!("{V3}/devices/{}", enc(&own)),
+            json!({ "display_name": "n".repeat(101) }),
+        )
+        .await;
+    expect_error(&res, 400, "M_TOO_LARGE", "renaming a device to 101 characters");
+    assert_eq!(devices().await, count, "refused logins made devices");
+    let mut login_body = password_login("alice", "secret-pw");
+    login_body["device_id"] = json!("D".repeat(512));
+    expect_ok(
+        anon.json("POST", &format!("{V3}/login"), login_body).await,
+        "a 512-character device id",
+    );
+}
+
+// ---------------------------------------------------------------- to-device
+
+/// To-device messages for users or devices that do not exist are dropped,
+/// as Synapse drops them: they were stored, and nothing would ever collect
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_device_messages_for_nobody_are_not_stored() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let (_bob, bob_id) = anon.register("bob").await;
+    let keys = &server.services.keys;
+    let position = server.services.store.position();
+    for (txn, user, device) in [
+        ("t1", bob_id.as_str(), "NOSUCHDEVICE"),
+        ("t2", "@nobody:localhost", "DEVICE"),
+        ("t3", "@nobody:localhost", "*"),
+        ("t4", "@someone:elsewhere.org", "DEVICE"),
+    ] {
+        let res = alice
+            .json(
+                "PUT",
+                &format!("{V3}/sendToDevice/m.test/{txn}"),
+                json!({ "messages": { user: { device: { "n": 1 } } } }),
+            )
+            .await;
+        expect_ok(res, &format!("a to-device message for {user} {device}"));
+        let user = ruma::UserId::parse(user).expect("user id");
+        let kept = keys
+            .take_to_device(&user, device.into(), 0, u64::MAX)
+            .await
+            .expect("to-device inbox");
+        assert!(kept.is_empty(), "stored for {user} {device}");
+    }
+    assert_eq!(
+        server.services.store.position(),
+        position,
+        "messages for nobody took stream positions"
+    );
+}
+
+// ---------------------------------------------------------------- Synapse's refusals
+
+/// What Synapse refuses and this server accepted: an alias for a room one
+/// is not in, the presence of someone one shares no room with, and a
+/// redaction of someone else's event without the `redact` power level
+/// (accepted, then silently not applied). All are 403 M_FORBIDDEN and
+/// change nothing; one's own events may always be redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, alice_id) = anon.register("alice").await;
+    let (bob, bob_id) = anon.register("bob").await;
+    let (carol, _) = anon.register("carol").await;
+    let room = common::rooms::shared_room(&alice, &bob, &bob_id).await;
+    let r = enc(&room);
+    let alias = format!("{V3}/directory/room/{}", enc("#mine:localhost"));
+
+    let res = carol.json("PUT", &alias, json!({ "room_id": room })).await;
+    expect_error(&res, 403, "M_FORBIDDEN", "an alias for a room one is not in");
+    let res = anon.call("GET", &alias, None).await;
+    expect_error(&res, 404, "M_NOT_FOUND", "the refused alias");
+    expect_ok(
+        bob.json("PUT", &alias, json!({ "room_id": room })).await,
+        "an alias by a member",
+    );
+
+    let presence = format!("{V3}/presence/{}/status", enc(&alice_id));
+    expect_ok(
+        alice.json("PUT", &presence, json!({ "presence": "online" })).await,
+        "set presence",
+    );
+    let res = carol.call("GET", &presence, None).await;
+    expect_error(&res, 403, "M_FORBIDDEN", "presence of someone sharing no room");
+    for (who, raw) in [("alice herself", &alice), ("bob, in her room", &bob)] {
+        let seen = expect_ok(raw.call("GET", &presence, None).await, who);
+        assert_eq!(seen["presence"], "online", "{who}: {seen}");
+    }
+
+    let from_alice = common::rooms::send_text(&alice, &room, "a1", "alice's words").await;
+    let from_bob = common::rooms::send_text(&bob, &room, "b1", "bob's words").await;
+    let event = |id: &str| format!("{V3}/rooms/{r}/event/{}", enc(id));
+    let redact = |id: &str, txn: &str| format!("{V3}/rooms/{r}/redact/{}/{txn}", enc(id));
+    let before = all_events(&alice, &room).await;
+    let res = bob.json("PUT", &redact(&from_alice, "x1"), json!({})).await;
+    expect_error(&res, 403, "M_FORBIDDEN", "power 0 redacting someone else's event");
+    assert_eq!(all_events(&alice, &room).await, before, "the refused redaction was stored");
+    let kept = expect_ok(alice.call("GET", &event(&from_alice), None).await, "event");
+    assert_eq!(kept["content"]["body"], "alice's words", "{kept}");
+    let elsewhere = create_room(&alice, json!({})).await;
+    let res = alice
+        .json(
+            "PUT",
+            &format!(
+                "{V3}/rooms/{}/redact/{}/x2",
+                enc(&elsewhere),
+                enc(&from_bob)
+            ),
+            json!({}),
+        )
+        .await;
+    expect_error(&res, 400, "M_INVALID_PARAM", "redacting an event of another room");
+
+    for (who, raw, id, txn) in [
+        ("bob, his own event", &bob, &from_bob, "x3"),
+        ("alice (power 100), her own", &alice, &from_alice, "x4"),
+    ] {
+        expect_ok(raw.json("PUT", &redact(id, txn), json!({})).await, who);
+        let gone = expect_ok(alice.call("GET", &event(id), None).await, who);
+        assert_eq!(gone["content"], json!({}), "{who}: {gone}");
+    }
+    let again = common::rooms::send_text(&bob, &room, "b2", "more").await;
+    expect_ok(
+        alice.json("PUT", &redact(&again, "x5"), json!({})).await,
+        "alice (power 100) redacting bob's event",
+    );
+}
+
+// ---------------------------------------------------------------- URLs
+
+/// A path segment that is not UTF-8 was refused by axum in `text/plain`;
+/// every refusal is Matrix JSON, whichever route and extractor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_segments_that_are_not_utf8_are_m_invalid_param() {
+    let server = start_with(|c| c.max_request_size = 4096).await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    for (method, path) in [
+        ("GET", format!("{V3}/rooms/%FF/state")),
+        ("GET", format!("{V3}/profile/%C3%28")),
+        ("PUT", format!("{V3}/rooms/%FF/send/m.room.message/t1")),
+        ("GET", format!("{V3}/user/%FF/filter/x")),
+        ("GET", "/_matrixos/app-data/%FF/app/key".to_owned()),
+    ] {
+        let res = alice.call(method, &path, Some("{}")).await;
+        expect_error(&res, 400, "M_INVALID_PARAM", &format!("{method} {path}"));
+    }
+    // A body over the limit, refused by axum's own body extractor.
+    let res = alice
+        .call(
+            "PUT",
+            "/_matrixos/app-data/alice/app/key",
+            Some(&format!("\"{}\"", "x".repeat(8192))),
+        )
+        .await;
+    expect_error(&res, 413, "M_TOO_LARGE", "app data over max_request_size");
+}

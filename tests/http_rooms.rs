@@ -350,6 +350,73 @@ async fn messages_pagination_tokens_chain_without_gaps_or_duplicates() {
     );
 }
 
+/// A page of `limit=0` reads nothing, so paging on from its `end` token
+/// must give the event just past `from` (the token was one event too far,
+/// and that event was never shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_with_limit_zero_skip_nothing() {
+    let server = start().await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    for i in 0..3 {
+        send_text(&alice, &room, &format!("m{i}"), &format!("m{i}")).await;
+    }
+    let messages = format!("{V3}/rooms/{}/messages", enc(&room));
+    let filter = enc(r#"{"types":["m.room.message"]}"#);
+    let first = expect_ok(
+        alice
+            .call("GET", &format!("{messages}?dir=f&limit=1&filter={filter}"), None)
+            .await,
+        "first message",
+    );
+    let after_first = first["end"].as_str().expect("end").to_owned();
+    for (dir, from, next) in [
+        ("b", None, "m2"),
+        ("f", Some(after_first.as_str()), "m1"),
+    ] {
+        let from_param = from.map(|f| format!("&from={}", enc(f))).unwrap_or_default();
+        let empty = expect_ok(
+            alice
+                .call("GET", &format!("{messages}?dir={dir}&limit=0{from_param}"), None)
+                .await,
+            "limit=0",
+        );
+        assert_eq!(empty["chunk"], json!([]), "dir={dir}: {empty}");
+        let end = empty["end"]
+            .as_str()
+            .unwrap_or_else(|| panic!("dir={dir}: more events lie beyond, so an end: {empty}"));
+        let on = expect_ok(
+            alice
+                .call(
+                    "GET",
+                    &format!("{messages}?dir={dir}&limit=1&from={}&filter={filter}", enc(end)),
+                    None,
+                )
+                .await,
+            "the page after limit=0",
+        );
+        assert_eq!(
+            bodies(on["chunk"].as_array().expect("chunk")),
+            vec![next.to_owned()],
+            "dir={dir}: paging on from limit=0's end"
+        );
+    }
+    // Nothing lies past the newest event: no end token.
+    let now = expect_ok(
+        alice.call("GET", &format!("{messages}?dir=b&limit=0"), None).await,
+        "limit=0 backward",
+    );
+    let now = now["start"].as_str().expect("start").to_owned();
+    let at_end = expect_ok(
+        alice
+            .call("GET", &format!("{messages}?dir=f&limit=0&from={}", enc(&now)), None)
+            .await,
+        "limit=0 at the end",
+    );
+    assert!(at_end.get("end").is_none(), "nothing lies beyond: {at_end}");
+}
+
 // ---------------------------------------------------------------- members, state, event
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

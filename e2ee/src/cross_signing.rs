@@ -291,7 +291,9 @@ pub fn new_signatures<'a>(
         .collect()
 }
 
-/// Adds one signature to a key object.
+/// Adds one signature to a key object. The key's uploader chose what its
+/// `signatures` and `signatures.<signer>` hold: anything but an object is
+/// replaced (assigning into it by index would panic).
 pub fn add_signature(key: &mut Value, signer: &str, key_id: &str, signature: &str) {
     let Some(object) = key.as_object_mut() else {
         return;
@@ -299,10 +301,27 @@ pub fn add_signature(key: &mut Value, signer: &str, key_id: &str, signature: &st
     let signatures = object
         .entry("signatures")
         .or_insert_with(|| Value::Object(Map::new()));
-    if !signatures.is_object() {
-        *signatures = Value::Object(Map::new());
+    let Some(by_signer) = object_entry(signatures, signer) else {
+        return;
+    };
+    if let Some(by_signer) = by_signer.as_object_mut() {
+        by_signer.insert(key_id.to_owned(), Value::String(signature.to_owned()));
     }
-    signatures[signer][key_id] = Value::String(signature.to_owned());
+}
+
+/// `value[field]`, made an object first if `value` or it is not one.
+fn object_entry<'a>(value: &'a mut Value, field: &str) -> Option<&'a mut Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    let entry = value
+        .as_object_mut()?
+        .entry(field)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    Some(entry)
 }
 
 /// Whether `viewer` may see a signature `signer` made on `owner`'s key.
@@ -451,6 +470,15 @@ mod tests {
         assert!(!may_sign(Signer::Master, OwnDevice));
         assert!(!may_sign(Signer::SelfSigning, OtherMaster));
         assert!(!may_sign(Signer::UserSigning, OwnDevice));
+    }
+
+    #[test]
+    fn signatures_of_any_shape_take_a_new_signature() {
+        for signatures in [json!("x"), json!({ "@b:x": "x" }), json!({ "@b:x": [1] }), json!(5)] {
+            let mut key = json!({ "keys": {}, "signatures": signatures });
+            add_signature(&mut key, "@b:x", "ed25519:U", "sig");
+            assert_eq!(key["signatures"]["@b:x"]["ed25519:U"], json!("sig"), "{key}");
+        }
     }
 
     #[test]

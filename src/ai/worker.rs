@@ -186,12 +186,16 @@ async fn answer_encrypted(
     if event["type"] != "m.room.message" {
         return Ok(());
     }
-    let mut clear = event["content"].clone();
-    if clear.get("m.relates_to").is_none() {
+    // The sender chose the decrypted payload: its content may be anything.
+    let Some(mut clear) = event.get("content").and_then(Value::as_object).cloned() else {
+        return Ok(());
+    };
+    if !clear.contains_key("m.relates_to") {
         if let Some(relation) = content.get("m.relates_to") {
-            clear["m.relates_to"] = relation.clone();
+            clear.insert("m.relates_to".to_owned(), relation.clone());
         }
     }
+    let clear = Value::Object(clear);
     let ai_id = ai.to_owned();
     match super::dispatch::incoming(s, &clear, &ai_id, &sender, &event_id, in_group) {
         Some(Work::Message {

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::Json;
 use hmac::{Hmac, Mac};
-use ruma::UserId;
+use ruma::{OwnedDeviceId, UserId};
 use serde_json::{json, Value};
 
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_bool, opt_str, req_str, Auth, ClientIp, JsonBody};
+use super::devices::{check_device_id, check_device_name};
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
 
@@ -52,23 +53,42 @@ pub async fn register(
     if password.is_some_and(|p| p.len() > 512) {
         return Err(Error::invalid_param("Password too long"));
     }
+    let device = NewDevice::from_body(&body)?;
+    let inhibit = opt_bool(&body, "inhibit_login")?.unwrap_or(false);
     uia::require(&s, Some(&body), &flows, None).await?;
     crate::ai::provision::register_person(&s, &user, password, false).await?;
     tracing::info!(user = %user, "registered");
-    finish_login(
-        &s,
-        &user,
-        &body,
-        opt_bool(&body, "inhibit_login")?.unwrap_or(false),
-        Some(ip.to_string()),
-    )
-    .await
+    finish_login(&s, &user, device, inhibit, Some(ip.to_string())).await
+}
+
+/// The device a login or registration asks for, checked before anything
+/// is written.
+struct NewDevice {
+    id: Option<OwnedDeviceId>,
+    display_name: Option<String>,
+}
+
+impl NewDevice {
+    fn from_body(body: &Value) -> Result<Self> {
+        let id = opt_str(body, "device_id")?;
+        if let Some(id) = id {
+            check_device_id(id)?;
+        }
+        let display_name = opt_str(body, "initial_device_display_name")?;
+        if let Some(name) = display_name {
+            check_device_name(name)?;
+        }
+        Ok(Self {
+            id: id.map(Into::into),
+            display_name: display_name.map(str::to_owned),
+        })
+    }
 }
 
 async fn finish_login(
     s: &Services,
     user: &UserId,
-    body: &Value,
+    device: NewDevice,
     inhibit: bool,
     ip: Option<String>,
 ) -> Result<Json<Value>> {
@@ -77,9 +97,10 @@ async fn finish_login(
             json!({ "user_id": user, "home_server": s.server_name }),
         ));
     }
-    let device = opt_str(body, "device_id")?.map(|d| d.into());
-    let display = opt_str(body, "initial_device_display_name")?.map(str::to_owned);
-    let (device_id, token) = s.accounts.login_device(user, device, display, ip).await?;
+    let (device_id, token) = s
+        .accounts
+        .login_device(user, device.id, device.display_name, ip)
+        .await?;
     if let Err(e) = crate::ai::provision::on_login(s, user).await {
         tracing::warn!(user = %user, error = %e, "AI user set-up at login failed");
     }
@@ -178,10 +199,11 @@ pub async fn login(
     }
     let user = login_user(&s, &body)?;
     let password = req_str(&body, "password")?;
+    let device = NewDevice::from_body(&body)?;
     if !s.accounts.check_password(&user, password).await? {
         return Err(Error::forbidden("Invalid username or password"));
     }
-    finish_login(&s, &user, &body, false, Some(ip.to_string())).await
+    finish_login(&s, &user, device, false, Some(ip.to_string())).await
 }
 
 pub async fn whoami(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
@@ -270,6 +292,7 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
     let username = req_str(&body, "username")?;
     let password = req_str(&body, "password")?;
     let admin = opt_bool(&body, "admin")?.unwrap_or(false);
+    let device = NewDevice::from_body(&body)?;
     let given =
         hex::decode(req_str(&body, "mac")?).map_err(|_| Error::forbidden("HMAC incorrect"))?;
     if !s.uia.take_nonce(nonce) {
@@ -296,5 +319,5 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
         return Err(Error::user_in_use());
     }
     crate::ai::provision::register_person(&s, &user, Some(password), admin).await?;
-    finish_login(&s, &user, &body, false, None).await
+    finish_login(&s, &user, device, false, None).await
 }

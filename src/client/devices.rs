@@ -30,6 +30,34 @@ pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceI
     s.store.commit(batch, positions).await
 }
 
+/// The longest device id a client may choose (Synapse's limit): it is part
+/// of the key of every token, key and to-device message of the device.
+const MAX_DEVICE_ID_CHARS: usize = 512;
+/// The longest device name (Synapse's limit): others see it in key queries.
+const MAX_DEVICE_NAME_CHARS: usize = 100;
+
+/// A client-chosen device id over the limit is 400 `M_INVALID_PARAM`.
+pub fn check_device_id(id: &str) -> Result<()> {
+    if id.chars().count() > MAX_DEVICE_ID_CHARS {
+        return Err(Error::invalid_param(format!(
+            "device_id is longer than {MAX_DEVICE_ID_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A device name over the limit is 400 `M_TOO_LARGE`, as in Synapse.
+pub fn check_device_name(name: &str) -> Result<()> {
+    if name.chars().count() > MAX_DEVICE_NAME_CHARS {
+        return Err(Error::new(
+            http::StatusCode::BAD_REQUEST,
+            "M_TOO_LARGE",
+            format!("Device display name is longer than {MAX_DEVICE_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn device_json(id: &OwnedDeviceId, d: &DeviceRecord) -> Value {
     json!({
         "device_id": id,
@@ -70,6 +98,9 @@ pub async fn update(
 ) -> Result<Json<Value>> {
     let id: OwnedDeviceId = device.into();
     let name = opt_str(&body, "display_name")?.map(str::to_owned);
+    if let Some(name) = &name {
+        check_device_name(name)?;
+    }
     s.accounts.update_device(&caller.user_id, &id, name).await?;
     Ok(Json(json!({})))
 }

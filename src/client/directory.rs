@@ -44,6 +44,11 @@ pub async fn put_alias(
     if s.rooms.short_room(&room)?.is_none() {
         return Err(Error::not_found("Unknown room"));
     }
+    // Only members may name a room (Synapse checks the same): an alias is
+    // public, and whoever made it may delete it again.
+    if !s.rooms.is_joined(&caller.user_id, &room)? {
+        return Err(Error::forbidden("You are not in this room"));
+    }
     s.rooms.set_alias(&alias, &room, &caller.user_id).await?;
     Ok(Json(json!({})))
 }
@@ -189,8 +194,9 @@ async fn public_rooms(
     let limit = limit.unwrap_or(total).max(1);
     let chunk: Vec<Value> = entries.into_iter().skip(start).take(limit).collect();
     let mut out = json!({ "chunk": chunk, "total_room_count_estimate": total });
-    if start + limit < total {
-        out["next_batch"] = json!((start + limit).to_string());
+    let next = start.saturating_add(limit);
+    if next < total {
+        out["next_batch"] = json!(next.to_string());
     }
     if start > 0 {
         out["prev_batch"] = json!(start.saturating_sub(limit).to_string());

@@ -152,6 +152,11 @@ pub async fn send_to_device(
         let devices = devices
             .as_object()
             .ok_or_else(|| Error::bad_json("messages entries must be objects"))?;
+        // Federation is not built: another server's users are unreachable,
+        // and keeping their messages here would keep them forever.
+        if !s.accounts.is_local(&user) {
+            continue;
+        }
         for (device, content) in devices {
             messages.push((user.clone(), device.clone(), content.clone()));
         }

@@ -37,10 +37,16 @@ pub async fn set(
     Ok(Json(json!({})))
 }
 
-pub async fn get(State(s): S, Auth(_): Auth, Path(user): Path<String>) -> Result<Json<Value>> {
+/// Presence is visible to the user and to those who share a room with them
+/// (as in Synapse, which answers 403 to anyone else): it tells when someone
+/// is online.
+pub async fn get(State(s): S, Auth(caller): Auth, Path(user): Path<String>) -> Result<Json<Value>> {
     let user = UserId::parse(&user).map_err(|_| Error::invalid_param("Invalid user id"))?;
     if s.accounts.is_local(&user) && !s.accounts.exists(&user)? {
         return Err(Error::not_found("Unknown user"));
+    }
+    if user != caller.user_id && !s.rooms.share_a_room(&caller.user_id, &user)? {
+        return Err(Error::forbidden("You may not see this user's presence"));
     }
     Ok(Json(s.presence.get(&user).content()))
 }

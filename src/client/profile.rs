@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use ruma::events::StateEventType;
-use ruma::{OwnedUserId, UserId};
+use ruma::{MxcUri, OwnedUserId, UserId};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -25,6 +25,31 @@ fn field_name(field: &str) -> Result<&'static str> {
         "avatar_url" => Ok("avatar_url"),
         _ => Err(Error::unrecognized("Unsupported profile field")),
     }
+}
+
+/// The longest display name and avatar URL, in characters (Synapse's
+/// limits): both are copied into the member event of every joined room and
+/// served to anyone by `/profile`.
+const MAX_DISPLAYNAME_CHARS: usize = 256;
+const MAX_AVATAR_URL_CHARS: usize = 1000;
+
+/// Refuses a display name or avatar URL that is too long, and an avatar
+/// that is not an `mxc://` URI (an empty one clears it).
+fn check_value(name: &str, value: &str) -> Result<()> {
+    let max = if name == "displayname" {
+        MAX_DISPLAYNAME_CHARS
+    } else {
+        MAX_AVATAR_URL_CHARS
+    };
+    if value.chars().count() > max {
+        return Err(Error::invalid_param(format!(
+            "'{name}' is longer than {max} characters"
+        )));
+    }
+    if name == "avatar_url" && !value.is_empty() && <&MxcUri>::from(value).validate().is_err() {
+        return Err(Error::invalid_param("'avatar_url' must be an mxc:// URI"));
+    }
+    Ok(())
 }
 
 pub async fn get_profile(State(s): S, Path(user): Path<String>) -> Result<Json<Value>> {
@@ -80,11 +105,8 @@ pub async fn set_field(
         Some(Value::String(v)) => Some(v.clone()),
         Some(_) => return Err(Error::bad_json(format!("'{name}' must be a string"))),
     };
-    if value
-        .as_ref()
-        .is_some_and(|v| v.len() > 256 && name == "displayname")
-    {
-        return Err(Error::bad_json("Display name is too long"));
+    if let Some(value) = &value {
+        check_value(name, value)?;
     }
     if name == "displayname" {
         s.accounts.set_profile(&user, Some(value), None).await?;

@@ -71,8 +71,15 @@ pub async fn messages(
     let mut senders = BTreeSet::new();
     let mut cursor = from;
     let mut end = None;
+    if limit == 0 {
+        // An empty page reads nothing, so it ends where it starts (when
+        // anything lies beyond): reading an event would skip it.
+        let beyond = s.rooms.timeline(short_room, from, direction, 1, bound)?;
+        end = (!beyond.is_empty()).then_some(from);
+    }
+    let rounds = if limit == 0 { 0 } else { 20 };
     // Filtered-out events still move the cursor; read in bounded rounds.
-    for _ in 0..20 {
+    for _ in 0..rounds {
         let page = s
             .rooms
             .timeline(short_room, cursor, direction, limit.max(1), bound)?;
@@ -96,7 +103,7 @@ pub async fn messages(
                 break;
             }
         }
-        if chunk.len() >= limit || exhausted || limit == 0 {
+        if chunk.len() >= limit || exhausted {
             if !exhausted || chunk.len() >= limit {
                 end = Some(cursor);
             }

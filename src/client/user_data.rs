@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use matrixos_storage::{keys, Batch, Table};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, JsonBody};
@@ -90,10 +90,22 @@ pub async fn get_room(
         .ok_or_else(|| Error::not_found("Account data not found"))
 }
 
-fn tags_of(s: &Services, user: &UserId, room: &RoomId) -> Result<Value> {
-    Ok(s.account_data
-        .get(user, Some(room), "m.tag")?
-        .unwrap_or_else(|| json!({ "tags": {} })))
+/// The room's `m.tag` account data as an object (empty if unset).
+/// Clients may store anything there through the generic account-data API
+/// (Synapse accepts it too), so every reader must cope with any shape.
+fn tag_content(s: &Services, user: &UserId, room: &RoomId) -> Result<Map<String, Value>> {
+    match s.account_data.get(user, Some(room), "m.tag")? {
+        Some(Value::Object(content)) => Ok(content),
+        _ => Ok(Map::new()),
+    }
+}
+
+/// The tags in `m.tag` content: its `tags` object; anything else is none.
+fn tags_in(content: &Map<String, Value>) -> Map<String, Value> {
+    match content.get("tags") {
+        Some(Value::Object(tags)) => tags.clone(),
+        _ => Map::new(),
+    }
 }
 
 pub async fn get_tags(
@@ -102,10 +114,24 @@ pub async fn get_tags(
     Path((user, r)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
-    let tags = tags_of(&s, &user, &room(&r)?)?;
-    Ok(Json(
-        json!({ "tags": tags.get("tags").cloned().unwrap_or(json!({})) }),
-    ))
+    let content = tag_content(&s, &user, &room(&r)?)?;
+    Ok(Json(json!({ "tags": tags_in(&content) })))
+}
+
+/// Rewrites the room's tags, keeping whatever else `m.tag` holds.
+async fn update_tags(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    change: impl FnOnce(&mut Map<String, Value>),
+) -> Result<()> {
+    let mut content = tag_content(s, user, room)?;
+    let mut tags = tags_in(&content);
+    change(&mut tags);
+    content.insert("tags".to_owned(), Value::Object(tags));
+    s.account_data
+        .set(user, Some(room), "m.tag", &Value::Object(content))
+        .await
 }
 
 pub async fn put_tag(
@@ -116,11 +142,10 @@ pub async fn put_tag(
 ) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let room = room(&r)?;
-    let mut tags = tags_of(&s, &user, &room)?;
-    tags["tags"][tag] = body;
-    s.account_data
-        .set(&user, Some(&room), "m.tag", &tags)
-        .await?;
+    update_tags(&s, &user, &room, |tags| {
+        tags.insert(tag, body);
+    })
+    .await?;
     Ok(Json(json!({})))
 }
 
@@ -131,13 +156,10 @@ pub async fn delete_tag(
 ) -> Result<Json<Value>> {
     let user = own_user(&c, &user)?;
     let room = room(&r)?;
-    let mut tags = tags_of(&s, &user, &room)?;
-    if let Some(map) = tags.get_mut("tags").and_then(Value::as_object_mut) {
-        map.remove(&tag);
-    }
-    s.account_data
-        .set(&user, Some(&room), "m.tag", &tags)
-        .await?;
+    update_tags(&s, &user, &room, |tags| {
+        tags.remove(&tag);
+    })
+    .await?;
     Ok(Json(json!({})))
 }
 

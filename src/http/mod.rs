@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod extract;
 pub mod ratelimit;
+pub mod stray_errors;
 
 pub use auth::Caller;

@@ -5,13 +5,13 @@ use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::AuthorizationRules;
 use ruma::EventId;
 
-use super::state::StateMap;
-use super::{Pdu, Rooms};
+use super::state_view::StateView;
+use super::Pdu;
 use crate::error::{Error, Result};
 
 /// Checks `pdu` against the rules, with `state` as the state before it.
-pub fn check(rooms: &Rooms, rules: &AuthorizationRules, pdu: &Pdu, state: &StateMap) -> Result<()> {
-    let fetch_event = |id: &EventId| rooms.pdu(id).ok().flatten().map(|(_, p)| p);
+pub(crate) fn check(rules: &AuthorizationRules, pdu: &Pdu, state: &dyn StateView) -> Result<()> {
+    let fetch_event = |id: &EventId| state.event(id);
     ruma::state_res::check_state_independent_auth_rules(rules, pdu, fetch_event).map_err(|e| {
         tracing::info!(reason = %e, "event refused by auth rules");
         Error::forbidden(e)
@@ -20,13 +20,7 @@ pub fn check(rooms: &Rooms, rules: &AuthorizationRules, pdu: &Pdu, state: &State
         return Ok(());
     }
     let fetch_state = |kind: &StateEventType, key: &str| {
-        let short_key = rooms
-            .state
-            .short_key(&kind.to_string(), key)
-            .ok()
-            .flatten()?;
-        let short_event = state.get(&short_key)?;
-        rooms.pdu_by_short(*short_event).ok()
+        state.state_event(&kind.to_string(), key).ok().flatten()
     };
     ruma::state_res::check_state_dependent_auth_rules(rules, pdu, fetch_state).map_err(|e| {
         tracing::info!(reason = %e, "event refused by auth rules");

@@ -1,16 +1,16 @@
 //! Room creation: the create event, the creator's join, power levels, the
 //! preset's rules, initial state, name, topic, alias and invites, in the
-//! order Synapse sends them.
-
-use std::future::Future;
+//! order Synapse sends them, all built before any is stored.
 
 use matrixos_federation::room_id_from_create_event_id;
 use matrixos_storage::{Batch, Table};
 use ruma::events::StateEventType;
+use ruma::room_version_rules::AuthorizationRules;
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
 use serde_json::{json, Map, Value};
 
-use super::send::EventDraft;
+use super::send::{BuiltEvent, EventDraft};
+use super::state_view::DraftState;
 use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
 use crate::services::accounts::random_string;
@@ -86,7 +86,10 @@ impl Rooms {
         content.as_object().cloned().unwrap_or_default()
     }
 
-    /// Creates a room and returns its id once every initial event is durable.
+    /// Creates a room and returns its id once every initial event is
+    /// durable. Every event is built and authorised before any is stored,
+    /// and all of them are stored in one batch: a refused event (too large,
+    /// forbidden, malformed) leaves nothing behind.
     pub async fn create_room(&self, creator: &UserId, opts: CreateRoom) -> Result<OwnedRoomId> {
         if !SUPPORTED_VERSIONS.contains(&opts.version.as_str()) {
             return Err(Error::unsupported_room_version(format!(
@@ -94,27 +97,64 @@ impl Rooms {
                 opts.version
             )));
         }
-        let rules = opts
-            .version
-            .rules()
-            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
         if let Some(alias) = &opts.alias {
             if self.alias_target(alias)?.is_some() {
                 return Err(Error::room_in_use("Room alias already taken"));
             }
         }
+        let (room_id, built) = self.build_initial_events(creator, &opts)?;
+        let lock = self.lock(&room_id);
+        let _guard = lock.lock().await;
+        let mut batch = Batch::new();
+        let short_room = self.store.db.allocate_short(&mut batch);
+        batch.put(
+            Table::RoomIds,
+            room_id.as_bytes().to_vec(),
+            short_room.to_be_bytes().to_vec(),
+        );
+        if let Some(alias) = &opts.alias {
+            self.put_alias_into(&mut batch, alias, &room_id, creator)?;
+        }
+        self.remember_short_room(&room_id, short_room);
+        let mut head = RoomRecord {
+            room_id: room_id.clone(),
+            version: opts.version.clone(),
+            state: 0,
+            extremities: vec![],
+            depth: 0,
+        };
+        let mut positions = Vec::with_capacity(built.len());
+        for event in built {
+            match self.stage_built(short_room, head, event, None, &mut batch) {
+                Ok((next, position)) => {
+                    head = next;
+                    positions.push(position);
+                }
+                Err(e) => {
+                    self.forget_room(&room_id, short_room);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = self.store.commit(batch, positions).await {
+            self.forget_room(&room_id, short_room);
+            return Err(e);
+        }
+        Ok(room_id)
+    }
+
+    /// Builds and authorises the room's initial events, in the order
+    /// Synapse sends them, each on the ones before it; stores nothing.
+    fn build_initial_events(
+        &self,
+        creator: &UserId,
+        opts: &CreateRoom,
+    ) -> Result<(OwnedRoomId, Vec<BuiltEvent>)> {
+        let rules = opts
+            .version
+            .rules()
+            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
         let privileged_creators = rules.authorization.explicitly_privilege_room_creators;
-        let mut create = opts.creation_content.clone();
-        create.insert("room_version".into(), json!(opts.version));
-        if !rules.authorization.use_room_create_sender {
-            create.insert("creator".into(), json!(creator));
-        }
-        if privileged_creators
-            && opts.preset == Preset::TrustedPrivateChat
-            && !opts.invite.is_empty()
-        {
-            create.insert("additional_creators".into(), json!(opts.invite));
-        }
         let by_hash = rules.authorization.room_create_event_id_as_room_id;
         let provisional_id = if by_hash {
             // Replaced by the create event's hash below; never stored.
@@ -130,31 +170,37 @@ impl Rooms {
             extremities: vec![],
             depth: 0,
         };
-        let create_draft = EventDraft::state(StateEventType::RoomCreate, "", Value::Object(create));
-        let built = self.build(&head, creator, create_draft, !by_hash)?;
+        let mut state = DraftState::default();
+        let create = EventDraft::state(
+            StateEventType::RoomCreate,
+            "",
+            Value::Object(create_content(creator, opts, &rules.authorization)),
+        );
+        let create = self.build_on(&head, &state, creator, create, !by_hash)?;
         if by_hash {
-            head.room_id = room_id_from_create_event_id(&built.pdu.event_id)
+            head.room_id = room_id_from_create_event_id(&create.pdu.event_id)
                 .map_err(|e| Error::internal(format!("room id: {e}")))?;
         }
-        let room_id = head.room_id.clone();
-        let lock = self.lock(&room_id);
-        let _guard = lock.lock().await;
-        let mut prelude = Batch::new();
-        let short_room = self.store.db.allocate_short(&mut prelude);
-        prelude.put(
-            Table::RoomIds,
-            room_id.as_bytes().to_vec(),
-            short_room.to_be_bytes().to_vec(),
-        );
-        if let Some(alias) = &opts.alias {
-            self.put_alias_into(&mut prelude, alias, &room_id, creator)?;
+        let mut built = vec![create];
+        for draft in self.initial_drafts(creator, opts, privileged_creators) {
+            if let Some(previous) = built.last() {
+                state.add(&previous.pdu);
+                head.extremities = vec![previous.pdu.event_id.clone()];
+                head.depth += 1;
+            }
+            built.push(self.build_on(&head, &state, creator, draft, true)?);
         }
-        self.remember_short_room(&room_id, short_room);
-        let mut pending: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>> =
-            Vec::new();
-        let (_, durable) = self.append_built(short_room, head, built, None, prelude)?;
-        pending.push(Box::pin(durable));
+        Ok((head.room_id, built))
+    }
 
+    /// Every event after the create event: the creator's join, power
+    /// levels, alias, rules, initial state, name, topic, invites.
+    fn initial_drafts(
+        &self,
+        creator: &UserId,
+        opts: &CreateRoom,
+        privileged_creators: bool,
+    ) -> Vec<EventDraft> {
         let mut join = opts.creator_profile.clone();
         join.insert("membership".into(), json!("join"));
         let mut drafts = vec![EventDraft::state(
@@ -165,7 +211,7 @@ impl Rooms {
         drafts.push(EventDraft::state(
             StateEventType::RoomPowerLevels,
             "",
-            Value::Object(self.power_levels(creator, &opts, privileged_creators)),
+            Value::Object(self.power_levels(creator, opts, privileged_creators)),
         ));
         if let Some(alias) = &opts.alias {
             drafts.push(EventDraft::state(
@@ -222,27 +268,27 @@ impl Rooms {
                 content,
             ));
         }
-        for draft in drafts {
-            let head = self
-                .head(short_room)?
-                .ok_or_else(|| Error::internal("room head vanished during creation"))?;
-            match self.append_local(short_room, head, creator, draft, None, true) {
-                Ok((_, durable)) => pending.push(Box::pin(durable)),
-                Err(e) => {
-                    // What was queued stays: the room exists, as far as it got.
-                    for p in pending {
-                        p.await?;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        for p in pending {
-            if let Err(e) = p.await {
-                self.forget_head(short_room);
-                return Err(e);
-            }
-        }
-        Ok(room_id)
+        drafts
     }
+}
+
+/// The create event's content: the client's `creation_content` plus what
+/// the room version asks for.
+fn create_content(
+    creator: &UserId,
+    opts: &CreateRoom,
+    rules: &AuthorizationRules,
+) -> Map<String, Value> {
+    let mut create = opts.creation_content.clone();
+    create.insert("room_version".into(), json!(opts.version));
+    if !rules.use_room_create_sender {
+        create.insert("creator".into(), json!(creator));
+    }
+    if rules.explicitly_privilege_room_creators
+        && opts.preset == Preset::TrustedPrivateChat
+        && !opts.invite.is_empty()
+    {
+        create.insert("additional_creators".into(), json!(opts.invite));
+    }
+    create
 }

@@ -1,14 +1,17 @@
 //! The room core: events, auth rules, state, timeline and memberships.
 
 pub mod auth;
+pub mod build;
 pub mod create;
 pub mod directory;
+pub mod limits;
 pub mod membership;
 pub mod pdu;
 pub mod power;
 pub mod redaction;
 pub mod send;
 pub mod state;
+pub(crate) mod state_view;
 pub mod timeline;
 pub mod visibility;
 
@@ -181,6 +184,13 @@ impl Rooms {
 
     pub(crate) fn forget_head(&self, short_room: u64) {
         self.heads.lock().remove(&short_room);
+    }
+
+    /// Forgets a room whose creation was not stored, so that its id does
+    /// not resolve to a room that never reached the disk.
+    pub(crate) fn forget_room(&self, room: &RoomId, short_room: u64) {
+        self.forget_head(short_room);
+        self.short_rooms.lock().remove(room);
     }
 
     pub fn short_event(&self, event: &EventId) -> Result<Option<u64>> {

@@ -3,8 +3,8 @@
 
 use matrixos_storage::{keys, Batch, Table};
 use ruma::canonical_json::{redact_in_place, CanonicalJsonObject};
-use ruma::room_version_rules::RoomVersionRules;
-use ruma::CanonicalJsonValue;
+use ruma::room_version_rules::{AuthorizationRules, RoomVersionRules};
+use ruma::{CanonicalJsonValue, RoomId, RoomVersionId, UserId};
 
 use super::state::StateMap;
 use super::{Pdu, Rooms};
@@ -32,11 +32,8 @@ impl Rooms {
         if self.meta(target_short)?.room != short_room {
             return Ok(());
         }
-        if target.sender != redaction.sender {
-            let power = self.user_power(state, &rules.authorization, &redaction.sender)?;
-            if power < self.required_level(state, "redact", 50)? {
-                return Ok(());
-            }
+        if !self.may_redact(state, &rules.authorization, &redaction.sender, &target.sender)? {
+            return Ok(());
         }
         let raw = self
             .store
@@ -60,6 +57,55 @@ impl Rooms {
         );
         self.cache_pdu(target_short, std::sync::Arc::new(pdu));
         Ok(())
+    }
+
+    /// Refuses, before it is sent, a local redaction that would not apply:
+    /// of someone else's event without the `redact` power level (403, as
+    /// Synapse answers), or of an event in another room. The auth rules
+    /// accept both, since they cannot see the target; a redaction of an
+    /// event this server does not know is let through, as in Synapse.
+    pub(crate) fn check_may_redact(
+        &self,
+        room: &RoomId,
+        version: &RoomVersionId,
+        state: &StateMap,
+        redaction: &Pdu,
+    ) -> Result<()> {
+        let Some(target_id) = redaction.redacted_event() else {
+            return Ok(());
+        };
+        let Some((target_short, target)) = self.pdu(&target_id)? else {
+            return Ok(());
+        };
+        if Some(self.meta(target_short)?.room) != self.short_room(room)? {
+            return Err(Error::invalid_param(
+                "Cannot redact an event from another room",
+            ));
+        }
+        let rules = version
+            .rules()
+            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+        if !self.may_redact(state, &rules.authorization, &redaction.sender, &target.sender)? {
+            return Err(Error::forbidden(
+                "You don't have permission to redact this event",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The original sender may always redact; anyone else needs the room's
+    /// `redact` level (50 when unset).
+    fn may_redact(
+        &self,
+        state: &StateMap,
+        rules: &AuthorizationRules,
+        sender: &UserId,
+        target_sender: &UserId,
+    ) -> Result<bool> {
+        if sender == target_sender {
+            return Ok(true);
+        }
+        Ok(self.user_power(state, rules, sender)? >= self.required_level(state, "redact", 50)?)
     }
 
     /// The redaction that redacted this event, if any.

@@ -1,17 +1,17 @@
-//! Building, authorising and appending a local event: the one path every
-//! local sender (people, the AI user, room creation) goes through.
+//! Sending and appending a local event: the one path every local sender
+//! (people, the AI user, room creation) goes through. Building the event
+//! itself is `build.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use matrixos_federation::{event_id_for_pdu, hash_and_sign_pdu};
-use matrixos_storage::{keys, Batch, Table};
-use ruma::canonical_json::CanonicalJsonObject;
+use matrixos_storage::{keys, Batch, CountGuard, Table};
 use ruma::events::{StateEventType, TimelineEventType};
-use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, UserId};
-use serde_json::{json, Value};
+use ruma::{DeviceId, OwnedEventId, RoomId, UserId};
+use serde_json::Value;
 
-use super::{auth, EventMeta, Pdu, RoomRecord, Rooms};
+pub use super::build::BuiltEvent;
+use super::{EventMeta, RoomRecord, Rooms};
 use crate::error::{Error, Result};
 
 /// An event a local user wants to send.
@@ -41,12 +41,6 @@ impl EventDraft {
             redacts: None,
         }
     }
-}
-
-/// A signed, authorised event not yet stored.
-pub struct BuiltEvent {
-    pub pdu: Pdu,
-    stored: Vec<u8>,
 }
 
 /// Where an event comes from, for idempotency and `unsigned.transaction_id`.
@@ -126,79 +120,6 @@ impl Rooms {
         self.append_built(short_room, head, built, txn, Batch::new())
     }
 
-    /// Builds, signs and authorises an event on `head`, without storing it.
-    pub(crate) fn build(
-        &self,
-        head: &RoomRecord,
-        sender: &UserId,
-        draft: EventDraft,
-        room_id_in_pdu: bool,
-    ) -> Result<BuiltEvent> {
-        let rules = head
-            .version
-            .rules()
-            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-        let state = self.state.load(head.state)?;
-        let content_raw = serde_json::value::to_raw_value(&draft.content)?;
-        let auth_types = ruma::state_res::auth_types_for_event(
-            &draft.kind,
-            sender,
-            draft.state_key.as_deref(),
-            &content_raw,
-            &rules.authorization,
-        )
-        .map_err(Error::bad_json)?;
-        let mut auth_events = Vec::new();
-        for (kind, key) in &auth_types {
-            if let Some(short_key) = self.state.short_key(&kind.to_string(), key)? {
-                if let Some(short_event) = state.get(&short_key) {
-                    auth_events.push(self.pdu_by_short(*short_event)?.event_id.clone());
-                }
-            }
-        }
-
-        let mut pdu_json = json!({
-            "auth_events": auth_events,
-            "content": draft.content,
-            "depth": head.depth + 1,
-            "origin_server_ts": MilliSecondsSinceUnixEpoch::now(),
-            "prev_events": head.extremities,
-            "sender": sender,
-            "type": draft.kind.to_string(),
-        });
-        if room_id_in_pdu {
-            pdu_json["room_id"] = json!(head.room_id);
-        }
-        if let Some(key) = &draft.state_key {
-            pdu_json["state_key"] = json!(key);
-        }
-        if let Some(redacts) = &draft.redacts {
-            if rules.redaction.content_field_redacts {
-                pdu_json["content"]["redacts"] = json!(redacts);
-            } else {
-                pdu_json["redacts"] = json!(redacts);
-            }
-        }
-        let mut object: CanonicalJsonObject = serde_json::from_value(pdu_json)
-            .map_err(|e| Error::bad_json(format!("Event is not canonical JSON: {e}")))?;
-        hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
-            .map_err(|e| Error::internal(format!("signing event: {e}")))?;
-        let event_id = event_id_for_pdu(&object, &rules)
-            .map_err(|e| Error::internal(format!("event id: {e}")))?;
-        object.insert(
-            "event_id".to_owned(),
-            ruma::CanonicalJsonValue::String(event_id.to_string()),
-        );
-        let stored = serde_json::to_vec(&object)?;
-        if stored.len() > 65_536 {
-            return Err(Error::too_large("Event is larger than 64 KiB"));
-        }
-        let pdu: Pdu = serde_json::from_slice(&stored)?;
-
-        auth::check(self, &rules.authorization, &pdu, &state)?;
-        Ok(BuiltEvent { pdu, stored })
-    }
-
     /// Stores a built event on `head` in one batch (after `prelude`'s
     /// operations) and moves the head on.
     pub(crate) fn append_built(
@@ -212,23 +133,39 @@ impl Rooms {
         OwnedEventId,
         impl Future<Output = Result<()>> + Send + 'static,
     )> {
+        let mut batch = prelude;
+        let event_id = built.pdu.event_id.clone();
+        let (_, position) = self.stage_built(short_room, head, built, txn, &mut batch)?;
+        Ok((event_id, self.store.commit(batch, vec![position])))
+    }
+
+    /// Adds a built event on `head` to `batch` and moves the in-memory head
+    /// on; returns the new head and the event's stream position, which the
+    /// caller commits with the batch.
+    pub(crate) fn stage_built(
+        &self,
+        short_room: u64,
+        head: RoomRecord,
+        built: BuiltEvent,
+        txn: Option<Txn<'_>>,
+        batch: &mut Batch,
+    ) -> Result<(RoomRecord, CountGuard)> {
         let BuiltEvent { pdu, stored } = built;
         let event_id = pdu.event_id.clone();
         let state = self.state.load(head.state)?;
-        let mut batch = prelude;
-        let short_event = self.store.db.allocate_short(&mut batch);
-        let position = self.store.db.reserve_count(&mut batch);
+        let short_event = self.store.db.allocate_short(batch);
+        let position = self.store.db.reserve_count(batch);
         let count = position.get();
         let mut replaces = None;
         let mut new_head = head.clone();
         if let Some(key) = &pdu.state_key {
             let short_key =
                 self.state
-                    .short_key_or_create(&mut batch, &pdu.kind.to_string(), key)?;
+                    .short_key_or_create(batch, &pdu.kind.to_string(), key)?;
             replaces = state.get(&short_key).copied();
             let mut next = (*state).clone();
             next.insert(short_key, short_event);
-            new_head.state = self.state.store(&mut batch, head.state, next)?;
+            new_head.state = self.state.store(batch, head.state, next)?;
         }
         new_head.extremities = vec![event_id.clone()];
         new_head.depth = head.depth + 1;
@@ -276,11 +213,11 @@ impl Rooms {
                 .version
                 .rules()
                 .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-            self.apply_redaction(&mut batch, short_room, &state, &rules, &pdu, short_event)?;
+            self.apply_redaction(batch, short_room, &state, &rules, &pdu, short_event)?;
         }
         self.push.record_event(
             self,
-            &mut batch,
+            batch,
             crate::push::Appended {
                 short_room,
                 count,
@@ -291,11 +228,11 @@ impl Rooms {
         )?;
         let pdu = Arc::new(pdu);
         if pdu.kind == TimelineEventType::RoomMember {
-            self.index_membership(&mut batch, short_room, &new_head, &pdu, short_event, count)?;
+            self.index_membership(batch, short_room, &new_head, &pdu, short_event, count)?;
         }
         self.notify_observer(short_room, &new_head.room_id, count, &pdu);
         self.cache_pdu(short_event, pdu);
-        self.set_head(short_room, new_head);
-        Ok((event_id, self.store.commit(batch, vec![position])))
+        self.set_head(short_room, new_head.clone());
+        Ok((new_head, position))
     }
 }

@@ -1,7 +1,8 @@
 //! Device keys, one-time and fallback keys, key-change tracking and
 //! to-device messages.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use matrixos_e2ee::{device_keys_changed, split_key_id, validate_device_keys};
 use matrixos_storage::{keys, Batch, CountGuard, Table};
@@ -260,7 +261,9 @@ impl E2eeKeys {
     }
 
     /// Queues to-device messages; `*` means every device of the user.
-    /// Idempotent per sender device and transaction id.
+    /// Idempotent per sender device and transaction id. Messages for a
+    /// device `devices_of` does not list (an unknown user or device) are
+    /// dropped, as Synapse does: nobody would ever collect them.
     pub async fn send_to_device(
         &self,
         sender: &UserId,
@@ -281,17 +284,25 @@ impl E2eeKeys {
         }
         let mut batch = Batch::new();
         let mut positions = Vec::new();
+        let mut known: HashMap<OwnedUserId, Vec<OwnedDeviceId>> = HashMap::new();
         for (user, device, content) in messages {
-            let targets: Vec<OwnedDeviceId> = if device == "*" {
-                devices_of(&user)?
-            } else {
-                vec![device.into()]
+            let devices = match known.entry(user.clone()) {
+                Entry::Occupied(seen) => seen.into_mut(),
+                Entry::Vacant(new) => new.insert(devices_of(&user)?),
             };
+            let targets: Vec<&OwnedDeviceId> = if device == "*" {
+                devices.iter().collect()
+            } else {
+                devices.iter().filter(|d| d.as_str() == device).collect()
+            };
+            if targets.is_empty() {
+                continue;
+            }
             let json =
                 serde_json::to_vec(&json!({ "sender": sender, "type": kind, "content": content }))?;
             for target in targets {
                 let position = self.store.db.reserve_count(&mut batch);
-                let mut key = dev_prefix(&user, &target);
+                let mut key = dev_prefix(&user, target);
                 key.extend_from_slice(&position.get().to_be_bytes());
                 batch.put(Table::ToDevice, key, json.clone());
                 positions.push(position);

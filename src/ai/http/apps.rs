@@ -1,62 +1,35 @@
-//! Apps at `/_matrixos/apps/<user>/<slug>/`, for their owner only, under a
-//! Content-Security-Policy that lets the page reach nothing but its own
-//! data API. The page gets `window.MatrixOS.readData/writeData`, which talk
-//! to `/_matrixos/app-data/<user>/<slug>/<key>` with a token good for that
-//! app's data alone (`data/<slug>/<key>.json` in the home, each write a
-//! commit).
+//! Apps at `/_matrixos/apps/<user>/<slug>/`, for their owner only.
+//!
+//! An app is HTML its owner's AI wrote, served from the client API's
+//! origin, so it is fenced in twice. Its Content-Security-Policy lets it
+//! reach nothing but its own data API, and sandboxes it (`sandbox
+//! allow-scripts allow-forms`): the page gets an opaque origin even when
+//! opened directly, so its scripts cannot read another page's storage or
+//! DOM on this origin. And it never holds its owner's access token: the
+//! page gets `window.MatrixOS.readData/writeData`, a bridge to
+//! `/_matrixos/app-data/<user>/<slug>/<key>` (see `app_data.rs`) carrying a
+//! capability for this app alone. A page opened with `?access_token=` (a
+//! navigation cannot send a header) is redirected to the same address with
+//! the capability instead, so the token leaves the address bar before any
+//! of the app's scripts can read it.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
-use matrixos_kernel::tools::{blocking, is_valid_slug};
-use sha2::Sha256;
+use http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use matrixos_kernel::tools::blocking;
+use ruma::OwnedUserId;
 
+use super::app_token::{
+    app_token, check_names, is_app_token, owner_of, require_owner, APP_TOKEN_PARAM,
+};
 use crate::error::{Error, Result};
+use crate::http::auth::token_in_query;
 use crate::http::extract::MaybeAuth;
 use crate::services::Services;
 
 type S = State<Arc<Services>>;
-
-const APP_TOKEN_HEADER: &str = "x-matrixos-app-token";
-const MAX_DATA_BYTES: usize = 256 * 1024;
-
-/// The token that lets one app read and write its own data.
-fn app_token(s: &Services, user: &str, slug: &str) -> String {
-    let secret = s.signing_key.to_pkcs8();
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(&secret).expect("HMAC takes any key length");
-    mac.update(b"matrixos app data\0");
-    mac.update(user.as_bytes());
-    mac.update(b"\0");
-    mac.update(slug.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Only valid localparts and slugs reach the file system.
-fn check_names(s: &Services, user: &str, slug: &str) -> Result<()> {
-    let user_ok = s.accounts.user_id(user).is_ok() && !user.contains(['/', '\'', '\\']);
-    if !user_ok || !is_valid_slug(slug) {
-        return Err(Error::not_found("No such app"));
-    }
-    Ok(())
-}
-
-/// The owner of `/apps/<user>/` must be the caller.
-fn require_owner(s: &Services, caller: &MaybeAuth, user: &str) -> Result<ruma::OwnedUserId> {
-    let caller = caller.0.as_ref().ok_or_else(Error::missing_token)?;
-    let owner = s
-        .accounts
-        .user_id(user)
-        .map_err(|_| Error::not_found("No such app"))?;
-    if caller.user_id != owner {
-        return Err(Error::forbidden("Apps are only shown to their owner"));
-    }
-    Ok(owner)
-}
 
 fn origin(s: &Services, headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -104,11 +77,13 @@ fn with_headers(mut response: Response, csp: &str) -> Response {
     response
 }
 
+/// The page may load only inline code and data URLs, talk only to its own
+/// data API, and runs sandboxed in an opaque origin.
 fn csp(data_api: &str) -> String {
     format!(
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
          img-src data: blob:; font-src data:; media-src data: blob:; connect-src {data_api}; \
-         base-uri 'none'; form-action 'none'"
+         base-uri 'none'; form-action 'none'; sandbox allow-scripts allow-forms"
     )
 }
 
@@ -116,40 +91,95 @@ pub async fn page(
     State(s): S,
     caller: MaybeAuth,
     headers: HeaderMap,
+    uri: Uri,
     Path((user, slug)): Path<(String, String)>,
 ) -> Result<Response> {
-    serve(&s, &caller, &headers, &user, &slug, "index.html").await
+    let request = AppRequest {
+        caller: &caller,
+        headers: &headers,
+        uri: &uri,
+        user: &user,
+        slug: &slug,
+    };
+    serve(&s, request, "index.html").await
 }
 
 pub async fn file(
     State(s): S,
     caller: MaybeAuth,
     headers: HeaderMap,
+    uri: Uri,
     Path((user, slug, file)): Path<(String, String, String)>,
 ) -> Result<Response> {
-    serve(
-        &s,
-        &caller,
-        &headers,
-        &user,
-        &slug,
-        if file.is_empty() { "index.html" } else { &file },
-    )
-    .await
+    let request = AppRequest {
+        caller: &caller,
+        headers: &headers,
+        uri: &uri,
+        user: &user,
+        slug: &slug,
+    };
+    let file = if file.is_empty() { "index.html" } else { &file };
+    serve(&s, request, file).await
 }
 
-async fn serve(
-    s: &Services,
-    caller: &MaybeAuth,
-    headers: &HeaderMap,
-    user: &str,
-    slug: &str,
-    file: &str,
-) -> Result<Response> {
-    check_names(s, user, slug)?;
-    let owner = require_owner(s, caller, user)?;
+/// A request for one of an app's files.
+struct AppRequest<'a> {
+    caller: &'a MaybeAuth,
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    user: &'a str,
+    slug: &'a str,
+}
+
+/// Who may see the page, or where to send a request that put the owner's
+/// access token in the address.
+enum Access {
+    Owner(OwnedUserId),
+    Relocate(String),
+}
+
+/// The app's capability in the query, or the owner's access token. An
+/// access token in the address is never answered with the page.
+fn access(s: &Services, r: &AppRequest<'_>) -> Result<Access> {
+    let query = r.uri.query().unwrap_or("");
+    let capability = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == APP_TOKEN_PARAM)
+        .map(|(_, v)| v.into_owned());
+    let owner = match capability {
+        Some(given) if is_app_token(s, r.user, r.slug, &given)? => owner_of(s, r.user)?,
+        Some(_) => return Err(Error::unknown_token()),
+        None => require_owner(s, r.caller, r.user)?,
+    };
+    if token_in_query(r.uri).is_some() {
+        let token = app_token(s, r.user, r.slug)?;
+        let location = format!("{}?{APP_TOKEN_PARAM}={token}", r.uri.path());
+        return Ok(Access::Relocate(location));
+    }
+    Ok(Access::Owner(owner))
+}
+
+fn relocate(location: &str) -> Result<Response> {
+    let location =
+        HeaderValue::from_str(location).map_err(|e| Error::internal(format!("location: {e}")))?;
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn serve(s: &Services, r: AppRequest<'_>, file: &str) -> Result<Response> {
+    check_names(s, r.user, r.slug)?;
+    let owner = match access(s, &r)? {
+        Access::Owner(owner) => owner,
+        Access::Relocate(location) => return relocate(&location),
+    };
     let home = s.ai.home(&owner).await?;
-    let path = format!("apps/{slug}/{file}");
+    let path = format!("apps/{}/{file}", r.slug);
     let bytes = blocking(&home, move |h| {
         let full = h.resolve(&path)?;
         if !full.is_file() {
@@ -159,10 +189,14 @@ async fn serve(
     })
     .await
     .map_err(|_| Error::not_found("No such app or file"))?;
-    let data_api = format!("{}/_matrixos/app-data/{user}/{slug}/", origin(s, headers));
-    let content_type = content_type(file);
+    let data_api = format!(
+        "{}/_matrixos/app-data/{}/{}/",
+        origin(s, r.headers),
+        r.user,
+        r.slug
+    );
     let body = if file == "index.html" {
-        let script = bridge_script(user, slug, &app_token(s, user, slug));
+        let script = bridge_script(r.user, r.slug, &app_token(s, r.user, r.slug)?);
         let html = String::from_utf8_lossy(&bytes);
         match html.find("<head>") {
             Some(i) => format!("{}{script}{}", &html[..i + 6], &html[i + 6..]),
@@ -172,7 +206,7 @@ async fn serve(
     } else {
         bytes
     };
-    let response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    let response = ([(header::CONTENT_TYPE, content_type(file))], body).into_response();
     Ok(with_headers(response, &csp(&data_api)))
 }
 
@@ -186,80 +220,4 @@ fn content_type(file: &str) -> &'static str {
         "png" => "image/png",
         _ => "application/octet-stream",
     }
-}
-
-/// The app token (or the owner's own access token) for this app's data.
-fn require_data_access(
-    s: &Services,
-    caller: &MaybeAuth,
-    headers: &HeaderMap,
-    user: &str,
-    slug: &str,
-    key: &str,
-) -> Result<ruma::OwnedUserId> {
-    check_names(s, user, slug)?;
-    let key_ok = (1..=64).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !key_ok {
-        return Err(Error::invalid_param(
-            "Data keys are 1-64 letters, digits, - or _",
-        ));
-    }
-    if let Some(token) = headers.get(APP_TOKEN_HEADER).and_then(|h| h.to_str().ok()) {
-        let expected = app_token(s, user, slug);
-        if token.len() == expected.len()
-            && token
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0, |acc, (a, b)| acc | (a ^ b))
-                == 0
-        {
-            return s
-                .accounts
-                .user_id(user)
-                .map_err(|_| Error::not_found("No such app"));
-        }
-        return Err(Error::unknown_token());
-    }
-    require_owner(s, caller, user)
-}
-
-pub async fn read_data(
-    State(s): S,
-    caller: MaybeAuth,
-    headers: HeaderMap,
-    Path((user, slug, key)): Path<(String, String, String)>,
-) -> Result<Response> {
-    let owner = require_data_access(&s, &caller, &headers, &user, &slug, &key)?;
-    let home = s.ai.home(&owner).await?;
-    let path = format!("data/{slug}/{key}.json");
-    let text = blocking(&home, move |h| h.read(&path))
-        .await
-        .map_err(|_| Error::not_found("No data under this key"))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
-}
-
-pub async fn write_data(
-    State(s): S,
-    caller: MaybeAuth,
-    headers: HeaderMap,
-    Path((user, slug, key)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Result<Response> {
-    let owner = require_data_access(&s, &caller, &headers, &user, &slug, &key)?;
-    if body.len() > MAX_DATA_BYTES {
-        return Err(Error::too_large("App data is limited to 256 KiB per key"));
-    }
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::not_json(format!("Content not JSON: {e}")))?;
-    let home = s.ai.home(&owner).await?;
-    let path = format!("data/{slug}/{key}.json");
-    let message = format!("App {slug}: save {key}");
-    let text = serde_json::to_string_pretty(&value)? + "\n";
-    blocking(&home, move |h| h.write(&path, &text, &message))
-        .await
-        .map_err(Error::internal)?;
-    Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
 }

@@ -1,6 +1,8 @@
 //! Matrix OS's own endpoints: apps, the usage ledger, AI administration.
 
 mod admin;
+mod app_data;
+mod app_token;
 mod apps;
 mod usage;
 
@@ -17,7 +19,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/_matrixos/apps/{user}/{slug}/{*file}", get(apps::file))
         .route(
             "/_matrixos/app-data/{user}/{slug}/{key}",
-            get(apps::read_data).put(apps::write_data),
+            get(app_data::read_data).put(app_data::write_data),
         )
         .route("/_matrixos/v1/usage", get(usage::usage))
         .route(

@@ -1,0 +1,114 @@
+//! Building a local event: filling in its auth events, prev events and
+//! depth, hashing and signing it, and checking it against the size limits
+//! and the auth rules, before anything is stored.
+
+use matrixos_federation::{event_id_for_pdu, hash_and_sign_pdu};
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::events::TimelineEventType;
+use ruma::{MilliSecondsSinceUnixEpoch, UserId};
+use serde_json::json;
+
+use super::send::EventDraft;
+use super::state_view::{StateView, StoredState};
+use super::{auth, limits, Pdu, RoomRecord, Rooms};
+use crate::error::{Error, Result};
+
+/// A signed, authorised event not yet stored.
+pub struct BuiltEvent {
+    pub pdu: Pdu,
+    pub(crate) stored: Vec<u8>,
+}
+
+impl Rooms {
+    /// Builds, signs and authorises an event on `head` (its stored state),
+    /// without storing it.
+    pub(crate) fn build(
+        &self,
+        head: &RoomRecord,
+        sender: &UserId,
+        draft: EventDraft,
+        room_id_in_pdu: bool,
+    ) -> Result<BuiltEvent> {
+        let state = StoredState {
+            rooms: self,
+            state: self.state.load(head.state)?,
+        };
+        let built = self.build_on(head, &state, sender, draft, room_id_in_pdu)?;
+        if built.pdu.kind == TimelineEventType::RoomRedaction {
+            self.check_may_redact(&head.room_id, &head.version, &state.state, &built.pdu)?;
+        }
+        Ok(built)
+    }
+
+    /// Builds, signs and authorises an event on `head`'s extremities and
+    /// depth, against `state`, without storing it.
+    pub(crate) fn build_on(
+        &self,
+        head: &RoomRecord,
+        state: &dyn StateView,
+        sender: &UserId,
+        draft: EventDraft,
+        room_id_in_pdu: bool,
+    ) -> Result<BuiltEvent> {
+        let content_raw = serde_json::value::to_raw_value(&draft.content)?;
+        limits::check_draft(&draft, content_raw.get())?;
+        let rules = head
+            .version
+            .rules()
+            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
+        let auth_types = ruma::state_res::auth_types_for_event(
+            &draft.kind,
+            sender,
+            draft.state_key.as_deref(),
+            &content_raw,
+            &rules.authorization,
+        )
+        .map_err(Error::bad_json)?;
+        let mut auth_events = Vec::new();
+        for (kind, key) in &auth_types {
+            if let Some(event) = state.state_event(&kind.to_string(), key)? {
+                auth_events.push(event.event_id.clone());
+            }
+        }
+
+        let mut pdu_json = json!({
+            "auth_events": auth_events,
+            "content": draft.content,
+            "depth": head.depth + 1,
+            "origin_server_ts": MilliSecondsSinceUnixEpoch::now(),
+            "prev_events": head.extremities,
+            "sender": sender,
+            "type": draft.kind.to_string(),
+        });
+        if room_id_in_pdu {
+            pdu_json["room_id"] = json!(head.room_id);
+        }
+        if let Some(key) = &draft.state_key {
+            pdu_json["state_key"] = json!(key);
+        }
+        if let Some(redacts) = &draft.redacts {
+            if rules.redaction.content_field_redacts {
+                if let Some(content) = pdu_json["content"].as_object_mut() {
+                    content.insert("redacts".to_owned(), json!(redacts));
+                }
+            } else {
+                pdu_json["redacts"] = json!(redacts);
+            }
+        }
+        let mut object: CanonicalJsonObject = serde_json::from_value(pdu_json)
+            .map_err(|e| Error::bad_json(format!("Event is not canonical JSON: {e}")))?;
+        hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
+            .map_err(limits::signing_error)?;
+        let event_id = event_id_for_pdu(&object, &rules).map_err(limits::signing_error)?;
+        object.insert(
+            "event_id".to_owned(),
+            ruma::CanonicalJsonValue::String(event_id.to_string()),
+        );
+        let stored = serde_json::to_vec(&object)?;
+        limits::check_stored(&stored)?;
+        let pdu: Pdu = serde_json::from_slice(&stored)?;
+
+        auth::check(&rules.authorization, &pdu, state)?;
+        Ok(BuiltEvent { pdu, stored })
+    }
+}
