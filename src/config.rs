@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -32,6 +33,10 @@ pub struct RateLimits {
     pub register: RateLimit,
     /// Per user, on sending events.
     pub send: RateLimit,
+    /// Per client address, on checking a registration token's validity
+    /// (the spec marks it rate-limited: it would otherwise let anyone guess
+    /// tokens as fast as the server answers).
+    pub token_validity: RateLimit,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,8 +59,22 @@ pub struct Config {
     pub registration_token: Option<String>,
     /// Enables `/_synapse/admin/v1/register` (HMAC shared-secret registration).
     pub registration_shared_secret: Option<String>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes: the media upload limit.
+    /// Other endpoints take far less (see `http::body_limit`), never more.
     pub max_request_size: usize,
+    /// Most simultaneous connections from one client address; more are
+    /// closed at once. 0 turns the cap off (behind a reverse proxy every
+    /// connection comes from the proxy: let the proxy cap per client).
+    pub max_connections_per_ip: usize,
+    /// Most simultaneous connections in all; more are closed at once.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers; an idle
+    /// keep-alive connection is closed after as long.
+    pub request_header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body; for media uploads,
+    /// the longest pause between two parts of it. Answering may take as long
+    /// as it needs (a long-polling `/sync` is not cut short).
+    pub request_body_timeout_secs: u64,
     /// Sync the write-ahead log before acknowledging a write (power-loss safe).
     pub sync_writes: bool,
     /// Base URL clients should use, advertised in `/.well-known/matrix/client`.
@@ -85,6 +104,10 @@ impl Default for RateLimits {
                 per_second: 500.0,
                 burst: 5000.0,
             },
+            token_validity: RateLimit {
+                per_second: 0.1,
+                burst: 5.0,
+            },
         }
     }
 }
@@ -102,6 +125,10 @@ impl Default for Config {
             registration_token: None,
             registration_shared_secret: None,
             max_request_size: 50 << 20,
+            max_connections_per_ip: 100,
+            max_connections: 4096,
+            request_header_timeout_secs: 30,
+            request_body_timeout_secs: 60,
             sync_writes: true,
             public_baseurl: None,
             default_room_version: "12".to_owned(),
@@ -199,6 +226,18 @@ impl Config {
         if let Some(v) = parse_env("MATRIXOS_MAX_REQUEST_SIZE", get)? {
             self.max_request_size = v;
         }
+        if let Some(v) = parse_env("MATRIXOS_MAX_CONNECTIONS_PER_IP", get)? {
+            self.max_connections_per_ip = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_MAX_CONNECTIONS", get)? {
+            self.max_connections = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_REQUEST_HEADER_TIMEOUT_SECS", get)? {
+            self.request_header_timeout_secs = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_REQUEST_BODY_TIMEOUT_SECS", get)? {
+            self.request_body_timeout_secs = v;
+        }
         if let Some(v) = parse_env("MATRIXOS_SYNC_WRITES", get)? {
             self.sync_writes = v;
         }
@@ -247,6 +286,16 @@ impl Config {
             })
     }
 
+    /// How long a client has to send a request's headers (at least a second).
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_header_timeout_secs.max(1))
+    }
+
+    /// How long a client has to send a request's body (at least a second).
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_body_timeout_secs.max(1))
+    }
+
     pub fn base_url(&self) -> String {
         self.public_baseurl
             .clone()
@@ -280,9 +329,13 @@ mod tests {
             "MATRIXOS_LISTEN" => Some("127.0.0.1:9100".to_owned()),
             "MATRIXOS_REGISTRATION" => Some("token".to_owned()),
             "MATRIXOS_MAX_REQUEST_SIZE" => Some("1024".to_owned()),
+            "MATRIXOS_MAX_CONNECTIONS_PER_IP" => Some("7".to_owned()),
+            "MATRIXOS_REQUEST_HEADER_TIMEOUT_SECS" => Some("5".to_owned()),
             _ => None,
         };
         c.apply_env(&env).unwrap();
+        assert_eq!(c.max_connections_per_ip, 7);
+        assert_eq!(c.header_timeout(), Duration::from_secs(5));
         assert_eq!(c.listen.port(), 9100);
         assert_eq!(c.registration_mode(), RegistrationMode::Token);
         assert_eq!(c.max_request_size, 1024);

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 /// An error answered to a client: a Matrix errcode, an HTTP status, a human
 /// message and, for some codes, extra fields (UIA flows, retry delays).
-#[derive(Debug)]
+/// Clone, so that one outcome can answer several waiting requests.
+#[derive(Debug, Clone)]
 pub struct Error {
     pub status: StatusCode,
     pub errcode: &'static str,

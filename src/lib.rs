@@ -3,6 +3,7 @@
 
 pub mod ai;
 pub mod alloc;
+pub mod bounded_map;
 pub mod client;
 pub mod config;
 pub mod error;

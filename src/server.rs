@@ -1,15 +1,15 @@
 //! The HTTP server: routes, fallbacks, limits and the listener.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::Router;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
+use crate::http::connections::ConnectionGate;
+use crate::http::listener::{self, ListenerSettings};
 use crate::services::Services;
 
 async fn unknown_endpoint() -> impl IntoResponse {
@@ -20,15 +20,19 @@ async fn wrong_method() -> impl IntoResponse {
     Error::method_not_allowed()
 }
 
+/// Every endpoint, each with its body limits (`http::body_guard`, a route
+/// layer: it needs to know which endpoint was matched).
 pub fn app(services: Arc<Services>) -> Router {
+    let body_guard =
+        axum::middleware::from_fn_with_state(services.clone(), crate::http::body_guard::guard);
     crate::client::routes()
         .merge(crate::ai::http::routes())
+        .route_layer(body_guard)
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn(
             crate::http::stray_errors::matrix_errors,
         ))
-        .layer(DefaultBodyLimit::max(services.config.max_request_size))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(services)
@@ -107,8 +111,10 @@ pub async fn serve_on(
     crate::ai::Ai::start(&services);
     start_presence_timeouts(&services);
     crate::push::gateway::start(&services);
-    let app = app(services).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let config = &services.config;
+    let settings = ListenerSettings {
+        gate: ConnectionGate::new(config.max_connections_per_ip, config.max_connections),
+        header_timeout: config.header_timeout(),
+    };
+    listener::serve(listener, app(services), settings, shutdown).await
 }

@@ -8,21 +8,24 @@ use hmac::{Hmac, Mac};
 use ruma::{OwnedDeviceId, UserId};
 use serde_json::{json, Value};
 
+use super::devices::{check_device_id, check_device_name};
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_bool, opt_str, req_str, Auth, ClientIp, JsonBody};
-use super::devices::{check_device_id, check_device_name};
+use crate::http::ratelimit::{self, Quota};
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
 
 type S = State<Arc<Services>>;
 
+/// `POST /register`. The rate limit is spent before the body is read.
 pub async fn register(
     State(s): S,
-    ClientIp(ip): ClientIp,
+    quota: Quota<ratelimit::Register>,
     Query(q): Query<Vec<(String, String)>>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
+    let ip = quota.ip;
     let kind = q
         .iter()
         .find(|(k, _)| k == "kind")
@@ -39,7 +42,6 @@ pub async fn register(
         RegistrationMode::Open => vec![vec!["m.login.dummy"]],
         RegistrationMode::Token => vec![vec!["m.login.registration_token"]],
     };
-    s.register_limiter.check(&ip)?;
     let localpart = match opt_str(&body, "username")? {
         Some(name) => name.to_lowercase(),
         None => crate::services::accounts::random_string(12).to_lowercase(),
@@ -127,9 +129,11 @@ pub async fn available(State(s): S, Query(q): Query<Vec<(String, String)>>) -> R
     Ok(Json(json!({ "available": true })))
 }
 
-/// `GET /v1/register/m.login.registration_token/validity`.
+/// `GET /v1/register/m.login.registration_token/validity`, rate-limited per
+/// address so that tokens cannot be guessed at the server's speed.
 pub async fn token_validity(
     State(s): S,
+    _quota: Quota<ratelimit::TokenValidity>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>> {
     if s.config.registration_mode() != RegistrationMode::Token {
@@ -181,12 +185,13 @@ fn login_user(s: &Services, body: &Value) -> Result<ruma::OwnedUserId> {
     Ok(user)
 }
 
+/// `POST /login`. The rate limit is spent before the body is read.
 pub async fn login(
     State(s): S,
-    ClientIp(ip): ClientIp,
+    quota: Quota<ratelimit::Login>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
-    s.login_limiter.check(&ip)?;
+    let ip = quota.ip;
     match req_str(&body, "type")? {
         "m.login.password" => {}
         other => {

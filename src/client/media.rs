@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::http::body_guard::RawBody;
 use crate::http::extract::{query_param, Auth};
 use crate::services::thumbnail::{Method, ThumbnailSpec};
 use crate::services::Services;
@@ -52,11 +53,8 @@ pub async fn upload(
     Auth(caller): Auth,
     Query(query): QueryList,
     headers: HeaderMap,
-    request: Request,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Value>> {
-    let bytes = axum::body::to_bytes(request.into_body(), s.config.max_request_size)
-        .await
-        .map_err(|_| Error::too_large("Upload is larger than the server allows"))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

@@ -8,6 +8,7 @@ use http::request::Parts;
 use serde_json::Value;
 
 use super::auth::{token_from_parts, Caller};
+use super::body_guard::read_body;
 use crate::error::Error;
 use crate::services::Services;
 
@@ -60,17 +61,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// A JSON object body; an empty body counts as `{}`.
+/// A JSON object body, read within the endpoint's size limit (see
+/// `body_limit`); an empty body counts as `{}`.
 pub struct JsonBody(pub Value);
 
-impl FromRequest<Arc<Services>> for JsonBody {
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = Error;
 
-    async fn from_request(req: Request, services: &Arc<Services>) -> Result<Self, Error> {
-        let limit = services.config.max_request_size;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| Error::too_large("Request body too large"))?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, Error> {
+        let bytes = read_body(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Object(Default::default())));
         }

@@ -1,8 +1,13 @@
 //! HTTP plumbing shared by every endpoint: typed request extraction,
-//! authentication, rate limiting and the router.
+//! authentication, rate limiting, request size and time limits, and the
+//! listener that serves connections.
 
 pub mod auth;
+pub mod body_guard;
+pub mod body_limit;
+pub mod connections;
 pub mod extract;
+pub mod listener;
 pub mod ratelimit;
 pub mod stray_errors;
 

@@ -5,12 +5,14 @@
 //! names a missing file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use matrixos_storage::{Batch, Table};
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::thumbnail::{self, Thumbnail, ThumbnailSpec};
+use super::thumbnailer::{Order, Thumbnailer};
 use super::Store;
 use crate::error::{Error, Result};
 
@@ -27,6 +29,7 @@ pub struct MediaRecord {
 pub struct Media {
     store: Store,
     dir: PathBuf,
+    thumbnailer: Arc<Thumbnailer>,
 }
 
 /// Media ids are 24 letters and digits; anything else names no file.
@@ -36,7 +39,7 @@ fn valid_id(id: &str) -> bool {
 
 /// Writes `bytes` to `path` durably: a temporary file, synced, renamed,
 /// and the directory synced.
-fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let partial = path.with_extension("part");
     let mut file = std::fs::File::create(&partial)?;
@@ -51,7 +54,12 @@ impl Media {
         let dir = data_dir.join("media");
         std::fs::create_dir_all(dir.join("thumbnails"))
             .map_err(|e| Error::internal(format!("creating the media directory: {e}")))?;
-        Ok(Self { store, dir })
+        let thumbnailer = Thumbnailer::new(dir.join("thumbnails"));
+        Ok(Self {
+            store,
+            dir,
+            thumbnailer,
+        })
     }
 
     /// Stores an upload; resolves to its media id once file and record are
@@ -121,23 +129,18 @@ impl Media {
     pub async fn thumbnail(&self, id: &str, wanted: ThumbnailSpec) -> Result<Thumbnail> {
         let record = self.existing(id)?;
         let spec = thumbnail::nearest_size(wanted);
-        let cached = self.dir.join("thumbnails").join(spec.file_name(id));
-        if let Ok(bytes) = tokio::fs::read(&cached).await {
-            return Ok(Thumbnail {
-                content_type: thumbnail::output_type(&record.content_type),
-                bytes,
-            });
-        }
-        let original = self.read(id).await?;
-        let dir = self.dir.join("thumbnails");
-        tokio::task::spawn_blocking(move || {
-            let made = thumbnail::make(&record.content_type, &original, spec)?;
-            if let Err(e) = write_durably(&dir, &cached, &made.bytes) {
-                tracing::warn!(error = %e, "caching a thumbnail");
-            }
-            Ok(made)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("thumbnailer: {e}")))?
+        let order = Order {
+            name: spec.file_name(id),
+            original: self.dir.join(id),
+            content_type: record.content_type,
+            spec,
+        };
+        self.thumbnailer.get(order).await
+    }
+
+    /// How many thumbnails were started since start-up (each is made once,
+    /// however many ask for it at the same time).
+    pub fn thumbnails_started(&self) -> u64 {
+        self.thumbnailer.started()
     }
 }

@@ -12,6 +12,7 @@ pub mod presence;
 pub mod receipts;
 pub mod store;
 pub mod thumbnail;
+pub mod thumbnailer;
 pub mod uia;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct Services {
     pub presence: presence::Presence,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
     pub register_limiter: RateLimiter<std::net::IpAddr>,
+    pub token_validity_limiter: RateLimiter<std::net::IpAddr>,
     pub send_limiter: RateLimiter<ruma::OwnedUserId>,
 }
 
@@ -109,6 +111,7 @@ impl Services {
             presence: presence::Presence::new(store.clone()),
             login_limiter: RateLimiter::new(limits.login),
             register_limiter: RateLimiter::new(limits.register),
+            token_validity_limiter: RateLimiter::new(limits.token_validity),
             send_limiter: RateLimiter::new(limits.send),
             signing_key,
             store,

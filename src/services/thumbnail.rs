@@ -36,6 +36,7 @@ impl ThumbnailSpec {
     }
 }
 
+#[derive(Clone)]
 pub struct Thumbnail {
     pub content_type: String,
     pub bytes: Vec<u8>,
@@ -60,6 +61,10 @@ const fn spec(width: u32, height: u32, method: Method) -> ThumbnailSpec {
 
 /// Images larger than this in either dimension are not thumbnailed.
 const MAX_DIMENSION: u32 = 12_000;
+/// Images with more pixels than this are not thumbnailed (as Synapse's
+/// `max_image_pixels`): decoding takes memory by the pixel, and a small
+/// file can declare a huge image.
+const MAX_PIXELS: u64 = 32_000_000;
 /// Most memory one decode may allocate.
 const MAX_DECODE_BYTES: u64 = 256 << 20;
 
@@ -107,6 +112,14 @@ fn cannot(reason: impl std::fmt::Display) -> Error {
 /// Decodes an image (within the limits) and makes its thumbnail.
 pub fn make(content_type: &str, original: &[u8], spec: ThumbnailSpec) -> Result<Thumbnail> {
     let format = input_format(content_type).ok_or_else(|| cannot("not a supported image"))?;
+    let (width, height) = ImageReader::with_format(Cursor::new(original), format)
+        .into_dimensions()
+        .map_err(cannot)?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(cannot(format!(
+            "the image has {width}×{height} pixels, more than {MAX_PIXELS}"
+        )));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(original), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -183,6 +196,57 @@ mod tests {
         assert_eq!(dimensions(&scale.bytes), (320, 160));
         let small = make("image/png", &png(20, 10), spec(320, 240, Method::Scale)).unwrap();
         assert_eq!(dimensions(&small.bytes), (20, 10));
+    }
+
+    /// A PNG that declares `width`×`height` in its header but whose pixel
+    /// data is a few bytes: only a decoder that checks the header first
+    /// refuses it without trying.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in [
+            (b"IHDR", ihdr.as_slice()),
+            (b"IDAT", &[0x78, 0x9c, 0x03, 0x00][..]),
+            (b"IEND", &[][..]),
+        ] {
+            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut chunk = kind.to_vec();
+            chunk.extend_from_slice(data);
+            png.extend_from_slice(&chunk);
+            png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+        }
+        png
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn refuses_more_pixels_than_allowed_from_the_header() {
+        let err = make(
+            "image/png",
+            &png_header(12_000, 7_000),
+            spec(320, 240, Method::Scale),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(err.status, http::StatusCode::BAD_REQUEST);
+        assert!(err.message.contains("12000×7000"), "{}", err.message);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! User-interactive authentication: sessions that collect completed stages
 //! until one of the endpoint's flows is satisfied.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -11,20 +10,33 @@ use serde_json::{json, Value};
 
 use super::accounts::random_string;
 use super::Services;
+use crate::bounded_map::BoundedMap;
 use crate::error::{Error, Result};
 
-/// Sessions older than this are forgotten.
+/// Sessions and nonces older than this are forgotten.
 const SESSION_TTL: Duration = Duration::from_secs(15 * 60);
+/// Most sessions (and, apart, most nonces) remembered at once. Anyone can
+/// start a session (`POST /register` without `auth`) or ask for a nonce, so
+/// past this the oldest is forgotten: a flood costs a bounded amount of
+/// memory, and at worst makes someone start their registration again.
+const MAX_SESSIONS: usize = 10_000;
 
-#[derive(Default)]
 pub struct Uia {
-    sessions: Mutex<HashMap<String, Session>>,
-    nonces: Mutex<HashMap<String, Instant>>,
+    sessions: Mutex<BoundedMap<String, Session>>,
+    nonces: Mutex<BoundedMap<String, ()>>,
+}
+
+impl Default for Uia {
+    fn default() -> Self {
+        Self {
+            sessions: Mutex::new(BoundedMap::new(MAX_SESSIONS)),
+            nonces: Mutex::new(BoundedMap::new(MAX_SESSIONS)),
+        }
+    }
 }
 
 struct Session {
     completed: Vec<String>,
-    started: Instant,
 }
 
 fn challenge(
@@ -49,16 +61,24 @@ fn challenge(
 impl Uia {
     fn new_session(&self) -> String {
         let id = random_string(24);
+        let now = Instant::now();
         let mut sessions = self.sessions.lock();
-        sessions.retain(|_, s| s.started.elapsed() < SESSION_TTL);
+        sessions.expire(now, SESSION_TTL);
         sessions.insert(
             id.clone(),
             Session {
                 completed: Vec::new(),
-                started: Instant::now(),
             },
+            now,
         );
         id
+    }
+
+    /// Whether `id` names a live session.
+    fn has_session(&self, id: &str) -> bool {
+        let mut sessions = self.sessions.lock();
+        sessions.expire(Instant::now(), SESSION_TTL);
+        sessions.get(id).is_some()
     }
 }
 
@@ -141,7 +161,7 @@ pub async fn require(
         return Err(challenge(flows, &session, &[], None));
     };
     let session = match auth.get("session").and_then(Value::as_str) {
-        Some(s) if services.uia.sessions.lock().contains_key(s) => s.to_owned(),
+        Some(s) if services.uia.has_session(s) => s.to_owned(),
         Some(_) => {
             return Err(Error::new(
                 StatusCode::BAD_REQUEST,
@@ -199,13 +219,38 @@ pub async fn require(
 impl Uia {
     /// Remembers a nonce for shared-secret registration (single use).
     pub fn remember_nonce(&self, nonce: &str) {
+        let now = Instant::now();
         let mut nonces = self.nonces.lock();
-        nonces.retain(|_, at| at.elapsed() < SESSION_TTL);
-        nonces.insert(nonce.to_owned(), Instant::now());
+        nonces.expire(now, SESSION_TTL);
+        nonces.insert(nonce.to_owned(), (), now);
     }
 
-    /// Consumes a nonce; false if it was never issued or already used.
+    /// Consumes a nonce; false if it was never issued, expired or already used.
     pub fn take_nonce(&self, nonce: &str) -> bool {
-        self.nonces.lock().remove(nonce).is_some()
+        let mut nonces = self.nonces.lock();
+        nonces.expire(Instant::now(), SESSION_TTL);
+        nonces.remove(nonce).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_and_nonces_are_capped() {
+        let uia = Uia::default();
+        let first = uia.new_session();
+        for i in 0..MAX_SESSIONS + 100 {
+            uia.new_session();
+            uia.remember_nonce(&format!("nonce{i}"));
+        }
+        assert_eq!(uia.sessions.lock().len(), MAX_SESSIONS);
+        assert_eq!(uia.nonces.lock().len(), MAX_SESSIONS);
+        assert!(!uia.has_session(&first), "the oldest session was evicted");
+        assert!(!uia.take_nonce("nonce0"), "the oldest nonce was evicted");
+        let last = format!("nonce{}", MAX_SESSIONS + 99);
+        assert!(uia.take_nonce(&last));
+        assert!(!uia.take_nonce(&last), "a nonce is single use");
     }
 }

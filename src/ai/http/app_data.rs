@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use crate::http::body_guard::RawBody;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, StatusCode};
@@ -87,7 +87,7 @@ pub async fn write_data(
     State(s): S,
     headers: HeaderMap,
     Path((user, slug, key)): Path<(String, String, String)>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
     let owner = data_access(&s, &headers, &user, &slug, &key)?;
     if body.len() > MAX_DATA_BYTES {
