@@ -914,8 +914,17 @@ async fn apps_keep_tokens_out_of_reach(
         .send()
         .await
         .unwrap();
-    assert_eq!(in_url.status(), 401, "an access token in the data API's URL");
-    let owner = http.get(data).bearer_auth(access_token).send().await.unwrap();
+    assert_eq!(
+        in_url.status(),
+        401,
+        "an access token in the data API's URL"
+    );
+    let owner = http
+        .get(data)
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(owner.status(), 200, "the owner's token in a header");
 
     // A value that grows past the limit once stored is refused, not a 500:

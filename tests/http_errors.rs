@@ -1404,7 +1404,10 @@ async fn tags_work_whatever_m_tag_holds() {
         let what = format!("m.tag = {stored}");
         let account_data = format!("{V3}/user/{u}/rooms/{r}/account_data/m.tag");
         let tags = format!("{V3}/user/{u}/rooms/{r}/tags");
-        expect_ok(alice.json("PUT", &account_data, stored.clone()).await, &what);
+        expect_ok(
+            alice.json("PUT", &account_data, stored.clone()).await,
+            &what,
+        );
         let got = expect_ok(alice.call("GET", &tags, None).await, &what);
         assert_eq!(got, json!({ "tags": {} }), "{what}");
         for attempt in ["first", "second"] {
@@ -1414,7 +1417,11 @@ async fn tags_work_whatever_m_tag_holds() {
             expect_ok(res, &format!("{what}: {attempt} tag"));
         }
         let got = expect_ok(alice.call("GET", &tags, None).await, &what);
-        assert_eq!(got, json!({ "tags": { "u.work": { "order": 0.5 } } }), "{what}");
+        assert_eq!(
+            got,
+            json!({ "tags": { "u.work": { "order": 0.5 } } }),
+            "{what}"
+        );
         expect_ok(
             alice.call("DELETE", &format!("{tags}/u.work"), None).await,
             &format!("{what}: untag"),
@@ -1521,9 +1528,7 @@ async fn oversized_events_are_m_too_large_and_change_nothing() {
             "M_BAD_JSON",
         ),
     ] {
-        let res = alice
-            .json("POST", &format!("{V3}/createRoom"), body)
-            .await;
+        let res = alice.json("POST", &format!("{V3}/createRoom"), body).await;
         expect_error(&res, status, errcode, &format!("/createRoom with {what}"));
         assert_eq!(
             joined_rooms(&alice).await.len(),
@@ -1546,10 +1551,7 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
     let (alice, alice_id) = anon.register("alice").await;
     let room = create_room(&alice, json!({})).await;
     let u = enc(&alice_id);
-    let member = format!(
-        "{V3}/rooms/{}/state/m.room.member/{u}",
-        enc(&room)
-    );
+    let member = format!("{V3}/rooms/{}/state/m.room.member/{u}", enc(&room));
     let profile_before = expect_ok(
         anon.call("GET", &format!("{V3}/profile/{u}"), None).await,
         "profile",
@@ -1557,7 +1559,11 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
     let member_before = expect_ok(alice.call("GET", &member, None).await, "member event");
 
     for (field, value, what) in [
-        ("displayname", "n".repeat(257), "a 257-character display name"),
+        (
+            "displayname",
+            "n".repeat(257),
+            "a 257-character display name",
+        ),
         (
             "avatar_url",
             format!("mxc://localhost/{}", "a".repeat(1000)),
@@ -1581,30 +1587,50 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
     let profile = anon.call("GET", &format!("{V3}/profile/{u}"), None).await;
     assert_eq!(expect_ok(profile, "profile"), profile_before);
     let member_after = expect_ok(alice.call("GET", &member, None).await, "member event");
-    assert_eq!(member_after, member_before, "a refused profile change reached the room");
+    assert_eq!(
+        member_after, member_before,
+        "a refused profile change reached the room"
+    );
     for (field, value) in [
         ("displayname", "n".repeat(256)),
         ("avatar_url", "mxc://localhost/abcdef".to_owned()),
     ] {
         let res = alice
-            .json("PUT", &format!("{V3}/profile/{u}/{field}"), json!({ field: value }))
+            .json(
+                "PUT",
+                &format!("{V3}/profile/{u}/{field}"),
+                json!({ field: value }),
+            )
             .await;
         expect_ok(res, &format!("{field} at the limit"));
     }
 
     let devices = || async {
-        let body = expect_ok(alice.call("GET", &format!("{V3}/devices"), None).await, "devices");
+        let body = expect_ok(
+            alice.call("GET", &format!("{V3}/devices"), None).await,
+            "devices",
+        );
         body["devices"].as_array().expect("devices").len()
     };
     let count = devices().await;
     let mut login_body = password_login("alice", "secret-pw");
     login_body["device_id"] = json!("D".repeat(513));
     let res = anon.json("POST", &format!("{V3}/login"), login_body).await;
-    expect_error(&res, 400, "M_INVALID_PARAM", "login with a 513-character device id");
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "login with a 513-character device id",
+    );
     let mut login_body = password_login("alice", "secret-pw");
     login_body["initial_device_display_name"] = json!("n".repeat(101));
     let res = anon.json("POST", &format!("{V3}/login"), login_body).await;
-    expect_error(&res, 400, "M_TOO_LARGE", "login with a 101-character device name");
+    expect_error(
+        &res,
+        400,
+        "M_TOO_LARGE",
+        "login with a 101-character device name",
+    );
     let res = anon
         .json(
             "POST",
@@ -1615,10 +1641,20 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
             }),
         )
         .await;
-    expect_error(&res, 400, "M_INVALID_PARAM", "register with a 513-character device id");
-    assert!(available(&anon, "carol").await, "a refused registration created the account");
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "register with a 513-character device id",
+    );
+    assert!(
+        available(&anon, "carol").await,
+        "a refused registration created the account"
+    );
     let own = expect_ok(
-        alice.call("GET", &format!("{V3}/account/whoami"), None).await,
+        alice
+            .call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
         "whoami",
     )["device_id"]
         .as_str()
@@ -1631,7 +1667,12 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
             json!({ "display_name": "n".repeat(101) }),
         )
         .await;
-    expect_error(&res, 400, "M_TOO_LARGE", "renaming a device to 101 characters");
+    expect_error(
+        &res,
+        400,
+        "M_TOO_LARGE",
+        "renaming a device to 101 characters",
+    );
     assert_eq!(devices().await, count, "refused logins made devices");
     let mut login_body = password_login("alice", "secret-pw");
     login_body["device_id"] = json!("D".repeat(512));
@@ -1701,7 +1742,12 @@ async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
     let alias = format!("{V3}/directory/room/{}", enc("#mine:localhost"));
 
     let res = carol.json("PUT", &alias, json!({ "room_id": room })).await;
-    expect_error(&res, 403, "M_FORBIDDEN", "an alias for a room one is not in");
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "an alias for a room one is not in",
+    );
     let res = anon.call("GET", &alias, None).await;
     expect_error(&res, 404, "M_NOT_FOUND", "the refused alias");
     expect_ok(
@@ -1711,11 +1757,18 @@ async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
 
     let presence = format!("{V3}/presence/{}/status", enc(&alice_id));
     expect_ok(
-        alice.json("PUT", &presence, json!({ "presence": "online" })).await,
+        alice
+            .json("PUT", &presence, json!({ "presence": "online" }))
+            .await,
         "set presence",
     );
     let res = carol.call("GET", &presence, None).await;
-    expect_error(&res, 403, "M_FORBIDDEN", "presence of someone sharing no room");
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "presence of someone sharing no room",
+    );
     for (who, raw) in [("alice herself", &alice), ("bob, in her room", &bob)] {
         let seen = expect_ok(raw.call("GET", &presence, None).await, who);
         assert_eq!(seen["presence"], "online", "{who}: {seen}");
@@ -1727,8 +1780,17 @@ async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
     let redact = |id: &str, txn: &str| format!("{V3}/rooms/{r}/redact/{}/{txn}", enc(id));
     let before = all_events(&alice, &room).await;
     let res = bob.json("PUT", &redact(&from_alice, "x1"), json!({})).await;
-    expect_error(&res, 403, "M_FORBIDDEN", "power 0 redacting someone else's event");
-    assert_eq!(all_events(&alice, &room).await, before, "the refused redaction was stored");
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "power 0 redacting someone else's event",
+    );
+    assert_eq!(
+        all_events(&alice, &room).await,
+        before,
+        "the refused redaction was stored"
+    );
     let kept = expect_ok(alice.call("GET", &event(&from_alice), None).await, "event");
     assert_eq!(kept["content"]["body"], "alice's words", "{kept}");
     let elsewhere = create_room(&alice, json!({})).await;
@@ -1743,7 +1805,12 @@ async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
             json!({}),
         )
         .await;
-    expect_error(&res, 400, "M_INVALID_PARAM", "redacting an event of another room");
+    expect_error(
+        &res,
+        400,
+        "M_INVALID_PARAM",
+        "redacting an event of another room",
+    );
 
     for (who, raw, id, txn) in [
         ("bob, his own event", &bob, &from_bob, "x3"),

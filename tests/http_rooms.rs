@@ -366,19 +366,26 @@ async fn messages_with_limit_zero_skip_nothing() {
     let filter = enc(r#"{"types":["m.room.message"]}"#);
     let first = expect_ok(
         alice
-            .call("GET", &format!("{messages}?dir=f&limit=1&filter={filter}"), None)
+            .call(
+                "GET",
+                &format!("{messages}?dir=f&limit=1&filter={filter}"),
+                None,
+            )
             .await,
         "first message",
     );
     let after_first = first["end"].as_str().expect("end").to_owned();
-    for (dir, from, next) in [
-        ("b", None, "m2"),
-        ("f", Some(after_first.as_str()), "m1"),
-    ] {
-        let from_param = from.map(|f| format!("&from={}", enc(f))).unwrap_or_default();
+    for (dir, from, next) in [("b", None, "m2"), ("f", Some(after_first.as_str()), "m1")] {
+        let from_param = from
+            .map(|f| format!("&from={}", enc(f)))
+            .unwrap_or_default();
         let empty = expect_ok(
             alice
-                .call("GET", &format!("{messages}?dir={dir}&limit=0{from_param}"), None)
+                .call(
+                    "GET",
+                    &format!("{messages}?dir={dir}&limit=0{from_param}"),
+                    None,
+                )
                 .await,
             "limit=0",
         );
@@ -390,7 +397,10 @@ async fn messages_with_limit_zero_skip_nothing() {
             alice
                 .call(
                     "GET",
-                    &format!("{messages}?dir={dir}&limit=1&from={}&filter={filter}", enc(end)),
+                    &format!(
+                        "{messages}?dir={dir}&limit=1&from={}&filter={filter}",
+                        enc(end)
+                    ),
                     None,
                 )
                 .await,
@@ -404,13 +414,19 @@ async fn messages_with_limit_zero_skip_nothing() {
     }
     // Nothing lies past the newest event: no end token.
     let now = expect_ok(
-        alice.call("GET", &format!("{messages}?dir=b&limit=0"), None).await,
+        alice
+            .call("GET", &format!("{messages}?dir=b&limit=0"), None)
+            .await,
         "limit=0 backward",
     );
     let now = now["start"].as_str().expect("start").to_owned();
     let at_end = expect_ok(
         alice
-            .call("GET", &format!("{messages}?dir=f&limit=0&from={}", enc(&now)), None)
+            .call(
+                "GET",
+                &format!("{messages}?dir=f&limit=0&from={}", enc(&now)),
+                None,
+            )
             .await,
         "limit=0 at the end",
     );

@@ -474,10 +474,19 @@ mod tests {
 
     #[test]
     fn signatures_of_any_shape_take_a_new_signature() {
-        for signatures in [json!("x"), json!({ "@b:x": "x" }), json!({ "@b:x": [1] }), json!(5)] {
+        for signatures in [
+            json!("x"),
+            json!({ "@b:x": "x" }),
+            json!({ "@b:x": [1] }),
+            json!(5),
+        ] {
             let mut key = json!({ "keys": {}, "signatures": signatures });
             add_signature(&mut key, "@b:x", "ed25519:U", "sig");
-            assert_eq!(key["signatures"]["@b:x"]["ed25519:U"], json!("sig"), "{key}");
+            assert_eq!(
+                key["signatures"]["@b:x"]["ed25519:U"],
+                json!("sig"),
+                "{key}"
+            );
         }
     }
 

@@ -160,9 +160,17 @@ mod tests {
     fn statuses_map_to_the_spec_errcodes() {
         for (status, message, errcode) in [
             (400, "Invalid URL", "M_INVALID_PARAM"),
-            (400, "Failed to parse the request body as JSON", "M_NOT_JSON"),
+            (
+                400,
+                "Failed to parse the request body as JSON",
+                "M_NOT_JSON",
+            ),
             (413, "length limit exceeded", "M_TOO_LARGE"),
-            (415, "Expected request with `Content-Type: application/json`", "M_NOT_JSON"),
+            (
+                415,
+                "Expected request with `Content-Type: application/json`",
+                "M_NOT_JSON",
+            ),
             (422, "Failed to deserialize the JSON body", "M_BAD_JSON"),
             (408, "", "M_UNKNOWN"),
         ] {

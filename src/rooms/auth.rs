@@ -19,9 +19,8 @@ pub(crate) fn check(rules: &AuthorizationRules, pdu: &Pdu, state: &dyn StateView
     if pdu.kind == TimelineEventType::RoomCreate {
         return Ok(());
     }
-    let fetch_state = |kind: &StateEventType, key: &str| {
-        state.state_event(&kind.to_string(), key).ok().flatten()
-    };
+    let fetch_state =
+        |kind: &StateEventType, key: &str| state.state_event(&kind.to_string(), key).ok().flatten();
     ruma::state_res::check_state_dependent_auth_rules(rules, pdu, fetch_state).map_err(|e| {
         tracing::info!(reason = %e, "event refused by auth rules");
         Error::forbidden(e)

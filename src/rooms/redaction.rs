@@ -32,7 +32,12 @@ impl Rooms {
         if self.meta(target_short)?.room != short_room {
             return Ok(());
         }
-        if !self.may_redact(state, &rules.authorization, &redaction.sender, &target.sender)? {
+        if !self.may_redact(
+            state,
+            &rules.authorization,
+            &redaction.sender,
+            &target.sender,
+        )? {
             return Ok(());
         }
         let raw = self
@@ -85,7 +90,12 @@ impl Rooms {
         let rules = version
             .rules()
             .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-        if !self.may_redact(state, &rules.authorization, &redaction.sender, &target.sender)? {
+        if !self.may_redact(
+            state,
+            &rules.authorization,
+            &redaction.sender,
+            &target.sender,
+        )? {
             return Err(Error::forbidden(
                 "You don't have permission to redact this event",
             ));

@@ -159,9 +159,9 @@ impl Rooms {
         let mut replaces = None;
         let mut new_head = head.clone();
         if let Some(key) = &pdu.state_key {
-            let short_key =
-                self.state
-                    .short_key_or_create(batch, &pdu.kind.to_string(), key)?;
+            let short_key = self
+                .state
+                .short_key_or_create(batch, &pdu.kind.to_string(), key)?;
             replaces = state.get(&short_key).copied();
             let mut next = (*state).clone();
             next.insert(short_key, short_event);
