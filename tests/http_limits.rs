@@ -30,7 +30,10 @@ async fn connect(server: &TestServer) -> TcpStream {
 
 /// What the server sends until it closes the connection or `wait` passes;
 /// and whether it closed it.
-async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin), wait: Duration) -> (String, bool) {
+async fn read_until_closed(
+    stream: &mut (impl AsyncRead + Unpin),
+    wait: Duration,
+) -> (String, bool) {
     let deadline = tokio::time::Instant::now() + wait;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -180,7 +183,9 @@ async fn endpoints_keep_room_for_their_legitimate_bodies() {
 
     // A to-device request of 2 MiB (a room key for many devices).
     let whoami = expect_ok(
-        alice.call("GET", &format!("{V3}/account/whoami"), None).await,
+        alice
+            .call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
         "whoami",
     );
     let device = whoami["device_id"].as_str().expect("device_id");
@@ -346,7 +351,9 @@ async fn long_polling_sync_outlives_the_read_timeouts() {
     );
     // The same client goes on afterwards.
     expect_ok(
-        alice.call("GET", &format!("{V3}/account/whoami"), None).await,
+        alice
+            .call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
         "whoami after a long poll",
     );
 }
@@ -392,7 +399,10 @@ async fn connections_past_the_per_address_cap_are_closed_at_once() {
     let mut held = hold(&server, 3).await;
     let mut extra = connect(&server).await;
     let (answer, closed) = read_until_closed(&mut extra, Duration::from_secs(5)).await;
-    assert!(closed && answer.is_empty(), "a fourth connection: {answer:?}");
+    assert!(
+        closed && answer.is_empty(),
+        "a fourth connection: {answer:?}"
+    );
     held.pop();
     assert!(served_again(&server).await, "a freed place is not reused");
 }
@@ -459,7 +469,11 @@ async fn thumbnails_of_images_over_32_megapixels_are_refused() {
     let huge = upload_png(&alice, encode(image::GrayImage::new(6_000, 6_000))).await;
     let (status, body) = thumbnail(&server, &huge, "width=320&height=240").await;
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    assert_eq!((status, body["errcode"].as_str()), (400, Some("M_UNKNOWN")), "{body}");
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_UNKNOWN")),
+        "{body}"
+    );
 
     let small = upload_png(&alice, encode(image::GrayImage::new(600, 400))).await;
     let (status, _) = thumbnail(&server, &small, "width=320&height=240").await;
@@ -499,12 +513,24 @@ async fn concurrent_requests_for_one_thumbnail_make_it_once() {
         answers.windows(2).all(|w| w[0].1 == w[1].1),
         "the answers differ"
     );
-    assert_eq!(media.thumbnails_started() - before, 1, "one thumbnail, made once");
+    assert_eq!(
+        media.thumbnails_started() - before,
+        1,
+        "one thumbnail, made once"
+    );
 
     let (status, _) = thumbnail(&server, &id, "width=320&height=240").await;
     assert_eq!(status, 200);
-    assert_eq!(media.thumbnails_started() - before, 1, "kept, not made again");
+    assert_eq!(
+        media.thumbnails_started() - before,
+        1,
+        "kept, not made again"
+    );
     let (status, _) = thumbnail(&server, &id, "width=640&height=480").await;
     assert_eq!(status, 200);
-    assert_eq!(media.thumbnails_started() - before, 2, "another size is another thumbnail");
+    assert_eq!(
+        media.thumbnails_started() - before,
+        2,
+        "another size is another thumbnail"
+    );
 }

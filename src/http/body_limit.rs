@@ -107,11 +107,11 @@ mod tests {
         assert_eq!(v3("/keys/upload"), BodyClass::Bulk);
         assert_eq!(v3("/sendToDevice/{kind}/{txn}"), BodyClass::Bulk);
         assert_eq!(v3("/createRoom"), BodyClass::Bulk);
+        assert_eq!(BodyClass::of("/_matrix/media/v3/upload"), BodyClass::Media);
         assert_eq!(
-            BodyClass::of("/_matrix/media/v3/upload"),
-            BodyClass::Media
+            BodyClass::of("/_synapse/admin/v1/register"),
+            BodyClass::Small
         );
-        assert_eq!(BodyClass::of("/_synapse/admin/v1/register"), BodyClass::Small);
         assert_eq!(BodyClass::of("/no/such/route"), BodyClass::Small);
     }
 

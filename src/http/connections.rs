@@ -91,7 +91,10 @@ mod tests {
         let _b1 = gate.admit(b).expect("another address");
         assert!(gate.admit(b).is_none(), "over the total");
         drop(a1);
-        assert!(gate.admit(a).is_some(), "a closed connection frees its place");
+        assert!(
+            gate.admit(a).is_some(),
+            "a closed connection frees its place"
+        );
     }
 
     #[test]

@@ -52,10 +52,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let full_after = Duration::try_from_secs_f64(self.limit.burst / self.limit.per_second)
             .unwrap_or(Duration::MAX);
         buckets.expire(now, full_after);
-        let (tokens, at) = buckets
-            .get(key)
-            .copied()
-            .unwrap_or((self.limit.burst, now));
+        let (tokens, at) = buckets.get(key).copied().unwrap_or((self.limit.burst, now));
         let refilled = (tokens
             + now.saturating_duration_since(at).as_secs_f64() * self.limit.per_second)
             .min(self.limit.burst);

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -15,7 +16,6 @@ use matrixos_kernel::tools::{blocking, is_valid_slug};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::http::body_guard::RawBody;
 use crate::http::extract::MaybeAuth;
 use crate::services::Services;
 
@@ -246,7 +246,7 @@ pub async fn write_data(
     caller: MaybeAuth,
     headers: HeaderMap,
     Path((user, slug, key)): Path<(String, String, String)>,
-    RawBody(body): RawBody,
+    body: Bytes,
 ) -> Result<Response> {
     let owner = require_data_access(&s, &caller, &headers, &user, &slug, &key)?;
     if body.len() > MAX_DATA_BYTES {
