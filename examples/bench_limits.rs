@@ -146,10 +146,11 @@ async fn answer_status(stream: &mut TcpStream, wait: Duration) -> String {
 }
 
 /// One unauthenticated `POST /login` with a 50 MiB JSON array, sent with
-/// a `Content-Length` or chunked; answers the status it got.
-async fn big_login(port: u16, chunked: bool) -> String {
+/// a `Content-Length` or chunked; answers the status it got and how much
+/// of the body went out before the server stopped taking it.
+async fn big_login(port: u16, chunked: bool) -> (String, usize) {
     let Ok(mut tcp) = TcpStream::connect(("127.0.0.1", port)).await else {
-        return "connect failed".to_owned();
+        return ("connect failed".to_owned(), 0);
     };
     let framing = if chunked {
         "Transfer-Encoding: chunked".to_owned()
@@ -162,6 +163,7 @@ async fn big_login(port: u16, chunked: bool) -> String {
     );
     // "[" then "0,0,…": one array of 25 million numbers (left unclosed).
     let piece = "0,".repeat(32 * 1024).into_bytes();
+    let mut sent = 0;
     let send = async {
         tcp.write_all(head.as_bytes()).await?;
         if chunked {
@@ -178,13 +180,14 @@ async fn big_login(port: u16, chunked: bool) -> String {
             } else {
                 tcp.write_all(&piece).await?;
             }
+            sent += piece.len();
         }
         std::io::Result::Ok(())
     };
     // The server may refuse before the body is sent: a failed write is the
     // expected end then.
     let _ = tokio::time::timeout(Duration::from_secs(60), send).await;
-    answer_status(&mut tcp, Duration::from_secs(10)).await
+    (answer_status(&mut tcp, Duration::from_secs(10)).await, sent)
 }
 
 /// Counts of equal strings, as "413 ×4".
@@ -204,11 +207,17 @@ async fn big_logins(port: u16, chunked: bool) -> String {
     let tasks: Vec<_> = (0..4)
         .map(|_| tokio::spawn(big_login(port, chunked)))
         .collect();
-    let mut outcomes = Vec::new();
+    let (mut outcomes, mut most_sent) = (Vec::new(), 0);
     for t in tasks {
-        outcomes.push(t.await.unwrap_or_else(|_| "task failed".to_owned()));
+        let (status, sent) = t.await.unwrap_or_else(|_| ("task failed".to_owned(), 0));
+        outcomes.push(status);
+        most_sent = most_sent.max(sent);
     }
-    format!("answers: {}", tally(outcomes))
+    format!(
+        "answers: {}; at most {:.2} MiB of a body written (into socket buffers) before the server closed",
+        tally(outcomes),
+        most_sent as f64 / MIB as f64
+    )
 }
 
 /// 500 connections that send a request's headers a line every two
