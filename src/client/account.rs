@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::devices::{check_device_id, check_device_name};
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_bool, opt_str, req_str, Auth, ClientIp, JsonBody};
+use crate::http::extract::{opt_bool, opt_str, req_str, Auth, JsonBody};
 use crate::http::ratelimit::{self, Quota};
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
