@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 
 use super::worker::Work;
 use super::{is_ai_user, records, Ai};
-use crate::rooms::Pdu;
+use crate::rooms::{AppendHook, Appended, Pdu, Rooms};
 use crate::services::Services;
+use matrixos_storage::Batch;
 
 pub(super) struct Trigger {
     short_room: u64,
@@ -22,8 +23,26 @@ pub(super) struct Trigger {
     pdu: Arc<Pdu>,
 }
 
+/// The AI users' hook on the room core: every appended event is offered to
+/// [`Ai::observe`] (the services are held weakly, as they own the rooms).
+pub(super) struct Observer(pub Weak<Services>);
+
+impl AppendHook for Observer {
+    fn appended(&self, _: &Rooms, _: &mut Batch, event: &Appended<'_>) -> crate::error::Result<()> {
+        if let Some(s) = self.0.upgrade() {
+            s.ai.observe(
+                event.short_room,
+                &event.after.room_id,
+                event.count,
+                event.pdu,
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Ai {
-    /// Called for every event appended locally; must stay cheap.
+    /// Called for every event appended; must stay cheap.
     pub(super) fn observe(&self, short_room: u64, room: &RoomId, count: u64, pdu: &Arc<Pdu>) {
         if !self.enabled {
             return;

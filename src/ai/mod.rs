@@ -104,14 +104,9 @@ impl Ai {
         if let Err(e) = ai.load_rooms(services) {
             tracing::error!(error = %e, "cannot load the AI users' rooms");
         }
-        let weak = Arc::downgrade(services);
         services
             .rooms
-            .set_observer(Box::new(move |short_room, room, count, pdu| {
-                if let Some(s) = weak.upgrade() {
-                    s.ai.observe(short_room, room, count, pdu);
-                }
-            }));
+            .add_hook(Arc::new(dispatch::Observer(Arc::downgrade(services))));
         tokio::spawn(dispatch::run(Arc::downgrade(services), rx));
         tokio::spawn(scheduler::run(Arc::downgrade(services)));
     }

@@ -19,8 +19,7 @@ type S = State<Arc<Services>>;
 pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
     let mut batch = Batch::new();
     s.accounts.delete_devices_into(&mut batch, user, devices)?;
-    s.rooms
-        .push
+    s.push
         .pushers
         .delete_for_devices_into(&s.store.db, &mut batch, user, devices)?;
     let mut positions = Vec::new();

@@ -39,7 +39,6 @@ pub async fn list(
     let only_highlight = query_param(&q, "only") == Some("highlight");
     // One more than asked for tells whether there is a next page.
     let mut rows = s
-        .rooms
         .push
         .notifications(&caller.user_id, from, limit + 1, only_highlight)?;
     let next_token = (rows.len() > limit).then(|| rows[limit - 1].count.to_string());

@@ -21,11 +21,11 @@ type S = State<Arc<Services>>;
 
 /// A copy of the user's rule set to change.
 fn ruleset(s: &Services, user: &UserId) -> Result<Ruleset> {
-    Ok(s.rooms.push.ruleset(user)?.set.clone())
+    Ok(s.push.ruleset(user)?.set.clone())
 }
 
 async fn save(s: &Services, user: &UserId, rules: Ruleset) -> Result<()> {
-    s.rooms.push.save_ruleset(user, rules).await
+    s.push.save_ruleset(user, rules).await
 }
 
 fn check_scope(scope: &str) -> Result<()> {

@@ -16,7 +16,6 @@ type S = State<Arc<Services>>;
 
 pub async fn list(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
     let pushers: Vec<Value> = s
-        .rooms
         .push
         .pushers
         .list(&s.store.db, &caller.user_id)?
@@ -30,8 +29,7 @@ pub async fn set(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> R
     let now_s = crate::services::accounts::now_ms() / 1000;
     let change = parse_change(&body, &caller.device_id, now_s)?;
     let mut batch = Batch::new();
-    s.rooms
-        .push
+    s.push
         .pushers
         .apply(&s.store.db, &mut batch, &caller.user_id, change)?;
     s.store.commit(batch, vec![]).await?;

@@ -35,7 +35,7 @@ async fn mark(
     let short_room = s.rooms.short_room(room)?;
     let short_event = s.rooms.short_event(&event)?;
     let meta = match short_event {
-        Some(short) => Some(s.rooms.meta(short)?),
+        Some(short) => s.rooms.timeline_meta(short)?,
         None => None,
     };
     let Some(meta) = meta.filter(|m| Some(m.room) == short_room) else {
@@ -54,8 +54,7 @@ async fn mark(
         }
         "m.read" | "m.read.private" => {
             let mut clear = Batch::new();
-            s.rooms
-                .push
+            s.push
                 .clear_read(&mut clear, user, meta.room, meta.count, thread)?;
             s.receipts
                 .set(room, user, kind, &event, thread, clear)

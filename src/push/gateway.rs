@@ -59,7 +59,7 @@ impl Gateway {
 
 /// Starts the delivery worker; it ends when the services are gone.
 pub fn start(services: &Arc<Services>) {
-    let Some(mut jobs) = services.rooms.push.gateway.jobs.lock().take() else {
+    let Some(mut jobs) = services.push.gateway.jobs.lock().take() else {
         return;
     };
     let weak = Arc::downgrade(services);
@@ -155,7 +155,7 @@ fn notification(s: &Services, job: &PushJob, pushers: &[&Pusher]) -> Result<Opti
         "event_id": pdu.event_id,
         "room_id": room_id,
         "prio": if high { "high" } else { "low" },
-        "counts": { "unread": s.rooms.push.unread_rooms(&job.user)? },
+        "counts": { "unread": s.push.unread_rooms(&job.user)? },
         "devices": devices,
     });
     if !pushers.iter().all(|p| p.event_id_only()) {
@@ -192,7 +192,7 @@ async fn deliver(weak: &Weak<Services>, client: &reqwest::Client, job: PushJob) 
         let s = weak
             .upgrade()
             .ok_or_else(|| Error::internal("server stopped"))?;
-        let pushers = s.rooms.push.pushers.list(&s.store.db, &job.user)?;
+        let pushers = s.push.pushers.list(&s.store.db, &job.user)?;
         let mut by_url: BTreeMap<String, Vec<&Pusher>> = BTreeMap::new();
         for p in &pushers {
             if let Some(url) = p.url() {
@@ -217,8 +217,7 @@ async fn deliver(weak: &Weak<Services>, client: &reqwest::Client, job: PushJob) 
         for (app_id, pushkey) in ids.iter().filter(|(_, k)| rejected.contains(k)) {
             tracing::info!(user = %job.user, app_id, "gateway rejected a pushkey; pusher removed");
             if let Some(s) = weak.upgrade() {
-                s.rooms
-                    .push
+                s.push
                     .pushers
                     .delete_into(&mut batch, &job.user, app_id, pushkey);
             }

@@ -20,23 +20,13 @@ use ruma::{OwnedUserId, UserId};
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::rooms::{Pdu, RoomRecord, Rooms};
+use crate::rooms::{AppendHook, Appended, Pdu, RoomRecord, Rooms};
 use crate::services::account_data::AccountData;
 use crate::services::Store;
 pub use record::Notification;
 use room_ctx::RoomPushCtx;
 use rules::{CompiledRules, EventView, RuleContext};
 pub use unread::{RoomCounts, Unread};
-
-/// An event being appended: its room and stream position, and the room's
-/// head before and after it.
-pub(crate) struct Appended<'a> {
-    pub short_room: u64,
-    pub count: u64,
-    pub head: &'a RoomRecord,
-    pub after: &'a RoomRecord,
-    pub pdu: &'a Pdu,
-}
 
 /// A user's push rules as stored, and compiled for evaluation.
 pub struct UserRules {
@@ -157,23 +147,21 @@ impl Push {
         self.rooms.lock().insert(short_room, Arc::new(next));
         Ok(())
     }
+}
 
+impl AppendHook for Push {
     /// Records, in the event's batch, whom the event notifies (from each
     /// local member's push rules, against the state before the event), and
     /// clears what the event implies its sender has read or no longer needs.
-    pub(crate) fn record_event(
-        &self,
-        rooms: &Rooms,
-        batch: &mut Batch,
-        appended: Appended<'_>,
-    ) -> Result<()> {
+    fn appended(&self, rooms: &Rooms, batch: &mut Batch, appended: &Appended<'_>) -> Result<()> {
         let Appended {
             short_room,
             count,
             head,
             after,
             pdu,
-        } = appended;
+            ..
+        } = *appended;
         let ctx = self.room_ctx(rooms, short_room, head)?;
         if ctx.is_recipient(&pdu.sender) {
             // Sending in a room reads everything before it.
@@ -226,7 +214,9 @@ impl Push {
         }
         Ok(())
     }
+}
 
+impl Push {
     /// Unread counts of one room at stream position `at`.
     pub fn counts(&self, user: &UserId, short_room: u64, at: u64) -> Result<RoomCounts> {
         self.unread.counts(&self.store.db, user, short_room, at)

@@ -5,13 +5,18 @@
 use matrixos_federation::{event_id_for_pdu, hash_and_sign_pdu};
 use ruma::canonical_json::CanonicalJsonObject;
 use ruma::events::TimelineEventType;
-use ruma::{MilliSecondsSinceUnixEpoch, UserId};
+use ruma::room_version_rules::EventIdFormatVersion;
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, UserId};
 use serde_json::json;
 
 use super::send::EventDraft;
 use super::state_view::{StateView, StoredState};
 use super::{auth, limits, Pdu, RoomRecord, Rooms};
 use crate::error::{Error, Result};
+use crate::services::accounts::random_string;
+
+/// The most prev events a local event names.
+const MAX_PREV_EVENTS: usize = 10;
 
 /// A signed, authorised event not yet stored.
 pub struct BuiltEvent {
@@ -76,7 +81,7 @@ impl Rooms {
             "content": draft.content,
             "depth": head.depth + 1,
             "origin_server_ts": MilliSecondsSinceUnixEpoch::now(),
-            "prev_events": head.extremities,
+            "prev_events": self.prev_events_for(head)?,
             "sender": sender,
             "type": draft.kind.to_string(),
         });
@@ -95,6 +100,10 @@ impl Rooms {
                 pdu_json["redacts"] = json!(redacts);
             }
         }
+        if rules.event_id_format == EventIdFormatVersion::V1 {
+            // Room versions 1 and 2: the sending server names the event.
+            pdu_json["event_id"] = json!(format!("${}:{}", random_string(24), self.server_name));
+        }
         let mut object: CanonicalJsonObject = serde_json::from_value(pdu_json)
             .map_err(|e| Error::bad_json(format!("Event is not canonical JSON: {e}")))?;
         hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
@@ -110,5 +119,27 @@ impl Rooms {
 
         auth::check(&rules.authorization, &pdu, state)?;
         Ok(BuiltEvent { pdu, stored })
+    }
+
+    /// The prev events of a new local event: every forward extremity, so
+    /// that the event merges forks, but at most [`MAX_PREV_EVENTS`] (the
+    /// deepest), as Synapse does.
+    fn prev_events_for(&self, head: &RoomRecord) -> Result<Vec<OwnedEventId>> {
+        if head.extremities.len() <= MAX_PREV_EVENTS {
+            return Ok(head.extremities.clone());
+        }
+        let mut by_depth = Vec::with_capacity(head.extremities.len());
+        for id in &head.extremities {
+            let (_, pdu) = self
+                .pdu(id)?
+                .ok_or_else(|| Error::internal(format!("forward extremity {id} missing")))?;
+            by_depth.push((pdu.depth, id.clone()));
+        }
+        by_depth.sort_by(|a, b| b.cmp(a));
+        Ok(by_depth
+            .into_iter()
+            .take(MAX_PREV_EVENTS)
+            .map(|(_, id)| id)
+            .collect())
     }
 }

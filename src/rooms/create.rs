@@ -39,7 +39,9 @@ pub struct CreateRoom {
     pub creator_profile: Map<String, Value>,
 }
 
-pub const SUPPORTED_VERSIONS: [&str; 3] = ["10", "11", "12"];
+pub const SUPPORTED_VERSIONS: [&str; 12] = [
+    "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12",
+];
 
 fn merge(base: &mut Map<String, Value>, overrides: Map<String, Value>) {
     for (k, v) in overrides {

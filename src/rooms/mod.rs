@@ -1,19 +1,27 @@
 //! The room core: events, auth rules, state, timeline and memberships.
 
+pub mod append;
 pub mod auth;
+pub mod auth_chain;
 pub mod build;
 pub mod create;
 pub mod directory;
+pub mod hooks;
 pub mod limits;
 pub mod membership;
 pub mod pdu;
 pub mod power;
 pub mod redaction;
+pub mod remote;
+pub mod resolve;
 pub mod send;
 pub mod state;
 pub(crate) mod state_view;
 pub mod timeline;
 pub mod visibility;
+
+#[cfg(test)]
+mod dag_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::services::Store;
+pub use auth::Verdict;
+pub use hooks::{AppendHook, Appended};
 pub use pdu::Pdu;
 use state::StateStore;
 
@@ -48,12 +58,20 @@ pub struct EventMeta {
     pub count: u64,
     pub state_before: u64,
     pub state_after: u64,
+    /// What the auth rules decided (only accepted events are in the
+    /// timeline; rejected ones have no metadata at all).
+    #[serde(default, skip_serializing_if = "is_accepted")]
+    pub verdict: Verdict,
     /// The state event this one replaced (for `unsigned.prev_content`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<u64>,
     /// The sending device and its transaction id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<(String, String)>,
+}
+
+fn is_accepted(verdict: &Verdict) -> bool {
+    verdict.is_accepted()
 }
 
 /// Cached PDUs; emptied when it grows past this.
@@ -64,8 +82,8 @@ pub struct Rooms {
     pub(crate) server_name: OwnedServerName,
     pub(crate) signing_key: Arc<ServerSigningKey>,
     pub state: StateStore,
-    /// Push rules and the notifications they decide, recorded per event.
-    pub push: crate::push::Push,
+    pub(crate) auth_chains: auth_chain::AuthChains,
+    hooks: hooks::Hooks,
     /// Rooms' heads as the next event must see them, including events queued
     /// for the disk but not yet durable. Only touched under the room lock.
     heads: Mutex<HashMap<u64, RoomRecord>>,
@@ -75,12 +93,7 @@ pub struct Rooms {
     event_shorts: Mutex<HashMap<OwnedEventId, u64>>,
     metas: Mutex<HashMap<u64, Arc<EventMeta>>>,
     short_rooms: Mutex<HashMap<OwnedRoomId, u64>>,
-    observer: std::sync::OnceLock<Observer>,
 }
-
-/// Told of every event appended locally: short room id, room id, stream
-/// position, event. Runs on the append path, so it must be quick.
-pub type Observer = Box<dyn Fn(u64, &RoomId, u64, &Arc<Pdu>) + Send + Sync>;
 
 impl Rooms {
     pub fn new(
@@ -90,7 +103,8 @@ impl Rooms {
     ) -> Result<Self> {
         Ok(Self {
             state: StateStore::new(store.db.clone()),
-            push: crate::push::Push::new(store.clone())?,
+            auth_chains: auth_chain::AuthChains::default(),
+            hooks: hooks::Hooks::default(),
             store,
             server_name,
             signing_key,
@@ -100,25 +114,7 @@ impl Rooms {
             event_shorts: Mutex::new(HashMap::new()),
             metas: Mutex::new(HashMap::new()),
             short_rooms: Mutex::new(HashMap::new()),
-            observer: std::sync::OnceLock::new(),
         })
-    }
-
-    /// Sets the one observer of appended events (the AI users').
-    pub fn set_observer(&self, observer: Observer) {
-        let _ = self.observer.set(observer);
-    }
-
-    pub(crate) fn notify_observer(
-        &self,
-        short_room: u64,
-        room: &RoomId,
-        count: u64,
-        pdu: &Arc<Pdu>,
-    ) {
-        if let Some(observer) = self.observer.get() {
-            observer(short_room, room, count, pdu);
-        }
     }
 
     /// Whether the user belongs to this server.
@@ -184,6 +180,7 @@ impl Rooms {
 
     pub(crate) fn forget_head(&self, short_room: u64) {
         self.heads.lock().remove(&short_room);
+        self.state.forget_pending();
     }
 
     /// Forgets a room whose creation was not stored, so that its id does
@@ -213,7 +210,12 @@ impl Rooms {
             .db
             .get(Table::Events, &short.to_be_bytes())?
             .ok_or_else(|| Error::internal(format!("event {short} missing")))?;
-        let pdu: Arc<Pdu> = Arc::new(serde_json::from_slice(&raw)?);
+        let mut pdu: Pdu = serde_json::from_slice(&raw)?;
+        pdu.rejected = self
+            .store
+            .db
+            .exists(Table::Rejections, &short.to_be_bytes())?;
+        let pdu = Arc::new(pdu);
         self.cache_pdu(short, pdu.clone());
         Ok(pdu)
     }
@@ -229,6 +231,19 @@ impl Rooms {
         pdus.insert(short, pdu);
     }
 
+    /// Forgets cached events whose batch was never committed.
+    pub(crate) fn forget_events<'a>(&self, events: impl IntoIterator<Item = &'a OwnedEventId>) {
+        let mut shorts = self.event_shorts.lock();
+        let mut pdus = self.pdus.lock();
+        let mut metas = self.metas.lock();
+        for event in events {
+            if let Some(short) = shorts.remove(event) {
+                pdus.remove(&short);
+                metas.remove(&short);
+            }
+        }
+    }
+
     pub fn pdu(&self, event: &EventId) -> Result<Option<(u64, Arc<Pdu>)>> {
         match self.short_event(event)? {
             Some(short) => Ok(Some((short, self.pdu_by_short(short)?))),
@@ -237,17 +252,28 @@ impl Rooms {
     }
 
     pub fn meta(&self, short: u64) -> Result<Arc<EventMeta>> {
+        self.meta_opt(short)?
+            .ok_or_else(|| Error::internal(format!("event meta {short} missing")))
+    }
+
+    /// An event's metadata; `None` for events in no timeline (outliers and
+    /// rejected events).
+    pub fn meta_opt(&self, short: u64) -> Result<Option<Arc<EventMeta>>> {
         if let Some(meta) = self.metas.lock().get(&short) {
-            return Ok(meta.clone());
+            return Ok(Some(meta.clone()));
         }
-        let raw = self
-            .store
-            .db
-            .get(Table::EventMeta, &short.to_be_bytes())?
-            .ok_or_else(|| Error::internal(format!("event meta {short} missing")))?;
+        let Some(raw) = self.store.db.get(Table::EventMeta, &short.to_be_bytes())? else {
+            return Ok(None);
+        };
         let meta: Arc<EventMeta> = Arc::new(serde_json::from_slice(&raw)?);
         self.cache_meta(short, meta.clone());
-        Ok(meta)
+        Ok(Some(meta))
+    }
+
+    /// The metadata of an event in the room's timeline (accepted); `None`
+    /// for outliers, rejected and soft-failed events, which are never served.
+    pub fn timeline_meta(&self, short: u64) -> Result<Option<Arc<EventMeta>>> {
+        Ok(self.meta_opt(short)?.filter(|m| m.verdict.is_accepted()))
     }
 
     /// Event metadata never changes once written: cached like PDUs.

@@ -46,6 +46,9 @@ pub struct Pdu {
     pub auth_events: Vec<OwnedEventId>,
     pub depth: UInt,
     pub redacts: Option<OwnedEventId>,
+    /// Whether the auth rules rejected this event (not part of the JSON).
+    #[serde(skip)]
+    pub rejected: bool,
 }
 
 impl Pdu {
@@ -151,6 +154,6 @@ impl ruma::state_res::Event for Pdu {
         self.redacts.as_ref()
     }
     fn rejected(&self) -> bool {
-        false
+        self.rejected
     }
 }

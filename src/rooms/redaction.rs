@@ -29,7 +29,7 @@ impl Rooms {
         let Some((target_short, target)) = self.pdu(&target_id)? else {
             return Ok(());
         };
-        if self.meta(target_short)?.room != short_room {
+        if self.meta_opt(target_short)?.map(|m| m.room) != Some(short_room) {
             return Ok(());
         }
         if !self.may_redact(
@@ -82,7 +82,8 @@ impl Rooms {
         let Some((target_short, target)) = self.pdu(&target_id)? else {
             return Ok(());
         };
-        if Some(self.meta(target_short)?.room) != self.short_room(room)? {
+        let target_room = self.meta_opt(target_short)?.map(|m| m.room);
+        if target_room.is_none() || target_room != self.short_room(room)? {
             return Err(Error::invalid_param(
                 "Cannot redact an event from another room",
             ));

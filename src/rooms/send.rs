@@ -3,15 +3,15 @@
 //! itself is `build.rs`.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use matrixos_storage::{keys, Batch, CountGuard, Table};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{DeviceId, OwnedEventId, RoomId, UserId};
 use serde_json::Value;
 
+use super::append::Incoming;
 pub use super::build::BuiltEvent;
-use super::{EventMeta, RoomRecord, Rooms};
+use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
 
 /// An event a local user wants to send.
@@ -151,88 +151,27 @@ impl Rooms {
         batch: &mut Batch,
     ) -> Result<(RoomRecord, CountGuard)> {
         let BuiltEvent { pdu, stored } = built;
-        let event_id = pdu.event_id.clone();
-        let state = self.state.load(head.state)?;
-        let short_event = self.store.db.allocate_short(batch);
-        let position = self.store.db.reserve_count(batch);
-        let count = position.get();
-        let mut replaces = None;
-        let mut new_head = head.clone();
-        if let Some(key) = &pdu.state_key {
-            let short_key = self
-                .state
-                .short_key_or_create(batch, &pdu.kind.to_string(), key)?;
-            replaces = state.get(&short_key).copied();
-            let mut next = (*state).clone();
-            next.insert(short_key, short_event);
-            new_head.state = self.state.store(batch, head.state, next)?;
-        }
-        new_head.extremities = vec![event_id.clone()];
-        new_head.depth = head.depth + 1;
-        let meta = EventMeta {
-            room: short_room,
-            count,
-            state_before: head.state,
-            state_after: new_head.state,
-            replaces,
-            txn: txn
-                .as_ref()
-                .map(|t| (t.device.to_string(), t.id.to_owned())),
-        };
-        batch.put(Table::Events, short_event.to_be_bytes().to_vec(), stored);
-        batch.put(
-            Table::EventIds,
-            event_id.as_bytes().to_vec(),
-            short_event.to_be_bytes().to_vec(),
-        );
-        batch.put(
-            Table::EventMeta,
-            short_event.to_be_bytes().to_vec(),
-            serde_json::to_vec(&meta)?,
-        );
-        self.cache_meta(short_event, Arc::new(meta));
-        batch.put(
-            Table::Timeline,
-            keys::short_and_u64(short_room, count).to_vec(),
-            short_event.to_be_bytes().to_vec(),
-        );
-        batch.put(
-            Table::Rooms,
-            short_room.to_be_bytes().to_vec(),
-            serde_json::to_vec(&new_head)?,
-        );
-        if let Some(txn) = &txn {
-            batch.put(
-                Table::Transactions,
-                txn_key(&pdu.sender, &head.room_id, txn),
-                event_id.as_bytes().to_vec(),
-            );
-        }
-        if pdu.kind == TimelineEventType::RoomRedaction {
-            let rules = head
-                .version
-                .rules()
-                .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
-            self.apply_redaction(batch, short_room, &state, &rules, &pdu, short_event)?;
-        }
-        self.push.record_event(
-            self,
-            batch,
-            crate::push::Appended {
-                short_room,
-                count,
-                head: &head,
-                after: &new_head,
-                pdu: &pdu,
+        let txn = txn.map(|t| {
+            (
+                (t.device.to_string(), t.id.to_owned()),
+                txn_key(&pdu.sender, &head.room_id, &t),
+            )
+        });
+        let staged = self.stage(
+            short_room,
+            head,
+            Incoming {
+                pdu,
+                stored,
+                local: true,
+                state_before: None,
+                txn,
             },
+            batch,
         )?;
-        let pdu = Arc::new(pdu);
-        if pdu.kind == TimelineEventType::RoomMember {
-            self.index_membership(batch, short_room, &new_head, &pdu, short_event, count)?;
-        }
-        self.notify_observer(short_room, &new_head.room_id, count, &pdu);
-        self.cache_pdu(short_event, pdu);
-        self.set_head(short_room, new_head.clone());
-        Ok((new_head, position))
+        let position = staged
+            .position
+            .ok_or_else(|| Error::internal("a local event was not appended"))?;
+        Ok((staged.head, position))
     }
 }

@@ -1,12 +1,15 @@
 //! Room state storage: state keys and events by short id, and each state as
 //! a compressed diff against a parent state (a full snapshot every few steps,
-//! so loading one never walks a long chain).
+//! so loading one never walks a long chain). States are content-addressed:
+//! the same set of (state key, event) pairs always has the same id, so forks
+//! and re-resolutions that arrive at one state share it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use matrixos_storage::{keys, Batch, Db, Table};
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -23,6 +26,19 @@ pub struct StateStore {
     key_to_short: Mutex<HashMap<(String, String), u64>>,
     short_to_key: Mutex<HashMap<u64, (String, String)>>,
     states: Mutex<HashMap<u64, (Arc<StateMap>, u32)>>,
+    /// Content digest → state id, for states stored in batches that may not
+    /// be durable yet (the table answers for the durable ones).
+    digests: Mutex<HashMap<[u8; 32], u64>>,
+}
+
+/// The content address of a state: sha256 of its pairs in key order.
+fn digest(state: &StateMap) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for (k, v) in state {
+        hasher.update(k.to_be_bytes());
+        hasher.update(v.to_be_bytes());
+    }
+    hasher.finalize().into()
 }
 
 fn encode_diff(parent: u64, chain: u32, changes: &[(u64, u64)]) -> Vec<u8> {
@@ -47,6 +63,26 @@ impl StateStore {
             key_to_short: Mutex::new(HashMap::new()),
             short_to_key: Mutex::new(HashMap::new()),
             states: Mutex::new(HashMap::new()),
+            digests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets states staged in a batch that failed to commit.
+    pub fn forget_pending(&self) {
+        self.digests.lock().clear();
+        self.states.lock().clear();
+    }
+
+    /// The id of a state with exactly this content, if one was stored.
+    fn known(&self, digest: &[u8; 32]) -> Result<Option<u64>> {
+        if let Some(id) = self.digests.lock().get(digest) {
+            return Ok(Some(*id));
+        }
+        match self.db.get(Table::StateHashes, digest)? {
+            Some(v) => Ok(Some(
+                keys::read_u64(&v).ok_or_else(|| corrupt("state hash"))?,
+            )),
+            None => Ok(None),
         }
     }
 
@@ -159,8 +195,16 @@ impl StateStore {
     }
 
     /// Stores `new` as a diff against `parent` (or as a snapshot) and returns
-    /// its state hash.
+    /// its state id; a state stored before keeps its id and is not stored
+    /// again.
     pub fn store(&self, batch: &mut Batch, parent: u64, new: StateMap) -> Result<u64> {
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let digest = digest(&new);
+        if let Some(id) = self.known(&digest)? {
+            return Ok(id);
+        }
         let (old, chain) = self.load_with_chain(parent)?;
         let mut changes: Vec<(u64, u64)> = new
             .iter()
@@ -176,7 +220,17 @@ impl StateStore {
             (encode_diff(parent, chain + 1, &changes), chain + 1)
         };
         batch.put(Table::StateDiffs, hash.to_be_bytes().to_vec(), encoded.0);
+        batch.put(
+            Table::StateHashes,
+            digest.to_vec(),
+            hash.to_be_bytes().to_vec(),
+        );
         self.cache(hash, (Arc::new(new), encoded.1));
+        let mut digests = self.digests.lock();
+        if digests.len() >= MAX_CACHED_STATES {
+            digests.clear();
+        }
+        digests.insert(digest, hash);
         Ok(hash)
     }
 }

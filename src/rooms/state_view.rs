@@ -20,7 +20,7 @@ pub(crate) trait StateView {
     /// The state event for (type, state key), if the state has one.
     fn state_event(&self, kind: &str, state_key: &str) -> Result<Option<Arc<Pdu>>>;
     /// An event by id (the auth rules look up auth events this way).
-    fn event(&self, id: &EventId) -> Option<Arc<Pdu>>;
+    fn event(&self, id: &EventId) -> Result<Option<Arc<Pdu>>>;
 }
 
 /// A state the server has stored (or queued for the disk).
@@ -40,8 +40,8 @@ impl StateView for StoredState<'_> {
         }
     }
 
-    fn event(&self, id: &EventId) -> Option<Arc<Pdu>> {
-        self.rooms.pdu(id).ok().flatten().map(|(_, pdu)| pdu)
+    fn event(&self, id: &EventId) -> Result<Option<Arc<Pdu>>> {
+        Ok(self.rooms.pdu(id)?.map(|(_, pdu)| pdu))
     }
 }
 
@@ -73,7 +73,48 @@ impl StateView for DraftState {
             .cloned())
     }
 
-    fn event(&self, id: &EventId) -> Option<Arc<Pdu>> {
-        self.by_id.get(id).cloned()
+    fn event(&self, id: &EventId) -> Result<Option<Arc<Pdu>>> {
+        Ok(self.by_id.get(id).cloned())
+    }
+}
+
+/// An event's own auth events, taken as a state: the first of the spec's
+/// checks on an event from elsewhere. Built only from events the server
+/// has; the auth rules reject an event whose auth events are missing.
+pub(crate) struct AuthEventsState<'a> {
+    rooms: &'a Rooms,
+    state: HashMap<(String, String), Arc<Pdu>>,
+}
+
+impl<'a> AuthEventsState<'a> {
+    /// `create_implied`: the room version names the create event by the
+    /// room id, not in `auth_events` (room version 12).
+    pub fn of(rooms: &'a Rooms, pdu: &Pdu, create_implied: bool) -> Result<Self> {
+        let mut state = HashMap::new();
+        let implied = match (&pdu.room_id, create_implied) {
+            (Some(room), true) => OwnedEventId::try_from(format!("${}", &room.as_str()[1..])).ok(),
+            _ => None,
+        };
+        for id in pdu.auth_events.iter().chain(implied.iter()) {
+            if let Some((_, event)) = rooms.pdu(id)? {
+                if let Some(key) = &event.state_key {
+                    state.insert((event.kind.to_string(), key.clone()), event.clone());
+                }
+            }
+        }
+        Ok(Self { rooms, state })
+    }
+}
+
+impl StateView for AuthEventsState<'_> {
+    fn state_event(&self, kind: &str, state_key: &str) -> Result<Option<Arc<Pdu>>> {
+        Ok(self
+            .state
+            .get(&(kind.to_owned(), state_key.to_owned()))
+            .cloned())
+    }
+
+    fn event(&self, id: &EventId) -> Result<Option<Arc<Pdu>>> {
+        Ok(self.rooms.pdu(id)?.map(|(_, pdu)| pdu))
     }
 }

@@ -8,7 +8,7 @@ use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, RoomId, UserId};
 use serde_json::{json, Map, Value};
 
 use super::{Pdu, Rooms};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One timeline entry: stream position, short id, event.
 pub struct TimelineEntry {
@@ -63,9 +63,22 @@ impl Rooms {
         Ok(out)
     }
 
-    /// The room's state after every event at or before `position` (0 if the
-    /// room had no events by then).
+    /// The room's current state as it was at stream position `position`
+    /// (0 if the room had no state by then): recorded whenever the current
+    /// state changes, so it is right on a forked room. Rooms stored before
+    /// that record was kept fall back to the state after the last event.
     pub fn state_at(&self, short_room: u64, position: u64) -> Result<u64> {
+        let prefix = short_room.to_be_bytes();
+        let start = keys::short_and_u64(short_room, position);
+        if let Some(item) = self
+            .store
+            .db
+            .scan_from(Table::RoomStates, &prefix, &start, Direction::Backward)
+            .next()
+        {
+            let (_, v) = item?;
+            return keys::read_u64(&v).ok_or_else(|| Error::internal("corrupt room state"));
+        }
         match self
             .timeline(short_room, position, Direction::Backward, 1, None)?
             .first()
@@ -124,8 +137,9 @@ impl Rooms {
         let now: u64 = MilliSecondsSinceUnixEpoch::now().get().into();
         let ts: u64 = pdu.origin_server_ts.get().into();
         unsigned.insert("age".into(), json!(now.saturating_sub(ts)));
-        let meta = self.meta(short)?;
-        if let (Some((device, txn)), Some(viewer)) = (&meta.txn, viewer) {
+        let meta = self.meta_opt(short)?;
+        let txn = meta.as_ref().and_then(|m| m.txn.as_ref());
+        if let (Some((device, txn)), Some(viewer)) = (txn, viewer) {
             if viewer_is_sender && device.as_str() == viewer.as_str() {
                 unsigned.insert("transaction_id".into(), json!(txn));
             }
@@ -138,7 +152,7 @@ impl Rooms {
             );
         }
         if pdu.is_state() {
-            if let Some(prev) = meta.replaces {
+            if let Some(prev) = meta.and_then(|m| m.replaces) {
                 let prev = self.pdu_by_short(prev)?;
                 unsigned.insert("prev_content".into(), prev.content_value());
                 unsigned.insert("replaces_state".into(), json!(prev.event_id));

@@ -152,10 +152,15 @@ impl Rooms {
             if out.len() >= MAX_HISTORY {
                 break;
             }
-            let meta = self.meta(short)?;
             let pdu = self.pdu_by_short(short)?;
-            out.push((meta.count, Membership::of_event(&pdu)));
-            next = meta.replaces;
+            // A member event received with a room's state (an outlier) has
+            // no position: it is older than anything in the timeline.
+            let meta = self.timeline_meta(short)?;
+            out.push((
+                meta.as_ref().map_or(0, |m| m.count),
+                Membership::of_event(&pdu),
+            ));
+            next = meta.and_then(|m| m.replaces);
         }
         out.reverse();
         Ok(out)
@@ -191,7 +196,9 @@ impl RoomReader<'_> {
 
     /// Whether the user may see this event of the room.
     pub fn can_see(&self, short: u64, pdu: &Pdu) -> Result<bool> {
-        let meta = self.rooms.meta(short)?;
+        let Some(meta) = self.rooms.timeline_meta(short)? else {
+            return Ok(false);
+        };
         if meta.room != self.short_room || meta.count > self.until {
             return Ok(false);
         }

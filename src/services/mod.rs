@@ -37,6 +37,8 @@ pub struct Services {
     pub accounts: accounts::Accounts,
     pub uia: uia::Uia,
     pub rooms: Rooms,
+    /// Push rules and the notifications they decide, recorded per event.
+    pub push: Arc<crate::push::Push>,
     pub account_data: account_data::AccountData,
     pub keys: e2ee_keys::E2eeKeys,
     pub cross_signing: cross_signing::CrossSigning,
@@ -97,11 +99,15 @@ impl Services {
         let accounts = accounts::Accounts::new(store.clone(), server_name.clone());
         let ai = crate::ai::Ai::new(config.ai.clone(), config.base_url(), &config.data_dir)?;
         crate::ai::home_layout::migrate(&store.db, ai.homes_dir(), &accounts.all_users()?)?;
+        let rooms = Rooms::new(store.clone(), server_name.clone(), signing_key.clone())?;
+        let push = Arc::new(crate::push::Push::new(store.clone())?);
+        rooms.add_hook(push.clone());
         Ok(Arc::new(Self {
             ai,
             accounts,
             uia: uia::Uia::default(),
-            rooms: Rooms::new(store.clone(), server_name.clone(), signing_key.clone())?,
+            rooms,
+            push,
             account_data: account_data::AccountData::new(store.clone()),
             keys: e2ee_keys::E2eeKeys::new(store.clone()),
             cross_signing: cross_signing::CrossSigning::new(store.clone()),

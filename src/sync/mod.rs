@@ -179,7 +179,7 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
     // Push rules start as server defaults that were never written: a first
     // sync still shows them, as Synapse does.
     if since == 0 && !global.iter().any(|e| e["type"] == "m.push_rules") {
-        global.push(s.rooms.push.account_data_event(user)?);
+        global.push(s.push.account_data_event(user)?);
     }
     let presence = presence_events(s, user, &p.filter, since, next)?;
     let (changed, left_users) = if since > 0 {

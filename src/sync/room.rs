@@ -216,7 +216,6 @@ impl RoomSync<'_> {
     fn unread(&self, short_room: u64, out: &mut Value) -> Result<()> {
         let counts = self
             .s
-            .rooms
             .push
             .counts(&self.caller.user_id, short_room, self.next)?;
         let json_of = |u: &Unread| json!({ "notification_count": u.notifications, "highlight_count": u.highlights });

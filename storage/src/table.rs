@@ -90,10 +90,24 @@ pub enum Table {
     Pushers,
     /// media id → uploaded file's record (JSON); the bytes are a file.
     Media,
+    /// sha256 of a state's sorted (short state key, short event) pairs →
+    /// short state id: the same state always gets the same id.
+    StateHashes,
+    /// short event id → its full auth chain (sorted short event ids, u64 BE
+    /// each), computed once and never changed.
+    AuthChains,
+    /// short event id → nothing: events known but not in any timeline (auth
+    /// events, state received for a join); their PDU is in `Events`.
+    Outliers,
+    /// short room id ‖ stream position (u64 BE each) → short state id: the
+    /// room's current state from that position on.
+    RoomStates,
+    /// short event id → why the auth rules rejected it (UTF-8).
+    Rejections,
 }
 
 impl Table {
-    pub const ALL: [Table; 39] = [
+    pub const ALL: [Table; 44] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -133,6 +147,11 @@ impl Table {
         Table::BackupKeys,
         Table::Pushers,
         Table::Media,
+        Table::StateHashes,
+        Table::AuthChains,
+        Table::Outliers,
+        Table::RoomStates,
+        Table::Rejections,
     ];
 
     pub fn name(self) -> &'static str {
@@ -176,6 +195,11 @@ impl Table {
             Table::BackupKeys => "backup_keys",
             Table::Pushers => "pushers",
             Table::Media => "media",
+            Table::StateHashes => "state_hashes",
+            Table::AuthChains => "auth_chains",
+            Table::Outliers => "outliers",
+            Table::RoomStates => "room_states",
+            Table::Rejections => "rejections",
         }
     }
 
@@ -201,6 +225,10 @@ impl Table {
                 | Table::AiHistory
                 | Table::AiCrypto
                 | Table::Media
+                | Table::StateHashes
+                | Table::AuthChains
+                | Table::Outliers
+                | Table::Rejections
         )
     }
 }

@@ -4,7 +4,7 @@
 //! decrypts the answer; after a server restart the AI still reads and
 //! writes (its crypto state and the conversation were kept).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

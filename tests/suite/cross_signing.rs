@@ -4,7 +4,7 @@
 //! every change reaches room members through `/sync` and `/keys/changes`.
 //! Keys are real ed25519 keys and signatures real signatures, made with ruma.
 
-mod common;
+use crate::common;
 
 use common::{expect_error, expect_ok, start, Raw, V3};
 use ruma::serde::Base64;

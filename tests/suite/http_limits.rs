@@ -4,7 +4,7 @@
 //! read timeouts, connection caps, and thumbnails (a pixel cap, one job per
 //! thumbnail). Raw TCP where reqwest would not send what an attacker does.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::time::{Duration, Instant};

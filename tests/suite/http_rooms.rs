@@ -2,7 +2,7 @@
 //! idempotent sends, long-polling sync, `/messages` pagination, members,
 //! state and event reads, key upload and claim, to-device delivery.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! versions, uploads that keep the better copy of a session, reads and
 //! deletes at every level, and the errors clients rely on.
 
-mod common;
+use crate::common;
 
 use common::{enc, expect_error, expect_ok, start, Raw, V3};
 use serde_json::{json, Value};

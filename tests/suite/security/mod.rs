@@ -1,9 +1,6 @@
 //! Security regressions: each module proves one finding of the security
 //! review fixed (the test failed on the code before the fix).
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod fuzz;
 mod homes;
 mod visibility;

@@ -2,7 +2,7 @@
 //! machine on: exercises `/keys/upload`, `/keys/query`, `/keys/claim`,
 //! `/sendToDevice` and `to_device` / `device_lists` in `/sync`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

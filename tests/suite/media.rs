@@ -3,7 +3,7 @@
 //! generations, the headers that keep uploads from running in a browser,
 //! every error case, the upload limit and that uploads survive a restart.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::time::Duration;

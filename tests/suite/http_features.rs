@@ -2,7 +2,7 @@
 //! knocking, restricted joins, redaction, `/context`, `/timestamp_to_event`,
 //! receipts and unread counts, typing, push rules and presence.
 
-mod common;
+use crate::common;
 
 use common::rooms::{invite, join, send_json, send_text, shared_room, sync_until};
 use common::{create_room, enc, expect_error, expect_ok, next_batch, start, sync, Raw, V3};

@@ -4,7 +4,7 @@
 //! use); the git home, apps and their data API, reminders, privacy for
 //! outsiders, the usage ledger, failures, restarts and the offline kernel.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

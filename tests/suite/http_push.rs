@@ -3,7 +3,7 @@
 //! (whole-room and per thread) and by one's own messages, `/notifications`,
 //! and presence delivered through `/sync`.
 
-mod common;
+use crate::common;
 
 use common::rooms::{send_json, send_text, shared_room, sync_until};
 use common::{enc, expect_ok, next_batch, start, sync, Raw, V3};

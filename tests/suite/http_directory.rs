@@ -1,6 +1,6 @@
 //! Room aliases and the public room directory over raw HTTP.
 
-mod common;
+use crate::common;
 
 use common::enc;
 

@@ -5,7 +5,7 @@
 //! receipt, display names mirrored into member events, leaving and logging
 //! out.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! refused request changes nothing. Registration modes, UIA and shared-secret
 //! registration live here too. Room, sync and key behaviour: `http_rooms.rs`.
 
-mod common;
+use crate::common;
 
 use common::{create_room, enc, expect_error, expect_ok, Raw, TestServer, V3};
 use hmac::{Hmac, Mac};

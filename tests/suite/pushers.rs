@@ -2,7 +2,7 @@
 //! HTTP server in this test, on loopback) receives what the spec's push
 //! gateway API describes. A pushkey the gateway rejects is removed.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,371 @@
+//! Events from elsewhere: PDUs other servers signed, whose signatures the
+//! caller (the federation layer) has checked. They are identified by their
+//! room version's rules, checked three ways and appended to the DAG; events
+//! that are only known (auth events, state received for a join) are kept as
+//! outliers; and a room can be born from a snapshot of its state, checked
+//! and stored as one batch, so that a crash mid-join leaves nothing or the
+//! whole room.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use matrixos_federation::event_id_for_pdu;
+use matrixos_storage::{Batch, Table};
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::{CanonicalJsonValue, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+
+use super::append::Incoming;
+use super::auth::{decide, Verdict};
+use super::state::StateMap;
+use super::state_view::AuthEventsState;
+use super::{Pdu, RoomRecord, Rooms};
+use crate::error::{Error, Result};
+
+/// A PDU from another server, identified and ready to store.
+#[derive(Debug, Clone)]
+pub struct RemotePdu {
+    pub pdu: Pdu,
+    /// The JSON stored for it: the signed PDU, plus `event_id` where the
+    /// room version does not carry it.
+    stored: Vec<u8>,
+}
+
+/// The outcome of appending a PDU from elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub event_id: OwnedEventId,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+}
+
+/// A room as a resident server describes it for a join: the state before
+/// the join event, the auth chain of that state and of the join, and the
+/// join event itself.
+pub struct Snapshot {
+    pub room_id: OwnedRoomId,
+    pub version: RoomVersionId,
+    pub state: Vec<RemotePdu>,
+    pub auth_chain: Vec<RemotePdu>,
+    pub join: RemotePdu,
+}
+
+fn rules_of(version: &RoomVersionId) -> Result<RoomVersionRules> {
+    version
+        .rules()
+        .ok_or_else(|| Error::unsupported_room_version(format!("Room version {version}")))
+}
+
+impl RemotePdu {
+    /// Checks a PDU's format for its room version and identifies it. The
+    /// caller has verified its signatures and hashes.
+    pub fn parse(version: &RoomVersionId, mut object: CanonicalJsonObject) -> Result<Self> {
+        let rules = rules_of(version)?;
+        object.remove("unsigned");
+        ruma::state_res::check_pdu_format(&object, &rules.event_format)
+            .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
+        let event_id = event_id_for_pdu(&object, &rules)
+            .map_err(|e| Error::bad_json(format!("PDU has no valid event id: {e}")))?;
+        object.insert(
+            "event_id".to_owned(),
+            CanonicalJsonValue::String(event_id.to_string()),
+        );
+        let stored = serde_json::to_vec(&object)?;
+        let pdu: Pdu = serde_json::from_slice(&stored)
+            .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
+        Ok(Self { pdu, stored })
+    }
+
+    pub fn event_id(&self) -> &OwnedEventId {
+        &self.pdu.event_id
+    }
+}
+
+impl Rooms {
+    /// Appends a PDU from elsewhere to a room this server is in. Its prev
+    /// events must be known (fetching missing ones is the federation
+    /// layer's work). A PDU already known answers as it was judged then.
+    pub async fn append_remote(&self, room: &RoomId, remote: RemotePdu) -> Result<Appended> {
+        let lock = self.lock(room);
+        let guard = lock.lock().await;
+        let (short_room, _) = self.record_of(room)?;
+        if let Some(short) = self.short_event(remote.event_id())? {
+            if !self.is_outlier(short)? {
+                return self.judged(short, remote.event_id().clone());
+            }
+        }
+        let head = self
+            .head(short_room)?
+            .ok_or_else(|| Error::not_found("Unknown room"))?;
+        let mut batch = Batch::new();
+        let staged = self.stage(
+            short_room,
+            head,
+            Incoming {
+                pdu: remote.pdu.clone(),
+                stored: remote.stored,
+                local: false,
+                state_before: None,
+                txn: None,
+            },
+            &mut batch,
+        )?;
+        drop(guard);
+        let positions = staged.position.into_iter().collect();
+        if let Err(e) = self.store.commit(batch, positions).await {
+            self.forget_head(short_room);
+            return Err(e);
+        }
+        Ok(Appended {
+            event_id: remote.pdu.event_id,
+            verdict: staged.verdict,
+            reason: staged.reason,
+        })
+    }
+
+    /// How a stored event was judged.
+    fn judged(&self, short: u64, event_id: OwnedEventId) -> Result<Appended> {
+        if let Some(reason) = self.store.db.get(Table::Rejections, &short.to_be_bytes())? {
+            return Ok(Appended {
+                event_id,
+                verdict: Verdict::Rejected,
+                reason: Some(String::from_utf8_lossy(&reason).into_owned()),
+            });
+        }
+        let verdict = self.meta(short)?.verdict;
+        Ok(Appended {
+            event_id,
+            verdict,
+            reason: None,
+        })
+    }
+
+    /// Stores events as outliers, each checked against its own auth events
+    /// (a failure stores it rejected). Auth events come before the events
+    /// they authorise, whatever order they arrive in; events already known
+    /// are left as they are. Returns the short id of every event given.
+    pub(crate) fn stage_outliers(
+        &self,
+        events: Vec<RemotePdu>,
+        rules: &RoomVersionRules,
+        batch: &mut Batch,
+    ) -> Result<HashMap<OwnedEventId, u64>> {
+        let mut shorts = HashMap::with_capacity(events.len());
+        for remote in auth_order(events) {
+            if let Some(short) = self.short_event(remote.event_id())? {
+                shorts.insert(remote.pdu.event_id, short);
+                continue;
+            }
+            let RemotePdu { mut pdu, stored } = remote;
+            let short = self.store.db.allocate_short(batch);
+            let auth_events = AuthEventsState::of(
+                self,
+                &pdu,
+                rules.authorization.room_create_event_id_as_room_id,
+            )?;
+            let key = short.to_be_bytes().to_vec();
+            batch.put(Table::Events, key.clone(), stored);
+            batch.put(
+                Table::EventIds,
+                pdu.event_id.as_bytes().to_vec(),
+                key.clone(),
+            );
+            batch.put(Table::Outliers, key.clone(), Vec::new());
+            if let Err(reason) = decide(&rules.authorization, &pdu, &auth_events)? {
+                tracing::info!(event = %pdu.event_id, %reason, "outlier rejected");
+                batch.put(Table::Rejections, key, reason.into_bytes());
+                pdu.rejected = true;
+            }
+            shorts.insert(pdu.event_id.clone(), short);
+            self.cache_pdu(short, Arc::new(pdu));
+        }
+        Ok(shorts)
+    }
+
+    /// Joins a room from a snapshot: the auth chain and the state are
+    /// stored as outliers, the state becomes the state before the join
+    /// event, and the join event is the first event of the room's timeline;
+    /// all of it in one batch. A state event the auth rules reject refuses
+    /// the whole snapshot.
+    pub async fn join_from_snapshot(&self, snapshot: Snapshot) -> Result<Appended> {
+        let Snapshot {
+            room_id,
+            version,
+            state,
+            auth_chain,
+            join,
+        } = snapshot;
+        let rules = rules_of(&version)?;
+        let lock = self.lock(&room_id);
+        let _guard = lock.lock().await;
+        if self.short_room(&room_id)?.is_some() {
+            return Err(Error::invalid_param("This server already knows the room"));
+        }
+        let mut batch = Batch::new();
+        let short_room = self.store.db.allocate_short(&mut batch);
+        batch.put(
+            Table::RoomIds,
+            room_id.as_bytes().to_vec(),
+            short_room.to_be_bytes().to_vec(),
+        );
+        let state_ids: Vec<OwnedEventId> = state.iter().map(|e| e.event_id().clone()).collect();
+        let mut known = auth_chain;
+        known.extend(state);
+        let mut staged_ids: Vec<OwnedEventId> =
+            known.iter().map(|e| e.event_id().clone()).collect();
+        let event_id = join.pdu.event_id.clone();
+        staged_ids.push(event_id.clone());
+        let result = self.join_staged(
+            short_room, &room_id, version, &state_ids, known, join, &rules, &mut batch,
+        );
+        let staged = match result {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.forget_events(&staged_ids);
+                self.forget_room(&room_id, short_room);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self
+            .store
+            .commit(batch, staged.position.into_iter().collect())
+            .await
+        {
+            self.forget_events(&staged_ids);
+            self.forget_room(&room_id, short_room);
+            return Err(e);
+        }
+        Ok(Appended {
+            event_id,
+            verdict: Verdict::Accepted,
+            reason: None,
+        })
+    }
+
+    /// Stages a snapshot join in `batch`: the outliers, the state, the join.
+    #[allow(clippy::too_many_arguments)]
+    fn join_staged(
+        &self,
+        short_room: u64,
+        room_id: &RoomId,
+        version: RoomVersionId,
+        state_ids: &[OwnedEventId],
+        known: Vec<RemotePdu>,
+        join: RemotePdu,
+        rules: &RoomVersionRules,
+        batch: &mut Batch,
+    ) -> Result<super::append::Staged> {
+        let shorts = self.snapshot_state(state_ids, known, rules, batch)?;
+        let state_id = self.state.store(batch, 0, shorts)?;
+        self.remember_short_room(room_id, short_room);
+        let empty = RoomRecord {
+            room_id: room_id.to_owned(),
+            version,
+            state: 0,
+            extremities: join.pdu.prev_events.clone(),
+            depth: u64::from(join.pdu.depth).saturating_sub(1),
+        };
+        let head = RoomRecord {
+            state: state_id,
+            ..empty.clone()
+        };
+        let staged = self.stage(
+            short_room,
+            head,
+            Incoming {
+                pdu: join.pdu,
+                stored: join.stored,
+                local: false,
+                state_before: Some(state_id),
+                txn: None,
+            },
+            batch,
+        )?;
+        if !staged.verdict.is_accepted() {
+            return Err(Error::forbidden(format!(
+                "The join event was refused: {}",
+                staged.reason.unwrap_or_default()
+            )));
+        }
+        let count = staged.position.as_ref().map_or(0, |p| p.get());
+        self.index_state_change(batch, short_room, &empty, &staged.head, count)?;
+        Ok(staged)
+    }
+
+    /// Stores a snapshot's events as outliers and returns its state.
+    fn snapshot_state(
+        &self,
+        state_ids: &[OwnedEventId],
+        events: Vec<RemotePdu>,
+        rules: &RoomVersionRules,
+        batch: &mut Batch,
+    ) -> Result<StateMap> {
+        let shorts = self.stage_outliers(events, rules, batch)?;
+        let mut state = StateMap::new();
+        for id in state_ids {
+            let short = shorts
+                .get(id)
+                .copied()
+                .ok_or_else(|| Error::internal("snapshot event not stored"))?;
+            let pdu = self.pdu_by_short(short)?;
+            if pdu.rejected {
+                return Err(Error::forbidden(format!(
+                    "The room's state holds an event the auth rules reject: {id}"
+                )));
+            }
+            let Some(key) = &pdu.state_key else {
+                return Err(Error::bad_json(format!(
+                    "{id} in the room state is not a state event"
+                )));
+            };
+            let short_key = self
+                .state
+                .short_key_or_create(batch, &pdu.kind.to_string(), key)?;
+            state.insert(short_key, short);
+        }
+        Ok(state)
+    }
+}
+
+/// Orders events so that each comes after those of its auth events that
+/// are in the set, and every event after the create event (from room
+/// version 12 no auth event names it). Kahn's algorithm; events caught in
+/// a cycle go last, in their order, and fail their checks.
+fn auth_order(mut events: Vec<RemotePdu>) -> Vec<RemotePdu> {
+    events.sort_by_key(|e| e.pdu.kind != ruma::events::TimelineEventType::RoomCreate);
+    let index: HashMap<OwnedEventId, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.event_id().clone(), i))
+        .collect();
+    let mut waiting_on = vec![0usize; events.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
+    for (i, event) in events.iter().enumerate() {
+        let parents: HashSet<usize> = event
+            .pdu
+            .auth_events
+            .iter()
+            .filter_map(|a| index.get(a).copied())
+            .filter(|p| *p != i)
+            .collect();
+        waiting_on[i] = parents.len();
+        for p in parents {
+            dependents[p].push(i);
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..events.len()).filter(|i| waiting_on[*i] == 0).collect();
+    let mut order = Vec::with_capacity(events.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for d in std::mem::take(&mut dependents[i]) {
+            waiting_on[d] -= 1;
+            if waiting_on[d] == 0 {
+                ready.push_back(d);
+            }
+        }
+    }
+    let placed: HashSet<usize> = order.iter().copied().collect();
+    order.extend((0..events.len()).filter(|i| !placed.contains(i)));
+    let mut slots: Vec<Option<RemotePdu>> = events.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}

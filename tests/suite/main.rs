@@ -1,0 +1,23 @@
+//! Every whole-server test in one crate, so the suite links once: each
+//! module is one area (a real server on a loopback port, driven by
+//! matrix-sdk or raw HTTP).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod ai_e2ee;
+mod ai_user;
+mod client_e2ee;
+mod client_flow;
+mod cross_signing;
+mod durability;
+mod http_directory;
+mod http_errors;
+mod http_features;
+mod http_key_backup;
+mod http_limits;
+mod http_push;
+mod http_rooms;
+mod media;
+mod pushers;
+mod security;
