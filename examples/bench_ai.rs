@@ -37,22 +37,6 @@ fn start_server(data: &std::path::Path, port: u16, model_base: &str) -> Child {
         .expect("start matrixos (build it first: cargo build)")
 }
 
-impl Api {
-    /// Registers `name`; answers its token.
-    async fn register(&self, name: &str) -> String {
-        let body = json!({ "username": name, "password": "bench-password", "auth": { "type": "m.login.dummy" } });
-        let b = self
-            .call(
-                reqwest::Method::POST,
-                "/_matrix/client/v3/register",
-                None,
-                Some(body),
-            )
-            .await;
-        b["access_token"].as_str().expect("token").to_owned()
-    }
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -86,7 +70,7 @@ async fn main() {
     );
 
     // Runs: one person talks to their AI, one message at a time.
-    let token = api.register("talker").await;
+    let token = api.register("talker").await.token;
     let direct = api
         .call(
             reqwest::Method::GET,

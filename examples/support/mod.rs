@@ -1,6 +1,8 @@
 //! What both benchmarks need: starting the real binary, waiting for it,
 //! reading its memory from /proc.
 
+pub mod client;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;

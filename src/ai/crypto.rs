@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::services::Services;
+use crate::services::Wake;
 
 /// Every AI user's one device.
 pub const AI_DEVICE_ID: &str = "MATRIXOSAI";
@@ -47,7 +48,7 @@ async fn save(s: &Services, ai: &UserId, device: &AiDevice) -> Result<()> {
         ai.as_bytes().to_vec(),
         device.pickle(&pickle_key(s)),
     );
-    s.store.commit(batch, vec![]).await
+    s.store.commit(batch, vec![], Wake::none()).await
 }
 
 /// The AI user's device: loaded, or created and published on first use.

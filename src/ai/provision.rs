@@ -13,6 +13,7 @@ use crate::rooms::create::{CreateRoom, Preset};
 use crate::services::accounts::NewAccount;
 use crate::services::membership::{profile_content, set_membership};
 use crate::services::Services;
+use crate::services::Wake;
 
 pub fn ai_user_of(s: &Services, owner: &UserId) -> Result<OwnedUserId> {
     s.accounts
@@ -94,7 +95,7 @@ pub async fn provision(s: &Services, owner: &UserId) -> Result<()> {
     }
     let (ai_name, batch) = prepare_ai(s, owner, &ai).await?;
     if s.accounts.exists(&ai)? {
-        s.store.commit(batch, vec![]).await?;
+        s.store.commit(batch, vec![], Wake::none()).await?;
     } else {
         let account = NewAccount {
             user: &ai,
@@ -154,7 +155,7 @@ pub async fn on_login(s: &Services, owner: &UserId) -> Result<()> {
     record.dm_room = Some(room.clone());
     let mut batch = Batch::new();
     records::put(&mut batch, &ai, &record)?;
-    s.store.commit(batch, vec![]).await?;
+    s.store.commit(batch, vec![], Wake::none()).await?;
     tracing::info!(owner = %owner, room = %room, "AI direct-message room created");
     Ok(())
 }
@@ -177,5 +178,5 @@ pub async fn set_enabled(s: &Services, owner: &UserId, enabled: bool) -> Result<
     record.enabled = enabled;
     let mut batch = Batch::new();
     records::put(&mut batch, &ai, &record)?;
-    s.store.commit(batch, vec![]).await
+    s.store.commit(batch, vec![], Wake::none()).await
 }

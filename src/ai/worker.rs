@@ -16,6 +16,7 @@ use super::{records, Ai};
 use crate::error::{Error, Result};
 use crate::services::membership::set_membership;
 use crate::services::Services;
+use crate::services::Wake;
 
 /// How long an idle worker waits before it ends.
 const IDLE: Duration = Duration::from_secs(120);
@@ -293,13 +294,13 @@ async fn answer(
     let mut batch = Batch::new();
     records::put_history(&mut batch, ai, room, &outcome.history)?;
     records::put_run(&mut batch, &run, sequence)?;
-    s.store.commit(batch, vec![]).await?;
+    s.store.commit(batch, vec![], Wake::none()).await?;
     if let Err(e) = super::outbox::send_message(s, ai, room, content).await {
         run.error
             .get_or_insert_with(|| format!("reply not sent: {e}"));
         let mut batch = Batch::new();
         records::put_run(&mut batch, &run, sequence)?;
-        s.store.commit(batch, vec![]).await?;
+        s.store.commit(batch, vec![], Wake::none()).await?;
         return Err(e);
     }
     Ok(())

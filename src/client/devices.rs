@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, Auth, JsonBody};
 use crate::services::accounts::DeviceRecord;
+use crate::services::Wake;
 use crate::services::{uia, Services};
 
 type S = State<Arc<Services>>;
@@ -26,7 +27,8 @@ pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceI
     for device in devices {
         positions.push(s.keys.delete_device_keys_into(&mut batch, user, device)?);
     }
-    s.store.commit(batch, positions).await
+    let wake = Wake::sharers(&s.store.db, user)?;
+    s.store.commit(batch, positions, wake).await
 }
 
 /// The longest device id a client may choose (Synapse's limit): it is part

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::http::extract::{Auth, JsonBody};
 use crate::push::pushers::parse_change;
 use crate::services::Services;
+use crate::services::Wake;
 
 type S = State<Arc<Services>>;
 
@@ -32,6 +33,6 @@ pub async fn set(State(s): S, Auth(caller): Auth, JsonBody(body): JsonBody) -> R
     s.push
         .pushers
         .apply(&s.store.db, &mut batch, &caller.user_id, change)?;
-    s.store.commit(batch, vec![]).await?;
+    s.store.commit(batch, vec![], Wake::none()).await?;
     Ok(Json(json!({})))
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::http::extract::{Auth, JsonBody};
 use crate::http::Caller;
 use crate::services::Services;
+use crate::services::Wake;
 use crate::sync::filter::Filter;
 
 type S = State<Arc<Services>>;
@@ -189,7 +190,7 @@ pub async fn create_filter(
         filter_key(&user, &id),
         serde_json::to_vec(&body)?,
     );
-    s.store.commit(batch, vec![]).await?;
+    s.store.commit(batch, vec![], Wake::none()).await?;
     Ok(Json(json!({ "filter_id": id })))
 }
 

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, Semaphore};
 use super::pushers::Pusher;
 use crate::error::{Error, Result};
 use crate::services::Services;
+use crate::services::Wake;
 
 /// Gateway requests in flight at once.
 const MAX_IN_FLIGHT: usize = 16;
@@ -223,7 +224,7 @@ async fn deliver(weak: &Weak<Services>, client: &reqwest::Client, job: PushJob) 
             }
         }
         if !batch.is_empty() {
-            store.commit(batch, vec![]).await?;
+            store.commit(batch, vec![], Wake::none()).await?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use matrixos_storage::{keys, Batch, CountGuard, Table};
 use ruma::events::TimelineEventType;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::OwnedEventId;
+use ruma::{OwnedEventId, OwnedUserId, UserId};
 
 use super::auth::{judge, Judged, Verdict};
 use super::hooks::Appended;
@@ -18,6 +18,7 @@ use super::state::StateMap;
 use super::state_view::{AuthEventsState, StoredState};
 use super::{EventMeta, Pdu, RoomRecord, Rooms};
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 /// An event ready to be appended.
 pub(crate) struct Incoming {
@@ -43,6 +44,9 @@ pub(crate) struct Staged {
     pub reason: Option<String>,
     /// The stream position, for events that joined the timeline.
     pub position: Option<CountGuard>,
+    /// Whose syncs the event concerns: the room's, and the user a member
+    /// event is about.
+    pub wake: Wake,
 }
 
 impl Rooms {
@@ -105,6 +109,7 @@ impl Rooms {
                 verdict,
                 reason,
                 position: None,
+                wake: Wake::none(),
             });
         }
         let mut replaces = None;
@@ -137,6 +142,7 @@ impl Rooms {
                 verdict,
                 reason,
                 position: None,
+                wake: Wake::none(),
             });
         }
 
@@ -156,13 +162,16 @@ impl Rooms {
             self.apply_redaction(batch, short_room, &before, &rules, &pdu, short_event)?;
         }
         let new_head = self.advance_head(&head, &pdu, after_id, &rules, batch)?;
+        let mut wake = Wake::room(&new_head.room_id);
         if new_head.state != head.state {
             batch.put(
                 Table::RoomStates,
                 keys::short_and_u64(short_room, count).to_vec(),
                 new_head.state.to_be_bytes().to_vec(),
             );
-            self.index_state_change(batch, short_room, &head, &new_head, count)?;
+            for member in self.index_state_change(batch, short_room, &head, &new_head, count)? {
+                wake = wake.and_user(&member);
+            }
         }
         batch.put(
             Table::Rooms,
@@ -187,6 +196,7 @@ impl Rooms {
             verdict,
             reason: None,
             position: Some(position),
+            wake,
         })
     }
 
@@ -328,7 +338,7 @@ impl Rooms {
 
     /// Keeps the membership index in step with the current state: every
     /// member whose state event changed (a new member event, or a state
-    /// resolution that chose another one) is indexed again.
+    /// resolution that chose another one) is indexed again. Returns them.
     pub(crate) fn index_state_change(
         &self,
         batch: &mut Batch,
@@ -336,8 +346,9 @@ impl Rooms {
         head: &RoomRecord,
         after: &RoomRecord,
         count: u64,
-    ) -> Result<()> {
+    ) -> Result<Vec<OwnedUserId>> {
         let old = self.state.load(head.state)?;
+        let mut changed = Vec::new();
         let new = self.state.load(after.state)?;
         for (key, event) in new.iter() {
             if old.get(key) == Some(event) {
@@ -349,7 +360,10 @@ impl Rooms {
             }
             let pdu = self.pdu_by_short(*event)?;
             self.index_membership(batch, short_room, after, &pdu, *event, count)?;
+            if let Some(user) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) {
+                changed.push(user);
+            }
         }
-        Ok(())
+        Ok(changed)
     }
 }

@@ -14,6 +14,7 @@ use super::state_view::DraftState;
 use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
 use crate::services::accounts::random_string;
+use crate::services::Wake;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
@@ -126,11 +127,13 @@ impl Rooms {
             depth: 0,
         };
         let mut positions = Vec::with_capacity(built.len());
+        let mut wake = Wake::none();
         for event in built {
             match self.stage_built(short_room, head, event, None, &mut batch) {
-                Ok((next, position)) => {
+                Ok((next, position, concerns)) => {
                     head = next;
                     positions.push(position);
+                    wake.merge(concerns);
                 }
                 Err(e) => {
                     self.forget_room(&room_id, short_room);
@@ -138,7 +141,7 @@ impl Rooms {
                 }
             }
         }
-        if let Err(e) = self.store.commit(batch, positions).await {
+        if let Err(e) = self.store.commit(batch, positions, wake).await {
             self.forget_room(&room_id, short_room);
             return Err(e);
         }

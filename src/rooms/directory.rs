@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Rooms;
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 /// Where an alias points and who made it (who may delete it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +73,7 @@ impl Rooms {
         }
         let mut batch = Batch::new();
         self.put_alias_into(&mut batch, alias, room, creator)?;
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     pub async fn delete_alias(&self, alias: &RoomAliasId, record: &AliasRecord) -> Result<()> {
@@ -82,7 +83,7 @@ impl Rooms {
             Table::Aliases,
             keys::join(&[record.room_id.as_bytes(), alias.as_bytes()]),
         );
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// The local aliases pointing at a room.
@@ -109,7 +110,7 @@ impl Rooms {
         } else {
             batch.delete(Table::Server, key);
         }
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     pub fn is_published(&self, room: &RoomId) -> Result<bool> {

@@ -1,7 +1,7 @@
 //! Membership indexes: which rooms a user is in (and how), and who is in a
 //! room. Written in the same batch as the member event they come from.
 
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::{keys, Batch, Db, Table};
 use ruma::events::StateEventType;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{Pdu, RoomRecord, Rooms};
 use crate::error::Result;
+use crate::services::Wake;
 
 /// A user's membership in one room.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,7 +93,7 @@ impl Rooms {
     pub async fn forget(&self, user: &UserId, room: &RoomId) -> Result<()> {
         let mut batch = Batch::new();
         batch.delete(Table::UserRooms, user_room_key(user, room));
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     pub fn membership(&self, user: &UserId, room: &RoomId) -> Result<Option<MembershipRecord>> {
@@ -114,17 +115,7 @@ impl Rooms {
 
     /// Every room the user has a membership in, with that membership.
     pub fn rooms_of(&self, user: &UserId) -> Result<Vec<(OwnedRoomId, MembershipRecord)>> {
-        let prefix = keys::prefix(&[user.as_bytes()]);
-        let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::UserRooms, &prefix) {
-            let (k, v) = item?;
-            let Ok(room) = RoomId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref())
-            else {
-                continue;
-            };
-            out.push((room, serde_json::from_slice(&v)?));
-        }
-        Ok(out)
+        rooms_of(&self.store.db, user)
     }
 
     pub fn joined_rooms(&self, user: &UserId) -> Result<Vec<OwnedRoomId>> {
@@ -161,4 +152,18 @@ impl Rooms {
         }
         Ok(false)
     }
+}
+
+/// Every room the user has a membership in, with that membership.
+pub fn rooms_of(db: &Db, user: &UserId) -> Result<Vec<(OwnedRoomId, MembershipRecord)>> {
+    let prefix = keys::prefix(&[user.as_bytes()]);
+    let mut out = Vec::new();
+    for item in db.scan_prefix(Table::UserRooms, &prefix) {
+        let (k, v) = item?;
+        let Ok(room) = RoomId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref()) else {
+            continue;
+        };
+        out.push((room, serde_json::from_slice(&v)?));
+    }
+    Ok(out)
 }

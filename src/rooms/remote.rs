@@ -112,7 +112,7 @@ impl Rooms {
         )?;
         drop(guard);
         let positions = staged.position.into_iter().collect();
-        if let Err(e) = self.store.commit(batch, positions).await {
+        if let Err(e) = self.store.commit(batch, positions, staged.wake).await {
             self.forget_head(short_room);
             return Err(e);
         }
@@ -228,7 +228,7 @@ impl Rooms {
         };
         if let Err(e) = self
             .store
-            .commit(batch, staged.position.into_iter().collect())
+            .commit(batch, staged.position.into_iter().collect(), staged.wake)
             .await
         {
             self.forget_events(&staged_ids);
@@ -288,7 +288,10 @@ impl Rooms {
             )));
         }
         let count = staged.position.as_ref().map_or(0, |p| p.get());
-        self.index_state_change(batch, short_room, &empty, &staged.head, count)?;
+        let mut staged = staged;
+        for member in self.index_state_change(batch, short_room, &empty, &staged.head, count)? {
+            staged.wake = staged.wake.and_user(&member);
+        }
         Ok(staged)
     }
 

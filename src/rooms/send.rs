@@ -13,6 +13,7 @@ use super::append::Incoming;
 pub use super::build::BuiltEvent;
 use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 /// An event a local user wants to send.
 #[derive(Debug, Clone)]
@@ -135,8 +136,8 @@ impl Rooms {
     )> {
         let mut batch = prelude;
         let event_id = built.pdu.event_id.clone();
-        let (_, position) = self.stage_built(short_room, head, built, txn, &mut batch)?;
-        Ok((event_id, self.store.commit(batch, vec![position])))
+        let (_, position, wake) = self.stage_built(short_room, head, built, txn, &mut batch)?;
+        Ok((event_id, self.store.commit(batch, vec![position], wake)))
     }
 
     /// Adds a built event on `head` to `batch` and moves the in-memory head
@@ -149,7 +150,7 @@ impl Rooms {
         built: BuiltEvent,
         txn: Option<Txn<'_>>,
         batch: &mut Batch,
-    ) -> Result<(RoomRecord, CountGuard)> {
+    ) -> Result<(RoomRecord, CountGuard, Wake)> {
         let BuiltEvent { pdu, stored } = built;
         let txn = txn.map(|t| {
             (
@@ -172,6 +173,6 @@ impl Rooms {
         let position = staged
             .position
             .ok_or_else(|| Error::internal("a local event was not appended"))?;
-        Ok((staged.head, position))
+        Ok((staged.head, position, staged.wake))
     }
 }

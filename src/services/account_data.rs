@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::Store;
 use crate::error::Result;
+use crate::services::Wake;
 
 pub struct AccountData {
     store: Store,
@@ -40,7 +41,9 @@ impl AccountData {
         let mut value = position.get().to_be_bytes().to_vec();
         value.extend_from_slice(&serde_json::to_vec(content)?);
         batch.put(Table::AccountData, key(user, room, kind), value);
-        self.store.commit(batch, vec![position]).await
+        self.store
+            .commit(batch, vec![position], Wake::user(user))
+            .await
     }
 
     pub fn get(&self, user: &UserId, room: Option<&RoomId>, kind: &str) -> Result<Option<Value>> {

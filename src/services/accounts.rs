@@ -11,6 +11,7 @@ use super::password::Passwords;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::http::Caller;
+use crate::services::Wake;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -201,7 +202,7 @@ impl Accounts {
             self.put_user(&mut batch, account.user, record)?;
         }
         batch.append(extra);
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// Checks a password; `Ok(false)` for a wrong password or no account.
@@ -226,7 +227,7 @@ impl Accounts {
         record.password_hash = Some(hash);
         let mut batch = Batch::new();
         self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// Creates (or re-uses) a device and gives it a fresh access token.
@@ -259,7 +260,7 @@ impl Accounts {
             device_key(user, &device_id),
             serde_json::to_vec(&record)?,
         );
-        self.store.commit(batch, vec![]).await?;
+        self.store.commit(batch, vec![], Wake::none()).await?;
         Ok((device_id, token))
     }
 
@@ -285,7 +286,7 @@ impl Accounts {
             device_key(user, device_id),
             serde_json::to_vec(&record)?,
         );
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// Resolves an access token to its user and device.
@@ -352,7 +353,7 @@ impl Accounts {
             device_key(user, device),
             serde_json::to_vec(&record)?,
         );
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// Deletes devices with their tokens; their keys go with them (the
@@ -384,7 +385,7 @@ impl Accounts {
         record.password_hash = None;
         let mut batch = Batch::new();
         self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     pub async fn set_profile(
@@ -404,7 +405,7 @@ impl Accounts {
         }
         let mut batch = Batch::new();
         self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![]).await?;
+        self.store.commit(batch, vec![], Wake::none()).await?;
         Ok(record)
     }
 }

@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 use super::e2ee_keys::E2eeKeys;
 use super::Store;
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 /// `KeySignatures` kinds: what the target key name names.
 const DEVICE: &[u8] = b"device";
@@ -158,7 +159,8 @@ impl CrossSigning {
         }
         let position = e2ee.mark_changed(&mut batch, user);
         tracing::info!(user = %user, "cross-signing keys updated");
-        self.store.commit(batch, vec![position]).await
+        let wake = Wake::sharers(&self.store.db, user)?;
+        self.store.commit(batch, vec![position], wake).await
     }
 
     /// Stores the signatures `signer` adds to keys; answers the refused ones.
@@ -197,7 +199,11 @@ impl CrossSigning {
                 .iter()
                 .map(|user| e2ee.mark_changed(&mut batch, user))
                 .collect();
-            self.store.commit(batch, positions).await?;
+            let mut wake = Wake::none();
+            for user in &changed {
+                wake.merge(Wake::sharers(&self.store.db, user)?);
+            }
+            self.store.commit(batch, positions, wake).await?;
         }
         Ok(failures)
     }

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::Store;
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 pub struct E2eeKeys {
     store: Store,
@@ -104,7 +105,14 @@ impl E2eeKeys {
                 batch.put(Table::FallbackKeys, k, serde_json::to_vec(&record)?);
             }
         }
-        self.store.commit(batch, positions).await?;
+        // New device keys concern everyone sharing a room; new one-time
+        // keys only the uploader's own sync (their counts).
+        let wake = if positions.is_empty() {
+            Wake::user(user)
+        } else {
+            Wake::sharers(&self.store.db, user)?
+        };
+        self.store.commit(batch, positions, wake).await?;
         self.one_time_key_counts(user, device)
     }
 
@@ -213,7 +221,7 @@ impl E2eeKeys {
                     .insert(key_id, key);
             }
         }
-        self.store.commit(batch, vec![]).await?;
+        self.store.commit(batch, vec![], Wake::none()).await?;
         Ok(out)
     }
 
@@ -309,7 +317,8 @@ impl E2eeKeys {
             }
         }
         batch.put(Table::Transactions, txn_key, Vec::new());
-        self.store.commit(batch, positions).await
+        let wake = Wake::users(known.into_keys());
+        self.store.commit(batch, positions, wake).await
     }
 
     /// Deletes messages the device acknowledged (position ≤ `acked`) and
@@ -336,7 +345,7 @@ impl E2eeKeys {
             }
         }
         if !batch.is_empty() {
-            self.store.commit(batch, vec![]).await?;
+            self.store.commit(batch, vec![], Wake::none()).await?;
         }
         Ok(out)
     }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::Store;
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct VersionRecord {
@@ -168,7 +169,7 @@ impl KeyBackup {
         };
         let mut batch = Batch::new();
         put_record(&mut batch, user, version, &record)?;
-        self.store.commit(batch, vec![]).await?;
+        self.store.commit(batch, vec![], Wake::none()).await?;
         Ok(version)
     }
 
@@ -217,7 +218,7 @@ impl KeyBackup {
         record.auth_data = auth_data;
         let mut batch = Batch::new();
         put_record(&mut batch, user, version, &record)?;
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// Deletes a version and every key in it.
@@ -234,7 +235,7 @@ impl KeyBackup {
             prefix.clone(),
             version_key(user, version + 1),
         );
-        self.store.commit(batch, vec![]).await
+        self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// How many keys a version holds.
@@ -283,7 +284,7 @@ impl KeyBackup {
         if changed {
             record.etag += 1;
             put_record(&mut batch, user, version, &record)?;
-            self.store.commit(batch, vec![]).await?;
+            self.store.commit(batch, vec![], Wake::none()).await?;
         }
         Ok((self.count(user, version)?, record.etag))
     }
@@ -339,7 +340,7 @@ impl KeyBackup {
             }
             record.etag += 1;
             put_record(&mut batch, user, version, &record)?;
-            self.store.commit(batch, vec![]).await?;
+            self.store.commit(batch, vec![], Wake::none()).await?;
         }
         Ok((self.count(user, version)?, record.etag))
     }

@@ -15,6 +15,7 @@ use super::thumbnail::{self, Thumbnail, ThumbnailSpec};
 use super::thumbnailer::{Order, Thumbnailer};
 use super::Store;
 use crate::error::{Error, Result};
+use crate::services::Wake;
 
 /// What the server knows of an uploaded file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,7 +91,7 @@ impl Media {
         };
         let mut batch = Batch::new();
         batch.put(Table::Media, id.as_bytes(), serde_json::to_vec(&record)?);
-        self.store.commit(batch, vec![]).await?;
+        self.store.commit(batch, vec![], Wake::none()).await?;
         tracing::info!(media = %id, size, uploader = %uploader, "media uploaded");
         Ok(id)
     }

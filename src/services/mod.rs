@@ -7,6 +7,7 @@ pub mod e2ee_keys;
 pub mod key_backup;
 pub mod media;
 pub mod membership;
+pub mod notifier;
 pub mod password;
 pub mod presence;
 pub mod receipts;
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::http::ratelimit::RateLimiter;
 use crate::rooms::Rooms;
 
+pub use notifier::Wake;
 pub use store::Store;
 
 pub struct Services {

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::Store;
 use crate::error::Result;
+use crate::services::Wake;
 
 /// Without a sync or presence update for this long, a user is offline.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,7 +113,8 @@ impl Presence {
             entry.position = position.get();
             position
         };
-        self.store.commit(batch, vec![position]).await
+        let wake = Wake::sharers(&self.store.db, user)?;
+        self.store.commit(batch, vec![position], wake).await
     }
 
     /// Notes a sign of life from one of the user's clients.
@@ -165,9 +167,10 @@ impl Presence {
         let now = Instant::now();
         let mut batch = Batch::new();
         let mut positions = Vec::new();
+        let mut changed = Vec::new();
         {
             let mut states = self.states.lock();
-            for entry in states.values_mut() {
+            for (user, entry) in states.iter_mut() {
                 let next = if entry.presence != "offline"
                     && now.duration_since(entry.seen) >= SYNC_TIMEOUT
                 {
@@ -183,11 +186,16 @@ impl Presence {
                 entry.presence = next.to_owned();
                 entry.position = position.get();
                 positions.push(position);
+                changed.push(user.clone());
             }
         }
         if positions.is_empty() {
             return Ok(());
         }
-        self.store.commit(batch, positions).await
+        let mut wake = Wake::none();
+        for user in &changed {
+            wake.merge(Wake::sharers(&self.store.db, user)?);
+        }
+        self.store.commit(batch, positions, wake).await
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::Store;
 use crate::error::Result;
+use crate::services::Wake;
 
 /// A stored receipt.
 pub struct Receipt {
@@ -70,7 +71,9 @@ impl Receipts {
             &json!({ "event_id": event, "data": data }),
         )?);
         batch.put(Table::Receipts, key, value);
-        self.store.commit(batch, vec![position]).await
+        self.store
+            .commit(batch, vec![position], Wake::room(room))
+            .await
     }
 
     /// Receipts in the room written after `since`.
@@ -191,5 +194,5 @@ async fn change_typing(
         change(users);
         *changed = position.get();
     }
-    store.commit(batch, vec![position]).await
+    store.commit(batch, vec![position], Wake::room(room)).await
 }

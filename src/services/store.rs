@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use matrixos_storage::{Batch, CountGuard, Db};
 use tokio::sync::{oneshot, watch};
 
+use super::notifier::{Notifier, Wake};
 use crate::error::{Error, Result};
 
 /// Most batches merged into one disk write.
@@ -22,6 +23,8 @@ type Job = (Batch, oneshot::Sender<std::result::Result<(), String>>);
 #[derive(Clone)]
 pub struct Store {
     pub db: Arc<Db>,
+    /// Which long-polling syncs a write wakes.
+    pub notifier: Arc<Notifier>,
     changes: watch::Sender<u64>,
     queue: std::sync::mpsc::Sender<Job>,
 }
@@ -67,11 +70,17 @@ impl Store {
             .name("db-writer".into())
             .spawn(move || run_writer(writer_db, jobs))
             .unwrap_or_else(|e| panic!("cannot start the database writer thread: {e}"));
-        Self { db, changes, queue }
+        let notifier = Arc::new(Notifier::new(db.visible_count()));
+        Self {
+            db,
+            notifier,
+            changes,
+            queue,
+        }
     }
 
     /// Queues the batch for the writer; resolves once it is durable. Then
-    /// releases its stream positions and wakes every waiting sync.
+    /// releases its stream positions and wakes the syncs `wake` names.
     ///
     /// The batch is queued before this returns its future, so batches queued
     /// in order by one task (or under one lock) reach the disk in order.
@@ -79,10 +88,12 @@ impl Store {
         &self,
         batch: Batch,
         positions: Vec<CountGuard>,
+        wake: Wake,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         let queued = self.queue.send((batch, tx));
         let changes = self.changes.clone();
+        let notifier = self.notifier.clone();
         let db = self.db.clone();
         async move {
             queued.map_err(|_| Error::internal("database writer stopped"))?;
@@ -90,8 +101,11 @@ impl Store {
                 .await
                 .map_err(|_| Error::internal("database writer stopped"))?;
             drop(positions);
-            changes.send_replace(db.visible_count());
-            result.map_err(|e| Error::internal(format!("database write: {e}")))
+            let visible = db.visible_count();
+            changes.send_replace(visible);
+            result.map_err(|e| Error::internal(format!("database write: {e}")))?;
+            notifier.wake(&wake, visible);
+            Ok(())
         }
     }
 
