@@ -13,3 +13,4 @@ pub mod rooms;
 pub mod server;
 pub mod services;
 pub mod sync;
+pub mod two_gen;

@@ -97,6 +97,7 @@ impl Rooms {
         if verdict == Verdict::Rejected {
             let why = reason.clone().unwrap_or_default();
             tracing::info!(event = %pdu.event_id, reason = %why, "event rejected");
+            self.note_rejection();
             batch.put(
                 Table::Rejections,
                 short_event.to_be_bytes().to_vec(),

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::Rooms;
 use crate::error::{Error, Result};
+use crate::two_gen::TwoGen;
 
 /// Sorted short ids of every event in an auth chain.
 pub type AuthChain = Arc<Vec<u64>>;
@@ -19,9 +20,16 @@ pub type AuthChain = Arc<Vec<u64>>;
 /// Cached chains; emptied when it grows past this.
 const MAX_CACHED_CHAINS: usize = 50_000;
 
-#[derive(Default)]
 pub struct AuthChains {
-    cache: Mutex<HashMap<u64, AuthChain>>,
+    cache: Mutex<TwoGen<u64, AuthChain>>,
+}
+
+impl Default for AuthChains {
+    fn default() -> Self {
+        Self {
+            cache: Mutex::new(TwoGen::new(MAX_CACHED_CHAINS)),
+        }
+    }
 }
 
 impl AuthChains {
@@ -30,11 +38,7 @@ impl AuthChains {
     }
 
     fn put(&self, short: u64, chain: AuthChain) {
-        let mut cache = self.cache.lock();
-        if cache.len() >= MAX_CACHED_CHAINS {
-            cache.clear();
-        }
-        cache.insert(short, chain);
+        self.cache.lock().insert(short, chain);
     }
 }
 

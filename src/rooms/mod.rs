@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::services::Store;
+use crate::two_gen::TwoGen;
 pub use auth::Verdict;
 pub use hooks::{AppendHook, Appended};
 pub use pdu::Pdu;
@@ -74,7 +75,7 @@ fn is_accepted(verdict: &Verdict) -> bool {
     verdict.is_accepted()
 }
 
-/// Cached PDUs; emptied when it grows past this.
+/// Cached PDUs (and event ids, metadata), per cache generation.
 const MAX_CACHED_PDUS: usize = 100_000;
 
 pub struct Rooms {
@@ -88,11 +89,14 @@ pub struct Rooms {
     /// for the disk but not yet durable. Only touched under the room lock.
     heads: Mutex<HashMap<u64, RoomRecord>>,
     locks: Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
-    pdus: Mutex<HashMap<u64, Arc<Pdu>>>,
+    pdus: Mutex<TwoGen<u64, Arc<Pdu>>>,
     /// Event id → short id for cached PDUs (including ones not yet durable).
-    event_shorts: Mutex<HashMap<OwnedEventId, u64>>,
-    metas: Mutex<HashMap<u64, Arc<EventMeta>>>,
+    event_shorts: Mutex<TwoGen<OwnedEventId, u64>>,
+    metas: Mutex<TwoGen<u64, Arc<EventMeta>>>,
     short_rooms: Mutex<HashMap<OwnedRoomId, u64>>,
+    /// Whether any event was ever rejected: while none was, loading an
+    /// event skips looking for its rejection.
+    any_rejected: std::sync::atomic::AtomicBool,
 }
 
 impl Rooms {
@@ -101,6 +105,13 @@ impl Rooms {
         server_name: OwnedServerName,
         signing_key: Arc<ServerSigningKey>,
     ) -> Result<Self> {
+        let any_rejected = std::sync::atomic::AtomicBool::new(
+            store
+                .db
+                .scan_prefix(Table::Rejections, &[])
+                .next()
+                .is_some(),
+        );
         Ok(Self {
             state: StateStore::new(store.db.clone()),
             auth_chains: auth_chain::AuthChains::default(),
@@ -110,10 +121,11 @@ impl Rooms {
             signing_key,
             heads: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
-            pdus: Mutex::new(HashMap::new()),
-            event_shorts: Mutex::new(HashMap::new()),
-            metas: Mutex::new(HashMap::new()),
+            pdus: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
+            event_shorts: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
+            metas: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
             short_rooms: Mutex::new(HashMap::new()),
+            any_rejected,
         })
     }
 
@@ -211,10 +223,11 @@ impl Rooms {
             .get(Table::Events, &short.to_be_bytes())?
             .ok_or_else(|| Error::internal(format!("event {short} missing")))?;
         let mut pdu: Pdu = serde_json::from_slice(&raw)?;
-        pdu.rejected = self
-            .store
-            .db
-            .exists(Table::Rejections, &short.to_be_bytes())?;
+        pdu.rejected = self.any_rejected.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .store
+                .db
+                .exists(Table::Rejections, &short.to_be_bytes())?;
         let pdu = Arc::new(pdu);
         self.cache_pdu(short, pdu.clone());
         Ok(pdu)
@@ -223,12 +236,14 @@ impl Rooms {
     pub(crate) fn cache_pdu(&self, short: u64, pdu: Arc<Pdu>) {
         let mut pdus = self.pdus.lock();
         let mut shorts = self.event_shorts.lock();
-        if pdus.len() >= MAX_CACHED_PDUS {
-            pdus.clear();
-            shorts.clear();
-        }
         shorts.insert(pdu.event_id.clone(), short);
         pdus.insert(short, pdu);
+    }
+
+    /// Notes that an event is being stored rejected.
+    pub(crate) fn note_rejection(&self) {
+        self.any_rejected
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Forgets cached events whose batch was never committed.
@@ -278,11 +293,7 @@ impl Rooms {
 
     /// Event metadata never changes once written: cached like PDUs.
     pub(crate) fn cache_meta(&self, short: u64, meta: Arc<EventMeta>) {
-        let mut metas = self.metas.lock();
-        if metas.len() >= MAX_CACHED_PDUS {
-            metas.clear();
-        }
-        metas.insert(short, meta);
+        self.metas.lock().insert(short, meta);
     }
 
     /// The state event for (type, key) in a state, if any.

@@ -173,6 +173,7 @@ impl Rooms {
             batch.put(Table::Outliers, key.clone(), Vec::new());
             if let Err(reason) = decide(&rules.authorization, &pdu, &auth_events)? {
                 tracing::info!(event = %pdu.event_id, %reason, "outlier rejected");
+                self.note_rejection();
                 batch.put(Table::Rejections, key, reason.into_bytes());
                 pdu.rejected = true;
             }

@@ -12,23 +12,24 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::two_gen::TwoGen;
 
 /// shortstatekey → shorteventid.
 pub type StateMap = BTreeMap<u64, u64>;
 
 /// A diff chain longer than this is cut by a full snapshot.
 const MAX_CHAIN: u32 = 24;
-/// Cached full states; the cache is emptied when it grows past this.
+/// Cached full states (and content digests), per cache generation.
 const MAX_CACHED_STATES: usize = 4096;
 
 pub struct StateStore {
     db: Arc<Db>,
     key_to_short: Mutex<HashMap<(String, String), u64>>,
     short_to_key: Mutex<HashMap<u64, (String, String)>>,
-    states: Mutex<HashMap<u64, (Arc<StateMap>, u32)>>,
+    states: Mutex<TwoGen<u64, (Arc<StateMap>, u32)>>,
     /// Content digest → state id, for states stored in batches that may not
     /// be durable yet (the table answers for the durable ones).
-    digests: Mutex<HashMap<[u8; 32], u64>>,
+    digests: Mutex<TwoGen<[u8; 32], u64>>,
 }
 
 /// The content address of a state: sha256 of its pairs in key order.
@@ -62,8 +63,8 @@ impl StateStore {
             db,
             key_to_short: Mutex::new(HashMap::new()),
             short_to_key: Mutex::new(HashMap::new()),
-            states: Mutex::new(HashMap::new()),
-            digests: Mutex::new(HashMap::new()),
+            states: Mutex::new(TwoGen::new(MAX_CACHED_STATES)),
+            digests: Mutex::new(TwoGen::new(MAX_CACHED_STATES)),
         }
     }
 
@@ -187,11 +188,7 @@ impl StateStore {
     }
 
     fn cache(&self, hash: u64, entry: (Arc<StateMap>, u32)) {
-        let mut states = self.states.lock();
-        if states.len() >= MAX_CACHED_STATES {
-            states.clear();
-        }
-        states.insert(hash, entry);
+        self.states.lock().insert(hash, entry);
     }
 
     /// Stores `new` as a diff against `parent` (or as a snapshot) and returns
@@ -226,11 +223,7 @@ impl StateStore {
             hash.to_be_bytes().to_vec(),
         );
         self.cache(hash, (Arc::new(new), encoded.1));
-        let mut digests = self.digests.lock();
-        if digests.len() >= MAX_CACHED_STATES {
-            digests.clear();
-        }
-        digests.insert(digest, hash);
+        self.digests.lock().insert(digest, hash);
         Ok(hash)
     }
 }
