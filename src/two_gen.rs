@@ -60,7 +60,7 @@ mod tests {
     #[test]
     fn entries_outlive_cap_later_insertions() {
         let mut cache = TwoGen::new(3);
-        for i in 0..10 {
+        for i in 0u32..10 {
             cache.insert(i, i * 10);
             // The last `cap` insertions are always there.
             for recent in i.saturating_sub(2)..=i {
