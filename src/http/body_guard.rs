@@ -2,7 +2,8 @@
 //! routed request before its handler runs.
 //!
 //! A body over the endpoint's limit is refused from its `Content-Length`
-//! alone, before any of it is read. hyper answers `Expect: 100-continue`
+//! alone (read and dropped first when it is a few MiB at most, so that the
+//! client reads the answer). hyper answers `Expect: 100-continue`
 //! only when the body is first read, so such a client is refused before it
 //! is ever invited to send. A body without a length is cut off once it
 //! passes the limit. And a body that does not arrive in time ends in an
@@ -40,7 +41,10 @@ pub async fn guard(
 ) -> Response {
     let class = BodyClass::of(route.as_ref().map_or("", MatchedPath::as_str));
     let limit = class.limit(services.config.max_request_size);
-    if declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
+    if let Some(declared) = declared_length(request.headers()).filter(|n| *n > limit as u64) {
+        if declared <= DRAIN_LIMIT && !expects_continue(request.headers()) {
+            drain(request.into_body(), services.config.body_timeout()).await;
+        }
         return too_large(limit).into_response();
     }
     let (mut parts, body) = request.into_parts();
@@ -52,6 +56,31 @@ pub async fn guard(
         Body::new(GuardedBody::new(body, limit, timeout, class.streams()))
     };
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// A body over its endpoint's limit but no larger than this is read and
+/// dropped before the 413, so that a client still writing it reads the
+/// answer rather than a broken pipe; a larger one (or one that waits for
+/// `100 Continue`) is refused at once, without reading any of it.
+const DRAIN_LIMIT: u64 = 4 << 20;
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Reads a body to its end and drops it, within the body read timeout.
+async fn drain(mut body: Body, timeout: Duration) {
+    use http_body_util::BodyExt;
+    let _ = tokio::time::timeout(timeout, async {
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
