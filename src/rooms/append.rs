@@ -49,6 +49,19 @@ pub(crate) struct Staged {
     pub wake: Wake,
 }
 
+impl Staged {
+    /// An event stored but kept out of the timeline: the head stays.
+    fn kept_out(head: RoomRecord, verdict: Verdict, reason: Option<String>) -> Self {
+        Self {
+            head,
+            verdict,
+            reason,
+            position: None,
+            wake: Wake::none(),
+        }
+    }
+}
+
 impl Rooms {
     /// Adds an event on `head` to `batch` (caller holds the room lock and
     /// commits the batch) and moves the in-memory head on.
@@ -105,13 +118,7 @@ impl Rooms {
             );
             pdu.rejected = true;
             self.cache_pdu(short_event, Arc::new(pdu));
-            return Ok(Staged {
-                head,
-                verdict,
-                reason,
-                position: None,
-                wake: Wake::none(),
-            });
+            return Ok(Staged::kept_out(head, verdict, reason));
         }
         let mut replaces = None;
         let mut after_id = before_id;
@@ -138,13 +145,7 @@ impl Rooms {
         if verdict == Verdict::SoftFailed {
             tracing::info!(event = %pdu.event_id, reason = ?reason, "event soft-failed");
             self.put_meta(batch, short_event, meta)?;
-            return Ok(Staged {
-                head,
-                verdict,
-                reason,
-                position: None,
-                wake: Wake::none(),
-            });
+            return Ok(Staged::kept_out(head, verdict, reason));
         }
 
         let position = self.store.db.reserve_count(batch);

@@ -109,12 +109,7 @@ impl Rooms {
         let lock = self.lock(&room_id);
         let _guard = lock.lock().await;
         let mut batch = Batch::new();
-        let short_room = self.store.db.allocate_short(&mut batch);
-        batch.put(
-            Table::RoomIds,
-            room_id.as_bytes().to_vec(),
-            short_room.to_be_bytes().to_vec(),
-        );
+        let short_room = self.allocate_room(&mut batch, &room_id);
         if let Some(alias) = &opts.alias {
             self.put_alias_into(&mut batch, alias, &room_id, creator)?;
         }

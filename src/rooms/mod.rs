@@ -155,6 +155,17 @@ impl Rooms {
         Ok(Some(short))
     }
 
+    /// Gives a new room its short id, recorded in `batch`.
+    pub(crate) fn allocate_room(&self, batch: &mut matrixos_storage::Batch, room: &RoomId) -> u64 {
+        let short_room = self.store.db.allocate_short(batch);
+        batch.put(
+            Table::RoomIds,
+            room.as_bytes().to_vec(),
+            short_room.to_be_bytes().to_vec(),
+        );
+        short_room
+    }
+
     pub(crate) fn remember_short_room(&self, room: &RoomId, short: u64) {
         self.short_rooms.lock().insert(room.to_owned(), short);
     }

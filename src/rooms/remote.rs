@@ -203,12 +203,7 @@ impl Rooms {
             return Err(Error::invalid_param("This server already knows the room"));
         }
         let mut batch = Batch::new();
-        let short_room = self.store.db.allocate_short(&mut batch);
-        batch.put(
-            Table::RoomIds,
-            room_id.as_bytes().to_vec(),
-            short_room.to_be_bytes().to_vec(),
-        );
+        let short_room = self.allocate_room(&mut batch, &room_id);
         let state_ids: Vec<OwnedEventId> = state.iter().map(|e| e.event_id().clone()).collect();
         let mut known = auth_chain;
         known.extend(state);

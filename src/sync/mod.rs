@@ -93,10 +93,14 @@ pub async fn sync(
         // Subscribed before looking: a write that lands while this sync
         // builds its answer still wakes it. Only the caller's own writes
         // and their joined rooms' wake it.
-        let rooms = s.rooms.joined_rooms(&caller.user_id)?;
-        let mut waiting = s.store.notifier.subscribe(&caller.user_id, rooms.iter());
+        let rooms = s.rooms.rooms_of(&caller.user_id)?;
+        let joined = rooms
+            .iter()
+            .filter(|(_, m)| m.membership == "join")
+            .map(|(room, _)| room);
+        let mut waiting = s.store.notifier.subscribe(&caller.user_id, joined);
         let next = s.store.position();
-        let (response, empty) = build(&s, &caller, &params, next).await?;
+        let (response, empty) = build(&s, &caller, &params, next, rooms).await?;
         if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {
             s.presence.note_seen(&caller.user_id);
             return Ok(Json(response));
@@ -105,7 +109,8 @@ pub async fn sync(
             .await
             .is_err()
         {
-            let (response, _) = build(&s, &caller, &params, s.store.position()).await?;
+            let rooms = s.rooms.rooms_of(&caller.user_id)?;
+            let (response, _) = build(&s, &caller, &params, s.store.position(), rooms).await?;
             s.presence.note_seen(&caller.user_id);
             return Ok(Json(response));
         }
@@ -130,7 +135,18 @@ fn unchanged(
             .any(|e| e.room_id.as_deref() == Some(room))
 }
 
-async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Result<(Value, bool)> {
+/// The answer at stream position `next`, over the user's rooms (each with
+/// the user's membership), read once by the caller.
+async fn build(
+    s: &Services,
+    caller: &Caller,
+    p: &SyncParams,
+    next: u64,
+    rooms: Vec<(
+        ruma::OwnedRoomId,
+        crate::rooms::membership::MembershipRecord,
+    )>,
+) -> Result<(Value, bool)> {
     let user = &caller.user_id;
     let since = p.since.min(next);
     let mut joined = Map::new();
@@ -139,7 +155,7 @@ async fn build(s: &Services, caller: &Caller, p: &SyncParams, next: u64) -> Resu
     let mut left = Map::new();
     let mut member_changes = room::MemberChanges::default();
     let account_data = s.account_data.changed_since(user, since)?;
-    for (room_id, membership) in s.rooms.rooms_of(user)? {
+    for (room_id, membership) in rooms {
         if !p.filter.room.allows_room(room_id.as_str()) || membership.count > next {
             continue;
         }
