@@ -1,5 +1,7 @@
 //! Registration, login, logout, whoami, password change, deactivation.
 
+use axum::routing::{get, post};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -15,6 +17,27 @@ use crate::http::extract::{opt_bool, opt_str, req_str, Auth, JsonBody};
 use crate::http::ratelimit::{self, Quota};
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/register"), post(register))
+        .route(&super::v3("/register/available"), get(available))
+        .route(
+            "/_matrix/client/v1/register/m.login.registration_token/validity",
+            get(token_validity),
+        )
+        .route(&super::v3("/login"), get(login_flows).post(login))
+        .route(&super::v3("/logout"), post(logout))
+        .route(&super::v3("/logout/all"), post(logout_all))
+        .route(&super::v3("/account/whoami"), get(whoami))
+        .route(&super::v3("/account/password"), post(change_password))
+        .route(&super::v3("/account/deactivate"), post(deactivate))
+        .route(
+            "/_synapse/admin/v1/register",
+            get(admin_register_nonce).post(admin_register),
+        )
+}
 
 type S = State<Arc<Services>>;
 

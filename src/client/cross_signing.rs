@@ -2,6 +2,8 @@
 //! cross-signing part of the `/keys/query` answer. Element bootstraps
 //! cross-signing through these on a device's first login.
 
+use axum::routing::post;
+use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,6 +16,19 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, JsonBody};
 use crate::services::{uia, Services};
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(
+            &super::v3("/keys/device_signing/upload"),
+            post(upload_signing_keys),
+        )
+        .route(
+            &super::v3("/keys/signatures/upload"),
+            post(upload_signatures),
+        )
+}
 
 type S = State<Arc<Services>>;
 

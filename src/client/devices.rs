@@ -1,5 +1,7 @@
 //! `/devices` and `/delete_devices`.
 
+use axum::routing::{delete, get, post, put};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -13,6 +15,17 @@ use crate::http::extract::{opt_str, Auth, JsonBody};
 use crate::services::accounts::DeviceRecord;
 use crate::services::Wake;
 use crate::services::{uia, Services};
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/devices"), get(list))
+        .route(
+            &super::v3("/devices/{device_id}"),
+            get(get).put(update).delete(delete),
+        )
+        .route(&super::v3("/delete_devices"), post(delete_many))
+}
 
 type S = State<Arc<Services>>;
 

@@ -1,6 +1,8 @@
 //! `/directory/room/{alias}`, `/rooms/{id}/aliases`, `/directory/list/room`
 //! and `/publicRooms`.
 
+use axum::routing::{delete, get, post, put};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -12,6 +14,24 @@ use super::membership::parse_room;
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, query_param, req_str, Auth, JsonBody, MaybeAuth};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(
+            &super::v3("/directory/room/{room_alias}"),
+            get(get_alias).put(put_alias).delete(delete_alias),
+        )
+        .route(&super::v3("/rooms/{room_id}/aliases"), get(room_aliases))
+        .route(
+            &super::v3("/directory/list/room/{room_id}"),
+            get(get_visibility).put(set_visibility),
+        )
+        .route(
+            &super::v3("/publicRooms"),
+            get(get_public_rooms).post(post_public_rooms),
+        )
+}
 
 type S = State<Arc<Services>>;
 

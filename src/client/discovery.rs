@@ -1,5 +1,7 @@
 //! `/versions`, `/.well-known/matrix/*`, `/capabilities`.
 
+use axum::routing::get;
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -9,6 +11,15 @@ use serde_json::{json, Value};
 use crate::http::extract::Auth;
 use crate::rooms::create::SUPPORTED_VERSIONS;
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route("/_matrix/client/versions", get(versions))
+        .route("/.well-known/matrix/client", get(well_known_client))
+        .route("/.well-known/matrix/server", get(well_known_server))
+        .route(&super::v3("/capabilities"), get(capabilities))
+}
 
 type S = State<Arc<Services>>;
 

@@ -1,5 +1,7 @@
 //! `/room_keys`: server-side key backup versions and the keys in them.
 
+use axum::routing::{delete, get, post, put};
+use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -12,6 +14,31 @@ use crate::error::{Error, Result};
 use crate::http::extract::{query_param, req_str, Auth, JsonBody};
 use crate::services::key_backup::{check_key_data, KeyUpload, Scope};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(
+            &super::v3("/room_keys/version"),
+            get(current_version).post(create_version),
+        )
+        .route(
+            &super::v3("/room_keys/version/{version}"),
+            get(get_version).put(update_version).delete(delete_version),
+        )
+        .route(
+            &super::v3("/room_keys/keys"),
+            get(get_all).put(put_all).delete(delete_all),
+        )
+        .route(
+            &super::v3("/room_keys/keys/{room_id}"),
+            get(get_room).put(put_room).delete(delete_room),
+        )
+        .route(
+            &super::v3("/room_keys/keys/{room_id}/{session_id}"),
+            get(get_session).put(put_session).delete(delete_session),
+        )
+}
 
 type S = State<Arc<Services>>;
 type Q = Query<Vec<(String, String)>>;

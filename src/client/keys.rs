@@ -1,5 +1,7 @@
 //! `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`, `/sendToDevice`.
 
+use axum::routing::{get, post, put};
+use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,6 +13,19 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, JsonBody};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/keys/upload"), post(upload))
+        .route(&super::v3("/keys/query"), post(query))
+        .route(&super::v3("/keys/claim"), post(claim))
+        .route(&super::v3("/keys/changes"), get(changes))
+        .route(
+            &super::v3("/sendToDevice/{event_type}/{txn_id}"),
+            put(send_to_device),
+        )
+}
 
 type S = State<Arc<Services>>;
 

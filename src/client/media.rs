@@ -2,6 +2,8 @@
 //! limit, under both the authenticated `/_matrix/client/v1/media/` paths
 //! and the older `/_matrix/media/v3/` ones that clients still use.
 
+use axum::routing::{get, post};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -16,6 +18,40 @@ use crate::http::body_guard::RawBody;
 use crate::http::extract::{query_param, Auth};
 use crate::services::thumbnail::{Method, ThumbnailSpec};
 use crate::services::Services;
+
+/// The content repository, at its authenticated paths and the older ones.
+pub fn routes() -> Router<Arc<Services>> {
+    const V1: &str = "/_matrix/client/v1/media";
+    const LEGACY: &str = "/_matrix/media/v3";
+    Router::new()
+        .route(&format!("{V1}/config"), get(config))
+        .route(&format!("{LEGACY}/config"), get(config))
+        .route(&format!("{LEGACY}/upload"), post(upload))
+        .route(
+            &format!("{V1}/download/{{server_name}}/{{media_id}}"),
+            get(download),
+        )
+        .route(
+            &format!("{V1}/download/{{server_name}}/{{media_id}}/{{filename}}"),
+            get(download_named),
+        )
+        .route(
+            &format!("{LEGACY}/download/{{server_name}}/{{media_id}}"),
+            get(legacy_download),
+        )
+        .route(
+            &format!("{LEGACY}/download/{{server_name}}/{{media_id}}/{{filename}}"),
+            get(legacy_download_named),
+        )
+        .route(
+            &format!("{V1}/thumbnail/{{server_name}}/{{media_id}}"),
+            get(thumbnail),
+        )
+        .route(
+            &format!("{LEGACY}/thumbnail/{{server_name}}/{{media_id}}"),
+            get(legacy_thumbnail),
+        )
+}
 
 type QueryList = Query<Vec<(String, String)>>;
 

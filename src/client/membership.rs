@@ -1,5 +1,7 @@
 //! Join, invite, leave, kick, ban, unban, knock, forget, joined_rooms.
 
+use axum::routing::{get, post};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -11,6 +13,21 @@ use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, req_str, Auth, JsonBody};
 use crate::services::membership::set_membership;
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/join/{room_id_or_alias}"), post(join))
+        .route(&super::v3("/knock/{room_id_or_alias}"), post(knock))
+        .route(&super::v3("/joined_rooms"), get(joined_rooms))
+        .route(&super::v3("/rooms/{room_id}/join"), post(join))
+        .route(&super::v3("/rooms/{room_id}/leave"), post(leave))
+        .route(&super::v3("/rooms/{room_id}/invite"), post(invite))
+        .route(&super::v3("/rooms/{room_id}/kick"), post(kick))
+        .route(&super::v3("/rooms/{room_id}/ban"), post(ban))
+        .route(&super::v3("/rooms/{room_id}/unban"), post(unban))
+        .route(&super::v3("/rooms/{room_id}/forget"), post(forget))
+}
 
 type S = State<Arc<Services>>;
 

@@ -1,6 +1,8 @@
 //! `GET /notifications`: the events that notified the user and that they
 //! have not read yet, newest first.
 
+use axum::routing::get;
+use axum::Router;
 use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
@@ -12,6 +14,11 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Auth};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().route(&super::v3("/notifications"), get(list))
+}
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;

@@ -1,5 +1,7 @@
 //! `/presence/{userId}/status`.
 
+use axum::routing::{get, put};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -11,6 +13,11 @@ use crate::error::{Error, Result};
 use crate::http::extract::{opt_str, req_str, Auth, JsonBody};
 use crate::services::presence::Update;
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().route(&super::v3("/presence/{user_id}/status"), get(get).put(set))
+}
 
 type S = State<Arc<Services>>;
 

@@ -2,29 +2,24 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::Json;
+use axum::Router;
+use ruma::api::client::profile::{get_profile, get_profile_field, set_profile_field};
 use ruma::events::StateEventType;
-use ruma::{MxcUri, OwnedUserId, UserId};
+use ruma::profile::{ProfileFieldName, ProfileFieldValue};
+use ruma::{MxcUri, UserId};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::send::EventDraft;
+use crate::services::accounts::UserRecord;
 use crate::services::Services;
 
-type S = State<Arc<Services>>;
-
-fn parse_user(s: &str) -> Result<OwnedUserId> {
-    UserId::parse(s).map_err(|_| Error::invalid_param("Invalid user id"))
-}
-
-fn field_name(field: &str) -> Result<&'static str> {
-    match field {
-        "displayname" => Ok("displayname"),
-        "avatar_url" => Ok("avatar_url"),
-        _ => Err(Error::unrecognized("Unsupported profile field")),
-    }
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .endpoint(whole_profile)
+        .endpoint(get_field)
+        .endpoint(set_field)
 }
 
 /// The longest display name and avatar URL, in characters (Synapse's
@@ -35,8 +30,8 @@ const MAX_AVATAR_URL_CHARS: usize = 1000;
 
 /// Refuses a display name or avatar URL that is too long, and an avatar
 /// that is not an `mxc://` URI (an empty one clears it).
-fn check_value(name: &str, value: &str) -> Result<()> {
-    let max = if name == "displayname" {
+fn check_value(name: &ProfileFieldName, value: &str) -> Result<()> {
+    let max = if *name == ProfileFieldName::DisplayName {
         MAX_DISPLAYNAME_CHARS
     } else {
         MAX_AVATAR_URL_CHARS
@@ -46,69 +41,80 @@ fn check_value(name: &str, value: &str) -> Result<()> {
             "'{name}' is longer than {max} characters"
         )));
     }
-    if name == "avatar_url" && !value.is_empty() && <&MxcUri>::from(value).validate().is_err() {
+    if *name == ProfileFieldName::AvatarUrl
+        && !value.is_empty()
+        && <&MxcUri>::from(value).validate().is_err()
+    {
         return Err(Error::invalid_param("'avatar_url' must be an mxc:// URI"));
     }
     Ok(())
 }
 
-pub async fn get_profile(State(s): S, Path(user): Path<String>) -> Result<Json<Value>> {
-    let user = parse_user(&user)?;
-    let record = s
-        .accounts
-        .get(&user)?
-        .ok_or_else(|| Error::not_found("Profile not found"))?;
-    let mut out = json!({});
+/// The account whose profile is asked for.
+fn profile_of(s: &Services, user: &UserId) -> Result<UserRecord> {
+    s.accounts
+        .get(user)?
+        .ok_or_else(|| Error::not_found("Profile not found"))
+}
+
+/// The profile fields this server keeps: display name and avatar.
+fn supported(field: &ProfileFieldName) -> Result<()> {
+    match field {
+        ProfileFieldName::DisplayName | ProfileFieldName::AvatarUrl => Ok(()),
+        _ => Err(Error::unrecognized("Unsupported profile field")),
+    }
+}
+
+async fn whole_profile(
+    s: Arc<Services>,
+    req: Ruma<get_profile::v3::Request>,
+) -> Result<get_profile::v3::Response> {
+    let record = profile_of(&s, &req.body.user_id)?;
+    let mut out = get_profile::v3::Response::new();
     if let Some(d) = record.displayname {
-        out["displayname"] = json!(d);
+        out.set("displayname".to_owned(), json!(d));
     }
     if let Some(a) = record.avatar_url {
-        out["avatar_url"] = json!(a);
+        out.set("avatar_url".to_owned(), json!(a));
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
-pub async fn get_field(
-    State(s): S,
-    Path((user, field)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let user = parse_user(&user)?;
-    let name = field_name(&field)?;
-    let record = s
-        .accounts
-        .get(&user)?
-        .ok_or_else(|| Error::not_found("Profile not found"))?;
-    let value = if name == "displayname" {
-        record.displayname
-    } else {
-        record.avatar_url
+async fn get_field(
+    s: Arc<Services>,
+    req: Ruma<get_profile_field::v3::Request>,
+) -> Result<get_profile_field::v3::Response> {
+    let field = &req.body.field;
+    supported(field)?;
+    let record = profile_of(&s, &req.body.user_id)?;
+    let value = match field {
+        ProfileFieldName::DisplayName => record.displayname.map(ProfileFieldValue::DisplayName),
+        _ => record
+            .avatar_url
+            .map(|a| ProfileFieldValue::AvatarUrl(a.into())),
     };
-    match value {
-        Some(v) => Ok(Json(json!({ name: v }))),
-        None => Err(Error::not_found("Profile field not set")),
-    }
+    value
+        .map(get_profile_field::v3::Response::new)
+        .ok_or_else(|| Error::not_found("Profile field not set"))
 }
 
-pub async fn set_field(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((user, field)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let user = parse_user(&user)?;
-    if user != caller.user_id {
+async fn set_field(
+    s: Arc<Services>,
+    req: Ruma<set_profile_field::v3::Request>,
+) -> Result<set_profile_field::v3::Response> {
+    let user = req.body.user_id;
+    if user != req.caller.user_id {
         return Err(Error::forbidden("Cannot set another user's profile"));
     }
-    let name = field_name(&field)?;
-    let value = match body.get(name) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(v)) => Some(v.clone()),
-        Some(_) => return Err(Error::bad_json(format!("'{name}' must be a string"))),
+    let (field, value) = match req.body.value {
+        ProfileFieldValue::DisplayName(d) => (ProfileFieldName::DisplayName, d),
+        ProfileFieldValue::AvatarUrl(a) => (ProfileFieldName::AvatarUrl, a.to_string()),
+        _ => return Err(Error::unrecognized("Unsupported profile field")),
     };
-    if let Some(value) = &value {
-        check_value(name, value)?;
-    }
-    if name == "displayname" {
+    check_value(&field, &value)?;
+    // An empty value clears the field.
+    let value = Some(value).filter(|v| !v.is_empty());
+    if field == ProfileFieldName::DisplayName {
         s.accounts.set_profile(&user, Some(value), None).await?;
     } else {
         s.accounts.set_profile(&user, None, Some(value)).await?;
@@ -125,5 +131,5 @@ pub async fn set_field(
             tracing::warn!(room = %room, error = %e, "profile update not reflected in room");
         }
     }
-    Ok(Json(json!({})))
+    Ok(set_profile_field::v3::Response::new())
 }

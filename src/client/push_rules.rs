@@ -2,6 +2,8 @@
 //! data and starting from the spec's server-default rules (kept by
 //! [`crate::push::Push`]).
 
+use axum::routing::{delete, get, put};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -16,6 +18,22 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_bool, Auth, JsonBody};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/pushrules/"), get(get_all))
+        .route(&super::v3("/pushrules"), get(get_all))
+        .route(&super::v3("/pushrules/{scope}/"), get(get_scope))
+        .route(
+            &super::v3("/pushrules/{scope}/{kind}/{rule_id}"),
+            get(get_rule).put(put_rule).delete(delete_rule),
+        )
+        .route(
+            &super::v3("/pushrules/{scope}/{kind}/{rule_id}/{attr}"),
+            get(get_attribute).put(set_attribute),
+        )
+}
 
 type S = State<Arc<Services>>;
 

@@ -1,5 +1,7 @@
 //! `GET /pushers` and `POST /pushers/set`.
 
+use axum::routing::{get, post};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,6 +14,13 @@ use crate::http::extract::{Auth, JsonBody};
 use crate::push::pushers::parse_change;
 use crate::services::Services;
 use crate::services::Wake;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/pushers"), get(list))
+        .route(&super::v3("/pushers/set"), post(set))
+}
 
 type S = State<Arc<Services>>;
 

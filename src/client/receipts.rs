@@ -1,5 +1,7 @@
 //! `/receipt`, `/read_markers`, `/typing`.
 
+use axum::routing::{post, put};
+use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,20 @@ use super::membership::parse_room;
 use crate::error::{Error, Result};
 use crate::http::extract::{opt_bool, opt_str, Auth, JsonBody};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(
+            &super::v3("/rooms/{room_id}/receipt/{receipt_type}/{event_id}"),
+            post(receipt),
+        )
+        .route(
+            &super::v3("/rooms/{room_id}/read_markers"),
+            post(read_markers),
+        )
+        .route(&super::v3("/rooms/{room_id}/typing/{user_id}"), put(typing))
+}
 
 type S = State<Arc<Services>>;
 

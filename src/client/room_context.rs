@@ -1,5 +1,7 @@
 //! `/context/{eventId}` and `/timestamp_to_event`.
 
+use axum::routing::get;
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -13,6 +15,19 @@ use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Auth};
 use crate::rooms::timeline::TimelineEntry;
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(
+            &super::v3("/rooms/{room_id}/context/{event_id}"),
+            get(context),
+        )
+        .route(
+            "/_matrix/client/v1/rooms/{room_id}/timestamp_to_event",
+            get(timestamp_to_event),
+        )
+}
 
 type S = State<Arc<Services>>;
 type Q = Query<Vec<(String, String)>>;

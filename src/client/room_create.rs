@@ -1,5 +1,7 @@
 //! `POST /createRoom`.
 
+use axum::routing::post;
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,6 +14,11 @@ use crate::http::extract::{opt_bool, opt_str, Auth, JsonBody};
 use crate::rooms::create::{CreateRoom, Preset};
 use crate::rooms::send::EventDraft;
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().route(&super::v3("/createRoom"), post(create_room))
+}
 
 fn parse(s: &Services, creator: &UserId, body: &Value) -> Result<CreateRoom> {
     let visibility = opt_str(body, "visibility")?.unwrap_or("private");

@@ -1,5 +1,7 @@
 //! Sending and reading room events: send, state, event, redact.
 
+use axum::routing::{get, put};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -13,6 +15,36 @@ use crate::error::{Error, Result};
 use crate::http::extract::{Auth, JsonBody};
 use crate::rooms::send::{EventDraft, Txn};
 use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(
+            &super::v3("/rooms/{room_id}/send/{event_type}/{txn_id}"),
+            put(send),
+        )
+        .route(&super::v3("/rooms/{room_id}/state"), get(get_state))
+        .route(
+            &super::v3("/rooms/{room_id}/state/{event_type}"),
+            get(get_state_event_empty_key).put(put_state_empty_key),
+        )
+        .route(
+            &super::v3("/rooms/{room_id}/state/{event_type}/"),
+            get(get_state_event_empty_key).put(put_state_empty_key),
+        )
+        .route(
+            &super::v3("/rooms/{room_id}/state/{event_type}/{state_key}"),
+            get(get_state_event).put(put_state),
+        )
+        .route(
+            &super::v3("/rooms/{room_id}/event/{event_id}"),
+            get(get_event),
+        )
+        .route(
+            &super::v3("/rooms/{room_id}/redact/{event_id}/{txn_id}"),
+            put(redact),
+        )
+}
 
 type S = State<Arc<Services>>;
 

@@ -1,5 +1,7 @@
 //! `/messages`, `/members`, `/joined_members`.
 
+use axum::routing::get;
+use axum::Router;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -13,6 +15,17 @@ use crate::error::{Error, Result};
 use crate::http::extract::{query_param, Auth};
 use crate::services::Services;
 use crate::sync::filter::{EventFilter, Filter};
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/rooms/{room_id}/messages"), get(messages))
+        .route(&super::v3("/rooms/{room_id}/members"), get(members))
+        .route(
+            &super::v3("/rooms/{room_id}/joined_members"),
+            get(joined_members),
+        )
+}
 
 type S = State<Arc<Services>>;
 type Q = Query<Vec<(String, String)>>;

@@ -1,5 +1,7 @@
 //! Account data, room tags and filters.
 
+use axum::routing::{delete, get, post, put};
+use axum::Router;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -14,6 +16,32 @@ use crate::http::Caller;
 use crate::services::Services;
 use crate::services::Wake;
 use crate::sync::filter::Filter;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route(&super::v3("/user/{user_id}/filter"), post(create_filter))
+        .route(
+            &super::v3("/user/{user_id}/filter/{filter_id}"),
+            get(get_filter),
+        )
+        .route(
+            &super::v3("/user/{user_id}/account_data/{event_type}"),
+            get(get_global).put(put_global),
+        )
+        .route(
+            &super::v3("/user/{user_id}/rooms/{room_id}/account_data/{event_type}"),
+            get(get_room).put(put_room),
+        )
+        .route(
+            &super::v3("/user/{user_id}/rooms/{room_id}/tags"),
+            get(get_tags),
+        )
+        .route(
+            &super::v3("/user/{user_id}/rooms/{room_id}/tags/{tag}"),
+            put(put_tag).delete(delete_tag),
+        )
+}
 
 type S = State<Arc<Services>>;
 

@@ -29,44 +29,66 @@ const SMALL: usize = 16 << 10;
 const DOCUMENT: usize = 256 << 10;
 const BULK: usize = 10 << 20;
 
-const CLIENT_V3: &str = "/_matrix/client/v3";
+/// The client-server API's path prefixes, current and legacy.
+const CLIENT_PREFIXES: [&str; 2] = ["/_matrix/client/v3", "/_matrix/client/r0"];
+
+/// A route template with every parameter written `{}`, so that the table
+/// below holds whatever names the routes give their parameters.
+fn unnamed_params(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
 
 impl BodyClass {
     /// The class of the endpoint whose route template is `route` (as
     /// axum's `MatchedPath` gives it); anything not listed is `Small`.
     pub fn of(route: &str) -> Self {
-        if route == "/_matrix/media/v3/upload" {
+        if route.contains("/media/") && route.ends_with("/upload") {
             return Self::Media;
         }
         if route.starts_with("/_matrixos/app-data/") {
             return Self::Document;
         }
-        let Some(endpoint) = route.strip_prefix(CLIENT_V3) else {
+        let Some(endpoint) = CLIENT_PREFIXES.iter().find_map(|p| route.strip_prefix(p)) else {
             return Self::Small;
         };
-        match endpoint {
-            "/rooms/{room}/send/{kind}/{txn}"
-            | "/rooms/{room}/state/{kind}"
-            | "/rooms/{room}/state/{kind}/"
-            | "/rooms/{room}/state/{kind}/{key}"
-            | "/rooms/{room}/redact/{event}/{txn}"
-            | "/pushrules/{scope}/{kind}/{id}"
-            | "/pushrules/{scope}/{kind}/{id}/{attr}"
-            | "/user/{user}/filter"
+        match unnamed_params(endpoint).as_str() {
+            "/rooms/{}/send/{}/{}"
+            | "/rooms/{}/state/{}"
+            | "/rooms/{}/state/{}/"
+            | "/rooms/{}/state/{}/{}"
+            | "/rooms/{}/redact/{}/{}"
+            | "/pushrules/{}/{}/{}"
+            | "/pushrules/{}/{}/{}/{}"
+            | "/pushrules/global/{}/{}"
+            | "/pushrules/global/{}/{}/actions"
+            | "/user/{}/filter"
             | "/delete_devices" => Self::Document,
             "/keys/upload"
             | "/keys/query"
             | "/keys/claim"
             | "/keys/device_signing/upload"
             | "/keys/signatures/upload"
-            | "/sendToDevice/{kind}/{txn}"
+            | "/sendToDevice/{}/{}"
             | "/room_keys/version"
-            | "/room_keys/version/{version}"
+            | "/room_keys/version/{}"
             | "/room_keys/keys"
-            | "/room_keys/keys/{room}"
-            | "/room_keys/keys/{room}/{session}"
-            | "/user/{user}/account_data/{kind}"
-            | "/user/{user}/rooms/{room}/account_data/{kind}"
+            | "/room_keys/keys/{}"
+            | "/room_keys/keys/{}/{}"
+            | "/user/{}/account_data/{}"
+            | "/user/{}/rooms/{}/account_data/{}"
             | "/createRoom" => Self::Bulk,
             _ => Self::Small,
         }
@@ -98,12 +120,16 @@ mod tests {
 
     #[test]
     fn endpoints_get_the_class_their_bodies_need() {
-        let v3 = |p: &str| BodyClass::of(&format!("{CLIENT_V3}{p}"));
+        let v3 = |p: &str| BodyClass::of(&format!("/_matrix/client/v3{p}"));
         assert_eq!(v3("/login"), BodyClass::Small);
         assert_eq!(v3("/register"), BodyClass::Small);
         assert_eq!(v3("/rooms/{room}/join"), BodyClass::Small);
         assert_eq!(v3("/rooms/{room}/send/{kind}/{txn}"), BodyClass::Document);
         assert_eq!(v3("/rooms/{room}/state/{kind}/{key}"), BodyClass::Document);
+        assert_eq!(
+            BodyClass::of("/_matrix/client/r0/rooms/{room_id}/send/{event_type}/{txn_id}"),
+            BodyClass::Document
+        );
         assert_eq!(v3("/keys/upload"), BodyClass::Bulk);
         assert_eq!(v3("/sendToDevice/{kind}/{txn}"), BodyClass::Bulk);
         assert_eq!(v3("/createRoom"), BodyClass::Bulk);

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body_guard;
 pub mod body_limit;
 pub mod connections;
+pub mod endpoint;
 pub mod extract;
 pub mod listener;
 pub mod ratelimit;

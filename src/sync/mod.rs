@@ -4,6 +4,8 @@
 pub mod filter;
 mod room;
 
+use axum::routing::get;
+use axum::Router;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,11 @@ use crate::http::Caller;
 use crate::services::presence::Update;
 use crate::services::Services;
 use filter::Filter;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().route(&crate::client::v3("/sync"), get(sync))
+}
 
 /// Longest long-poll a client may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);

@@ -1,0 +1,261 @@
+//! Typed endpoints: a handler takes ruma's request type for its endpoint
+//! and returns ruma's response type. The one extractor here authenticates
+//! the caller as the endpoint's metadata says, reads the body within the
+//! endpoint's limit and maps every parse failure to the Matrix error a
+//! client expects; routes take their paths and method from the metadata.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, RawPathParams, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use ruma::api::auth_scheme::{
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+    NoAuthentication,
+};
+use ruma::api::error::{DeserializationError, FromHttpRequestError};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::{IncomingRequest, Metadata, OutgoingResponse};
+
+use super::auth::{token_from_parts, Caller};
+use super::body_guard::read_body;
+use crate::error::{Error, Result};
+use crate::services::Services;
+
+/// Who may call an endpoint, from its ruma authentication scheme, and what
+/// the handler learns of the caller.
+pub trait Authenticate {
+    type Caller: Send + 'static;
+
+    fn authenticate(parts: &Parts, services: &Services) -> Result<Self::Caller>;
+}
+
+/// An access token is required.
+impl Authenticate for AccessToken {
+    type Caller = Caller;
+
+    fn authenticate(parts: &Parts, services: &Services) -> Result<Caller> {
+        let token = token_from_parts(parts)?.ok_or_else(Error::missing_token)?;
+        services.accounts.authenticate(&token)
+    }
+}
+
+/// An access token may be given; when it is, it must be valid.
+impl Authenticate for AccessTokenOptional {
+    type Caller = Option<Caller>;
+
+    fn authenticate(parts: &Parts, services: &Services) -> Result<Option<Caller>> {
+        token_from_parts(parts)?
+            .map(|token| services.accounts.authenticate(&token))
+            .transpose()
+    }
+}
+
+/// Public endpoints: any token given is not looked at.
+macro_rules! public {
+    ($($scheme:ty),*) => {$(
+        impl Authenticate for $scheme {
+            type Caller = ();
+
+            fn authenticate(_: &Parts, _: &Services) -> Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+// The server has no application services: their tokens authenticate
+// nobody, and the endpoints that accept one work without it.
+public!(NoAuthentication, NoAccessToken, AppserviceTokenOptional);
+
+/// Endpoints only application services may call: none is registered, so
+/// every call is refused.
+impl Authenticate for AppserviceToken {
+    type Caller = ();
+
+    fn authenticate(_: &Parts, _: &Services) -> Result<()> {
+        Err(Error::forbidden("No application service is registered"))
+    }
+}
+
+/// The caller as the scheme of endpoint `R` sees it.
+pub type CallerOf<R> = <<R as Metadata>::Authentication as Authenticate>::Caller;
+
+/// A parsed request for endpoint `R`, the caller and the client's address.
+pub struct Ruma<R: Metadata>
+where
+    R::Authentication: Authenticate,
+{
+    pub body: R,
+    pub caller: CallerOf<R>,
+    pub ip: IpAddr,
+}
+
+impl<R> FromRequest<Arc<Services>> for Ruma<R>
+where
+    R: IncomingRequest + Send + 'static,
+    R::Authentication: Authenticate,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: Request, services: &Arc<Services>) -> Result<Self> {
+        let (mut parts, body) = request.into_parts();
+        let caller = <R::Authentication as Authenticate>::authenticate(&parts, services)?;
+        let ip = client_ip(&parts);
+        let mut path_args = path_args(&mut parts, services).await?;
+        // Routes registered without a trailing parameter (`…/state/{type}`
+        // for the empty state key) give it as empty.
+        path_args.resize(
+            R::_path_parameters().len().max(path_args.len()),
+            String::new(),
+        );
+        let bytes = if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
+            Bytes::new()
+        } else {
+            let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
+            json_body(bytes, &parts)?
+        };
+        let request = http::Request::from_parts(parts, bytes);
+        let body = R::try_from_http_request(request, &path_args).map_err(request_error)?;
+        Ok(Ruma { body, caller, ip })
+    }
+}
+
+/// The client's address (loopback when unknown, as in in-process tests).
+fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip())
+}
+
+/// The route's parameters, percent-decoded, in the order of the path.
+async fn path_args(parts: &mut Parts, services: &Arc<Services>) -> Result<Vec<String>> {
+    use axum::extract::FromRequestParts;
+    let params = RawPathParams::from_request_parts(parts, services)
+        .await
+        .map_err(|e| Error::invalid_param(format!("Invalid path parameter: {e}")))?;
+    Ok(params.iter().map(|(_, v)| v.to_owned()).collect())
+}
+
+/// A JSON body checked the way Synapse checks one: an empty body counts
+/// as `{}` (clients send none to `POST /logout`), text that is not JSON is
+/// `M_NOT_JSON`, JSON that is not an object is `M_BAD_JSON`. Bodies that
+/// are not JSON at all (media uploads) pass through untouched.
+fn json_body(bytes: Bytes, parts: &Parts) -> Result<Bytes> {
+    if !expects_json(parts) {
+        return Ok(bytes);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Bytes::from_static(b"{}"));
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        Ok(_) if bytes.trim_ascii_start().first() == Some(&b'{') => Ok(bytes),
+        Ok(_) => Err(Error::bad_json("Request body must be a JSON object")),
+        Err(e) => Err(Error::not_json(format!("Content not JSON: {e}"))),
+    }
+}
+
+/// Whether the endpoint's body is JSON: everything but media uploads,
+/// which say what they carry in `Content-Type`.
+fn expects_json(parts: &Parts) -> bool {
+    let path = parts.uri.path();
+    !(path.contains("/media/") && path.ends_with("/upload"))
+}
+
+/// The Matrix error for a request ruma could not parse.
+fn request_error(error: FromHttpRequestError) -> Error {
+    match error {
+        FromHttpRequestError::MethodMismatch { .. } => Error::method_not_allowed(),
+        FromHttpRequestError::Deserialization(e) => deserialization_error(e),
+        e => Error::bad_json(e.to_string()),
+    }
+}
+
+fn deserialization_error(error: DeserializationError) -> Error {
+    let message = error.to_string();
+    match error {
+        DeserializationError::Json(_) | DeserializationError::Query(_)
+            if message.starts_with("missing field") =>
+        {
+            Error::missing_param(message)
+        }
+        DeserializationError::Json(_) => Error::bad_json(message),
+        _ => Error::invalid_param(message),
+    }
+}
+
+/// A handler's response, serialised by ruma.
+struct Reply<T>(Result<T>);
+
+impl<T: OutgoingResponse> IntoResponse for Reply<T> {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(response) => match response.try_into_http_response::<BytesMut>() {
+                Ok(response) => response.map(|b| Body::from(b.freeze())).into_response(),
+                Err(e) => {
+                    Error::internal(format!("Response not serialisable: {e}")).into_response()
+                }
+            },
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+/// Registers typed handlers at every path their endpoint's metadata lists.
+pub trait TypedRoutes: Sized {
+    /// At the endpoint's own paths.
+    fn endpoint<R, H, F>(self, handler: H) -> Self
+    where
+        R: IncomingRequest + Send + 'static,
+        R::Authentication: Authenticate,
+        H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
+    {
+        self.endpoint_at::<R, H, F>(R::PATH_BUILDER.all_paths(), handler)
+    }
+
+    /// At the given paths, which may leave out trailing parameters: they
+    /// reach the handler empty.
+    fn endpoint_at<R, H, F>(
+        self,
+        paths: impl IntoIterator<Item = &'static str>,
+        handler: H,
+    ) -> Self
+    where
+        R: IncomingRequest + Send + 'static,
+        R::Authentication: Authenticate,
+        H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static;
+}
+
+impl TypedRoutes for Router<Arc<Services>> {
+    fn endpoint_at<R, H, F>(self, paths: impl IntoIterator<Item = &'static str>, handler: H) -> Self
+    where
+        R: IncomingRequest + Send + 'static,
+        R::Authentication: Authenticate,
+        H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
+    {
+        let filter = MethodFilter::try_from(R::METHOD).expect("endpoints use standard methods");
+        paths.into_iter().fold(self, |router, path| {
+            let handler = handler.clone();
+            router.route(
+                path,
+                on(
+                    filter,
+                    move |State(s): State<Arc<Services>>, req: Ruma<R>| {
+                        let response = handler(s, req);
+                        async move { Reply(response.await) }
+                    },
+                ),
+            )
+        })
+    }
+}
