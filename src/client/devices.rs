@@ -1,6 +1,6 @@
 //! `/devices` and `/delete_devices`.
 
-use axum::routing::{delete, get, post, put};
+use axum::routing;
 use axum::Router;
 use std::sync::Arc;
 
@@ -19,12 +19,12 @@ use crate::services::{uia, Services};
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(&super::v3("/devices"), get(list))
+        .route(&super::v3("/devices"), routing::get(list))
         .route(
             &super::v3("/devices/{device_id}"),
-            get(get).put(update).delete(delete),
+            routing::get(get).put(update).delete(delete),
         )
-        .route(&super::v3("/delete_devices"), post(delete_many))
+        .route(&super::v3("/delete_devices"), routing::post(delete_many))
 }
 
 type S = State<Arc<Services>>;

@@ -1,7 +1,7 @@
 //! `/directory/room/{alias}`, `/rooms/{id}/aliases`, `/directory/list/room`
 //! and `/publicRooms`.
 
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 

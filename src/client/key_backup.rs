@@ -1,6 +1,6 @@
 //! `/room_keys`: server-side key backup versions and the keys in them.
 
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;

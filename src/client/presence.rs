@@ -1,6 +1,6 @@
 //! `/presence/{userId}/status`.
 
-use axum::routing::{get, put};
+use axum::routing;
 use axum::Router;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().route(&super::v3("/presence/{user_id}/status"), get(get).put(set))
+    Router::new().route(&super::v3("/presence/{user_id}/status"), routing::get(get).put(set))
 }
 
 type S = State<Arc<Services>>;

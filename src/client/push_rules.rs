@@ -2,7 +2,7 @@
 //! data and starting from the spec's server-default rules (kept by
 //! [`crate::push::Push`]).
 
-use axum::routing::{delete, get, put};
+use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 

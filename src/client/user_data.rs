@@ -1,6 +1,6 @@
 //! Account data, room tags and filters.
 
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use std::sync::Arc;
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::send::EventDraft;
 use super::state_view::{StateView, StoredState};
-use super::{auth, limits, Pdu, RoomRecord, Rooms};
+use super::{auth, limits, stored_event, Pdu, RoomRecord, Rooms};
 use crate::error::{Error, Result};
 use crate::services::accounts::random_string;
 
@@ -109,13 +109,10 @@ impl Rooms {
         hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
             .map_err(limits::signing_error)?;
         let event_id = event_id_for_pdu(&object, &rules).map_err(limits::signing_error)?;
-        object.insert(
-            "event_id".to_owned(),
-            ruma::CanonicalJsonValue::String(event_id.to_string()),
-        );
-        let stored = serde_json::to_vec(&object)?;
-        limits::check_stored(&stored)?;
-        let pdu: Pdu = serde_json::from_slice(&stored)?;
+        let signed = serde_json::to_vec(&object)?;
+        limits::check_stored(&signed)?;
+        let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)?;
+        let stored = stored_event::encode(&event_id, &signed)?;
 
         auth::check(&rules.authorization, &pdu, state)?;
         Ok(BuiltEvent { pdu, stored })

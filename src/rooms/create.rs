@@ -3,7 +3,7 @@
 //! order Synapse sends them, all built before any is stored.
 
 use matrixos_federation::room_id_from_create_event_id;
-use matrixos_storage::{Batch, Table};
+use matrixos_storage::Batch;
 use ruma::events::StateEventType;
 use ruma::room_version_rules::AuthorizationRules;
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod resolve;
 pub mod send;
 pub mod state;
+pub mod stored_event;
 pub(crate) mod state_view;
 pub mod timeline;
 pub mod visibility;
@@ -233,7 +234,7 @@ impl Rooms {
             .db
             .get(Table::Events, &short.to_be_bytes())?
             .ok_or_else(|| Error::internal(format!("event {short} missing")))?;
-        let mut pdu: Pdu = serde_json::from_slice(&raw)?;
+        let mut pdu = stored_event::pdu_of(&raw)?;
         pdu.rejected = self.any_rejected.load(std::sync::atomic::Ordering::Acquire)
             && self
                 .store
@@ -242,6 +243,17 @@ impl Rooms {
         let pdu = Arc::new(pdu);
         self.cache_pdu(short, pdu.clone());
         Ok(pdu)
+    }
+
+    /// The PDU of a stored event exactly as it was signed: what other
+    /// servers are served.
+    pub fn signed_pdu(&self, short: u64) -> Result<Vec<u8>> {
+        let record = self
+            .store
+            .db
+            .get(Table::Events, &short.to_be_bytes())?
+            .ok_or_else(|| Error::internal(format!("event {short} missing")))?;
+        stored_event::signed_pdu(&record)
     }
 
     pub(crate) fn cache_pdu(&self, short: u64, pdu: Arc<Pdu>) {

@@ -27,10 +27,12 @@ struct ClientEvent<'a> {
     unsigned: Map<String, Value>,
 }
 
-/// A PDU as this server reads it. The stored JSON is the signed PDU plus
-/// `event_id` (which room versions ≥ 3 do not carry on the wire).
+/// A PDU as this server reads it. Room versions 3 and later carry no
+/// `event_id` on the wire: it is kept beside the PDU (`stored_event`) and
+/// set by [`Pdu::from_signed`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct Pdu {
+    #[serde(default = "id_set_after_parsing")]
     pub event_id: OwnedEventId,
     /// Absent only on room version 12 create events, whose id *is* the room's.
     pub room_id: Option<OwnedRoomId>,
@@ -51,7 +53,22 @@ pub struct Pdu {
     pub rejected: bool,
 }
 
+/// A stand-in replaced by the id the PDU is stored under.
+fn id_set_after_parsing() -> OwnedEventId {
+    OwnedEventId::try_from("$0").expect("a valid event id")
+}
+
 impl Pdu {
+    /// The event whose signed PDU is `signed`, named `event_id` (or by its
+    /// own `event_id` field, in room versions 1 and 2 and older records).
+    pub fn from_signed(event_id: Option<OwnedEventId>, signed: &[u8]) -> serde_json::Result<Pdu> {
+        let mut pdu: Pdu = serde_json::from_slice(signed)?;
+        if let Some(id) = event_id {
+            pdu.event_id = id;
+        }
+        Ok(pdu)
+    }
+
     pub fn content_value(&self) -> Value {
         serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
     }

@@ -4,10 +4,10 @@
 use matrixos_storage::{keys, Batch, Table};
 use ruma::canonical_json::{redact_in_place, CanonicalJsonObject};
 use ruma::room_version_rules::{AuthorizationRules, RoomVersionRules};
-use ruma::{CanonicalJsonValue, RoomId, RoomVersionId, UserId};
+use ruma::{RoomId, RoomVersionId, UserId};
 
 use super::state::StateMap;
-use super::{Pdu, Rooms};
+use super::{stored_event, Pdu, Rooms};
 use crate::error::{Error, Result};
 
 impl Rooms {
@@ -45,15 +45,13 @@ impl Rooms {
             .db
             .get(Table::Events, &target_short.to_be_bytes())?
             .ok_or_else(|| Error::internal("redaction target missing"))?;
-        let mut object: CanonicalJsonObject = serde_json::from_slice(&raw)?;
+        let mut object: CanonicalJsonObject =
+            serde_json::from_slice(&stored_event::signed_pdu(&raw)?)?;
         redact_in_place(&mut object, &rules.redaction, None)
             .map_err(|e| Error::internal(format!("redacting: {e}")))?;
-        object.insert(
-            "event_id".into(),
-            CanonicalJsonValue::String(target_id.to_string()),
-        );
-        let stored = serde_json::to_vec(&object)?;
-        let pdu: Pdu = serde_json::from_slice(&stored)?;
+        let signed = serde_json::to_vec(&object)?;
+        let pdu = Pdu::from_signed(Some(target_id.clone()), &signed)?;
+        let stored = stored_event::encode(&target_id, &signed)?;
         batch.put(Table::Events, target_short.to_be_bytes().to_vec(), stored);
         batch.put(
             Table::Redactions,

@@ -13,21 +13,20 @@ use matrixos_federation::event_id_for_pdu;
 use matrixos_storage::{Batch, Table};
 use ruma::canonical_json::CanonicalJsonObject;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::{CanonicalJsonValue, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
 
 use super::append::Incoming;
 use super::auth::{decide, Verdict};
 use super::state::StateMap;
 use super::state_view::AuthEventsState;
-use super::{Pdu, RoomRecord, Rooms};
+use super::{stored_event, Pdu, RoomRecord, Rooms};
 use crate::error::{Error, Result};
 
 /// A PDU from another server, identified and ready to store.
 #[derive(Debug, Clone)]
 pub struct RemotePdu {
     pub pdu: Pdu,
-    /// The JSON stored for it: the signed PDU, plus `event_id` where the
-    /// room version does not carry it.
+    /// Its record (`stored_event`): the id and the signed PDU.
     stored: Vec<u8>,
 }
 
@@ -66,13 +65,10 @@ impl RemotePdu {
             .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
         let event_id = event_id_for_pdu(&object, &rules)
             .map_err(|e| Error::bad_json(format!("PDU has no valid event id: {e}")))?;
-        object.insert(
-            "event_id".to_owned(),
-            CanonicalJsonValue::String(event_id.to_string()),
-        );
-        let stored = serde_json::to_vec(&object)?;
-        let pdu: Pdu = serde_json::from_slice(&stored)
+        let signed = serde_json::to_vec(&object)?;
+        let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)
             .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
+        let stored = stored_event::encode(&event_id, &signed)?;
         Ok(Self { pdu, stored })
     }
 

@@ -19,6 +19,13 @@ pub struct AccountDataEntry {
     pub content: Value,
 }
 
+impl AccountDataEntry {
+    /// The entry as an account data event.
+    pub fn event(&self) -> Value {
+        serde_json::json!({ "type": self.kind, "content": self.content })
+    }
+}
+
 fn key(user: &UserId, room: Option<&RoomId>, kind: &str) -> Vec<u8> {
     let room = room.map(|r| r.as_bytes()).unwrap_or(b"");
     keys::join(&[user.as_bytes(), room, kind.as_bytes()])

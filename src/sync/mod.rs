@@ -4,18 +4,23 @@
 pub mod filter;
 mod room;
 
-use axum::routing::get;
-use axum::Router;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::Json;
-use serde_json::{json, Map, Value};
+use axum::Router;
+use ruma::api::client::sync::sync_events::v3::{
+    Filter as FilterParam, GlobalAccountData, InviteState, InvitedRoom, KnockState, KnockedRoom,
+    Presence, Request, Response, Rooms, ToDevice,
+};
+use ruma::api::client::sync::sync_events::DeviceLists;
+use ruma::presence::PresenceState;
+use ruma::serde::Raw;
+use ruma::{OwnedUserId, UInt};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, Auth};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::Caller;
 use crate::services::presence::Update;
 use crate::services::Services;
@@ -23,7 +28,7 @@ use filter::Filter;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().route(&crate::client::v3("/sync"), get(sync))
+    Router::new().endpoint(sync)
 }
 
 /// Longest long-poll a client may ask for.
@@ -35,53 +40,55 @@ struct SyncParams {
     filter: Filter,
 }
 
-fn load_filter(s: &Services, caller: &Caller, raw: Option<&str>) -> Result<Filter> {
-    match raw {
+/// JSON built by the server, typed as what the response holds there.
+fn raw<T>(value: &impl Serialize) -> Result<Raw<T>> {
+    Ok(Raw::from_json(serde_json::value::to_raw_value(value)?))
+}
+
+fn load_filter(s: &Services, caller: &Caller, param: Option<FilterParam>) -> Result<Filter> {
+    match param {
         None => Ok(Filter::default()),
-        Some(text) if text.trim_start().starts_with('{') => {
-            let value: Value = serde_json::from_str(text)
+        Some(FilterParam::FilterDefinition(definition)) => {
+            Filter::from_json(&serde_json::to_value(definition)?)
+        }
+        // ruma keeps JSON it could not read as a definition as an id.
+        Some(FilterParam::FilterId(text)) if text.trim_start().starts_with('{') => {
+            let value: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| Error::not_json(format!("Invalid filter: {e}")))?;
             Filter::from_json(&value)
         }
-        Some(id) => {
-            let value = crate::client::user_data::stored_filter(s, &caller.user_id, id)?
+        Some(FilterParam::FilterId(id)) => {
+            let value = crate::client::user_data::stored_filter(s, &caller.user_id, &id)?
                 .ok_or_else(|| Error::not_found("Unknown filter"))?;
             Filter::from_json(&value)
         }
+        Some(_) => Err(Error::invalid_param("Unsupported filter")),
     }
 }
 
-pub async fn sync(
-    State(s): State<Arc<Services>>,
-    Auth(caller): Auth,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>> {
-    let since = match query_param(&q, "since") {
+async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
+    let caller = req.caller;
+    let req = req.body;
+    let since = match req.since.as_deref() {
         Some(t) => t
             .parse::<u64>()
             .map_err(|_| Error::invalid_param("Invalid since token"))?,
         None => 0,
     };
-    let timeout = match query_param(&q, "timeout") {
-        Some(t) => Duration::from_millis(
-            t.parse::<u64>()
-                .map_err(|_| Error::invalid_param("Invalid timeout"))?,
-        ),
-        None => Duration::ZERO,
-    }
-    .min(MAX_TIMEOUT);
-    let full_state = match query_param(&q, "full_state") {
-        Some("true") => true,
-        Some("false") | None => false,
-        Some(_) => return Err(Error::invalid_param("full_state must be true or false")),
-    };
+    let timeout = req.timeout.unwrap_or_default().min(MAX_TIMEOUT);
+    let full_state = req.full_state;
     // Syncing marks the user online unless the client says otherwise;
     // `offline` means "do not change it".
-    match query_param(&q, "set_presence").unwrap_or("online") {
-        "offline" => s.presence.note_seen(&caller.user_id),
-        p @ ("online" | "unavailable") => {
+    match req.set_presence {
+        PresenceState::Offline => s.presence.note_seen(&caller.user_id),
+        PresenceState::Online => {
             s.presence
-                .update(&caller.user_id, Update::FromSync(p))
+                .update(&caller.user_id, Update::FromSync("online"))
+                .await?
+        }
+        PresenceState::Unavailable => {
+            s.presence
+                .update(&caller.user_id, Update::FromSync("unavailable"))
                 .await?
         }
         _ => {
@@ -93,7 +100,7 @@ pub async fn sync(
     let params = SyncParams {
         since,
         full_state,
-        filter: load_filter(&s, &caller, query_param(&q, "filter"))?,
+        filter: load_filter(&s, &caller, req.filter)?,
     };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -110,7 +117,7 @@ pub async fn sync(
         let (response, empty) = build(&s, &caller, &params, next, rooms).await?;
         if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {
             s.presence.note_seen(&caller.user_id);
-            return Ok(Json(response));
+            return Ok(response);
         }
         if tokio::time::timeout_at(deadline, waiting.changed())
             .await
@@ -119,7 +126,7 @@ pub async fn sync(
             let rooms = s.rooms.rooms_of(&caller.user_id)?;
             let (response, _) = build(&s, &caller, &params, s.store.position(), rooms).await?;
             s.presence.note_seen(&caller.user_id);
-            return Ok(Json(response));
+            return Ok(response);
         }
     }
 }
@@ -153,13 +160,10 @@ async fn build(
         ruma::OwnedRoomId,
         crate::rooms::membership::MembershipRecord,
     )>,
-) -> Result<(Value, bool)> {
+) -> Result<(Response, bool)> {
     let user = &caller.user_id;
     let since = p.since.min(next);
-    let mut joined = Map::new();
-    let mut invited = Map::new();
-    let mut knocked = Map::new();
-    let mut left = Map::new();
+    let mut rooms_out = Rooms::new();
     let mut member_changes = room::MemberChanges::default();
     let account_data = s.account_data.changed_since(user, since)?;
     for (room_id, membership) in rooms {
@@ -181,20 +185,18 @@ async fn build(
                     account_data: &account_data,
                 };
                 if let Some(body) = ctx.joined(fresh, &mut member_changes)? {
-                    joined.insert(room_id.to_string(), body);
+                    rooms_out.join.insert(room_id, body);
                 }
             }
             "invite" if fresh => {
-                invited.insert(
-                    room_id.to_string(),
-                    json!({ "invite_state": { "events": membership.stripped_state } }),
-                );
+                let mut state = InviteState::new();
+                state.events = raw_all(&membership.stripped_state)?;
+                rooms_out.invite.insert(room_id, InvitedRoom::from(state));
             }
             "knock" if fresh => {
-                knocked.insert(
-                    room_id.to_string(),
-                    json!({ "knock_state": { "events": membership.stripped_state } }),
-                );
+                let mut state = KnockState::new();
+                state.events = raw_all(&membership.stripped_state)?;
+                rooms_out.knock.insert(room_id, KnockedRoom::from(state));
             }
             "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
                 let ctx = room::RoomSync {
@@ -207,7 +209,8 @@ async fn build(
                     filter: &p.filter,
                     account_data: &account_data,
                 };
-                left.insert(room_id.to_string(), ctx.left()?);
+                let room = ctx.left()?;
+                rooms_out.leave.insert(room_id.clone(), room);
             }
             _ => {}
         }
@@ -216,42 +219,62 @@ async fn build(
         .keys
         .take_to_device(user, &caller.device_id, since, next)
         .await?;
-    let mut global: Vec<Value> = account_data
+    let mut global = account_data
         .iter()
         .filter(|e| e.room_id.is_none())
-        .map(|e| json!({ "type": e.kind, "content": e.content }))
-        .collect();
+        .map(|e| raw(&e.event()))
+        .collect::<Result<Vec<_>>>()?;
     // Push rules start as server defaults that were never written: a first
     // sync still shows them, as Synapse does.
-    if since == 0 && !global.iter().any(|e| e["type"] == "m.push_rules") {
-        global.push(s.push.account_data_event(user)?);
+    if since == 0
+        && !account_data
+            .iter()
+            .any(|e| e.room_id.is_none() && e.kind == "m.push_rules")
+    {
+        global.push(raw(&s.push.account_data_event(user)?)?);
     }
     let presence = presence_events(s, user, &p.filter, since, next)?;
-    let (changed, left_users) = if since > 0 {
-        device_list_changes(s, user, since, next, member_changes)?
-    } else {
-        (vec![], vec![])
-    };
-    let empty = joined.is_empty()
-        && invited.is_empty()
-        && knocked.is_empty()
-        && left.is_empty()
+    let mut device_lists = DeviceLists::new();
+    if since > 0 {
+        (device_lists.changed, device_lists.left) =
+            device_list_changes(s, user, since, next, member_changes)?;
+    }
+    let empty = rooms_out.is_empty()
         && to_device.is_empty()
         && global.is_empty()
         && presence.is_empty()
-        && changed.is_empty()
-        && left_users.is_empty();
-    let response = json!({
-        "next_batch": next.to_string(),
-        "rooms": { "join": joined, "invite": invited, "knock": knocked, "leave": left },
-        "account_data": { "events": global },
-        "presence": { "events": presence },
-        "to_device": { "events": to_device.into_iter().map(|m| m.json).collect::<Vec<_>>() },
-        "device_lists": { "changed": changed, "left": left_users },
-        "device_one_time_keys_count": s.keys.one_time_key_counts(user, &caller.device_id)?,
-        "device_unused_fallback_key_types": s.keys.unused_fallback_types(user, &caller.device_id)?,
-    });
+        && device_lists.is_empty();
+    let mut response = Response::new(next.to_string());
+    response.rooms = rooms_out;
+    response.account_data = GlobalAccountData::new();
+    response.account_data.events = global;
+    response.presence = Presence::new();
+    response.presence.events = presence;
+    response.to_device = ToDevice::new();
+    response.to_device.events = to_device
+        .iter()
+        .map(|m| raw(&m.json))
+        .collect::<Result<_>>()?;
+    response.device_lists = device_lists;
+    response.device_one_time_keys_count = s
+        .keys
+        .one_time_key_counts(user, &caller.device_id)?
+        .into_iter()
+        .map(|(algorithm, n)| (algorithm.into(), UInt::new_saturating(n)))
+        .collect::<BTreeMap<_, _>>();
+    response.device_unused_fallback_key_types = Some(
+        s.keys
+            .unused_fallback_types(user, &caller.device_id)?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    );
     Ok((response, empty))
+}
+
+/// Stripped state as stored, typed for the response.
+fn raw_all<T>(events: &[serde_json::Value]) -> Result<Vec<Raw<T>>> {
+    events.iter().map(raw).collect()
 }
 
 /// `m.presence` of the user and of people they share a room with, changed
@@ -262,7 +285,7 @@ fn presence_events(
     filter: &Filter,
     since: u64,
     next: u64,
-) -> Result<Vec<Value>> {
+) -> Result<Vec<Raw<ruma::events::presence::PresenceEvent>>> {
     let mut out = Vec::new();
     let limit = filter.presence.limit.unwrap_or(usize::MAX);
     for (other, content) in s.presence.changed(since, next) {
@@ -276,7 +299,9 @@ fn presence_events(
         {
             continue;
         }
-        out.push(json!({ "type": "m.presence", "sender": other, "content": content }));
+        out.push(raw(
+            &serde_json::json!({ "type": "m.presence", "sender": other, "content": content }),
+        )?);
     }
     Ok(out)
 }
@@ -290,23 +315,23 @@ fn device_list_changes(
     since: u64,
     next: u64,
     members: room::MemberChanges,
-) -> Result<(Vec<String>, Vec<String>)> {
+) -> Result<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
     let mut changed = BTreeSet::new();
     for other in s.keys.changed_users(since, next)? {
         if s.rooms.share_a_room(user, &other)? {
-            changed.insert(other.to_string());
+            changed.insert(other);
         }
     }
     for other in members.joined {
         if other != *user {
-            changed.insert(other.to_string());
+            changed.insert(other);
         }
     }
     let mut left = BTreeSet::new();
     for other in members.left {
         if other != *user && !s.rooms.share_a_room(user, &other)? {
-            left.insert(other.to_string());
-            changed.remove(other.as_str());
+            changed.remove(&other);
+            left.insert(other);
         }
     }
     Ok((changed.into_iter().collect(), left.into_iter().collect()))

@@ -3,13 +3,20 @@
 use std::collections::BTreeSet;
 
 use matrixos_storage::Direction;
-use ruma::{OwnedUserId, RoomId, UserId};
-use serde_json::{json, Value};
+use ruma::api::client::sync::sync_events::v3::{
+    Ephemeral, JoinedRoom, LeftRoom, RoomAccountData, RoomSummary, State, StateEvents, Timeline,
+};
+use ruma::api::client::sync::sync_events::UnreadNotificationsCount;
+use ruma::events::{AnyRoomAccountDataEvent, AnySyncStateEvent};
+use ruma::serde::Raw;
+use ruma::{OwnedUserId, RoomId, UInt, UserId};
+use serde_json::Value;
 
 use super::filter::Filter;
 use crate::error::Result;
 use crate::http::Caller;
 use crate::push::Unread;
+use crate::rooms::pdu::Pdu;
 use crate::rooms::timeline::TimelineEntry;
 use crate::rooms::visibility::RoomReader;
 use crate::services::account_data::AccountDataEntry;
@@ -37,10 +44,13 @@ pub struct RoomSync<'a> {
 }
 
 impl RoomSync<'_> {
-    fn event_json(&self, entry: &TimelineEntry) -> Result<Value> {
-        self.s
-            .rooms
-            .client_event(entry.short, &entry.pdu, None, self.caller.viewer())
+    /// An event as the caller sees it, serialised from the stored event
+    /// (content copied through as stored).
+    fn event_raw<T>(&self, short: u64, pdu: &Pdu, viewer: bool) -> Result<Raw<T>> {
+        let viewer = if viewer { self.caller.viewer() } else { None };
+        Ok(Raw::from_json(
+            self.s.rooms.client_event_raw(short, pdu, None, viewer)?,
+        ))
     }
 
     /// Timeline events after `bound` up to `next`, newest `limit`; and whether
@@ -91,7 +101,12 @@ impl RoomSync<'_> {
 
     /// State events to send: everything at the timeline's start for a full
     /// sync, or what changed between `since` and the timeline's start.
-    fn state(&self, short_room: u64, timeline: &[TimelineEntry], full: bool) -> Result<Vec<Value>> {
+    fn state(
+        &self,
+        short_room: u64,
+        timeline: &[TimelineEntry],
+        full: bool,
+    ) -> Result<Vec<Raw<AnySyncStateEvent>>> {
         let start = match timeline.first() {
             Some(first) => self.s.rooms.state_before(first.short)?,
             None => self.s.rooms.state_at(short_room, self.next)?,
@@ -126,17 +141,18 @@ impl RoomSync<'_> {
             if !self.filter.room.state.allows(&pdu) {
                 continue;
             }
-            out.push(self.s.rooms.client_event(*short_event, &pdu, None, None)?);
+            out.push(self.event_raw(*short_event, &pdu, false)?);
         }
         Ok(out)
     }
 
-    fn summary(&self, short_room: u64, state_hash: u64) -> Result<Value> {
+    fn summary(&self, short_room: u64, state_hash: u64) -> Result<RoomSummary> {
         let members = self.s.rooms.members(short_room)?;
-        let joined = members.iter().filter(|(_, m)| m == "join").count();
-        let invited = members.iter().filter(|(_, m)| m == "invite").count();
-        let mut summary =
-            json!({ "m.joined_member_count": joined, "m.invited_member_count": invited });
+        let count =
+            |m: &str| UInt::new_saturating(members.iter().filter(|(_, x)| x == m).count() as u64);
+        let mut summary = RoomSummary::new();
+        summary.joined_member_count = Some(count("join"));
+        summary.invited_member_count = Some(count("invite"));
         let named = self
             .s
             .rooms
@@ -148,23 +164,25 @@ impl RoomSync<'_> {
                 .state_event(state_hash, "m.room.canonical_alias", "")?
                 .is_some();
         if !named {
-            let heroes: Vec<&UserId> = members
+            summary.heroes = members
                 .iter()
                 .filter(|(u, m)| *u != self.caller.user_id && (m == "join" || m == "invite"))
-                .map(|(u, _)| u.as_ref())
+                .map(|(u, _)| u.clone())
                 .take(5)
                 .collect();
-            summary["m.heroes"] = json!(heroes);
         }
         Ok(summary)
     }
 
-    fn room_account_data(&self) -> Vec<Value> {
-        self.account_data
+    fn room_account_data(&self) -> Result<RoomAccountData> {
+        let mut out = RoomAccountData::new();
+        out.events = self
+            .account_data
             .iter()
             .filter(|e| e.room_id.as_deref() == Some(self.room_id))
-            .map(|e| json!({ "type": e.kind, "content": e.content }))
-            .collect()
+            .map(|e| super::raw::<AnyRoomAccountDataEvent>(&e.event()))
+            .collect::<Result<_>>()?;
+        Ok(out)
     }
 
     fn note_members(events: &[TimelineEntry], changes: &mut MemberChanges) {
@@ -197,59 +215,69 @@ impl RoomSync<'_> {
         }
     }
 
-    fn ephemeral(&self) -> Result<Vec<Value>> {
-        let mut out = Vec::new();
+    fn ephemeral(&self) -> Result<Ephemeral> {
+        let mut out = Ephemeral::new();
         let receipts = self.s.receipts.since(self.room_id, self.since)?;
         let receipts = receipts.iter().filter(|r| r.count <= self.next);
         if let Some(edu) = crate::services::receipts::Receipts::edu(receipts, &self.caller.user_id)
         {
-            out.push(edu);
+            out.events.push(super::raw(&edu)?);
         }
         if let Some(edu) = self.s.receipts.typing_edu(self.room_id, self.since) {
-            out.push(edu);
+            out.events.push(super::raw(&edu)?);
         }
         Ok(out)
     }
 
     /// `unread_notifications`, and per thread when the filter asks for it
     /// (then the first counts only the main timeline).
-    fn unread(&self, short_room: u64, out: &mut Value) -> Result<()> {
+    fn unread(&self, short_room: u64, room: &mut JoinedRoom) -> Result<()> {
         let counts = self
             .s
             .push
             .counts(&self.caller.user_id, short_room, self.next)?;
-        let json_of = |u: &Unread| json!({ "notification_count": u.notifications, "highlight_count": u.highlights });
+        let count_of = |u: &Unread| {
+            let mut count = UnreadNotificationsCount::new();
+            count.notification_count = Some(UInt::new_saturating(u.notifications));
+            count.highlight_count = Some(UInt::new_saturating(u.highlights));
+            count
+        };
         if self.filter.room.timeline.unread_thread_notifications {
-            out["unread_notifications"] = json_of(&counts.main);
-            let threads: serde_json::Map<String, Value> = counts
-                .threads
-                .iter()
-                .map(|(thread, u)| (thread.clone(), json_of(u)))
-                .collect();
-            if !threads.is_empty() {
-                out["unread_thread_notifications"] = Value::Object(threads);
+            room.unread_notifications = count_of(&counts.main);
+            for (thread, u) in &counts.threads {
+                // Threads are keyed by their root's event id.
+                if let Ok(root) = ruma::OwnedEventId::try_from(thread.as_str()) {
+                    room.unread_thread_notifications.insert(root, count_of(u));
+                }
             }
         } else {
-            out["unread_notifications"] = json_of(&counts.total);
+            room.unread_notifications = count_of(&counts.total);
         }
         Ok(())
     }
 
     /// The `timeline` object: events, `limited`, and the token before them.
-    fn timeline_json(&self, timeline: &[TimelineEntry], limited: bool) -> Result<Value> {
+    fn timeline_of(&self, timeline: &[TimelineEntry], limited: bool) -> Result<Timeline> {
         let prev_batch = timeline
             .first()
             .map(|e| e.count.saturating_sub(1))
             .unwrap_or(self.next);
-        let events = timeline
+        let mut out = Timeline::new();
+        out.limited = limited;
+        out.prev_batch = Some(prev_batch.to_string());
+        out.events = timeline
             .iter()
-            .map(|e| self.event_json(e))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(json!({ "events": events, "limited": limited, "prev_batch": prev_batch.to_string() }))
+            .map(|e| self.event_raw(e.short, &e.pdu, true))
+            .collect::<Result<_>>()?;
+        Ok(out)
     }
 
     /// A joined room; `None` when nothing changed in it.
-    pub fn joined(&self, newly_joined: bool, changes: &mut MemberChanges) -> Result<Option<Value>> {
+    pub fn joined(
+        &self,
+        newly_joined: bool,
+        changes: &mut MemberChanges,
+    ) -> Result<Option<JoinedRoom>> {
         let (short_room, record) = self.s.rooms.record_of(self.room_id)?;
         let reader = self.s.rooms.reader(&self.caller.user_id, self.room_id)?;
         let full = self.since == 0 || self.full_state || newly_joined;
@@ -260,7 +288,7 @@ impl RoomSync<'_> {
         } else {
             Vec::new()
         };
-        let account_data = self.room_account_data();
+        let account_data = self.room_account_data()?;
         let ephemeral = self.ephemeral()?;
         if !full
             && timeline.is_empty()
@@ -271,19 +299,18 @@ impl RoomSync<'_> {
             return Ok(None);
         }
         Self::note_members(&timeline, changes);
-        let mut body = json!({
-            "timeline": self.timeline_json(&timeline, limited)?,
-            "state": { "events": state },
-            "account_data": { "events": account_data },
-            "ephemeral": { "events": ephemeral },
-            "summary": self.summary(short_room, record.state)?,
-        });
-        self.unread(short_room, &mut body)?;
-        Ok(Some(body))
+        let mut room = JoinedRoom::new();
+        room.timeline = self.timeline_of(&timeline, limited)?;
+        room.state = State::Before(StateEvents::from(state));
+        room.account_data = account_data;
+        room.ephemeral = ephemeral;
+        room.summary = self.summary(short_room, record.state)?;
+        self.unread(short_room, &mut room)?;
+        Ok(Some(room))
     }
 
     /// A room the user left or was removed from: its timeline up to then.
-    pub fn left(&self) -> Result<Value> {
+    pub fn left(&self) -> Result<LeftRoom> {
         let reader = self.s.rooms.reader(&self.caller.user_id, self.room_id)?;
         let short_room = reader.short_room;
         let (timeline, limited) = self.timeline(&reader, self.since)?;
@@ -294,10 +321,10 @@ impl RoomSync<'_> {
         } else {
             Vec::new()
         };
-        Ok(json!({
-            "timeline": self.timeline_json(&timeline, limited)?,
-            "state": { "events": state },
-            "account_data": { "events": self.room_account_data() },
-        }))
+        let mut room = LeftRoom::new();
+        room.timeline = self.timeline_of(&timeline, limited)?;
+        room.state = State::Before(StateEvents::from(state));
+        room.account_data = self.room_account_data()?;
+        Ok(room)
     }
 }

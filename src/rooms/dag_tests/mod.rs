@@ -5,6 +5,7 @@
 mod forks;
 mod races;
 mod resolution;
+mod served;
 mod verdicts;
 
 use std::sync::Arc;
