@@ -1,193 +1,259 @@
 //! Join, invite, leave, kick, ban, unban, knock, forget, joined_rooms.
 
-use axum::routing::{get, post};
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::Json;
-use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId};
-use serde_json::{json, Value};
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::middleware::{from_fn, Next};
+use axum::response::IntoResponse;
+use axum::Router;
+use ruma::api::client::knock::knock_room;
+use ruma::api::client::membership::{
+    ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms,
+    kick_user, leave_room, unban_user,
+};
+use ruma::{OwnedRoomId, RoomId, RoomOrAliasId, UserId};
 
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_str, req_str, Auth, JsonBody};
+use crate::http::body_guard::read_body;
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::membership::set_membership;
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(&super::v3("/join/{room_id_or_alias}"), post(join))
-        .route(&super::v3("/knock/{room_id_or_alias}"), post(knock))
-        .route(&super::v3("/joined_rooms"), get(joined_rooms))
-        .route(&super::v3("/rooms/{room_id}/join"), post(join))
-        .route(&super::v3("/rooms/{room_id}/leave"), post(leave))
-        .route(&super::v3("/rooms/{room_id}/invite"), post(invite))
-        .route(&super::v3("/rooms/{room_id}/kick"), post(kick))
-        .route(&super::v3("/rooms/{room_id}/ban"), post(ban))
-        .route(&super::v3("/rooms/{room_id}/unban"), post(unban))
-        .route(&super::v3("/rooms/{room_id}/forget"), post(forget))
+        .endpoint(join_by_id_or_alias)
+        .endpoint(join_by_id)
+        .endpoint(knock)
+        .endpoint(joined)
+        .endpoint(leave)
+        .endpoint(forget)
+        .merge(before_parsing(
+            Router::new()
+                .endpoint(invite)
+                .endpoint(kick)
+                .endpoint(ban)
+                .endpoint(unban),
+            user_id_as_synapse,
+        ))
 }
 
-type S = State<Arc<Services>>;
+/// What a check makes of a JSON body before ruma parses it: nothing to
+/// say, the body ruma should parse instead, or Synapse's refusal of it.
+pub(super) type BodyCheck = fn(&[u8]) -> Result<Option<Vec<u8>>>;
+
+/// Runs `check` on the bodies of `router`'s routes, where ruma answers a
+/// body otherwise than Synapse does. A refusal replaces only ruma's own
+/// refusal of the request (400), so a missing token or a malformed path
+/// is still answered first, as before.
+pub(super) fn before_parsing(
+    router: Router<Arc<Services>>,
+    check: BodyCheck,
+) -> Router<Arc<Services>> {
+    router.route_layer(from_fn(move |request: Request, next: Next| async move {
+        let (parts, body) = request.into_parts();
+        let bytes = match read_body(Request::from_parts(parts.clone(), body)).await {
+            Ok(bytes) => bytes,
+            Err(e) => return e.into_response(),
+        };
+        let (bytes, refusal) = match check(&bytes) {
+            Ok(new) => (new.map_or(bytes, Bytes::from), None),
+            Err(e) => (bytes, Some(e)),
+        };
+        let response = next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+        match refusal {
+            Some(e) if response.status() == http::StatusCode::BAD_REQUEST => e.into_response(),
+            _ => response,
+        }
+    }))
+}
+
+/// Synapse's answers on the `user_id` of invite, kick, ban and unban
+/// bodies, where ruma finds the body malformed (`M_BAD_JSON`): none is
+/// `M_MISSING_PARAM`, one that is not a user id `M_INVALID_PARAM`. A
+/// third-party invite is the handler's to refuse; a body that is no JSON
+/// object the extractor's.
+fn user_id_as_synapse(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    use invite_user::v3::InvitationRecipient;
+    /// The one field looked at.
+    #[derive(serde::Deserialize)]
+    struct Target {
+        #[allow(dead_code)]
+        user_id: ruma::OwnedUserId,
+    }
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let object = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body);
+    if object.is_err() || serde_json::from_slice::<InvitationRecipient>(body).is_ok() {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Target>(body) {
+        Ok(_) => Ok(None),
+        Err(e) if e.to_string().starts_with("missing field") => {
+            Err(Error::missing_param("Missing 'user_id'"))
+        }
+        Err(e) => Err(Error::invalid_param(format!("Invalid 'user_id': {e}"))),
+    }
+}
 
 pub fn parse_room(s: &str) -> Result<OwnedRoomId> {
     RoomId::parse(s).map_err(|_| Error::invalid_param("Invalid room id"))
 }
 
-/// Resolves a room id or a local alias.
-fn resolve(s: &Services, id_or_alias: &str) -> Result<OwnedRoomId> {
-    if id_or_alias.starts_with('#') {
-        let alias = RoomAliasId::parse(id_or_alias)
-            .map_err(|_| Error::invalid_param("Invalid room alias"))?;
-        return s
+/// A room id as it is, or a local alias resolved to its room. Rooms on
+/// other servers are out of reach, so `via` servers are not consulted.
+fn resolve(s: &Services, id_or_alias: &RoomOrAliasId) -> Result<OwnedRoomId> {
+    match <&RoomId>::try_from(id_or_alias) {
+        Ok(room) => Ok(room.to_owned()),
+        Err(alias) => s
             .rooms
-            .alias_target(&alias)?
-            .ok_or_else(|| Error::not_found("Room alias not found"));
+            .alias_target(alias)?
+            .ok_or_else(|| Error::not_found("Room alias not found")),
     }
-    parse_room(id_or_alias)
 }
 
-pub async fn join(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = resolve(&s, &room)?;
-    if !s.rooms.is_joined(&caller.user_id, &room)? {
-        set_membership(
-            &s,
-            &caller.user_id,
-            &room,
-            &caller.user_id,
-            "join",
-            opt_str(&body, "reason")?,
-        )
-        .await?;
+/// Joins the caller to `room` unless already joined.
+async fn join_room(s: &Services, user: &UserId, room: &RoomId, reason: Option<&str>) -> Result<()> {
+    if !s.rooms.is_joined(user, room)? {
+        set_membership(s, user, room, user, "join", reason).await?;
     }
-    Ok(Json(json!({ "room_id": room })))
+    Ok(())
 }
 
-pub async fn knock(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = resolve(&s, &room)?;
-    set_membership(
-        &s,
-        &caller.user_id,
-        &room,
-        &caller.user_id,
-        "knock",
-        opt_str(&body, "reason")?,
-    )
-    .await?;
-    Ok(Json(json!({ "room_id": room })))
+async fn join_by_id_or_alias(
+    s: Arc<Services>,
+    req: Ruma<join_room_by_id_or_alias::v3::Request>,
+) -> Result<join_room_by_id_or_alias::v3::Response> {
+    let room = resolve(&s, &req.body.room_id_or_alias)?;
+    join_room(&s, &req.caller.user_id, &room, req.body.reason.as_deref()).await?;
+    Ok(join_room_by_id_or_alias::v3::Response::new(room))
 }
 
-pub async fn leave(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    match s.rooms.membership(&caller.user_id, &room)? {
+async fn join_by_id(
+    s: Arc<Services>,
+    req: Ruma<join_room_by_id::v3::Request>,
+) -> Result<join_room_by_id::v3::Response> {
+    let room = req.body.room_id;
+    join_room(&s, &req.caller.user_id, &room, req.body.reason.as_deref()).await?;
+    Ok(join_room_by_id::v3::Response::new(room))
+}
+
+async fn knock(
+    s: Arc<Services>,
+    req: Ruma<knock_room::v3::Request>,
+) -> Result<knock_room::v3::Response> {
+    let room = resolve(&s, &req.body.room_id_or_alias)?;
+    let user = &req.caller.user_id;
+    set_membership(&s, user, &room, user, "knock", req.body.reason.as_deref()).await?;
+    Ok(knock_room::v3::Response::new(room))
+}
+
+async fn leave(
+    s: Arc<Services>,
+    req: Ruma<leave_room::v3::Request>,
+) -> Result<leave_room::v3::Response> {
+    let (user, room) = (&req.caller.user_id, &req.body.room_id);
+    match s.rooms.membership(user, room)? {
         Some(m) if m.membership == "leave" || m.membership == "ban" => {}
         Some(_) => {
-            set_membership(
-                &s,
-                &caller.user_id,
-                &room,
-                &caller.user_id,
-                "leave",
-                opt_str(&body, "reason")?,
-            )
-            .await?
+            set_membership(&s, user, room, user, "leave", req.body.reason.as_deref()).await?
         }
         None => return Err(Error::forbidden("You are not in this room")),
     }
-    Ok(Json(json!({})))
+    Ok(leave_room::v3::Response::new())
 }
 
-fn target(body: &Value) -> Result<ruma::OwnedUserId> {
-    UserId::parse(req_str(body, "user_id")?).map_err(|_| Error::invalid_param("Invalid user_id"))
-}
-
-/// invite / kick / ban / unban: a member event about someone else.
+/// A member event about someone else: invite, kick, ban, unban.
 async fn about_other(
     s: &Services,
     sender: &UserId,
-    room: &str,
-    body: &Value,
+    room: &RoomId,
+    target: &UserId,
     membership: &str,
-) -> Result<Json<Value>> {
-    let room = parse_room(room)?;
-    let target = target(body)?;
-    if membership == "invite" && s.accounts.is_local(&target) && !s.accounts.exists(&target)? {
+    reason: Option<&str>,
+) -> Result<()> {
+    if membership == "invite" && s.accounts.is_local(target) && !s.accounts.exists(target)? {
         return Err(Error::not_found("No such user"));
     }
-    set_membership(
-        s,
-        sender,
-        &room,
-        &target,
-        membership,
-        opt_str(body, "reason")?,
+    set_membership(s, sender, room, target, membership, reason).await
+}
+
+async fn invite(
+    s: Arc<Services>,
+    req: Ruma<invite_user::v3::Request>,
+) -> Result<invite_user::v3::Response> {
+    let invite_user::v3::InvitationRecipient::UserId(recipient) = req.body.recipient else {
+        return Err(Error::forbidden("Third-party invites are not supported"));
+    };
+    let (sender, room) = (&req.caller.user_id, &req.body.room_id);
+    let reason = recipient.reason.as_deref();
+    about_other(&s, sender, room, &recipient.user_id, "invite", reason).await?;
+    Ok(invite_user::v3::Response::new())
+}
+
+async fn kick(
+    s: Arc<Services>,
+    req: Ruma<kick_user::v3::Request>,
+) -> Result<kick_user::v3::Response> {
+    let b = &req.body;
+    let reason = b.reason.as_deref();
+    about_other(
+        &s,
+        &req.caller.user_id,
+        &b.room_id,
+        &b.user_id,
+        "leave",
+        reason,
     )
     .await?;
-    Ok(Json(json!({})))
+    Ok(kick_user::v3::Response::new())
 }
 
-pub async fn invite(
-    State(s): S,
-    Auth(c): Auth,
-    Path(room): Path<String>,
-    JsonBody(b): JsonBody,
-) -> Result<Json<Value>> {
-    if b.get("id_server").is_some() || b.get("medium").is_some() {
-        return Err(Error::forbidden("Third-party invites are not supported"));
-    }
-    about_other(&s, &c.user_id, &room, &b, "invite").await
+async fn ban(s: Arc<Services>, req: Ruma<ban_user::v3::Request>) -> Result<ban_user::v3::Response> {
+    let b = &req.body;
+    let reason = b.reason.as_deref();
+    about_other(
+        &s,
+        &req.caller.user_id,
+        &b.room_id,
+        &b.user_id,
+        "ban",
+        reason,
+    )
+    .await?;
+    Ok(ban_user::v3::Response::new())
 }
 
-pub async fn kick(
-    State(s): S,
-    Auth(c): Auth,
-    Path(room): Path<String>,
-    JsonBody(b): JsonBody,
-) -> Result<Json<Value>> {
-    about_other(&s, &c.user_id, &room, &b, "leave").await
+async fn unban(
+    s: Arc<Services>,
+    req: Ruma<unban_user::v3::Request>,
+) -> Result<unban_user::v3::Response> {
+    let b = &req.body;
+    let reason = b.reason.as_deref();
+    about_other(
+        &s,
+        &req.caller.user_id,
+        &b.room_id,
+        &b.user_id,
+        "leave",
+        reason,
+    )
+    .await?;
+    Ok(unban_user::v3::Response::new())
 }
 
-pub async fn ban(
-    State(s): S,
-    Auth(c): Auth,
-    Path(room): Path<String>,
-    JsonBody(b): JsonBody,
-) -> Result<Json<Value>> {
-    about_other(&s, &c.user_id, &room, &b, "ban").await
-}
-
-pub async fn unban(
-    State(s): S,
-    Auth(c): Auth,
-    Path(room): Path<String>,
-    JsonBody(b): JsonBody,
-) -> Result<Json<Value>> {
-    about_other(&s, &c.user_id, &room, &b, "leave").await
-}
-
-pub async fn forget(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    match s.rooms.membership(&caller.user_id, &room)? {
+async fn forget(
+    s: Arc<Services>,
+    req: Ruma<forget_room::v3::Request>,
+) -> Result<forget_room::v3::Response> {
+    let (user, room) = (&req.caller.user_id, &req.body.room_id);
+    match s.rooms.membership(user, room)? {
         Some(m)
             if m.membership == "join" || m.membership == "invite" || m.membership == "knock" =>
         {
@@ -198,15 +264,17 @@ pub async fn forget(
             ))
         }
         Some(_) => {
-            s.rooms.forget(&caller.user_id, &room).await?;
-            Ok(Json(json!({})))
+            s.rooms.forget(user, room).await?;
+            Ok(forget_room::v3::Response::new())
         }
         None => Err(Error::not_found("You were never in this room")),
     }
 }
 
-pub async fn joined_rooms(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    Ok(Json(
-        json!({ "joined_rooms": s.rooms.joined_rooms(&caller.user_id)? }),
-    ))
+async fn joined(
+    s: Arc<Services>,
+    req: Ruma<joined_rooms::v3::Request>,
+) -> Result<joined_rooms::v3::Response> {
+    let rooms = s.rooms.joined_rooms(&req.caller.user_id)?;
+    Ok(joined_rooms::v3::Response::new(rooms))
 }

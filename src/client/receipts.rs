@@ -1,56 +1,71 @@
 //! `/receipt`, `/read_markers`, `/typing`.
 
-use axum::routing::{post, put};
-use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::Json;
+use axum::Router;
 use matrixos_storage::Batch;
-use ruma::{EventId, UserId};
-use serde_json::{json, Value};
+use ruma::api::client::read_marker::set_read_marker;
+use ruma::api::client::receipt::create_receipt;
+use ruma::api::client::receipt::create_receipt::v3::ReceiptType;
+use ruma::api::client::typing::create_typing_event;
+use ruma::api::client::typing::create_typing_event::v3::Typing;
+use ruma::events::fully_read::FullyReadEventContent;
+use ruma::events::receipt::ReceiptThread;
+use ruma::{EventId, RoomId, UserId};
+use serde_json::Value;
 
-use super::membership::parse_room;
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_bool, opt_str, Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(
-            &super::v3("/rooms/{room_id}/receipt/{receipt_type}/{event_id}"),
-            post(receipt),
-        )
-        .route(
-            &super::v3("/rooms/{room_id}/read_markers"),
-            post(read_markers),
-        )
-        .route(&super::v3("/rooms/{room_id}/typing/{user_id}"), put(typing))
+        .endpoint(receipt)
+        .endpoint(read_markers)
+        .merge(super::membership::before_parsing(
+            Router::new().endpoint(typing),
+            timeout_as_synapse,
+        ))
 }
 
-type S = State<Arc<Services>>;
+/// How long a typing notice lasts when the client does not say.
+const DEFAULT_TYPING_MS: u64 = 30_000;
 
-fn require_joined(s: &Services, user: &UserId, room: &ruma::RoomId) -> Result<()> {
+/// `{"typing": true}` without a `timeout`, which the spec allows and
+/// Synapse takes as 30 seconds, where ruma finds a field missing.
+fn timeout_as_synapse(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    match serde_json::from_slice::<Typing>(body) {
+        Err(e) if e.to_string().starts_with("missing field `timeout`") => {}
+        _ => return Ok(None),
+    }
+    let mut fields: serde_json::Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| Error::bad_json(e.to_string()))?;
+    fields.insert("timeout".into(), DEFAULT_TYPING_MS.into());
+    serde_json::to_vec(&fields)
+        .map(Some)
+        .map_err(|e| Error::internal(format!("typing body: {e}")))
+}
+
+fn require_joined(s: &Services, user: &UserId, room: &RoomId) -> Result<()> {
     if !s.rooms.is_joined(user, room)? {
         return Err(Error::forbidden("You are not in this room"));
     }
     Ok(())
 }
 
+/// Moves one of the caller's markers in `room` to `event`.
 async fn mark(
     s: &Services,
     user: &UserId,
-    room: &ruma::RoomId,
-    kind: &str,
-    event: &str,
-    thread: Option<&str>,
+    room: &RoomId,
+    kind: &ReceiptType,
+    event: &EventId,
+    thread: &ReceiptThread,
 ) -> Result<()> {
-    let event = EventId::parse(event).map_err(|_| Error::invalid_param("Invalid event id"))?;
     let short_room = s.rooms.short_room(room)?;
-    let short_event = s.rooms.short_event(&event)?;
-    let meta = match short_event {
+    let meta = match s.rooms.short_event(event)? {
         Some(short) => s.rooms.timeline_meta(short)?,
         None => None,
     };
@@ -58,84 +73,79 @@ async fn mark(
         return Err(Error::not_found("Unknown event in this room"));
     };
     match kind {
-        "m.fully_read" => {
+        ReceiptType::FullyRead => {
+            let content = FullyReadEventContent::new(event.to_owned());
+            let content = serde_json::to_value(content)
+                .map_err(|e| Error::internal(format!("fully read marker: {e}")))?;
             s.account_data
-                .set(
-                    user,
-                    Some(room),
-                    "m.fully_read",
-                    &json!({ "event_id": event }),
-                )
+                .set(user, Some(room), "m.fully_read", &content)
                 .await
         }
-        "m.read" | "m.read.private" => {
+        ReceiptType::Read | ReceiptType::ReadPrivate => {
+            let thread = thread.as_str();
             let mut clear = Batch::new();
             s.push
                 .clear_read(&mut clear, user, meta.room, meta.count, thread)?;
             s.receipts
-                .set(room, user, kind, &event, thread, clear)
+                .set(room, user, kind.as_str(), event, thread, clear)
                 .await
         }
         _ => Err(Error::invalid_param("Unknown receipt type")),
     }
 }
 
-pub async fn receipt(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, kind, event)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    require_joined(&s, &caller.user_id, &room)?;
+async fn receipt(
+    s: Arc<Services>,
+    req: Ruma<create_receipt::v3::Request>,
+) -> Result<create_receipt::v3::Response> {
+    let (user, b) = (&req.caller.user_id, &req.body);
+    require_joined(&s, user, &b.room_id)?;
     mark(
         &s,
-        &caller.user_id,
-        &room,
-        &kind,
-        &event,
-        opt_str(&body, "thread_id")?,
+        user,
+        &b.room_id,
+        &b.receipt_type,
+        &b.event_id,
+        &b.thread,
     )
     .await?;
-    Ok(Json(json!({})))
+    Ok(create_receipt::v3::Response::new())
 }
 
-pub async fn read_markers(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    require_joined(&s, &caller.user_id, &room)?;
-    for kind in ["m.fully_read", "m.read", "m.read.private"] {
-        if let Some(event) = opt_str(&body, kind)? {
-            mark(&s, &caller.user_id, &room, kind, event, None).await?;
+async fn read_markers(
+    s: Arc<Services>,
+    req: Ruma<set_read_marker::v3::Request>,
+) -> Result<set_read_marker::v3::Response> {
+    let (user, b) = (&req.caller.user_id, &req.body);
+    require_joined(&s, user, &b.room_id)?;
+    for (kind, event) in [
+        (ReceiptType::FullyRead, &b.fully_read),
+        (ReceiptType::Read, &b.read_receipt),
+        (ReceiptType::ReadPrivate, &b.private_read_receipt),
+    ] {
+        if let Some(event) = event {
+            let unthreaded = ReceiptThread::Unthreaded;
+            mark(&s, user, &b.room_id, &kind, event, &unthreaded).await?;
         }
     }
-    Ok(Json(json!({})))
+    Ok(set_read_marker::v3::Response::new())
 }
 
-pub async fn typing(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, user)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let user = UserId::parse(&user).map_err(|_| Error::invalid_param("Invalid user id"))?;
-    if user != caller.user_id {
+async fn typing(
+    s: Arc<Services>,
+    req: Ruma<create_typing_event::v3::Request>,
+) -> Result<create_typing_event::v3::Response> {
+    let (caller, b) = (&req.caller, &req.body);
+    if b.user_id != caller.user_id {
         return Err(Error::forbidden("Cannot set another user's typing state"));
     }
-    require_joined(&s, &caller.user_id, &room)?;
-    let typing =
-        opt_bool(&body, "typing")?.ok_or_else(|| Error::missing_param("Missing 'typing'"))?;
-    let timeout = body
-        .get("timeout")
-        .and_then(Value::as_u64)
-        .unwrap_or(30_000);
+    require_joined(&s, &caller.user_id, &b.room_id)?;
+    let (typing, timeout) = match &b.state {
+        Typing::Yes(info) => (true, info.timeout),
+        _ => (false, Duration::ZERO),
+    };
     s.receipts
-        .set_typing(&room, &user, typing, Duration::from_millis(timeout))
+        .set_typing(&b.room_id, &b.user_id, typing, timeout)
         .await?;
-    Ok(Json(json!({})))
+    Ok(create_typing_event::v3::Response::new())
 }

@@ -1,56 +1,44 @@
 //! `/context/{eventId}` and `/timestamp_to_event`.
 
-use axum::routing::get;
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::Router;
 use matrixos_storage::Direction;
-use ruma::EventId;
-use serde_json::{json, Value};
+use ruma::api::client::context::get_context;
+use ruma::api::client::room::get_event_by_timestamp;
+use ruma::api::Direction as Dir;
+use ruma::serde::Raw;
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId};
 
-use super::membership::parse_room;
+use super::room_history::{event_filter, page_limit};
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, Auth};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::timeline::TimelineEntry;
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new()
-        .route(
-            &super::v3("/rooms/{room_id}/context/{event_id}"),
-            get(context),
-        )
-        .route(
-            "/_matrix/client/v1/rooms/{room_id}/timestamp_to_event",
-            get(timestamp_to_event),
-        )
+    Router::new().endpoint(context).endpoint(timestamp_to_event)
 }
 
-type S = State<Arc<Services>>;
-type Q = Query<Vec<(String, String)>>;
-
-pub async fn context(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, event)): Path<(String, String)>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
-    let reader = s.rooms.reader(&caller.user_id, &room)?;
+async fn context(
+    s: Arc<Services>,
+    req: Ruma<get_context::v3::Request>,
+) -> Result<get_context::v3::Response> {
+    let (caller, body) = (&req.caller, req.body);
+    let room = &body.room_id;
+    let reader = s.rooms.reader(&caller.user_id, room)?;
     let (short_room, until) = (reader.short_room, reader.until);
     let (short, pdu) = s
         .rooms
-        .pdu(&event)?
+        .pdu(&body.event_id)?
         .ok_or_else(|| Error::not_found("Event not found"))?;
     if !reader.can_see(short, &pdu)? {
         return Err(Error::not_found("Event not found"));
     }
     let meta = s.rooms.meta(short)?;
-    let (limit, filter) = super::room_history::page_params(&q, 100)?;
+    let limit = page_limit(body.limit, 100);
+    let filter = event_filter(body.filter);
     let before_n = limit / 2;
     let after_n = limit - before_n;
     let keep = |entries: Vec<TimelineEntry>| -> Result<Vec<TimelineEntry>> {
@@ -77,9 +65,11 @@ pub async fn context(
         after_n,
         Some(upto),
     )?)?;
-    let client = |e: &TimelineEntry| -> Result<Value> {
-        s.rooms
-            .client_event(e.short, &e.pdu, Some(&room), caller.viewer())
+    let client = |e: &TimelineEntry| -> Result<Raw<_>> {
+        let json = s
+            .rooms
+            .client_event_raw(e.short, &e.pdu, Some(room), caller.viewer())?;
+        Ok(Raw::from_json(json))
     };
     let start = before
         .last()
@@ -90,48 +80,37 @@ pub async fn context(
         Some(e) => s.rooms.meta(e.short)?.state_after,
         None => meta.state_after,
     };
-    let mut state = Vec::new();
+    let mut response = get_context::v3::Response::new();
     for short in s.rooms.state.load(state_hash)?.values() {
         let ev = s.rooms.pdu_by_short(*short)?;
-        state.push(s.rooms.client_event(*short, &ev, Some(&room), None)?);
+        let json = s.rooms.client_event_raw(*short, &ev, Some(room), None)?;
+        response.state.push(Raw::from_json(json));
     }
     let event = s
         .rooms
-        .client_event(short, &pdu, Some(&room), caller.viewer())?;
-    Ok(Json(json!({
-        "start": start.to_string(),
-        "end": end.to_string(),
-        "event": event,
-        "events_before": before.iter().map(client).collect::<Result<Vec<_>>>()?,
-        "events_after": after.iter().map(client).collect::<Result<Vec<_>>>()?,
-        "state": state,
-    })))
+        .client_event_raw(short, &pdu, Some(room), caller.viewer())?;
+    response.start = Some(start.to_string());
+    response.end = Some(end.to_string());
+    response.event = Some(Raw::from_json(event));
+    response.events_before = before.iter().map(client).collect::<Result<_>>()?;
+    response.events_after = after.iter().map(client).collect::<Result<_>>()?;
+    Ok(response)
 }
 
 /// Most events examined by one `/timestamp_to_event` call.
 const MAX_SCAN: usize = 200_000;
 
-pub async fn timestamp_to_event(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let reader = s.rooms.reader(&caller.user_id, &room)?;
+async fn timestamp_to_event(
+    s: Arc<Services>,
+    req: Ruma<get_event_by_timestamp::v1::Request>,
+) -> Result<get_event_by_timestamp::v1::Response> {
+    let body = &req.body;
+    let reader = s.rooms.reader(&req.caller.user_id, &body.room_id)?;
     let (short_room, until) = (reader.short_room, reader.until);
-    let ts: u64 = query_param(&q, "ts")
-        .ok_or_else(|| Error::missing_param("Missing ts"))?
-        .parse()
-        .map_err(|_| Error::invalid_param("Invalid ts"))?;
-    let forward = match query_param(&q, "dir") {
-        Some("f") => true,
-        Some("b") => false,
-        Some(_) => return Err(Error::invalid_param("dir must be f or b")),
-        None => return Err(Error::missing_param("Missing dir")),
-    };
+    let ts: u64 = body.ts.get().into();
+    let forward = body.dir == Dir::Forward;
     let upto = until.min(s.store.position());
-    let mut best: Option<(u64, Value)> = None;
+    let mut best: Option<(MilliSecondsSinceUnixEpoch, OwnedEventId)> = None;
     let mut cursor = 0;
     let mut scanned = 0;
     while scanned < MAX_SCAN {
@@ -152,16 +131,14 @@ pub async fn timestamp_to_event(
                 (_, true) if ets < ts => false,
                 (_, false) if ets > ts => false,
                 (None, _) => true,
-                (Some((b, _)), true) => ets < *b,
-                (Some((b, _)), false) => ets >= *b,
+                (Some((b, _)), true) => ets < u64::from(b.get()),
+                (Some((b, _)), false) => ets >= u64::from(b.get()),
             };
             if better {
-                best = Some((ets, json!(e.pdu.event_id)));
+                best = Some((e.pdu.origin_server_ts, e.pdu.event_id.clone()));
             }
         }
     }
-    match best {
-        Some((ts, id)) => Ok(Json(json!({ "event_id": id, "origin_server_ts": ts }))),
-        None => Err(Error::not_found("No event found in that direction")),
-    }
+    let (ts, id) = best.ok_or_else(|| Error::not_found("No event found in that direction"))?;
+    Ok(get_event_by_timestamp::v1::Response::new(id, ts))
 }

@@ -1,108 +1,128 @@
 //! `POST /createRoom`.
 
-use axum::routing::post;
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::Json;
+use axum::Router;
+use ruma::api::client::room::{create_room, Visibility};
+use ruma::serde::Raw;
 use ruma::{RoomAliasId, RoomVersionId, UserId};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_bool, opt_str, Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::create::{CreateRoom, Preset};
 use crate::rooms::send::EventDraft;
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().route(&super::v3("/createRoom"), post(create_room))
+    Router::new().endpoint(create)
 }
 
-fn parse(s: &Services, creator: &UserId, body: &Value) -> Result<CreateRoom> {
-    let visibility = opt_str(body, "visibility")?.unwrap_or("private");
-    let preset = match opt_str(body, "preset")? {
-        Some("private_chat") => Preset::PrivateChat,
-        Some("trusted_private_chat") => Preset::TrustedPrivateChat,
-        Some("public_chat") => Preset::PublicChat,
-        Some(other) => return Err(Error::invalid_param(format!("Unknown preset {other}"))),
-        None if visibility == "public" => Preset::PublicChat,
+type Request = create_room::v3::Request;
+
+/// The preset asked for; without one, public rooms are public chats and
+/// every other room a private chat.
+fn preset(req: &Request) -> Result<Preset> {
+    use create_room::v3::RoomPreset;
+    Ok(match &req.preset {
+        Some(RoomPreset::PrivateChat) => Preset::PrivateChat,
+        Some(RoomPreset::TrustedPrivateChat) => Preset::TrustedPrivateChat,
+        Some(RoomPreset::PublicChat) => Preset::PublicChat,
+        Some(other) => {
+            return Err(Error::invalid_param(format!(
+                "Unknown preset {}",
+                other.as_str()
+            )))
+        }
+        None if req.visibility == Visibility::Public => Preset::PublicChat,
         None => Preset::PrivateChat,
+    })
+}
+
+/// An object field given as raw JSON (`creation_content`,
+/// `power_level_content_override`), kept as sent.
+fn object<T>(field: &str, raw: Option<&Raw<T>>) -> Result<Option<Map<String, Value>>> {
+    raw.map(|raw| {
+        serde_json::from_str(raw.json().get())
+            .map_err(|_| Error::bad_json(format!("{field} must be an object")))
+    })
+    .transpose()
+}
+
+/// One `initial_state` entry: a type, a state key (empty when left out)
+/// and content that is an object, kept as sent.
+#[derive(Deserialize)]
+struct InitialState {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    state_key: String,
+    content: Map<String, Value>,
+}
+
+fn initial_state<T>(list: &[Raw<T>]) -> Result<Vec<EventDraft>> {
+    list.iter()
+        .map(|raw| {
+            let event: InitialState = serde_json::from_str(raw.json().get()).map_err(|e| {
+                Error::bad_json(format!(
+                    "initial_state events need a type and object content: {e}"
+                ))
+            })?;
+            Ok(EventDraft::state(
+                event.kind.into(),
+                event.state_key,
+                Value::Object(event.content),
+            ))
+        })
+        .collect()
+}
+
+fn options(s: &Services, creator: &UserId, req: Request) -> Result<CreateRoom> {
+    let preset = preset(&req)?;
+    let version = match req.room_version {
+        Some(version) => version,
+        None => RoomVersionId::try_from(s.config.default_room_version.as_str())
+            .map_err(|_| Error::unsupported_room_version("Invalid room version"))?,
     };
-    let version = opt_str(body, "room_version")?.unwrap_or(&s.config.default_room_version);
-    let version = RoomVersionId::try_from(version)
-        .map_err(|_| Error::unsupported_room_version("Invalid room version"))?;
-    let alias = match opt_str(body, "room_alias_name")? {
-        Some(local) => Some(
+    let alias = req
+        .room_alias_name
+        .map(|local| {
             RoomAliasId::parse(format!("#{local}:{}", s.server_name))
-                .map_err(|_| Error::invalid_param("Invalid room alias"))?,
-        ),
-        None => None,
-    };
-    let invite = match body.get("invite") {
-        None | Some(Value::Null) => vec![],
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|u| {
-                u.as_str()
-                    .and_then(|u| UserId::parse(u).ok())
-                    .ok_or_else(|| Error::invalid_param("invite must list user ids"))
-            })
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(Error::bad_json("invite must be a list")),
-    };
-    let object = |field: &str| -> Result<Option<serde_json::Map<String, Value>>> {
-        match body.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m.clone())),
-            Some(_) => Err(Error::bad_json(format!("{field} must be an object"))),
-        }
-    };
-    let mut initial_state = Vec::new();
-    if let Some(list) = body.get("initial_state") {
-        let list = list
-            .as_array()
-            .ok_or_else(|| Error::bad_json("initial_state must be a list"))?;
-        for ev in list {
-            let kind = ev
-                .get("type")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::bad_json("initial_state event needs a type"))?;
-            let key = ev.get("state_key").and_then(Value::as_str).unwrap_or("");
-            let content = ev
-                .get("content")
-                .filter(|c| c.is_object())
-                .ok_or_else(|| Error::bad_json("initial_state event needs content"))?;
-            initial_state.push(EventDraft::state(kind.into(), key, content.clone()));
-        }
-    }
+                .map_err(|_| Error::invalid_param("Invalid room alias"))
+        })
+        .transpose()?;
     Ok(CreateRoom {
         version,
         preset,
-        name: opt_str(body, "name")?.map(str::to_owned),
-        topic: opt_str(body, "topic")?.map(str::to_owned),
+        name: req.name,
+        topic: req.topic,
         alias,
-        invite,
-        is_direct: opt_bool(body, "is_direct")?.unwrap_or(false),
-        creation_content: object("creation_content")?.unwrap_or_default(),
-        power_level_override: object("power_level_content_override")?,
-        initial_state,
+        invite: req.invite,
+        is_direct: req.is_direct,
+        creation_content: object("creation_content", req.creation_content.as_ref())?
+            .unwrap_or_default(),
+        power_level_override: object(
+            "power_level_content_override",
+            req.power_level_content_override.as_ref(),
+        )?,
+        initial_state: initial_state(&req.initial_state)?,
         creator_profile: crate::services::membership::profile_content(s, creator)?,
     })
 }
 
-pub async fn create_room(
-    State(s): State<Arc<Services>>,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let opts = parse(&s, &caller.user_id, &body)?;
-    let public = opt_str(&body, "visibility")? == Some("public");
-    let room_id = s.rooms.create_room(&caller.user_id, opts).await?;
+async fn create(
+    s: Arc<Services>,
+    req: Ruma<create_room::v3::Request>,
+) -> Result<create_room::v3::Response> {
+    let creator = req.caller.user_id;
+    let public = req.body.visibility == Visibility::Public;
+    let opts = options(&s, &creator, req.body)?;
+    let room_id = s.rooms.create_room(&creator, opts).await?;
     if public {
         s.rooms.set_published(&room_id, true).await?;
     }
-    tracing::info!(room = %room_id, creator = %caller.user_id, "room created");
-    Ok(Json(json!({ "room_id": room_id })))
+    tracing::info!(room = %room_id, creator = %creator, "room created");
+    Ok(create_room::v3::Response::new(room_id))
 }

@@ -1,188 +1,174 @@
 //! Sending and reading room events: send, state, event, redact.
 
-use axum::routing::{get, put};
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::Json;
+use axum::Router;
+use ruma::api::client::message::send_message_event;
+use ruma::api::client::redact::redact_event;
+use ruma::api::client::room::get_room_event;
+use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat;
+use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use ruma::events::TimelineEventType;
-use ruma::EventId;
-use serde_json::{json, Value};
+use ruma::serde::Raw;
+use serde_json::{Map, Value};
 
-use super::membership::parse_room;
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::send::{EventDraft, Txn};
 use crate::services::Services;
+
+/// The state paths without a state key (it is then empty), which ruma's
+/// metadata leaves out and clients use.
+const STATE_WITHOUT_KEY: [&str; 2] = [
+    "/_matrix/client/v3/rooms/{room_id}/state/{event_type}",
+    "/_matrix/client/v3/rooms/{room_id}/state/{event_type}/",
+];
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(
-            &super::v3("/rooms/{room_id}/send/{event_type}/{txn_id}"),
-            put(send),
-        )
-        .route(&super::v3("/rooms/{room_id}/state"), get(get_state))
-        .route(
-            &super::v3("/rooms/{room_id}/state/{event_type}"),
-            get(get_state_event_empty_key).put(put_state_empty_key),
-        )
-        .route(
-            &super::v3("/rooms/{room_id}/state/{event_type}/"),
-            get(get_state_event_empty_key).put(put_state_empty_key),
-        )
-        .route(
-            &super::v3("/rooms/{room_id}/state/{event_type}/{state_key}"),
-            get(get_state_event).put(put_state),
-        )
-        .route(
-            &super::v3("/rooms/{room_id}/event/{event_id}"),
-            get(get_event),
-        )
-        .route(
-            &super::v3("/rooms/{room_id}/redact/{event_id}/{txn_id}"),
-            put(redact),
-        )
+        .endpoint(send)
+        .endpoint(get_state)
+        .endpoint(get_state_event)
+        .endpoint_at(STATE_WITHOUT_KEY, get_state_event)
+        .endpoint(put_state)
+        .endpoint_at(STATE_WITHOUT_KEY, put_state)
+        .endpoint(get_event)
+        .endpoint(redact)
 }
 
-type S = State<Arc<Services>>;
+/// Content sent by a client, as it was sent.
+fn content<T>(raw: &Raw<T>) -> Result<Value> {
+    serde_json::from_str(raw.json().get())
+        .map_err(|e| Error::bad_json(format!("Invalid content: {e}")))
+}
 
-pub async fn send(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, kind, txn)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
+async fn send(
+    s: Arc<Services>,
+    req: Ruma<send_message_event::v3::Request>,
+) -> Result<send_message_event::v3::Response> {
+    let (caller, body) = (&req.caller, &req.body);
     s.send_limiter.check(&caller.user_id)?;
     s.presence.note_active(&caller.user_id);
-    let draft = EventDraft::message(TimelineEventType::from(kind.as_str()), body);
+    let kind = TimelineEventType::from(body.event_type.to_string());
+    let draft = EventDraft::message(kind, content(&body.body)?);
     let txn = Txn {
         device: &caller.device_id,
-        id: &txn,
+        id: body.txn_id.as_str(),
         endpoint: "send",
     };
     let event_id = s
         .rooms
-        .send(&caller.user_id, &room, draft, Some(txn))
+        .send(&caller.user_id, &body.room_id, draft, Some(txn))
         .await?;
-    Ok(Json(json!({ "event_id": event_id })))
+    Ok(send_message_event::v3::Response::new(event_id))
 }
 
-pub async fn put_state(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, kind, key)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let draft = EventDraft::state(kind.as_str().into(), key, body);
-    let event_id = s.rooms.send(&caller.user_id, &room, draft, None).await?;
-    Ok(Json(json!({ "event_id": event_id })))
+async fn put_state(
+    s: Arc<Services>,
+    req: Ruma<send_state_event::v3::Request>,
+) -> Result<send_state_event::v3::Response> {
+    let body = req.body;
+    let draft = EventDraft::state(body.event_type, body.state_key, content(&body.body)?);
+    let event_id = s
+        .rooms
+        .send(&req.caller.user_id, &body.room_id, draft, None)
+        .await?;
+    Ok(send_state_event::v3::Response::new(event_id))
 }
 
-pub async fn put_state_empty_key(
-    state: S,
-    auth: Auth,
-    Path((room, kind)): Path<(String, String)>,
-    body: JsonBody,
-) -> Result<Json<Value>> {
-    put_state(state, auth, Path((room, kind, String::new())), body).await
-}
-
-pub async fn get_state_event(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, kind, key)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let hash = s.rooms.reader(&caller.user_id, &room)?.readable_state()?;
+async fn get_state_event(
+    s: Arc<Services>,
+    req: Ruma<get_state_event_for_key::v3::Request>,
+) -> Result<get_state_event_for_key::v3::Response> {
+    let body = &req.body;
+    let hash = s
+        .rooms
+        .reader(&req.caller.user_id, &body.room_id)?
+        .readable_state()?;
     let event = s
         .rooms
-        .state_event(hash, &kind, &key)?
+        .state_event(hash, &body.event_type.to_string(), &body.state_key)?
         .ok_or_else(|| Error::not_found("Event not found"))?;
-    Ok(Json(event.content_value()))
+    let json = match &body.format {
+        StateEventFormat::Content => event.content.clone(),
+        StateEventFormat::Event => event.to_client_raw(Some(&body.room_id), Map::new())?,
+        other => {
+            return Err(Error::invalid_param(format!(
+                "Unknown format {}: 'content' or 'event'",
+                other.as_str()
+            )))
+        }
+    };
+    Ok(get_state_event_for_key::v3::Response::new(json))
 }
 
-pub async fn get_state_event_empty_key(
-    state: S,
-    auth: Auth,
-    Path((room, kind)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    get_state_event(state, auth, Path((room, kind, String::new()))).await
-}
-
-pub async fn get_state(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let hash = s.rooms.reader(&caller.user_id, &room)?.readable_state()?;
-    let events: Vec<Value> = s
+async fn get_state(
+    s: Arc<Services>,
+    req: Ruma<get_state_events::v3::Request>,
+) -> Result<get_state_events::v3::Response> {
+    let room = &req.body.room_id;
+    let hash = s
+        .rooms
+        .reader(&req.caller.user_id, room)?
+        .readable_state()?;
+    let events = s
         .rooms
         .state
         .load(hash)?
         .values()
         .map(|short| {
             let pdu = s.rooms.pdu_by_short(*short)?;
-            s.rooms.client_event(*short, &pdu, Some(&room), None)
+            let json = s.rooms.client_event_raw(*short, &pdu, Some(room), None)?;
+            Ok(Raw::from_json(json))
         })
         .collect::<Result<_>>()?;
-    Ok(Json(Value::Array(events)))
+    Ok(get_state_events::v3::Response::new(events))
 }
 
-pub async fn get_event(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, event)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let event = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
+async fn get_event(
+    s: Arc<Services>,
+    req: Ruma<get_room_event::v3::Request>,
+) -> Result<get_room_event::v3::Response> {
+    let (caller, room) = (&req.caller, &req.body.room_id);
+    let not_found = || Error::not_found("Event not found");
     let reader = s
         .rooms
-        .reader(&caller.user_id, &room)
-        .map_err(|_| Error::not_found("Event not found"))?;
-    let (short, pdu) = s
-        .rooms
-        .pdu(&event)?
-        .ok_or_else(|| Error::not_found("Event not found"))?;
+        .reader(&caller.user_id, room)
+        .map_err(|_| not_found())?;
+    let (short, pdu) = s.rooms.pdu(&req.body.event_id)?.ok_or_else(not_found)?;
     if !reader.can_see(short, &pdu)? {
-        return Err(Error::not_found("Event not found"));
+        return Err(not_found());
     }
-    let event = s
+    let json = s
         .rooms
-        .client_event(short, &pdu, Some(&room), caller.viewer())?;
-    Ok(Json(event))
+        .client_event_raw(short, &pdu, Some(room), caller.viewer())?;
+    Ok(get_room_event::v3::Response::new(Raw::from_json(json)))
 }
 
-pub async fn redact(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, event, txn)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let target = EventId::parse(&event).map_err(|_| Error::invalid_param("Invalid event id"))?;
-    let mut content = json!({});
-    if let Some(reason) = body.get("reason").and_then(Value::as_str) {
-        content["reason"] = json!(reason);
+async fn redact(
+    s: Arc<Services>,
+    req: Ruma<redact_event::v3::Request>,
+) -> Result<redact_event::v3::Response> {
+    let (caller, body) = (&req.caller, req.body);
+    let mut content = Map::new();
+    if let Some(reason) = body.reason {
+        content.insert("reason".into(), Value::String(reason));
     }
     let draft = EventDraft {
         kind: TimelineEventType::RoomRedaction,
-        content,
+        content: Value::Object(content),
         state_key: None,
-        redacts: Some(target),
+        redacts: Some(body.event_id),
     };
     let txn = Txn {
         device: &caller.device_id,
-        id: &txn,
+        id: body.txn_id.as_str(),
         endpoint: "redact",
     };
     let event_id = s
         .rooms
-        .send(&caller.user_id, &room, draft, Some(txn))
+        .send(&caller.user_id, &body.room_id, draft, Some(txn))
         .await?;
-    Ok(Json(json!({ "event_id": event_id })))
+    Ok(redact_event::v3::Response::new(event_id))
 }

@@ -1,50 +1,59 @@
 //! `/messages`, `/members`, `/joined_members`.
 
-use axum::routing::get;
-use axum::Router;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::Router;
 use matrixos_storage::Direction;
-use serde_json::{json, Value};
+use ruma::api::client::filter::RoomEventFilter;
+use ruma::api::client::membership::{get_member_events, joined_members};
+use ruma::api::client::message::get_message_events;
+use ruma::api::Direction as Dir;
+use ruma::serde::Raw;
+use ruma::OwnedMxcUri;
+use serde::Deserialize;
 
-use super::membership::parse_room;
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, Auth};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
-use crate::sync::filter::{EventFilter, Filter};
+use crate::sync::filter::EventFilter;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(&super::v3("/rooms/{room_id}/messages"), get(messages))
-        .route(&super::v3("/rooms/{room_id}/members"), get(members))
-        .route(
-            &super::v3("/rooms/{room_id}/joined_members"),
-            get(joined_members),
-        )
+        .endpoint(messages)
+        .endpoint(members)
+        .endpoint(joined)
 }
 
-type S = State<Arc<Services>>;
-type Q = Query<Vec<(String, String)>>;
+/// The page size asked for, capped at `max`.
+pub fn page_limit(limit: ruma::UInt, max: usize) -> usize {
+    usize::try_from(u64::from(limit)).map_or(max, |l| l.min(max))
+}
 
-/// The `limit` (10 by default, capped at `max`) and `filter` query
-/// parameters shared by `/messages` and `/context`.
-pub fn page_params(q: &[(String, String)], max: usize) -> Result<(usize, EventFilter)> {
-    let limit = match query_param(q, "limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .map_err(|_| Error::invalid_param("Invalid limit"))?
-            .min(max),
-        None => 10,
-    };
-    let filter = match query_param(q, "filter") {
-        Some(f) => Filter::parse_room_event_filter(f)?,
-        None => EventFilter::default(),
-    };
-    Ok((limit, filter))
+/// The parts of a room event filter this server applies: types, senders
+/// and lazy-loaded members.
+pub fn event_filter(filter: RoomEventFilter) -> EventFilter {
+    let users = |list: Vec<ruma::OwnedUserId>| list.into_iter().map(String::from).collect();
+    EventFilter {
+        limit: None,
+        types: filter.types,
+        not_types: filter.not_types,
+        senders: filter.senders.map(users),
+        not_senders: users(filter.not_senders),
+        rooms: filter
+            .rooms
+            .map(|r| r.into_iter().map(String::from).collect()),
+        not_rooms: filter.not_rooms.into_iter().map(String::from).collect(),
+        lazy_load_members: !filter.lazy_load_options.is_disabled(),
+        include_redundant_members: matches!(
+            filter.lazy_load_options,
+            ruma::api::client::filter::LazyLoadOptions::Enabled {
+                include_redundant_members: true
+            }
+        ),
+        unread_thread_notifications: false,
+    }
 }
 
 pub fn parse_token(token: &str) -> Result<u64> {
@@ -53,29 +62,27 @@ pub fn parse_token(token: &str) -> Result<u64> {
         .map_err(|_| Error::invalid_param("Invalid pagination token"))
 }
 
-pub async fn messages(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    Query(q): Q,
-) -> Result<Json<MessagesPage>> {
-    let room = parse_room(&room)?;
-    let reader = s.rooms.reader(&caller.user_id, &room)?;
+async fn messages(
+    s: Arc<Services>,
+    req: Ruma<get_message_events::v3::Request>,
+) -> Result<get_message_events::v3::Response> {
+    let (caller, body) = (&req.caller, req.body);
+    let room = &body.room_id;
+    let reader = s.rooms.reader(&caller.user_id, room)?;
     let (short_room, until) = (reader.short_room, reader.until);
-    let direction = match query_param(&q, "dir") {
-        Some("b") => Direction::Backward,
-        Some("f") => Direction::Forward,
-        Some(_) => return Err(Error::invalid_param("dir must be b or f")),
-        None => return Err(Error::missing_param("Missing dir")),
+    let direction = match body.dir {
+        Dir::Backward => Direction::Backward,
+        Dir::Forward => Direction::Forward,
     };
-    let (limit, filter) = page_params(&q, 1000)?;
+    let limit = page_limit(body.limit, 1000);
+    let filter = event_filter(body.filter);
     let now = s.store.position().min(until);
-    let from = match query_param(&q, "from") {
+    let from = match body.from.as_deref() {
         Some(t) => parse_token(t)?.min(now),
         None if direction == Direction::Backward => now,
         None => 0,
     };
-    let to = query_param(&q, "to").map(parse_token).transpose()?;
+    let to = body.to.as_deref().map(parse_token).transpose()?;
     let bound = match direction {
         Direction::Backward => to,
         Direction::Forward => Some(to.unwrap_or(now).min(now)),
@@ -104,13 +111,13 @@ pub async fn messages(
             };
             if chunk.len() < limit && filter.allows(&entry.pdu) && reader.can_see_entry(entry)? {
                 senders.insert(entry.pdu.sender.clone());
-                let viewer = caller.viewer();
-                chunk.push(s.rooms.client_event_raw(
+                // Events stay JSON text from store to socket.
+                chunk.push(Raw::from_json(s.rooms.client_event_raw(
                     entry.short,
                     &entry.pdu,
-                    Some(&room),
-                    viewer,
-                )?);
+                    Some(room),
+                    caller.viewer(),
+                )?));
             }
             if chunk.len() >= limit {
                 break;
@@ -123,56 +130,45 @@ pub async fn messages(
             break;
         }
     }
-    let mut response = MessagesPage {
-        chunk,
-        start: from.to_string(),
-        end: end.map(|e| e.to_string()),
-        state: Vec::new(),
-    };
+    let mut response = get_message_events::v3::Response::new();
+    response.chunk = chunk;
+    response.start = from.to_string();
+    response.end = end.map(|e| e.to_string());
     let member_state = match filter.lazy_load_members && !senders.is_empty() {
         true => reader.readable_state().ok(),
         false => None,
     };
     if let Some(hash) = member_state {
-        let mut state = Vec::new();
         for sender in senders {
             if let Some(ev) = s
                 .rooms
                 .state_event(hash, "m.room.member", sender.as_str())?
             {
-                state.push(ev.to_client(Some(&room), Default::default()));
+                let json = ev.to_client_raw(Some(room), Default::default())?;
+                response.state.push(Raw::from_json(json));
             }
         }
-        response.state = state;
     }
-    Ok(Json(response))
+    Ok(response)
 }
 
-/// The `/messages` answer; events stay JSON text from store to socket.
-#[derive(serde::Serialize)]
-pub struct MessagesPage {
-    chunk: Vec<Box<serde_json::value::RawValue>>,
-    start: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    state: Vec<Value>,
+/// The `membership` of a member event's content.
+#[derive(Deserialize)]
+struct Membership {
+    membership: String,
 }
 
-pub async fn members(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let reader = s.rooms.reader(&caller.user_id, &room)?;
-    let hash = match query_param(&q, "at") {
+async fn members(
+    s: Arc<Services>,
+    req: Ruma<get_member_events::v3::Request>,
+) -> Result<get_member_events::v3::Response> {
+    let body = &req.body;
+    let room = &body.room_id;
+    let reader = s.rooms.reader(&req.caller.user_id, room)?;
+    let hash = match body.at.as_deref() {
         Some(at) => reader.readable_state_at(parse_token(at)?)?,
         None => reader.readable_state()?,
     };
-    let membership = query_param(&q, "membership");
-    let not_membership = query_param(&q, "not_membership");
     let state = s.rooms.state.load(hash)?;
     let mut chunk = Vec::new();
     for (short_key, short_event) in state.iter() {
@@ -181,48 +177,54 @@ pub async fn members(
             continue;
         }
         let pdu = s.rooms.pdu_by_short(*short_event)?;
-        let m = pdu
-            .content_value()
-            .get("membership")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if membership.is_some_and(|want| want != m) || not_membership.is_some_and(|not| not == m) {
+        let m = serde_json::from_str::<Membership>(pdu.content.get())
+            .map(|c| c.membership)
+            .unwrap_or_default();
+        let is = |want: &Option<ruma::events::room::member::MembershipState>| {
+            want.as_ref().map(|w| w.as_str() == m)
+        };
+        if is(&body.membership) == Some(false) || is(&body.not_membership) == Some(true) {
             continue;
         }
-        chunk.push(
-            s.rooms
-                .client_event(*short_event, &pdu, Some(&room), None)?,
-        );
+        let json = s
+            .rooms
+            .client_event_raw(*short_event, &pdu, Some(room), None)?;
+        chunk.push(Raw::from_json(json));
     }
-    Ok(Json(json!({ "chunk": chunk })))
+    Ok(get_member_events::v3::Response::new(chunk))
 }
 
-pub async fn joined_members(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let reader = s.rooms.reader(&caller.user_id, &room)?;
+/// The profile a member event carries; anything unreadable is left out.
+#[derive(Deserialize, Default)]
+struct Profile {
+    displayname: Option<String>,
+    avatar_url: Option<OwnedMxcUri>,
+}
+
+async fn joined(
+    s: Arc<Services>,
+    req: Ruma<joined_members::v3::Request>,
+) -> Result<joined_members::v3::Response> {
+    let room = &req.body.room_id;
+    let reader = s.rooms.reader(&req.caller.user_id, room)?;
     if reader.until != u64::MAX {
         return Err(Error::forbidden("You are not in this room"));
     }
-    let (short_room, record) = s.rooms.record_of(&room)?;
-    let mut joined = serde_json::Map::new();
+    let (short_room, record) = s.rooms.record_of(room)?;
+    let mut joined = BTreeMap::new();
     for (user, membership) in s.rooms.members(short_room)? {
         if membership != "join" {
             continue;
         }
-        let content = s
+        let profile = s
             .rooms
             .state_event(record.state, "m.room.member", user.as_str())?
-            .map(|e| e.content_value())
-            .unwrap_or(Value::Null);
-        joined.insert(
-            user.to_string(),
-            json!({ "display_name": content.get("displayname"), "avatar_url": content.get("avatar_url") }),
-        );
+            .and_then(|e| serde_json::from_str::<Profile>(e.content.get()).ok())
+            .unwrap_or_default();
+        let mut member = joined_members::v3::RoomMember::new();
+        member.display_name = profile.displayname;
+        member.avatar_url = profile.avatar_url;
+        joined.insert(user, member);
     }
-    Ok(Json(json!({ "joined": joined })))
+    Ok(joined_members::v3::Response::new(joined))
 }
