@@ -178,6 +178,19 @@ fn request_error(error: FromHttpRequestError) -> Error {
     }
 }
 
+/// How ruma's identifier parsing says an id is malformed: in a body, as in
+/// a path, Synapse answers `M_INVALID_PARAM` for a string that is not the
+/// id it must be (and `M_BAD_JSON` for a value of the wrong JSON type).
+const MALFORMED_IDS: [&str; 7] = [
+    "identifier or required part of it is empty",
+    "identifier contains invalid characters",
+    "server name is not a valid IP address or domain name",
+    "ID exceeds 255 bytes",
+    "required colon is missing",
+    "leading sigil is incorrect or missing",
+    "invalid Server Name",
+];
+
 fn deserialization_error(error: DeserializationError) -> Error {
     let message = error.to_string();
     match error {
@@ -185,6 +198,9 @@ fn deserialization_error(error: DeserializationError) -> Error {
             if message.starts_with("missing field") =>
         {
             Error::missing_param(message)
+        }
+        DeserializationError::Json(_) if MALFORMED_IDS.iter().any(|m| message.starts_with(m)) => {
+            Error::invalid_param(message)
         }
         DeserializationError::Json(_) => Error::bad_json(message),
         _ => Error::invalid_param(message),

@@ -227,6 +227,13 @@ async fn room_endpoints_refuse_bad_input_as_synapse_does() {
             400,
             "M_BAD_JSON",
         ),
+        (
+            "POST",
+            format!("{V3}/createRoom"),
+            Some(r#"{"invite": ["bob"]}"#),
+            400,
+            "M_INVALID_PARAM",
+        ),
         // Events and state.
         (
             "PUT",
@@ -396,7 +403,7 @@ async fn room_endpoints_refuse_bad_input_as_synapse_does() {
             format!("{V3}/rooms/{r}/read_markers"),
             Some(r#"{"m.read": "nope"}"#),
             400,
-            "M_BAD_JSON",
+            "M_INVALID_PARAM",
         ),
         (
             "PUT",
