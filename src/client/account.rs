@@ -1,71 +1,175 @@
 //! Registration, login, logout, whoami, password change, deactivation.
 
-use axum::routing::{get, post};
-use axum::Router;
+use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::routing::{get, on, MethodFilter};
+use axum::{Json, Router};
 use hmac::{Hmac, Mac};
-use ruma::{OwnedDeviceId, UserId};
+use ruma::api::client::account::register::RegistrationKind;
+use ruma::api::client::account::{
+    change_password, check_registration_token_validity, deactivate, get_username_availability,
+    register, whoami, ThirdPartyIdRemovalStatus,
+};
+use ruma::api::client::session::get_login_types::v3::{LoginType, PasswordLoginType};
+use ruma::api::client::session::login::v3::{DiscoveryInfo, HomeserverInfo, LoginInfo, Password};
+use ruma::api::client::session::{get_login_types, login, logout, logout_all};
+use ruma::api::client::uiaa::{AuthData, UserIdentifier};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::IncomingRequest;
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{json, Value};
 
 use super::devices::{check_device_id, check_device_name};
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_bool, opt_str, req_str, Auth, JsonBody};
-use crate::http::ratelimit::{self, Quota};
+use crate::http::body_guard::read_body;
+use crate::http::endpoint::{Authenticate, Reply, Ruma, TypedRoutes};
+use crate::http::extract::{opt_bool, opt_str, req_str, JsonBody};
+use crate::http::ratelimit::{self, AddressLimit, Quota};
+use crate::http::Caller;
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new()
-        .route(&super::v3("/register"), post(register))
-        .route(&super::v3("/register/available"), get(available))
-        .route(
-            "/_matrix/client/v1/register/m.login.registration_token/validity",
-            get(token_validity),
-        )
-        .route(&super::v3("/login"), get(login_flows).post(login))
-        .route(&super::v3("/logout"), post(logout))
-        .route(&super::v3("/logout/all"), post(logout_all))
-        .route(&super::v3("/account/whoami"), get(whoami))
-        .route(&super::v3("/account/password"), post(change_password))
-        .route(&super::v3("/account/deactivate"), post(deactivate))
+    let router = Router::new()
+        .endpoint(available)
+        .endpoint(login_flows)
+        .endpoint(logout)
+        .endpoint(logout_all)
+        .endpoint(whoami)
+        .endpoint(change_password)
+        .endpoint(deactivate)
         .route(
             "/_synapse/admin/v1/register",
             get(admin_register_nonce).post(admin_register),
-        )
+        );
+    let router = limited::<ratelimit::Register, _, _, _>(router, None, register);
+    let router = limited::<ratelimit::Login, _, _, _>(router, Some(check_login_type), login);
+    limited::<ratelimit::TokenValidity, _, _, _>(router, None, token_validity)
 }
 
-type S = State<Arc<Services>>;
+/// A look at a request's raw body before ruma parses it.
+type BodyCheck = fn(&[u8]) -> Result<()>;
 
-/// `POST /register`. The rate limit is spent before the body is read.
-pub async fn register(
-    State(s): S,
-    quota: Quota<ratelimit::Register>,
-    Query(q): Query<Vec<(String, String)>>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let ip = quota.ip;
-    let kind = q
-        .iter()
-        .find(|(k, _)| k == "kind")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("user");
-    if kind == "guest" {
-        return Err(Error::guest_access_forbidden());
+/// Registers `handler` at endpoint `R`'s paths behind the per-address
+/// quota `L`. The token is spent before the body is read, so a client over
+/// its limit costs no buffering or parsing (which is why the quota cannot
+/// wait for the handler); `check`, if given, then sees the raw body before
+/// ruma parses it.
+fn limited<L, R, H, F>(
+    router: Router<Arc<Services>>,
+    check: Option<BodyCheck>,
+    handler: H,
+) -> Router<Arc<Services>>
+where
+    L: AddressLimit + Send + Sync + 'static,
+    R: IncomingRequest + Send + 'static,
+    R::Authentication: Authenticate,
+    H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
+{
+    let filter = MethodFilter::try_from(R::METHOD).expect("endpoints use standard methods");
+    R::PATH_BUILDER
+        .all_paths()
+        .into_iter()
+        .fold(router, |router, path| {
+            let handler = handler.clone();
+            router.route(
+                path,
+                on(
+                    filter,
+                    move |State(s): State<Arc<Services>>, _: Quota<L>, request: Request| {
+                        let handler = handler.clone();
+                        async move { Reply(parse_and_run(s, check, request, handler).await) }
+                    },
+                ),
+            )
+        })
+}
+
+async fn parse_and_run<R, H, F>(
+    s: Arc<Services>,
+    check: Option<BodyCheck>,
+    request: Request,
+    handler: H,
+) -> Result<R::OutgoingResponse>
+where
+    R: IncomingRequest + Send + 'static,
+    R::Authentication: Authenticate,
+    H: Fn(Arc<Services>, Ruma<R>) -> F,
+    F: Future<Output = Result<R::OutgoingResponse>>,
+{
+    let request = match check {
+        Some(check) => {
+            let (parts, body) = request.into_parts();
+            let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
+            check(&bytes)?;
+            Request::from_parts(parts, Body::from(bytes))
+        }
+        None => request,
+    };
+    let req = Ruma::<R>::from_request(request, &s).await?;
+    handler(s, req).await
+}
+
+/// A `/login` body's `type`, checked before ruma parses the body: ruma's
+/// parser panics on a body without one and calls a non-string one
+/// missing. Bodies that are not JSON objects are left to the extractor.
+fn check_login_type(body: &[u8]) -> Result<()> {
+    let login_type = if body.trim_ascii().is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(mut body)) => body.remove("type"),
+            _ => return Ok(()),
+        }
+    };
+    match login_type {
+        None => Err(Error::missing_param("Missing 'type'")),
+        Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(Error::bad_json("'type' must be a string")),
     }
-    if kind != "user" {
-        return Err(Error::invalid_param("kind must be user or guest"));
+}
+
+/// The body the UIA service reads: the request's `auth`, as sent.
+pub(super) fn uia_body(auth: Option<&AuthData>) -> Result<Value> {
+    let mut body = serde_json::Map::new();
+    if let Some(auth) = auth {
+        body.insert("auth".to_owned(), serde_json::to_value(auth)?);
+    }
+    Ok(Value::Object(body))
+}
+
+/// Requires the user's password through UIA (sensitive account actions).
+pub(super) async fn require_password(
+    s: &Services,
+    auth: Option<&AuthData>,
+    user: &UserId,
+) -> Result<()> {
+    uia::require_password(s, &uia_body(auth)?, user).await
+}
+
+/// `POST /register`.
+async fn register(
+    s: Arc<Services>,
+    req: Ruma<register::v3::Request>,
+) -> Result<register::v3::Response> {
+    let body = req.body;
+    match body.kind {
+        RegistrationKind::User => {}
+        RegistrationKind::Guest => return Err(Error::guest_access_forbidden()),
+        _ => return Err(Error::invalid_param("kind must be user or guest")),
     }
     let flows: Vec<Vec<&str>> = match s.config.registration_mode() {
         RegistrationMode::Closed => return Err(Error::forbidden("Registration is disabled")),
         RegistrationMode::Open => vec![vec!["m.login.dummy"]],
         RegistrationMode::Token => vec![vec!["m.login.registration_token"]],
     };
-    let localpart = match opt_str(&body, "username")? {
+    let localpart = match &body.username {
         Some(name) => name.to_lowercase(),
         None => crate::services::accounts::random_string(12).to_lowercase(),
     };
@@ -74,16 +178,21 @@ pub async fn register(
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());
     }
-    let password = opt_str(&body, "password")?;
+    let password = body.password.as_deref();
     if password.is_some_and(|p| p.len() > 512) {
         return Err(Error::invalid_param("Password too long"));
     }
-    let device = NewDevice::from_body(&body)?;
-    let inhibit = opt_bool(&body, "inhibit_login")?.unwrap_or(false);
-    uia::require(&s, Some(&body), &flows, None).await?;
+    let device = NewDevice::new(body.device_id, body.initial_device_display_name)?;
+    uia::require(&s, Some(&uia_body(body.auth.as_ref())?), &flows, None).await?;
     crate::ai::provision::register_person(&s, &user, password, false).await?;
     tracing::info!(user = %user, "registered");
-    finish_login(&s, &user, device, inhibit, Some(ip.to_string())).await
+    let mut out = register::v3::Response::new(user.clone());
+    if !body.inhibit_login {
+        let (device_id, token) = open_session(&s, &user, device, Some(req.ip.to_string())).await?;
+        out.device_id = Some(device_id);
+        out.access_token = Some(token);
+    }
+    Ok(out)
 }
 
 /// The device a login or registration asks for, checked before anything
@@ -94,174 +203,163 @@ struct NewDevice {
 }
 
 impl NewDevice {
-    fn from_body(body: &Value) -> Result<Self> {
-        let id = opt_str(body, "device_id")?;
-        if let Some(id) = id {
-            check_device_id(id)?;
+    fn new(id: Option<OwnedDeviceId>, display_name: Option<String>) -> Result<Self> {
+        if let Some(id) = &id {
+            check_device_id(id.as_str())?;
         }
-        let display_name = opt_str(body, "initial_device_display_name")?;
-        if let Some(name) = display_name {
+        if let Some(name) = &display_name {
             check_device_name(name)?;
         }
-        Ok(Self {
-            id: id.map(Into::into),
-            display_name: display_name.map(str::to_owned),
-        })
+        Ok(Self { id, display_name })
     }
 }
 
-async fn finish_login(
+/// Logs `user` in on a new (or the named) device: its id and access token.
+async fn open_session(
     s: &Services,
     user: &UserId,
     device: NewDevice,
-    inhibit: bool,
     ip: Option<String>,
-) -> Result<Json<Value>> {
-    if inhibit {
-        return Ok(Json(
-            json!({ "user_id": user, "home_server": s.server_name }),
-        ));
-    }
-    let (device_id, token) = s
+) -> Result<(OwnedDeviceId, String)> {
+    let session = s
         .accounts
         .login_device(user, device.id, device.display_name, ip)
         .await?;
     if let Err(e) = crate::ai::provision::on_login(s, user).await {
         tracing::warn!(user = %user, error = %e, "AI user set-up at login failed");
     }
-    Ok(Json(json!({
-        "user_id": user,
-        "access_token": token,
-        "device_id": device_id,
-        "home_server": s.server_name,
-        "well_known": { "m.homeserver": { "base_url": s.config.base_url() } },
-    })))
+    Ok(session)
 }
 
-pub async fn available(State(s): S, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>> {
-    let name = q
-        .iter()
-        .find(|(k, _)| k == "username")
-        .map(|(_, v)| v.to_lowercase())
-        .ok_or_else(|| Error::missing_param("Missing username"))?;
+async fn available(
+    s: Arc<Services>,
+    req: Ruma<get_username_availability::v3::Request>,
+) -> Result<get_username_availability::v3::Response> {
+    let name = req.body.username.to_lowercase();
     let user = s.accounts.user_id(&name)?;
     check_not_reserved(&name)?;
     if s.accounts.exists(&user)? {
         return Err(Error::user_in_use());
     }
-    Ok(Json(json!({ "available": true })))
+    Ok(get_username_availability::v3::Response::new(true))
 }
 
 /// `GET /v1/register/m.login.registration_token/validity`, rate-limited per
 /// address so that tokens cannot be guessed at the server's speed.
-pub async fn token_validity(
-    State(s): S,
-    _quota: Quota<ratelimit::TokenValidity>,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>> {
+async fn token_validity(
+    s: Arc<Services>,
+    req: Ruma<check_registration_token_validity::v1::Request>,
+) -> Result<check_registration_token_validity::v1::Response> {
     if s.config.registration_mode() != RegistrationMode::Token {
         return Err(Error::forbidden("Registration tokens are not in use"));
     }
-    let token = q
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str())
-        .ok_or_else(|| Error::missing_param("Missing token"))?;
-    let valid = s.config.registration_token.as_deref() == Some(token);
-    Ok(Json(json!({ "valid": valid })))
+    let valid = s.config.registration_token.as_deref() == Some(req.body.token.as_str());
+    Ok(check_registration_token_validity::v1::Response::new(valid))
 }
 
-pub async fn login_flows() -> Json<Value> {
-    Json(json!({ "flows": [{ "type": "m.login.password" }] }))
+async fn login_flows(
+    _: Arc<Services>,
+    _: Ruma<get_login_types::v3::Request>,
+) -> Result<get_login_types::v3::Response> {
+    Ok(get_login_types::v3::Response::new(vec![
+        LoginType::Password(PasswordLoginType::new()),
+    ]))
 }
 
 /// Resolves the login identifier to a local user id.
-fn login_user(s: &Services, body: &Value) -> Result<ruma::OwnedUserId> {
-    let named = match body.get("identifier") {
-        Some(id) => {
-            match opt_str(id, "type")? {
-                Some("m.id.user") => {}
-                Some(_) => {
-                    return Err(Error::new(
-                        http::StatusCode::BAD_REQUEST,
-                        "M_UNKNOWN",
-                        "Unsupported identifier type",
-                    ))
-                }
-                None => return Err(Error::missing_param("identifier.type is required")),
-            }
-            req_str(id, "user")?
+fn login_user(s: &Services, login: &Password) -> Result<OwnedUserId> {
+    #[allow(deprecated)]
+    let named = match (&login.identifier, &login.user) {
+        (Some(UserIdentifier::Matrix(id)), _) => &id.user,
+        (Some(_), _) => {
+            return Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                "Unsupported identifier type",
+            ))
         }
-        None => req_str(body, "user")?,
+        (None, Some(user)) => user,
+        (None, None) => return Err(Error::missing_param("Missing 'user'")),
     };
+    let invalid = || Error::forbidden("Invalid username or password");
     let user = if named.starts_with('@') {
-        UserId::parse(named.to_lowercase())
-            .map_err(|_| Error::forbidden("Invalid username or password"))?
+        UserId::parse(named.to_lowercase()).map_err(|_| invalid())?
     } else {
         s.accounts
             .user_id(&named.to_lowercase())
-            .map_err(|_| Error::forbidden("Invalid username or password"))?
+            .map_err(|_| invalid())?
     };
     if !s.accounts.is_local(&user) {
-        return Err(Error::forbidden("Invalid username or password"));
+        return Err(invalid());
     }
     Ok(user)
 }
 
-/// `POST /login`. The rate limit is spent before the body is read.
-pub async fn login(
-    State(s): S,
-    quota: Quota<ratelimit::Login>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let ip = quota.ip;
-    match req_str(&body, "type")? {
-        "m.login.password" => {}
-        other => {
-            return Err(Error::new(
-                http::StatusCode::BAD_REQUEST,
-                "M_UNKNOWN",
-                format!("Unknown login type {other}"),
-            ))
-        }
-    }
-    let user = login_user(&s, &body)?;
-    let password = req_str(&body, "password")?;
-    let device = NewDevice::from_body(&body)?;
-    if !s.accounts.check_password(&user, password).await? {
+/// `POST /login`.
+async fn login(s: Arc<Services>, req: Ruma<login::v3::Request>) -> Result<login::v3::Response> {
+    let body = req.body;
+    let LoginInfo::Password(login) = &body.login_info else {
+        return Err(Error::new(
+            http::StatusCode::BAD_REQUEST,
+            "M_UNKNOWN",
+            format!("Unknown login type {}", body.login_info.login_type()),
+        ));
+    };
+    let user = login_user(&s, login)?;
+    let device = NewDevice::new(body.device_id, body.initial_device_display_name)?;
+    if !s.accounts.check_password(&user, &login.password).await? {
         return Err(Error::forbidden("Invalid username or password"));
     }
-    finish_login(&s, &user, device, false, Some(ip.to_string())).await
+    let (device_id, token) = open_session(&s, &user, device, Some(req.ip.to_string())).await?;
+    let mut out = login::v3::Response::new(user, token, device_id);
+    #[allow(deprecated)]
+    {
+        out.home_server = Some(s.server_name.clone());
+    }
+    out.well_known = Some(DiscoveryInfo::new(HomeserverInfo::new(s.config.base_url())));
+    Ok(out)
 }
 
-pub async fn whoami(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    let _ = &s;
-    Ok(Json(
-        json!({ "user_id": caller.user_id, "device_id": caller.device_id, "is_guest": false }),
-    ))
+async fn whoami(_: Arc<Services>, req: Ruma<whoami::v3::Request>) -> Result<whoami::v3::Response> {
+    let mut out = whoami::v3::Response::new(req.caller.user_id, false);
+    out.device_id = Some(req.caller.device_id);
+    Ok(out)
 }
 
-pub async fn logout(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
+async fn logout(s: Arc<Services>, req: Ruma<logout::v3::Request>) -> Result<logout::v3::Response> {
+    let caller = req.caller;
     super::devices::delete_devices(&s, &caller.user_id, std::slice::from_ref(&caller.device_id))
         .await?;
-    Ok(Json(json!({})))
+    Ok(logout::v3::Response::new())
 }
 
-pub async fn logout_all(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    let all = s.accounts.device_ids(&caller.user_id)?;
-    super::devices::delete_devices(&s, &caller.user_id, &all).await?;
-    Ok(Json(json!({})))
+async fn logout_all(
+    s: Arc<Services>,
+    req: Ruma<logout_all::v3::Request>,
+) -> Result<logout_all::v3::Response> {
+    let user = req.caller.user_id;
+    let all = s.accounts.device_ids(&user)?;
+    super::devices::delete_devices(&s, &user, &all).await?;
+    Ok(logout_all::v3::Response::new())
 }
 
-pub async fn change_password(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    uia::require_password(&s, &body, &caller.user_id).await?;
-    let new = req_str(&body, "new_password")?;
-    s.accounts.set_password(&caller.user_id, new).await?;
-    if opt_bool(&body, "logout_devices")?.unwrap_or(true) {
+/// The caller of an endpoint whose token ruma makes optional (UIA could
+/// stand in for it) but which this server only offers to signed-in users.
+fn signed_in(caller: Option<Caller>) -> Result<Caller> {
+    caller.ok_or_else(Error::missing_token)
+}
+
+async fn change_password(
+    s: Arc<Services>,
+    req: Ruma<change_password::v3::Request>,
+) -> Result<change_password::v3::Response> {
+    let caller = signed_in(req.caller)?;
+    let body = req.body;
+    require_password(&s, body.auth.as_ref(), &caller.user_id).await?;
+    s.accounts
+        .set_password(&caller.user_id, &body.new_password)
+        .await?;
+    if body.logout_devices {
         let others: Vec<_> = s
             .accounts
             .device_ids(&caller.user_id)?
@@ -270,31 +368,35 @@ pub async fn change_password(
             .collect();
         super::devices::delete_devices(&s, &caller.user_id, &others).await?;
     }
-    Ok(Json(json!({})))
+    Ok(change_password::v3::Response::new())
 }
 
-pub async fn deactivate(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    uia::require_password(&s, &body, &caller.user_id).await?;
-    for room in s.rooms.joined_rooms(&caller.user_id)? {
+async fn deactivate(
+    s: Arc<Services>,
+    req: Ruma<deactivate::v3::Request>,
+) -> Result<deactivate::v3::Response> {
+    let user = signed_in(req.caller)?.user_id;
+    require_password(&s, req.body.auth.as_ref(), &user).await?;
+    for room in s.rooms.joined_rooms(&user)? {
         let leave = crate::rooms::send::EventDraft::state(
             ruma::events::StateEventType::RoomMember,
-            caller.user_id.as_str(),
+            user.as_str(),
             json!({ "membership": "leave" }),
         );
-        if let Err(e) = s.rooms.send(&caller.user_id, &room, leave, None).await {
+        if let Err(e) = s.rooms.send(&user, &room, leave, None).await {
             tracing::warn!(room = %room, error = %e, "could not leave room while deactivating");
         }
     }
-    s.accounts.mark_deactivated(&caller.user_id).await?;
-    crate::ai::provision::switch_off_with_owner(&s, &caller.user_id).await?;
-    let all = s.accounts.device_ids(&caller.user_id)?;
-    super::devices::delete_devices(&s, &caller.user_id, &all).await?;
-    Ok(Json(json!({ "id_server_unbind_result": "no-support" })))
+    s.accounts.mark_deactivated(&user).await?;
+    crate::ai::provision::switch_off_with_owner(&s, &user).await?;
+    let all = s.accounts.device_ids(&user)?;
+    super::devices::delete_devices(&s, &user, &all).await?;
+    Ok(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    ))
 }
+
+type S = State<Arc<Services>>;
 
 /// `GET /_synapse/admin/v1/register`: a nonce for shared-secret registration.
 pub async fn admin_register_nonce(State(s): S) -> Result<Json<Value>> {
@@ -320,7 +422,10 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
     let username = req_str(&body, "username")?;
     let password = req_str(&body, "password")?;
     let admin = opt_bool(&body, "admin")?.unwrap_or(false);
-    let device = NewDevice::from_body(&body)?;
+    let device = NewDevice::new(
+        opt_str(&body, "device_id")?.map(Into::into),
+        opt_str(&body, "initial_device_display_name")?.map(str::to_owned),
+    )?;
     let given =
         hex::decode(req_str(&body, "mac")?).map_err(|_| Error::forbidden("HMAC incorrect"))?;
     if !s.uia.take_nonce(nonce) {
@@ -347,5 +452,12 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
         return Err(Error::user_in_use());
     }
     crate::ai::provision::register_person(&s, &user, Some(password), admin).await?;
-    finish_login(&s, &user, device, false, None).await
+    let (device_id, token) = open_session(&s, &user, device, None).await?;
+    Ok(Json(json!({
+        "user_id": user,
+        "access_token": token,
+        "device_id": device_id,
+        "home_server": s.server_name,
+        "well_known": { "m.homeserver": { "base_url": s.config.base_url() } },
+    })))
 }

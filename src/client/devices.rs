@@ -1,33 +1,31 @@
 //! `/devices` and `/delete_devices`.
 
-use axum::routing;
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::Json;
+use axum::Router;
 use matrixos_storage::Batch;
-use ruma::{OwnedDeviceId, UserId};
-use serde_json::{json, Value};
+use ruma::api::client::device::{
+    delete_device, delete_devices as delete_many_devices, get_device, get_devices, update_device,
+    Device,
+};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedDeviceId, UInt, UserId};
 
+use super::account::require_password;
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_str, Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::accounts::DeviceRecord;
+use crate::services::Services;
 use crate::services::Wake;
-use crate::services::{uia, Services};
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(&super::v3("/devices"), routing::get(list))
-        .route(
-            &super::v3("/devices/{device_id}"),
-            routing::get(get).put(update).delete(delete),
-        )
-        .route(&super::v3("/delete_devices"), routing::post(delete_many))
+        .endpoint(list)
+        .endpoint(get)
+        .endpoint(update)
+        .endpoint(delete)
+        .endpoint(delete_many)
 }
-
-type S = State<Arc<Services>>;
 
 /// Deletes devices, their tokens, keys and pushers in one batch.
 pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceId]) -> Result<()> {
@@ -72,85 +70,77 @@ pub fn check_device_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn device_json(id: &OwnedDeviceId, d: &DeviceRecord) -> Value {
-    json!({
-        "device_id": id,
-        "display_name": d.display_name,
-        "last_seen_ip": d.last_seen_ip,
-        "last_seen_ts": d.last_seen_ts,
-    })
+/// A device as the client-server API shows it.
+fn device(id: OwnedDeviceId, d: DeviceRecord) -> Device {
+    let mut out = Device::new(id);
+    out.display_name = d.display_name;
+    out.last_seen_ip = d.last_seen_ip;
+    out.last_seen_ts = d
+        .last_seen_ts
+        .and_then(UInt::new)
+        .map(MilliSecondsSinceUnixEpoch);
+    out
 }
 
-pub async fn list(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    let devices: Vec<Value> = s
+async fn list(
+    s: Arc<Services>,
+    req: Ruma<get_devices::v3::Request>,
+) -> Result<get_devices::v3::Response> {
+    let devices = s
         .accounts
-        .devices(&caller.user_id)?
-        .iter()
-        .map(|(id, d)| device_json(id, d))
+        .devices(&req.caller.user_id)?
+        .into_iter()
+        .map(|(id, d)| device(id, d))
         .collect();
-    Ok(Json(json!({ "devices": devices })))
+    Ok(get_devices::v3::Response::new(devices))
 }
 
-pub async fn get(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(device): Path<String>,
-) -> Result<Json<Value>> {
-    let id: OwnedDeviceId = device.into();
+async fn get(
+    s: Arc<Services>,
+    req: Ruma<get_device::v3::Request>,
+) -> Result<get_device::v3::Response> {
+    let id = req.body.device_id;
     let record = s
         .accounts
-        .device(&caller.user_id, &id)?
+        .device(&req.caller.user_id, &id)?
         .ok_or_else(|| Error::not_found("No such device"))?;
-    Ok(Json(device_json(&id, &record)))
+    Ok(get_device::v3::Response::new(device(id, record)))
 }
 
-pub async fn update(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(device): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let id: OwnedDeviceId = device.into();
-    let name = opt_str(&body, "display_name")?.map(str::to_owned);
-    if let Some(name) = &name {
+async fn update(
+    s: Arc<Services>,
+    req: Ruma<update_device::v3::Request>,
+) -> Result<update_device::v3::Response> {
+    let body = req.body;
+    if let Some(name) = &body.display_name {
         check_device_name(name)?;
     }
-    s.accounts.update_device(&caller.user_id, &id, name).await?;
-    Ok(Json(json!({})))
+    s.accounts
+        .update_device(&req.caller.user_id, &body.device_id, body.display_name)
+        .await?;
+    Ok(update_device::v3::Response::new())
 }
 
-pub async fn delete(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(device): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let id: OwnedDeviceId = device.into();
-    if s.accounts.device(&caller.user_id, &id)?.is_none() {
+async fn delete(
+    s: Arc<Services>,
+    req: Ruma<delete_device::v3::Request>,
+) -> Result<delete_device::v3::Response> {
+    let user = req.caller.user_id;
+    let id = req.body.device_id;
+    if s.accounts.device(&user, &id)?.is_none() {
         return Err(Error::not_found("No such device"));
     }
-    uia::require_password(&s, &body, &caller.user_id).await?;
-    delete_devices(&s, &caller.user_id, &[id]).await?;
-    Ok(Json(json!({})))
+    require_password(&s, req.body.auth.as_ref(), &user).await?;
+    delete_devices(&s, &user, &[id]).await?;
+    Ok(delete_device::v3::Response::new())
 }
 
-pub async fn delete_many(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let ids: Vec<OwnedDeviceId> = body
-        .get("devices")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::missing_param("Missing 'devices'"))?
-        .iter()
-        .map(|d| {
-            d.as_str()
-                .map(|d| d.into())
-                .ok_or_else(|| Error::bad_json("devices must be strings"))
-        })
-        .collect::<Result<_>>()?;
-    uia::require_password(&s, &body, &caller.user_id).await?;
-    delete_devices(&s, &caller.user_id, &ids).await?;
-    Ok(Json(json!({})))
+async fn delete_many(
+    s: Arc<Services>,
+    req: Ruma<delete_many_devices::v3::Request>,
+) -> Result<delete_many_devices::v3::Response> {
+    let user = req.caller.user_id;
+    require_password(&s, req.body.auth.as_ref(), &user).await?;
+    delete_devices(&s, &user, &req.body.devices).await?;
+    Ok(delete_many_devices::v3::Response::new())
 }

@@ -1,57 +1,86 @@
 //! `/versions`, `/.well-known/matrix/*`, `/capabilities`.
 
-use axum::routing::get;
-use axum::Router;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::Json;
-use serde_json::{json, Value};
+use axum::Router;
+// The display name and avatar capabilities are deprecated for
+// `m.profile_fields`, which clients of the versions served here do not know.
+#[allow(deprecated)]
+use ruma::api::client::discovery::get_capabilities::v3::{
+    Capabilities, ChangePasswordCapability, GetLoginTokenCapability, RoomVersionStability,
+    RoomVersionsCapability, SetAvatarUrlCapability, SetDisplayNameCapability,
+    ThirdPartyIdChangesCapability,
+};
+use ruma::api::client::discovery::{discover_homeserver, get_capabilities, get_supported_versions};
+use ruma::api::federation::discovery::discover_homeserver as discover_server;
+use ruma::{RoomVersionId, ServerName};
 
-use crate::http::extract::Auth;
+use crate::error::{Error, Result};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::create::SUPPORTED_VERSIONS;
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route("/_matrix/client/versions", get(versions))
-        .route("/.well-known/matrix/client", get(well_known_client))
-        .route("/.well-known/matrix/server", get(well_known_server))
-        .route(&super::v3("/capabilities"), get(capabilities))
+        .endpoint(versions)
+        .endpoint(well_known_client)
+        .endpoint(well_known_server)
+        .endpoint(capabilities)
 }
 
-type S = State<Arc<Services>>;
+const SPEC_VERSIONS: [&str; 7] = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"];
 
-pub async fn versions() -> Json<Value> {
-    Json(json!({
-        "versions": ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"],
-        "unstable_features": {}
-    }))
+async fn versions(
+    _: Arc<Services>,
+    _: Ruma<get_supported_versions::Request>,
+) -> Result<get_supported_versions::Response> {
+    Ok(get_supported_versions::Response::new(
+        SPEC_VERSIONS.map(str::to_owned).to_vec(),
+    ))
 }
 
-pub async fn well_known_client(State(s): S) -> Json<Value> {
-    Json(json!({ "m.homeserver": { "base_url": s.config.base_url() } }))
+async fn well_known_client(
+    s: Arc<Services>,
+    _: Ruma<discover_homeserver::Request>,
+) -> Result<discover_homeserver::Response> {
+    Ok(discover_homeserver::Response::new(
+        discover_homeserver::HomeserverInfo::new(s.config.base_url()),
+    ))
 }
 
-pub async fn well_known_server(State(s): S) -> Json<Value> {
-    let port = s.config.federation_listen.map(|a| a.port()).unwrap_or(8448);
-    Json(json!({ "m.server": format!("{}:{}", s.server_name, port) }))
+async fn well_known_server(
+    s: Arc<Services>,
+    _: Ruma<discover_server::Request>,
+) -> Result<discover_server::Response> {
+    let port = s.config.federation_listen.map_or(8448, |a| a.port());
+    let server = ServerName::parse(format!("{}:{port}", s.server_name))
+        .map_err(|e| Error::internal(format!("server name: {e}")))?;
+    Ok(discover_server::Response::new(server))
 }
 
-pub async fn capabilities(State(s): S, Auth(_): Auth) -> Json<Value> {
-    let available: serde_json::Map<String, Value> = SUPPORTED_VERSIONS
+fn room_version(version: &str) -> Result<RoomVersionId> {
+    RoomVersionId::try_from(version)
+        .map_err(|e| Error::internal(format!("room version {version}: {e}")))
+}
+
+#[allow(deprecated)]
+async fn capabilities(
+    s: Arc<Services>,
+    _: Ruma<get_capabilities::v3::Request>,
+) -> Result<get_capabilities::v3::Response> {
+    let available = SUPPORTED_VERSIONS
         .iter()
-        .map(|v| ((*v).to_owned(), json!("stable")))
-        .collect();
-    Json(json!({
-        "capabilities": {
-            "m.change_password": { "enabled": true },
-            "m.room_versions": { "default": s.config.default_room_version, "available": available },
-            "m.set_displayname": { "enabled": true },
-            "m.set_avatar_url": { "enabled": true },
-            "m.3pid_changes": { "enabled": false },
-            "m.get_login_token": { "enabled": false }
-        }
-    }))
+        .map(|v| Ok((room_version(v)?, RoomVersionStability::Stable)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let mut caps = Capabilities::new();
+    caps.change_password = ChangePasswordCapability::new(true);
+    caps.room_versions =
+        RoomVersionsCapability::new(room_version(&s.config.default_room_version)?, available);
+    caps.set_displayname = SetDisplayNameCapability::new(true);
+    caps.set_avatar_url = SetAvatarUrlCapability::new(true);
+    caps.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
+    caps.get_login_token = GetLoginTokenCapability::new(false);
+    Ok(get_capabilities::v3::Response::new(caps))
 }

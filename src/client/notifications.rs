@@ -1,49 +1,41 @@
 //! `GET /notifications`: the events that notified the user and that they
 //! have not read yet, newest first.
 
-use axum::routing::get;
-use axum::Router;
 use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::Json;
+use axum::Router;
 use matrixos_storage::Direction;
-use serde_json::{json, Value};
+use ruma::api::client::push::get_notifications::v3::{Notification, Request, Response};
+use ruma::serde::Raw;
 
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, Auth};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().route(&super::v3("/notifications"), get(list))
+    Router::new().endpoint(list)
 }
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
 
-pub async fn list(
-    State(s): State<Arc<Services>>,
-    Auth(caller): Auth,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>> {
-    let from = match query_param(&q, "from") {
-        Some(token) => Some(
+async fn list(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
+    let caller = req.caller;
+    let q = req.body;
+    let from = q
+        .from
+        .map(|token| {
             token
                 .parse::<u64>()
-                .map_err(|_| Error::invalid_param("Invalid from token"))?,
-        ),
-        None => None,
-    };
-    let limit = match query_param(&q, "limit") {
-        Some(n) => n
-            .parse::<usize>()
-            .map_err(|_| Error::invalid_param("Invalid limit"))?
-            .clamp(1, MAX_LIMIT),
-        None => DEFAULT_LIMIT,
-    };
-    let only_highlight = query_param(&q, "only") == Some("highlight");
+                .map_err(|_| Error::invalid_param("Invalid from token"))
+        })
+        .transpose()?;
+    let limit = q.limit.map_or(DEFAULT_LIMIT, |n| {
+        usize::try_from(u64::from(n)).map_or(MAX_LIMIT, |n| n.clamp(1, MAX_LIMIT))
+    });
+    let only_highlight = q.only.as_deref() == Some("highlight");
     // One more than asked for tells whether there is a next page.
     let mut rows = s
         .push
@@ -80,17 +72,15 @@ pub async fn list(
             Some(&record.room_id),
             caller.viewer(),
         )?;
-        notifications.push(json!({
-            "actions": row.actions,
-            "event": event,
-            "read": false,
-            "room_id": record.room_id,
-            "ts": entry.pdu.origin_server_ts,
-        }));
+        notifications.push(Notification::new(
+            serde_json::from_value(row.actions)?,
+            Raw::from_json(serde_json::value::to_raw_value(&event)?),
+            false,
+            record.room_id,
+            entry.pdu.origin_server_ts,
+        ));
     }
-    let mut out = json!({ "notifications": notifications });
-    if let Some(token) = next_token {
-        out["next_token"] = json!(token);
-    }
-    Ok(Json(out))
+    let mut out = Response::new(notifications);
+    out.next_token = next_token;
+    Ok(out)
 }

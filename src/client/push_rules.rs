@@ -2,40 +2,53 @@
 //! data and starting from the spec's server-default rules (kept by
 //! [`crate::push::Push`]).
 
-use axum::routing::get;
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::Json;
-use ruma::push::{
-    Action, NewConditionalPushRule, NewPatternedPushRule, NewPushRule, NewSimplePushRule, RuleKind,
-    Ruleset,
+use axum::routing::any;
+use axum::Router;
+use ruma::api::client::push::{
+    delete_pushrule, get_pushrule, get_pushrule_actions, get_pushrule_enabled, get_pushrules_all,
+    get_pushrules_global_scope, set_pushrule, set_pushrule_actions, set_pushrule_enabled, PushRule,
 };
-use ruma::{RoomId, UserId};
-use serde_json::{json, Value};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::Metadata;
+use ruma::push::{RuleKind, Ruleset};
+use ruma::UserId;
 
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_bool, Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
 
-/// This area's endpoints.
+/// This area's endpoints. The whole rule set is also served without the
+/// trailing `/`, as it always was here.
 pub fn routes() -> Router<Arc<Services>> {
+    let all = get_pushrules_all::v3::Request::PATH_BUILDER.all_paths();
+    let without_slash = all.into_iter().filter_map(|p| p.strip_suffix('/'));
     Router::new()
-        .route(&super::v3("/pushrules/"), get(get_all))
-        .route(&super::v3("/pushrules"), get(get_all))
-        .route(&super::v3("/pushrules/{scope}/"), get(get_scope))
-        .route(
-            &super::v3("/pushrules/{scope}/{kind}/{rule_id}"),
-            get(get_rule).put(put_rule).delete(delete_rule),
-        )
-        .route(
-            &super::v3("/pushrules/{scope}/{kind}/{rule_id}/{attr}"),
-            get(get_attribute).put(set_attribute),
-        )
+        .endpoint(get_all)
+        .endpoint_at(without_slash, get_all)
+        .endpoint(get_scope)
+        .endpoint(get_rule)
+        .endpoint(put_rule)
+        .endpoint(delete_rule)
+        .endpoint(get_actions)
+        .endpoint(set_actions)
+        .endpoint(get_enabled)
+        .endpoint(set_enabled)
+        .route(&super::v3("/pushrules/{scope}/"), any(unrecognized))
+        .route(&super::v3("/pushrules/{scope}/{*rest}"), any(unrecognized))
 }
 
-type S = State<Arc<Services>>;
+/// Push rule paths that name no endpoint (a scope other than `global`, an
+/// attribute other than `actions` and `enabled`): 400 `M_UNRECOGNIZED`, as
+/// Synapse answers.
+async fn unrecognized() -> Error {
+    Error::new(
+        http::StatusCode::BAD_REQUEST,
+        "M_UNRECOGNIZED",
+        "Unrecognized push rule path",
+    )
+}
 
 /// A copy of the user's rule set to change.
 fn ruleset(s: &Services, user: &UserId) -> Result<Ruleset> {
@@ -46,193 +59,153 @@ async fn save(s: &Services, user: &UserId, rules: Ruleset) -> Result<()> {
     s.push.save_ruleset(user, rules).await
 }
 
-fn check_scope(scope: &str) -> Result<()> {
-    if scope != "global" {
-        return Err(Error::invalid_param("Push rule scope must be 'global'"));
-    }
-    Ok(())
-}
-
-fn kind(kind: &str) -> Result<RuleKind> {
+/// The kinds of rule there are; ruma takes any other name as custom.
+fn known(kind: RuleKind) -> Result<RuleKind> {
     match kind {
-        "override" | "underride" | "sender" | "room" | "content" => Ok(RuleKind::from(kind)),
+        RuleKind::Override
+        | RuleKind::Underride
+        | RuleKind::Sender
+        | RuleKind::Room
+        | RuleKind::Content => Ok(kind),
         _ => Err(Error::invalid_param("Unknown push rule kind")),
     }
 }
 
-fn rule_json(rules: &Ruleset, kind: RuleKind, id: &str) -> Result<Value> {
+fn rule_not_found() -> Error {
+    Error::not_found("Push rule not found")
+}
+
+/// One of the user's rules, in the shape the API shows any rule.
+fn find_rule(s: &Services, user: &UserId, kind: RuleKind, id: &str) -> Result<PushRule> {
     use ruma::push::AnyPushRuleRef as R;
-    let rule = rules
-        .get(kind, id)
-        .ok_or_else(|| Error::not_found("Push rule not found"))?;
-    Ok(match rule {
-        R::Override(r) | R::Underride(r) => serde_json::to_value(r)?,
-        R::Content(r) => serde_json::to_value(r)?,
-        R::Room(r) => serde_json::to_value(r)?,
-        R::Sender(r) => serde_json::to_value(r)?,
-        _ => return Err(Error::not_found("Push rule not found")),
-    })
+    let rules = ruleset(s, user)?;
+    Ok(
+        match rules.get(known(kind)?, id).ok_or_else(rule_not_found)? {
+            R::Override(r) | R::Underride(r) => r.clone().into(),
+            R::Content(r) => r.clone().into(),
+            R::Room(r) => r.clone().into(),
+            R::Sender(r) => r.clone().into(),
+            _ => return Err(rule_not_found()),
+        },
+    )
 }
 
-pub async fn get_all(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    Ok(Json(json!({ "global": ruleset(&s, &caller.user_id)? })))
-}
-
-pub async fn get_scope(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(scope): Path<String>,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    Ok(Json(serde_json::to_value(ruleset(&s, &caller.user_id)?)?))
-}
-
-pub async fn get_rule(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    Ok(Json(rule_json(
-        &ruleset(&s, &caller.user_id)?,
-        kind(&k)?,
-        &id,
+async fn get_all(
+    s: Arc<Services>,
+    req: Ruma<get_pushrules_all::v3::Request>,
+) -> Result<get_pushrules_all::v3::Response> {
+    Ok(get_pushrules_all::v3::Response::new(ruleset(
+        &s,
+        &req.caller.user_id,
     )?))
 }
 
-fn actions(body: &Value) -> Result<Vec<Action>> {
-    let raw = body
-        .get("actions")
-        .ok_or_else(|| Error::missing_param("Missing 'actions'"))?;
-    serde_json::from_value(raw.clone())
-        .map_err(|e| Error::bad_json(format!("Invalid actions: {e}")))
+async fn get_scope(
+    s: Arc<Services>,
+    req: Ruma<get_pushrules_global_scope::v3::Request>,
+) -> Result<get_pushrules_global_scope::v3::Response> {
+    Ok(get_pushrules_global_scope::v3::Response::new(ruleset(
+        &s,
+        &req.caller.user_id,
+    )?))
 }
 
-fn new_rule(kind: &str, id: &str, body: &Value) -> Result<NewPushRule> {
-    let actions = actions(body)?;
-    let conditions = || -> Result<_> {
-        match body.get("conditions") {
-            None => Ok(Vec::new()),
-            Some(c) => serde_json::from_value(c.clone())
-                .map_err(|e| Error::bad_json(format!("Invalid conditions: {e}"))),
-        }
-    };
-    Ok(match kind {
-        "override" => NewPushRule::Override(NewConditionalPushRule::new(
-            id.to_owned(),
-            conditions()?,
-            actions,
-        )),
-        "underride" => NewPushRule::Underride(NewConditionalPushRule::new(
-            id.to_owned(),
-            conditions()?,
-            actions,
-        )),
-        "content" => {
-            let pattern = body
-                .get("pattern")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::missing_param("Missing 'pattern'"))?;
-            NewPushRule::Content(NewPatternedPushRule::new(
-                id.to_owned(),
-                pattern.to_owned(),
-                actions,
-            ))
-        }
-        "room" => {
-            let room = RoomId::parse(id)
-                .map_err(|_| Error::invalid_param("Room rule id must be a room id"))?;
-            NewPushRule::Room(NewSimplePushRule::new(room, actions))
-        }
-        "sender" => {
-            let user = UserId::parse(id)
-                .map_err(|_| Error::invalid_param("Sender rule id must be a user id"))?;
-            NewPushRule::Sender(NewSimplePushRule::new(user, actions))
-        }
-        _ => return Err(Error::invalid_param("Unknown push rule kind")),
+async fn get_rule(
+    s: Arc<Services>,
+    req: Ruma<get_pushrule::v3::Request>,
+) -> Result<get_pushrule::v3::Response> {
+    let body = req.body;
+    let rule = find_rule(&s, &req.caller.user_id, body.kind, &body.rule_id)?;
+    Ok(get_pushrule::v3::Response::new(rule))
+}
+
+async fn put_rule(
+    s: Arc<Services>,
+    req: Ruma<set_pushrule::v3::Request>,
+) -> Result<set_pushrule::v3::Response> {
+    let user = req.caller.user_id;
+    let body = req.body;
+    let mut rules = ruleset(&s, &user)?;
+    rules
+        .insert(body.rule, body.after.as_deref(), body.before.as_deref())
+        .map_err(|e| match e {
+            ruma::push::InsertPushRuleError::UnknownRuleId => Error::not_found(e.to_string()),
+            _ => Error::invalid_param(e.to_string()),
+        })?;
+    save(&s, &user, rules).await?;
+    Ok(set_pushrule::v3::Response::new())
+}
+
+async fn delete_rule(
+    s: Arc<Services>,
+    req: Ruma<delete_pushrule::v3::Request>,
+) -> Result<delete_pushrule::v3::Response> {
+    let user = req.caller.user_id;
+    let body = req.body;
+    let mut rules = ruleset(&s, &user)?;
+    rules
+        .remove(known(body.kind)?, &body.rule_id)
+        .map_err(|e| match e {
+            ruma::push::RemovePushRuleError::NotFound => rule_not_found(),
+            _ => Error::invalid_param(e.to_string()),
+        })?;
+    save(&s, &user, rules).await?;
+    Ok(delete_pushrule::v3::Response::new())
+}
+
+async fn get_actions(
+    s: Arc<Services>,
+    req: Ruma<get_pushrule_actions::v3::Request>,
+) -> Result<get_pushrule_actions::v3::Response> {
+    let body = req.body;
+    let rule = find_rule(&s, &req.caller.user_id, body.kind, &body.rule_id)?;
+    Ok(get_pushrule_actions::v3::Response::new(rule.actions))
+}
+
+async fn get_enabled(
+    s: Arc<Services>,
+    req: Ruma<get_pushrule_enabled::v3::Request>,
+) -> Result<get_pushrule_enabled::v3::Response> {
+    let body = req.body;
+    let rule = find_rule(&s, &req.caller.user_id, body.kind, &body.rule_id)?;
+    Ok(get_pushrule_enabled::v3::Response::new(rule.enabled))
+}
+
+/// Changes one attribute of a rule and saves the set.
+async fn change_rule(
+    s: &Services,
+    user: &UserId,
+    kind: RuleKind,
+    change: impl FnOnce(&mut Ruleset, RuleKind) -> bool,
+) -> Result<()> {
+    let kind = known(kind)?;
+    let mut rules = ruleset(s, user)?;
+    if !change(&mut rules, kind) {
+        return Err(rule_not_found());
+    }
+    save(s, user, rules).await
+}
+
+async fn set_actions(
+    s: Arc<Services>,
+    req: Ruma<set_pushrule_actions::v3::Request>,
+) -> Result<set_pushrule_actions::v3::Response> {
+    let body = req.body;
+    change_rule(&s, &req.caller.user_id, body.kind, |rules, kind| {
+        rules.set_actions(kind, &body.rule_id, body.actions).is_ok()
     })
+    .await?;
+    Ok(set_pushrule_actions::v3::Response::new())
 }
 
-pub async fn put_rule(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
-    Query(q): Query<Vec<(String, String)>>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    kind(&k)?;
-    let rule = new_rule(&k, &id, &body)?;
-    let before = q
-        .iter()
-        .find(|(k, _)| k == "before")
-        .map(|(_, v)| v.as_str());
-    let after = q
-        .iter()
-        .find(|(k, _)| k == "after")
-        .map(|(_, v)| v.as_str());
-    let mut rules = ruleset(&s, &caller.user_id)?;
-    rules.insert(rule, after, before).map_err(|e| match e {
-        ruma::push::InsertPushRuleError::UnknownRuleId => Error::not_found(e.to_string()),
-        _ => Error::invalid_param(e.to_string()),
-    })?;
-    save(&s, &caller.user_id, rules).await?;
-    Ok(Json(json!({})))
-}
-
-pub async fn delete_rule(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    let mut rules = ruleset(&s, &caller.user_id)?;
-    rules.remove(kind(&k)?, &id).map_err(|e| match e {
-        ruma::push::RemovePushRuleError::NotFound => Error::not_found("Push rule not found"),
-        _ => Error::invalid_param(e.to_string()),
-    })?;
-    save(&s, &caller.user_id, rules).await?;
-    Ok(Json(json!({})))
-}
-
-/// `GET …/{id}/enabled` and `GET …/{id}/actions`.
-pub async fn get_attribute(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id, attr)): Path<(String, String, String, String)>,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    let rule = rule_json(&ruleset(&s, &caller.user_id)?, kind(&k)?, &id)?;
-    let default = match attr.as_str() {
-        "enabled" => json!(true),
-        "actions" => json!([]),
-        _ => return Err(Error::unrecognized("Unknown push rule attribute")),
-    };
-    Ok(Json(
-        json!({ attr.as_str(): rule.get(attr.as_str()).cloned().unwrap_or(default) }),
-    ))
-}
-
-/// `PUT …/{id}/enabled` and `PUT …/{id}/actions`.
-pub async fn set_attribute(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((scope, k, id, attr)): Path<(String, String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    check_scope(&scope)?;
-    let kind = kind(&k)?;
-    let mut rules = ruleset(&s, &caller.user_id)?;
-    let found = match attr.as_str() {
-        "enabled" => {
-            let enabled = opt_bool(&body, "enabled")?
-                .ok_or_else(|| Error::missing_param("Missing 'enabled'"))?;
-            rules.set_enabled(kind, &id, enabled)
-        }
-        "actions" => rules.set_actions(kind, &id, actions(&body)?),
-        _ => return Err(Error::unrecognized("Unknown push rule attribute")),
-    };
-    found.map_err(|_| Error::not_found("Push rule not found"))?;
-    save(&s, &caller.user_id, rules).await?;
-    Ok(Json(json!({})))
+async fn set_enabled(
+    s: Arc<Services>,
+    req: Ruma<set_pushrule_enabled::v3::Request>,
+) -> Result<set_pushrule_enabled::v3::Response> {
+    let body = req.body;
+    change_rule(&s, &req.caller.user_id, body.kind, |rules, kind| {
+        rules.set_enabled(kind, &body.rule_id, body.enabled).is_ok()
+    })
+    .await?;
+    Ok(set_pushrule_enabled::v3::Response::new())
 }

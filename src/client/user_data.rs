@@ -1,17 +1,21 @@
 //! Account data, room tags and filters.
 
-use axum::routing::{get, post, put};
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::Json;
+use axum::Router;
 use matrixos_storage::{keys, Batch, Table};
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
-use serde_json::{json, Map, Value};
+use ruma::api::client::config::{
+    get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data,
+};
+use ruma::api::client::filter::{create_filter, get_filter, FilterDefinition};
+use ruma::api::client::tag::{create_tag, delete_tag, get_tags};
+use ruma::events::tag::{TagInfo, TagName, Tags};
+use ruma::serde::Raw;
+use ruma::{OwnedUserId, RoomId, UserId};
+use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::Caller;
 use crate::services::Services;
 use crate::services::Wake;
@@ -20,41 +24,23 @@ use crate::sync::filter::Filter;
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(&super::v3("/user/{user_id}/filter"), post(create_filter))
-        .route(
-            &super::v3("/user/{user_id}/filter/{filter_id}"),
-            get(get_filter),
-        )
-        .route(
-            &super::v3("/user/{user_id}/account_data/{event_type}"),
-            get(get_global).put(put_global),
-        )
-        .route(
-            &super::v3("/user/{user_id}/rooms/{room_id}/account_data/{event_type}"),
-            get(get_room).put(put_room),
-        )
-        .route(
-            &super::v3("/user/{user_id}/rooms/{room_id}/tags"),
-            get(get_tags),
-        )
-        .route(
-            &super::v3("/user/{user_id}/rooms/{room_id}/tags/{tag}"),
-            put(put_tag).delete(delete_tag),
-        )
+        .endpoint(create_filter)
+        .endpoint(get_filter)
+        .endpoint(get_global)
+        .endpoint(put_global)
+        .endpoint(get_room)
+        .endpoint(put_room)
+        .endpoint(get_tags)
+        .endpoint(put_tag)
+        .endpoint(delete_tag)
 }
 
-type S = State<Arc<Services>>;
-
-fn own_user(caller: &Caller, user: &str) -> Result<OwnedUserId> {
-    let user = UserId::parse(user).map_err(|_| Error::invalid_param("Invalid user id"))?;
+/// The user named in the path, who must be the caller.
+fn own_user(caller: Caller, user: OwnedUserId) -> Result<OwnedUserId> {
     if user != caller.user_id {
         return Err(Error::forbidden("Cannot access another user's data"));
     }
     Ok(user)
-}
-
-fn room(room: &str) -> Result<OwnedRoomId> {
-    RoomId::parse(room).map_err(|_| Error::invalid_param("Invalid room id"))
 }
 
 /// Types the server manages itself and clients may not set directly.
@@ -69,54 +55,72 @@ fn check_settable(kind: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn put_global(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, kind)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
+/// Account data content as sent, for the store.
+fn content_of<T>(raw: &Raw<T>) -> Result<Value> {
+    raw.deserialize_as_unchecked()
+        .map_err(|e| Error::bad_json(format!("Invalid content: {e}")))
+}
+
+/// Stored account data content, for a response.
+fn stored_content<T>(content: Option<Value>) -> Result<Raw<T>> {
+    let content = content.ok_or_else(|| Error::not_found("Account data not found"))?;
+    Ok(Raw::from_json(serde_json::value::to_raw_value(&content)?))
+}
+
+async fn put_global(
+    s: Arc<Services>,
+    req: Ruma<set_global_account_data::v3::Request>,
+) -> Result<set_global_account_data::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let kind = body.event_type.to_string();
     check_settable(&kind)?;
-    s.account_data.set(&user, None, &kind, &body).await?;
-    Ok(Json(json!({})))
-}
-
-pub async fn get_global(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, kind)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
     s.account_data
-        .get(&user, None, &kind)?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("Account data not found"))
+        .set(&user, None, &kind, &content_of(&body.data)?)
+        .await?;
+    Ok(set_global_account_data::v3::Response::new())
 }
 
-pub async fn put_room(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, r, kind)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    let room = room(&r)?;
+async fn get_global(
+    s: Arc<Services>,
+    req: Ruma<get_global_account_data::v3::Request>,
+) -> Result<get_global_account_data::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let content = s
+        .account_data
+        .get(&user, None, &body.event_type.to_string())?;
+    Ok(get_global_account_data::v3::Response::new(stored_content(
+        content,
+    )?))
+}
+
+async fn put_room(
+    s: Arc<Services>,
+    req: Ruma<set_room_account_data::v3::Request>,
+) -> Result<set_room_account_data::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let kind = body.event_type.to_string();
     check_settable(&kind)?;
-    s.account_data.set(&user, Some(&room), &kind, &body).await?;
-    Ok(Json(json!({})))
+    s.account_data
+        .set(&user, Some(&body.room_id), &kind, &content_of(&body.data)?)
+        .await?;
+    Ok(set_room_account_data::v3::Response::new())
 }
 
-pub async fn get_room(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, r, kind)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    let room = room(&r)?;
-    s.account_data
-        .get(&user, Some(&room), &kind)?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("Account data not found"))
+async fn get_room(
+    s: Arc<Services>,
+    req: Ruma<get_room_account_data::v3::Request>,
+) -> Result<get_room_account_data::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let content = s
+        .account_data
+        .get(&user, Some(&body.room_id), &body.event_type.to_string())?;
+    Ok(get_room_account_data::v3::Response::new(stored_content(
+        content,
+    )?))
 }
 
 /// The room's `m.tag` account data as an object (empty if unset).
@@ -137,14 +141,19 @@ fn tags_in(content: &Map<String, Value>) -> Map<String, Value> {
     }
 }
 
-pub async fn get_tags(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, r)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    let content = tag_content(&s, &user, &room(&r)?)?;
-    Ok(Json(json!({ "tags": tags_in(&content) })))
+async fn get_tags(
+    s: Arc<Services>,
+    req: Ruma<get_tags::v3::Request>,
+) -> Result<get_tags::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let content = tag_content(&s, &user, &body.room_id)?;
+    // Tags whose information is not what the spec says are left out.
+    let tags: Tags = tags_in(&content)
+        .into_iter()
+        .filter_map(|(name, info)| Some((TagName::from(name), serde_json::from_value(info).ok()?)))
+        .collect();
+    Ok(get_tags::v3::Response::new(tags))
 }
 
 /// Rewrites the room's tags, keeping whatever else `m.tag` holds.
@@ -163,33 +172,31 @@ async fn update_tags(
         .await
 }
 
-pub async fn put_tag(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, r, tag)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    let room = room(&r)?;
-    update_tags(&s, &user, &room, |tags| {
-        tags.insert(tag, body);
+async fn put_tag(
+    s: Arc<Services>,
+    req: Ruma<create_tag::v3::Request>,
+) -> Result<create_tag::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let info: Value = serde_json::to_value::<&TagInfo>(&body.tag_info)?;
+    update_tags(&s, &user, &body.room_id, |tags| {
+        tags.insert(body.tag, info);
     })
     .await?;
-    Ok(Json(json!({})))
+    Ok(create_tag::v3::Response::new())
 }
 
-pub async fn delete_tag(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, r, tag)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    let room = room(&r)?;
-    update_tags(&s, &user, &room, |tags| {
-        tags.remove(&tag);
+async fn delete_tag(
+    s: Arc<Services>,
+    req: Ruma<delete_tag::v3::Request>,
+) -> Result<delete_tag::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    update_tags(&s, &user, &body.room_id, |tags| {
+        tags.remove(&body.tag);
     })
     .await?;
-    Ok(Json(json!({})))
+    Ok(delete_tag::v3::Response::new())
 }
 
 fn filter_key(user: &UserId, id: &str) -> Vec<u8> {
@@ -203,32 +210,34 @@ pub fn stored_filter(s: &Services, user: &UserId, id: &str) -> Result<Option<Val
     }
 }
 
-pub async fn create_filter(
-    State(s): S,
-    Auth(c): Auth,
-    Path(user): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    Filter::from_json(&body)?;
+async fn create_filter(
+    s: Arc<Services>,
+    req: Ruma<create_filter::v3::Request>,
+) -> Result<create_filter::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let filter = serde_json::to_value(&body.filter)?;
+    // What /sync will read it as.
+    Filter::from_json(&filter)?;
     let id = crate::services::accounts::random_string(10);
     let mut batch = Batch::new();
     batch.put(
         Table::Filters,
         filter_key(&user, &id),
-        serde_json::to_vec(&body)?,
+        serde_json::to_vec(&filter)?,
     );
     s.store.commit(batch, vec![], Wake::none()).await?;
-    Ok(Json(json!({ "filter_id": id })))
+    Ok(create_filter::v3::Response::new(id))
 }
 
-pub async fn get_filter(
-    State(s): S,
-    Auth(c): Auth,
-    Path((user, id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let user = own_user(&c, &user)?;
-    stored_filter(&s, &user, &id)?
-        .map(Json)
-        .ok_or_else(|| Error::not_found("Filter not found"))
+async fn get_filter(
+    s: Arc<Services>,
+    req: Ruma<get_filter::v3::Request>,
+) -> Result<get_filter::v3::Response> {
+    let body = req.body;
+    let user = own_user(req.caller, body.user_id)?;
+    let filter = stored_filter(&s, &user, &body.filter_id)?
+        .ok_or_else(|| Error::not_found("Filter not found"))?;
+    let filter: FilterDefinition = serde_json::from_value(filter)?;
+    Ok(get_filter::v3::Response::new(filter))
 }

@@ -208,7 +208,7 @@ fn deserialization_error(error: DeserializationError) -> Error {
 }
 
 /// A handler's response, serialised by ruma.
-struct Reply<T>(Result<T>);
+pub(crate) struct Reply<T>(pub(crate) Result<T>);
 
 impl<T: OutgoingResponse> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {

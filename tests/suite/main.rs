@@ -21,4 +21,5 @@ mod http_rooms;
 mod media;
 mod pushers;
 mod security;
+mod typed_accounts;
 mod typed_rooms;
