@@ -21,3 +21,4 @@ mod http_rooms;
 mod media;
 mod pushers;
 mod security;
+mod typed_keys;
