@@ -2,93 +2,101 @@
 //! cross-signing part of the `/keys/query` answer. Element bootstraps
 //! cross-signing through these on a device's first login.
 
-use axum::routing::post;
-use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::Json;
+use axum::Router;
 use matrixos_e2ee::cross_signing::{KeySet, KeyUsage};
-use ruma::{OwnedDeviceId, UserId};
-use serde_json::{json, Map, Value};
+use ruma::api::client::keys::{upload_signatures, upload_signing_keys};
+use ruma::encryption::CrossSigningKey;
+use ruma::serde::Raw;
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+use serde_json::{Map, Value};
 
+use super::keys::{json_of, raw_of};
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::{uia, Services};
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(
-            &super::v3("/keys/device_signing/upload"),
-            post(upload_signing_keys),
-        )
-        .route(
-            &super::v3("/keys/signatures/upload"),
-            post(upload_signatures),
-        )
+        .endpoint(upload_signing_keys)
+        .endpoint(upload_signatures)
 }
 
-type S = State<Arc<Services>>;
-
-pub async fn upload_signing_keys(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
+async fn upload_signing_keys(
+    s: Arc<Services>,
+    req: Ruma<upload_signing_keys::v3::Request>,
+) -> Result<upload_signing_keys::v3::Response> {
+    let body = req.body;
     let mut upload = KeySet::default();
-    for usage in KeyUsage::ALL {
-        let field = usage.upload_field();
-        match body.get(field) {
-            None | Some(Value::Null) => {}
-            Some(key @ Value::Object(_)) => upload.set(usage, key.clone()),
-            Some(_) => return Err(Error::bad_json(format!("{field} must be an object"))),
+    for (usage, key) in [
+        (KeyUsage::Master, &body.master_key),
+        (KeyUsage::SelfSigning, &body.self_signing_key),
+        (KeyUsage::UserSigning, &body.user_signing_key),
+    ] {
+        if let Some(key) = key {
+            let key = json_of(key)?;
+            if !key.is_object() {
+                let field = usage.upload_field();
+                return Err(Error::bad_json(format!("{field} must be an object")));
+            }
+            upload.set(usage, key);
         }
     }
-    let (services, user, flows) = (&*s, &caller.user_id, [vec!["m.login.password"]]);
-    let authorize = || uia::require(services, Some(&body), &flows, Some(user));
+    // The user-interactive auth service reads the `auth` dict of the body.
+    let mut auth_body = Map::new();
+    if let Some(auth) = &body.auth {
+        auth_body.insert("auth".to_owned(), serde_json::to_value(auth)?);
+    }
+    let auth_body = Value::Object(auth_body);
+    let (services, user, flows) = (&*s, &req.caller.user_id, [vec!["m.login.password"]]);
+    let authorize = || uia::require(services, Some(&auth_body), &flows, Some(user));
     s.cross_signing
         .upload(&s.keys, user, upload, authorize)
         .await?;
-    Ok(Json(json!({})))
+    Ok(upload_signing_keys::v3::Response::new())
 }
 
-pub async fn upload_signatures(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let users = body
-        .as_object()
-        .ok_or_else(|| Error::bad_json("Body must be an object"))?;
+async fn upload_signatures(
+    s: Arc<Services>,
+    req: Ruma<upload_signatures::v3::Request>,
+) -> Result<upload_signatures::v3::Response> {
     let mut signed = Vec::new();
-    for (user, keys) in users {
-        let user = UserId::parse(user)
-            .map_err(|_| Error::invalid_param(format!("Invalid user id {user}")))?;
-        let keys = keys
-            .as_object()
-            .ok_or_else(|| Error::invalid_param("Signed keys must be objects"))?;
-        for (name, object) in keys {
+    for (user, keys) in req.body.signed_keys {
+        for (name, object) in keys.iter() {
+            let object: Value = serde_json::from_str(object.get())?;
             if !object.is_object() {
                 return Err(Error::invalid_param("Signed keys must be objects"));
             }
-            signed.push((user.clone(), name.clone(), object.clone()));
+            signed.push((user.clone(), name.to_owned(), object));
         }
     }
     let failures = s
         .cross_signing
-        .upload_signatures(&s.keys, &caller.user_id, signed)
+        .upload_signatures(&s.keys, &req.caller.user_id, signed)
         .await?;
-    Ok(Json(json!({ "failures": failures })))
+    let mut out = upload_signatures::v3::Response::new();
+    for (user, refused) in failures {
+        let refused = refused
+            .into_iter()
+            .map(|(name, failure)| Ok((name, serde_json::from_value(failure)?)))
+            .collect::<Result<_>>()?;
+        out.failures.insert(user, refused);
+    }
+    Ok(out)
 }
+
+/// Cross-signing keys by user, as `/keys/query` answers them.
+pub type KeysByUser = BTreeMap<OwnedUserId, Raw<CrossSigningKey>>;
 
 /// The cross-signing fields of a `/keys/query` answer, filled user by user.
 #[derive(Default)]
 pub struct QueryKeys {
-    pub master_keys: Map<String, Value>,
-    pub self_signing_keys: Map<String, Value>,
-    pub user_signing_keys: Map<String, Value>,
+    pub master_keys: KeysByUser,
+    pub self_signing_keys: KeysByUser,
+    pub user_signing_keys: KeysByUser,
 }
 
 impl QueryKeys {
@@ -109,7 +117,7 @@ impl QueryKeys {
                 KeyUsage::SelfSigning => &mut self.self_signing_keys,
                 KeyUsage::UserSigning => &mut self.user_signing_keys,
             };
-            field.insert(user.to_string(), key.clone());
+            field.insert(user.to_owned(), raw_of(key)?);
         }
         Ok(())
     }

@@ -1,209 +1,224 @@
 //! `/directory/room/{alias}`, `/rooms/{id}/aliases`, `/directory/list/room`
 //! and `/publicRooms`.
 
-use axum::routing::get;
-use axum::Router;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::Json;
-use ruma::{OwnedRoomId, RoomAliasId};
-use serde_json::{json, Value};
+use axum::Router;
+use ruma::api::client::alias::{create_alias, delete_alias, get_alias};
+use ruma::api::client::directory::{
+    get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility,
+};
+use ruma::api::client::room::{aliases, Visibility};
+use ruma::directory::{PublicRoomsChunk, PublicRoomsChunkInit};
+use ruma::events::room::guest_access::GuestAccess;
+use ruma::events::room::history_visibility::HistoryVisibility;
+use ruma::room::JoinRuleKind;
+use ruma::{RoomAliasId, RoomId, UInt};
+use serde::de::DeserializeOwned;
 
-use super::membership::parse_room;
 use crate::error::{Error, Result};
-use crate::http::extract::{opt_str, query_param, req_str, Auth, JsonBody, MaybeAuth};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(
-            &super::v3("/directory/room/{room_alias}"),
-            get(get_alias).put(put_alias).delete(delete_alias),
-        )
-        .route(&super::v3("/rooms/{room_id}/aliases"), get(room_aliases))
-        .route(
-            &super::v3("/directory/list/room/{room_id}"),
-            get(get_visibility).put(set_visibility),
-        )
-        .route(
-            &super::v3("/publicRooms"),
-            get(get_public_rooms).post(post_public_rooms),
-        )
+        .endpoint(get_alias)
+        .endpoint(put_alias)
+        .endpoint(delete_alias)
+        .endpoint(room_aliases)
+        .endpoint(get_visibility)
+        .endpoint(set_visibility)
+        .endpoint(get_public_rooms)
+        .endpoint(post_public_rooms)
 }
 
-type S = State<Arc<Services>>;
-
-fn parse_alias(s: &Services, alias: &str) -> Result<ruma::OwnedRoomAliasId> {
-    let alias =
-        RoomAliasId::parse(alias).map_err(|_| Error::invalid_param("Invalid room alias"))?;
+/// Aliases of other servers need federation.
+fn check_local(s: &Services, alias: &RoomAliasId) -> Result<()> {
     if alias.server_name() != s.server_name {
         return Err(Error::invalid_param("Room alias is not on this server"));
     }
-    Ok(alias)
+    Ok(())
 }
 
-pub async fn get_alias(State(s): S, Path(alias): Path<String>) -> Result<Json<Value>> {
-    let alias = parse_alias(&s, &alias)?;
+async fn get_alias(
+    s: Arc<Services>,
+    req: Ruma<get_alias::v3::Request>,
+) -> Result<get_alias::v3::Response> {
+    let alias = &req.body.room_alias;
+    check_local(&s, alias)?;
     let room = s
         .rooms
-        .alias_target(&alias)?
+        .alias_target(alias)?
         .ok_or_else(|| Error::not_found("Room alias not found"))?;
-    Ok(Json(json!({ "room_id": room, "servers": [s.server_name] })))
+    Ok(get_alias::v3::Response::new(
+        room,
+        vec![s.server_name.clone()],
+    ))
 }
 
-pub async fn put_alias(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(alias): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let alias = parse_alias(&s, &alias)?;
-    let room = parse_room(req_str(&body, "room_id")?)?;
-    if s.rooms.short_room(&room)?.is_none() {
+async fn put_alias(
+    s: Arc<Services>,
+    req: Ruma<create_alias::v3::Request>,
+) -> Result<create_alias::v3::Response> {
+    let (alias, room, caller) = (&req.body.room_alias, &req.body.room_id, &req.caller);
+    check_local(&s, alias)?;
+    if s.rooms.short_room(room)?.is_none() {
         return Err(Error::not_found("Unknown room"));
     }
     // Only members may name a room (Synapse checks the same): an alias is
     // public, and whoever made it may delete it again.
-    if !s.rooms.is_joined(&caller.user_id, &room)? {
+    if !s.rooms.is_joined(&caller.user_id, room)? {
         return Err(Error::forbidden("You are not in this room"));
     }
-    s.rooms.set_alias(&alias, &room, &caller.user_id).await?;
-    Ok(Json(json!({})))
+    s.rooms.set_alias(alias, room, &caller.user_id).await?;
+    Ok(create_alias::v3::Response::new())
 }
 
-pub async fn delete_alias(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(alias): Path<String>,
-) -> Result<Json<Value>> {
-    let alias = parse_alias(&s, &alias)?;
+async fn delete_alias(
+    s: Arc<Services>,
+    req: Ruma<delete_alias::v3::Request>,
+) -> Result<delete_alias::v3::Response> {
+    let (alias, caller) = (&req.body.room_alias, &req.caller.user_id);
+    check_local(&s, alias)?;
     let record = s
         .rooms
-        .alias(&alias)?
+        .alias(alias)?
         .ok_or_else(|| Error::not_found("Room alias not found"))?;
-    let admin = s.accounts.get(&caller.user_id)?.is_some_and(|u| u.admin);
-    let may = record.creator == caller.user_id || admin || {
+    let admin = s.accounts.get(caller)?.is_some_and(|u| u.admin);
+    let may = record.creator == *caller || admin || {
         let (_, room) = s.rooms.record_of(&record.room_id)?;
-        s.rooms
-            .has_level(&room, &caller.user_id, "state_default", 50)?
+        s.rooms.has_level(&room, caller, "state_default", 50)?
     };
     if !may {
         return Err(Error::forbidden("You may not delete this alias"));
     }
-    s.rooms.delete_alias(&alias, &record).await?;
-    Ok(Json(json!({})))
+    s.rooms.delete_alias(alias, &record).await?;
+    Ok(delete_alias::v3::Response::new())
 }
 
-pub async fn room_aliases(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    s.rooms.reader(&caller.user_id, &room)?.readable_state()?;
-    Ok(Json(json!({ "aliases": s.rooms.aliases_of(&room)? })))
+async fn room_aliases(
+    s: Arc<Services>,
+    req: Ruma<aliases::v3::Request>,
+) -> Result<aliases::v3::Response> {
+    let room = &req.body.room_id;
+    s.rooms
+        .reader(&req.caller.user_id, room)?
+        .readable_state()?;
+    Ok(aliases::v3::Response::new(s.rooms.aliases_of(room)?))
 }
 
-pub async fn get_visibility(State(s): S, Path(room): Path<String>) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    s.rooms.record_of(&room)?;
-    let visibility = if s.rooms.is_published(&room)? {
-        "public"
+async fn get_visibility(
+    s: Arc<Services>,
+    req: Ruma<get_room_visibility::v3::Request>,
+) -> Result<get_room_visibility::v3::Response> {
+    let room = &req.body.room_id;
+    s.rooms.record_of(room)?;
+    let visibility = if s.rooms.is_published(room)? {
+        Visibility::Public
     } else {
-        "private"
+        Visibility::Private
     };
-    Ok(Json(json!({ "visibility": visibility })))
+    Ok(get_room_visibility::v3::Response::new(visibility))
 }
 
-pub async fn set_visibility(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let room = parse_room(&room)?;
-    let (_, record) = s.rooms.record_of(&room)?;
-    let public = match opt_str(&body, "visibility")?.unwrap_or("public") {
-        "public" => true,
-        "private" => false,
+async fn set_visibility(
+    s: Arc<Services>,
+    req: Ruma<set_room_visibility::v3::Request>,
+) -> Result<set_room_visibility::v3::Response> {
+    let (room, caller) = (&req.body.room_id, &req.caller.user_id);
+    let (_, record) = s.rooms.record_of(room)?;
+    let public = match req.body.visibility {
+        Visibility::Public => true,
+        Visibility::Private => false,
         _ => return Err(Error::invalid_param("visibility must be public or private")),
     };
-    if !s.rooms.is_joined(&caller.user_id, &room)?
-        || !s
-            .rooms
-            .has_level(&record, &caller.user_id, "state_default", 50)?
+    if !s.rooms.is_joined(caller, room)?
+        || !s.rooms.has_level(&record, caller, "state_default", 50)?
     {
         return Err(Error::forbidden(
             "You may not change this room's visibility",
         ));
     }
-    s.rooms.set_published(&room, public).await?;
-    Ok(Json(json!({})))
+    s.rooms.set_published(room, public).await?;
+    Ok(set_room_visibility::v3::Response::new())
+}
+
+/// One field of a state event's content (state key ""), if it is there
+/// and of the expected type.
+fn state_field<T: DeserializeOwned>(
+    s: &Services,
+    state: u64,
+    kind: &str,
+    field: &str,
+) -> Result<Option<T>> {
+    Ok(s.rooms.state_event(state, kind, "")?.and_then(|event| {
+        let value = event.content_value().get(field)?.clone();
+        serde_json::from_value(value).ok()
+    }))
 }
 
 /// One directory entry, from the room's current state.
-fn room_summary(s: &Services, room: &OwnedRoomId) -> Result<Value> {
+fn room_summary(s: &Services, room: &RoomId) -> Result<PublicRoomsChunk> {
     let (short, record) = s.rooms.record_of(room)?;
-    let content = |kind: &str| -> Result<Value> {
-        Ok(s.rooms
-            .state_event(record.state, kind, "")?
-            .map(|e| e.content_value())
-            .unwrap_or(Value::Null))
-    };
+    let state = record.state;
     let joined = s
         .rooms
         .members(short)?
         .iter()
         .filter(|(_, m)| m == "join")
         .count();
-    let history = content("m.room.history_visibility")?;
-    let guest = content("m.room.guest_access")?;
-    let mut entry = json!({
-        "room_id": room,
-        "num_joined_members": joined,
-        "world_readable": history.get("history_visibility").and_then(Value::as_str) == Some("world_readable"),
-        "guest_can_join": guest.get("guest_access").and_then(Value::as_str) == Some("can_join"),
-        "join_rule": content("m.room.join_rules")?.get("join_rule").cloned().unwrap_or(json!("invite")),
+    let history: Option<HistoryVisibility> =
+        state_field(s, state, "m.room.history_visibility", "history_visibility")?;
+    let guests: Option<GuestAccess> = state_field(s, state, "m.room.guest_access", "guest_access")?;
+    let mut entry = PublicRoomsChunk::from(PublicRoomsChunkInit {
+        num_joined_members: UInt::new_saturating(joined as u64),
+        room_id: room.to_owned(),
+        world_readable: history == Some(HistoryVisibility::WorldReadable),
+        guest_can_join: guests == Some(GuestAccess::CanJoin),
     });
-    for (field, kind, key) in [
-        ("name", "m.room.name", "name"),
-        ("topic", "m.room.topic", "topic"),
-        ("canonical_alias", "m.room.canonical_alias", "alias"),
-        ("avatar_url", "m.room.avatar", "url"),
-        ("room_type", "m.room.create", "type"),
-    ] {
-        if let Some(v) = content(kind)?.get(key).filter(|v| v.is_string()) {
-            entry[field] = v.clone();
-        }
-    }
+    entry.join_rule =
+        state_field(s, state, "m.room.join_rules", "join_rule")?.unwrap_or(JoinRuleKind::Invite);
+    entry.name = state_field(s, state, "m.room.name", "name")?;
+    entry.topic = state_field(s, state, "m.room.topic", "topic")?;
+    entry.canonical_alias = state_field(s, state, "m.room.canonical_alias", "alias")?;
+    entry.avatar_url = state_field(s, state, "m.room.avatar", "url")?;
+    entry.room_type = state_field(s, state, "m.room.create", "type")?;
     Ok(entry)
 }
 
-async fn public_rooms(
+/// Whether the entry's name, topic or alias contains `term`, in any case.
+fn matches(entry: &PublicRoomsChunk, term: &str) -> bool {
+    let term = term.to_lowercase();
+    let alias = entry.canonical_alias.as_ref().map(|a| a.as_str());
+    [entry.name.as_deref(), entry.topic.as_deref(), alias]
+        .into_iter()
+        .flatten()
+        .any(|v| v.to_lowercase().contains(&term))
+}
+
+/// A page of the directory: both `/publicRooms` endpoints answer this.
+struct Page {
+    chunk: Vec<PublicRoomsChunk>,
+    next_batch: Option<String>,
+    prev_batch: Option<String>,
+    total: UInt,
+}
+
+fn public_rooms(
     s: &Services,
-    limit: Option<usize>,
+    limit: Option<UInt>,
     since: Option<&str>,
     term: Option<&str>,
-) -> Result<Json<Value>> {
+) -> Result<Page> {
     let mut entries = Vec::new();
     for room in s.rooms.published_rooms()? {
         let entry = room_summary(s, &room)?;
-        let matches = term.is_none_or(|t| {
-            let t = t.to_lowercase();
-            ["name", "topic", "canonical_alias"].iter().any(|f| {
-                entry
-                    .get(*f)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v.to_lowercase().contains(&t))
-            })
-        });
-        if matches {
+        if term.is_none_or(|t| matches(&entry, t)) {
             entries.push(entry);
         }
     }
-    entries.sort_by_key(|e| std::cmp::Reverse(e["num_joined_members"].as_u64().unwrap_or(0)));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.num_joined_members));
     let total = entries.len();
     let start: usize = match since {
         Some(t) => t
@@ -211,45 +226,41 @@ async fn public_rooms(
             .map_err(|_| Error::invalid_param("Invalid since token"))?,
         None => 0,
     };
-    let limit = limit.unwrap_or(total).max(1);
-    let chunk: Vec<Value> = entries.into_iter().skip(start).take(limit).collect();
-    let mut out = json!({ "chunk": chunk, "total_room_count_estimate": total });
+    let limit = limit
+        .map_or(total, |l| usize::try_from(l).unwrap_or(usize::MAX))
+        .max(1);
     let next = start.saturating_add(limit);
-    if next < total {
-        out["next_batch"] = json!(next.to_string());
-    }
-    if start > 0 {
-        out["prev_batch"] = json!(start.saturating_sub(limit).to_string());
-    }
-    Ok(Json(out))
+    Ok(Page {
+        chunk: entries.into_iter().skip(start).take(limit).collect(),
+        next_batch: (next < total).then(|| next.to_string()),
+        prev_batch: (start > 0).then(|| start.saturating_sub(limit).to_string()),
+        total: UInt::new_saturating(total as u64),
+    })
 }
 
-pub async fn get_public_rooms(
-    State(s): S,
-    MaybeAuth(_): MaybeAuth,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>> {
-    let limit = query_param(&q, "limit")
-        .map(|l| l.parse().map_err(|_| Error::invalid_param("Invalid limit")))
-        .transpose()?;
-    public_rooms(&s, limit, query_param(&q, "since"), None).await
+async fn get_public_rooms(
+    s: Arc<Services>,
+    req: Ruma<get_public_rooms::v3::Request>,
+) -> Result<get_public_rooms::v3::Response> {
+    let page = public_rooms(&s, req.body.limit, req.body.since.as_deref(), None)?;
+    let mut out = get_public_rooms::v3::Response::new(page.chunk);
+    out.next_batch = page.next_batch;
+    out.prev_batch = page.prev_batch;
+    out.total_room_count_estimate = Some(page.total);
+    Ok(out)
 }
 
-pub async fn post_public_rooms(
-    State(s): S,
-    Auth(_): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let limit = match body.get("limit") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| Error::bad_json("limit must be a number"))? as usize,
-        ),
-    };
-    let term = body
-        .get("filter")
-        .and_then(|f| f.get("generic_search_term"))
-        .and_then(Value::as_str);
-    public_rooms(&s, limit, opt_str(&body, "since")?, term).await
+async fn post_public_rooms(
+    s: Arc<Services>,
+    req: Ruma<get_public_rooms_filtered::v3::Request>,
+) -> Result<get_public_rooms_filtered::v3::Response> {
+    let body = req.body;
+    let term = body.filter.generic_search_term.as_deref();
+    let page = public_rooms(&s, body.limit, body.since.as_deref(), term)?;
+    let mut out = get_public_rooms_filtered::v3::Response::new();
+    out.chunk = page.chunk;
+    out.next_batch = page.next_batch;
+    out.prev_batch = page.prev_batch;
+    out.total_room_count_estimate = Some(page.total);
+    Ok(out)
 }

@@ -1,47 +1,45 @@
 //! `/room_keys`: server-side key backup versions and the keys in them.
 
-use axum::routing::get;
-use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::Json;
-use ruma::RoomId;
-use serde_json::{json, Map, Value};
+use axum::Router;
+use ruma::api::client::backup::{
+    add_backup_keys, add_backup_keys_for_room, add_backup_keys_for_session, create_backup_version,
+    delete_backup_keys, delete_backup_keys_for_room, delete_backup_keys_for_session,
+    delete_backup_version, get_backup_info, get_backup_keys, get_backup_keys_for_room,
+    get_backup_keys_for_session, get_latest_backup_info, update_backup_version, BackupAlgorithm,
+    KeyBackupData, RoomKeyBackup,
+};
+use ruma::serde::Raw;
+use ruma::{OwnedRoomId, RoomId, UInt, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::keys::{json_of, raw_of};
 use crate::error::{Error, Result};
-use crate::http::extract::{query_param, req_str, Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::key_backup::{check_key_data, KeyUpload, Scope};
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(
-            &super::v3("/room_keys/version"),
-            get(current_version).post(create_version),
-        )
-        .route(
-            &super::v3("/room_keys/version/{version}"),
-            get(get_version).put(update_version).delete(delete_version),
-        )
-        .route(
-            &super::v3("/room_keys/keys"),
-            get(get_all).put(put_all).delete(delete_all),
-        )
-        .route(
-            &super::v3("/room_keys/keys/{room_id}"),
-            get(get_room).put(put_room).delete(delete_room),
-        )
-        .route(
-            &super::v3("/room_keys/keys/{room_id}/{session_id}"),
-            get(get_session).put(put_session).delete(delete_session),
-        )
+        .endpoint(current_version)
+        .endpoint(create_version)
+        .endpoint(get_version)
+        .endpoint(update_version)
+        .endpoint(delete_version)
+        .endpoint(get_all)
+        .endpoint(put_all)
+        .endpoint(delete_all)
+        .endpoint(get_room)
+        .endpoint(put_room)
+        .endpoint(delete_room)
+        .endpoint(get_session)
+        .endpoint(put_session)
+        .endpoint(delete_session)
 }
-
-type S = State<Arc<Services>>;
-type Q = Query<Vec<(String, String)>>;
 
 /// A version path segment or query value; anything not a version number
 /// names no backup.
@@ -50,254 +48,292 @@ fn parse_version(text: &str) -> Result<u64> {
         .map_err(|_| Error::not_found("Unknown backup version"))
 }
 
-fn version_param(q: &[(String, String)]) -> Result<u64> {
-    parse_version(
-        query_param(q, "version").ok_or_else(|| Error::missing_param("Missing 'version'"))?,
-    )
+/// A backup version's body as this server checks it: any algorithm, with
+/// its auth data an object (Synapse checks no more), and in an update the
+/// version it names.
+#[derive(Deserialize)]
+struct VersionBody {
+    algorithm: String,
+    auth_data: Option<Value>,
+    version: Option<Value>,
 }
 
-fn algorithm_and_auth_data(body: &Value) -> Result<(String, Value)> {
-    let algorithm = req_str(body, "algorithm")?.to_owned();
+/// The algorithm and auth data of a version body.
+fn version_body(raw: &Raw<BackupAlgorithm>) -> Result<(VersionBody, Value)> {
+    let mut body: VersionBody = raw.deserialize_as_unchecked().map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("missing field") {
+            Error::missing_param(message)
+        } else {
+            Error::bad_json(message)
+        }
+    })?;
     let auth_data = body
-        .get("auth_data")
-        .filter(|a| a.is_object())
-        .cloned()
+        .auth_data
+        .take()
+        .filter(Value::is_object)
         .ok_or_else(|| Error::bad_json("'auth_data' must be an object"))?;
-    Ok((algorithm, auth_data))
+    Ok((body, auth_data))
 }
 
-pub async fn create_version(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let (algorithm, auth_data) = algorithm_and_auth_data(&body)?;
+async fn create_version(
+    s: Arc<Services>,
+    req: Ruma<create_backup_version::v3::Request>,
+) -> Result<create_backup_version::v3::Response> {
+    let (body, auth_data) = version_body(&req.body.algorithm)?;
     let version = s
         .key_backup
-        .create(&caller.user_id, &algorithm, auth_data)
+        .create(&req.caller.user_id, &body.algorithm, auth_data)
         .await?;
-    Ok(Json(json!({ "version": version.to_string() })))
+    Ok(create_backup_version::v3::Response::new(
+        version.to_string(),
+    ))
 }
 
-async fn version_info(
-    s: &Services,
-    user: &ruma::UserId,
-    version: Option<u64>,
-) -> Result<Json<Value>> {
+/// The version's algorithm with its auth data, as ruma serialises it.
+#[derive(Serialize)]
+struct AlgorithmWithData<'a> {
+    algorithm: &'a str,
+    auth_data: &'a Value,
+}
+
+/// What both version reads answer: algorithm, key count, etag, version.
+struct VersionInfo {
+    algorithm: Raw<BackupAlgorithm>,
+    count: UInt,
+    etag: String,
+    version: String,
+}
+
+fn version_info(s: &Services, user: &UserId, version: Option<u64>) -> Result<VersionInfo> {
     let info = s
         .key_backup
         .get(user, version)?
         .ok_or_else(|| Error::not_found("No current backup version"))?;
-    Ok(Json(json!({
-        "algorithm": info.algorithm,
-        "auth_data": info.auth_data,
-        "count": s.key_backup.count(user, info.version)?,
-        "etag": info.etag.to_string(),
-        "version": info.version.to_string(),
-    })))
+    Ok(VersionInfo {
+        algorithm: raw_of(&AlgorithmWithData {
+            algorithm: &info.algorithm,
+            auth_data: &info.auth_data,
+        })?,
+        count: UInt::new_saturating(s.key_backup.count(user, info.version)?),
+        etag: info.etag.to_string(),
+        version: info.version.to_string(),
+    })
 }
 
-pub async fn current_version(State(s): S, Auth(caller): Auth) -> Result<Json<Value>> {
-    version_info(&s, &caller.user_id, None).await
+async fn current_version(
+    s: Arc<Services>,
+    req: Ruma<get_latest_backup_info::v3::Request>,
+) -> Result<get_latest_backup_info::v3::Response> {
+    let i = version_info(&s, &req.caller.user_id, None)?;
+    Ok(get_latest_backup_info::v3::Response::new(
+        i.algorithm,
+        i.count,
+        i.etag,
+        i.version,
+    ))
 }
 
-pub async fn get_version(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(version): Path<String>,
-) -> Result<Json<Value>> {
-    version_info(&s, &caller.user_id, Some(parse_version(&version)?)).await
+async fn get_version(
+    s: Arc<Services>,
+    req: Ruma<get_backup_info::v3::Request>,
+) -> Result<get_backup_info::v3::Response> {
+    let version = parse_version(&req.body.version)?;
+    let i = version_info(&s, &req.caller.user_id, Some(version))?;
+    Ok(get_backup_info::v3::Response::new(
+        i.algorithm,
+        i.count,
+        i.etag,
+        i.version,
+    ))
 }
 
-pub async fn update_version(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(version): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let number = parse_version(&version)?;
-    if let Some(named) = body.get("version") {
-        if named.as_str() != Some(version.as_str()) {
+async fn update_version(
+    s: Arc<Services>,
+    req: Ruma<update_backup_version::v3::Request>,
+) -> Result<update_backup_version::v3::Response> {
+    let number = parse_version(&req.body.version)?;
+    let (body, auth_data) = version_body(&req.body.algorithm)?;
+    if let Some(named) = body.version {
+        if named.as_str() != Some(req.body.version.as_str()) {
             return Err(Error::invalid_param("The body names another version"));
         }
     }
-    let (algorithm, auth_data) = algorithm_and_auth_data(&body)?;
     s.key_backup
-        .update(&caller.user_id, number, &algorithm, auth_data)
+        .update(&req.caller.user_id, number, &body.algorithm, auth_data)
         .await?;
-    Ok(Json(json!({})))
+    Ok(update_backup_version::v3::Response::new())
 }
 
-pub async fn delete_version(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(version): Path<String>,
-) -> Result<Json<Value>> {
-    s.key_backup
-        .delete(&caller.user_id, parse_version(&version)?)
-        .await?;
-    Ok(Json(json!({})))
+async fn delete_version(
+    s: Arc<Services>,
+    req: Ruma<delete_backup_version::v3::Request>,
+) -> Result<delete_backup_version::v3::Response> {
+    let version = parse_version(&req.body.version)?;
+    s.key_backup.delete(&req.caller.user_id, version).await?;
+    Ok(delete_backup_version::v3::Response::new())
 }
 
-fn check_room(room: &str) -> Result<()> {
-    RoomId::parse(room)
-        .map(|_| ())
-        .map_err(|_| Error::invalid_param("Invalid room id"))
-}
-
-/// The sessions of a `RoomKeyBackup` object as uploads for `room`.
-fn sessions_of(room: &str, body: &Value, out: &mut Vec<KeyUpload>) -> Result<()> {
-    check_room(room)?;
-    let sessions = body
-        .get("sessions")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Error::bad_json("'sessions' must be an object"))?;
+/// The sessions of one room as uploads, each checked.
+fn sessions_of(
+    room: &RoomId,
+    sessions: &BTreeMap<String, Raw<KeyBackupData>>,
+    out: &mut Vec<KeyUpload>,
+) -> Result<()> {
     for (session, data) in sessions {
-        check_key_data(data)?;
-        out.push((room.to_owned(), session.clone(), data.clone()));
+        let data = json_of(data)?;
+        check_key_data(&data)?;
+        out.push((room.to_string(), session.clone(), data));
     }
     Ok(())
 }
 
+/// The etag and key count every key upload and delete answers.
+type Counted = (String, UInt);
+
 async fn store_keys(
     s: &Services,
-    caller: &ruma::UserId,
-    q: &[(String, String)],
+    caller: &UserId,
+    version: &str,
     uploads: Vec<KeyUpload>,
-) -> Result<Json<Value>> {
+) -> Result<Counted> {
     let (count, etag) = s
         .key_backup
-        .put_keys(caller, version_param(q)?, uploads)
+        .put_keys(caller, parse_version(version)?, uploads)
         .await?;
-    Ok(Json(json!({ "count": count, "etag": etag.to_string() })))
+    Ok((etag.to_string(), UInt::new_saturating(count)))
 }
 
-pub async fn put_all(
-    State(s): S,
-    Auth(caller): Auth,
-    Query(q): Q,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let rooms = body
-        .get("rooms")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Error::bad_json("'rooms' must be an object"))?;
+async fn put_all(
+    s: Arc<Services>,
+    req: Ruma<add_backup_keys::v3::Request>,
+) -> Result<add_backup_keys::v3::Response> {
     let mut uploads = Vec::new();
-    for (room, backup) in rooms {
-        sessions_of(room, backup, &mut uploads)?;
+    for (room, backup) in &req.body.rooms {
+        sessions_of(room, &backup.sessions, &mut uploads)?;
     }
-    store_keys(&s, &caller.user_id, &q, uploads).await
+    let (etag, count) = store_keys(&s, &req.caller.user_id, &req.body.version, uploads).await?;
+    Ok(add_backup_keys::v3::Response::new(etag, count))
 }
 
-pub async fn put_room(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    Query(q): Q,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
+async fn put_room(
+    s: Arc<Services>,
+    req: Ruma<add_backup_keys_for_room::v3::Request>,
+) -> Result<add_backup_keys_for_room::v3::Response> {
     let mut uploads = Vec::new();
-    sessions_of(&room, &body, &mut uploads)?;
-    store_keys(&s, &caller.user_id, &q, uploads).await
+    sessions_of(&req.body.room_id, &req.body.sessions, &mut uploads)?;
+    let (etag, count) = store_keys(&s, &req.caller.user_id, &req.body.version, uploads).await?;
+    Ok(add_backup_keys_for_room::v3::Response::new(etag, count))
 }
 
-pub async fn put_session(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, session)): Path<(String, String)>,
-    Query(q): Q,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    check_room(&room)?;
-    check_key_data(&body)?;
-    store_keys(&s, &caller.user_id, &q, vec![(room, session, body)]).await
+async fn put_session(
+    s: Arc<Services>,
+    req: Ruma<add_backup_keys_for_session::v3::Request>,
+) -> Result<add_backup_keys_for_session::v3::Response> {
+    let body = req.body;
+    let sessions = BTreeMap::from([(body.session_id, body.session_data)]);
+    let mut uploads = Vec::new();
+    sessions_of(&body.room_id, &sessions, &mut uploads)?;
+    let (etag, count) = store_keys(&s, &req.caller.user_id, &body.version, uploads).await?;
+    Ok(add_backup_keys_for_session::v3::Response::new(etag, count))
 }
 
-/// Keys grouped as `{room: {"sessions": {session: data}}}`.
-fn grouped(keys: Vec<KeyUpload>) -> BTreeMap<String, Map<String, Value>> {
-    let mut rooms: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for (room, session, data) in keys {
-        rooms.entry(room).or_default().insert(session, data);
-    }
-    rooms
-}
-
-pub async fn get_all(State(s): S, Auth(caller): Auth, Query(q): Q) -> Result<Json<Value>> {
-    let keys = s
-        .key_backup
-        .get_keys(&caller.user_id, version_param(&q)?, &Scope::All)?;
-    let rooms: Map<String, Value> = grouped(keys)
-        .into_iter()
-        .map(|(room, sessions)| (room, json!({ "sessions": sessions })))
-        .collect();
-    Ok(Json(json!({ "rooms": rooms })))
-}
-
-pub async fn get_room(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    check_room(&room)?;
-    let keys = s
-        .key_backup
-        .get_keys(&caller.user_id, version_param(&q)?, &Scope::Room(&room))?;
-    let sessions = grouped(keys).remove(&room).unwrap_or_default();
-    Ok(Json(json!({ "sessions": sessions })))
-}
-
-pub async fn get_session(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, session)): Path<(String, String)>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    check_room(&room)?;
-    let scope = Scope::Session(&room, &session);
-    let keys = s
-        .key_backup
-        .get_keys(&caller.user_id, version_param(&q)?, &scope)?;
-    let (_, _, data) = keys
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::not_found("No key backed up for that session"))?;
-    Ok(Json(data))
-}
-
-async fn remove(
+/// The stored keys in `scope`, grouped by room, then session.
+fn keys_by_room(
     s: &Services,
-    caller: &ruma::UserId,
-    q: &[(String, String)],
+    caller: &UserId,
+    version: &str,
     scope: Scope<'_>,
-) -> Result<Json<Value>> {
+) -> Result<BTreeMap<String, BTreeMap<String, Raw<KeyBackupData>>>> {
+    let keys = s
+        .key_backup
+        .get_keys(caller, parse_version(version)?, &scope)?;
+    let mut rooms: BTreeMap<String, BTreeMap<_, _>> = BTreeMap::new();
+    for (room, session, data) in keys {
+        rooms
+            .entry(room)
+            .or_default()
+            .insert(session, raw_of(&data)?);
+    }
+    Ok(rooms)
+}
+
+async fn get_all(
+    s: Arc<Services>,
+    req: Ruma<get_backup_keys::v3::Request>,
+) -> Result<get_backup_keys::v3::Response> {
+    let rooms = keys_by_room(&s, &req.caller.user_id, &req.body.version, Scope::All)?
+        .into_iter()
+        .map(|(room, sessions)| {
+            let room = OwnedRoomId::try_from(room)
+                .map_err(|e| Error::internal(format!("stored room id: {e}")))?;
+            Ok((room, RoomKeyBackup::new(sessions)))
+        })
+        .collect::<Result<_>>()?;
+    Ok(get_backup_keys::v3::Response::new(rooms))
+}
+
+async fn get_room(
+    s: Arc<Services>,
+    req: Ruma<get_backup_keys_for_room::v3::Request>,
+) -> Result<get_backup_keys_for_room::v3::Response> {
+    let room = req.body.room_id.as_str();
+    let sessions = keys_by_room(
+        &s,
+        &req.caller.user_id,
+        &req.body.version,
+        Scope::Room(room),
+    )?
+    .remove(room)
+    .unwrap_or_default();
+    Ok(get_backup_keys_for_room::v3::Response::new(sessions))
+}
+
+async fn get_session(
+    s: Arc<Services>,
+    req: Ruma<get_backup_keys_for_session::v3::Request>,
+) -> Result<get_backup_keys_for_session::v3::Response> {
+    let (room, session) = (req.body.room_id.as_str(), req.body.session_id.as_str());
+    let scope = Scope::Session(room, session);
+    let data = keys_by_room(&s, &req.caller.user_id, &req.body.version, scope)?
+        .remove(room)
+        .and_then(|mut sessions| sessions.remove(session))
+        .ok_or_else(|| Error::not_found("No key backed up for that session"))?;
+    Ok(get_backup_keys_for_session::v3::Response::new(data))
+}
+
+async fn remove(s: &Services, caller: &UserId, version: &str, scope: Scope<'_>) -> Result<Counted> {
     let (count, etag) = s
         .key_backup
-        .delete_keys(caller, version_param(q)?, &scope)
+        .delete_keys(caller, parse_version(version)?, &scope)
         .await?;
-    Ok(Json(json!({ "count": count, "etag": etag.to_string() })))
+    Ok((etag.to_string(), UInt::new_saturating(count)))
 }
 
-pub async fn delete_all(State(s): S, Auth(caller): Auth, Query(q): Q) -> Result<Json<Value>> {
-    remove(&s, &caller.user_id, &q, Scope::All).await
+async fn delete_all(
+    s: Arc<Services>,
+    req: Ruma<delete_backup_keys::v3::Request>,
+) -> Result<delete_backup_keys::v3::Response> {
+    let (etag, count) = remove(&s, &req.caller.user_id, &req.body.version, Scope::All).await?;
+    Ok(delete_backup_keys::v3::Response::new(etag, count))
 }
 
-pub async fn delete_room(
-    State(s): S,
-    Auth(caller): Auth,
-    Path(room): Path<String>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    check_room(&room)?;
-    remove(&s, &caller.user_id, &q, Scope::Room(&room)).await
+async fn delete_room(
+    s: Arc<Services>,
+    req: Ruma<delete_backup_keys_for_room::v3::Request>,
+) -> Result<delete_backup_keys_for_room::v3::Response> {
+    let scope = Scope::Room(req.body.room_id.as_str());
+    let (etag, count) = remove(&s, &req.caller.user_id, &req.body.version, scope).await?;
+    Ok(delete_backup_keys_for_room::v3::Response::new(etag, count))
 }
 
-pub async fn delete_session(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((room, session)): Path<(String, String)>,
-    Query(q): Q,
-) -> Result<Json<Value>> {
-    check_room(&room)?;
-    remove(&s, &caller.user_id, &q, Scope::Session(&room, &session)).await
+async fn delete_session(
+    s: Arc<Services>,
+    req: Ruma<delete_backup_keys_for_session::v3::Request>,
+) -> Result<delete_backup_keys_for_session::v3::Response> {
+    let scope = Scope::Session(req.body.room_id.as_str(), req.body.session_id.as_str());
+    let (etag, count) = remove(&s, &req.caller.user_id, &req.body.version, scope).await?;
+    Ok(delete_backup_keys_for_session::v3::Response::new(
+        etag, count,
+    ))
 }

@@ -1,92 +1,99 @@
 //! `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`, `/sendToDevice`.
 
-use axum::routing::{get, post, put};
-use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::Json;
-use ruma::{OwnedDeviceId, OwnedUserId, UserId};
-use serde_json::{json, Map, Value};
+use axum::Router;
+use ruma::api::client::keys::{claim_keys, get_key_changes, get_keys, upload_keys};
+use ruma::api::client::to_device::send_event_to_device;
+use ruma::serde::Raw;
+use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedOneTimeKeyId, OwnedUserId, UInt};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::http::extract::{Auth, JsonBody};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route(&super::v3("/keys/upload"), post(upload))
-        .route(&super::v3("/keys/query"), post(query))
-        .route(&super::v3("/keys/claim"), post(claim))
-        .route(&super::v3("/keys/changes"), get(changes))
-        .route(
-            &super::v3("/sendToDevice/{event_type}/{txn_id}"),
-            put(send_to_device),
-        )
+        .endpoint(upload)
+        .endpoint(query)
+        .endpoint(claim)
+        .endpoint(changes)
+        .endpoint(send_to_device)
 }
 
-type S = State<Arc<Services>>;
-
-fn object_map(body: &Value, field: &str) -> Result<BTreeMap<String, Value>> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(m)) => Ok(m.clone().into_iter().collect()),
-        Some(_) => Err(Error::bad_json(format!("{field} must be an object"))),
-    }
+/// The JSON of a value a client sent, as the key services keep it.
+pub(super) fn json_of<T>(raw: &Raw<T>) -> Result<Value> {
+    Ok(raw.deserialize_as_unchecked()?)
 }
 
-pub async fn upload(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let device_keys = body.get("device_keys").filter(|v| !v.is_null()).cloned();
+/// Stored JSON as the raw value of a ruma type.
+pub(super) fn raw_of<T>(value: &impl Serialize) -> Result<Raw<T>> {
+    Ok(Raw::from_json(serde_json::value::to_raw_value(value)?))
+}
+
+/// Key ids and their keys, as the key service takes them.
+fn key_map<T>(keys: &BTreeMap<OwnedOneTimeKeyId, Raw<T>>) -> Result<BTreeMap<String, Value>> {
+    keys.iter()
+        .map(|(id, key)| Ok((id.to_string(), json_of(key)?)))
+        .collect()
+}
+
+async fn upload(
+    s: Arc<Services>,
+    req: Ruma<upload_keys::v3::Request>,
+) -> Result<upload_keys::v3::Response> {
+    let (caller, body) = (req.caller, req.body);
     let counts = s
         .keys
         .upload(
             &caller.user_id,
             &caller.device_id,
-            device_keys,
-            object_map(&body, "one_time_keys")?,
-            object_map(&body, "fallback_keys")?,
+            body.device_keys.as_ref().map(json_of).transpose()?,
+            key_map(&body.one_time_keys)?,
+            key_map(&body.fallback_keys)?,
         )
         .await?;
-    Ok(Json(json!({ "one_time_key_counts": counts })))
+    let counts = counts
+        .into_iter()
+        .map(|(algorithm, n)| {
+            (
+                OneTimeKeyAlgorithm::from(algorithm),
+                UInt::new_saturating(n),
+            )
+        })
+        .collect();
+    Ok(upload_keys::v3::Response::new(counts))
 }
 
-fn parse_user(u: &str) -> Result<OwnedUserId> {
-    UserId::parse(u).map_err(|_| Error::invalid_param(format!("Invalid user id {u}")))
+/// What `/keys/query` answers for another server's users.
+#[derive(Serialize)]
+struct RemoteFailure {
+    status: u16,
+    message: &'static str,
 }
 
-pub async fn query(
-    State(s): S,
-    Auth(caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let wanted = object_map(&body, "device_keys")?;
-    let mut device_keys = Map::new();
+async fn query(
+    s: Arc<Services>,
+    req: Ruma<get_keys::v3::Request>,
+) -> Result<get_keys::v3::Response> {
+    let mut out = get_keys::v3::Response::new();
     let mut cross_signing = super::cross_signing::QueryKeys::default();
-    let mut failures = Map::new();
-    for (user, devices) in wanted {
-        let user = parse_user(&user)?;
+    for (user, only) in req.body.device_keys {
         if !s.accounts.is_local(&user) {
-            failures.insert(
+            let failure = RemoteFailure {
+                status: 503,
+                message: "Federation is not available yet",
+            };
+            out.failures.insert(
                 user.server_name().to_string(),
-                json!({ "status": 503, "message": "Federation is not available yet" }),
+                serde_json::to_value(failure)?,
             );
             continue;
         }
-        let only: Vec<OwnedDeviceId> = devices
-            .as_array()
-            .map(|l| {
-                l.iter()
-                    .filter_map(Value::as_str)
-                    .map(|d| d.into())
-                    .collect()
-            })
-            .unwrap_or_default();
         let names = s
             .accounts
             .devices(&user)?
@@ -94,86 +101,86 @@ pub async fn query(
             .map(|(id, d)| (id, d.display_name))
             .collect();
         let mut keys = s.keys.query(&user, &only, &names)?;
-        cross_signing.add(&s, &caller.user_id, &user, &mut keys)?;
-        device_keys.insert(user.to_string(), serde_json::to_value(keys)?);
+        cross_signing.add(&s, &req.caller.user_id, &user, &mut keys)?;
+        let keys = keys
+            .iter()
+            .map(|(device, k)| Ok((device.clone(), raw_of(k)?)))
+            .collect::<Result<_>>()?;
+        out.device_keys.insert(user, keys);
     }
-    Ok(Json(json!({
-        "device_keys": device_keys,
-        "failures": failures,
-        "master_keys": cross_signing.master_keys,
-        "self_signing_keys": cross_signing.self_signing_keys,
-        "user_signing_keys": cross_signing.user_signing_keys,
-    })))
+    out.master_keys = cross_signing.master_keys;
+    out.self_signing_keys = cross_signing.self_signing_keys;
+    out.user_signing_keys = cross_signing.user_signing_keys;
+    Ok(out)
 }
 
-pub async fn claim(
-    State(s): S,
-    Auth(_caller): Auth,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
-    let mut requests = Vec::new();
-    for (user, devices) in object_map(&body, "one_time_keys")? {
-        let user = parse_user(&user)?;
-        let devices = devices
-            .as_object()
-            .ok_or_else(|| Error::bad_json("one_time_keys entries must be objects"))?;
-        for (device, algorithm) in devices {
-            let algorithm = algorithm
-                .as_str()
-                .ok_or_else(|| Error::bad_json("algorithm must be a string"))?;
-            requests.push((
-                user.clone(),
-                OwnedDeviceId::from(device.as_str()),
-                algorithm.to_owned(),
-            ));
+async fn claim(
+    s: Arc<Services>,
+    req: Ruma<claim_keys::v3::Request>,
+) -> Result<claim_keys::v3::Response> {
+    let requests: Vec<(OwnedUserId, OwnedDeviceId, String)> = req
+        .body
+        .one_time_keys
+        .into_iter()
+        .flat_map(|(user, devices)| {
+            devices
+                .into_iter()
+                .map(move |(device, algorithm)| (user.clone(), device, algorithm.to_string()))
+        })
+        .collect();
+    let mut claimed = BTreeMap::new();
+    for (user, devices) in s.keys.claim(&requests).await? {
+        let mut by_device = BTreeMap::new();
+        for (device, keys) in devices {
+            let keys = keys
+                .into_iter()
+                .map(|(id, key)| {
+                    let id = OwnedOneTimeKeyId::try_from(id)
+                        .map_err(|e| Error::internal(format!("stored key id: {e}")))?;
+                    Ok((id, raw_of(&key)?))
+                })
+                .collect::<Result<_>>()?;
+            by_device.insert(device, keys);
         }
+        claimed.insert(user, by_device);
     }
-    let claimed = s.keys.claim(&requests).await?;
-    Ok(Json(json!({ "one_time_keys": claimed, "failures": {} })))
+    Ok(claim_keys::v3::Response::new(claimed))
 }
 
-pub async fn changes(
-    State(s): S,
-    Auth(caller): Auth,
-    Query(q): Query<Vec<(String, String)>>,
-) -> Result<Json<Value>> {
-    let get = |name: &str| -> Result<u64> {
-        q.iter()
-            .find(|(k, _)| k == name)
-            .ok_or_else(|| Error::missing_param(format!("Missing {name}")))?
-            .1
+async fn changes(
+    s: Arc<Services>,
+    req: Ruma<get_key_changes::v3::Request>,
+) -> Result<get_key_changes::v3::Response> {
+    let position = |token: &str, name: &str| -> Result<u64> {
+        token
             .parse()
             .map_err(|_| Error::invalid_param(format!("Invalid {name}")))
     };
-    let (from, to) = (get("from")?, get("to")?);
+    let from = position(&req.body.from, "from")?;
+    let to = position(&req.body.to, "to")?;
     let mut changed = Vec::new();
     for user in s.keys.changed_users(from, to)? {
-        if s.rooms.share_a_room(&caller.user_id, &user)? {
+        if s.rooms.share_a_room(&req.caller.user_id, &user)? {
             changed.push(user);
         }
     }
-    Ok(Json(json!({ "changed": changed, "left": [] })))
+    Ok(get_key_changes::v3::Response::new(changed, Vec::new()))
 }
 
-pub async fn send_to_device(
-    State(s): S,
-    Auth(caller): Auth,
-    Path((kind, txn)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
+async fn send_to_device(
+    s: Arc<Services>,
+    req: Ruma<send_event_to_device::v3::Request>,
+) -> Result<send_event_to_device::v3::Response> {
+    let (caller, body) = (req.caller, req.body);
     let mut messages = Vec::new();
-    for (user, devices) in object_map(&body, "messages")? {
-        let user = parse_user(&user)?;
-        let devices = devices
-            .as_object()
-            .ok_or_else(|| Error::bad_json("messages entries must be objects"))?;
+    for (user, devices) in body.messages {
         // Federation is not built: another server's users are unreachable,
         // and keeping their messages here would keep them forever.
         if !s.accounts.is_local(&user) {
             continue;
         }
         for (device, content) in devices {
-            messages.push((user.clone(), device.clone(), content.clone()));
+            messages.push((user.clone(), device.to_string(), json_of(&content)?));
         }
     }
     let accounts = &s.accounts;
@@ -181,11 +188,11 @@ pub async fn send_to_device(
         .send_to_device(
             &caller.user_id,
             &caller.device_id,
-            &txn,
-            &kind,
+            body.txn_id.as_str(),
+            &body.event_type.to_string(),
             messages,
             |u| accounts.device_ids(u),
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(send_event_to_device::v3::Response::new())
 }

@@ -2,58 +2,65 @@
 //! limit, under both the authenticated `/_matrix/client/v1/media/` paths
 //! and the older `/_matrix/media/v3/` ones that clients still use.
 
-use axum::routing::{get, post};
-use axum::Router;
+#![allow(deprecated)] // The older media API is deprecated, and still served.
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::{json, Value};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::Response;
+use axum::Router;
+use ruma::api::client::{authenticated_media as v1, media as legacy};
+use ruma::http_headers::{ContentDisposition, ContentDispositionType};
+use ruma::media::Method as ThumbnailMethod;
+use ruma::{OwnedMxcUri, ServerName, UInt};
 
 use crate::error::{Error, Result};
-use crate::http::body_guard::RawBody;
-use crate::http::extract::{query_param, Auth};
+use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::thumbnail::{Method, ThumbnailSpec};
 use crate::services::Services;
 
 /// The content repository, at its authenticated paths and the older ones.
 pub fn routes() -> Router<Arc<Services>> {
-    const V1: &str = "/_matrix/client/v1/media";
-    const LEGACY: &str = "/_matrix/media/v3";
+    let files = Router::new()
+        .endpoint(download)
+        .endpoint(download_named)
+        .endpoint(legacy_download)
+        .endpoint(legacy_download_named)
+        .endpoint(thumbnail)
+        .endpoint(legacy_thumbnail)
+        .layer(axum::middleware::map_response(file_headers));
     Router::new()
-        .route(&format!("{V1}/config"), get(config))
-        .route(&format!("{LEGACY}/config"), get(config))
-        .route(&format!("{LEGACY}/upload"), post(upload))
-        .route(
-            &format!("{V1}/download/{{server_name}}/{{media_id}}"),
-            get(download),
-        )
-        .route(
-            &format!("{V1}/download/{{server_name}}/{{media_id}}/{{filename}}"),
-            get(download_named),
-        )
-        .route(
-            &format!("{LEGACY}/download/{{server_name}}/{{media_id}}"),
-            get(legacy_download),
-        )
-        .route(
-            &format!("{LEGACY}/download/{{server_name}}/{{media_id}}/{{filename}}"),
-            get(legacy_download_named),
-        )
-        .route(
-            &format!("{V1}/thumbnail/{{server_name}}/{{media_id}}"),
-            get(thumbnail),
-        )
-        .route(
-            &format!("{LEGACY}/thumbnail/{{server_name}}/{{media_id}}"),
-            get(legacy_thumbnail),
-        )
+        .endpoint(config)
+        .endpoint(legacy_config)
+        .endpoint(upload)
+        .merge(files)
 }
 
-type QueryList = Query<Vec<(String, String)>>;
+/// Headers every served file carries besides its type and disposition,
+/// which ruma's response types cannot: nothing in it may run as a page,
+/// be sniffed as another type, or be cached by anyone but the client.
+async fn file_headers(mut response: Response) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; \
+             style-src 'unsafe-inline'; media-src 'self'; object-src 'self';",
+        ),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "cross-origin",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
 
 /// Types a browser may show in place; anything else is a download.
 const INLINE_TYPES: &[&str] = &[
@@ -80,130 +87,65 @@ const INLINE_TYPES: &[&str] = &[
     "audio/flac",
 ];
 
-pub async fn config(State(s): State<Arc<Services>>, _auth: Auth) -> Json<Value> {
-    Json(json!({ "m.upload.size": s.config.max_request_size }))
+fn upload_size(s: &Services) -> UInt {
+    UInt::new_saturating(s.config.max_request_size as u64)
 }
 
-pub async fn upload(
-    State(s): State<Arc<Services>>,
-    Auth(caller): Auth,
-    Query(query): QueryList,
-    headers: HeaderMap,
-    RawBody(bytes): RawBody,
-) -> Result<Json<Value>> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let filename = query_param(&query, "filename");
+async fn config(
+    s: Arc<Services>,
+    _: Ruma<v1::get_media_config::v1::Request>,
+) -> Result<v1::get_media_config::v1::Response> {
+    Ok(v1::get_media_config::v1::Response::new(upload_size(&s)))
+}
+
+async fn legacy_config(
+    s: Arc<Services>,
+    _: Ruma<legacy::get_media_config::v3::Request>,
+) -> Result<legacy::get_media_config::v3::Response> {
+    Ok(legacy::get_media_config::v3::Response::new(upload_size(&s)))
+}
+
+async fn upload(
+    s: Arc<Services>,
+    req: Ruma<legacy::create_content::v3::Request>,
+) -> Result<legacy::create_content::v3::Response> {
+    let body = req.body;
     let id = s
         .media
-        .upload(&caller.user_id, content_type, filename, bytes)
+        .upload(
+            &req.caller.user_id,
+            body.content_type.as_deref(),
+            body.filename.as_deref(),
+            body.file.into(),
+        )
         .await?;
-    Ok(Json(
-        json!({ "content_uri": format!("mxc://{}/{id}", s.server_name) }),
-    ))
+    let uri = OwnedMxcUri::from(format!("mxc://{}/{id}", s.server_name));
+    Ok(legacy::create_content::v3::Response::new(uri))
+}
+
+/// A file as every download and thumbnail answers it.
+struct File {
+    bytes: Vec<u8>,
+    content_type: String,
+    disposition: ContentDisposition,
 }
 
 /// The media id, if `server` is this one: remote media needs federation.
-fn local_id<'a>(s: &Services, server: &str, id: &'a str) -> Result<&'a str> {
-    if server != s.server_name.as_str() {
+fn local_id<'a>(s: &Services, server: &ServerName, id: &'a str) -> Result<&'a str> {
+    if server != s.server_name {
         return Err(Error::not_found("Remote media is not available"));
     }
     Ok(id)
 }
 
-pub async fn download(
-    State(s): State<Arc<Services>>,
-    _auth: Auth,
-    Path((server, id)): Path<(String, String)>,
-) -> Result<Response> {
-    serve_file(&s, &server, &id, None).await
-}
-
-pub async fn download_named(
-    State(s): State<Arc<Services>>,
-    _auth: Auth,
-    Path((server, id, name)): Path<(String, String, String)>,
-) -> Result<Response> {
-    serve_file(&s, &server, &id, Some(&name)).await
-}
-
-/// The unauthenticated download of the older media API.
-pub async fn legacy_download(
-    State(s): State<Arc<Services>>,
-    Path((server, id)): Path<(String, String)>,
-) -> Result<Response> {
-    serve_file(&s, &server, &id, None).await
-}
-
-pub async fn legacy_download_named(
-    State(s): State<Arc<Services>>,
-    Path((server, id, name)): Path<(String, String, String)>,
-) -> Result<Response> {
-    serve_file(&s, &server, &id, Some(&name)).await
-}
-
-async fn serve_file(s: &Services, server: &str, id: &str, name: Option<&str>) -> Result<Response> {
-    let (record, bytes) = s.media.content(local_id(s, server, id)?).await?;
-    let name = name.or(record.filename.as_deref());
-    Ok(media_response(&record.content_type, name, bytes))
-}
-
-pub async fn thumbnail(
-    State(s): State<Arc<Services>>,
-    _auth: Auth,
-    Path((server, id)): Path<(String, String)>,
-    Query(query): QueryList,
-) -> Result<Response> {
-    serve_thumbnail(&s, &server, &id, &query).await
-}
-
-pub async fn legacy_thumbnail(
-    State(s): State<Arc<Services>>,
-    Path((server, id)): Path<(String, String)>,
-    Query(query): QueryList,
-) -> Result<Response> {
-    serve_thumbnail(&s, &server, &id, &query).await
-}
-
-fn dimension(query: &[(String, String)], name: &str) -> Result<u32> {
-    let raw =
-        query_param(query, name).ok_or_else(|| Error::missing_param(format!("Missing {name}")))?;
-    match raw.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(Error::invalid_param(format!(
-            "{name} must be a positive integer"
-        ))),
-    }
-}
-
-async fn serve_thumbnail(
-    s: &Services,
-    server: &str,
-    id: &str,
-    query: &[(String, String)],
-) -> Result<Response> {
-    let method = match query_param(query, "method").unwrap_or("scale") {
-        "crop" => Method::Crop,
-        "scale" => Method::Scale,
-        other => {
-            return Err(Error::invalid_param(format!(
-                "Unknown thumbnail method {other}"
-            )))
-        }
+/// A file with its type (one that fits a header) and its disposition:
+/// inline only for types a browser shows without running anything.
+fn file(content_type: String, name: Option<String>, bytes: Vec<u8>) -> File {
+    let content_type = if HeaderValue::from_str(&content_type).is_ok() {
+        content_type
+    } else {
+        "application/octet-stream".to_owned()
     };
-    let wanted = ThumbnailSpec {
-        width: dimension(query, "width")?,
-        height: dimension(query, "height")?,
-        method,
-    };
-    let made = s.media.thumbnail(local_id(s, server, id)?, wanted).await?;
-    Ok(media_response(&made.content_type, None, made.bytes))
-}
-
-/// `Content-Disposition` for a file: inline only for types a browser
-/// shows without running anything, with the name encoded per RFC 6266.
-fn disposition(content_type: &str, name: Option<&str>) -> String {
     let essence = content_type
         .split(';')
         .next()
@@ -211,64 +153,149 @@ fn disposition(content_type: &str, name: Option<&str>) -> String {
         .trim()
         .to_ascii_lowercase();
     let kind = if INLINE_TYPES.contains(&essence.as_str()) {
-        "inline"
+        ContentDispositionType::Inline
     } else {
-        "attachment"
+        ContentDispositionType::Attachment
     };
-    match name {
-        None => kind.to_owned(),
-        Some(name)
-            if name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._- ".contains(&b)) =>
-        {
-            format!("{kind}; filename=\"{name}\"")
-        }
-        Some(name) => format!(
-            "{kind}; filename*=utf-8''{}",
-            url::form_urlencoded::byte_serialize(name.as_bytes())
-                .collect::<String>()
-                .replace('+', "%20")
-        ),
+    File {
+        bytes,
+        content_type,
+        disposition: ContentDisposition::new(kind).with_filename(name),
     }
 }
 
-fn media_response(content_type: &str, name: Option<&str>, bytes: Vec<u8>) -> Response {
-    let header_value = |v: &str| {
-        HeaderValue::from_str(v).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+async fn serve_file(
+    s: &Services,
+    server: &ServerName,
+    id: &str,
+    name: Option<String>,
+) -> Result<File> {
+    let (record, bytes) = s.media.content(local_id(s, server, id)?).await?;
+    Ok(file(record.content_type, name.or(record.filename), bytes))
+}
+
+/// Builds the response of each download endpoint from a `File`.
+macro_rules! file_response {
+    ($response:ty) => {
+        impl From<File> for $response {
+            fn from(f: File) -> Self {
+                <$response>::new(f.bytes, f.content_type, f.disposition)
+            }
+        }
     };
-    let content_type = HeaderValue::from_str(content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    let disposition = header_value(&disposition(
-        content_type.to_str().unwrap_or("application/octet-stream"),
-        name,
-    ));
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, disposition),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "sandbox; default-src 'none'; script-src 'none'; plugin-types application/pdf; \
-                     style-src 'unsafe-inline'; media-src 'self'; object-src 'self';",
-                ),
-            ),
-            (
-                header::HeaderName::from_static("cross-origin-resource-policy"),
-                HeaderValue::from_static("cross-origin"),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=86400, immutable"),
-            ),
-        ],
-        Body::from(bytes),
-    )
-        .into_response()
+}
+
+file_response!(v1::get_content::v1::Response);
+file_response!(v1::get_content_as_filename::v1::Response);
+file_response!(v1::get_content_thumbnail::v1::Response);
+file_response!(legacy::get_content::v3::Response);
+file_response!(legacy::get_content_as_filename::v3::Response);
+file_response!(legacy::get_content_thumbnail::v3::Response);
+
+async fn download(
+    s: Arc<Services>,
+    req: Ruma<v1::get_content::v1::Request>,
+) -> Result<v1::get_content::v1::Response> {
+    let r = req.body;
+    Ok(serve_file(&s, &r.server_name, &r.media_id, None)
+        .await?
+        .into())
+}
+
+async fn download_named(
+    s: Arc<Services>,
+    req: Ruma<v1::get_content_as_filename::v1::Request>,
+) -> Result<v1::get_content_as_filename::v1::Response> {
+    let r = req.body;
+    let name = Some(r.filename);
+    Ok(serve_file(&s, &r.server_name, &r.media_id, name)
+        .await?
+        .into())
+}
+
+/// The unauthenticated download of the older media API.
+async fn legacy_download(
+    s: Arc<Services>,
+    req: Ruma<legacy::get_content::v3::Request>,
+) -> Result<legacy::get_content::v3::Response> {
+    let r = req.body;
+    Ok(serve_file(&s, &r.server_name, &r.media_id, None)
+        .await?
+        .into())
+}
+
+async fn legacy_download_named(
+    s: Arc<Services>,
+    req: Ruma<legacy::get_content_as_filename::v3::Request>,
+) -> Result<legacy::get_content_as_filename::v3::Response> {
+    let r = req.body;
+    let name = Some(r.filename);
+    Ok(serve_file(&s, &r.server_name, &r.media_id, name)
+        .await?
+        .into())
+}
+
+/// One side of a thumbnail: a positive number of pixels.
+fn dimension(value: UInt, name: &str) -> Result<u32> {
+    match u32::try_from(value) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::invalid_param(format!(
+            "{name} must be a positive integer"
+        ))),
+    }
+}
+
+/// The thumbnail asked for by the query both thumbnail endpoints share.
+fn thumbnail_spec(
+    method: Option<&ThumbnailMethod>,
+    width: UInt,
+    height: UInt,
+) -> Result<ThumbnailSpec> {
+    let method = match method {
+        None | Some(ThumbnailMethod::Scale) => Method::Scale,
+        Some(ThumbnailMethod::Crop) => Method::Crop,
+        Some(other) => {
+            return Err(Error::invalid_param(format!(
+                "Unknown thumbnail method {}",
+                other.as_str()
+            )))
+        }
+    };
+    Ok(ThumbnailSpec {
+        width: dimension(width, "width")?,
+        height: dimension(height, "height")?,
+        method,
+    })
+}
+
+async fn serve_thumbnail(
+    s: &Services,
+    server: &ServerName,
+    id: &str,
+    wanted: ThumbnailSpec,
+) -> Result<File> {
+    let made = s.media.thumbnail(local_id(s, server, id)?, wanted).await?;
+    Ok(file(made.content_type, None, made.bytes))
+}
+
+async fn thumbnail(
+    s: Arc<Services>,
+    req: Ruma<v1::get_content_thumbnail::v1::Request>,
+) -> Result<v1::get_content_thumbnail::v1::Response> {
+    let r = req.body;
+    let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
+    Ok(serve_thumbnail(&s, &r.server_name, &r.media_id, wanted)
+        .await?
+        .into())
+}
+
+async fn legacy_thumbnail(
+    s: Arc<Services>,
+    req: Ruma<legacy::get_content_thumbnail::v3::Request>,
+) -> Result<legacy::get_content_thumbnail::v3::Response> {
+    let r = req.body;
+    let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
+    Ok(serve_thumbnail(&s, &r.server_name, &r.media_id, wanted)
+        .await?
+        .into())
 }

@@ -136,6 +136,11 @@ async fn upload_device_keys(raw: &Raw, user: &str) -> (Key, Value) {
     (key, keys)
 }
 
+/// An empty map, or none: ruma's answers leave empty maps out.
+fn none(field: &Value) -> bool {
+    field.as_object().is_none_or(|m| m.is_empty())
+}
+
 fn master_key_id(answer: &Value, user: &str) -> Option<String> {
     let keys = answer["master_keys"][user]["keys"].as_object()?;
     keys.keys().next().cloned()
@@ -261,7 +266,10 @@ async fn badly_signed_or_foreign_keys_are_refused() {
     );
 
     let answer = query(&alice, &[&alice_id]).await;
-    assert_eq!(answer["master_keys"], json!({}), "nothing may be stored");
+    assert!(
+        none(&answer["master_keys"]),
+        "nothing may be stored: {answer}"
+    );
 }
 
 #[tokio::test]
@@ -285,7 +293,7 @@ async fn user_signing_key_is_shown_only_to_its_owner() {
         seen_by_bob["self_signing_keys"][&alice_id]["usage"],
         json!(["self_signing"])
     );
-    assert_eq!(seen_by_bob["user_signing_keys"], json!({}), "{seen_by_bob}");
+    assert!(none(&seen_by_bob["user_signing_keys"]), "{seen_by_bob}");
 
     let seen_by_alice = query(&alice, &[&alice_id]).await;
     assert_eq!(
@@ -343,7 +351,7 @@ async fn signatures_upload_adds_verified_signatures_to_query() {
         }),
     )
     .await;
-    assert_eq!(answer["failures"], json!({}), "{answer}");
+    assert!(none(&answer["failures"]), "{answer}");
 
     let seen_by_bob = query(&bob, &[&alice_id, &bob_id]).await;
     let alice_device = &seen_by_bob["device_keys"][&alice_id][&device];
@@ -572,7 +580,7 @@ async fn room_members_see_cross_signing_changes_in_sync() {
         json!({ alice_id.clone(): { device.clone(): sign(device_keys, &alice_id, &id.ssk) } }),
     )
     .await;
-    assert_eq!(answer["failures"], json!({}), "{answer}");
+    assert!(none(&answer["failures"]), "{answer}");
     let synced = sync_token(&bob, Some(&since)).await;
     assert!(
         synced["device_lists"]["changed"]

@@ -22,4 +22,5 @@ mod media;
 mod pushers;
 mod security;
 mod typed_accounts;
+mod typed_keys;
 mod typed_rooms;
