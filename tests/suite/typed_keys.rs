@@ -31,11 +31,11 @@ async fn bad_key_and_to_device_requests_are_refused() {
     let rows: Vec<Row> = vec![
         ("POST", format!("{V3}/keys/upload"), Some(json!({ "one_time_keys": [] })), 400, "M_BAD_JSON"),
         // Key ids are `algorithm:name` (Synapse fails with a 500 on one without the colon).
-        ("POST", format!("{V3}/keys/upload"), Some(json!({ "one_time_keys": { "nocolon": {} } })), 400, "M_BAD_JSON"),
+        ("POST", format!("{V3}/keys/upload"), Some(json!({ "one_time_keys": { "nocolon": {} } })), 400, "M_INVALID_PARAM"),
         ("POST", format!("{V3}/keys/query"), Some(json!({})), 400, "M_MISSING_PARAM"),
         // Synapse: "'device_keys' values must be a list of strings".
         ("POST", format!("{V3}/keys/query"), Some(json!({ "device_keys": { alice_id.clone(): "all" } })), 400, "M_BAD_JSON"),
-        ("POST", format!("{V3}/keys/query"), Some(json!({ "device_keys": { "alice": [] } })), 400, "M_BAD_JSON"),
+        ("POST", format!("{V3}/keys/query"), Some(json!({ "device_keys": { "alice": [] } })), 400, "M_INVALID_PARAM"),
         ("POST", format!("{V3}/keys/claim"), Some(json!({})), 400, "M_MISSING_PARAM"),
         ("POST", format!("{V3}/keys/claim"), Some(json!({ "one_time_keys": { alice_id.clone(): ["DEVICE"] } })), 400, "M_BAD_JSON"),
         ("GET", format!("{V3}/keys/changes"), None, 400, "M_MISSING_PARAM"),
@@ -44,12 +44,12 @@ async fn bad_key_and_to_device_requests_are_refused() {
         // Synapse requires `messages` (assert_params_in_dict).
         ("PUT", format!("{V3}/sendToDevice/m.test/t1"), Some(json!({})), 400, "M_MISSING_PARAM"),
         ("PUT", format!("{V3}/sendToDevice/m.test/t2"), Some(json!({ "messages": { alice_id.clone(): [] } })), 400, "M_BAD_JSON"),
-        ("PUT", format!("{V3}/sendToDevice/m.test/t3"), Some(json!({ "messages": { "alice": {} } })), 400, "M_BAD_JSON"),
+        ("PUT", format!("{V3}/sendToDevice/m.test/t3"), Some(json!({ "messages": { "alice": {} } })), 400, "M_INVALID_PARAM"),
         ("POST", format!("{V3}/keys/device_signing/upload"), Some(json!({ "master_key": 5 })), 400, "M_BAD_JSON"),
         ("POST", format!("{V3}/keys/device_signing/upload"), Some(json!({ "auth": "password" })), 400, "M_BAD_JSON"),
         ("POST", format!("{V3}/keys/signatures/upload"), Some(json!({ alice_id.clone(): { "KEY": 5 } })), 400, "M_INVALID_PARAM"),
         ("POST", format!("{V3}/keys/signatures/upload"), Some(json!({ alice_id.clone(): [] })), 400, "M_BAD_JSON"),
-        ("POST", format!("{V3}/keys/signatures/upload"), Some(json!({ "alice": {} })), 400, "M_BAD_JSON"),
+        ("POST", format!("{V3}/keys/signatures/upload"), Some(json!({ "alice": {} })), 400, "M_INVALID_PARAM"),
     ];
     run(&alice, rows).await;
 }
@@ -85,7 +85,7 @@ async fn bad_key_backup_requests_are_refused() {
         ("GET", format!("{V3}/room_keys/keys?version=abc"), None, 404, "M_NOT_FOUND"),
         ("PUT", format!("{V3}/room_keys/keys?version={v}"), Some(json!({})), 400, "M_MISSING_PARAM"),
         ("PUT", format!("{V3}/room_keys/keys?version={v}"), Some(json!({ "rooms": [] })), 400, "M_BAD_JSON"),
-        ("PUT", format!("{V3}/room_keys/keys?version={v}"), Some(json!({ "rooms": { "room": { "sessions": {} } } })), 400, "M_BAD_JSON"),
+        ("PUT", format!("{V3}/room_keys/keys?version={v}"), Some(json!({ "rooms": { "room": { "sessions": {} } } })), 400, "M_INVALID_PARAM"),
         ("PUT", format!("{V3}/room_keys/keys/room?version={v}"), Some(json!({ "sessions": {} })), 400, "M_INVALID_PARAM"),
         ("PUT", format!("{V3}/room_keys/keys/{room}?version={v}"), Some(json!({ "sessions": { "s": {} } })), 400, "M_BAD_JSON"),
         ("PUT", format!("{V3}/room_keys/keys/{room}/s?version={v}"), Some(json!({ "session_data": {} })), 400, "M_BAD_JSON"),
@@ -116,7 +116,7 @@ async fn bad_media_and_directory_requests_are_refused() {
         ("GET", "/_matrix/media/v3/download/localhost/nosuchmedia".to_owned(), None, 404, "M_NOT_FOUND"),
         ("GET", format!("{V3}/directory/room/tea"), None, 400, "M_INVALID_PARAM"),
         ("PUT", format!("{V3}/directory/room/{alias}"), Some(json!({})), 400, "M_MISSING_PARAM"),
-        ("PUT", format!("{V3}/directory/room/{alias}"), Some(json!({ "room_id": "room" })), 400, "M_BAD_JSON"),
+        ("PUT", format!("{V3}/directory/room/{alias}"), Some(json!({ "room_id": "room" })), 400, "M_INVALID_PARAM"),
         ("GET", format!("{V3}/directory/list/room/room"), None, 400, "M_INVALID_PARAM"),
         ("PUT", format!("{V3}/directory/list/room/{room}"), Some(json!({})), 400, "M_MISSING_PARAM"),
         ("PUT", format!("{V3}/directory/list/room/{room}"), Some(json!({ "visibility": "secret" })), 400, "M_INVALID_PARAM"),
