@@ -16,8 +16,8 @@ pub mod remote;
 pub mod resolve;
 pub mod send;
 pub mod state;
-pub mod stored_event;
 pub(crate) mod state_view;
+pub mod stored_event;
 pub mod timeline;
 pub mod visibility;
 
