@@ -28,7 +28,10 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(delete_alias)
         .endpoint(room_aliases)
         .endpoint(get_visibility)
-        .endpoint(set_visibility)
+        .merge(super::membership::before_parsing(
+            Router::new().endpoint(set_visibility),
+            visibility_defaults_to_public,
+        ))
         .endpoint(get_public_rooms)
         .endpoint(post_public_rooms)
 }
@@ -120,6 +123,24 @@ async fn get_visibility(
         Visibility::Private
     };
     Ok(get_room_visibility::v3::Response::new(visibility))
+}
+
+/// A directory visibility request without `visibility` publishes the
+/// room, as Synapse does; ruma would refuse it.
+fn visibility_defaults_to_public(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body) {
+        Ok(mut map) if !map.contains_key("visibility") => {
+            map.insert("visibility".into(), "public".into());
+            Ok(Some(serde_json::to_vec(&map)?))
+        }
+        // Present, or not a JSON object: the extractor answers.
+        _ => Ok(None),
+    }
 }
 
 async fn set_visibility(
