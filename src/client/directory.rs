@@ -28,7 +28,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(delete_alias)
         .endpoint(room_aliases)
         .endpoint(get_visibility)
-        .merge(super::membership::before_parsing(
+        .merge(crate::http::body_check::before_parsing(
             Router::new().endpoint(set_visibility),
             visibility_defaults_to_public,
         ))

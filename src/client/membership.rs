@@ -2,10 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::extract::Request;
-use axum::middleware::{from_fn, Next};
-use axum::response::IntoResponse;
 use axum::Router;
 use ruma::api::client::knock::knock_room;
 use ruma::api::client::membership::{
@@ -15,7 +11,6 @@ use ruma::api::client::membership::{
 use ruma::{OwnedRoomId, RoomId, RoomOrAliasId, UserId};
 
 use crate::error::{Error, Result};
-use crate::http::body_guard::read_body;
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::membership::set_membership;
 use crate::services::Services;
@@ -29,7 +24,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(joined)
         .endpoint(leave)
         .endpoint(forget)
-        .merge(before_parsing(
+        .merge(crate::http::body_check::before_parsing(
             Router::new()
                 .endpoint(invite)
                 .endpoint(kick)
@@ -37,38 +32,6 @@ pub fn routes() -> Router<Arc<Services>> {
                 .endpoint(unban),
             user_id_as_synapse,
         ))
-}
-
-/// What a check makes of a JSON body before ruma parses it: nothing to
-/// say, the body ruma should parse instead, or Synapse's refusal of it.
-pub(super) type BodyCheck = fn(&[u8]) -> Result<Option<Vec<u8>>>;
-
-/// Runs `check` on the bodies of `router`'s routes, where ruma answers a
-/// body otherwise than Synapse does. A refusal replaces only ruma's own
-/// refusal of the request (400), so a missing token or a malformed path
-/// is still answered first, as before.
-pub(super) fn before_parsing(
-    router: Router<Arc<Services>>,
-    check: BodyCheck,
-) -> Router<Arc<Services>> {
-    router.route_layer(from_fn(move |request: Request, next: Next| async move {
-        let (parts, body) = request.into_parts();
-        let bytes = match read_body(Request::from_parts(parts.clone(), body)).await {
-            Ok(bytes) => bytes,
-            Err(e) => return e.into_response(),
-        };
-        let (bytes, refusal) = match check(&bytes) {
-            Ok(new) => (new.map_or(bytes, Bytes::from), None),
-            Err(e) => (bytes, Some(e)),
-        };
-        let response = next
-            .run(Request::from_parts(parts, Body::from(bytes)))
-            .await;
-        match refusal {
-            Some(e) if response.status() == http::StatusCode::BAD_REQUEST => e.into_response(),
-            _ => response,
-        }
-    }))
 }
 
 /// Synapse's answers on the `user_id` of invite, kick, ban and unban

@@ -24,7 +24,7 @@ pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .endpoint(receipt)
         .endpoint(read_markers)
-        .merge(super::membership::before_parsing(
+        .merge(crate::http::body_check::before_parsing(
             Router::new().endpoint(typing),
             timeout_as_synapse,
         ))
