@@ -277,7 +277,7 @@ pub async fn encrypt(
         }
     }
     if !messages.is_empty() {
-        let txn = crate::services::accounts::random_string(16);
+        let txn = crate::random::random_string(16);
         s.keys
             .send_to_device(ai, &device_id(), &txn, "m.room.encrypted", messages, |u| {
                 s.accounts.device_ids(u)

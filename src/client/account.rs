@@ -171,7 +171,7 @@ async fn register(
     };
     let localpart = match &body.username {
         Some(name) => name.to_lowercase(),
-        None => crate::services::accounts::random_string(12).to_lowercase(),
+        None => crate::random::random_string(12).to_lowercase(),
     };
     let user = s.accounts.user_id(&localpart)?;
     check_not_reserved(&localpart)?;
@@ -405,7 +405,7 @@ pub async fn admin_register_nonce(State(s): S) -> Result<Json<Value>> {
             "Shared secret registration is not enabled",
         ));
     }
-    let nonce = crate::services::accounts::random_string(32);
+    let nonce = crate::random::random_string(32);
     s.uia.remember_nonce(&nonce);
     Ok(Json(json!({ "nonce": nonce })))
 }

@@ -11,6 +11,7 @@ use ruma::serde::Raw;
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::rooms::timeline::TimelinePos;
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -52,12 +53,13 @@ async fn list(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(new) => new.insert(s.rooms.reader(&caller.user_id, &record.room_id).ok()),
         };
+        let at = TimelinePos::live(row.count);
         let entry = s.rooms.timeline(
             row.short_room,
-            row.count,
+            at,
             Direction::Backward,
             1,
-            Some(row.count.saturating_sub(1)),
+            Some(at.before()),
         )?;
         let Some(entry) = entry.into_iter().next() else {
             continue;

@@ -13,7 +13,7 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId};
 use super::room_history::{event_filter, page_limit};
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::rooms::timeline::TimelineEntry;
+use crate::rooms::timeline::{TimelineEntry, TimelinePos};
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -50,32 +50,25 @@ async fn context(
         }
         Ok(kept)
     };
-    let before = keep(s.rooms.timeline(
-        short_room,
-        meta.count.saturating_sub(1),
-        Direction::Backward,
-        before_n,
-        None,
-    )?)?;
-    let upto = until.min(s.store.position());
-    let after = keep(s.rooms.timeline(
-        short_room,
-        meta.count,
-        Direction::Forward,
-        after_n,
-        Some(upto),
-    )?)?;
+    let at = meta.position();
+    let before =
+        keep(
+            s.rooms
+                .timeline(short_room, at.before(), Direction::Backward, before_n, None)?,
+        )?;
+    let upto = TimelinePos::live(until.min(s.store.position()));
+    let after = keep(
+        s.rooms
+            .timeline(short_room, at, Direction::Forward, after_n, Some(upto))?,
+    )?;
     let client = |e: &TimelineEntry| -> Result<Raw<_>> {
         let json = s
             .rooms
             .client_event_raw(e.short, &e.pdu, Some(room), caller.viewer())?;
         Ok(Raw::from_json(json))
     };
-    let start = before
-        .last()
-        .map(|e| e.count.saturating_sub(1))
-        .unwrap_or(meta.count.saturating_sub(1));
-    let end = after.last().map(|e| e.count).unwrap_or(meta.count);
+    let start = before.last().map_or(at, |e| e.pos).before();
+    let end = after.last().map_or(at, |e| e.pos);
     let state_hash = match after.last() {
         Some(e) => s.rooms.meta(e.short)?.state_after,
         None => meta.state_after,
@@ -89,8 +82,8 @@ async fn context(
     let event = s
         .rooms
         .client_event_raw(short, &pdu, Some(room), caller.viewer())?;
-    response.start = Some(start.to_string());
-    response.end = Some(end.to_string());
+    response.start = Some(start.token());
+    response.end = Some(end.token());
     response.event = Some(Raw::from_json(event));
     response.events_before = before.iter().map(client).collect::<Result<_>>()?;
     response.events_after = after.iter().map(client).collect::<Result<_>>()?;
@@ -109,9 +102,9 @@ async fn timestamp_to_event(
     let (short_room, until) = (reader.short_room, reader.until);
     let ts: u64 = body.ts.get().into();
     let forward = body.dir == Dir::Forward;
-    let upto = until.min(s.store.position());
+    let upto = TimelinePos::live(until.min(s.store.position()));
     let mut best: Option<(MilliSecondsSinceUnixEpoch, OwnedEventId)> = None;
-    let mut cursor = 0;
+    let mut cursor = TimelinePos::EARLIEST;
     let mut scanned = 0;
     while scanned < MAX_SCAN {
         let page = s
@@ -122,7 +115,7 @@ async fn timestamp_to_event(
         }
         for e in &page {
             scanned += 1;
-            cursor = e.count;
+            cursor = e.pos;
             if !reader.can_see_entry(e)? {
                 continue;
             }

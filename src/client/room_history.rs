@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::rooms::timeline::{parse_token, TimelinePos};
 use crate::services::Services;
 use crate::sync::filter::EventFilter;
 
@@ -56,12 +57,6 @@ pub fn event_filter(filter: RoomEventFilter) -> EventFilter {
     }
 }
 
-pub fn parse_token(token: &str) -> Result<u64> {
-    token
-        .parse()
-        .map_err(|_| Error::invalid_param("Invalid pagination token"))
-}
-
 async fn messages(
     s: Arc<Services>,
     req: Ruma<get_message_events::v3::Request>,
@@ -76,11 +71,11 @@ async fn messages(
     };
     let limit = page_limit(body.limit, 1000);
     let filter = event_filter(body.filter);
-    let now = s.store.position().min(until);
+    let now = TimelinePos::live(s.store.position().min(until));
     let from = match body.from.as_deref() {
         Some(t) => parse_token(t)?.min(now),
         None if direction == Direction::Backward => now,
-        None => 0,
+        None => TimelinePos::EARLIEST,
     };
     let to = body.to.as_deref().map(parse_token).transpose()?;
     let bound = match direction {
@@ -106,8 +101,8 @@ async fn messages(
         let exhausted = page.len() < limit.max(1);
         for entry in &page {
             cursor = match direction {
-                Direction::Backward => entry.count.saturating_sub(1),
-                Direction::Forward => entry.count,
+                Direction::Backward => entry.pos.before(),
+                Direction::Forward => entry.pos,
             };
             if chunk.len() < limit && filter.allows(&entry.pdu) && reader.can_see_entry(entry)? {
                 senders.insert(entry.pdu.sender.clone());
@@ -132,8 +127,8 @@ async fn messages(
     }
     let mut response = get_message_events::v3::Response::new();
     response.chunk = chunk;
-    response.start = from.to_string();
-    response.end = end.map(|e| e.to_string());
+    response.start = from.token();
+    response.end = end.map(TimelinePos::token);
     let member_state = match filter.lazy_load_members && !senders.is_empty() {
         true => reader.readable_state().ok(),
         false => None,
@@ -166,7 +161,7 @@ async fn members(
     let room = &body.room_id;
     let reader = s.rooms.reader(&req.caller.user_id, room)?;
     let hash = match body.at.as_deref() {
-        Some(at) => reader.readable_state_at(parse_token(at)?)?,
+        Some(at) => reader.readable_state_at(parse_token(at)?.stream_count())?,
         None => reader.readable_state()?,
     };
     let state = s.rooms.state.load(hash)?;

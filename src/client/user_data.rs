@@ -219,7 +219,7 @@ async fn create_filter(
     let filter = serde_json::to_value(&body.filter)?;
     // What /sync will read it as.
     Filter::from_json(&filter)?;
-    let id = crate::services::accounts::random_string(10);
+    let id = crate::random::random_string(10);
     let mut batch = Batch::new();
     batch.put(
         Table::Filters,

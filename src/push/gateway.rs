@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, Semaphore};
 use super::pushers::Pusher;
 use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::services::Wake;
+use crate::store::Wake;
 
 /// Gateway requests in flight at once.
 const MAX_IN_FLIGHT: usize = 16;

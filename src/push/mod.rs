@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::error::Result;
 use crate::rooms::{AppendHook, Appended, Pdu, RoomRecord, Rooms};
 use crate::services::account_data::AccountData;
-use crate::services::Store;
+use crate::store::Store;
 pub use record::Notification;
 use room_ctx::RoomPushCtx;
 use rules::{CompiledRules, EventView, RuleContext};

@@ -7,18 +7,19 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use matrixos_storage::{keys, Batch, CountGuard, Table};
+use matrixos_storage::{tables, Batch, CountGuard};
 use ruma::events::TimelineEventType;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::{OwnedEventId, OwnedUserId, UserId};
+use ruma::{EventId, OwnedEventId, OwnedUserId, UserId};
 
 use super::auth::{judge, Judged, Verdict};
 use super::hooks::Appended;
 use super::state::StateMap;
 use super::state_view::{AuthEventsState, StoredState};
+use super::timeline::TimelinePos;
 use super::{EventMeta, Pdu, RoomRecord, Rooms};
 use crate::error::{Error, Result};
-use crate::services::Wake;
+use crate::store::Wake;
 
 /// An event ready to be appended.
 pub(crate) struct Incoming {
@@ -33,7 +34,7 @@ pub(crate) struct Incoming {
     /// snapshot).
     pub state_before: Option<u64>,
     /// The sending device and transaction id, and the key recording it.
-    pub txn: Option<((String, String), Vec<u8>)>,
+    pub txn: Option<((String, String), [String; 5])>,
 }
 
 /// What appending an event did.
@@ -85,7 +86,7 @@ impl Rooms {
         } = incoming;
         let short_event = match self.short_event(&pdu.event_id)? {
             Some(short) if self.is_outlier(short)? => {
-                batch.delete(Table::Outliers, short.to_be_bytes().to_vec());
+                tables::OUTLIERS.delete(batch, &short);
                 short
             }
             Some(_) => return Err(Error::invalid_param("Event already in the room")),
@@ -101,21 +102,11 @@ impl Rooms {
         } else {
             self.judge(&rules, &pdu, &head, &before)?
         };
-        batch.put(Table::Events, short_event.to_be_bytes().to_vec(), stored);
-        batch.put(
-            Table::EventIds,
-            pdu.event_id.as_bytes().to_vec(),
-            short_event.to_be_bytes().to_vec(),
-        );
+        self.put_event(batch, short_event, &pdu.event_id, &stored);
         if verdict == Verdict::Rejected {
             let why = reason.clone().unwrap_or_default();
             tracing::info!(event = %pdu.event_id, reason = %why, "event rejected");
-            self.note_rejection();
-            batch.put(
-                Table::Rejections,
-                short_event.to_be_bytes().to_vec(),
-                why.into_bytes(),
-            );
+            self.put_rejection(batch, short_event, &why);
             pdu.rejected = true;
             self.cache_pdu(short_event, Arc::new(pdu));
             return Ok(Staged::kept_out(head, verdict, reason));
@@ -134,6 +125,7 @@ impl Rooms {
         let mut meta = EventMeta {
             room: short_room,
             count: 0,
+            backfill: 0,
             state_before: before_id,
             state_after: after_id,
             verdict,
@@ -144,21 +136,17 @@ impl Rooms {
         self.cache_pdu(short_event, pdu.clone());
         if verdict == Verdict::SoftFailed {
             tracing::info!(event = %pdu.event_id, reason = ?reason, "event soft-failed");
-            self.put_meta(batch, short_event, meta)?;
+            self.put_meta(batch, short_event, meta);
             return Ok(Staged::kept_out(head, verdict, reason));
         }
 
         let position = self.store.db.reserve_count(batch);
         let count = position.get();
         meta.count = count;
-        self.put_meta(batch, short_event, meta)?;
-        batch.put(
-            Table::Timeline,
-            keys::short_and_u64(short_room, count).to_vec(),
-            short_event.to_be_bytes().to_vec(),
-        );
+        self.put_meta(batch, short_event, meta);
+        tables::TIMELINE.put(batch, &(short_room, TimelinePos::live(count)), &short_event);
         if let Some((_, key)) = txn {
-            batch.put(Table::Transactions, key, pdu.event_id.as_bytes().to_vec());
+            tables::EVENT_TXNS.put(batch, &key, &pdu.event_id.to_string());
         }
         if pdu.kind == TimelineEventType::RoomRedaction {
             self.apply_redaction(batch, short_room, &before, &rules, &pdu, short_event)?;
@@ -166,20 +154,12 @@ impl Rooms {
         let new_head = self.advance_head(&head, &pdu, after_id, &rules, batch)?;
         let mut wake = Wake::room(&new_head.room_id);
         if new_head.state != head.state {
-            batch.put(
-                Table::RoomStates,
-                keys::short_and_u64(short_room, count).to_vec(),
-                new_head.state.to_be_bytes().to_vec(),
-            );
+            tables::ROOM_STATES.put(batch, &(short_room, count), &new_head.state);
             for member in self.index_state_change(batch, short_room, &head, &new_head, count)? {
                 wake = wake.and_user(&member);
             }
         }
-        batch.put(
-            Table::Rooms,
-            short_room.to_be_bytes().to_vec(),
-            serde_json::to_vec(&new_head)?,
-        );
+        tables::ROOMS.put(batch, &short_room, &new_head);
         self.hooks.run(
             self,
             batch,
@@ -202,21 +182,25 @@ impl Rooms {
         })
     }
 
-    fn put_meta(&self, batch: &mut Batch, short_event: u64, meta: EventMeta) -> Result<()> {
-        batch.put(
-            Table::EventMeta,
-            short_event.to_be_bytes().to_vec(),
-            serde_json::to_vec(&meta)?,
-        );
+    pub(super) fn put_meta(&self, batch: &mut Batch, short_event: u64, meta: EventMeta) {
+        tables::EVENT_META.put(batch, &short_event, &meta);
         self.cache_meta(short_event, Arc::new(meta));
-        Ok(())
+    }
+
+    /// Records an event's id and its `stored_event` record.
+    pub(super) fn put_event(&self, batch: &mut Batch, short: u64, id: &EventId, stored: &Vec<u8>) {
+        tables::EVENTS.put(batch, &short, stored);
+        tables::EVENT_IDS.put(batch, id.as_str(), &short);
+    }
+
+    /// Records why an event was rejected.
+    pub(super) fn put_rejection(&self, batch: &mut Batch, short: u64, reason: &str) {
+        self.note_rejection();
+        tables::REJECTIONS.put(batch, &short, &reason.to_owned());
     }
 
     pub(crate) fn is_outlier(&self, short_event: u64) -> Result<bool> {
-        Ok(self
-            .store
-            .db
-            .exists(Table::Outliers, &short_event.to_be_bytes())?)
+        Ok(tables::OUTLIERS.contains(&self.store.db, &short_event)?)
     }
 
     /// The spec's three checks for an event from elsewhere.
@@ -289,7 +273,12 @@ impl Rooms {
     }
 
     /// The resolution of several stored states, stored in turn.
-    fn resolve_ids(&self, ids: &[u64], rules: &RoomVersionRules, batch: &mut Batch) -> Result<u64> {
+    pub(super) fn resolve_ids(
+        &self,
+        ids: &[u64],
+        rules: &RoomVersionRules,
+        batch: &mut Batch,
+    ) -> Result<u64> {
         let distinct: BTreeSet<u64> = ids.iter().copied().collect();
         if let [only] = distinct.iter().copied().collect::<Vec<_>>().as_slice() {
             return Ok(*only);

@@ -8,33 +8,12 @@ use std::sync::Arc;
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::AuthorizationRules;
 use ruma::EventId;
-use serde::{Deserialize, Serialize};
 
 use super::state_view::StateView;
 use super::Pdu;
 use crate::error::{Error, Result};
 
-/// What the auth checks decided about an event, stored with it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Passed every check: in the timeline and the state.
-    #[default]
-    Accepted,
-    /// Failed against its auth events or the state before it: kept so that
-    /// it is never fetched again, never served, never part of any state.
-    Rejected,
-    /// Allowed by the state before it but not by the room's current state:
-    /// kept (and part of the state after it), not served, not a forward
-    /// extremity.
-    SoftFailed,
-}
-
-impl Verdict {
-    pub fn is_accepted(self) -> bool {
-        self == Verdict::Accepted
-    }
-}
+pub use matrixos_storage::records::Verdict;
 
 /// The outcome of applying the rules: `Ok(Err(reason))` is a refusal; the
 /// outer error is a storage failure, which is never a refusal.

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::{tables, Batch};
 use parking_lot::Mutex;
 
 use super::Rooms;
@@ -42,17 +42,6 @@ impl AuthChains {
     }
 }
 
-fn decode(raw: &[u8]) -> Result<Vec<u64>> {
-    if raw.len() % 8 != 0 {
-        return Err(Error::internal("corrupt auth chain"));
-    }
-    Ok(raw.chunks_exact(8).filter_map(keys::read_u64).collect())
-}
-
-fn encode(chain: &[u64]) -> Vec<u8> {
-    chain.iter().flat_map(|s| s.to_be_bytes()).collect()
-}
-
 impl Rooms {
     /// The short ids of an event's auth events that this server has.
     fn auth_event_shorts(&self, short: u64) -> Result<Vec<u64>> {
@@ -70,9 +59,9 @@ impl Rooms {
         if let Some(chain) = self.auth_chains.get(short) {
             return Ok(Some(chain));
         }
-        match self.store.db.get(Table::AuthChains, &short.to_be_bytes())? {
-            Some(raw) => {
-                let chain = Arc::new(decode(&raw)?);
+        match tables::AUTH_CHAINS.get(&self.store.db, &short)? {
+            Some(chain) => {
+                let chain = Arc::new(chain);
                 self.auth_chains.put(short, chain.clone());
                 Ok(Some(chain))
             }
@@ -118,11 +107,7 @@ impl Rooms {
             chain.sort_unstable();
             let chain = Arc::new(chain);
             if let Some(batch) = batch.as_deref_mut() {
-                batch.put(
-                    Table::AuthChains,
-                    event.to_be_bytes().to_vec(),
-                    encode(&chain),
-                );
+                tables::AUTH_CHAINS.put(batch, &event, &chain);
             }
             self.auth_chains.put(event, chain.clone());
             done.insert(event, chain);

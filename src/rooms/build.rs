@@ -13,7 +13,7 @@ use super::send::EventDraft;
 use super::state_view::{StateView, StoredState};
 use super::{auth, limits, stored_event, Pdu, RoomRecord, Rooms};
 use crate::error::{Error, Result};
-use crate::services::accounts::random_string;
+use crate::random::random_string;
 
 /// The most prev events a local event names.
 const MAX_PREV_EVENTS: usize = 10;

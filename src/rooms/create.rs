@@ -13,8 +13,8 @@ use super::send::{BuiltEvent, EventDraft};
 use super::state_view::DraftState;
 use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
-use crate::services::accounts::random_string;
-use crate::services::Wake;
+use crate::random::random_string;
+use crate::store::Wake;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {

@@ -1,32 +1,31 @@
 //! Room aliases and the public room directory.
 //!
 //! The aliases table holds both directions: `#alias` → record, and
-//! `!room ‖ 0xff ‖ #alias` → nothing (room ids start with `!`, aliases with
-//! `#`, so the two never collide).
+//! `(!room, #alias)` → nothing (room ids start with `!`, aliases with `#`,
+//! so the two never collide).
 
-use matrixos_storage::{keys, Batch, Table};
-use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId};
-use serde::{Deserialize, Serialize};
+use matrixos_storage::tables::{ALIASES, PUBLIC_ROOMS, PUBLIC_ROOMS_PART, ROOM_ALIASES};
+use matrixos_storage::typed::TextPair;
+use matrixos_storage::Batch;
+use ruma::{OwnedRoomAliasId, OwnedRoomId, RoomAliasId, RoomId, UserId};
 
 use super::Rooms;
 use crate::error::{Error, Result};
-use crate::services::Wake;
+use crate::store::Wake;
 
-/// Where an alias points and who made it (who may delete it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AliasRecord {
-    pub room_id: OwnedRoomId,
-    pub creator: OwnedUserId,
+pub use matrixos_storage::records::AliasRecord;
+
+fn public_key(room: &RoomId) -> (String, String) {
+    (PUBLIC_ROOMS_PART.to_owned(), room.to_string())
 }
 
-const PUBLIC_PREFIX: &[u8] = b"public_room";
+fn room_alias_key(room: &RoomId, alias: &RoomAliasId) -> (String, String) {
+    (room.to_string(), alias.to_string())
+}
 
 impl Rooms {
     pub fn alias(&self, alias: &RoomAliasId) -> Result<Option<AliasRecord>> {
-        match self.store.db.get(Table::Aliases, alias.as_bytes())? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+        Ok(ALIASES.get(&self.store.db, alias.as_str())?)
     }
 
     pub fn alias_target(&self, alias: &RoomAliasId) -> Result<Option<OwnedRoomId>> {
@@ -44,16 +43,8 @@ impl Rooms {
             room_id: room.to_owned(),
             creator: creator.to_owned(),
         };
-        batch.put(
-            Table::Aliases,
-            alias.as_bytes().to_vec(),
-            serde_json::to_vec(&record)?,
-        );
-        batch.put(
-            Table::Aliases,
-            keys::join(&[room.as_bytes(), alias.as_bytes()]),
-            Vec::new(),
-        );
+        ALIASES.put(batch, alias.as_str(), &record);
+        ROOM_ALIASES.put(batch, &room_alias_key(room, alias), &());
         Ok(())
     }
 
@@ -78,23 +69,18 @@ impl Rooms {
 
     pub async fn delete_alias(&self, alias: &RoomAliasId, record: &AliasRecord) -> Result<()> {
         let mut batch = Batch::new();
-        batch.delete(Table::Aliases, alias.as_bytes().to_vec());
-        batch.delete(
-            Table::Aliases,
-            keys::join(&[record.room_id.as_bytes(), alias.as_bytes()]),
-        );
+        ALIASES.delete(&mut batch, alias.as_str());
+        ROOM_ALIASES.delete(&mut batch, &room_alias_key(&record.room_id, alias));
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// The local aliases pointing at a room.
     pub fn aliases_of(&self, room: &RoomId) -> Result<Vec<OwnedRoomAliasId>> {
-        let prefix = keys::prefix(&[room.as_bytes()]);
+        let prefix = TextPair::prefix(room.as_str());
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::Aliases, &prefix) {
-            let (k, _) = item?;
-            if let Ok(alias) =
-                RoomAliasId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref())
-            {
+        for item in ROOM_ALIASES.scan_prefix(&self.store.db, &prefix) {
+            let ((_, alias), ()) = item?;
+            if let Ok(alias) = RoomAliasId::parse(alias) {
                 out.push(alias);
             }
         }
@@ -103,30 +89,26 @@ impl Rooms {
 
     /// Lists or unlists a room in the public room directory.
     pub async fn set_published(&self, room: &RoomId, published: bool) -> Result<()> {
-        let key = keys::join(&[PUBLIC_PREFIX, room.as_bytes()]);
         let mut batch = Batch::new();
         if published {
-            batch.put(Table::Server, key, Vec::new());
+            PUBLIC_ROOMS.put(&mut batch, &public_key(room), &());
         } else {
-            batch.delete(Table::Server, key);
+            PUBLIC_ROOMS.delete(&mut batch, &public_key(room));
         }
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
     pub fn is_published(&self, room: &RoomId) -> Result<bool> {
-        Ok(self.store.db.exists(
-            Table::Server,
-            &keys::join(&[PUBLIC_PREFIX, room.as_bytes()]),
-        )?)
+        Ok(PUBLIC_ROOMS.contains(&self.store.db, &public_key(room))?)
     }
 
     /// Every room in the public directory.
     pub fn published_rooms(&self) -> Result<Vec<OwnedRoomId>> {
-        let prefix = keys::prefix(&[PUBLIC_PREFIX]);
+        let prefix = TextPair::prefix(PUBLIC_ROOMS_PART);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::Server, &prefix) {
-            let (k, _) = item?;
-            if let Ok(room) = RoomId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref()) {
+        for item in PUBLIC_ROOMS.scan_prefix(&self.store.db, &prefix) {
+            let ((_, room), ()) = item?;
+            if let Ok(room) = RoomId::parse(room) {
                 out.push(room);
             }
         }

@@ -1,28 +1,17 @@
 //! Membership indexes: which rooms a user is in (and how), and who is in a
 //! room. Written in the same batch as the member event they come from.
 
-use matrixos_storage::{keys, Batch, Db, Table};
+use matrixos_storage::typed::{room_prefix, TextPair};
+use matrixos_storage::{tables, Batch, Db};
 use ruma::events::StateEventType;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Pdu, RoomRecord, Rooms};
 use crate::error::Result;
-use crate::services::Wake;
+use crate::store::Wake;
 
-/// A user's membership in one room.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MembershipRecord {
-    pub membership: String,
-    /// Stream position of the member event.
-    pub count: u64,
-    /// Short id of the member event.
-    pub event: u64,
-    /// Stripped state shown with an invite or knock.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stripped_state: Vec<Value>,
-}
+pub use matrixos_storage::records::MembershipRecord;
 
 /// State types shown to invitees before they join.
 const STRIPPED_TYPES: [StateEventType; 7] = [
@@ -35,8 +24,8 @@ const STRIPPED_TYPES: [StateEventType; 7] = [
     StateEventType::RoomTopic,
 ];
 
-fn user_room_key(user: &UserId, room: &RoomId) -> Vec<u8> {
-    keys::join(&[user.as_bytes(), room.as_bytes()])
+fn user_room_key(user: &UserId, room: &RoomId) -> (String, String) {
+    (user.to_string(), room.to_string())
 }
 
 impl Rooms {
@@ -76,35 +65,20 @@ impl Rooms {
             event: short_event,
             stripped_state,
         };
-        batch.put(
-            Table::UserRooms,
-            user_room_key(&target, &head.room_id),
-            serde_json::to_vec(&record)?,
-        );
-        batch.put(
-            Table::RoomMembers,
-            keys::short_and_str(short_room, target.as_str()),
-            membership.into_bytes(),
-        );
+        tables::USER_ROOMS.put(batch, &user_room_key(&target, &head.room_id), &record);
+        tables::ROOM_MEMBERS.put(batch, &(short_room, target.to_string()), &membership);
         Ok(())
     }
 
     /// Removes the user's record of a room they left (`/forget`).
     pub async fn forget(&self, user: &UserId, room: &RoomId) -> Result<()> {
         let mut batch = Batch::new();
-        batch.delete(Table::UserRooms, user_room_key(user, room));
+        tables::USER_ROOMS.delete(&mut batch, &user_room_key(user, room));
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
     pub fn membership(&self, user: &UserId, room: &RoomId) -> Result<Option<MembershipRecord>> {
-        match self
-            .store
-            .db
-            .get(Table::UserRooms, &user_room_key(user, room))?
-        {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+        Ok(tables::USER_ROOMS.get(&self.store.db, &user_room_key(user, room))?)
     }
 
     pub fn is_joined(&self, user: &UserId, room: &RoomId) -> Result<bool> {
@@ -129,12 +103,12 @@ impl Rooms {
 
     /// Every user with a membership in the room, with that membership.
     pub fn members(&self, short_room: u64) -> Result<Vec<(OwnedUserId, String)>> {
-        let prefix = short_room.to_be_bytes();
+        let prefix = room_prefix(short_room);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::RoomMembers, &prefix) {
-            let (k, v) = item?;
-            if let Ok(user) = UserId::parse(String::from_utf8_lossy(&k[8..]).as_ref()) {
-                out.push((user, String::from_utf8_lossy(&v).into_owned()));
+        for item in tables::ROOM_MEMBERS.scan_prefix(&self.store.db, &prefix) {
+            let ((_, user), membership) = item?;
+            if let Ok(user) = UserId::parse(user) {
+                out.push((user, membership));
             }
         }
         Ok(out)
@@ -156,14 +130,13 @@ impl Rooms {
 
 /// Every room the user has a membership in, with that membership.
 pub fn rooms_of(db: &Db, user: &UserId) -> Result<Vec<(OwnedRoomId, MembershipRecord)>> {
-    let prefix = keys::prefix(&[user.as_bytes()]);
+    let prefix = TextPair::prefix(user.as_str());
     let mut out = Vec::new();
-    for item in db.scan_prefix(Table::UserRooms, &prefix) {
-        let (k, v) = item?;
-        let Ok(room) = RoomId::parse(String::from_utf8_lossy(&k[prefix.len()..]).as_ref()) else {
-            continue;
-        };
-        out.push((room, serde_json::from_slice(&v)?));
+    for item in tables::USER_ROOMS.scan_prefix(db, &prefix) {
+        let ((_, room), record) = item?;
+        if let Ok(room) = RoomId::parse(room) {
+            out.push((room, record));
+        }
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 pub mod append;
 pub mod auth;
 pub mod auth_chain;
+pub mod backfill;
 pub mod build;
 pub mod create;
 pub mod directory;
@@ -28,53 +29,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use matrixos_federation::ServerSigningKey;
-use matrixos_storage::{keys, Table};
+use matrixos_storage::tables;
 use parking_lot::Mutex;
-use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedServerName, RoomId, RoomVersionId};
-use serde::{Deserialize, Serialize};
+use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedServerName, RoomId};
 
 use crate::error::{Error, Result};
-use crate::services::Store;
+use crate::store::Store;
 use crate::two_gen::TwoGen;
 pub use auth::Verdict;
 pub use hooks::{AppendHook, Appended};
 pub use pdu::Pdu;
 use state::StateStore;
 
-/// What the server keeps about a room besides its events.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RoomRecord {
-    pub room_id: OwnedRoomId,
-    pub version: RoomVersionId,
-    /// The current state hash.
-    pub state: u64,
-    /// Forward extremities: the events a new event points at.
-    pub extremities: Vec<OwnedEventId>,
-    pub depth: u64,
-}
-
-/// Per-event bookkeeping that is not part of the PDU.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventMeta {
-    pub room: u64,
-    pub count: u64,
-    pub state_before: u64,
-    pub state_after: u64,
-    /// What the auth rules decided (only accepted events are in the
-    /// timeline; rejected ones have no metadata at all).
-    #[serde(default, skip_serializing_if = "is_accepted")]
-    pub verdict: Verdict,
-    /// The state event this one replaced (for `unsigned.prev_content`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<u64>,
-    /// The sending device and its transaction id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub txn: Option<(String, String)>,
-}
-
-fn is_accepted(verdict: &Verdict) -> bool {
-    verdict.is_accepted()
-}
+pub use matrixos_storage::records::{EventMeta, RoomRecord};
 
 /// Cached PDUs (and event ids, metadata), per cache generation.
 const MAX_CACHED_PDUS: usize = 100_000;
@@ -100,19 +67,24 @@ pub struct Rooms {
     any_rejected: std::sync::atomic::AtomicBool,
 }
 
+/// Runs work that reads the disk at length (state resolution over a DAG
+/// from elsewhere, auth chains) on the blocking pool, off the async threads.
+pub async fn off_async<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
+}
+
 impl Rooms {
     pub fn new(
         store: Store,
         server_name: OwnedServerName,
         signing_key: Arc<ServerSigningKey>,
     ) -> Result<Self> {
-        let any_rejected = std::sync::atomic::AtomicBool::new(
-            store
-                .db
-                .scan_prefix(Table::Rejections, &[])
-                .next()
-                .is_some(),
-        );
+        let any_rejected =
+            std::sync::atomic::AtomicBool::new(!tables::REJECTIONS.is_empty(&store.db));
         Ok(Self {
             state: StateStore::new(store.db.clone()),
             auth_chains: auth_chain::AuthChains::default(),
@@ -148,10 +120,9 @@ impl Rooms {
         if let Some(s) = self.short_rooms.lock().get(room) {
             return Ok(Some(*s));
         }
-        let Some(v) = self.store.db.get(Table::RoomIds, room.as_bytes())? else {
+        let Some(short) = tables::ROOM_IDS.get(&self.store.db, room.as_str())? else {
             return Ok(None);
         };
-        let short = keys::read_u64(&v).ok_or_else(|| Error::internal("corrupt room id"))?;
         self.short_rooms.lock().insert(room.to_owned(), short);
         Ok(Some(short))
     }
@@ -159,11 +130,7 @@ impl Rooms {
     /// Gives a new room its short id, recorded in `batch`.
     pub(crate) fn allocate_room(&self, batch: &mut matrixos_storage::Batch, room: &RoomId) -> u64 {
         let short_room = self.store.db.allocate_short(batch);
-        batch.put(
-            Table::RoomIds,
-            room.as_bytes().to_vec(),
-            short_room.to_be_bytes().to_vec(),
-        );
+        tables::ROOM_IDS.put(batch, room.as_str(), &short_room);
         short_room
     }
 
@@ -173,10 +140,7 @@ impl Rooms {
 
     /// The durable room record (what readers see).
     pub fn record(&self, short_room: u64) -> Result<Option<RoomRecord>> {
-        match self.store.db.get(Table::Rooms, &short_room.to_be_bytes())? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+        Ok(tables::ROOMS.get(&self.store.db, &short_room)?)
     }
 
     /// The record by room id; `M_NOT_FOUND` for rooms this server never saw.
@@ -218,28 +182,17 @@ impl Rooms {
         if let Some(short) = self.event_shorts.lock().get(event) {
             return Ok(Some(*short));
         }
-        Ok(self
-            .store
-            .db
-            .get(Table::EventIds, event.as_bytes())?
-            .and_then(|v| keys::read_u64(&v)))
+        Ok(tables::EVENT_IDS.get(&self.store.db, event.as_str())?)
     }
 
     pub fn pdu_by_short(&self, short: u64) -> Result<Arc<Pdu>> {
         if let Some(p) = self.pdus.lock().get(&short) {
             return Ok(p.clone());
         }
-        let raw = self
-            .store
-            .db
-            .get(Table::Events, &short.to_be_bytes())?
-            .ok_or_else(|| Error::internal(format!("event {short} missing")))?;
+        let raw = self.stored_event(short)?;
         let mut pdu = stored_event::pdu_of(&raw)?;
         pdu.rejected = self.any_rejected.load(std::sync::atomic::Ordering::Acquire)
-            && self
-                .store
-                .db
-                .exists(Table::Rejections, &short.to_be_bytes())?;
+            && tables::REJECTIONS.contains(&self.store.db, &short)?;
         let pdu = Arc::new(pdu);
         self.cache_pdu(short, pdu.clone());
         Ok(pdu)
@@ -248,12 +201,14 @@ impl Rooms {
     /// The PDU of a stored event exactly as it was signed: what other
     /// servers are served.
     pub fn signed_pdu(&self, short: u64) -> Result<Vec<u8>> {
-        let record = self
-            .store
-            .db
-            .get(Table::Events, &short.to_be_bytes())?
-            .ok_or_else(|| Error::internal(format!("event {short} missing")))?;
-        stored_event::signed_pdu(&record)
+        stored_event::signed_pdu(&self.stored_event(short)?)
+    }
+
+    /// An event's record in the `Events` table.
+    pub(crate) fn stored_event(&self, short: u64) -> Result<Vec<u8>> {
+        tables::EVENTS
+            .get(&self.store.db, &short)?
+            .ok_or_else(|| Error::internal(format!("event {short} missing")))
     }
 
     pub(crate) fn cache_pdu(&self, short: u64, pdu: Arc<Pdu>) {
@@ -300,10 +255,10 @@ impl Rooms {
         if let Some(meta) = self.metas.lock().get(&short) {
             return Ok(Some(meta.clone()));
         }
-        let Some(raw) = self.store.db.get(Table::EventMeta, &short.to_be_bytes())? else {
+        let Some(meta) = tables::EVENT_META.get(&self.store.db, &short)? else {
             return Ok(None);
         };
-        let meta: Arc<EventMeta> = Arc::new(serde_json::from_slice(&raw)?);
+        let meta = Arc::new(meta);
         self.cache_meta(short, meta.clone());
         Ok(Some(meta))
     }

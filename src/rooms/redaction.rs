@@ -1,7 +1,7 @@
 //! Applying redactions: the redacted event's stored form is replaced by its
 //! redacted form (per the room version's algorithm) in the redaction's batch.
 
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::{tables, Batch};
 use ruma::canonical_json::{redact_in_place, CanonicalJsonObject};
 use ruma::room_version_rules::{AuthorizationRules, RoomVersionRules};
 use ruma::{RoomId, RoomVersionId, UserId};
@@ -40,11 +40,7 @@ impl Rooms {
         )? {
             return Ok(());
         }
-        let raw = self
-            .store
-            .db
-            .get(Table::Events, &target_short.to_be_bytes())?
-            .ok_or_else(|| Error::internal("redaction target missing"))?;
+        let raw = self.stored_event(target_short)?;
         let mut object: CanonicalJsonObject =
             serde_json::from_slice(&stored_event::signed_pdu(&raw)?)?;
         redact_in_place(&mut object, &rules.redaction, None)
@@ -52,12 +48,8 @@ impl Rooms {
         let signed = serde_json::to_vec(&object)?;
         let pdu = Pdu::from_signed(Some(target_id.clone()), &signed)?;
         let stored = stored_event::encode(&target_id, &signed)?;
-        batch.put(Table::Events, target_short.to_be_bytes().to_vec(), stored);
-        batch.put(
-            Table::Redactions,
-            target_short.to_be_bytes().to_vec(),
-            redaction_short.to_be_bytes().to_vec(),
-        );
+        tables::EVENTS.put(batch, &target_short, &stored);
+        tables::REDACTIONS.put(batch, &target_short, &redaction_short);
         self.cache_pdu(target_short, std::sync::Arc::new(pdu));
         Ok(())
     }
@@ -119,10 +111,6 @@ impl Rooms {
 
     /// The redaction that redacted this event, if any.
     pub fn redacted_by(&self, short: u64) -> Result<Option<u64>> {
-        Ok(self
-            .store
-            .db
-            .get(Table::Redactions, &short.to_be_bytes())?
-            .and_then(|v| keys::read_u64(&v)))
+        Ok(tables::REDACTIONS.get(&self.store.db, &short)?)
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use matrixos_federation::event_id_for_pdu;
-use matrixos_storage::{Batch, Table};
+use matrixos_storage::{tables, Batch};
 use ruma::canonical_json::CanonicalJsonObject;
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
@@ -75,13 +75,22 @@ impl RemotePdu {
     pub fn event_id(&self) -> &OwnedEventId {
         &self.pdu.event_id
     }
+
+    /// The event and its record.
+    pub(crate) fn into_parts(self) -> (Pdu, Vec<u8>) {
+        (self.pdu, self.stored)
+    }
 }
 
 impl Rooms {
     /// Appends a PDU from elsewhere to a room this server is in. Its prev
     /// events must be known (fetching missing ones is the federation
     /// layer's work). A PDU already known answers as it was judged then.
-    pub async fn append_remote(&self, room: &RoomId, remote: RemotePdu) -> Result<Appended> {
+    pub async fn append_remote(
+        self: &Arc<Self>,
+        room: &RoomId,
+        remote: RemotePdu,
+    ) -> Result<Appended> {
         let lock = self.lock(room);
         let guard = lock.lock().await;
         let (short_room, _) = self.record_of(room)?;
@@ -93,19 +102,20 @@ impl Rooms {
         let head = self
             .head(short_room)?
             .ok_or_else(|| Error::not_found("Unknown room"))?;
-        let mut batch = Batch::new();
-        let staged = self.stage(
-            short_room,
-            head,
-            Incoming {
-                pdu: remote.pdu.clone(),
-                stored: remote.stored,
-                local: false,
-                state_before: None,
-                txn: None,
-            },
-            &mut batch,
-        )?;
+        let rooms = self.clone();
+        let incoming = Incoming {
+            pdu: remote.pdu.clone(),
+            stored: remote.stored,
+            local: false,
+            state_before: None,
+            txn: None,
+        };
+        let (staged, batch) = super::off_async(move || {
+            let mut batch = Batch::new();
+            let staged = rooms.stage(short_room, head, incoming, &mut batch)?;
+            Ok((staged, batch))
+        })
+        .await?;
         drop(guard);
         let positions = staged.position.into_iter().collect();
         if let Err(e) = self.store.commit(batch, positions, staged.wake).await {
@@ -120,12 +130,12 @@ impl Rooms {
     }
 
     /// How a stored event was judged.
-    fn judged(&self, short: u64, event_id: OwnedEventId) -> Result<Appended> {
-        if let Some(reason) = self.store.db.get(Table::Rejections, &short.to_be_bytes())? {
+    pub(super) fn judged(&self, short: u64, event_id: OwnedEventId) -> Result<Appended> {
+        if let Some(reason) = tables::REJECTIONS.get(&self.store.db, &short)? {
             return Ok(Appended {
                 event_id,
                 verdict: Verdict::Rejected,
-                reason: Some(String::from_utf8_lossy(&reason).into_owned()),
+                reason: Some(reason),
             });
         }
         let verdict = self.meta(short)?.verdict;
@@ -159,18 +169,11 @@ impl Rooms {
                 &pdu,
                 rules.authorization.room_create_event_id_as_room_id,
             )?;
-            let key = short.to_be_bytes().to_vec();
-            batch.put(Table::Events, key.clone(), stored);
-            batch.put(
-                Table::EventIds,
-                pdu.event_id.as_bytes().to_vec(),
-                key.clone(),
-            );
-            batch.put(Table::Outliers, key.clone(), Vec::new());
+            self.put_event(batch, short, &pdu.event_id, &stored);
+            tables::OUTLIERS.put(batch, &short, &());
             if let Err(reason) = decide(&rules.authorization, &pdu, &auth_events)? {
                 tracing::info!(event = %pdu.event_id, %reason, "outlier rejected");
-                self.note_rejection();
-                batch.put(Table::Rejections, key, reason.into_bytes());
+                self.put_rejection(batch, short, &reason);
                 pdu.rejected = true;
             }
             shorts.insert(pdu.event_id.clone(), short);
@@ -184,7 +187,7 @@ impl Rooms {
     /// event, and the join event is the first event of the room's timeline;
     /// all of it in one batch. A state event the auth rules reject refuses
     /// the whole snapshot.
-    pub async fn join_from_snapshot(&self, snapshot: Snapshot) -> Result<Appended> {
+    pub async fn join_from_snapshot(self: &Arc<Self>, snapshot: Snapshot) -> Result<Appended> {
         let Snapshot {
             room_id,
             version,
@@ -207,10 +210,16 @@ impl Rooms {
             known.iter().map(|e| e.event_id().clone()).collect();
         let event_id = join.pdu.event_id.clone();
         staged_ids.push(event_id.clone());
-        let result = self.join_staged(
-            short_room, &room_id, version, &state_ids, known, join, &rules, &mut batch,
-        );
-        let staged = match result {
+        let rooms = self.clone();
+        let room = room_id.clone();
+        let result = super::off_async(move || {
+            let staged = rooms.join_staged(
+                short_room, &room, version, &state_ids, known, join, &rules, &mut batch,
+            )?;
+            Ok((staged, batch))
+        })
+        .await;
+        let (staged, batch) = match result {
             Ok(staged) => staged,
             Err(e) => {
                 self.forget_events(&staged_ids);

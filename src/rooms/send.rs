@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use matrixos_storage::{keys, Batch, CountGuard, Table};
+use matrixos_storage::{tables, Batch, CountGuard};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{DeviceId, OwnedEventId, RoomId, UserId};
 use serde_json::Value;
@@ -13,7 +13,7 @@ use super::append::Incoming;
 pub use super::build::BuiltEvent;
 use super::{RoomRecord, Rooms};
 use crate::error::{Error, Result};
-use crate::services::Wake;
+use crate::store::Wake;
 
 /// An event a local user wants to send.
 #[derive(Debug, Clone)]
@@ -55,14 +55,14 @@ pub struct Txn<'a> {
     pub endpoint: &'static str,
 }
 
-fn txn_key(sender: &UserId, room: &RoomId, txn: &Txn<'_>) -> Vec<u8> {
-    keys::join(&[
-        sender.as_bytes(),
-        txn.device.as_bytes(),
-        txn.endpoint.as_bytes(),
-        room.as_bytes(),
-        txn.id.as_bytes(),
-    ])
+fn txn_key(sender: &UserId, room: &RoomId, txn: &Txn<'_>) -> [String; 5] {
+    [
+        sender.to_string(),
+        txn.device.to_string(),
+        txn.endpoint.to_owned(),
+        room.to_string(),
+        txn.id.to_owned(),
+    ]
 }
 
 impl Rooms {
@@ -78,12 +78,7 @@ impl Rooms {
         let lock = self.lock(room);
         let guard = lock.lock().await;
         if let Some(txn) = &txn {
-            if let Some(existing) = self
-                .store
-                .db
-                .get(Table::Transactions, &txn_key(sender, room, txn))?
-            {
-                let id = String::from_utf8_lossy(&existing).into_owned();
+            if let Some(id) = tables::EVENT_TXNS.get(&self.store.db, &txn_key(sender, room, txn))? {
                 return OwnedEventId::try_from(id)
                     .map_err(|_| Error::internal("corrupt transaction record"));
             }

@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use matrixos_storage::{keys, Batch, Db, Table};
+use matrixos_storage::records::StateDiff;
+use matrixos_storage::{tables, Batch, Db};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
@@ -42,17 +43,6 @@ fn digest(state: &StateMap) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-fn encode_diff(parent: u64, chain: u32, changes: &[(u64, u64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + changes.len() * 16);
-    out.extend_from_slice(&parent.to_be_bytes());
-    out.extend_from_slice(&chain.to_be_bytes());
-    for (k, v) in changes {
-        out.extend_from_slice(&k.to_be_bytes());
-        out.extend_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
 fn corrupt(detail: &str) -> Error {
     Error::internal(format!("corrupt state diff: {detail}"))
 }
@@ -79,12 +69,7 @@ impl StateStore {
         if let Some(id) = self.digests.lock().get(digest) {
             return Ok(Some(*id));
         }
-        match self.db.get(Table::StateHashes, digest)? {
-            Some(v) => Ok(Some(
-                keys::read_u64(&v).ok_or_else(|| corrupt("state hash"))?,
-            )),
-            None => Ok(None),
-        }
+        Ok(tables::STATE_HASHES.get(&self.db, digest)?)
     }
 
     /// The short id of a (type, state key) pair, if it was ever used.
@@ -93,11 +78,9 @@ impl StateStore {
         if let Some(short) = self.key_to_short.lock().get(&pair) {
             return Ok(Some(*short));
         }
-        let key = keys::join(&[kind.as_bytes(), state_key.as_bytes()]);
-        let Some(v) = self.db.get(Table::StateKeys, &key)? else {
+        let Some(short) = tables::STATE_KEYS.get(&self.db, &pair)? else {
             return Ok(None);
         };
-        let short = keys::read_u64(&v).ok_or_else(|| corrupt("state key id"))?;
         self.key_to_short.lock().insert(pair.clone(), short);
         self.short_to_key.lock().insert(short, pair);
         Ok(Some(short))
@@ -121,9 +104,8 @@ impl StateStore {
             return Ok(*short);
         }
         let short = self.db.allocate_short(batch);
-        let key = keys::join(&[kind.as_bytes(), state_key.as_bytes()]);
-        batch.put(Table::StateKeys, key.clone(), short.to_be_bytes().to_vec());
-        batch.put(Table::StateKeyNames, short.to_be_bytes().to_vec(), key);
+        tables::STATE_KEYS.put(batch, &pair, &short);
+        tables::STATE_KEY_NAMES.put(batch, &short, &pair);
         forward.insert(pair.clone(), short);
         self.short_to_key.lock().insert(short, pair);
         Ok(short)
@@ -134,15 +116,9 @@ impl StateStore {
         if let Some(pair) = self.short_to_key.lock().get(&short) {
             return Ok(pair.clone());
         }
-        let v = self
-            .db
-            .get(Table::StateKeyNames, &short.to_be_bytes())?
+        let pair = tables::STATE_KEY_NAMES
+            .get(&self.db, &short)?
             .ok_or_else(|| corrupt("unknown state key id"))?;
-        let parts = keys::split(&v);
-        let pair = (
-            String::from_utf8_lossy(parts.first().copied().unwrap_or_default()).into_owned(),
-            String::from_utf8_lossy(parts.get(1).copied().unwrap_or_default()).into_owned(),
-        );
         self.short_to_key.lock().insert(short, pair.clone());
         Ok(pair)
     }
@@ -159,23 +135,19 @@ impl StateStore {
         if let Some(hit) = self.states.lock().get(&hash) {
             return Ok(hit.clone());
         }
-        let raw = self
-            .db
-            .get(Table::StateDiffs, &hash.to_be_bytes())?
+        let StateDiff {
+            parent,
+            chain,
+            changes,
+        } = tables::STATE_DIFFS
+            .get(&self.db, &hash)?
             .ok_or_else(|| corrupt("missing state"))?;
-        if raw.len() < 12 || (raw.len() - 12) % 16 != 0 {
-            return Err(corrupt("bad length"));
-        }
-        let parent = keys::read_u64(&raw).ok_or_else(|| corrupt("parent"))?;
-        let chain = u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
         let mut map = if parent == 0 {
             StateMap::new()
         } else {
             (*self.load(parent)?).clone()
         };
-        for pair in raw[12..].chunks_exact(16) {
-            let k = keys::read_u64(&pair[..8]).ok_or_else(|| corrupt("key"))?;
-            let v = keys::read_u64(&pair[8..]).ok_or_else(|| corrupt("value"))?;
+        for (k, v) in changes {
             if v == 0 {
                 map.remove(&k);
             } else {
@@ -210,19 +182,22 @@ impl StateStore {
             .collect();
         changes.extend(old.keys().filter(|k| !new.contains_key(k)).map(|k| (*k, 0)));
         let hash = self.db.allocate_short(batch);
-        let encoded = if parent == 0 || chain >= MAX_CHAIN {
-            let full: Vec<(u64, u64)> = new.iter().map(|(k, v)| (*k, *v)).collect();
-            (encode_diff(0, 0, &full), 0)
+        let diff = if parent == 0 || chain >= MAX_CHAIN {
+            StateDiff {
+                parent: 0,
+                chain: 0,
+                changes: new.iter().map(|(k, v)| (*k, *v)).collect(),
+            }
         } else {
-            (encode_diff(parent, chain + 1, &changes), chain + 1)
+            StateDiff {
+                parent,
+                chain: chain + 1,
+                changes,
+            }
         };
-        batch.put(Table::StateDiffs, hash.to_be_bytes().to_vec(), encoded.0);
-        batch.put(
-            Table::StateHashes,
-            digest.to_vec(),
-            hash.to_be_bytes().to_vec(),
-        );
-        self.cache(hash, (Arc::new(new), encoded.1));
+        tables::STATE_DIFFS.put(batch, &hash, &diff);
+        tables::STATE_HASHES.put(batch, &digest, &hash);
+        self.cache(hash, (Arc::new(new), diff.chain));
         self.digests.lock().insert(digest, hash);
         Ok(hash)
     }

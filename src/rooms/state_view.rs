@@ -91,18 +91,31 @@ impl<'a> AuthEventsState<'a> {
     /// room id, not in `auth_events` (room version 12).
     pub fn of(rooms: &'a Rooms, pdu: &Pdu, create_implied: bool) -> Result<Self> {
         let mut state = HashMap::new();
+        for (_, event) in Self::events_of(rooms, pdu, create_implied)? {
+            if let Some(key) = &event.state_key {
+                state.insert((event.kind.to_string(), key.clone()), event.clone());
+            }
+        }
+        Ok(Self { rooms, state })
+    }
+
+    /// The auth events of `pdu` the server has, with their short ids.
+    pub fn events_of(
+        rooms: &Rooms,
+        pdu: &Pdu,
+        create_implied: bool,
+    ) -> Result<Vec<(u64, Arc<Pdu>)>> {
         let implied = match (&pdu.room_id, create_implied) {
             (Some(room), true) => OwnedEventId::try_from(format!("${}", &room.as_str()[1..])).ok(),
             _ => None,
         };
+        let mut events = Vec::with_capacity(pdu.auth_events.len() + 1);
         for id in pdu.auth_events.iter().chain(implied.iter()) {
-            if let Some((_, event)) = rooms.pdu(id)? {
-                if let Some(key) = &event.state_key {
-                    state.insert((event.kind.to_string(), key.clone()), event.clone());
-                }
+            if let Some(found) = rooms.pdu(id)? {
+                events.push(found);
             }
         }
-        Ok(Self { rooms, state })
+        Ok(events)
     }
 }
 

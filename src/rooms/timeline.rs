@@ -3,59 +3,62 @@
 
 use std::sync::Arc;
 
-use matrixos_storage::{keys, Direction, Table};
+use matrixos_storage::typed::room_prefix;
+use matrixos_storage::{tables, Direction};
 use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, RoomId, UserId};
 use serde_json::{json, Map, Value};
 
 use super::{Pdu, Rooms};
 use crate::error::{Error, Result};
 
-/// One timeline entry: stream position, short id, event.
+pub use matrixos_storage::records::TimelinePos;
+
+/// A pagination token's place; anything else is `M_INVALID_PARAM`.
+pub fn parse_token(token: &str) -> Result<TimelinePos> {
+    TimelinePos::parse(token).ok_or_else(|| Error::invalid_param("Invalid pagination token"))
+}
+
+/// One timeline entry: its place, short id and event.
 pub struct TimelineEntry {
-    pub count: u64,
+    pub pos: TimelinePos,
     pub short: u64,
     pub pdu: Arc<Pdu>,
 }
 
 impl Rooms {
-    /// Up to `limit` events: backward = positions ≤ `from`, newest first;
-    /// forward = positions > `from`, oldest first. Stops past `bound`
+    /// Up to `limit` events: backward = places ≤ `from`, newest first;
+    /// forward = places > `from`, oldest first. Stops past `bound`
     /// (exclusive backward lower bound / inclusive forward upper bound).
     pub fn timeline(
         &self,
         short_room: u64,
-        from: u64,
+        from: TimelinePos,
         direction: Direction,
         limit: usize,
-        bound: Option<u64>,
+        bound: Option<TimelinePos>,
     ) -> Result<Vec<TimelineEntry>> {
-        let prefix = short_room.to_be_bytes();
+        let prefix = room_prefix(short_room);
         let start = match direction {
-            Direction::Backward => keys::short_and_u64(short_room, from),
-            Direction::Forward => keys::short_and_u64(short_room, from.saturating_add(1)),
+            Direction::Backward => from,
+            Direction::Forward => from.after(),
         };
         let mut out = Vec::new();
-        for item in self
-            .store
-            .db
-            .scan_from(Table::Timeline, &prefix, &start, direction)
+        for item in tables::TIMELINE.scan(&self.store.db, &prefix, &(short_room, start), direction)
         {
             if out.len() >= limit {
                 break;
             }
-            let (k, v) = item?;
-            let count = keys::read_u64(&k[8..]).unwrap_or(0);
+            let ((_, pos), short) = item?;
             let beyond = match (direction, bound) {
-                (Direction::Backward, Some(b)) => count <= b,
-                (Direction::Forward, Some(b)) => count > b,
+                (Direction::Backward, Some(b)) => pos <= b,
+                (Direction::Forward, Some(b)) => pos > b,
                 _ => false,
             };
             if beyond {
                 break;
             }
-            let short = keys::read_u64(&v).unwrap_or(0);
             out.push(TimelineEntry {
-                count,
+                pos,
                 short,
                 pdu: self.pdu_by_short(short)?,
             });
@@ -68,19 +71,24 @@ impl Rooms {
     /// state changes, so it is right on a forked room. Rooms stored before
     /// that record was kept fall back to the state after the last event.
     pub fn state_at(&self, short_room: u64, position: u64) -> Result<u64> {
-        let prefix = short_room.to_be_bytes();
-        let start = keys::short_and_u64(short_room, position);
-        if let Some(item) = self
-            .store
-            .db
-            .scan_from(Table::RoomStates, &prefix, &start, Direction::Backward)
+        let prefix = room_prefix(short_room);
+        let start = (short_room, position);
+        if let Some(item) = tables::ROOM_STATES
+            .scan(&self.store.db, &prefix, &start, Direction::Backward)
             .next()
         {
-            let (_, v) = item?;
-            return keys::read_u64(&v).ok_or_else(|| Error::internal("corrupt room state"));
+            let (_, state) = item?;
+            return Ok(state);
         }
+        let live = TimelinePos::live(position);
         match self
-            .timeline(short_room, position, Direction::Backward, 1, None)?
+            .timeline(
+                short_room,
+                live,
+                Direction::Backward,
+                1,
+                Some(TimelinePos::LIVE_START),
+            )?
             .first()
         {
             Some(entry) => Ok(self.meta(entry.short)?.state_after),

@@ -1,8 +1,6 @@
 //! Users, passwords, devices and access tokens.
 
 use matrixos_storage::{keys, Batch, Table};
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -11,6 +9,7 @@ use super::password::Passwords;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::http::Caller;
+use crate::random::random_string;
 use crate::services::Wake;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,14 +54,6 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-pub fn random_string(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

@@ -72,7 +72,7 @@ impl Media {
         filename: Option<&str>,
         bytes: bytes::Bytes,
     ) -> Result<String> {
-        let id = crate::services::accounts::random_string(24);
+        let id = crate::random::random_string(24);
         let (dir, path) = (self.dir.clone(), self.dir.join(&id));
         let size = bytes.len() as u64;
         tokio::task::spawn_blocking(move || write_durably(&dir, &path, &bytes))

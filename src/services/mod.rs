@@ -7,11 +7,9 @@ pub mod e2ee_keys;
 pub mod key_backup;
 pub mod media;
 pub mod membership;
-pub mod notifier;
 pub mod password;
 pub mod presence;
 pub mod receipts;
-pub mod store;
 pub mod thumbnail;
 pub mod thumbnailer;
 pub mod uia;
@@ -27,8 +25,7 @@ use crate::error::{Error, Result};
 use crate::http::ratelimit::RateLimiter;
 use crate::rooms::Rooms;
 
-pub use notifier::Wake;
-pub use store::Store;
+pub use crate::store::{Store, Wake};
 
 pub struct Services {
     pub config: Config,
@@ -38,7 +35,7 @@ pub struct Services {
     pub signing_key: Arc<ServerSigningKey>,
     pub accounts: accounts::Accounts,
     pub uia: uia::Uia,
-    pub rooms: Rooms,
+    pub rooms: Arc<Rooms>,
     /// Push rules and the notifications they decide, recorded per event.
     pub push: Arc<crate::push::Push>,
     pub account_data: account_data::AccountData,
@@ -101,7 +98,11 @@ impl Services {
         let accounts = accounts::Accounts::new(store.clone(), server_name.clone());
         let ai = crate::ai::Ai::new(config.ai.clone(), config.base_url(), &config.data_dir)?;
         crate::ai::home_layout::migrate(&store.db, ai.homes_dir(), &accounts.all_users()?)?;
-        let rooms = Rooms::new(store.clone(), server_name.clone(), signing_key.clone())?;
+        let rooms = Arc::new(Rooms::new(
+            store.clone(),
+            server_name.clone(),
+            signing_key.clone(),
+        )?);
         let push = Arc::new(crate::push::Push::new(store.clone())?);
         rooms.add_hook(push.clone());
         Ok(Arc::new(Self {

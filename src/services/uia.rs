@@ -8,10 +8,10 @@ use parking_lot::Mutex;
 use ruma::UserId;
 use serde_json::{json, Value};
 
-use super::accounts::random_string;
 use super::Services;
 use crate::bounded_map::BoundedMap;
 use crate::error::{Error, Result};
+use crate::random::random_string;
 
 /// Sessions and nonces older than this are forgotten.
 const SESSION_TTL: Duration = Duration::from_secs(15 * 60);

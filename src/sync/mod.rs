@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::Caller;
+use crate::rooms::off_async;
 use crate::services::presence::Update;
 use crate::services::Services;
 use filter::Filter;
@@ -97,11 +98,11 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
             ))
         }
     }
-    let params = SyncParams {
+    let params = Arc::new(SyncParams {
         since,
         full_state,
         filter: load_filter(&s, &caller, req.filter)?,
-    };
+    });
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         // Subscribed before looking: a write that lands while this sync
@@ -149,72 +150,29 @@ fn unchanged(
             .any(|e| e.room_id.as_deref() == Some(room))
 }
 
+type Memberships = Vec<(
+    ruma::OwnedRoomId,
+    crate::rooms::membership::MembershipRecord,
+)>;
+
 /// The answer at stream position `next`, over the user's rooms (each with
 /// the user's membership), read once by the caller.
 async fn build(
-    s: &Services,
+    s: &Arc<Services>,
     caller: &Caller,
-    p: &SyncParams,
+    p: &Arc<SyncParams>,
     next: u64,
-    rooms: Vec<(
-        ruma::OwnedRoomId,
-        crate::rooms::membership::MembershipRecord,
-    )>,
+    rooms: Memberships,
 ) -> Result<(Response, bool)> {
     let user = &caller.user_id;
     let since = p.since.min(next);
-    let mut rooms_out = Rooms::new();
-    let mut member_changes = room::MemberChanges::default();
-    let account_data = s.account_data.changed_since(user, since)?;
-    for (room_id, membership) in rooms {
-        if !p.filter.room.allows_room(room_id.as_str()) || membership.count > next {
-            continue;
-        }
-        let fresh = membership.count > since;
-        match membership.membership.as_str() {
-            "join" if !fresh && unchanged(s, p, &room_id, since, &account_data) => {}
-            "join" => {
-                let ctx = room::RoomSync {
-                    s,
-                    caller,
-                    room_id: &room_id,
-                    since,
-                    next,
-                    full_state: p.full_state,
-                    filter: &p.filter,
-                    account_data: &account_data,
-                };
-                if let Some(body) = ctx.joined(fresh, &mut member_changes)? {
-                    rooms_out.join.insert(room_id, body);
-                }
-            }
-            "invite" if fresh => {
-                let mut state = InviteState::new();
-                state.events = raw_all(&membership.stripped_state)?;
-                rooms_out.invite.insert(room_id, InvitedRoom::from(state));
-            }
-            "knock" if fresh => {
-                let mut state = KnockState::new();
-                state.events = raw_all(&membership.stripped_state)?;
-                rooms_out.knock.insert(room_id, KnockedRoom::from(state));
-            }
-            "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
-                let ctx = room::RoomSync {
-                    s,
-                    caller,
-                    room_id: &room_id,
-                    since,
-                    next: membership.count,
-                    full_state: p.full_state,
-                    filter: &p.filter,
-                    account_data: &account_data,
-                };
-                let room = ctx.left()?;
-                rooms_out.leave.insert(room_id.clone(), room);
-            }
-            _ => {}
-        }
-    }
+    let account_data = Arc::new(s.account_data.changed_since(user, since)?);
+    // The rooms are what reads the disk at length: off the async threads.
+    let (rooms_out, member_changes) = {
+        let (s, caller, p) = (s.clone(), caller.clone(), p.clone());
+        let account_data = account_data.clone();
+        off_async(move || rooms_part(&s, &caller, &p, since, next, rooms, &account_data)).await?
+    };
     let to_device = s
         .keys
         .take_to_device(user, &caller.device_id, since, next)
@@ -270,6 +228,70 @@ async fn build(
             .collect(),
     );
     Ok((response, empty))
+}
+
+/// The `rooms` part of the answer, and whose membership changed in them.
+fn rooms_part(
+    s: &Services,
+    caller: &Caller,
+    p: &SyncParams,
+    since: u64,
+    next: u64,
+    rooms: Memberships,
+    account_data: &[crate::services::account_data::AccountDataEntry],
+) -> Result<(Rooms, room::MemberChanges)> {
+    let mut rooms_out = Rooms::new();
+    let mut member_changes = room::MemberChanges::default();
+    for (room_id, membership) in rooms {
+        if !p.filter.room.allows_room(room_id.as_str()) || membership.count > next {
+            continue;
+        }
+        let fresh = membership.count > since;
+        match membership.membership.as_str() {
+            "join" if !fresh && unchanged(s, p, &room_id, since, account_data) => {}
+            "join" => {
+                let ctx = room::RoomSync {
+                    s,
+                    caller,
+                    room_id: &room_id,
+                    since,
+                    next,
+                    full_state: p.full_state,
+                    filter: &p.filter,
+                    account_data,
+                };
+                if let Some(body) = ctx.joined(fresh, &mut member_changes)? {
+                    rooms_out.join.insert(room_id, body);
+                }
+            }
+            "invite" if fresh => {
+                let mut state = InviteState::new();
+                state.events = raw_all(&membership.stripped_state)?;
+                rooms_out.invite.insert(room_id, InvitedRoom::from(state));
+            }
+            "knock" if fresh => {
+                let mut state = KnockState::new();
+                state.events = raw_all(&membership.stripped_state)?;
+                rooms_out.knock.insert(room_id, KnockedRoom::from(state));
+            }
+            "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
+                let ctx = room::RoomSync {
+                    s,
+                    caller,
+                    room_id: &room_id,
+                    since,
+                    next: membership.count,
+                    full_state: p.full_state,
+                    filter: &p.filter,
+                    account_data,
+                };
+                let room = ctx.left()?;
+                rooms_out.leave.insert(room_id.clone(), room);
+            }
+            _ => {}
+        }
+    }
+    Ok((rooms_out, member_changes))
 }
 
 /// Stripped state as stored, typed for the response.

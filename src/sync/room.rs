@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::http::Caller;
 use crate::push::Unread;
 use crate::rooms::pdu::Pdu;
-use crate::rooms::timeline::TimelineEntry;
+use crate::rooms::timeline::{TimelineEntry, TimelinePos};
 use crate::rooms::visibility::RoomReader;
 use crate::services::account_data::AccountDataEntry;
 use crate::services::Services;
@@ -66,7 +66,8 @@ impl RoomSync<'_> {
             .clamp(1, 500);
         let mut entries = Vec::new();
         let mut limited = false;
-        let mut cursor = self.next;
+        let mut cursor = TimelinePos::live(self.next);
+        let bound = TimelinePos::live(bound);
         // Filtered-out events don't count against the limit; bounded rounds.
         for _ in 0..10 {
             let page = self.s.rooms.timeline(
@@ -78,7 +79,7 @@ impl RoomSync<'_> {
             )?;
             let exhausted = page.len() <= limit;
             for entry in page {
-                cursor = entry.count.saturating_sub(1);
+                cursor = entry.pos.before();
                 if !self.filter.room.timeline.allows(&entry.pdu) || !reader.can_see_entry(&entry)? {
                     continue;
                 }
@@ -260,11 +261,10 @@ impl RoomSync<'_> {
     fn timeline_of(&self, timeline: &[TimelineEntry], limited: bool) -> Result<Timeline> {
         let prev_batch = timeline
             .first()
-            .map(|e| e.count.saturating_sub(1))
-            .unwrap_or(self.next);
+            .map_or(TimelinePos::live(self.next), |e| e.pos.before());
         let mut out = Timeline::new();
         out.limited = limited;
-        out.prev_batch = Some(prev_batch.to_string());
+        out.prev_batch = Some(prev_batch.token());
         out.events = timeline
             .iter()
             .map(|e| self.event_raw(e.short, &e.pdu, true))

@@ -12,6 +12,7 @@ use crate::{keys, Batch, CountGuard, Error, Result, Table};
 
 const SHORT_COUNTER: &str = "short";
 const STREAM_COUNTER: &str = "stream";
+const BACKFILL_COUNTER: &str = "backfill";
 
 /// How the database is opened.
 #[derive(Debug, Clone)]
@@ -51,6 +52,7 @@ pub struct Db {
     db: DB,
     sync_writes: bool,
     next_short: AtomicU64,
+    next_backfill: AtomicU64,
     stream: StreamCounter,
 }
 
@@ -103,10 +105,12 @@ impl Db {
             db,
             sync_writes: options.sync_writes,
             next_short: AtomicU64::new(1),
+            next_backfill: AtomicU64::new(1),
             stream: StreamCounter::starting_after(0),
         };
         let last_short = this.counter(SHORT_COUNTER)?;
         this.next_short = AtomicU64::new(last_short + 1);
+        this.next_backfill = AtomicU64::new(this.counter(BACKFILL_COUNTER)? + 1);
         this.stream = StreamCounter::starting_after(this.counter(STREAM_COUNTER)?);
         Ok(this)
     }
@@ -131,6 +135,15 @@ impl Db {
         let id = self.next_short.fetch_add(1, Ordering::SeqCst);
         batch.raise_counter(SHORT_COUNTER, id);
         id
+    }
+
+    /// Reserves `n` backfill numbers (the first is returned): each batch of
+    /// backfilled events numbers them after every earlier one, as they are
+    /// older; the batch records the range so it is never handed out again.
+    pub fn allocate_backfill(&self, batch: &mut Batch, n: u64) -> u64 {
+        let first = self.next_backfill.fetch_add(n, Ordering::SeqCst);
+        batch.raise_counter(BACKFILL_COUNTER, first + n.saturating_sub(1));
+        first
     }
 
     /// Reserves the next stream position for a write in this batch.

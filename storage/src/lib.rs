@@ -1,8 +1,8 @@
 //! Matrix OS storage: the only crate that touches RocksDB.
 //!
-//! Services above this crate see column families ([`Table`]), atomic write
-//! batches ([`Batch`]), key encoders ([`keys`]) and the stream counter
-//! ([`StreamCounter`]); they never see RocksDB types. Every logical write is
+//! Services above this crate see typed tables ([`tables`]: each table with
+//! the codecs of its keys and values), atomic write batches ([`Batch`]) and
+//! the stream counter ([`StreamCounter`]); they never see RocksDB types. Every logical write is
 //! one batch, so a crash leaves all of it or none of it.
 
 mod batch;
@@ -10,10 +10,16 @@ mod counter;
 mod db;
 mod error;
 pub mod keys;
+pub mod records;
 mod table;
+pub mod tables;
+pub mod typed;
+mod wire;
+mod writer;
 
 pub use batch::Batch;
 pub use counter::{CountGuard, StreamCounter};
 pub use db::{Db, DbOptions, Direction};
 pub use error::{Error, Result};
 pub use table::Table;
+pub use writer::GroupWriter;

@@ -21,7 +21,8 @@ pub enum Table {
     RoomIds,
     /// short room id → room record (JSON: version, current state, extremities).
     Rooms,
-    /// short room id ‖ count (u64 BE) → short event id.
+    /// short room id ‖ place (see `keys::timeline`: live events by stream
+    /// count, backfilled ones before them) → short event id.
     Timeline,
     /// event type ‖ 0xff ‖ state key → short state key.
     StateKeys,

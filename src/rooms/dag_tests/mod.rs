@@ -2,6 +2,7 @@
 //! hand with two servers' keys (never through the client API), appended in
 //! the orders federation would deliver them.
 
+mod backfill;
 mod forks;
 mod races;
 mod resolution;
@@ -18,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::remote::{RemotePdu, Snapshot};
 use super::{Rooms, Verdict};
-use crate::services::Store;
+use crate::store::Store;
 
 /// A server that signs events.
 pub struct Peer {
@@ -37,7 +38,7 @@ impl Peer {
 
 /// A room's events built by hand, and a room core to give them to.
 pub struct Dag {
-    pub rooms: Rooms,
+    pub rooms: Arc<Rooms>,
     pub version: RoomVersionId,
     pub room_id: Option<OwnedRoomId>,
     pub a: Peer,
@@ -110,12 +111,14 @@ impl Dag {
         )
         .unwrap();
         let local = Arc::new(ServerSigningKey::from_seed(&[9; 32], "k1").unwrap());
-        let rooms = Rooms::new(
-            Store::new(db),
-            OwnedServerName::try_from("us.test").unwrap(),
-            local,
-        )
-        .unwrap();
+        let rooms = Arc::new(
+            Rooms::new(
+                Store::new(db),
+                OwnedServerName::try_from("us.test").unwrap(),
+                local,
+            )
+            .unwrap(),
+        );
         Self {
             rooms,
             version,

@@ -71,7 +71,7 @@ async fn local_events_are_served_as_signed_in_every_room_version() {
             .rooms
             .timeline(
                 short_room,
-                0,
+                crate::rooms::timeline::TimelinePos::EARLIEST,
                 matrixos_storage::Direction::Forward,
                 100,
                 None,

@@ -6,12 +6,19 @@
 use serde_json::json;
 
 use super::*;
+use crate::rooms::timeline::TimelinePos;
 use matrixos_storage::Direction;
 
 fn in_timeline(dag: &Dag, event: &RemotePdu) -> bool {
     let short_room = dag.rooms.short_room(&dag.room()).unwrap().unwrap();
     dag.rooms
-        .timeline(short_room, u64::MAX, Direction::Backward, 1000, None)
+        .timeline(
+            short_room,
+            TimelinePos::live(u64::MAX),
+            Direction::Backward,
+            1000,
+            None,
+        )
         .unwrap()
         .iter()
         .any(|e| &e.pdu.event_id == event.event_id())
