@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use matrixos_e2ee::device::{AiDevice, PeerDevice, RoomSettings};
-use matrixos_storage::{Batch, Table};
+use matrixos_storage::tables::AI_CRYPTO;
+use matrixos_storage::Batch;
 use ruma::{OwnedDeviceId, OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 use sha2::Sha256;
@@ -43,11 +44,7 @@ fn device_id() -> OwnedDeviceId {
 
 async fn save(s: &Services, ai: &UserId, device: &AiDevice) -> Result<()> {
     let mut batch = Batch::new();
-    batch.put(
-        Table::AiCrypto,
-        ai.as_bytes().to_vec(),
-        device.pickle(&pickle_key(s)),
-    );
+    AI_CRYPTO.put(&mut batch, ai.as_str(), &device.pickle(&pickle_key(s)));
     s.store.commit(batch, vec![], Wake::none()).await
 }
 
@@ -56,7 +53,7 @@ pub async fn device(s: &Services, ai: &UserId) -> Result<Arc<Mutex<AiDevice>>> {
     if let Some(d) = s.ai.devices.loaded.lock().get(ai) {
         return Ok(d.clone());
     }
-    let device = match s.store.db.get(Table::AiCrypto, ai.as_bytes())? {
+    let device = match AI_CRYPTO.get(&s.store.db, ai.as_str())? {
         Some(bytes) => AiDevice::unpickle(&bytes, &pickle_key(s))
             .map_err(|e| Error::internal(format!("AI device of {ai}: {e}")))?,
         None => {

@@ -11,18 +11,19 @@ use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
 use matrixos_kernel::HomesDir;
-use matrixos_storage::{Batch, Db, Table};
+use matrixos_storage::tables::SERVER_SETTINGS;
+use matrixos_storage::{Batch, Db};
 use ruma::OwnedUserId;
 
 use super::is_ai_user;
 use crate::error::{Error, Result};
 
-const LAYOUT_KEY: &[u8] = b"homes_layout";
+const LAYOUT_KEY: &str = "homes_layout";
 /// Layout 2: encoded directory names.
 const LAYOUT: &[u8] = &[2];
 
 pub fn migrate(db: &Db, homes: &HomesDir, users: &[OwnedUserId]) -> Result<()> {
-    if db.get(Table::Server, LAYOUT_KEY)?.as_deref() == Some(LAYOUT) {
+    if SERVER_SETTINGS.get(db, LAYOUT_KEY)?.as_deref() == Some(LAYOUT) {
         return Ok(());
     }
     let mut owners: Vec<&str> = users
@@ -46,7 +47,7 @@ pub fn migrate(db: &Db, homes: &HomesDir, users: &[OwnedUserId]) -> Result<()> {
     }
     sync_dir(homes.root())?;
     let mut batch = Batch::new();
-    batch.put(Table::Server, LAYOUT_KEY.to_vec(), LAYOUT.to_vec());
+    SERVER_SETTINGS.put(&mut batch, LAYOUT_KEY, &LAYOUT.to_vec());
     db.write(batch)?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::tables::FILTERS;
+use matrixos_storage::Batch;
 use ruma::api::client::config::{
     get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data,
 };
@@ -199,15 +200,12 @@ async fn delete_tag(
     Ok(delete_tag::v3::Response::new())
 }
 
-fn filter_key(user: &UserId, id: &str) -> Vec<u8> {
-    keys::join(&[user.as_bytes(), id.as_bytes()])
+fn filter_key(user: &UserId, id: &str) -> [String; 2] {
+    [user.to_string(), id.to_owned()]
 }
 
 pub fn stored_filter(s: &Services, user: &UserId, id: &str) -> Result<Option<Value>> {
-    match s.store.db.get(Table::Filters, &filter_key(user, id))? {
-        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-        None => Ok(None),
-    }
+    Ok(FILTERS.get(&s.store.db, &filter_key(user, id))?)
 }
 
 async fn create_filter(
@@ -221,11 +219,7 @@ async fn create_filter(
     Filter::from_json(&filter)?;
     let id = crate::random::random_string(10);
     let mut batch = Batch::new();
-    batch.put(
-        Table::Filters,
-        filter_key(&user, &id),
-        serde_json::to_vec(&filter)?,
-    );
+    FILTERS.put(&mut batch, &filter_key(&user, &id), &filter);
     s.store.commit(batch, vec![], Wake::none()).await?;
     Ok(create_filter::v3::Response::new(id))
 }

@@ -4,10 +4,11 @@
 
 use std::collections::HashSet;
 
-use matrixos_storage::{keys, Batch, Db, Table};
+use matrixos_storage::tables::PUSHERS;
+use matrixos_storage::typed::Parts;
+use matrixos_storage::{Batch, Db};
 use parking_lot::RwLock;
 use ruma::{DeviceId, OwnedUserId, UserId};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -15,53 +16,14 @@ use crate::error::{Error, Result};
 /// The path every push gateway serves.
 pub const NOTIFY_PATH: &str = "/_matrix/push/v1/notify";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pusher {
-    pub app_id: String,
-    pub pushkey: String,
-    pub kind: String,
-    pub app_display_name: String,
-    pub device_display_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile_tag: Option<String>,
-    pub lang: String,
-    pub data: Value,
-    /// When the pushkey was set, in seconds.
-    #[serde(default)]
-    pub pushkey_ts: u64,
-    /// The device that registered it: the pusher goes when the device goes.
-    #[serde(default)]
-    pub device_id: String,
-}
-
-impl Pusher {
-    /// The gateway URL of an `http` pusher.
-    pub fn url(&self) -> Option<&str> {
-        self.data.get("url").and_then(Value::as_str)
-    }
-
-    /// Whether the gateway wants only ids, not contents.
-    pub fn event_id_only(&self) -> bool {
-        self.data.get("format").and_then(Value::as_str) == Some("event_id_only")
-    }
-
-    /// What `GET /pushers` shows (no device id).
-    pub fn client_json(&self) -> Value {
-        let mut out = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Some(obj) = out.as_object_mut() {
-            obj.remove("device_id");
-            obj.remove("pushkey_ts");
-        }
-        out
-    }
-}
+pub use matrixos_storage::records::Pusher;
 
 fn user_prefix(user: &UserId) -> Vec<u8> {
-    keys::prefix(&[user.as_bytes()])
+    Parts::prefix(&[user.as_str()])
 }
 
-fn key(user: &UserId, app_id: &str, pushkey: &str) -> Vec<u8> {
-    keys::join(&[user.as_bytes(), app_id.as_bytes(), pushkey.as_bytes()])
+fn key(user: &UserId, app_id: &str, pushkey: &str) -> [String; 3] {
+    [user.to_string(), app_id.to_owned(), pushkey.to_owned()]
 }
 
 fn str_field<'a>(body: &'a Value, field: &str, max: usize) -> Result<&'a str> {
@@ -146,12 +108,10 @@ impl Pushers {
     /// Reads who has pushers.
     pub fn load(db: &Db) -> Result<Self> {
         let mut users = HashSet::new();
-        for item in db.scan_prefix(Table::Pushers, b"") {
-            let (k, _) = item?;
-            if let Some(user) = keys::split(&k).first() {
-                if let Ok(user) = UserId::parse(String::from_utf8_lossy(user).as_ref()) {
-                    users.insert(user);
-                }
+        for item in PUSHERS.scan_prefix(db, b"") {
+            let (parts, _) = item?;
+            if let Some(Ok(user)) = parts.first().map(UserId::parse) {
+                users.insert(user);
             }
         }
         Ok(Self {
@@ -166,9 +126,8 @@ impl Pushers {
     pub fn list(&self, db: &Db, user: &UserId) -> Result<Vec<Pusher>> {
         let prefix = user_prefix(user);
         let mut out = Vec::new();
-        for item in db.scan_prefix(Table::Pushers, &prefix) {
-            let (_, v) = item?;
-            out.push(serde_json::from_slice(&v)?);
+        for item in PUSHERS.scan_prefix(db, &prefix) {
+            out.push(item?.1);
         }
         Ok(out)
     }
@@ -178,26 +137,21 @@ impl Pushers {
     pub fn apply(&self, db: &Db, batch: &mut Batch, user: &UserId, change: Change) -> Result<()> {
         match change {
             Change::Delete { app_id, pushkey } => {
-                batch.delete(Table::Pushers, key(user, &app_id, &pushkey));
+                PUSHERS.delete(batch, &key(user, &app_id, &pushkey));
             }
             Change::Set { pusher, append } => {
                 if !append {
-                    for item in db.scan_prefix(Table::Pushers, b"") {
-                        let (k, v) = item?;
-                        let other: Pusher = serde_json::from_slice(&v)?;
+                    for item in PUSHERS.scan_prefix(db, b"") {
+                        let (parts, other) = item?;
                         if other.app_id == pusher.app_id
                             && other.pushkey == pusher.pushkey
-                            && !k.starts_with(&user_prefix(user))
+                            && parts.first().map(String::as_str) != Some(user.as_str())
                         {
-                            batch.delete(Table::Pushers, k.to_vec());
+                            PUSHERS.delete(batch, &parts);
                         }
                     }
                 }
-                batch.put(
-                    Table::Pushers,
-                    key(user, &pusher.app_id, &pusher.pushkey),
-                    serde_json::to_vec(&pusher)?,
-                );
+                PUSHERS.put(batch, &key(user, &pusher.app_id, &pusher.pushkey), &pusher);
                 self.with_pushers.write().insert(user.to_owned());
             }
         }
@@ -214,7 +168,7 @@ impl Pushers {
     ) -> Result<()> {
         for pusher in self.list(db, user)? {
             if devices.iter().any(|d| d.as_str() == pusher.device_id) {
-                batch.delete(Table::Pushers, key(user, &pusher.app_id, &pusher.pushkey));
+                PUSHERS.delete(batch, &key(user, &pusher.app_id, &pusher.pushkey));
             }
         }
         Ok(())
@@ -222,6 +176,6 @@ impl Pushers {
 
     /// Removes a pusher a gateway rejected.
     pub fn delete_into(&self, batch: &mut Batch, user: &UserId, app_id: &str, pushkey: &str) {
-        batch.delete(Table::Pushers, key(user, app_id, pushkey));
+        PUSHERS.delete(batch, &key(user, app_id, pushkey));
     }
 }

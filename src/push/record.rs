@@ -3,7 +3,10 @@
 //! event and removed by read receipts, by the user's own messages and when
 //! they leave the room.
 
-use matrixos_storage::{keys, Batch, Db, Table};
+use matrixos_storage::records::PushRow;
+use matrixos_storage::tables::PUSH_ACTIONS;
+use matrixos_storage::typed::TextAndTwoU64;
+use matrixos_storage::{Batch, Db};
 use ruma::push::Action;
 use ruma::{OwnedUserId, UserId};
 use serde_json::Value;
@@ -21,23 +24,8 @@ pub struct Notification {
     pub actions: Value,
 }
 
-fn room_prefix(user: &UserId, short_room: u64) -> Vec<u8> {
-    let mut key = keys::prefix(&[user.as_bytes()]);
-    key.extend_from_slice(&short_room.to_be_bytes());
-    key
-}
-
-fn row_key(user: &UserId, short_room: u64, count: u64) -> Vec<u8> {
-    let mut key = room_prefix(user, short_room);
-    key.extend_from_slice(&count.to_be_bytes());
-    key
-}
-
-/// Flags, thread root and actions of a stored row.
-fn parse_value(value: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (flags, rest) = value.split_first()?;
-    let end = rest.iter().position(|b| *b == keys::SEP)?;
-    Some((*flags, &rest[..end], &rest[end + 1..]))
+fn row_key(user: &UserId, short_room: u64, count: u64) -> (String, u64, u64) {
+    (user.to_string(), short_room, count)
 }
 
 /// The thread an event belongs to, if it is in one.
@@ -81,44 +69,40 @@ pub fn put(
     (flags, thread): (u8, Option<&str>),
     actions: &[Action],
 ) -> Result<()> {
-    let mut value = vec![flags];
-    value.extend_from_slice(thread.unwrap_or("").as_bytes());
-    value.push(keys::SEP);
-    value.extend_from_slice(&serde_json::to_vec(actions)?);
-    batch.put(Table::PushActions, row_key(user, short_room, count), value);
+    let row = PushRow {
+        flags,
+        thread: thread.unwrap_or("").to_owned(),
+        actions: serde_json::to_vec(actions)?,
+    };
+    PUSH_ACTIONS.put(batch, &row_key(user, short_room, count), &row);
     Ok(())
 }
 
 pub fn delete(batch: &mut Batch, user: &UserId, short_room: u64, count: u64) {
-    batch.delete(Table::PushActions, row_key(user, short_room, count));
+    PUSH_ACTIONS.delete(batch, &row_key(user, short_room, count));
 }
 
 /// Every stored row of a room: position, flags, thread root (empty for
 /// the main timeline).
 pub fn scan_room(db: &Db, user: &UserId, short_room: u64) -> Result<Vec<(u64, u8, String)>> {
-    let prefix = room_prefix(user, short_room);
+    let prefix = TextAndTwoU64::prefix(user.as_str(), Some(short_room));
     let mut out = Vec::new();
-    for item in db.scan_prefix(Table::PushActions, &prefix) {
-        let (key, value) = item?;
-        let (Some(count), Some((flags, thread, _))) =
-            (keys::read_u64(&key[prefix.len()..]), parse_value(&value))
-        else {
-            continue;
-        };
-        out.push((count, flags, String::from_utf8_lossy(thread).into_owned()));
+    for item in PUSH_ACTIONS.scan_prefix(db, &prefix) {
+        let ((_, _, count), row) = item?;
+        out.push((count, row.flags, row.thread));
     }
     Ok(out)
 }
 
 /// How many rooms hold unread notifications for the user (the badge).
 pub fn unread_rooms(db: &Db, user: &UserId) -> Result<u64> {
-    let prefix = keys::prefix(&[user.as_bytes()]);
+    let prefix = TextAndTwoU64::prefix(user.as_str(), None);
     let mut rooms = 0;
     let mut last = None;
-    for item in db.scan_prefix(Table::PushActions, &prefix) {
-        let (key, value) = item?;
-        let room = keys::read_u64(&key[prefix.len()..]);
-        let notifies = parse_value(&value).is_some_and(|(flags, _, _)| flags & NOTIFY != 0);
+    for item in PUSH_ACTIONS.scan_prefix(db, &prefix) {
+        let ((_, room, _), row) = item?;
+        let room = Some(room);
+        let notifies = row.flags & NOTIFY != 0;
         if notifies && room != last {
             rooms += 1;
             last = room;
@@ -135,29 +119,20 @@ pub fn list(
     limit: usize,
     only_highlight: bool,
 ) -> Result<Vec<Notification>> {
-    let prefix = keys::prefix(&[user.as_bytes()]);
+    let prefix = TextAndTwoU64::prefix(user.as_str(), None);
     let mut out = Vec::new();
-    for item in db.scan_prefix(Table::PushActions, &prefix) {
-        let (key, value) = item?;
-        let rest = &key[prefix.len()..];
-        let (Some(short_room), Some(count)) =
-            (keys::read_u64(rest), rest.get(8..).and_then(keys::read_u64))
-        else {
-            continue;
-        };
+    for item in PUSH_ACTIONS.scan_prefix(db, &prefix) {
+        let ((_, short_room, count), row) = item?;
         if before.is_some_and(|b| count >= b) {
             continue;
         }
-        let Some((flags, _, actions)) = parse_value(&value) else {
-            continue;
-        };
-        if only_highlight && flags & HIGHLIGHT == 0 {
+        if only_highlight && row.flags & HIGHLIGHT == 0 {
             continue;
         }
         out.push(Notification {
             short_room,
             count,
-            actions: serde_json::from_slice(actions).unwrap_or(Value::Null),
+            actions: serde_json::from_slice(&row.actions).unwrap_or(Value::Null),
         });
     }
     out.sort_by_key(|n| std::cmp::Reverse(n.count));

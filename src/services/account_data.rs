@@ -1,6 +1,8 @@
 //! Global and per-room account data (including room tags).
 
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::tables::ACCOUNT_DATA;
+use matrixos_storage::typed::Parts;
+use matrixos_storage::Batch;
 use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::Value;
 
@@ -26,9 +28,9 @@ impl AccountDataEntry {
     }
 }
 
-fn key(user: &UserId, room: Option<&RoomId>, kind: &str) -> Vec<u8> {
-    let room = room.map(|r| r.as_bytes()).unwrap_or(b"");
-    keys::join(&[user.as_bytes(), room, kind.as_bytes()])
+fn key(user: &UserId, room: Option<&RoomId>, kind: &str) -> [String; 3] {
+    let room = room.map(|r| r.as_str()).unwrap_or("");
+    [user.to_string(), room.to_owned(), kind.to_owned()]
 }
 
 impl AccountData {
@@ -45,49 +47,38 @@ impl AccountData {
     ) -> Result<()> {
         let mut batch = Batch::new();
         let position = self.store.db.reserve_count(&mut batch);
-        let mut value = position.get().to_be_bytes().to_vec();
-        value.extend_from_slice(&serde_json::to_vec(content)?);
-        batch.put(Table::AccountData, key(user, room, kind), value);
+        let value = (position.get(), content.clone());
+        ACCOUNT_DATA.put(&mut batch, &key(user, room, kind), &value);
         self.store
             .commit(batch, vec![position], Wake::user(user))
             .await
     }
 
     pub fn get(&self, user: &UserId, room: Option<&RoomId>, kind: &str) -> Result<Option<Value>> {
-        match self
-            .store
-            .db
-            .get(Table::AccountData, &key(user, room, kind))?
-        {
-            Some(v) if v.len() >= 8 => Ok(Some(serde_json::from_slice(&v[8..])?)),
-            _ => Ok(None),
-        }
+        let found = ACCOUNT_DATA.get(&self.store.db, &key(user, room, kind))?;
+        Ok(found.map(|(_, content)| content))
     }
 
     /// Entries written after `since` (all of them for 0).
     pub fn changed_since(&self, user: &UserId, since: u64) -> Result<Vec<AccountDataEntry>> {
-        let prefix = keys::prefix(&[user.as_bytes()]);
+        let prefix = Parts::prefix(&[user.as_str()]);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::AccountData, &prefix) {
-            let (k, v) = item?;
-            if keys::read_u64(&v).unwrap_or(0) <= since {
-                continue;
-            }
-            let parts = keys::split(&k[prefix.len()..]);
-            let (Some(room), Some(kind)) = (parts.first(), parts.get(1)) else {
+        for item in ACCOUNT_DATA.scan_prefix(&self.store.db, &prefix) {
+            let (parts, (count, content)) = item?;
+            let [_, room, kind] = parts.as_slice() else {
                 continue;
             };
-            let room_id = if room.is_empty() {
-                None
-            } else {
-                std::str::from_utf8(room)
-                    .ok()
-                    .and_then(|r| RoomId::parse(r).ok())
+            if count <= since {
+                continue;
+            }
+            let room_id = match room.as_str() {
+                "" => None,
+                room => RoomId::parse(room).ok(),
             };
             out.push(AccountDataEntry {
                 room_id,
-                kind: String::from_utf8_lossy(kind).into_owned(),
-                content: serde_json::from_slice(&v[8..])?,
+                kind: kind.clone(),
+                content,
             });
         }
         Ok(out)

@@ -1,8 +1,9 @@
 //! Users, passwords, devices and access tokens.
 
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::tables::{ACCESS_TOKENS, DEVICES, USERS};
+use matrixos_storage::typed::TextPair;
+use matrixos_storage::Batch;
 use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::password::Passwords;
@@ -12,25 +13,7 @@ use crate::http::Caller;
 use crate::random::random_string;
 use crate::services::Wake;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub password_hash: Option<String>,
-    pub displayname: Option<String>,
-    pub avatar_url: Option<String>,
-    #[serde(default)]
-    pub deactivated: bool,
-    #[serde(default)]
-    pub admin: bool,
-    pub created_ms: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DeviceRecord {
-    pub display_name: Option<String>,
-    pub token_hash: Option<String>,
-    pub last_seen_ts: Option<u64>,
-    pub last_seen_ip: Option<String>,
-}
+pub use matrixos_storage::records::{DeviceRecord, UserRecord};
 
 /// An account to create with [`Accounts::create_many`].
 pub struct NewAccount<'a> {
@@ -60,8 +43,8 @@ fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn device_key(user: &UserId, device: &DeviceId) -> Vec<u8> {
-    keys::join(&[user.as_bytes(), device.as_bytes()])
+fn device_key(user: &UserId, device: &DeviceId) -> (String, String) {
+    (user.to_string(), device.to_string())
 }
 
 /// Localparts ending in `_ai` belong to the AI users the server runs for
@@ -115,22 +98,19 @@ impl Accounts {
     }
 
     pub fn get(&self, user: &UserId) -> Result<Option<UserRecord>> {
-        match self.store.db.get(Table::Users, user.as_bytes())? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
+        Ok(USERS.get(&self.store.db, user.as_str())?)
     }
 
     pub fn exists(&self, user: &UserId) -> Result<bool> {
-        Ok(self.store.db.exists(Table::Users, user.as_bytes())?)
+        Ok(USERS.contains(&self.store.db, user.as_str())?)
     }
 
     /// Every local user id (admin listings, the AI user roster).
     pub fn all_users(&self) -> Result<Vec<OwnedUserId>> {
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::Users, b"") {
-            let (key, _) = item?;
-            if let Ok(Ok(id)) = std::str::from_utf8(&key).map(UserId::parse) {
+        for item in USERS.scan_prefix(&self.store.db, b"") {
+            let (user, _) = item?;
+            if let Ok(id) = UserId::parse(user) {
                 out.push(id);
             }
         }
@@ -143,11 +123,7 @@ impl Accounts {
         user: &UserId,
         record: &UserRecord,
     ) -> Result<()> {
-        batch.put(
-            Table::Users,
-            user.as_bytes().to_vec(),
-            serde_json::to_vec(record)?,
-        );
+        USERS.put(batch, user.as_str(), record);
         Ok(())
     }
 
@@ -235,7 +211,7 @@ impl Accounts {
         let mut record = self.device(user, &device_id)?.unwrap_or_default();
         if let Some(old) = record.token_hash.take() {
             if let Ok(old) = hex::decode(old) {
-                batch.delete(Table::AccessTokens, old);
+                ACCESS_TOKENS.delete(&mut batch, &old);
             }
         }
         if display_name.is_some() {
@@ -245,12 +221,8 @@ impl Accounts {
         record.token_hash = Some(hex::encode(&hash));
         record.last_seen_ts = Some(now_ms());
         record.last_seen_ip = ip;
-        batch.put(Table::AccessTokens, hash, device_key(user, &device_id));
-        batch.put(
-            Table::Devices,
-            device_key(user, &device_id),
-            serde_json::to_vec(&record)?,
-        );
+        ACCESS_TOKENS.put(&mut batch, &hash, &device_key(user, &device_id));
+        DEVICES.put(&mut batch, &device_key(user, &device_id), &record);
         self.store.commit(batch, vec![], Wake::none()).await?;
         Ok((device_id, token))
     }
@@ -272,29 +244,16 @@ impl Accounts {
             ..DeviceRecord::default()
         };
         let mut batch = Batch::new();
-        batch.put(
-            Table::Devices,
-            device_key(user, device_id),
-            serde_json::to_vec(&record)?,
-        );
+        DEVICES.put(&mut batch, &device_key(user, device_id), &record);
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
     /// Resolves an access token to its user and device.
     pub fn authenticate(&self, token: &str) -> Result<Caller> {
-        let Some(value) = self.store.db.get(Table::AccessTokens, &token_hash(token))? else {
+        let Some((user, device)) = ACCESS_TOKENS.get(&self.store.db, &token_hash(token))? else {
             return Err(Error::unknown_token());
         };
-        let parts = keys::split(&value);
-        let (Some(user), Some(device)) = (parts.first(), parts.get(1)) else {
-            return Err(Error::internal("corrupt access token record"));
-        };
-        let user = std::str::from_utf8(user)
-            .ok()
-            .and_then(|u| UserId::parse(u).ok())
-            .ok_or_else(|| Error::internal("corrupt access token user"))?;
-        let device = std::str::from_utf8(device)
-            .map_err(|_| Error::internal("corrupt access token device"))?;
+        let user = UserId::parse(user).map_err(|_| Error::internal("corrupt access token user"))?;
         Ok(Caller {
             user_id: user,
             device_id: device.into(),
@@ -302,23 +261,15 @@ impl Accounts {
     }
 
     pub fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>> {
-        match self
-            .store
-            .db
-            .get(Table::Devices, &device_key(user, device))?
-        {
-            Some(b) => Ok(Some(serde_json::from_slice(&b)?)),
-            None => Ok(None),
-        }
+        Ok(DEVICES.get(&self.store.db, &device_key(user, device))?)
     }
 
     pub fn devices(&self, user: &UserId) -> Result<Vec<(OwnedDeviceId, DeviceRecord)>> {
-        let prefix = keys::prefix(&[user.as_bytes()]);
+        let prefix = TextPair::prefix(user.as_str());
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::Devices, &prefix) {
-            let (key, value) = item?;
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            out.push((id.into(), serde_json::from_slice(&value)?));
+        for item in DEVICES.scan_prefix(&self.store.db, &prefix) {
+            let ((_, id), record) = item?;
+            out.push((id.into(), record));
         }
         Ok(out)
     }
@@ -339,11 +290,7 @@ impl Accounts {
             .ok_or_else(|| Error::not_found("No such device"))?;
         record.display_name = display_name;
         let mut batch = Batch::new();
-        batch.put(
-            Table::Devices,
-            device_key(user, device),
-            serde_json::to_vec(&record)?,
-        );
+        DEVICES.put(&mut batch, &device_key(user, device), &record);
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
@@ -358,9 +305,9 @@ impl Accounts {
         for device in devices {
             if let Some(record) = self.device(user, device)? {
                 if let Some(hash) = record.token_hash.and_then(|h| hex::decode(h).ok()) {
-                    batch.delete(Table::AccessTokens, hash);
+                    ACCESS_TOKENS.delete(batch, &hash);
                 }
-                batch.delete(Table::Devices, device_key(user, device));
+                DEVICES.delete(batch, &device_key(user, device));
             }
         }
         Ok(())

@@ -19,7 +19,9 @@ use matrixos_e2ee::cross_signing::{
     upload_needs_auth, validate_upload, verify_signature, CrossSigningError, KeySet, KeyUsage,
     PublicKey, SignatureTarget, Signer,
 };
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::tables::{CROSS_SIGNING_KEYS, KEY_SIGNATURES};
+use matrixos_storage::typed::Parts;
+use matrixos_storage::Batch;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{json, Value};
 
@@ -29,8 +31,8 @@ use crate::error::{Error, Result};
 use crate::services::Wake;
 
 /// `KeySignatures` kinds: what the target key name names.
-const DEVICE: &[u8] = b"device";
-const MASTER: &[u8] = b"master";
+const DEVICE: &str = "device";
+const MASTER: &str = "master";
 
 /// Per target user, per key name: why signatures on it were refused.
 pub type Failures = BTreeMap<OwnedUserId, BTreeMap<String, Value>>;
@@ -45,12 +47,12 @@ pub struct CrossSigning {
 
 /// A signature accepted for storage.
 struct Accepted {
-    key: Vec<u8>,
+    key: [String; 5],
     record: Value,
 }
 
-fn key_key(user: &UserId, usage: KeyUsage) -> Vec<u8> {
-    keys::join(&[user.as_bytes(), usage.as_str().as_bytes()])
+fn key_key(user: &UserId, usage: KeyUsage) -> (String, String) {
+    (user.to_string(), usage.as_str().to_owned())
 }
 
 fn to_error(e: CrossSigningError) -> Error {
@@ -95,14 +97,7 @@ impl CrossSigning {
 
     /// `user`'s stored key for `usage`, without added signatures.
     pub fn key(&self, user: &UserId, usage: KeyUsage) -> Result<Option<Value>> {
-        match self
-            .store
-            .db
-            .get(Table::CrossSigningKeys, &key_key(user, usage))?
-        {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+        Ok(CROSS_SIGNING_KEYS.get(&self.store.db, &key_key(user, usage))?)
     }
 
     /// All of `user`'s stored keys, without added signatures.
@@ -147,11 +142,7 @@ impl CrossSigning {
         let mut batch = Batch::new();
         for (usage, key) in upload.iter() {
             if stored.get(usage) != Some(key) {
-                batch.put(
-                    Table::CrossSigningKeys,
-                    key_key(user, usage),
-                    serde_json::to_vec(key)?,
-                );
+                CROSS_SIGNING_KEYS.put(&mut batch, &key_key(user, usage), key);
             }
         }
         if batch.is_empty() {
@@ -182,7 +173,7 @@ impl CrossSigning {
                         changed.insert(target);
                     }
                     for a in accepted {
-                        batch.put(Table::KeySignatures, a.key, serde_json::to_vec(&a.record)?);
+                        KEY_SIGNATURES.put(&mut batch, &a.key, &a.record);
                     }
                 }
                 Err(e) if e.status.is_server_error() => return Err(e),
@@ -244,13 +235,13 @@ impl CrossSigning {
             }
             verify_signature(signed, signer.as_str(), &public).map_err(to_error)?;
             accepted.push(Accepted {
-                key: keys::join(&[
-                    target.as_bytes(),
-                    kind,
-                    name.as_bytes(),
-                    signer.as_bytes(),
-                    key_id.as_bytes(),
-                ]),
+                key: [
+                    target.to_string(),
+                    kind.to_owned(),
+                    name.to_owned(),
+                    signer.to_string(),
+                    key_id.to_owned(),
+                ],
                 record: json!({ "signature": signature, "signed": signed_content(&stored) }),
             });
         }
@@ -266,7 +257,7 @@ impl CrossSigning {
         own: &KeySet,
         target: &UserId,
         name: &str,
-    ) -> Result<(&'static [u8], SignatureTarget, Value)> {
+    ) -> Result<(&'static str, SignatureTarget, Value)> {
         if target == signer {
             if let Some(master) = &own.master {
                 if public_key(master).is_some_and(|k| k.name() == name) {
@@ -322,19 +313,17 @@ impl CrossSigning {
     fn added_signatures(
         &self,
         target: &UserId,
-        kind: &[u8],
+        kind: &str,
         name: &str,
         current: &Value,
     ) -> Result<Vec<(String, String, String)>> {
-        let prefix = keys::prefix(&[target.as_bytes(), kind, name.as_bytes()]);
+        let prefix = Parts::prefix(&[target.as_str(), kind, name]);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::KeySignatures, &prefix) {
-            let (k, v) = item?;
-            let parts = keys::split(&k[prefix.len()..]);
-            let [by, key_id] = parts[..] else {
+        for item in KEY_SIGNATURES.scan_prefix(&self.store.db, &prefix) {
+            let (parts, record) = item?;
+            let [_, _, _, by, key_id] = &parts[..] else {
                 continue;
             };
-            let record: Value = serde_json::from_slice(&v)?;
             if !record
                 .get("signed")
                 .is_some_and(|signed| same_signed_content(signed, current))
@@ -342,11 +331,7 @@ impl CrossSigning {
                 continue;
             }
             if let Some(signature) = record.get("signature").and_then(Value::as_str) {
-                out.push((
-                    String::from_utf8_lossy(by).into_owned(),
-                    String::from_utf8_lossy(key_id).into_owned(),
-                    signature.to_owned(),
-                ));
+                out.push((by.clone(), key_id.clone(), signature.to_owned()));
             }
         }
         Ok(out)

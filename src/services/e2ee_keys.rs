@@ -5,7 +5,11 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use matrixos_e2ee::{device_keys_changed, split_key_id, validate_device_keys};
-use matrixos_storage::{keys, Batch, CountGuard, Table};
+use matrixos_storage::tables::{
+    DEVICE_KEYS, FALLBACK_KEYS, KEY_CHANGES, ONE_TIME_KEYS, TO_DEVICE, TO_DEVICE_TXNS,
+};
+use matrixos_storage::typed::Parts;
+use matrixos_storage::{Batch, CountGuard, Direction};
 use parking_lot::Mutex;
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{json, Value};
@@ -22,12 +26,17 @@ pub struct E2eeKeys {
     upload_lock: Mutex<()>,
 }
 
-fn dev_key(user: &UserId, device: &DeviceId) -> Vec<u8> {
-    keys::join(&[user.as_bytes(), device.as_bytes()])
+fn dev_key(user: &UserId, device: &DeviceId) -> (String, String) {
+    (user.to_string(), device.to_string())
+}
+
+/// The key of a device's record named `name` (a key id, an algorithm).
+fn dev_part(user: &UserId, device: &DeviceId, name: &str) -> [String; 3] {
+    [user.to_string(), device.to_string(), name.to_owned()]
 }
 
 fn dev_prefix(user: &UserId, device: &DeviceId) -> Vec<u8> {
-    keys::prefix(&[user.as_bytes(), device.as_bytes()])
+    Parts::prefix(&[user.as_str(), device.as_str()])
 }
 
 /// A to-device message waiting for its device.
@@ -47,21 +56,12 @@ impl E2eeKeys {
     /// Records in the batch that `user`'s device list changed.
     pub fn mark_changed(&self, batch: &mut Batch, user: &UserId) -> CountGuard {
         let position = self.store.db.reserve_count(batch);
-        let mut key = position.get().to_be_bytes().to_vec();
-        key.extend_from_slice(user.as_bytes());
-        batch.put(Table::KeyChanges, key, Vec::new());
+        KEY_CHANGES.put(batch, &(position.get(), user.to_string()), &());
         position
     }
 
     pub fn device_keys(&self, user: &UserId, device: &DeviceId) -> Result<Option<Value>> {
-        match self
-            .store
-            .db
-            .get(Table::DeviceKeys, &dev_key(user, device))?
-        {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+        Ok(DEVICE_KEYS.get(&self.store.db, &dev_key(user, device))?)
     }
 
     /// Stores uploaded keys; answers the one-time key counts.
@@ -82,27 +82,19 @@ impl E2eeKeys {
                     .map_err(|e| Error::invalid_param(e.to_string()))?;
                 let old = self.device_keys(user, device)?;
                 if device_keys_changed(old.as_ref(), &dk) {
-                    batch.put(
-                        Table::DeviceKeys,
-                        dev_key(user, device),
-                        serde_json::to_vec(&dk)?,
-                    );
+                    DEVICE_KEYS.put(&mut batch, &dev_key(user, device), &dk);
                     positions.push(self.mark_changed(&mut batch, user));
                 }
             }
             for (key_id, key) in one_time_keys {
                 split_key_id(&key_id).map_err(|e| Error::invalid_param(e.to_string()))?;
-                let mut k = dev_prefix(user, device);
-                k.extend_from_slice(key_id.as_bytes());
-                batch.put(Table::OneTimeKeys, k, serde_json::to_vec(&key)?);
+                ONE_TIME_KEYS.put(&mut batch, &dev_part(user, device, &key_id), &key);
             }
             for (key_id, key) in fallback_keys {
                 let (alg, _) =
                     split_key_id(&key_id).map_err(|e| Error::invalid_param(e.to_string()))?;
-                let mut k = dev_prefix(user, device);
-                k.extend_from_slice(alg.as_bytes());
                 let record = json!({ "key_id": key_id, "key": key, "used": false });
-                batch.put(Table::FallbackKeys, k, serde_json::to_vec(&record)?);
+                FALLBACK_KEYS.put(&mut batch, &dev_part(user, device, alg), &record);
             }
         }
         // New device keys concern everyone sharing a room; new one-time
@@ -123,10 +115,12 @@ impl E2eeKeys {
     ) -> Result<BTreeMap<String, u64>> {
         let prefix = dev_prefix(user, device);
         let mut counts = BTreeMap::new();
-        for item in self.store.db.scan_prefix(Table::OneTimeKeys, &prefix) {
-            let (k, _) = item?;
-            let key_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            if let Ok((alg, _)) = split_key_id(&key_id) {
+        for item in ONE_TIME_KEYS.scan_prefix(&self.store.db, &prefix) {
+            let (parts, _) = item?;
+            let Some(key_id) = parts.get(2) else {
+                continue;
+            };
+            if let Ok((alg, _)) = split_key_id(key_id) {
                 *counts.entry(alg.to_owned()).or_insert(0) += 1;
             }
         }
@@ -137,11 +131,10 @@ impl E2eeKeys {
     pub fn unused_fallback_types(&self, user: &UserId, device: &DeviceId) -> Result<Vec<String>> {
         let prefix = dev_prefix(user, device);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::FallbackKeys, &prefix) {
-            let (k, v) = item?;
-            let record: Value = serde_json::from_slice(&v)?;
-            if record.get("used") != Some(&Value::Bool(true)) {
-                out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        for item in FALLBACK_KEYS.scan_prefix(&self.store.db, &prefix) {
+            let (mut parts, record) = item?;
+            if record.get("used") != Some(&Value::Bool(true)) && parts.len() == 3 {
+                out.extend(parts.pop());
             }
         }
         Ok(out)
@@ -154,17 +147,14 @@ impl E2eeKeys {
         only: &[OwnedDeviceId],
         names: &BTreeMap<OwnedDeviceId, Option<String>>,
     ) -> Result<BTreeMap<OwnedDeviceId, Value>> {
-        let prefix = keys::prefix(&[user.as_bytes()]);
+        let prefix = Parts::prefix(&[user.as_str()]);
         let mut out = BTreeMap::new();
-        for item in self.store.db.scan_prefix(Table::DeviceKeys, &prefix) {
-            let (k, v) = item?;
-            let device: OwnedDeviceId = String::from_utf8_lossy(&k[prefix.len()..])
-                .into_owned()
-                .into();
+        for item in DEVICE_KEYS.scan_prefix(&self.store.db, &prefix) {
+            let ((_, device), mut keys) = item?;
+            let device: OwnedDeviceId = device.into();
             if !only.is_empty() && !only.contains(&device) {
                 continue;
             }
-            let mut keys: Value = serde_json::from_slice(&v)?;
             if let Some(Some(name)) = names.get(&device) {
                 keys["unsigned"] = json!({ "device_display_name": name });
             }
@@ -184,30 +174,23 @@ impl E2eeKeys {
         let mut out: BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>> =
             BTreeMap::new();
         for (user, device, algorithm) in requests {
-            let mut prefix = dev_prefix(user, device);
-            prefix.extend_from_slice(algorithm.as_bytes());
-            prefix.push(b':');
-            let found = self
-                .store
-                .db
-                .scan_prefix(Table::OneTimeKeys, &prefix)
+            let prefix =
+                Parts::prefix_within(&[user.as_str(), device.as_str()], &format!("{algorithm}:"));
+            let found = ONE_TIME_KEYS
+                .scan_prefix(&self.store.db, &prefix)
                 .next()
                 .transpose()?;
-            let claimed = if let Some((k, v)) = found {
-                batch.delete(Table::OneTimeKeys, k.to_vec());
-                let key_id =
-                    String::from_utf8_lossy(&k[dev_prefix(user, device).len()..]).into_owned();
-                Some((key_id, serde_json::from_slice(&v)?))
+            let claimed = if let Some((mut parts, key)) = found {
+                ONE_TIME_KEYS.delete(&mut batch, &parts);
+                parts.pop().map(|key_id| (key_id, key))
             } else {
-                let mut fk = dev_prefix(user, device);
-                fk.extend_from_slice(algorithm.as_bytes());
-                match self.store.db.get(Table::FallbackKeys, &fk)? {
-                    Some(v) => {
-                        let mut record: Value = serde_json::from_slice(&v)?;
+                let fk = dev_part(user, device, algorithm);
+                match FALLBACK_KEYS.get(&self.store.db, &fk)? {
+                    Some(mut record) => {
                         let key_id = record["key_id"].as_str().unwrap_or_default().to_owned();
                         let key = record["key"].clone();
                         record["used"] = json!(true);
-                        batch.put(Table::FallbackKeys, fk, serde_json::to_vec(&record)?);
+                        FALLBACK_KEYS.put(&mut batch, &fk, &record);
                         Some((key_id, key))
                     }
                     None => None,
@@ -227,22 +210,14 @@ impl E2eeKeys {
 
     /// Users whose device lists changed in (from, to].
     pub fn changed_users(&self, from: u64, to: u64) -> Result<Vec<OwnedUserId>> {
-        let start = (from + 1).to_be_bytes();
+        let start = (from + 1, String::new());
         let mut out = Vec::new();
-        for item in self.store.db.scan_from(
-            Table::KeyChanges,
-            b"",
-            &start,
-            matrixos_storage::Direction::Forward,
-        ) {
-            let (k, _) = item?;
-            let Some(count) = keys::read_u64(&k) else {
-                continue;
-            };
+        for item in KEY_CHANGES.scan(&self.store.db, b"", &start, Direction::Forward) {
+            let ((count, user), ()) = item?;
             if count > to {
                 break;
             }
-            if let Ok(user) = UserId::parse(String::from_utf8_lossy(&k[8..]).as_ref()) {
+            if let Ok(user) = UserId::parse(user) {
                 if !out.contains(&user) {
                     out.push(user);
                 }
@@ -258,12 +233,15 @@ impl E2eeKeys {
         user: &UserId,
         device: &DeviceId,
     ) -> Result<CountGuard> {
-        batch.delete(Table::DeviceKeys, dev_key(user, device));
+        DEVICE_KEYS.delete(batch, &dev_key(user, device));
         let prefix = dev_prefix(user, device);
-        for table in [Table::OneTimeKeys, Table::FallbackKeys, Table::ToDevice] {
-            for item in self.store.db.scan_prefix(table, &prefix) {
-                batch.delete(table, item?.0.to_vec());
+        for table in [ONE_TIME_KEYS, FALLBACK_KEYS] {
+            for item in table.scan_prefix(&self.store.db, &prefix) {
+                table.delete(batch, &item?.0);
             }
+        }
+        for item in TO_DEVICE.scan_prefix(&self.store.db, &prefix) {
+            TO_DEVICE.delete(batch, &item?.0);
         }
         Ok(self.mark_changed(batch, user))
     }
@@ -281,13 +259,13 @@ impl E2eeKeys {
         messages: Vec<(OwnedUserId, String, Value)>,
         devices_of: impl Fn(&UserId) -> Result<Vec<OwnedDeviceId>>,
     ) -> Result<()> {
-        let txn_key = keys::join(&[
-            sender.as_bytes(),
-            sender_device.as_bytes(),
-            b"to_device",
-            txn_id.as_bytes(),
-        ]);
-        if self.store.db.exists(Table::Transactions, &txn_key)? {
+        let txn_key = [
+            sender.to_string(),
+            sender_device.to_string(),
+            "to_device".to_owned(),
+            txn_id.to_owned(),
+        ];
+        if TO_DEVICE_TXNS.contains(&self.store.db, &txn_key)? {
             return Ok(());
         }
         let mut batch = Batch::new();
@@ -306,17 +284,15 @@ impl E2eeKeys {
             if targets.is_empty() {
                 continue;
             }
-            let json =
-                serde_json::to_vec(&json!({ "sender": sender, "type": kind, "content": content }))?;
+            let json = json!({ "sender": sender, "type": kind, "content": content });
             for target in targets {
                 let position = self.store.db.reserve_count(&mut batch);
-                let mut key = dev_prefix(&user, target);
-                key.extend_from_slice(&position.get().to_be_bytes());
-                batch.put(Table::ToDevice, key, json.clone());
+                let key = (user.to_string(), target.to_string(), position.get());
+                TO_DEVICE.put(&mut batch, &key, &json);
                 positions.push(position);
             }
         }
-        batch.put(Table::Transactions, txn_key, Vec::new());
+        TO_DEVICE_TXNS.put(&mut batch, &txn_key, &());
         let wake = Wake::users(known.into_keys());
         self.store.commit(batch, positions, wake).await
     }
@@ -333,15 +309,13 @@ impl E2eeKeys {
         let prefix = dev_prefix(user, device);
         let mut batch = Batch::new();
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::ToDevice, &prefix) {
-            let (k, v) = item?;
-            let count = keys::read_u64(&k[prefix.len()..]).unwrap_or(0);
+        for item in TO_DEVICE.scan_prefix(&self.store.db, &prefix) {
+            let (key, json) = item?;
+            let count = key.2;
             if count <= acked {
-                batch.delete(Table::ToDevice, k.to_vec());
+                TO_DEVICE.delete(&mut batch, &key);
             } else if count <= upto {
-                out.push(ToDeviceMessage {
-                    json: serde_json::from_slice(&v)?,
-                });
+                out.push(ToDeviceMessage { json });
             }
         }
         if !batch.is_empty() {

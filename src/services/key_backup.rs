@@ -3,24 +3,20 @@
 //! user's clients upload into the current one. The server never sees a key
 //! in the clear; it only keeps the better of two copies of a session.
 
-use matrixos_storage::{keys, Batch, Direction, Table};
+use matrixos_storage::backup_keys::{BackedUpKey, UserVersion};
+use matrixos_storage::records::BackupVersionRecord;
+use matrixos_storage::tables::{BACKUP_KEYS, BACKUP_VERSIONS};
+use matrixos_storage::{Batch, Direction};
 use ruma::UserId;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Store;
 use crate::error::{Error, Result};
 use crate::services::Wake;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct VersionRecord {
-    algorithm: String,
-    auth_data: Value,
-    /// Changes whenever the version's keys change.
-    etag: u64,
-    #[serde(default)]
-    deleted: bool,
-}
+type VersionRecord = BackupVersionRecord;
+/// (user, version, room, session).
+type BackupKey = (String, u64, String, String);
 
 /// One backup version as clients see it.
 pub struct BackupVersion {
@@ -46,40 +42,30 @@ pub struct KeyBackup {
     writes: tokio::sync::Mutex<()>,
 }
 
-fn version_prefix(user: &UserId) -> Vec<u8> {
-    keys::prefix(&[user.as_bytes()])
-}
-
-fn version_key(user: &UserId, version: u64) -> Vec<u8> {
-    let mut key = version_prefix(user);
-    key.extend_from_slice(&version.to_be_bytes());
-    key
+fn version_key(user: &UserId, version: u64) -> (String, u64) {
+    (user.to_string(), version)
 }
 
 fn scope_prefix(user: &UserId, version: u64, scope: &Scope<'_>) -> Vec<u8> {
-    let mut key = version_key(user, version);
-    match scope {
-        Scope::All => {}
-        Scope::Room(room) => key.extend_from_slice(&keys::prefix(&[room.as_bytes()])),
-        Scope::Session(room, session) => {
-            key.extend_from_slice(&keys::join(&[room.as_bytes(), session.as_bytes()]))
-        }
-    }
-    key
+    let (room, session) = match scope {
+        Scope::All => (None, None),
+        Scope::Room(room) => (Some(*room), None),
+        Scope::Session(room, session) => (Some(*room), Some(*session)),
+    };
+    BackedUpKey::prefix(user.as_str(), version, room, session)
 }
 
-fn put_record(
-    batch: &mut Batch,
-    user: &UserId,
-    version: u64,
-    record: &VersionRecord,
-) -> Result<()> {
-    batch.put(
-        Table::BackupVersions,
-        version_key(user, version),
-        serde_json::to_vec(record)?,
-    );
-    Ok(())
+fn session_key(user: &UserId, version: u64, room: &str, session: &str) -> BackupKey {
+    (
+        user.to_string(),
+        version,
+        room.to_owned(),
+        session.to_owned(),
+    )
+}
+
+fn put_record(batch: &mut Batch, user: &UserId, version: u64, record: &VersionRecord) {
+    BACKUP_VERSIONS.put(batch, &version_key(user, version), record);
 }
 
 /// Checks the shape of a `KeyBackupData`.
@@ -119,32 +105,20 @@ impl KeyBackup {
     }
 
     fn record(&self, user: &UserId, version: u64) -> Result<Option<VersionRecord>> {
-        match self
-            .store
-            .db
-            .get(Table::BackupVersions, &version_key(user, version))?
-        {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+        Ok(BACKUP_VERSIONS.get(&self.store.db, &version_key(user, version))?)
     }
 
     /// The newest version ever made (deleted or not) and its record.
     fn newest(&self, user: &UserId) -> Result<Option<(u64, VersionRecord)>> {
-        let prefix = version_prefix(user);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&u64::MAX.to_be_bytes());
-        let newest = self
-            .store
-            .db
-            .scan_from(Table::BackupVersions, &prefix, &start, Direction::Backward)
+        let prefix = UserVersion::prefix(user.as_str());
+        let start = version_key(user, u64::MAX);
+        let newest = BACKUP_VERSIONS
+            .scan(&self.store.db, &prefix, &start, Direction::Backward)
             .next();
         match newest {
             Some(item) => {
-                let (k, v) = item?;
-                let version = keys::read_u64(&k[prefix.len()..])
-                    .ok_or_else(|| Error::internal("corrupt backup version key"))?;
-                Ok(Some((version, serde_json::from_slice(&v)?)))
+                let ((_, version), record) = item?;
+                Ok(Some((version, record)))
             }
             None => Ok(None),
         }
@@ -168,7 +142,7 @@ impl KeyBackup {
             deleted: false,
         };
         let mut batch = Batch::new();
-        put_record(&mut batch, user, version, &record)?;
+        put_record(&mut batch, user, version, &record);
         self.store.commit(batch, vec![], Wake::none()).await?;
         Ok(version)
     }
@@ -217,7 +191,7 @@ impl KeyBackup {
         }
         record.auth_data = auth_data;
         let mut batch = Batch::new();
-        put_record(&mut batch, user, version, &record)?;
+        put_record(&mut batch, user, version, &record);
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
@@ -228,13 +202,10 @@ impl KeyBackup {
         record.deleted = true;
         record.auth_data = Value::Null;
         let mut batch = Batch::new();
-        put_record(&mut batch, user, version, &record)?;
+        put_record(&mut batch, user, version, &record);
         let prefix = scope_prefix(user, version, &Scope::All);
-        batch.delete_range(
-            Table::BackupKeys,
-            prefix.clone(),
-            version_key(user, version + 1),
-        );
+        let next = scope_prefix(user, version + 1, &Scope::All);
+        BACKUP_KEYS.delete_range(&mut batch, prefix, next);
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
@@ -242,7 +213,7 @@ impl KeyBackup {
     pub fn count(&self, user: &UserId, version: u64) -> Result<u64> {
         let prefix = scope_prefix(user, version, &Scope::All);
         let mut n = 0;
-        for item in self.store.db.scan_prefix(Table::BackupKeys, &prefix) {
+        for item in BACKUP_KEYS.scan_prefix(&self.store.db, &prefix) {
             item?;
             n += 1;
         }
@@ -271,19 +242,19 @@ impl KeyBackup {
         let mut batch = Batch::new();
         let mut changed = false;
         for (room, session, data) in uploads {
-            let key = scope_prefix(user, version, &Scope::Session(&room, &session));
-            let keep_old = match self.store.db.get(Table::BackupKeys, &key)? {
-                Some(old) => !replaces(&data, &serde_json::from_slice(&old)?),
+            let key = session_key(user, version, &room, &session);
+            let keep_old = match BACKUP_KEYS.get(&self.store.db, &key)? {
+                Some(old) => !replaces(&data, &old),
                 None => false,
             };
             if !keep_old {
-                batch.put(Table::BackupKeys, key, serde_json::to_vec(&data)?);
+                BACKUP_KEYS.put(&mut batch, &key, &data);
                 changed = true;
             }
         }
         if changed {
             record.etag += 1;
-            put_record(&mut batch, user, version, &record)?;
+            put_record(&mut batch, user, version, &record);
             self.store.commit(batch, vec![], Wake::none()).await?;
         }
         Ok((self.count(user, version)?, record.etag))
@@ -297,25 +268,16 @@ impl KeyBackup {
         scope: &Scope<'_>,
     ) -> Result<Vec<KeyUpload>> {
         self.live_record(user, version)?;
-        let base = version_key(user, version).len();
         let prefix = scope_prefix(user, version, scope);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::BackupKeys, &prefix) {
-            let (k, v) = item?;
-            let parts = keys::split(&k[base..]);
-            let (Some(room), Some(session)) = (parts.first(), parts.get(1)) else {
-                continue;
-            };
+        for item in BACKUP_KEYS.scan_prefix(&self.store.db, &prefix) {
+            let ((_, _, room, session), data) = item?;
             if let Scope::Session(_, wanted) = scope {
-                if *session != wanted.as_bytes() {
+                if session != *wanted {
                     continue;
                 }
             }
-            out.push((
-                String::from_utf8_lossy(room).into_owned(),
-                String::from_utf8_lossy(session).into_owned(),
-                serde_json::from_slice(&v)?,
-            ));
+            out.push((room, session, data));
         }
         Ok(out)
     }
@@ -333,13 +295,10 @@ impl KeyBackup {
         if !doomed.is_empty() {
             let mut batch = Batch::new();
             for (room, session, _) in &doomed {
-                batch.delete(
-                    Table::BackupKeys,
-                    scope_prefix(user, version, &Scope::Session(room, session)),
-                );
+                BACKUP_KEYS.delete(&mut batch, &session_key(user, version, room, session));
             }
             record.etag += 1;
-            put_record(&mut batch, user, version, &record)?;
+            put_record(&mut batch, user, version, &record);
             self.store.commit(batch, vec![], Wake::none()).await?;
         }
         Ok((self.count(user, version)?, record.etag))

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use matrixos_storage::{Batch, Table};
-use ruma::{OwnedUserId, UserId};
-use serde::{Deserialize, Serialize};
+use matrixos_storage::tables::MEDIA;
+use matrixos_storage::Batch;
+use ruma::UserId;
 
 use super::thumbnail::{self, Thumbnail, ThumbnailSpec};
 use super::thumbnailer::{Order, Thumbnailer};
@@ -17,15 +17,7 @@ use super::Store;
 use crate::error::{Error, Result};
 use crate::services::Wake;
 
-/// What the server knows of an uploaded file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MediaRecord {
-    pub content_type: String,
-    pub filename: Option<String>,
-    pub size: u64,
-    pub uploader: OwnedUserId,
-    pub created_ts: u64,
-}
+pub use matrixos_storage::records::MediaRecord;
 
 pub struct Media {
     store: Store,
@@ -90,7 +82,7 @@ impl Media {
             created_ts: crate::services::accounts::now_ms(),
         };
         let mut batch = Batch::new();
-        batch.put(Table::Media, id.as_bytes(), serde_json::to_vec(&record)?);
+        MEDIA.put(&mut batch, &id, &record);
         self.store.commit(batch, vec![], Wake::none()).await?;
         tracing::info!(media = %id, size, uploader = %uploader, "media uploaded");
         Ok(id)
@@ -101,10 +93,7 @@ impl Media {
         if !valid_id(id) {
             return Ok(None);
         }
-        match self.store.db.get(Table::Media, id.as_bytes())? {
-            Some(raw) => Ok(Some(serde_json::from_slice(&raw)?)),
-            None => Ok(None),
-        }
+        Ok(MEDIA.get(&self.store.db, id)?)
     }
 
     /// The record of a local media id; `M_NOT_FOUND` if unknown.

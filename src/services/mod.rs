@@ -17,7 +17,8 @@ pub mod uia;
 use std::sync::Arc;
 
 use matrixos_federation::ServerSigningKey;
-use matrixos_storage::{Db, DbOptions, Table};
+use matrixos_storage::tables::SERVER_SETTINGS;
+use matrixos_storage::{Db, DbOptions};
 use ruma::{OwnedServerName, ServerName};
 
 use crate::config::Config;
@@ -51,10 +52,10 @@ pub struct Services {
     pub send_limiter: RateLimiter<ruma::OwnedUserId>,
 }
 
-const SIGNING_KEY: &[u8] = b"signing_key";
+const SIGNING_KEY: &str = "signing_key";
 
 fn load_or_create_signing_key(db: &Db) -> Result<ServerSigningKey> {
-    if let Some(bytes) = db.get(Table::Server, SIGNING_KEY)? {
+    if let Some(bytes) = SERVER_SETTINGS.get(db, SIGNING_KEY)? {
         let (version, pkcs8) = bytes
             .split_first_chunk::<1>()
             .and_then(|(len, rest)| {
@@ -73,7 +74,7 @@ fn load_or_create_signing_key(db: &Db) -> Result<ServerSigningKey> {
     value.extend_from_slice(version.as_bytes());
     value.extend_from_slice(&key.to_pkcs8());
     let mut batch = matrixos_storage::Batch::new();
-    batch.put(Table::Server, SIGNING_KEY.to_vec(), value);
+    SERVER_SETTINGS.put(&mut batch, SIGNING_KEY, &value);
     db.write(batch)?;
     Ok(key)
 }

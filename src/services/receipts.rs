@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use matrixos_storage::{keys, Batch, Table};
+use matrixos_storage::tables::RECEIPTS;
+use matrixos_storage::typed::Parts;
+use matrixos_storage::Batch;
 use parking_lot::Mutex;
 use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::{json, Map, Value};
@@ -54,23 +56,20 @@ impl Receipts {
         thread: Option<&str>,
         prelude: Batch,
     ) -> Result<()> {
-        let key = keys::join(&[
-            room.as_bytes(),
-            user.as_bytes(),
-            kind.as_bytes(),
-            thread.unwrap_or("").as_bytes(),
-        ]);
+        let key = [
+            room.to_string(),
+            user.to_string(),
+            kind.to_owned(),
+            thread.unwrap_or("").to_owned(),
+        ];
         let mut data = json!({ "ts": crate::services::accounts::now_ms() });
         if let Some(t) = thread {
             data["thread_id"] = json!(t);
         }
         let mut batch = prelude;
         let position = self.store.db.reserve_count(&mut batch);
-        let mut value = position.get().to_be_bytes().to_vec();
-        value.extend_from_slice(&serde_json::to_vec(
-            &json!({ "event_id": event, "data": data }),
-        )?);
-        batch.put(Table::Receipts, key, value);
+        let value = (position.get(), json!({ "event_id": event, "data": data }));
+        RECEIPTS.put(&mut batch, &key, &value);
         self.store
             .commit(batch, vec![position], Wake::room(room))
             .await
@@ -78,25 +77,22 @@ impl Receipts {
 
     /// Receipts in the room written after `since`.
     pub fn since(&self, room: &RoomId, since: u64) -> Result<Vec<Receipt>> {
-        let prefix = keys::prefix(&[room.as_bytes()]);
+        let prefix = Parts::prefix(&[room.as_str()]);
         let mut out = Vec::new();
-        for item in self.store.db.scan_prefix(Table::Receipts, &prefix) {
-            let (k, v) = item?;
-            let count = keys::read_u64(&v).unwrap_or(0);
+        for item in RECEIPTS.scan_prefix(&self.store.db, &prefix) {
+            let (parts, (count, body)) = item?;
             if count <= since {
                 continue;
             }
-            let parts = keys::split(&k[prefix.len()..]);
-            let (Some(user), Some(kind)) = (parts.first(), parts.get(1)) else {
+            let [_, user, kind, _] = parts.as_slice() else {
                 continue;
             };
-            let Ok(user) = UserId::parse(String::from_utf8_lossy(user).as_ref()) else {
+            let Ok(user) = UserId::parse(user.as_str()) else {
                 continue;
             };
-            let body: Value = serde_json::from_slice(&v[8..])?;
             out.push(Receipt {
                 user,
-                kind: String::from_utf8_lossy(kind).into_owned(),
+                kind: kind.clone(),
                 event_id: body["event_id"].as_str().unwrap_or_default().to_owned(),
                 data: body["data"].clone(),
                 count,

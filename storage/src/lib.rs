@@ -5,6 +5,7 @@
 //! the stream counter ([`StreamCounter`]); they never see RocksDB types. Every logical write is
 //! one batch, so a crash leaves all of it or none of it.
 
+pub mod backup_keys;
 mod batch;
 mod counter;
 mod db;

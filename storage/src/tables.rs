@@ -1,10 +1,14 @@
 //! Every typed table: its column family and the codecs of its keys and
 //! values. Callers name records through these, never by bytes.
 
-use crate::records::{AliasRecord, EventMeta, MembershipRecord, RoomRecord, StateDiff};
+use crate::backup_keys::{BackedUpKey, UserVersion};
+use crate::records::{
+    AiUserRecord, AliasRecord, BackupVersionRecord, DeviceRecord, EventMeta, MediaRecord,
+    MembershipRecord, PushRow, Pusher, RoomRecord, StateDiff, UserRecord,
+};
 use crate::typed::{
-    Bytes, Json, Nothing, Parts, ShortAndText, ShortAndU64, Text, TextPair, TimelinePlace,
-    TypedTable, U64List, U64,
+    Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
+    TextAndTwoU64, TextPair, TimelinePlace, TypedTable, U64AndText, U64List, U64,
 };
 use crate::Table;
 
@@ -57,3 +61,65 @@ pub const ROOM_ALIASES: TypedTable<TextPair, Nothing> = TypedTable::new(Table::A
 pub const PUBLIC_ROOMS: TypedTable<TextPair, Nothing> = TypedTable::new(Table::Server);
 /// The first part of every [`PUBLIC_ROOMS`] key.
 pub const PUBLIC_ROOMS_PART: &str = "public_room";
+/// (user id, room id or "" for global, type) → (position, content).
+pub const ACCOUNT_DATA: TypedTable<Parts, Counted> = TypedTable::new(Table::AccountData);
+/// (room id, user id, receipt type, thread or "") → (position, receipt).
+pub const RECEIPTS: TypedTable<Parts, Counted> = TypedTable::new(Table::Receipts);
+/// media id → the uploaded file's record.
+pub const MEDIA: TypedTable<Text, Json<MediaRecord>> = TypedTable::new(Table::Media);
+/// (user id, filter id) → the filter as the client defined it.
+pub const FILTERS: TypedTable<Parts, Json<serde_json::Value>> = TypedTable::new(Table::Filters);
+/// setting name → value: the server's own records (its signing key, the
+/// layout of the homes directory). Shares its column family with
+/// [`PUBLIC_ROOMS`], whose keys hold a 0xff no name does.
+pub const SERVER_SETTINGS: TypedTable<Text, Bytes> = TypedTable::new(Table::Server);
+/// AI user id → its encryption device, pickled and encrypted.
+pub const AI_CRYPTO: TypedTable<Text, Bytes> = TypedTable::new(Table::AiCrypto);
+/// user id → the account.
+pub const USERS: TypedTable<Text, Json<UserRecord>> = TypedTable::new(Table::Users);
+/// (user id, device id) → the device.
+pub const DEVICES: TypedTable<TextPair, Json<DeviceRecord>> = TypedTable::new(Table::Devices);
+/// sha256 of an access token → (user id, device id).
+pub const ACCESS_TOKENS: TypedTable<Bytes, TextPair> = TypedTable::new(Table::AccessTokens);
+/// (user id, device id) → the device's signed keys.
+pub const DEVICE_KEYS: TypedTable<TextPair, Json<serde_json::Value>> =
+    TypedTable::new(Table::DeviceKeys);
+/// (user id, device id, algorithm:key id) → an unclaimed one-time key.
+pub const ONE_TIME_KEYS: TypedTable<Parts, Json<serde_json::Value>> =
+    TypedTable::new(Table::OneTimeKeys);
+/// (user id, device id, algorithm) → the fallback key and whether it was used.
+pub const FALLBACK_KEYS: TypedTable<Parts, Json<serde_json::Value>> =
+    TypedTable::new(Table::FallbackKeys);
+/// (user id, device id, position) → a to-device message for the device.
+pub const TO_DEVICE: TypedTable<PairAndU64, Json<serde_json::Value>> =
+    TypedTable::new(Table::ToDevice);
+/// (position, user id) → nothing: whose device list changed when.
+pub const KEY_CHANGES: TypedTable<U64AndText, Nothing> = TypedTable::new(Table::KeyChanges);
+/// (sender, device, "to_device", transaction id) → nothing: a to-device
+/// transaction already sent. Shares its column family with [`EVENT_TXNS`].
+pub const TO_DEVICE_TXNS: TypedTable<Parts, Nothing> = TypedTable::new(Table::Transactions);
+/// (user id, usage) → the user's cross-signing key as uploaded.
+pub const CROSS_SIGNING_KEYS: TypedTable<TextPair, Json<serde_json::Value>> =
+    TypedTable::new(Table::CrossSigningKeys);
+/// (target user, "device" or "master", key name, signer, signer's key id)
+/// → a signature added by `/keys/signatures/upload`.
+pub const KEY_SIGNATURES: TypedTable<Parts, Json<serde_json::Value>> =
+    TypedTable::new(Table::KeySignatures);
+/// (user id, version) → the backup version.
+pub const BACKUP_VERSIONS: TypedTable<UserVersion, Json<BackupVersionRecord>> =
+    TypedTable::new(Table::BackupVersions);
+/// (user id, version, room id, session id) → the backed-up room key as the
+/// client uploaded it.
+pub const BACKUP_KEYS: TypedTable<BackedUpKey, Json<serde_json::Value>> =
+    TypedTable::new(Table::BackupKeys);
+/// (user id, short room id, position) → a notification the user has not
+/// read.
+pub const PUSH_ACTIONS: TypedTable<TextAndTwoU64, PushRow> = TypedTable::new(Table::PushActions);
+/// (user id, app id, pushkey) → the pusher.
+pub const PUSHERS: TypedTable<Parts, Json<Pusher>> = TypedTable::new(Table::Pushers);
+/// AI user id → its record.
+pub const AI_USERS: TypedTable<Text, Json<AiUserRecord>> = TypedTable::new(Table::AiUsers);
+/// (AI user id, room id) → the conversation history (the kernel's JSON).
+pub const AI_HISTORY: TypedTable<TextPair, Bytes> = TypedTable::new(Table::AiHistory);
+/// (owner, start time in ms, sequence) → a run record (the kernel's JSON).
+pub const AI_RUNS: TypedTable<TextAndTwoU64, Bytes> = TypedTable::new(Table::AiRuns);

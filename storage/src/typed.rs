@@ -76,6 +76,12 @@ impl<K: KeyCodec, V: ValueCodec> TypedTable<K, V> {
         db.scan_prefix(self.table, &[]).next().is_none()
     }
 
+    /// Deletes every record from the encoded key `from` (inclusive) to
+    /// `to` (exclusive), as a codec's prefix functions give them.
+    pub fn delete_range(&self, batch: &mut Batch, from: Vec<u8>, to: Vec<u8>) {
+        batch.delete_range(self.table, from, to);
+    }
+
     pub fn put(&self, batch: &mut Batch, key: &K::Key, value: &V::Value) {
         batch.put(self.table, K::encode(key), V::encode(value));
     }
@@ -215,6 +221,24 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> ValueCodec for Json<T> {
     }
 }
 
+/// A stream position, then JSON: records a sync picks up when they
+/// changed after its token.
+pub struct Counted;
+
+impl ValueCodec for Counted {
+    type Value = (u64, serde_json::Value);
+    fn encode((count, json): &(u64, serde_json::Value)) -> Vec<u8> {
+        let mut out = count.to_be_bytes().to_vec();
+        // Serialising a JSON value cannot fail.
+        out.extend_from_slice(&serde_json::to_vec(json).unwrap_or_default());
+        out
+    }
+    fn decode(bytes: &[u8]) -> Option<(u64, serde_json::Value)> {
+        let count = crate::keys::read_u64(bytes)?;
+        Some((count, serde_json::from_slice(&bytes[8..]).ok()?))
+    }
+}
+
 /// No value: the key is the record.
 pub struct Nothing;
 
@@ -298,6 +322,85 @@ impl Parts {
     pub fn prefix(first: &[&str]) -> Vec<u8> {
         let parts: Vec<&[u8]> = first.iter().map(|p| p.as_bytes()).collect();
         crate::keys::prefix(&parts)
+    }
+
+    /// The prefix of every key whose first parts are `first` and whose
+    /// next part starts with `next`.
+    pub fn prefix_within(first: &[&str], next: &str) -> Vec<u8> {
+        let mut out = Self::prefix(first);
+        out.extend_from_slice(next.as_bytes());
+        out
+    }
+}
+
+/// Two texts, then a big-endian u64: a device's queue ordered by position.
+pub struct PairAndU64;
+
+impl KeyCodec for PairAndU64 {
+    type Key = (String, String, u64);
+    type Owned = (String, String, u64);
+    fn encode((a, b, n): &(String, String, u64)) -> Vec<u8> {
+        let mut out = crate::keys::prefix(&[a.as_bytes(), b.as_bytes()]);
+        out.extend_from_slice(&n.to_be_bytes());
+        out
+    }
+    fn decode(bytes: &[u8]) -> Option<(String, String, u64)> {
+        let at = bytes.len().checked_sub(9)?;
+        if bytes[at] != crate::keys::SEP {
+            return None;
+        }
+        let (a, b) = split_pair(&bytes[..at])?;
+        Some((a, b, crate::keys::read_u64(&bytes[at + 1..])?))
+    }
+}
+
+/// Text, 0xff, then two big-endian u64s: a user's rows by room and position.
+pub struct TextAndTwoU64;
+
+impl TextAndTwoU64 {
+    /// The prefix of a user's rows, or of one room's.
+    pub fn prefix(text: &str, first: Option<u64>) -> Vec<u8> {
+        let mut out = crate::keys::prefix(&[text.as_bytes()]);
+        if let Some(n) = first {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out
+    }
+}
+
+impl KeyCodec for TextAndTwoU64 {
+    type Key = (String, u64, u64);
+    type Owned = (String, u64, u64);
+    fn encode((text, a, b): &(String, u64, u64)) -> Vec<u8> {
+        let mut out = Self::prefix(text, Some(*a));
+        out.extend_from_slice(&b.to_be_bytes());
+        out
+    }
+    fn decode(bytes: &[u8]) -> Option<(String, u64, u64)> {
+        let at = bytes.len().checked_sub(17)?;
+        if bytes[at] != crate::keys::SEP {
+            return None;
+        }
+        let text = String::from_utf8(bytes[..at].to_vec()).ok()?;
+        let a = crate::keys::read_u64(&bytes[at + 1..])?;
+        Some((text, a, crate::keys::read_u64(&bytes[at + 9..])?))
+    }
+}
+
+/// A big-endian u64, then text: what changed at a position.
+pub struct U64AndText;
+
+impl KeyCodec for U64AndText {
+    type Key = (u64, String);
+    type Owned = (u64, String);
+    fn encode((n, text): &(u64, String)) -> Vec<u8> {
+        let mut out = n.to_be_bytes().to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out
+    }
+    fn decode(bytes: &[u8]) -> Option<(u64, String)> {
+        let text = String::from_utf8(bytes.get(8..)?.to_vec()).ok()?;
+        Some((crate::keys::read_u64(bytes)?, text))
     }
 }
 
@@ -389,6 +492,22 @@ mod tests {
         let parts = vec!["@a:x".to_owned(), "DEV".to_owned(), String::new()];
         assert_eq!(Parts::decode(&Parts::encode(&parts)), Some(parts.clone()));
         assert!(Parts::encode(&parts).starts_with(&Parts::prefix(&["@a:x", "DEV"])));
+        // A position whose bytes hold the separator still reads back.
+        let queued = ("@a:x".to_owned(), "DEV".to_owned(), 0xff00_ff00);
+        assert_eq!(
+            PairAndU64::decode(&PairAndU64::encode(&queued)),
+            Some(queued)
+        );
+        let row = ("@a:x".to_owned(), 0xff, 0xffff);
+        assert_eq!(
+            TextAndTwoU64::decode(&TextAndTwoU64::encode(&row)),
+            Some(row)
+        );
+        let changed = (7, "@a:x".to_owned());
+        assert_eq!(
+            U64AndText::decode(&U64AndText::encode(&changed)),
+            Some(changed)
+        );
         let pair = ("m.room.member".to_owned(), "@a:x".to_owned());
         assert_eq!(
             <TextPair as KeyCodec>::decode(&<TextPair as KeyCodec>::encode(&pair)),

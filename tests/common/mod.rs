@@ -10,6 +10,7 @@ use matrixos::config::Config;
 use matrixos::services::Services;
 use serde_json::{json, Value};
 
+pub mod errors;
 pub mod llm;
 pub mod rooms;
 pub mod sdk;

@@ -2,9 +2,12 @@
 //! each refusal carries the errcode and HTTP status the spec names, and a
 //! refused request changes nothing. Registration modes, UIA and shared-secret
 //! registration live here too. Room, sync and key behaviour: `http_rooms.rs`.
+//! The refusals are tables (`common::errors`), each row a request, the
+//! status and errcode it must get and what it tries.
 
 use crate::common;
 
+use common::errors::{check, check_each, Described, Refusal};
 use common::{create_room, enc, expect_error, expect_ok, Raw, TestServer, V3};
 use hmac::{Hmac, Mac};
 use matrixos::config::{RateLimit, RegistrationMode};
@@ -25,6 +28,11 @@ async fn login(anon: &Raw, user: &str, password: &str) -> (u16, Value) {
         password_login(user, password),
     )
     .await
+}
+
+/// A `/register` body that completes UIA with `m.login.dummy`.
+fn dummy_registration(username: &str, password: &str) -> Value {
+    json!({ "username": username, "password": password, "auth": { "type": "m.login.dummy" } })
 }
 
 /// These tests count rooms exactly, so they run without AI users (whose
@@ -94,36 +102,22 @@ async fn body_that_is_not_json_is_m_not_json() {
     let anon = Raw::new(&server);
     let (alice, _) = anon.register("alice").await;
 
-    let res = anon
-        .call("POST", &format!("{V3}/login"), Some("{not json"))
-        .await;
-    expect_error(&res, 400, "M_NOT_JSON", "/login with `{not json`");
-    let res = alice
-        .call("POST", &format!("{V3}/createRoom"), Some("{not json"))
-        .await;
-    expect_error(&res, 400, "M_NOT_JSON", "/createRoom with `{not json`");
-    let res = alice
-        .call(
-            "POST",
-            &format!("{V3}/createRoom"),
-            Some(r#"{"name": "cut off"#),
-        )
-        .await;
-    expect_error(&res, 400, "M_NOT_JSON", "/createRoom with truncated JSON");
+    #[rustfmt::skip]
+    let rows = [
+        (&anon, "POST", format!("{V3}/login"), Some("{not json"), 400, "M_NOT_JSON", "/login with `{not json`"),
+        (&alice, "POST", format!("{V3}/createRoom"), Some("{not json"), 400, "M_NOT_JSON", "/createRoom with `{not json`"),
+        (&alice, "POST", format!("{V3}/createRoom"), Some(r#"{"name": "cut off"#), 400, "M_NOT_JSON", "/createRoom with truncated JSON"),
+    ];
+    check_each(rows).await;
     assert!(
         joined_rooms(&alice).await.is_empty(),
         "a refused /createRoom created a room"
     );
 
     let room = create_room(&alice, json!({})).await;
+    let send = format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&room));
     let before = all_events(&alice, &room).await.len();
-    let res = alice
-        .call(
-            "PUT",
-            &format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&room)),
-            Some("{not json"),
-        )
-        .await;
+    let res = alice.call("PUT", &send, Some("{not json")).await;
     expect_error(&res, 400, "M_NOT_JSON", "/send with `{not json`");
     assert_eq!(
         all_events(&alice, &room).await.len(),
@@ -132,11 +126,7 @@ async fn body_that_is_not_json_is_m_not_json() {
     );
     // The transaction id of the refused request is still free.
     let res = alice
-        .json(
-            "PUT",
-            &format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&room)),
-            json!({ "msgtype": "m.text", "body": "hi" }),
-        )
+        .json("PUT", &send, json!({ "msgtype": "m.text", "body": "hi" }))
         .await;
     expect_ok(res, "send after a refused send with the same txn id");
     assert_eq!(all_events(&alice, &room).await.len(), before + 1);
@@ -150,14 +140,12 @@ async fn json_that_is_not_an_object_is_m_bad_json() {
     let server = start().await;
     let anon = Raw::new(&server);
     let (alice, _) = anon.register("alice").await;
-    let res = alice
-        .call("POST", &format!("{V3}/createRoom"), Some("[1, 2]"))
-        .await;
-    expect_error(&res, 400, "M_BAD_JSON", "/createRoom with a JSON array");
-    let res = anon
-        .call("POST", &format!("{V3}/login"), Some("\"password\""))
-        .await;
-    expect_error(&res, 400, "M_BAD_JSON", "/login with a JSON string");
+    #[rustfmt::skip]
+    let rows = [
+        (&alice, "POST", format!("{V3}/createRoom"), Some("[1, 2]"), 400, "M_BAD_JSON", "/createRoom with a JSON array"),
+        (&anon, "POST", format!("{V3}/login"), Some("\"password\""), 400, "M_BAD_JSON", "/login with a JSON string"),
+    ];
+    check_each(rows).await;
     assert!(
         joined_rooms(&alice).await.is_empty(),
         "a refused /createRoom created a room"
@@ -170,81 +158,31 @@ async fn wrong_field_types_are_m_bad_json() {
     let anon = Raw::new(&server);
     let (alice, alice_id) = anon.register("alice").await;
 
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/login"),
-            json!({ "type": "m.login.password", "user": 5, "password": "secret-pw" }),
-        )
-        .await;
-    expect_error(&res, 400, "M_BAD_JSON", "/login with a numeric user");
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/login"),
-            json!({ "type": 1, "user": "alice", "password": "secret-pw" }),
-        )
-        .await;
-    expect_error(&res, 400, "M_BAD_JSON", "/login with a numeric type");
-
-    for (body, what) in [
-        (json!({ "name": 5 }), "numeric name"),
-        (
-            json!({ "invite": "@bob:localhost" }),
-            "invite that is not a list",
-        ),
-        (
-            json!({ "creation_content": [] }),
-            "creation_content that is not an object",
-        ),
-        (
-            json!({ "is_direct": "yes" }),
-            "is_direct that is not a boolean",
-        ),
-    ] {
-        let res = alice.json("POST", &format!("{V3}/createRoom"), body).await;
-        expect_error(&res, 400, "M_BAD_JSON", &format!("/createRoom with {what}"));
-    }
-    assert!(
-        joined_rooms(&alice).await.is_empty(),
-        "a refused /createRoom created a room"
-    );
-
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/register"),
-            json!({
-                "username": "carol", "password": 12, "auth": { "type": "m.login.dummy" }
-            }),
-        )
-        .await;
-    expect_error(&res, 400, "M_BAD_JSON", "/register with a numeric password");
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/login"), Some(json!({ "type": "m.login.password", "user": 5, "password": "secret-pw" })), 400, "M_BAD_JSON", "/login with a numeric user"),
+        ("POST", format!("{V3}/login"), Some(json!({ "type": 1, "user": "alice", "password": "secret-pw" })), 400, "M_BAD_JSON", "/login with a numeric type"),
+        ("POST", format!("{V3}/register"), Some(json!({ "username": "carol", "password": 12, "auth": { "type": "m.login.dummy" } })), 400, "M_BAD_JSON", "/register with a numeric password"),
+    ];
+    check(&anon, rows).await;
     assert!(
         available(&anon, "carol").await,
         "a refused /register created the account"
     );
 
-    let res = alice
-        .json(
-            "POST",
-            &format!("{V3}/user/{}/filter", enc(&alice_id)),
-            json!({ "room": { "timeline": { "limit": "ten" } } }),
-        )
-        .await;
-    expect_error(&res, 400, "M_BAD_JSON", "filter with a string limit");
-    let res = alice
-        .json(
-            "POST",
-            &format!("{V3}/keys/upload"),
-            json!({ "one_time_keys": [] }),
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_BAD_JSON",
-        "/keys/upload with a list of one-time keys",
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "name": 5 })), 400, "M_BAD_JSON", "/createRoom with numeric name"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "invite": "@bob:localhost" })), 400, "M_BAD_JSON", "/createRoom with invite that is not a list"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "creation_content": [] })), 400, "M_BAD_JSON", "/createRoom with creation_content that is not an object"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "is_direct": "yes" })), 400, "M_BAD_JSON", "/createRoom with is_direct that is not a boolean"),
+        ("POST", format!("{V3}/user/{}/filter", enc(&alice_id)), Some(json!({ "room": { "timeline": { "limit": "ten" } } })), 400, "M_BAD_JSON", "filter with a string limit"),
+        ("POST", format!("{V3}/keys/upload"), Some(json!({ "one_time_keys": [] })), 400, "M_BAD_JSON", "/keys/upload with a list of one-time keys"),
+    ];
+    check(&alice, rows).await;
+    assert!(
+        joined_rooms(&alice).await.is_empty(),
+        "a refused /createRoom created a room"
     );
 }
 
@@ -254,54 +192,21 @@ async fn missing_required_fields_are_m_missing_param() {
     let anon = Raw::new(&server);
     let (alice, _) = anon.register("alice").await;
 
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/login"),
-            json!({
-                "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" }
-            }),
-        )
-        .await;
-    expect_error(&res, 400, "M_MISSING_PARAM", "/login without password");
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/login"),
-            json!({
-                "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw"
-            }),
-        )
-        .await;
-    expect_error(&res, 400, "M_MISSING_PARAM", "/login without type");
-    let res = anon
-        .call("GET", &format!("{V3}/register/available"), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_MISSING_PARAM",
-        "/register/available without username",
-    );
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/login"), Some(json!({ "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "alice" } })), 400, "M_MISSING_PARAM", "/login without password"),
+        ("POST", format!("{V3}/login"), Some(json!({ "identifier": { "type": "m.id.user", "user": "alice" }, "password": "secret-pw" })), 400, "M_MISSING_PARAM", "/login without type"),
+        ("GET", format!("{V3}/register/available"), None, 400, "M_MISSING_PARAM", "/register/available without username"),
+    ];
+    check(&anon, rows).await;
 
-    let room = create_room(&alice, json!({})).await;
-    let res = alice
-        .call("GET", &format!("{V3}/rooms/{}/messages", enc(&room)), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_MISSING_PARAM",
-        "/messages without dir (required since v1.3)",
-    );
-    let res = alice
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{}/invite", enc(&room)),
-            json!({}),
-        )
-        .await;
-    expect_error(&res, 400, "M_MISSING_PARAM", "/invite without user_id");
+    let r = enc(&create_room(&alice, json!({})).await);
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("GET", format!("{V3}/rooms/{r}/messages"), None, 400, "M_MISSING_PARAM", "/messages without dir (required since v1.3)"),
+        ("POST", format!("{V3}/rooms/{r}/invite"), Some(json!({})), 400, "M_MISSING_PARAM", "/invite without user_id"),
+    ];
+    check(&alice, rows).await;
 }
 
 // ---------------------------------------------------------------- parameters
@@ -313,97 +218,21 @@ async fn malformed_parameters_are_m_invalid_param() {
     let (alice, _) = anon.register("alice").await;
     let room = create_room(&alice, json!({})).await;
     let before = all_events(&alice, &room).await.len();
-
-    let res = alice
-        .call("GET", &format!("{V3}/rooms/not-a-room/state"), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/state of a malformed room id",
-    );
-    let res = alice
-        .json(
-            "PUT",
-            &format!("{V3}/rooms/not-a-room/send/m.room.message/t1"),
-            json!({ "msgtype": "m.text", "body": "x" }),
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/send into a malformed room id",
-    );
-    let res = alice
-        .call(
-            "GET",
-            &format!("{V3}/rooms/not-a-room/messages?dir=b"),
-            None,
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/messages of a malformed room id",
-    );
-
-    let res = alice
-        .call("GET", &format!("{V3}/sync?since=not-a-token"), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/sync with a garbage since token",
-    );
-    let res = alice
-        .call("GET", &format!("{V3}/sync?timeout=soon"), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/sync with a non-numeric timeout",
-    );
-
     let messages = format!("{V3}/rooms/{}/messages", enc(&room));
-    let res = alice.call("GET", &format!("{messages}?dir=x"), None).await;
-    expect_error(&res, 400, "M_INVALID_PARAM", "/messages with dir=x");
-    let res = alice
-        .call("GET", &format!("{messages}?dir=b&from=garbage"), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/messages with a garbage from token",
-    );
-    let res = alice
-        .call("GET", &format!("{messages}?dir=b&limit=-1"), None)
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "/messages with a negative limit",
-    );
 
-    let res = alice
-        .json(
-            "POST",
-            &format!("{V3}/createRoom"),
-            json!({ "room_version": "999" }),
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_UNSUPPORTED_ROOM_VERSION",
-        "/createRoom with an unknown room version",
-    );
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("GET", format!("{V3}/rooms/not-a-room/state"), None, 400, "M_INVALID_PARAM", "/state of a malformed room id"),
+        ("PUT", format!("{V3}/rooms/not-a-room/send/m.room.message/t1"), Some(json!({ "msgtype": "m.text", "body": "x" })), 400, "M_INVALID_PARAM", "/send into a malformed room id"),
+        ("GET", format!("{V3}/rooms/not-a-room/messages?dir=b"), None, 400, "M_INVALID_PARAM", "/messages of a malformed room id"),
+        ("GET", format!("{V3}/sync?since=not-a-token"), None, 400, "M_INVALID_PARAM", "/sync with a garbage since token"),
+        ("GET", format!("{V3}/sync?timeout=soon"), None, 400, "M_INVALID_PARAM", "/sync with a non-numeric timeout"),
+        ("GET", format!("{messages}?dir=x"), None, 400, "M_INVALID_PARAM", "/messages with dir=x"),
+        ("GET", format!("{messages}?dir=b&from=garbage"), None, 400, "M_INVALID_PARAM", "/messages with a garbage from token"),
+        ("GET", format!("{messages}?dir=b&limit=-1"), None, 400, "M_INVALID_PARAM", "/messages with a negative limit"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "room_version": "999" })), 400, "M_UNSUPPORTED_ROOM_VERSION", "/createRoom with an unknown room version"),
+    ];
+    check(&alice, rows).await;
     assert_eq!(
         joined_rooms(&alice).await.len(),
         1,
@@ -425,17 +254,14 @@ async fn access_tokens_missing_unknown_and_logged_out() {
     let (alice, alice_id) = anon.register("alice").await;
     let whoami = format!("{V3}/account/whoami");
 
-    let res = anon.call("GET", &whoami, None).await;
-    expect_error(&res, 401, "M_MISSING_TOKEN", "whoami without a token");
-    let res = anon
-        .call("POST", &format!("{V3}/createRoom"), Some("{}"))
-        .await;
-    expect_error(&res, 401, "M_MISSING_TOKEN", "createRoom without a token");
-    let res = anon
-        .with_token("not-a-real-token")
-        .call("GET", &whoami, None)
-        .await;
-    expect_error(&res, 401, "M_UNKNOWN_TOKEN", "whoami with a made-up token");
+    let stranger = anon.with_token("not-a-real-token");
+    #[rustfmt::skip]
+    let rows = [
+        (&anon, "GET", whoami.clone(), None, 401, "M_MISSING_TOKEN", "whoami without a token"),
+        (&anon, "POST", format!("{V3}/createRoom"), Some("{}"), 401, "M_MISSING_TOKEN", "createRoom without a token"),
+        (&stranger, "GET", whoami.clone(), None, 401, "M_UNKNOWN_TOKEN", "whoami with a made-up token"),
+    ];
+    check_each(rows).await;
 
     let me = expect_ok(alice.call("GET", &whoami, None).await, "whoami");
     assert_eq!(me["user_id"], alice_id.as_str());
@@ -447,20 +273,12 @@ async fn access_tokens_missing_unknown_and_logged_out() {
         alice.json("POST", &format!("{V3}/logout"), json!({})).await,
         "logout",
     );
-    let res = alice.call("GET", &whoami, None).await;
-    expect_error(
-        &res,
-        401,
-        "M_UNKNOWN_TOKEN",
-        "whoami with a logged-out token",
-    );
-    let res = alice.json("POST", &format!("{V3}/logout"), json!({})).await;
-    expect_error(
-        &res,
-        401,
-        "M_UNKNOWN_TOKEN",
-        "logout twice with the same token",
-    );
+    #[rustfmt::skip]
+    let rows: Vec<Described> = vec![
+        ("GET", whoami.clone(), None, 401, "M_UNKNOWN_TOKEN", "whoami with a logged-out token"),
+        ("POST", format!("{V3}/logout"), Some("{}"), 401, "M_UNKNOWN_TOKEN", "logout twice with the same token"),
+    ];
+    check(&alice, rows).await;
     expect_ok(
         second.call("GET", &whoami, None).await,
         "the other device after logout",
@@ -495,10 +313,12 @@ async fn wrong_password_and_unknown_user_are_m_forbidden() {
         "a refused login handed out a token: {}",
         res.1
     );
-    let res = login(&anon, "nobody", "secret-pw").await;
-    expect_error(&res, 403, "M_FORBIDDEN", "login as an unknown user");
-    let res = login(&anon, "@alice:elsewhere.example", "secret-pw").await;
-    expect_error(&res, 403, "M_FORBIDDEN", "login as a remote user");
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/login"), Some(password_login("nobody", "secret-pw")), 403, "M_FORBIDDEN", "login as an unknown user"),
+        ("POST", format!("{V3}/login"), Some(password_login("@alice:elsewhere.example", "secret-pw")), 403, "M_FORBIDDEN", "login as a remote user"),
+    ];
+    check(&anon, rows).await;
     expect_ok(
         login(&anon, "alice", "secret-pw").await,
         "login with the right password",
@@ -519,57 +339,15 @@ async fn room_permissions_are_m_forbidden_and_change_nothing() {
     let r = enc(&room);
     let before = all_events(&alice, &room).await;
 
-    let res = bob
-        .json(
-            "PUT",
-            &format!("{V3}/rooms/{r}/send/m.room.message/t1"),
-            json!({ "msgtype": "m.text", "body": "let me in" }),
-        )
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "sending into a room one is not in",
-    );
-    let res = bob
-        .json(
-            "PUT",
-            &format!("{V3}/rooms/{r}/state/m.room.name/"),
-            json!({ "name": "pwned" }),
-        )
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "setting state in a room one is not in",
-    );
-    let res = bob.json("POST", &format!("{V3}/join/{r}"), json!({})).await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "joining an invite-only room uninvited",
-    );
-    let res = bob
-        .call("GET", &format!("{V3}/rooms/{r}/messages?dir=b"), None)
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "reading /messages of a room one is not in",
-    );
-    let res = bob
-        .call("GET", &format!("{V3}/rooms/{r}/state"), None)
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "reading /state of a room one is not in",
-    );
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("PUT", format!("{V3}/rooms/{r}/send/m.room.message/t1"), Some(json!({ "msgtype": "m.text", "body": "let me in" })), 403, "M_FORBIDDEN", "sending into a room one is not in"),
+        ("PUT", format!("{V3}/rooms/{r}/state/m.room.name/"), Some(json!({ "name": "pwned" })), 403, "M_FORBIDDEN", "setting state in a room one is not in"),
+        ("POST", format!("{V3}/join/{r}"), Some(json!({})), 403, "M_FORBIDDEN", "joining an invite-only room uninvited"),
+        ("GET", format!("{V3}/rooms/{r}/messages?dir=b"), None, 403, "M_FORBIDDEN", "reading /messages of a room one is not in"),
+        ("GET", format!("{V3}/rooms/{r}/state"), None, 403, "M_FORBIDDEN", "reading /state of a room one is not in"),
+    ];
+    check(&bob, rows).await;
     assert_eq!(
         all_events(&alice, &room).await,
         before,
@@ -577,47 +355,20 @@ async fn room_permissions_are_m_forbidden_and_change_nothing() {
     );
 
     // Bob joins by invite; at power 0 he may talk but not change power levels.
-    expect_ok(
-        alice
-            .json(
-                "POST",
-                &format!("{V3}/rooms/{r}/invite"),
-                json!({ "user_id": bob_id }),
-            )
-            .await,
-        "invite",
-    );
-    expect_ok(
-        bob.json("POST", &format!("{V3}/join/{r}"), json!({})).await,
-        "join",
-    );
+    common::rooms::invite(&alice, &room, &bob_id).await;
+    expect_ok(common::rooms::join(&bob, &room).await, "join");
     let pl_path = format!("{V3}/rooms/{r}/state/m.room.power_levels/");
     let levels = expect_ok(alice.call("GET", &pl_path, None).await, "power levels");
     let mut grab = levels.clone();
     grab["users"][bob_id.as_str()] = json!(100);
-    let res = bob.json("PUT", &pl_path, grab).await;
-    expect_error(&res, 403, "M_FORBIDDEN", "power 0 raising itself to 100");
-    let res = bob
-        .json(
-            "PUT",
-            &format!("{V3}/rooms/{r}/state/m.room.name/"),
-            json!({ "name": "pwned" }),
-        )
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "power 0 renaming the room (state_default 50)",
-    );
-    let res = bob
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{r}/kick"),
-            json!({ "user_id": alice_id }),
-        )
-        .await;
-    expect_error(&res, 403, "M_FORBIDDEN", "power 0 kicking the creator");
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("PUT", pl_path.clone(), Some(grab), 403, "M_FORBIDDEN", "power 0 raising itself to 100"),
+        ("PUT", format!("{V3}/rooms/{r}/state/m.room.name/"), Some(json!({ "name": "pwned" })), 403, "M_FORBIDDEN", "power 0 renaming the room (state_default 50)"),
+        ("POST", format!("{V3}/rooms/{r}/kick"), Some(json!({ "user_id": alice_id })), 403, "M_FORBIDDEN", "power 0 kicking the creator"),
+        ("GET", format!("{V3}/user/{}/account_data/m.test", enc(&alice_id)), None, 403, "M_FORBIDDEN", "reading someone else's account data"),
+    ];
+    check(&bob, rows).await;
     let after = expect_ok(
         alice.call("GET", &pl_path, None).await,
         "power levels after",
@@ -630,20 +381,6 @@ async fn room_permissions_are_m_forbidden_and_change_nothing() {
         "name",
     );
     assert_eq!(name["name"], "secret");
-
-    let res = bob
-        .call(
-            "GET",
-            &format!("{V3}/user/{}/account_data/m.test", enc(&alice_id)),
-            None,
-        )
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "reading someone else's account data",
-    );
 }
 
 // ---------------------------------------------------------------- not found
@@ -653,49 +390,27 @@ async fn unknown_things_are_m_not_found() {
     let server = start().await;
     let anon = Raw::new(&server);
     let (alice, alice_id) = anon.register("alice").await;
-    let room = create_room(&alice, json!({})).await;
+    let r = enc(&create_room(&alice, json!({})).await);
     let other = create_room(&alice, json!({})).await;
-    let r = enc(&room);
+    let u = enc(&alice_id);
 
-    let fake = "$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    let res = alice
-        .call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(fake)), None)
-        .await;
-    expect_error(&res, 404, "M_NOT_FOUND", "an unknown event");
-    let sent = expect_ok(
-        alice
-            .json(
-                "PUT",
-                &format!("{V3}/rooms/{}/send/m.room.message/t1", enc(&other)),
-                json!({ "msgtype": "m.text", "body": "x" }),
-            )
-            .await,
-        "send",
-    );
-    let id = sent["event_id"].as_str().expect("event_id");
-    let res = alice
-        .call("GET", &format!("{V3}/rooms/{r}/event/{}", enc(id)), None)
-        .await;
-    expect_error(
-        &res,
-        404,
-        "M_NOT_FOUND",
-        "an event of another room, asked for in this one",
-    );
+    let fake = enc("$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let elsewhere = enc(&common::rooms::send_text(&alice, &other, "t1", "x").await);
+    #[rustfmt::skip]
+    let rows: Vec<Described> = vec![
+        ("GET", format!("{V3}/rooms/{r}/event/{fake}"), None, 404, "M_NOT_FOUND", "an unknown event"),
+        ("GET", format!("{V3}/rooms/{r}/event/{elsewhere}"), None, 404, "M_NOT_FOUND", "an event of another room, asked for in this one"),
+        ("GET", format!("{V3}/user/{u}/filter/nosuchfilter"), None, 404, "M_NOT_FOUND", "an unknown filter"),
+        ("GET", format!("{V3}/rooms/{r}/state/m.room.topic/"), None, 404, "M_NOT_FOUND", "state that was never set"),
+        ("GET", format!("{V3}/user/{u}/account_data/m.never.set"), None, 404, "M_NOT_FOUND", "account data that was never set"),
+    ];
+    check(&alice, rows).await;
 
-    let res = alice
-        .call(
-            "GET",
-            &format!("{V3}/user/{}/filter/nosuchfilter", enc(&alice_id)),
-            None,
-        )
-        .await;
-    expect_error(&res, 404, "M_NOT_FOUND", "an unknown filter");
     let made = expect_ok(
         alice
             .json(
                 "POST",
-                &format!("{V3}/user/{}/filter", enc(&alice_id)),
+                &format!("{V3}/user/{u}/filter"),
                 json!({ "room": { "timeline": { "limit": 5 } } }),
             )
             .await,
@@ -706,26 +421,13 @@ async fn unknown_things_are_m_not_found() {
         alice
             .call(
                 "GET",
-                &format!("{V3}/user/{}/filter/{}", enc(&alice_id), enc(filter_id)),
+                &format!("{V3}/user/{u}/filter/{}", enc(filter_id)),
                 None,
             )
             .await,
         "get filter",
     );
     assert_eq!(got["room"]["timeline"]["limit"], 5);
-
-    let res = alice
-        .call("GET", &format!("{V3}/rooms/{r}/state/m.room.topic/"), None)
-        .await;
-    expect_error(&res, 404, "M_NOT_FOUND", "state that was never set");
-    let res = alice
-        .call(
-            "GET",
-            &format!("{V3}/user/{}/account_data/m.never.set", enc(&alice_id)),
-            None,
-        )
-        .await;
-    expect_error(&res, 404, "M_NOT_FOUND", "account data that was never set");
 }
 
 // ---------------------------------------------------------------- user names
@@ -740,40 +442,18 @@ async fn taken_user_names_are_m_user_in_use() {
     );
     let (alice, _) = anon.register("alice").await;
 
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/register"),
-            json!({
-                "username": "alice", "password": "other-pw", "auth": { "type": "m.login.dummy" }
-            }),
-        )
-        .await;
-    expect_error(&res, 400, "M_USER_IN_USE", "registering alice twice");
-    let res = anon
-        .call(
-            "GET",
-            &format!("{V3}/register/available?username=alice"),
-            None,
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_USER_IN_USE",
-        "/register/available for a taken name",
-    );
-    // The first account is untouched: its password still works, not the new one.
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/register"), Some(dummy_registration("alice", "other-pw")), 400, "M_USER_IN_USE", "registering alice twice"),
+        ("GET", format!("{V3}/register/available?username=alice"), None, 400, "M_USER_IN_USE", "/register/available for a taken name"),
+        // The first account is untouched: the new password does not work,
+        ("POST", format!("{V3}/login"), Some(password_login("alice", "other-pw")), 403, "M_FORBIDDEN", "the refused registration's password"),
+    ];
+    check(&anon, rows).await;
+    // its own password and token still do.
     expect_ok(
         login(&anon, "alice", "secret-pw").await,
         "alice's own password",
-    );
-    let res = login(&anon, "alice", "other-pw").await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "the refused registration's password",
     );
     expect_ok(
         alice
@@ -787,45 +467,20 @@ async fn taken_user_names_are_m_user_in_use() {
 async fn invalid_user_names_are_m_invalid_username() {
     let server = start().await;
     let anon = Raw::new(&server);
-    for name in ["bad name", "bad!name", "caf\u{e9}", "@x:y", "with:colon"] {
-        let res = anon
-            .json(
-                "POST",
-                &format!("{V3}/register"),
-                json!({
-                    "username": name, "password": "secret-pw", "auth": { "type": "m.login.dummy" }
-                }),
-            )
-            .await;
-        expect_error(
-            &res,
-            400,
-            "M_INVALID_USERNAME",
-            &format!("/register with {name:?}"),
-        );
-        let res = anon
-            .call(
-                "GET",
-                &format!("{V3}/register/available?username={}", enc(name)),
-                None,
-            )
-            .await;
-        expect_error(
-            &res,
-            400,
-            "M_INVALID_USERNAME",
-            &format!("/register/available with {name:?}"),
-        );
-    }
+    let names = ["bad name", "bad!name", "caf\u{e9}", "@x:y", "with:colon"];
+    #[rustfmt::skip]
+    let rows = names.into_iter().flat_map(|name| [
+        ("POST", format!("{V3}/register"), Some(dummy_registration(name, "secret-pw")), 400, "M_INVALID_USERNAME", format!("/register with {name:?}")),
+        ("GET", format!("{V3}/register/available?username={}", enc(name)), None, 400, "M_INVALID_USERNAME", format!("/register/available with {name:?}")),
+    ]);
+    check(&anon, rows).await;
     // Upper case is folded, as Synapse and sytest's "POST /register
     // downcases capitals in usernames" expect: never an upper-case user id.
     let res = anon
         .json(
             "POST",
             &format!("{V3}/register"),
-            json!({
-                "username": "Dave", "password": "secret-pw", "auth": { "type": "m.login.dummy" }
-            }),
+            dummy_registration("Dave", "secret-pw"),
         )
         .await;
     let body = expect_ok(res, "/register with Dave");
@@ -854,18 +509,12 @@ async fn bodies_over_max_request_size_are_m_too_large() {
     let (alice, _) = anon.register("alice").await;
     let big = "x".repeat(3000);
 
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/login"),
-            password_login("alice", &big),
-        )
-        .await;
-    expect_error(&res, 413, "M_TOO_LARGE", "/login over the size limit");
-    let res = alice
-        .json("POST", &format!("{V3}/createRoom"), json!({ "name": big }))
-        .await;
-    expect_error(&res, 413, "M_TOO_LARGE", "/createRoom over the size limit");
+    #[rustfmt::skip]
+    let rows = [
+        (&anon, "POST", format!("{V3}/login"), Some(password_login("alice", &big)), 413, "M_TOO_LARGE", "/login over the size limit"),
+        (&alice, "POST", format!("{V3}/createRoom"), Some(json!({ "name": big })), 413, "M_TOO_LARGE", "/createRoom over the size limit"),
+    ];
+    check_each(rows).await;
     assert!(
         joined_rooms(&alice).await.is_empty(),
         "a refused /createRoom created a room"
@@ -932,32 +581,18 @@ async fn unknown_endpoints_and_methods_are_m_unrecognized() {
     let server = start().await;
     let anon = Raw::new(&server);
     let (alice, _) = anon.register("alice").await;
-    for path in [
-        format!("{V3}/no_such_endpoint"),
-        "/_matrix/client/v3".to_owned(),
-        "/_matrix/nothing/here".to_owned(),
-    ] {
-        let res = anon.call("GET", &path, None).await;
-        expect_error(&res, 404, "M_UNRECOGNIZED", &format!("GET {path}"));
-    }
-    let res = alice
-        .call("POST", &format!("{V3}/no_such_endpoint"), Some("{}"))
-        .await;
-    expect_error(
-        &res,
-        404,
-        "M_UNRECOGNIZED",
-        "authenticated POST to an unknown endpoint",
-    );
-    for (method, path) in [
-        ("DELETE", "/login"),
-        ("PUT", "/createRoom"),
-        ("GET", "/createRoom"),
-        ("POST", "/sync"),
-    ] {
-        let res = alice.call(method, &format!("{V3}{path}"), None).await;
-        expect_error(&res, 405, "M_UNRECOGNIZED", &format!("{method} {path}"));
-    }
+    #[rustfmt::skip]
+    let rows = [
+        (&anon, "GET", format!("{V3}/no_such_endpoint"), None, 404, "M_UNRECOGNIZED", "an unknown endpoint"),
+        (&anon, "GET", "/_matrix/client/v3".to_owned(), None, 404, "M_UNRECOGNIZED", "the bare API prefix"),
+        (&anon, "GET", "/_matrix/nothing/here".to_owned(), None, 404, "M_UNRECOGNIZED", "an unknown API"),
+        (&alice, "POST", format!("{V3}/no_such_endpoint"), Some("{}"), 404, "M_UNRECOGNIZED", "authenticated POST to an unknown endpoint"),
+        (&alice, "DELETE", format!("{V3}/login"), None, 405, "M_UNRECOGNIZED", "a method /login does not take"),
+        (&alice, "PUT", format!("{V3}/createRoom"), None, 405, "M_UNRECOGNIZED", "a method /createRoom does not take"),
+        (&alice, "GET", format!("{V3}/createRoom"), None, 405, "M_UNRECOGNIZED", "reading /createRoom"),
+        (&alice, "POST", format!("{V3}/sync"), None, 405, "M_UNRECOGNIZED", "posting to /sync"),
+    ];
+    check_each(rows).await;
     assert!(joined_rooms(&alice).await.is_empty());
 }
 
@@ -967,23 +602,12 @@ async fn unknown_endpoints_and_methods_are_m_unrecognized() {
 async fn guest_registration_is_m_guest_access_forbidden() {
     let server = start().await;
     let anon = Raw::new(&server);
-    let res = anon
-        .call("POST", &format!("{V3}/register?kind=guest"), Some("{}"))
-        .await;
-    expect_error(&res, 403, "M_GUEST_ACCESS_FORBIDDEN", "guest registration");
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/register?kind=guest"),
-            json!({ "username": "guest1", "auth": { "type": "m.login.dummy" } }),
-        )
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_GUEST_ACCESS_FORBIDDEN",
-        "guest registration with a name and auth",
-    );
+    #[rustfmt::skip]
+    let rows: Vec<Described> = vec![
+        ("POST", format!("{V3}/register?kind=guest"), Some("{}"), 403, "M_GUEST_ACCESS_FORBIDDEN", "guest registration"),
+        ("POST", format!("{V3}/register?kind=guest"), Some(r#"{"username": "guest1", "auth": {"type": "m.login.dummy"}}"#), 403, "M_GUEST_ACCESS_FORBIDDEN", "guest registration with a name and auth"),
+    ];
+    check(&anon, rows).await;
     assert!(
         available(&anon, "guest1").await,
         "a refused guest registration created an account"
@@ -994,27 +618,13 @@ async fn guest_registration_is_m_guest_access_forbidden() {
 async fn closed_registration_is_m_forbidden() {
     let server = start_with(|c| c.registration = Some(RegistrationMode::Closed)).await;
     let anon = Raw::new(&server);
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/register"),
-            json!({
-                "username": "alice", "password": "secret-pw", "auth": { "type": "m.login.dummy" }
-            }),
-        )
-        .await;
-    expect_error(&res, 403, "M_FORBIDDEN", "registration while closed");
-    let res = anon
-        .call("POST", &format!("{V3}/register"), Some("{}"))
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "registration while closed, no auth",
-    );
-    let res = login(&anon, "alice", "secret-pw").await;
-    expect_error(&res, 403, "M_FORBIDDEN", "login of the refused account");
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/register"), Some(dummy_registration("alice", "secret-pw")), 403, "M_FORBIDDEN", "registration while closed"),
+        ("POST", format!("{V3}/register"), Some(json!({})), 403, "M_FORBIDDEN", "registration while closed, no auth"),
+        ("POST", format!("{V3}/login"), Some(password_login("alice", "secret-pw")), 403, "M_FORBIDDEN", "login of the refused account"),
+    ];
+    check(&anon, rows).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1220,7 +830,7 @@ async fn shared_secret_registration_checks_the_mac_and_uses_each_nonce_once() {
         .json(
             "POST",
             &format!("{V3}/register"),
-            json!({ "username": "heidi", "password": "pw", "auth": { "type": "m.login.dummy" } }),
+            dummy_registration("heidi", "pw"),
         )
         .await;
     expect_error(&res, 403, "M_FORBIDDEN", "public registration while closed");
@@ -1256,25 +866,19 @@ async fn profiles_devices_aliases_and_server_owned_account_data() {
     let anon = Raw::new(&server);
     let (alice, alice_id) = anon.register("alice").await;
     let (bob, bob_id) = anon.register("bob").await;
-
-    let res = anon
-        .call(
-            "GET",
-            &format!("{V3}/profile/{}", enc("@nobody:localhost")),
-            None,
-        )
-        .await;
-    expect_error(&res, 404, "M_NOT_FOUND", "the profile of an unknown user");
     let name_path = format!("{V3}/profile/{}/displayname", enc(&bob_id));
-    let res = alice
-        .json("PUT", &name_path, json!({ "displayname": "not bob" }))
-        .await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "setting someone else's display name",
-    );
+    let fully_read = format!("{V3}/user/{}/account_data/m.fully_read", enc(&alice_id));
+
+    #[rustfmt::skip]
+    let rows = [
+        (&anon, "GET", format!("{V3}/profile/{}", enc("@nobody:localhost")), None, 404, "M_NOT_FOUND", "the profile of an unknown user"),
+        (&alice, "PUT", name_path.clone(), Some(json!({ "displayname": "not bob" })), 403, "M_FORBIDDEN", "setting someone else's display name"),
+        (&alice, "GET", format!("{V3}/devices/NOSUCHDEVICE"), None, 404, "M_NOT_FOUND", "an unknown device"),
+        // Spec: 405 M_BAD_JSON for account data the server manages itself.
+        (&alice, "PUT", fully_read.clone(), Some(json!({ "event_id": "$x" })), 405, "M_BAD_JSON", "setting m.fully_read as global account data"),
+        (&alice, "GET", fully_read, None, 404, "M_NOT_FOUND", "m.fully_read after the refused PUT"),
+    ];
+    check_each(rows).await;
     let name = expect_ok(
         anon.call("GET", &name_path, None).await,
         "bob's display name",
@@ -1294,11 +898,6 @@ async fn profiles_devices_aliases_and_server_owned_account_data() {
     );
     assert_eq!(name["displayname"], "Bob B.");
 
-    let res = alice
-        .call("GET", &format!("{V3}/devices/NOSUCHDEVICE"), None)
-        .await;
-    expect_error(&res, 404, "M_NOT_FOUND", "an unknown device");
-
     create_room(&alice, json!({ "room_alias_name": "taken" })).await;
     let res = bob
         .json(
@@ -1312,68 +911,24 @@ async fn profiles_devices_aliases_and_server_owned_account_data() {
         joined_rooms(&bob).await.is_empty(),
         "a refused /createRoom created a room"
     );
-
-    // Spec: 405 M_BAD_JSON for account data the server manages itself.
-    let res = alice
-        .json(
-            "PUT",
-            &format!("{V3}/user/{}/account_data/m.fully_read", enc(&alice_id)),
-            json!({ "event_id": "$x" }),
-        )
-        .await;
-    expect_error(
-        &res,
-        405,
-        "M_BAD_JSON",
-        "setting m.fully_read as global account data",
-    );
-    let res = alice
-        .call(
-            "GET",
-            &format!("{V3}/user/{}/account_data/m.fully_read", enc(&alice_id)),
-            None,
-        )
-        .await;
-    expect_error(
-        &res,
-        404,
-        "M_NOT_FOUND",
-        "m.fully_read after the refused PUT",
-    );
 }
 
+/// The localparts ending in `_ai` belong to the AI users (so this server
+/// runs with them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_localparts_are_reserved_with_m_exclusive() {
     let server = common::start().await;
-    let raw = common::Raw::new(&server);
-    let (status, body) = raw
-        .json(
-            "POST",
-            "/_matrix/client/v3/register",
-            serde_json::json!({"username": "alice_ai", "password": "pw", "auth": {"type": "m.login.dummy"}}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["errcode"].as_str()),
-        (400, Some("M_EXCLUSIVE")),
-        "{body}"
-    );
-    let (status, body) = raw
+    let anon = Raw::new(&server);
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/register"), Some(dummy_registration("alice_ai", "pw")), 400, "M_EXCLUSIVE", "registering an AI user's localpart"),
+        ("GET", format!("{V3}/register/available?username=bob_ai"), None, 400, "M_EXCLUSIVE", "/register/available for an AI user's localpart"),
+    ];
+    check(&anon, rows).await;
+    let (status, _) = anon
         .call(
             "GET",
-            "/_matrix/client/v3/register/available?username=bob_ai",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, body["errcode"].as_str()),
-        (400, Some("M_EXCLUSIVE")),
-        "{body}"
-    );
-    let (status, _) = raw
-        .call(
-            "GET",
-            "/_matrix/client/v3/register/available?username=aidan",
+            &format!("{V3}/register/available?username=aidan"),
             None,
         )
         .await;
@@ -1455,36 +1010,15 @@ async fn oversized_events_are_m_too_large_and_change_nothing() {
     let long = "t".repeat(256);
     let edge = "t".repeat(255);
 
-    for (what, path, body) in [
-        (
-            "/send with a 70 KB body",
-            format!("{V3}/rooms/{r}/send/m.room.message/big"),
-            json!({ "msgtype": "m.text", "body": big }),
-        ),
-        (
-            "a state event with 70 KB of content",
-            format!("{V3}/rooms/{r}/state/m.room.topic/"),
-            json!({ "topic": big }),
-        ),
-        (
-            "/send with a 256-byte type",
-            format!("{V3}/rooms/{r}/send/{long}/long"),
-            json!({}),
-        ),
-        (
-            "a state event with a 256-byte type",
-            format!("{V3}/rooms/{r}/state/{long}/"),
-            json!({}),
-        ),
-        (
-            "a state event with a 256-byte state key",
-            format!("{V3}/rooms/{r}/state/m.x/{long}"),
-            json!({}),
-        ),
-    ] {
-        let res = alice.json("PUT", &path, body).await;
-        expect_error(&res, 413, "M_TOO_LARGE", what);
-    }
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("PUT", format!("{V3}/rooms/{r}/send/m.room.message/big"), Some(json!({ "msgtype": "m.text", "body": big })), 413, "M_TOO_LARGE", "/send with a 70 KB body"),
+        ("PUT", format!("{V3}/rooms/{r}/state/m.room.topic/"), Some(json!({ "topic": big })), 413, "M_TOO_LARGE", "a state event with 70 KB of content"),
+        ("PUT", format!("{V3}/rooms/{r}/send/{long}/long"), Some(json!({})), 413, "M_TOO_LARGE", "/send with a 256-byte type"),
+        ("PUT", format!("{V3}/rooms/{r}/state/{long}/"), Some(json!({})), 413, "M_TOO_LARGE", "a state event with a 256-byte type"),
+        ("PUT", format!("{V3}/rooms/{r}/state/m.x/{long}"), Some(json!({})), 413, "M_TOO_LARGE", "a state event with a 256-byte state key"),
+    ];
+    check(&alice, rows).await;
     assert_eq!(
         all_events(&alice, &room).await,
         before,
@@ -1500,40 +1034,23 @@ async fn oversized_events_are_m_too_large_and_change_nothing() {
     expect_ok(res, "type and state key of exactly 255 bytes");
 
     let rooms = joined_rooms(&alice).await.len();
-    for (what, body, status, errcode) in [
-        ("a 70 KB name", json!({ "name": big }), 413, "M_TOO_LARGE"),
-        ("a 70 KB topic", json!({ "topic": big }), 413, "M_TOO_LARGE"),
-        (
-            "70 KB of initial state",
-            json!({ "initial_state": [{ "type": "m.x", "content": { "x": big } }] }),
-            413,
-            "M_TOO_LARGE",
-        ),
-        (
-            "initial state with a 256-byte type",
-            json!({ "initial_state": [{ "type": long, "content": {} }] }),
-            413,
-            "M_TOO_LARGE",
-        ),
-        (
-            "power levels that lock the creator out of the next event (v10)",
-            json!({ "room_version": "10", "power_level_content_override": { "users": {} } }),
-            403,
-            "M_FORBIDDEN",
-        ),
-        (
-            "initial state that has no canonical JSON form",
-            json!({ "initial_state": [{ "type": "m.x", "content": { "n": 1.5 } }] }),
-            400,
-            "M_BAD_JSON",
-        ),
-    ] {
-        let res = alice.json("POST", &format!("{V3}/createRoom"), body).await;
-        expect_error(&res, status, errcode, &format!("/createRoom with {what}"));
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "name": big })), 413, "M_TOO_LARGE", "/createRoom with a 70 KB name"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "topic": big })), 413, "M_TOO_LARGE", "/createRoom with a 70 KB topic"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "initial_state": [{ "type": "m.x", "content": { "x": big } }] })), 413, "M_TOO_LARGE", "/createRoom with 70 KB of initial state"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "initial_state": [{ "type": long, "content": {} }] })), 413, "M_TOO_LARGE", "/createRoom with initial state with a 256-byte type"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "room_version": "10", "power_level_content_override": { "users": {} } })), 403, "M_FORBIDDEN", "/createRoom with power levels that lock the creator out of the next event (v10)"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "initial_state": [{ "type": "m.x", "content": { "n": 1.5 } }] })), 400, "M_BAD_JSON", "/createRoom with initial state that has no canonical JSON form"),
+    ];
+    for row in rows {
+        let row = Refusal::from(row);
+        row.check(&alice).await;
         assert_eq!(
             joined_rooms(&alice).await.len(),
             rooms,
-            "/createRoom with {what} left a room behind"
+            "{} left a room behind",
+            row.what
         );
     }
 }
@@ -1558,32 +1075,14 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
     );
     let member_before = expect_ok(alice.call("GET", &member, None).await, "member event");
 
-    for (field, value, what) in [
-        (
-            "displayname",
-            "n".repeat(257),
-            "a 257-character display name",
-        ),
-        (
-            "avatar_url",
-            format!("mxc://localhost/{}", "a".repeat(1000)),
-            "a 1,016-character avatar URL",
-        ),
-        (
-            "avatar_url",
-            "https://example.org/me.png".to_owned(),
-            "an avatar URL that is not mxc://",
-        ),
-    ] {
-        let res = alice
-            .json(
-                "PUT",
-                &format!("{V3}/profile/{u}/{field}"),
-                json!({ field: value }),
-            )
-            .await;
-        expect_error(&res, 400, "M_INVALID_PARAM", what);
-    }
+    let long_avatar = format!("mxc://localhost/{}", "a".repeat(1000));
+    #[rustfmt::skip]
+    let rows: Vec<Described<Value>> = vec![
+        ("PUT", format!("{V3}/profile/{u}/displayname"), Some(json!({ "displayname": "n".repeat(257) })), 400, "M_INVALID_PARAM", "a 257-character display name"),
+        ("PUT", format!("{V3}/profile/{u}/avatar_url"), Some(json!({ "avatar_url": long_avatar })), 400, "M_INVALID_PARAM", "a 1,016-character avatar URL"),
+        ("PUT", format!("{V3}/profile/{u}/avatar_url"), Some(json!({ "avatar_url": "https://example.org/me.png" })), 400, "M_INVALID_PARAM", "an avatar URL that is not mxc://"),
+    ];
+    check(&alice, rows).await;
     let profile = anon.call("GET", &format!("{V3}/profile/{u}"), None).await;
     assert_eq!(expect_ok(profile, "profile"), profile_before);
     let member_after = expect_ok(alice.call("GET", &member, None).await, "member event");
@@ -1613,44 +1112,11 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
         body["devices"].as_array().expect("devices").len()
     };
     let count = devices().await;
-    let mut login_body = password_login("alice", "secret-pw");
-    login_body["device_id"] = json!("D".repeat(513));
-    let res = anon.json("POST", &format!("{V3}/login"), login_body).await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "login with a 513-character device id",
-    );
-    let mut login_body = password_login("alice", "secret-pw");
-    login_body["initial_device_display_name"] = json!("n".repeat(101));
-    let res = anon.json("POST", &format!("{V3}/login"), login_body).await;
-    expect_error(
-        &res,
-        400,
-        "M_TOO_LARGE",
-        "login with a 101-character device name",
-    );
-    let res = anon
-        .json(
-            "POST",
-            &format!("{V3}/register"),
-            json!({
-                "username": "carol", "password": "secret-pw", "device_id": "D".repeat(513),
-                "auth": { "type": "m.login.dummy" }
-            }),
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_INVALID_PARAM",
-        "register with a 513-character device id",
-    );
-    assert!(
-        available(&anon, "carol").await,
-        "a refused registration created the account"
-    );
+    let login_with = |field: &str, value: String| {
+        let mut body = password_login("alice", "secret-pw");
+        body[field] = json!(value);
+        body
+    };
     let own = expect_ok(
         alice
             .call("GET", &format!("{V3}/account/whoami"), None)
@@ -1658,26 +1124,28 @@ async fn profile_and_device_fields_over_the_limits_are_refused() {
         "whoami",
     )["device_id"]
         .as_str()
-        .expect("device_id")
-        .to_owned();
-    let res = alice
-        .json(
-            "PUT",
-            &format!("{V3}/devices/{}", enc(&own)),
-            json!({ "display_name": "n".repeat(101) }),
-        )
-        .await;
-    expect_error(
-        &res,
-        400,
-        "M_TOO_LARGE",
-        "renaming a device to 101 characters",
+        .map(enc)
+        .expect("device_id");
+    #[rustfmt::skip]
+    let rows = [
+        (&anon, "POST", format!("{V3}/login"), Some(login_with("device_id", "D".repeat(513))), 400, "M_INVALID_PARAM", "login with a 513-character device id"),
+        (&anon, "POST", format!("{V3}/login"), Some(login_with("initial_device_display_name", "n".repeat(101))), 400, "M_TOO_LARGE", "login with a 101-character device name"),
+        (&anon, "POST", format!("{V3}/register"), Some(json!({ "username": "carol", "password": "secret-pw", "device_id": "D".repeat(513), "auth": { "type": "m.login.dummy" } })), 400, "M_INVALID_PARAM", "register with a 513-character device id"),
+        (&alice, "PUT", format!("{V3}/devices/{own}"), Some(json!({ "display_name": "n".repeat(101) })), 400, "M_TOO_LARGE", "renaming a device to 101 characters"),
+    ];
+    check_each(rows).await;
+    assert!(
+        available(&anon, "carol").await,
+        "a refused registration created the account"
     );
     assert_eq!(devices().await, count, "refused logins made devices");
-    let mut login_body = password_login("alice", "secret-pw");
-    login_body["device_id"] = json!("D".repeat(512));
     expect_ok(
-        anon.json("POST", &format!("{V3}/login"), login_body).await,
+        anon.json(
+            "POST",
+            &format!("{V3}/login"),
+            login_with("device_id", "D".repeat(512)),
+        )
+        .await,
         "a 512-character device id",
     );
 }
@@ -1740,21 +1208,6 @@ async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
     let room = common::rooms::shared_room(&alice, &bob, &bob_id).await;
     let r = enc(&room);
     let alias = format!("{V3}/directory/room/{}", enc("#mine:localhost"));
-
-    let res = carol.json("PUT", &alias, json!({ "room_id": room })).await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "an alias for a room one is not in",
-    );
-    let res = anon.call("GET", &alias, None).await;
-    expect_error(&res, 404, "M_NOT_FOUND", "the refused alias");
-    expect_ok(
-        bob.json("PUT", &alias, json!({ "room_id": room })).await,
-        "an alias by a member",
-    );
-
     let presence = format!("{V3}/presence/{}/status", enc(&alice_id));
     expect_ok(
         alice
@@ -1762,12 +1215,17 @@ async fn synapse_refusals_are_m_forbidden_and_change_nothing() {
             .await,
         "set presence",
     );
-    let res = carol.call("GET", &presence, None).await;
-    expect_error(
-        &res,
-        403,
-        "M_FORBIDDEN",
-        "presence of someone sharing no room",
+
+    #[rustfmt::skip]
+    let rows = [
+        (&carol, "PUT", alias.clone(), Some(json!({ "room_id": room })), 403, "M_FORBIDDEN", "an alias for a room one is not in"),
+        (&carol, "GET", presence.clone(), None, 403, "M_FORBIDDEN", "presence of someone sharing no room"),
+        (&anon, "GET", alias.clone(), None, 404, "M_NOT_FOUND", "the refused alias"),
+    ];
+    check_each(rows).await;
+    expect_ok(
+        bob.json("PUT", &alias, json!({ "room_id": room })).await,
+        "an alias by a member",
     );
     for (who, raw) in [("alice herself", &alice), ("bob, in her room", &bob)] {
         let seen = expect_ok(raw.call("GET", &presence, None).await, who);
@@ -1836,23 +1294,16 @@ async fn path_segments_that_are_not_utf8_are_m_invalid_param() {
     let server = start_with(|c| c.max_request_size = 4096).await;
     let anon = Raw::new(&server);
     let (alice, _) = anon.register("alice").await;
-    for (method, path) in [
-        ("GET", format!("{V3}/rooms/%FF/state")),
-        ("GET", format!("{V3}/profile/%C3%28")),
-        ("PUT", format!("{V3}/rooms/%FF/send/m.room.message/t1")),
-        ("GET", format!("{V3}/user/%FF/filter/x")),
-        ("GET", "/_matrixos/app-data/%FF/app/key".to_owned()),
-    ] {
-        let res = alice.call(method, &path, Some("{}")).await;
-        expect_error(&res, 400, "M_INVALID_PARAM", &format!("{method} {path}"));
-    }
-    // A body over the limit, refused by axum's own body extractor.
-    let res = alice
-        .call(
-            "PUT",
-            "/_matrixos/app-data/alice/app/key",
-            Some(&format!("\"{}\"", "x".repeat(8192))),
-        )
-        .await;
-    expect_error(&res, 413, "M_TOO_LARGE", "app data over max_request_size");
+    let big = format!("\"{}\"", "x".repeat(8192));
+    #[rustfmt::skip]
+    let rows: Vec<Described<&str>> = vec![
+        ("GET", format!("{V3}/rooms/%FF/state"), Some("{}"), 400, "M_INVALID_PARAM", "a room id that is not UTF-8"),
+        ("GET", format!("{V3}/profile/%C3%28"), Some("{}"), 400, "M_INVALID_PARAM", "a user id that is not UTF-8"),
+        ("PUT", format!("{V3}/rooms/%FF/send/m.room.message/t1"), Some("{}"), 400, "M_INVALID_PARAM", "sending into a room id that is not UTF-8"),
+        ("GET", format!("{V3}/user/%FF/filter/x"), Some("{}"), 400, "M_INVALID_PARAM", "a filter of a user id that is not UTF-8"),
+        ("GET", "/_matrixos/app-data/%FF/app/key".to_owned(), Some("{}"), 400, "M_INVALID_PARAM", "app data of a user that is not UTF-8"),
+        // A body over the limit, refused by axum's own body extractor.
+        ("PUT", "/_matrixos/app-data/alice/app/key".to_owned(), Some(big.as_str()), 413, "M_TOO_LARGE", "app data over max_request_size"),
+    ];
+    check(&alice, rows).await;
 }

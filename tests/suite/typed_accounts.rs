@@ -5,30 +5,25 @@
 
 use crate::common;
 
+use common::errors::{check, Row};
 use common::{create_room, enc, expect_error, Raw, V3};
 use serde_json::json;
 
-/// (method, path, body, status, errcode); `{u}` is the caller's user id and
-/// `{r}` a room of theirs, both percent-encoded.
-type Row = (
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    u16,
-    &'static str,
-);
+/// Rows whose paths follow `/_matrix/client/v3`: `{u}` is the caller's user
+/// id and `{r}` a room of theirs, both percent-encoded.
+type Template = Row<&'static str, &'static str>;
 
-async fn run(raw: &Raw, rows: &[Row], user: &str, room: &str) {
-    for &(method, path, body, status, errcode) in rows {
+async fn run(raw: &Raw, rows: &[Template], user: &str, room: &str) {
+    let rows = rows.iter().map(|&(method, path, body, status, errcode)| {
         let path = path.replace("{u}", &enc(user)).replace("{r}", &enc(room));
-        let res = raw.call(method, &format!("{V3}{path}"), body).await;
-        expect_error(&res, status, errcode, &format!("{method} {path} {body:?}"));
-    }
+        (method, format!("{V3}{path}"), body, status, errcode)
+    });
+    check(raw, rows).await;
 }
 
 /// Requests without an access token.
 #[rustfmt::skip]
-const ANONYMOUS: &[Row] = &[
+const ANONYMOUS: &[Template] = &[
     // ruma's login parser panics without `type` and calls a non-string
     // one missing: both are checked before it runs.
     ("POST", "/login", None, 400, "M_MISSING_PARAM"),
@@ -61,7 +56,7 @@ const ANONYMOUS: &[Row] = &[
 
 /// Requests by a signed-in user.
 #[rustfmt::skip]
-const SIGNED_IN: &[Row] = &[
+const SIGNED_IN: &[Template] = &[
     ("PUT", "/presence/{u}/status", Some(r#"{"presence":"away"}"#), 400, "M_INVALID_PARAM"),
     ("PUT", "/presence/{u}/status", Some("{}"), 400, "M_MISSING_PARAM"),
     ("PUT", "/presence/{u}/status", Some(r#"{"presence":"online","status_msg":5}"#), 400, "M_BAD_JSON"),

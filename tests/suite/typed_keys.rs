@@ -5,30 +5,18 @@
 
 use crate::common;
 
-use common::{create_room, enc, expect_error, expect_ok, Raw, V3};
+use common::errors::{check, Row};
+use common::{create_room, enc, expect_ok, Raw, V3};
 use serde_json::{json, Value};
 
 const ALGORITHM: &str = "m.megolm_backup.v1.curve25519-aes-sha2";
-
-/// One request and the refusal it must get.
-type Row = (&'static str, String, Option<Value>, u16, &'static str);
-
-async fn run(raw: &Raw, rows: Vec<Row>) {
-    for (method, path, body, status, errcode) in rows {
-        let res = match &body {
-            Some(body) => raw.json(method, &path, body.clone()).await,
-            None => raw.call(method, &path, None).await,
-        };
-        expect_error(&res, status, errcode, &format!("{method} {path} {body:?}"));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_key_and_to_device_requests_are_refused() {
     let server = common::start().await;
     let (alice, alice_id) = Raw::new(&server).register("alice").await;
     #[rustfmt::skip]
-    let rows: Vec<Row> = vec![
+    let rows: Vec<Row<Value>> = vec![
         ("POST", format!("{V3}/keys/upload"), Some(json!({ "one_time_keys": [] })), 400, "M_BAD_JSON"),
         // Key ids are `algorithm:name` (Synapse fails with a 500 on one without the colon).
         ("POST", format!("{V3}/keys/upload"), Some(json!({ "one_time_keys": { "nocolon": {} } })), 400, "M_INVALID_PARAM"),
@@ -51,7 +39,7 @@ async fn bad_key_and_to_device_requests_are_refused() {
         ("POST", format!("{V3}/keys/signatures/upload"), Some(json!({ alice_id.clone(): [] })), 400, "M_BAD_JSON"),
         ("POST", format!("{V3}/keys/signatures/upload"), Some(json!({ "alice": {} })), 400, "M_INVALID_PARAM"),
     ];
-    run(&alice, rows).await;
+    check(&alice, rows).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +60,7 @@ async fn bad_key_backup_requests_are_refused() {
     let room = enc("!room:localhost");
     let key = json!({ "first_message_index": 0, "forwarded_count": 0, "is_verified": false, "session_data": {} });
     #[rustfmt::skip]
-    let rows: Vec<Row> = vec![
+    let rows: Vec<Row<Value>> = vec![
         ("POST", format!("{V3}/room_keys/version"), Some(json!({})), 400, "M_MISSING_PARAM"),
         ("POST", format!("{V3}/room_keys/version"), Some(json!({ "algorithm": 5, "auth_data": {} })), 400, "M_BAD_JSON"),
         ("POST", format!("{V3}/room_keys/version"), Some(json!({ "algorithm": "m.x" })), 400, "M_BAD_JSON"),
@@ -93,7 +81,7 @@ async fn bad_key_backup_requests_are_refused() {
         ("GET", format!("{V3}/room_keys/keys/{room}/nope?version={v}"), None, 404, "M_NOT_FOUND"),
         ("DELETE", format!("{V3}/room_keys/keys/room/s?version={v}"), None, 400, "M_INVALID_PARAM"),
     ];
-    run(&alice, rows).await;
+    check(&alice, rows).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +93,7 @@ async fn bad_media_and_directory_requests_are_refused() {
     let thumb = "/_matrix/client/v1/media/thumbnail/localhost/AAAAAAAAAAAAAAAAAAAAAAAA";
     let alias = enc("#tea:localhost");
     #[rustfmt::skip]
-    let rows: Vec<Row> = vec![
+    let rows: Vec<Row<Value>> = vec![
         ("GET", format!("{thumb}?height=32"), None, 400, "M_MISSING_PARAM"),
         ("GET", format!("{thumb}?width=0&height=32"), None, 400, "M_INVALID_PARAM"),
         ("GET", format!("{thumb}?width=wide&height=32"), None, 400, "M_INVALID_PARAM"),
@@ -124,7 +112,7 @@ async fn bad_media_and_directory_requests_are_refused() {
         ("GET", format!("{V3}/publicRooms?since=later"), None, 400, "M_INVALID_PARAM"),
         ("POST", format!("{V3}/publicRooms"), Some(json!({ "limit": "ten" })), 400, "M_BAD_JSON"),
     ];
-    run(&alice, rows).await;
+    check(&alice, rows).await;
     // Without `visibility` the room is published, as Synapse does.
     let list = format!("{V3}/directory/list/room/{room}");
     expect_ok(
@@ -134,13 +122,13 @@ async fn bad_media_and_directory_requests_are_refused() {
     let listed = expect_ok(alice.call("GET", &list, None).await, "visibility");
     assert_eq!(listed["visibility"], "public");
     #[rustfmt::skip]
-    let unauthenticated: Vec<Row> = vec![
+    let unauthenticated: Vec<Row<Value>> = vec![
         ("GET", "/_matrix/client/v1/media/config".to_owned(), None, 401, "M_MISSING_TOKEN"),
         ("GET", "/_matrix/media/v3/config".to_owned(), None, 401, "M_MISSING_TOKEN"),
         ("GET", format!("{thumb}?width=32&height=32"), None, 401, "M_MISSING_TOKEN"),
         ("POST", format!("{V3}/publicRooms"), Some(json!({})), 401, "M_MISSING_TOKEN"),
     ];
-    run(&anon, unauthenticated).await;
+    check(&anon, unauthenticated).await;
 }
 
 /// Every served file, at either API generation, carries the headers that

@@ -4,30 +4,10 @@
 
 use crate::common;
 
+use common::errors::{check, Row};
 use common::rooms::send_text;
-use common::{create_room, enc, expect_error, expect_ok, Raw, V3};
+use common::{create_room, enc, expect_ok, Raw, V3};
 use serde_json::{json, Value};
-
-/// One refused request: method, path, body, status and errcode.
-type Row = (
-    &'static str,
-    String,
-    Option<&'static str>,
-    u16,
-    &'static str,
-);
-
-async fn check(raw: &Raw, rows: Vec<Row>) {
-    for (method, path, body, status, errcode) in rows {
-        let res = raw.call(method, &path, body).await;
-        expect_error(
-            &res,
-            status,
-            errcode,
-            &format!("{method} {path} {}", body.unwrap_or("")),
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_endpoints_refuse_bad_input_as_synapse_does() {

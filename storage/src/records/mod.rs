@@ -1,15 +1,27 @@
 //! The records of the hot tables, in a binary form of their own.
 
+mod account;
+mod ai_user;
 mod alias;
+mod backup;
 mod event_meta;
+mod media;
 mod membership;
+mod push_row;
+mod pusher;
 mod room_record;
 mod state_diff;
 mod timeline_pos;
 
+pub use account::{DeviceRecord, UserRecord};
+pub use ai_user::AiUserRecord;
 pub use alias::AliasRecord;
+pub use backup::BackupVersionRecord;
 pub use event_meta::{EventMeta, Verdict};
+pub use media::MediaRecord;
 pub use membership::MembershipRecord;
+pub use push_row::PushRow;
+pub use pusher::Pusher;
 pub use room_record::RoomRecord;
 pub use state_diff::StateDiff;
 pub use timeline_pos::TimelinePos;
