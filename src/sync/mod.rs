@@ -22,7 +22,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::Caller;
-use crate::rooms::off_async;
 use crate::services::presence::Update;
 use crate::services::Services;
 use filter::Filter;
@@ -167,12 +166,7 @@ async fn build(
     let user = &caller.user_id;
     let since = p.since.min(next);
     let account_data = Arc::new(s.account_data.changed_since(user, since)?);
-    // The rooms are what reads the disk at length: off the async threads.
-    let (rooms_out, member_changes) = {
-        let (s, caller, p) = (s.clone(), caller.clone(), p.clone());
-        let account_data = account_data.clone();
-        off_async(move || rooms_part(&s, &caller, &p, since, next, rooms, &account_data)).await?
-    };
+    let (rooms_out, member_changes) = rooms_part(s, caller, p, since, next, rooms, &account_data)?;
     let to_device = s
         .keys
         .take_to_device(user, &caller.device_id, since, next)
