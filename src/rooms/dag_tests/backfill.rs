@@ -20,72 +20,17 @@ struct History {
 }
 
 async fn joined_late(dag: &mut Dag) -> History {
-    let version = dag.version.to_string();
-    let create = dag.event(
-        state(
-            ALICE,
-            "m.room.create",
-            "",
-            json!({ "creator": ALICE, "room_version": version }),
-            1,
-        ),
-        &[],
-        &[],
-    );
-    let alice_join = dag.event(member(ALICE, ALICE, "join", 2), &[&create], &[&create]);
-    let power = dag.event(
-        state(
-            ALICE,
-            "m.room.power_levels",
-            "",
-            power_content(dag, 0, json!({})),
-            3,
-        ),
-        &[&alice_join],
-        &[&create, &alice_join],
-    );
-    let join_rules = dag.event(
-        state(
-            ALICE,
-            "m.room.join_rules",
-            "",
-            json!({ "join_rule": "public" }),
-            4,
-        ),
-        &[&power],
-        &[&create, &alice_join, &power],
-    );
-    let auth = [&create, &alice_join, &power];
-    let m1 = dag.event(message(ALICE, "first", 5), &[&join_rules], &auth);
-    let m2 = dag.event(message(ALICE, "second", 6), &[&m1], &auth);
-    let bob_join = dag.event(
-        member(BOB, BOB, "join", 7),
-        &[&m2],
-        &[&create, &power, &join_rules],
-    );
-    dag.rooms
-        .join_from_snapshot(Snapshot {
-            room_id: dag.room(),
-            version: dag.version.clone(),
-            state: vec![
-                create.clone(),
-                alice_join.clone(),
-                power.clone(),
-                join_rules.clone(),
-            ],
-            auth_chain: vec![],
-            join: bob_join.clone(),
-        })
-        .await
-        .unwrap();
+    let (base, mut messages) = Base::start_after(dag, 0, &["first", "second"]).await;
+    let m2 = messages.pop().unwrap();
+    let m1 = messages.pop().unwrap();
     History {
-        create,
-        alice_join,
-        power,
-        join_rules,
+        create: base.create,
+        alice_join: base.alice_join,
+        power: base.power,
+        join_rules: base.join_rules,
         m1,
         m2,
-        bob_join,
+        bob_join: base.bob_join,
     }
 }
 

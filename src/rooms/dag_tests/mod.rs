@@ -248,6 +248,16 @@ pub fn power_content(dag: &Dag, bob: i64, extra: Value) -> Value {
 
 impl Base {
     pub async fn start(dag: &mut Dag, bob_level: i64) -> Self {
+        Self::start_after(dag, bob_level, &[]).await.0
+    }
+
+    /// As [`Base::start`], with alice's `messages` (ts 5 on) between the
+    /// join rules and bob's join: history this server only sees by backfill.
+    pub async fn start_after(
+        dag: &mut Dag,
+        bob_level: i64,
+        messages: &[&str],
+    ) -> (Self, Vec<RemotePdu>) {
         let version = dag.version.to_string();
         let create = dag.event(
             state(
@@ -283,9 +293,16 @@ impl Base {
             &[&power],
             &[&create, &alice_join, &power],
         );
+        let mut history: Vec<RemotePdu> = Vec::with_capacity(messages.len());
+        for (i, body) in messages.iter().enumerate() {
+            let prev = history.last().unwrap_or(&join_rules).clone();
+            let auth = [&create, &alice_join, &power];
+            history.push(dag.event(message(ALICE, body, 5 + i as u64), &[&prev], &auth));
+        }
+        let last = history.last().unwrap_or(&join_rules).clone();
         let bob_join = dag.event(
-            member(BOB, BOB, "join", 5),
-            &[&join_rules],
+            member(BOB, BOB, "join", 5 + messages.len() as u64),
+            &[&last],
             &[&create, &power, &join_rules],
         );
         dag.rooms
@@ -303,13 +320,14 @@ impl Base {
             })
             .await
             .unwrap();
-        Self {
+        let base = Self {
             create,
             alice_join,
             power,
             join_rules,
             bob_join,
-        }
+        };
+        (base, history)
     }
 }
 
