@@ -97,11 +97,11 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
             ))
         }
     }
-    let params = Arc::new(SyncParams {
+    let params = SyncParams {
         since,
         full_state,
         filter: load_filter(&s, &caller, req.filter)?,
-    });
+    };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         // Subscribed before looking: a write that lands while this sync
@@ -157,15 +157,15 @@ type Memberships = Vec<(
 /// The answer at stream position `next`, over the user's rooms (each with
 /// the user's membership), read once by the caller.
 async fn build(
-    s: &Arc<Services>,
+    s: &Services,
     caller: &Caller,
-    p: &Arc<SyncParams>,
+    p: &SyncParams,
     next: u64,
     rooms: Memberships,
 ) -> Result<(Response, bool)> {
     let user = &caller.user_id;
     let since = p.since.min(next);
-    let account_data = Arc::new(s.account_data.changed_since(user, since)?);
+    let account_data = s.account_data.changed_since(user, since)?;
     let (rooms_out, member_changes) = rooms_part(s, caller, p, since, next, rooms, &account_data)?;
     let to_device = s
         .keys
