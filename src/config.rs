@@ -50,8 +50,22 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Federation listener (TLS), when federation is enabled.
     pub federation_listen: Option<SocketAddr>,
+    /// The federation listener's certificate chain and key (PEM). Unset, a
+    /// self-signed certificate for the server name's host is made once and
+    /// kept in the data directory: enough for tests and for peers that do
+    /// not check (put a real certificate here, or a TLS proxy in front).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Non-public addresses (CIDR ranges) outbound federation may connect
+    /// to; every private, loopback and link-local address is refused
+    /// otherwise. Tests allow `127.0.0.0/8`.
+    pub federation_ip_range_allowlist: Vec<String>,
+    /// Check other servers' TLS certificates. Turn off only for tests
+    /// between servers with self-signed certificates.
+    pub federation_verify_certificates: bool,
+    /// Servers asked for another server's keys when it cannot be reached
+    /// itself (`/_matrix/key/v2/query`).
+    pub trusted_key_servers: Vec<String>,
     /// `open`, `token` or `closed`; unset means `open` on `localhost` and
     /// `closed` anywhere else.
     pub registration: Option<RegistrationMode>,
@@ -121,6 +135,9 @@ impl Default for Config {
             federation_listen: None,
             tls_cert: None,
             tls_key: None,
+            federation_ip_range_allowlist: Vec::new(),
+            federation_verify_certificates: true,
+            trusted_key_servers: vec!["matrix.org".to_owned()],
             registration: None,
             registration_token: None,
             registration_shared_secret: None,
@@ -149,6 +166,16 @@ pub enum ConfigError {
     Parse(#[from] toml::de::Error),
     #[error("invalid value for {var}: {detail}")]
     Env { var: &'static str, detail: String },
+}
+
+/// A comma-separated list; empty items are dropped (so "" is no item).
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_env<T: std::str::FromStr>(
@@ -203,6 +230,15 @@ impl Config {
         }
         if let Some(v) = get("MATRIXOS_TLS_KEY") {
             self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MATRIXOS_FEDERATION_IP_RANGE_ALLOWLIST") {
+            self.federation_ip_range_allowlist = list(&v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_FEDERATION_VERIFY_CERTIFICATES", get)? {
+            self.federation_verify_certificates = v;
+        }
+        if let Some(v) = get("MATRIXOS_TRUSTED_KEY_SERVERS") {
+            self.trusted_key_servers = list(&v);
         }
         if let Some(v) = get("MATRIXOS_REGISTRATION") {
             self.registration = Some(match v.as_str() {

@@ -119,6 +119,15 @@ impl Error {
             "Guest access is disabled",
         )
     }
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED", msg)
+    }
+    /// Another server could not be reached or gave no usable answer.
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        tracing::info!(error = %msg, "remote server unavailable");
+        Self::new(StatusCode::BAD_GATEWAY, "M_UNKNOWN", msg)
+    }
     pub fn internal(msg: impl Into<String>) -> Self {
         let msg = msg.into();
         tracing::error!(error = %msg, "internal error");

@@ -3,10 +3,12 @@
 
 pub mod ai;
 pub mod alloc;
+pub mod blocking;
 pub mod bounded_map;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod push;
 pub mod random;

@@ -64,6 +64,7 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(matrixos::blocking::MAX_THREADS)
         .build()
     {
         Ok(r) => r,

@@ -26,6 +26,7 @@ pub fn app(services: Arc<Services>) -> Router {
     let body_guard =
         axum::middleware::from_fn_with_state(services.clone(), crate::http::body_guard::guard);
     crate::client::routes()
+        .merge(crate::federation::routes())
         .merge(crate::ai::http::routes())
         .route_layer(body_guard)
         .fallback(unknown_endpoint)
@@ -58,13 +59,24 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Serves the client API until SIGINT or SIGTERM, then lets open requests
-/// finish; the database closes when the services are dropped.
+/// Serves the client API (and the federation listener, when configured)
+/// until SIGINT or SIGTERM, then lets open requests finish; the database
+/// closes when the services are dropped.
 pub async fn serve(services: Arc<Services>) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(services.config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, server_name = %services.server_name, "client API listening");
+    let federation = match services.config.federation_listen {
+        Some(address) => {
+            let tls = crate::federation::tls::acceptor(&services.config)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(address).await?;
+            tracing::info!(address = %listener.local_addr()?, "federation listening (TLS)");
+            Some((listener, tls))
+        }
+        None => None,
+    };
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = serve_on(listener, services, async move {
+    let server = serve_on(listener, federation, services, async move {
         shutdown_signal().await;
         let _ = stopping.send(());
     });
@@ -101,10 +113,12 @@ fn start_presence_timeouts(services: &Arc<Services>) {
     });
 }
 
-/// Serves on an already bound listener until `shutdown` resolves (tests bind
-/// port 0 themselves and never shut down).
+/// Serves on already bound listeners until `shutdown` resolves (tests bind
+/// port 0 themselves and never shut down): the client API in plain HTTP,
+/// and the same endpoints over TLS on the federation listener, if any.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
+    federation: Option<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)>,
     services: Arc<Services>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -115,6 +129,37 @@ pub async fn serve_on(
     let settings = ListenerSettings {
         gate: ConnectionGate::new(config.max_connections_per_ip, config.max_connections),
         header_timeout: config.header_timeout(),
+        tls: None,
     };
-    listener::serve(listener, app(services), settings, shutdown).await
+    let router = app(services);
+    let Some((federation, tls)) = federation else {
+        return listener::serve(listener, router, settings, shutdown).await;
+    };
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let federation_settings = ListenerSettings {
+        tls: Some(tls),
+        ..settings.clone()
+    };
+    let client = listener::serve(
+        listener,
+        router.clone(),
+        settings,
+        until_stopped(stopped.clone()),
+    );
+    let peers = listener::serve(
+        federation,
+        router,
+        federation_settings,
+        until_stopped(stopped),
+    );
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let (client, peers) = tokio::join!(client, peers);
+    client.and(peers)
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use ruma::api::client::profile::{get_profile, get_profile_field, set_profile_field};
+use ruma::api::federation::query::get_profile_information;
 use ruma::events::StateEventType;
 use ruma::profile::{ProfileFieldName, ProfileFieldValue};
 use ruma::{MxcUri, UserId};
@@ -12,7 +13,6 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::send::EventDraft;
-use crate::services::accounts::UserRecord;
 use crate::services::Services;
 
 pub fn routes() -> Router<Arc<Services>> {
@@ -50,11 +50,44 @@ fn check_value(name: &ProfileFieldName, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// The account whose profile is asked for.
-fn profile_of(s: &Services, user: &UserId) -> Result<UserRecord> {
-    s.accounts
-        .get(user)?
-        .ok_or_else(|| Error::not_found("Profile not found"))
+/// A display name and avatar, local or another server's.
+struct Profile {
+    displayname: Option<String>,
+    avatar_url: Option<String>,
+}
+
+/// The profile asked for: a local account's, or asked of the user's server.
+async fn profile_of(s: &Services, user: &UserId) -> Result<Profile> {
+    if user.server_name() == s.server_name {
+        let record = s
+            .accounts
+            .get(user)?
+            .ok_or_else(|| Error::not_found("Profile not found"))?;
+        return Ok(Profile {
+            displayname: record.displayname,
+            avatar_url: record.avatar_url,
+        });
+    }
+    let request = get_profile_information::v1::Request::new(user.to_owned());
+    let remote = s
+        .federation
+        .client
+        .send(user.server_name(), request)
+        .await
+        .map_err(|e| match e.status {
+            http::StatusCode::NOT_FOUND => Error::not_found("Profile not found"),
+            _ => e,
+        })?;
+    let text = |field: &str| {
+        remote
+            .get(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    Ok(Profile {
+        displayname: text("displayname"),
+        avatar_url: text("avatar_url"),
+    })
 }
 
 /// The profile fields this server keeps: display name and avatar.
@@ -69,7 +102,7 @@ async fn whole_profile(
     s: Arc<Services>,
     req: Ruma<get_profile::v3::Request>,
 ) -> Result<get_profile::v3::Response> {
-    let record = profile_of(&s, &req.body.user_id)?;
+    let record = profile_of(&s, &req.body.user_id).await?;
     let mut out = get_profile::v3::Response::new();
     if let Some(d) = record.displayname {
         out.set("displayname".to_owned(), json!(d));
@@ -86,7 +119,7 @@ async fn get_field(
 ) -> Result<get_profile_field::v3::Response> {
     let field = &req.body.field;
     supported(field)?;
-    let record = profile_of(&s, &req.body.user_id)?;
+    let record = profile_of(&s, &req.body.user_id).await?;
     let value = match field {
         ProfileFieldName::DisplayName => record.displayname.map(ProfileFieldValue::DisplayName),
         _ => record

@@ -18,10 +18,10 @@ use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().endpoint(context).endpoint(timestamp_to_event)
+    Router::new().reading(context).reading(timestamp_to_event)
 }
 
-async fn context(
+fn context(
     s: Arc<Services>,
     req: Ruma<get_context::v3::Request>,
 ) -> Result<get_context::v3::Response> {
@@ -93,7 +93,7 @@ async fn context(
 /// Most events examined by one `/timestamp_to_event` call.
 const MAX_SCAN: usize = 200_000;
 
-async fn timestamp_to_event(
+fn timestamp_to_event(
     s: Arc<Services>,
     req: Ruma<get_event_by_timestamp::v1::Request>,
 ) -> Result<get_event_by_timestamp::v1::Response> {

@@ -28,12 +28,12 @@ const STATE_WITHOUT_KEY: [&str; 2] = [
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .endpoint(send)
-        .endpoint(get_state)
-        .endpoint(get_state_event)
-        .endpoint_at(STATE_WITHOUT_KEY, get_state_event)
+        .reading(get_state)
+        .reading(get_state_event)
+        .reading_at(STATE_WITHOUT_KEY, get_state_event)
         .endpoint(put_state)
         .endpoint_at(STATE_WITHOUT_KEY, put_state)
-        .endpoint(get_event)
+        .reading(get_event)
         .endpoint(redact)
 }
 
@@ -77,7 +77,7 @@ async fn put_state(
     Ok(send_state_event::v3::Response::new(event_id))
 }
 
-async fn get_state_event(
+fn get_state_event(
     s: Arc<Services>,
     req: Ruma<get_state_event_for_key::v3::Request>,
 ) -> Result<get_state_event_for_key::v3::Response> {
@@ -103,7 +103,7 @@ async fn get_state_event(
     Ok(get_state_event_for_key::v3::Response::new(json))
 }
 
-async fn get_state(
+fn get_state(
     s: Arc<Services>,
     req: Ruma<get_state_events::v3::Request>,
 ) -> Result<get_state_events::v3::Response> {
@@ -126,7 +126,7 @@ async fn get_state(
     Ok(get_state_events::v3::Response::new(events))
 }
 
-async fn get_event(
+fn get_event(
     s: Arc<Services>,
     req: Ruma<get_room_event::v3::Request>,
 ) -> Result<get_room_event::v3::Response> {

@@ -22,9 +22,9 @@ use crate::sync::filter::EventFilter;
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .endpoint(messages)
-        .endpoint(members)
-        .endpoint(joined)
+        .reading(messages)
+        .reading(members)
+        .reading(joined)
 }
 
 /// The page size asked for, capped at `max`.
@@ -57,7 +57,7 @@ pub fn event_filter(filter: RoomEventFilter) -> EventFilter {
     }
 }
 
-async fn messages(
+fn messages(
     s: Arc<Services>,
     req: Ruma<get_message_events::v3::Request>,
 ) -> Result<get_message_events::v3::Response> {
@@ -153,7 +153,7 @@ struct Membership {
     membership: String,
 }
 
-async fn members(
+fn members(
     s: Arc<Services>,
     req: Ruma<get_member_events::v3::Request>,
 ) -> Result<get_member_events::v3::Response> {
@@ -196,7 +196,7 @@ struct Profile {
     avatar_url: Option<OwnedMxcUri>,
 }
 
-async fn joined(
+fn joined(
     s: Arc<Services>,
     req: Ruma<joined_members::v3::Request>,
 ) -> Result<joined_members::v3::Response> {

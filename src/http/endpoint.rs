@@ -15,74 +15,14 @@ use axum::routing::{on, MethodFilter};
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
-use ruma::api::auth_scheme::{
-    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
-    NoAuthentication,
-};
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
 use ruma::api::path_builder::PathBuilder;
 use ruma::api::{IncomingRequest, Metadata, OutgoingResponse};
 
-use super::auth::{token_from_parts, Caller};
+pub use super::authenticate::Authenticate;
 use super::body_guard::read_body;
 use crate::error::{Error, Result};
 use crate::services::Services;
-
-/// Who may call an endpoint, from its ruma authentication scheme, and what
-/// the handler learns of the caller.
-pub trait Authenticate {
-    type Caller: Send + 'static;
-
-    fn authenticate(parts: &Parts, services: &Services) -> Result<Self::Caller>;
-}
-
-/// An access token is required.
-impl Authenticate for AccessToken {
-    type Caller = Caller;
-
-    fn authenticate(parts: &Parts, services: &Services) -> Result<Caller> {
-        let token = token_from_parts(parts)?.ok_or_else(Error::missing_token)?;
-        services.accounts.authenticate(&token)
-    }
-}
-
-/// An access token may be given; when it is, it must be valid.
-impl Authenticate for AccessTokenOptional {
-    type Caller = Option<Caller>;
-
-    fn authenticate(parts: &Parts, services: &Services) -> Result<Option<Caller>> {
-        token_from_parts(parts)?
-            .map(|token| services.accounts.authenticate(&token))
-            .transpose()
-    }
-}
-
-/// Public endpoints: any token given is not looked at.
-macro_rules! public {
-    ($($scheme:ty),*) => {$(
-        impl Authenticate for $scheme {
-            type Caller = ();
-
-            fn authenticate(_: &Parts, _: &Services) -> Result<()> {
-                Ok(())
-            }
-        }
-    )*};
-}
-
-// The server has no application services: their tokens authenticate
-// nobody, and the endpoints that accept one work without it.
-public!(NoAuthentication, NoAccessToken, AppserviceTokenOptional);
-
-/// Endpoints only application services may call: none is registered, so
-/// every call is refused.
-impl Authenticate for AppserviceToken {
-    type Caller = ();
-
-    fn authenticate(_: &Parts, _: &Services) -> Result<()> {
-        Err(Error::forbidden("No application service is registered"))
-    }
-}
 
 /// The caller as the scheme of endpoint `R` sees it.
 pub type CallerOf<R> = <<R as Metadata>::Authentication as Authenticate>::Caller;
@@ -106,7 +46,7 @@ where
 
     async fn from_request(request: Request, services: &Arc<Services>) -> Result<Self> {
         let (mut parts, body) = request.into_parts();
-        let caller = <R::Authentication as Authenticate>::authenticate(&parts, services)?;
+        let claim = <R::Authentication as Authenticate>::claim(&parts, services)?;
         let ip = client_ip(&parts);
         let mut path_args = path_args(&mut parts, services).await?;
         // Routes registered without a trailing parameter (`…/state/{type}`
@@ -122,6 +62,8 @@ where
             json_body(bytes, &parts)?
         };
         let request = http::Request::from_parts(parts, bytes);
+        let caller =
+            <R::Authentication as Authenticate>::confirm(claim, &request, services).await?;
         let body = R::try_from_http_request(request, &path_args).map_err(request_error)?;
         Ok(Ruma { body, caller, ip })
     }
@@ -249,6 +191,40 @@ pub trait TypedRoutes: Sized {
         R::Authentication: Authenticate,
         H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static;
+
+    /// A handler that only reads, at the endpoint's own paths: it runs on
+    /// the blocking pool, since its reads may wait on the disk.
+    fn reading<R, H>(self, handler: H) -> Self
+    where
+        R: IncomingRequest + Send + 'static,
+        R::Authentication: Authenticate,
+        R::OutgoingResponse: Send + 'static,
+        H: Fn(Arc<Services>, Ruma<R>) -> Result<R::OutgoingResponse>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.reading_at::<R, H>(R::PATH_BUILDER.all_paths(), handler)
+    }
+
+    /// A reading handler ([`TypedRoutes::reading`]) at the given paths.
+    fn reading_at<R, H>(self, paths: impl IntoIterator<Item = &'static str>, handler: H) -> Self
+    where
+        R: IncomingRequest + Send + 'static,
+        R::Authentication: Authenticate,
+        R::OutgoingResponse: Send + 'static,
+        H: Fn(Arc<Services>, Ruma<R>) -> Result<R::OutgoingResponse>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.endpoint_at::<R, _, _>(paths, move |s, req| {
+            let handler = handler.clone();
+            crate::blocking::off_async(move || handler(s, req))
+        })
+    }
 }
 
 impl TypedRoutes for Router<Arc<Services>> {

@@ -6,6 +6,7 @@
 //! request's headers (which also closes idle keep-alive connections), tells
 //! handlers the peer's address (`ConnectInfo`), and on shutdown stops
 //! accepting, lets open requests finish and waits for every connection.
+//! The federation listener speaks TLS on the same loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,8 +18,10 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::connections::{Admitted, ConnectionGate};
@@ -28,6 +31,9 @@ use super::connections::{Admitted, ConnectionGate};
 pub struct ListenerSettings {
     pub gate: Arc<ConnectionGate>,
     pub header_timeout: Duration,
+    /// TLS on every connection (the federation listener), within the
+    /// header timeout.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for
@@ -58,14 +64,27 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            stream,
-            peer,
-            router.clone(),
-            settings.header_timeout,
-            stop.subscribe(),
-            admitted,
-        ));
+        let (router, stop, timeout) = (router.clone(), stop.subscribe(), settings.header_timeout);
+        match settings.tls.clone() {
+            None => {
+                tokio::spawn(serve_connection(
+                    stream, peer, router, timeout, stop, admitted,
+                ));
+            }
+            Some(tls) => {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, peer, router, timeout, stop, admitted).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     let _ = stop.send(());
@@ -87,8 +106,8 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     peer: SocketAddr,
     router: Router,
     header_timeout: Duration,

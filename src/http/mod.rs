@@ -3,6 +3,7 @@
 //! listener that serves connections.
 
 pub mod auth;
+pub mod authenticate;
 pub mod body_check;
 pub mod body_guard;
 pub mod body_limit;

@@ -65,7 +65,7 @@ impl Rooms {
         fresh.sort_by(|a, b| (a.pdu.depth, a.event_id()).cmp(&(b.pdu.depth, b.event_id())));
         let ids: Vec<_> = fresh.iter().map(|e| e.event_id().clone()).collect();
         let rooms = self.clone();
-        let staged = super::off_async(move || {
+        let staged = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
             let newest = rooms
                 .store

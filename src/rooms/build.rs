@@ -77,11 +77,11 @@ impl Rooms {
         }
 
         let mut pdu_json = json!({
-            "auth_events": auth_events,
+            "auth_events": self.event_refs(&rules, &auth_events)?,
             "content": draft.content,
             "depth": head.depth + 1,
             "origin_server_ts": MilliSecondsSinceUnixEpoch::now(),
-            "prev_events": self.prev_events_for(head)?,
+            "prev_events": self.event_refs(&rules, &self.prev_events_for(head)?)?,
             "sender": sender,
             "type": draft.kind.to_string(),
         });
@@ -109,6 +109,7 @@ impl Rooms {
         hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
             .map_err(limits::signing_error)?;
         let event_id = event_id_for_pdu(&object, &rules).map_err(limits::signing_error)?;
+        self.note_reference_hash(&rules, &event_id, &object)?;
         let signed = serde_json::to_vec(&object)?;
         limits::check_stored(&signed)?;
         let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)?;

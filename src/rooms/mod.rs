@@ -7,6 +7,7 @@ pub mod backfill;
 pub mod build;
 pub mod create;
 pub mod directory;
+mod event_refs;
 pub mod hooks;
 pub mod limits;
 pub mod membership;
@@ -15,6 +16,7 @@ pub mod power;
 pub mod redaction;
 pub mod remote;
 pub mod resolve;
+mod resolve_v1;
 pub mod send;
 pub mod state;
 pub(crate) mod state_view;
@@ -45,6 +47,7 @@ pub use matrixos_storage::records::{EventMeta, RoomRecord};
 
 /// Cached PDUs (and event ids, metadata), per cache generation.
 const MAX_CACHED_PDUS: usize = 100_000;
+const MAX_CACHED_REFERENCE_HASHES: usize = 10_000;
 
 pub struct Rooms {
     pub(crate) store: Store,
@@ -61,20 +64,14 @@ pub struct Rooms {
     /// Event id → short id for cached PDUs (including ones not yet durable).
     event_shorts: Mutex<TwoGen<OwnedEventId, u64>>,
     metas: Mutex<TwoGen<u64, Arc<EventMeta>>>,
+    /// Reference hashes of events built here in room versions 1 and 2,
+    /// which name prev and auth events with them: a room's first events
+    /// reference each other before any is stored.
+    reference_hashes: Mutex<TwoGen<OwnedEventId, String>>,
     short_rooms: Mutex<HashMap<OwnedRoomId, u64>>,
     /// Whether any event was ever rejected: while none was, loading an
     /// event skips looking for its rejection.
     any_rejected: std::sync::atomic::AtomicBool,
-}
-
-/// Runs work that reads the disk at length (state resolution over a DAG
-/// from elsewhere, auth chains) on the blocking pool, off the async threads.
-pub async fn off_async<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
 }
 
 impl Rooms {
@@ -97,6 +94,7 @@ impl Rooms {
             pdus: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
             event_shorts: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
             metas: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
+            reference_hashes: Mutex::new(TwoGen::new(MAX_CACHED_REFERENCE_HASHES)),
             short_rooms: Mutex::new(HashMap::new()),
             any_rejected,
         })

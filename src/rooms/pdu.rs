@@ -42,9 +42,9 @@ pub struct Pdu {
     pub kind: TimelineEventType,
     pub content: Box<RawJsonValue>,
     pub state_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::event_refs::ids")]
     pub prev_events: Vec<OwnedEventId>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::event_refs::ids")]
     pub auth_events: Vec<OwnedEventId>,
     pub depth: UInt,
     pub redacts: Option<OwnedEventId>,

@@ -110,7 +110,7 @@ impl Rooms {
             state_before: None,
             txn: None,
         };
-        let (staged, batch) = super::off_async(move || {
+        let (staged, batch) = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
             let staged = rooms.stage(short_room, head, incoming, &mut batch)?;
             Ok((staged, batch))
@@ -212,7 +212,7 @@ impl Rooms {
         staged_ids.push(event_id.clone());
         let rooms = self.clone();
         let room = room_id.clone();
-        let result = super::off_async(move || {
+        let result = crate::blocking::off_async(move || {
             let staged = rooms.join_staged(
                 short_room, &room, version, &state_ids, known, join, &rules, &mut batch,
             )?;

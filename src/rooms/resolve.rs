@@ -1,6 +1,6 @@
 //! State resolution: the state of a room where its DAG has forked, as the
 //! spec's algorithm v2 (and v2.1 for room version 12) gives it, through
-//! ruma's implementation. This side supplies the events, the auth
+//! ruma's implementation (version 1 rooms: `resolve_v1`). This side supplies the events, the auth
 //! difference and the conflicted state subgraph from the auth-chain index.
 
 use std::cell::RefCell;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use matrixos_storage::Batch;
 use ruma::events::StateEventType;
-use ruma::room_version_rules::{RoomVersionRules, StateResolutionVersion};
+use ruma::room_version_rules::{RoomVersionRules, StateResolutionV2Rules, StateResolutionVersion};
 use ruma::state_res::utils::event_id_set::EventIdSet;
 use ruma::{EventId, OwnedEventId};
 
@@ -39,16 +39,33 @@ impl Rooms {
             [only] => return Ok((***only).clone()),
             _ => {}
         }
-        let StateResolutionVersion::V2(res_rules) = &rules.state_res else {
-            return Err(Error::unsupported_room_version(
-                "State resolution v1 (room version 1) is not supported for forked rooms",
-            ));
-        };
         let maps = distinct
             .iter()
             .map(|s| self.to_ruma_state(s))
             .collect::<Result<Vec<_>>>()?;
-        let auth_difference = self.auth_difference(&distinct)?;
+        let resolved = match &rules.state_res {
+            StateResolutionVersion::V1 => self.resolve_v1(&rules.authorization, &maps)?,
+            StateResolutionVersion::V2(res_rules) => {
+                self.resolve_v2(rules, res_rules, &distinct, &maps)?
+            }
+            _ => {
+                return Err(Error::unsupported_room_version(
+                    "Unknown state resolution algorithm",
+                ))
+            }
+        };
+        self.from_ruma_state(&resolved, batch)
+    }
+
+    /// Algorithm v2 (v2.1 from room version 12), through ruma.
+    fn resolve_v2(
+        &self,
+        rules: &RoomVersionRules,
+        res_rules: &StateResolutionV2Rules,
+        distinct: &[&Arc<StateMap>],
+        maps: &[RumaStateMap],
+    ) -> Result<RumaStateMap> {
+        let auth_difference = self.auth_difference(distinct)?;
         let failure: RefCell<Option<Error>> = RefCell::new(None);
         let fetch_event = |id: &EventId| -> Option<Arc<Pdu>> {
             match self.pdu(id) {
@@ -79,7 +96,7 @@ impl Rooms {
         let resolved = ruma::state_res::resolve(
             &rules.authorization,
             res_rules,
-            &maps,
+            maps,
             auth_difference,
             fetch_event,
             fetch_subgraph,
@@ -87,9 +104,7 @@ impl Rooms {
         if let Some(e) = failure.into_inner() {
             return Err(e);
         }
-        let resolved =
-            resolved.map_err(|e| Error::internal(format!("state resolution failed: {e}")))?;
-        self.from_ruma_state(&resolved, batch)
+        resolved.map_err(|e| Error::internal(format!("state resolution failed: {e}")))
     }
 
     /// One state in ruma's form: (type, state key) → event id.

@@ -34,6 +34,8 @@ pub struct Services {
     pub server_name: OwnedServerName,
     pub store: Store,
     pub signing_key: Arc<ServerSigningKey>,
+    /// Calls to other servers, and their keys.
+    pub federation: crate::federation::Federation,
     pub accounts: accounts::Accounts,
     pub uia: uia::Uia,
     pub rooms: Arc<Rooms>,
@@ -105,6 +107,12 @@ impl Services {
             signing_key.clone(),
         )?);
         let push = Arc::new(crate::push::Push::new(store.clone())?);
+        let federation = crate::federation::Federation::new(
+            &config,
+            store.clone(),
+            &server_name,
+            signing_key.clone(),
+        )?;
         rooms.add_hook(push.clone());
         Ok(Arc::new(Self {
             ai,
@@ -124,6 +132,7 @@ impl Services {
             token_validity_limiter: RateLimiter::new(limits.token_validity),
             send_limiter: RateLimiter::new(limits.send),
             signing_key,
+            federation,
             store,
             server_name,
             config,

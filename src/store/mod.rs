@@ -52,12 +52,20 @@ impl Store {
         let db = self.db.clone();
         async move {
             let result = written.await;
+            // A failed write shows nothing, but may hold back earlier ones.
+            let wake = if result.is_ok() { wake } else { Wake::none() };
+            let last = positions.iter().map(CountGuard::get).max();
+            if let Some(last) = last {
+                notifier.note_changes(&wake, last);
+            }
             drop(positions);
             let visible = db.visible_count();
             changes.send_replace(visible);
-            result.map_err(|e| Error::internal(format!("database write: {e}")))?;
-            notifier.wake(&wake, visible);
-            Ok(())
+            if last.is_none() {
+                notifier.note_changes(&wake, visible);
+            }
+            notifier.wake(wake, last.unwrap_or(visible), visible);
+            result.map_err(|e| Error::internal(format!("database write: {e}")))
         }
     }
 

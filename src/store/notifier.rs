@@ -4,7 +4,7 @@
 //! change of each room is kept too, so that an incremental sync looks only
 //! at rooms that changed since its token.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::future::select_all;
 use matrixos_storage::Db;
@@ -80,6 +80,10 @@ pub struct Notifier {
     users: Mutex<HashMap<OwnedUserId, watch::Sender<u64>>>,
     rooms: Mutex<HashMap<OwnedRoomId, watch::Sender<u64>>>,
     room_changes: Mutex<HashMap<OwnedRoomId, u64>>,
+    /// Wake-ups of writes at positions not yet visible (a lower position is
+    /// still being written), by position: sent once they are. At most one
+    /// per write in flight.
+    pending: Mutex<BTreeMap<u64, Vec<Wake>>>,
     /// The stream position when the server started: rooms with no change
     /// recorded since then may have changed before it.
     started_at: u64,
@@ -107,18 +111,50 @@ impl Notifier {
             users: Mutex::new(HashMap::new()),
             rooms: Mutex::new(HashMap::new()),
             room_changes: Mutex::new(HashMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
             started_at,
         }
     }
 
-    /// Wakes the syncs a durable write at `position` concerns.
-    pub fn wake(&self, wake: &Wake, position: u64) {
-        if !wake.rooms.is_empty() {
-            let mut changes = self.room_changes.lock();
-            for room in &wake.rooms {
-                let last = changes.entry(room.clone()).or_insert(0);
-                *last = (*last).max(position);
+    /// Records that the rooms a write at `position` concerns changed. Called
+    /// before the write becomes visible, so that a sync which can see it
+    /// never passes over its room as unchanged.
+    pub fn note_changes(&self, wake: &Wake, position: u64) {
+        if wake.rooms.is_empty() {
+            return;
+        }
+        let mut changes = self.room_changes.lock();
+        for room in &wake.rooms {
+            let last = changes.entry(room.clone()).or_insert(0);
+            *last = (*last).max(position);
+        }
+    }
+
+    /// Wakes the syncs a durable write at `position` concerns once the
+    /// stream has become visible up to it (`visible` is how far it is now),
+    /// and any earlier write's wake-up that was waiting for `visible`. A
+    /// sync woken earlier would look, not see the write, and wait again on
+    /// channels no later write may touch.
+    pub fn wake(&self, wake: Wake, position: u64, visible: u64) {
+        let mut ready = Vec::new();
+        {
+            let mut pending = self.pending.lock();
+            if position > visible {
+                pending.entry(position).or_default().push(wake);
+            } else {
+                ready.push(wake);
             }
+            let later = pending.split_off(&(visible + 1));
+            let due = std::mem::replace(&mut *pending, later);
+            ready.extend(due.into_values().flatten());
+        }
+        for wake in ready {
+            self.send(&wake, visible);
+        }
+    }
+
+    fn send(&self, wake: &Wake, position: u64) {
+        if !wake.rooms.is_empty() {
             let rooms = self.rooms.lock();
             for room in &wake.rooms {
                 if let Some(sender) = rooms.get(room) {
@@ -195,23 +231,44 @@ mod tests {
         let mut alice_sync = notifier.subscribe(&alice, [&ours]);
         let mut bob_sync = notifier.subscribe(&bob, []);
 
-        notifier.wake(&Wake::room(&theirs), 11);
+        notifier.wake(Wake::room(&theirs), 11, 11);
         assert!(!woken(&mut alice_sync).await, "another room's write");
-        notifier.wake(&Wake::user(&bob), 12);
+        notifier.wake(Wake::user(&bob), 12, 12);
         assert!(!woken(&mut alice_sync).await, "another user's write");
         assert!(woken(&mut bob_sync).await, "bob's own write");
-        notifier.wake(&Wake::room(&ours), 13);
+        notifier.wake(Wake::room(&ours), 13, 13);
         assert!(woken(&mut alice_sync).await, "a write in alice's room");
         // A write before the subscription is not missed by a sync that
         // subscribed after it and then looks: it is in what it reads.
         assert!(!woken(&mut alice_sync).await, "each write wakes once");
     }
 
+    #[tokio::test]
+    async fn a_write_wakes_its_syncs_only_once_they_can_see_it() {
+        let notifier = Notifier::new(10);
+        let alice = owned_user_id!("@alice:x");
+        let (first, second) = (owned_room_id!("!first:x"), owned_room_id!("!second:x"));
+        let mut in_second = notifier.subscribe(&alice, [&second]);
+        // Position 12 (in the second room) is durable while 11 (in the
+        // first) is still being written: the stream is visible up to 10.
+        notifier.note_changes(&Wake::room(&second), 12);
+        notifier.wake(Wake::room(&second), 12, 10);
+        assert!(
+            !woken(&mut in_second).await,
+            "woken now, the sync would not see 12 and wait again"
+        );
+        assert!(notifier.room_changed_since(&second, 11), "but it changed");
+        // 11 lands: both are visible, and the wait for 12 is over.
+        notifier.wake(Wake::room(&first), 11, 12);
+        assert!(woken(&mut in_second).await);
+        assert!(notifier.pending.lock().is_empty());
+    }
+
     #[test]
     fn rooms_remember_their_last_change() {
         let notifier = Notifier::new(10);
         let (room, other) = (owned_room_id!("!r:x"), owned_room_id!("!o:x"));
-        notifier.wake(&Wake::room(&room), 15);
+        notifier.note_changes(&Wake::room(&room), 15);
         assert!(notifier.room_changed_since(&room, 14));
         assert!(!notifier.room_changed_since(&room, 15));
         // No change recorded since the start: unchanged for tokens after it,

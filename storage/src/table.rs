@@ -105,10 +105,16 @@ pub enum Table {
     RoomStates,
     /// short event id → why the auth rules rejected it (UTF-8).
     Rejections,
+    /// server name ‖ 0xff ‖ key id → another server's public key and until
+    /// when it may be used (JSON).
+    RemoteServerKeys,
+    /// server name → the latest signed key object fetched from it (JSON as
+    /// received), served again by the notary endpoint.
+    RemoteKeyResponses,
 }
 
 impl Table {
-    pub const ALL: [Table; 44] = [
+    pub const ALL: [Table; 46] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -153,6 +159,8 @@ impl Table {
         Table::Outliers,
         Table::RoomStates,
         Table::Rejections,
+        Table::RemoteServerKeys,
+        Table::RemoteKeyResponses,
     ];
 
     pub fn name(self) -> &'static str {
@@ -201,6 +209,8 @@ impl Table {
             Table::Outliers => "outliers",
             Table::RoomStates => "room_states",
             Table::Rejections => "rejections",
+            Table::RemoteServerKeys => "remote_server_keys",
+            Table::RemoteKeyResponses => "remote_key_responses",
         }
     }
 
@@ -230,6 +240,8 @@ impl Table {
                 | Table::AuthChains
                 | Table::Outliers
                 | Table::Rejections
+                | Table::RemoteServerKeys
+                | Table::RemoteKeyResponses
         )
     }
 }

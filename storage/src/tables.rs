@@ -4,7 +4,7 @@
 use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DeviceRecord, EventMeta, MediaRecord,
-    MembershipRecord, PushRow, Pusher, RoomRecord, StateDiff, UserRecord,
+    MembershipRecord, PushRow, Pusher, RemoteKey, RoomRecord, StateDiff, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -123,3 +123,10 @@ pub const AI_USERS: TypedTable<Text, Json<AiUserRecord>> = TypedTable::new(Table
 pub const AI_HISTORY: TypedTable<TextPair, Bytes> = TypedTable::new(Table::AiHistory);
 /// (owner, start time in ms, sequence) → a run record (the kernel's JSON).
 pub const AI_RUNS: TypedTable<TextAndTwoU64, Bytes> = TypedTable::new(Table::AiRuns);
+
+/// (server name, key id) → another server's public key and its validity.
+pub const REMOTE_SERVER_KEYS: TypedTable<TextPair, Json<RemoteKey>> =
+    TypedTable::new(Table::RemoteServerKeys);
+/// server name → the signed key object last fetched from it, as received.
+pub const REMOTE_KEY_RESPONSES: TypedTable<Text, Bytes> =
+    TypedTable::new(Table::RemoteKeyResponses);

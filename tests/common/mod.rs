@@ -14,6 +14,7 @@ pub mod errors;
 pub mod llm;
 pub mod rooms;
 pub mod sdk;
+pub mod synapse;
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -45,10 +46,50 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         ..Config::default()
     };
     tweak(&mut config);
-    serve(listener, config, dir)
+    serve(listener, None, config, dir)
 }
 
-fn serve(listener: tokio::net::TcpListener, config: Config, dir: tempfile::TempDir) -> TestServer {
+/// A server that federates: a TLS federation listener on its own loopback
+/// port, named `localhost:<that port>` (other servers connect straight to
+/// it), allowed to reach loopback peers and trusting their self-signed
+/// certificates, with no notary.
+pub async fn start_federated() -> TestServer {
+    start_federated_with(|_| {}).await
+}
+
+pub async fn start_federated_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let federation = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind federation");
+    let fed_addr = federation.local_addr().expect("addr");
+    let mut config = Config {
+        server_name: format!("localhost:{}", fed_addr.port()),
+        data_dir: dir.path().to_owned(),
+        listen: listener.local_addr().expect("addr"),
+        federation_listen: Some(fed_addr),
+        federation_ip_range_allowlist: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        federation_verify_certificates: false,
+        trusted_key_servers: Vec::new(),
+        registration: Some(matrixos::config::RegistrationMode::Open),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let tls = matrixos::federation::tls::acceptor(&config).expect("TLS for federation");
+    serve(listener, Some((federation, tls)), config, dir)
+}
+
+type FederationListener = Option<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)>;
+
+fn serve(
+    listener: tokio::net::TcpListener,
+    federation: FederationListener,
+    config: Config,
+    dir: tempfile::TempDir,
+) -> TestServer {
     let addr = listener.local_addr().expect("addr");
     let services = Services::open(config.clone()).expect("open services");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -58,7 +99,7 @@ fn serve(listener: tokio::net::TcpListener, config: Config, dir: tempfile::TempD
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            let _ = matrixos::server::serve_on(listener, services, shutdown).await;
+            let _ = matrixos::server::serve_on(listener, federation, services, shutdown).await;
         }
     });
     TestServer {
@@ -104,7 +145,17 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("rebind the same port");
-        serve(listener, config, dir)
+        let federation = match config.federation_listen {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .expect("rebind the federation port");
+                let tls = matrixos::federation::tls::acceptor(&config).expect("TLS");
+                Some((listener, tls))
+            }
+            None => None,
+        };
+        serve(listener, federation, config, dir)
     }
 }
 
@@ -178,6 +229,15 @@ impl Raw {
 }
 
 pub const V3: &str = "/_matrix/client/v3";
+
+/// Sets `user`'s display name through `client`.
+pub async fn set_displayname(client: &Raw, user: &str, name: &str) {
+    let path = format!("{V3}/profile/{}/displayname", enc(user));
+    let (status, body) = client
+        .json("PUT", &path, json!({ "displayname": name }))
+        .await;
+    assert_eq!(status, 200, "setting the display name of {user}: {body}");
+}
 
 /// Percent-encodes one path segment or query value.
 pub fn enc(segment: &str) -> String {

@@ -11,6 +11,8 @@ mod client_e2ee;
 mod client_flow;
 mod cross_signing;
 mod durability;
+mod federation;
+mod federation_synapse;
 mod http_directory;
 mod http_errors;
 mod http_features;

@@ -6,6 +6,7 @@ mod backfill;
 mod forks;
 mod races;
 mod resolution;
+mod resolution_v1;
 mod served;
 mod verdicts;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use matrixos_federation::{hash_and_sign_pdu, room_id_from_create_event_id, ServerSigningKey};
 use matrixos_storage::{Db, DbOptions};
 use ruma::canonical_json::CanonicalJsonObject;
+use ruma::room_version_rules::{EventIdFormatVersion, EventsReferenceFormatVersion};
 use ruma::{OwnedRoomId, OwnedServerName, RoomVersionId};
 use serde_json::{json, Value};
 
@@ -43,6 +45,9 @@ pub struct Dag {
     pub room_id: Option<OwnedRoomId>,
     pub a: Peer,
     pub b: Peer,
+    /// Reference hashes of the events built, by id (room versions 1 and 2
+    /// name prev and auth events with them).
+    hashes: std::collections::HashMap<String, String>,
     _dir: tempfile::TempDir,
 }
 
@@ -125,6 +130,7 @@ impl Dag {
             room_id: None,
             a: Peer::new("a.test", 1),
             b: Peer::new("b.test", 2),
+            hashes: Default::default(),
             _dir: dir,
         }
     }
@@ -150,19 +156,31 @@ impl Dag {
             .max()
             .unwrap_or(0)
             + 1;
+        let with_hashes = rules.events_reference_format == EventsReferenceFormatVersion::V1;
+        let refer = |p: &&RemotePdu| {
+            let id = p.event_id().to_string();
+            if with_hashes {
+                json!([id, { "sha256": self.hashes[&id] }])
+            } else {
+                json!(id)
+            }
+        };
         let mut pdu = json!({
             "type": spec.kind,
             "sender": spec.sender,
             "content": spec.content,
             "origin_server_ts": spec.ts,
             "depth": depth,
-            "prev_events": prev.iter().map(|p| p.event_id().to_string()).collect::<Vec<_>>(),
+            "prev_events": prev.iter().map(refer).collect::<Vec<_>>(),
             "auth_events": auth
                 .iter()
                 .filter(|p| !(create_implied && p.pdu.kind.to_string() == "m.room.create"))
-                .map(|p| p.event_id().to_string())
+                .map(refer)
                 .collect::<Vec<_>>(),
         });
+        if rules.event_id_format == EventIdFormatVersion::V1 {
+            pdu["event_id"] = json!(format!("${}:{}", self.hashes.len(), peer.name));
+        }
         if let Some(key) = spec.state_key {
             pdu["state_key"] = json!(key);
         }
@@ -176,7 +194,9 @@ impl Dag {
         }
         let mut object: CanonicalJsonObject = serde_json::from_value(pdu).unwrap();
         hash_and_sign_pdu(&peer.name, &peer.key, &mut object, &rules).unwrap();
+        let hash = ruma::signatures::reference_hash(&object, &rules).unwrap();
         let remote = RemotePdu::parse(&self.version, object).unwrap();
+        self.hashes.insert(remote.event_id().to_string(), hash);
         if is_v12_create {
             self.room_id = Some(room_id_from_create_event_id(remote.event_id()).unwrap());
         }

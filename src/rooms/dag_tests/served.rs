@@ -3,8 +3,9 @@
 //! so that its signatures verify and its reference hash is its id.
 
 use matrixos_federation::{event_id_for_pdu, verify_pdu, PublicKeyMap};
-use ruma::canonical_json::CanonicalJsonObject;
-use ruma::{RoomVersionId, UserId};
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
+use ruma::room_version_rules::EventsReferenceFormatVersion;
+use ruma::{EventId, RoomVersionId, UserId};
 
 use super::*;
 use crate::rooms::create::{CreateRoom, Preset};
@@ -23,11 +24,49 @@ fn check_served(dag: &Dag, version: &RoomVersionId, keys: &PublicKeyMap, short: 
     );
     verify_pdu(keys, &object, &rules).unwrap_or_else(|e| panic!("{version}: {e}"));
     assert_eq!(event_id_for_pdu(&object, &rules).unwrap(), pdu.event_id);
+    for field in ["prev_events", "auth_events"] {
+        check_references(dag, version, &object[field]);
+    }
+}
+
+/// Room versions 1 and 2 name prev and auth events with their reference
+/// hashes, `[id, {"sha256": hash}]`; later versions by id.
+fn check_references(dag: &Dag, version: &RoomVersionId, refs: &CanonicalJsonValue) {
+    let rules = version.rules().unwrap();
+    let CanonicalJsonValue::Array(refs) = refs else {
+        panic!("{version}: references are not an array: {refs:?}");
+    };
+    for reference in refs {
+        let with_hash = rules.events_reference_format == EventsReferenceFormatVersion::V1;
+        let id = match reference {
+            CanonicalJsonValue::String(id) if !with_hash => id,
+            CanonicalJsonValue::Array(pair) if with_hash => {
+                let [CanonicalJsonValue::String(id), CanonicalJsonValue::Object(hashes)] =
+                    pair.as_slice()
+                else {
+                    panic!("{version}: reference {pair:?}");
+                };
+                let short = dag.rooms.short_event(&EventId::parse(id).unwrap()).unwrap();
+                let referenced: CanonicalJsonObject =
+                    serde_json::from_slice(&dag.rooms.signed_pdu(short.unwrap()).unwrap()).unwrap();
+                let hash = ruma::signatures::reference_hash(&referenced, &rules).unwrap();
+                assert_eq!(
+                    hashes.get("sha256"),
+                    Some(&CanonicalJsonValue::String(hash)),
+                    "{version}: the reference hash of {id}"
+                );
+                id
+            }
+            other => panic!("{version}: reference in the wrong form: {other:?}"),
+        };
+        assert!(id.starts_with('$'), "{version}: {id}");
+    }
 }
 
 #[tokio::test]
 async fn remote_events_are_served_as_their_origin_signed_them() {
-    for version in versions() {
+    let older = [RoomVersionId::V1, RoomVersionId::V2, RoomVersionId::V3];
+    for version in older.into_iter().chain(versions()) {
         let mut dag = Dag::new(version.clone());
         let base = Base::start(&mut dag, 0).await;
         let mut keys = dag.a.key.public_key_map(&dag.a.name);

@@ -1,0 +1,70 @@
+//! Federation: the server-server API other Matrix servers call on this one,
+//! and this server's calls to them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use matrixos_federation::ServerSigningKey;
+use ruma::{OwnedServerName, ServerName};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::services::Services;
+use crate::store::Store;
+
+pub mod client;
+pub mod key_store;
+pub mod notary;
+pub mod query;
+pub mod server_keys;
+pub mod tls;
+pub mod version;
+pub mod x_matrix;
+
+use client::{ClientSettings, FederationClient};
+use key_store::KeyStore;
+
+/// The outbound side, shared by every service that talks to other servers.
+pub struct Federation {
+    pub client: Arc<FederationClient>,
+    pub keys: KeyStore,
+}
+
+impl Federation {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        server_name: &ServerName,
+        key: Arc<ServerSigningKey>,
+    ) -> Result<Self> {
+        let settings = ClientSettings {
+            ip_allowlist: config.federation_ip_range_allowlist.clone(),
+            verify_certificates: config.federation_verify_certificates,
+        };
+        let client = Arc::new(FederationClient::new(
+            server_name.to_owned(),
+            key,
+            &settings,
+        )?);
+        let notaries = config
+            .trusted_key_servers
+            .iter()
+            .map(|name| {
+                OwnedServerName::try_from(name.as_str())
+                    .map_err(|e| Error::internal(format!("trusted_key_servers: {name}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            keys: KeyStore::new(store, client.clone(), notaries),
+            client,
+        })
+    }
+}
+
+/// Every federation endpoint.
+pub fn routes() -> Router<Arc<Services>> {
+    server_keys::routes()
+        .merge(version::routes())
+        .merge(query::routes())
+        .merge(notary::routes())
+}

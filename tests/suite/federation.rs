@@ -1,0 +1,264 @@
+//! Federation between Matrix OS servers on loopback: keys published and
+//! fetched, requests signed with X-Matrix both ways, profiles of remote
+//! users, and requests a peer must not get through.
+
+use matrixos_federation::ServerSigningKey;
+use ruma::api::federation::authentication::{ServerSignaturesInput, XMatrix};
+use ruma::{CanonicalJsonObject, ServerName};
+use serde_json::{json, Value};
+
+use crate::common::{
+    enc, expect_error, set_displayname, start_federated, start_federated_with, Raw, TestServer, V3,
+};
+
+/// A client for a server's TLS federation listener (self-signed).
+fn federation_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
+
+fn federation_base(server: &TestServer) -> String {
+    let address = server.config.federation_listen.unwrap();
+    format!("https://{address}")
+}
+
+/// An unsigned call on `server`'s federation listener: status and JSON.
+async fn unsigned(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request =
+        federation_http().request(method, format!("{}{path}", federation_base(server)));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The profile of `user` as `client` sees it.
+async fn profile(client: &Raw, user: &str) -> (u16, Value) {
+    client
+        .call("GET", &format!("{V3}/profile/{}", enc(user)), None)
+        .await
+}
+
+/// `GET path` on `server`'s federation listener, signed as `origin` with
+/// `key` (and for `destination`).
+async fn signed_get(
+    server: &TestServer,
+    path: &str,
+    origin: &str,
+    destination: &str,
+    key: &ServerSigningKey,
+) -> (u16, Value) {
+    let request = http::Request::get(path).body(Vec::<u8>::new()).unwrap();
+    let input = ServerSignaturesInput::new(
+        ServerName::parse(origin).unwrap(),
+        ServerName::parse(destination).unwrap(),
+        key.key_pair(),
+    );
+    let header = XMatrix::try_from_http_request(&request, input).unwrap();
+    let response = federation_http()
+        .get(format!("{}{path}", federation_base(server)))
+        .header("authorization", http::HeaderValue::from(&header))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_server_key_is_self_signed_and_stays_the_same() {
+    let server = start_federated().await;
+    let fetch = || async {
+        unsigned(&server, "GET", "/_matrix/key/v2/server", None)
+            .await
+            .1
+    };
+    let keys = fetch().await;
+    let name = server.services.server_name.to_string();
+    assert_eq!(keys["server_name"], name.as_str(), "{keys}");
+    let now = ruma::MilliSecondsSinceUnixEpoch::now().get();
+    assert!(
+        keys["valid_until_ts"].as_u64().unwrap() > u64::from(now),
+        "{keys}"
+    );
+    let key_id = server.services.signing_key.key_id();
+    assert_eq!(
+        keys["verify_keys"][&key_id]["key"],
+        server.services.signing_key.public_key_base64().as_str()
+    );
+    let object: CanonicalJsonObject = serde_json::from_value(keys.clone()).unwrap();
+    let map = server
+        .services
+        .signing_key
+        .public_key_map(&server.services.server_name);
+    ruma::signatures::verify_json(&map, &object).expect("self-signed");
+    assert_eq!(
+        fetch().await["verify_keys"],
+        keys["verify_keys"],
+        "same key"
+    );
+
+    let (_, version) = unsigned(&server, "GET", "/_matrix/federation/v1/version", None).await;
+    assert_eq!(version["server"]["name"], "Matrix OS", "{version}");
+}
+
+#[tokio::test]
+async fn a_user_sees_the_profile_of_a_user_on_another_server() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    set_displayname(&bob, &bob_id, "Bob on the other server").await;
+
+    let (status, seen) = profile(&alice, &bob_id).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["displayname"], "Bob on the other server");
+    let (status, field) = alice
+        .call(
+            "GET",
+            &format!("{V3}/profile/{}/displayname", enc(&bob_id)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &field["displayname"]),
+        (200, &json!("Bob on the other server"))
+    );
+
+    // The other server's key is now known here, for later signatures.
+    let theirs_name = theirs.services.server_name.clone();
+    let key_id = theirs.services.signing_key.key_id();
+    let known = ours
+        .services
+        .federation
+        .keys
+        .keys_at(&theirs_name, &[key_id.clone()], 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        known[&key_id].encode(),
+        theirs.services.signing_key.public_key_base64()
+    );
+
+    let nobody = format!("@nobody:{theirs_name}");
+    let missing = profile(&alice, &nobody).await;
+    expect_error(
+        &missing,
+        404,
+        "M_NOT_FOUND",
+        "a remote user who does not exist",
+    );
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_x_matrix_signature_are_refused() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    Raw::new(&ours).register("carol").await;
+    let ours_name = ours.services.server_name.to_string();
+    let theirs_name = theirs.services.server_name.to_string();
+    let path = format!(
+        "/_matrix/federation/v1/query/profile?user_id={}",
+        enc(&format!("@carol:{ours_name}"))
+    );
+    let real_key = &*theirs.services.signing_key;
+
+    // Signed properly by the other server: answered.
+    let ok = signed_get(&ours, &path, &theirs_name, &ours_name, real_key).await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+
+    let res = unsigned(&ours, "GET", &path, None).await;
+    expect_error(&res, 401, "M_UNAUTHORIZED", "a request without a signature");
+
+    // A key the other server does not have, under the id of its real key.
+    let forged = ServerSigningKey::from_seed(&[7; 32], real_key.version()).unwrap();
+    let res = signed_get(&ours, &path, &theirs_name, &ours_name, &forged).await;
+    expect_error(
+        &res,
+        401,
+        "M_UNAUTHORIZED",
+        "a signature by a key the origin does not have",
+    );
+
+    // Properly signed, but for another destination.
+    let res = signed_get(&ours, &path, &theirs_name, "elsewhere.test", real_key).await;
+    expect_error(&res, 401, "M_UNAUTHORIZED", "a request for another server");
+
+    // Claiming to be this server.
+    let own = &*ours.services.signing_key;
+    let res = signed_get(&ours, &path, &ours_name, &ours_name, own).await;
+    expect_error(
+        &res,
+        401,
+        "M_UNAUTHORIZED",
+        "a request from this server to itself",
+    );
+
+    // A remote user on the server asked, asked about by a peer.
+    let other_path = format!(
+        "/_matrix/federation/v1/query/profile?user_id={}",
+        enc(&format!("@dave:{theirs_name}"))
+    );
+    let res = signed_get(&ours, &other_path, &theirs_name, &ours_name, real_key).await;
+    expect_error(&res, 400, "M_INVALID_PARAM", "a user of another server");
+}
+
+#[tokio::test]
+async fn outbound_federation_refuses_private_addresses_unless_allowed() {
+    // No allowlist: the peer at 127.0.0.1 is not public, so no connection.
+    let ours = start_federated_with(|c| c.federation_ip_range_allowlist.clear()).await;
+    let theirs = start_federated().await;
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (_, bob_id) = Raw::new(&theirs).register("bob").await;
+    let res = profile(&alice, &bob_id).await;
+    expect_error(&res, 502, "M_UNKNOWN", "a peer on a loopback address");
+}
+
+#[tokio::test]
+async fn a_server_vouches_for_the_keys_of_another_as_a_notary() {
+    let (notary, theirs) = (start_federated().await, start_federated().await);
+    let theirs_name = theirs.services.server_name.to_string();
+    let notary_name = notary.services.server_name.to_string();
+    let query = json!({ "server_keys": { theirs_name.clone(): {}, notary_name.clone(): {} } });
+    let (_, answer) = unsigned(&notary, "POST", "/_matrix/key/v2/query", Some(query)).await;
+    let listed = answer["server_keys"].as_array().expect("a list");
+    assert_eq!(listed.len(), 2, "{answer}");
+    let of_theirs = listed
+        .iter()
+        .find(|k| k["server_name"] == theirs_name.as_str())
+        .expect("their keys");
+    let object: CanonicalJsonObject = serde_json::from_value(of_theirs.clone()).unwrap();
+    let mut map = theirs
+        .services
+        .signing_key
+        .public_key_map(&theirs.services.server_name);
+    map.extend(
+        notary
+            .services
+            .signing_key
+            .public_key_map(&notary.services.server_name),
+    );
+    ruma::signatures::verify_json(&map, &object).expect("signed by them and by the notary");
+
+    // One server at a time, by GET.
+    let path = format!("/_matrix/key/v2/query/{}", enc(&theirs_name));
+    let (_, one) = unsigned(&notary, "GET", &path, None).await;
+    assert_eq!(
+        one["server_keys"][0]["server_name"],
+        theirs_name.as_str(),
+        "{one}"
+    );
+
+    // A server that cannot be reached is left out, not an error.
+    let unreachable = json!({ "server_keys": { "localhost:1": {} } });
+    let (_, answer) = unsigned(&notary, "POST", "/_matrix/key/v2/query", Some(unreachable)).await;
+    assert_eq!(answer["server_keys"], json!([]), "{answer}");
+}
