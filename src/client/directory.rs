@@ -9,15 +9,13 @@ use ruma::api::client::directory::{
     get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility,
 };
 use ruma::api::client::room::{aliases, Visibility};
-use ruma::directory::{PublicRoomsChunk, PublicRoomsChunkInit};
-use ruma::events::room::guest_access::GuestAccess;
-use ruma::events::room::history_visibility::HistoryVisibility;
-use ruma::room::JoinRuleKind;
-use ruma::{RoomAliasId, RoomId, UInt};
-use serde::de::DeserializeOwned;
+use ruma::api::federation::directory as federation_directory;
+use ruma::api::federation::query::get_room_information::v1 as room_information;
+use ruma::{RoomAliasId, ServerName};
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::services::public_rooms::public_rooms;
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -36,7 +34,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(post_public_rooms)
 }
 
-/// Aliases of other servers need federation.
+/// Aliases of other servers are created and deleted there.
 fn check_local(s: &Services, alias: &RoomAliasId) -> Result<()> {
     if alias.server_name() != s.server_name {
         return Err(Error::invalid_param("Room alias is not on this server"));
@@ -48,16 +46,19 @@ async fn get_alias(
     s: Arc<Services>,
     req: Ruma<get_alias::v3::Request>,
 ) -> Result<get_alias::v3::Response> {
-    let alias = &req.body.room_alias;
-    check_local(&s, alias)?;
+    let alias = req.body.room_alias;
+    if alias.server_name() != s.server_name {
+        let server = alias.server_name().to_owned();
+        let request = room_information::Request::new(alias);
+        let remote = s.federation.client.send(&server, request).await?;
+        return Ok(get_alias::v3::Response::new(remote.room_id, remote.servers));
+    }
     let room = s
         .rooms
-        .alias_target(alias)?
+        .alias_target(&alias)?
         .ok_or_else(|| Error::not_found("Room alias not found"))?;
-    Ok(get_alias::v3::Response::new(
-        room,
-        vec![s.server_name.clone()],
-    ))
+    let servers = s.rooms.servers_in_room(&room)?;
+    Ok(get_alias::v3::Response::new(room, servers))
 }
 
 async fn put_alias(
@@ -165,105 +166,38 @@ async fn set_visibility(
     Ok(set_room_visibility::v3::Response::new())
 }
 
-/// One field of a state event's content (state key ""), if it is there
-/// and of the expected type.
-fn state_field<T: DeserializeOwned>(
+/// Whether `server` names another server's directory; asking another
+/// server is done only for a signed-in caller.
+fn remote_directory<'a>(
     s: &Services,
-    state: u64,
-    kind: &str,
-    field: &str,
-) -> Result<Option<T>> {
-    Ok(s.rooms.state_event(state, kind, "")?.and_then(|event| {
-        let value = event.content_value().get(field)?.clone();
-        serde_json::from_value(value).ok()
-    }))
-}
-
-/// One directory entry, from the room's current state.
-fn room_summary(s: &Services, room: &RoomId) -> Result<PublicRoomsChunk> {
-    let (short, record) = s.rooms.record_of(room)?;
-    let state = record.state;
-    let joined = s
-        .rooms
-        .members(short)?
-        .iter()
-        .filter(|(_, m)| m == "join")
-        .count();
-    let history: Option<HistoryVisibility> =
-        state_field(s, state, "m.room.history_visibility", "history_visibility")?;
-    let guests: Option<GuestAccess> = state_field(s, state, "m.room.guest_access", "guest_access")?;
-    let mut entry = PublicRoomsChunk::from(PublicRoomsChunkInit {
-        num_joined_members: UInt::new_saturating(joined as u64),
-        room_id: room.to_owned(),
-        world_readable: history == Some(HistoryVisibility::WorldReadable),
-        guest_can_join: guests == Some(GuestAccess::CanJoin),
-    });
-    entry.join_rule =
-        state_field(s, state, "m.room.join_rules", "join_rule")?.unwrap_or(JoinRuleKind::Invite);
-    entry.name = state_field(s, state, "m.room.name", "name")?;
-    entry.topic = state_field(s, state, "m.room.topic", "topic")?;
-    entry.canonical_alias = state_field(s, state, "m.room.canonical_alias", "alias")?;
-    entry.avatar_url = state_field(s, state, "m.room.avatar", "url")?;
-    entry.room_type = state_field(s, state, "m.room.create", "type")?;
-    Ok(entry)
-}
-
-/// Whether the entry's name, topic or alias contains `term`, in any case.
-fn matches(entry: &PublicRoomsChunk, term: &str) -> bool {
-    let term = term.to_lowercase();
-    let alias = entry.canonical_alias.as_ref().map(|a| a.as_str());
-    [entry.name.as_deref(), entry.topic.as_deref(), alias]
-        .into_iter()
-        .flatten()
-        .any(|v| v.to_lowercase().contains(&term))
-}
-
-/// A page of the directory: both `/publicRooms` endpoints answer this.
-struct Page {
-    chunk: Vec<PublicRoomsChunk>,
-    next_batch: Option<String>,
-    prev_batch: Option<String>,
-    total: UInt,
-}
-
-fn public_rooms(
-    s: &Services,
-    limit: Option<UInt>,
-    since: Option<&str>,
-    term: Option<&str>,
-) -> Result<Page> {
-    let mut entries = Vec::new();
-    for room in s.rooms.published_rooms()? {
-        let entry = room_summary(s, &room)?;
-        if term.is_none_or(|t| matches(&entry, t)) {
-            entries.push(entry);
-        }
-    }
-    entries.sort_by_key(|e| std::cmp::Reverse(e.num_joined_members));
-    let total = entries.len();
-    let start: usize = match since {
-        Some(t) => t
-            .parse()
-            .map_err(|_| Error::invalid_param("Invalid since token"))?,
-        None => 0,
+    server: Option<&'a ServerName>,
+    token: Option<&str>,
+) -> Result<Option<&'a ServerName>> {
+    let Some(server) = server.filter(|server| *server != s.server_name) else {
+        return Ok(None);
     };
-    let limit = limit
-        .map_or(total, |l| usize::try_from(l).unwrap_or(usize::MAX))
-        .max(1);
-    let next = start.saturating_add(limit);
-    Ok(Page {
-        chunk: entries.into_iter().skip(start).take(limit).collect(),
-        next_batch: (next < total).then(|| next.to_string()),
-        prev_batch: (start > 0).then(|| start.saturating_sub(limit).to_string()),
-        total: UInt::new_saturating(total as u64),
-    })
+    let token = token.ok_or_else(Error::missing_token)?;
+    s.accounts.authenticate(token)?;
+    Ok(Some(server))
 }
 
 async fn get_public_rooms(
     s: Arc<Services>,
     req: Ruma<get_public_rooms::v3::Request>,
 ) -> Result<get_public_rooms::v3::Response> {
-    let page = public_rooms(&s, req.body.limit, req.body.since.as_deref(), None)?;
+    let body = req.body;
+    if let Some(server) = remote_directory(&s, body.server.as_deref(), req.caller.as_deref())? {
+        let mut request = federation_directory::get_public_rooms::v1::Request::new();
+        request.limit = body.limit;
+        request.since = body.since;
+        let remote = s.federation.client.send(server, request).await?;
+        let mut out = get_public_rooms::v3::Response::new(remote.chunk);
+        out.next_batch = remote.next_batch;
+        out.prev_batch = remote.prev_batch;
+        out.total_room_count_estimate = remote.total_room_count_estimate;
+        return Ok(out);
+    }
+    let page = public_rooms(&s, body.limit, body.since.as_deref(), None)?;
     let mut out = get_public_rooms::v3::Response::new(page.chunk);
     out.next_batch = page.next_batch;
     out.prev_batch = page.prev_batch;
@@ -276,9 +210,25 @@ async fn post_public_rooms(
     req: Ruma<get_public_rooms_filtered::v3::Request>,
 ) -> Result<get_public_rooms_filtered::v3::Response> {
     let body = req.body;
+    let mut out = get_public_rooms_filtered::v3::Response::new();
+    if let Some(server) = body
+        .server
+        .as_deref()
+        .filter(|server| *server != s.server_name)
+    {
+        let mut request = federation_directory::get_public_rooms_filtered::v1::Request::new();
+        request.limit = body.limit;
+        request.since = body.since;
+        request.filter = body.filter;
+        let remote = s.federation.client.send(server, request).await?;
+        out.chunk = remote.chunk;
+        out.next_batch = remote.next_batch;
+        out.prev_batch = remote.prev_batch;
+        out.total_room_count_estimate = remote.total_room_count_estimate;
+        return Ok(out);
+    }
     let term = body.filter.generic_search_term.as_deref();
     let page = public_rooms(&s, body.limit, body.since.as_deref(), term)?;
-    let mut out = get_public_rooms_filtered::v3::Response::new();
     out.chunk = page.chunk;
     out.next_batch = page.next_batch;
     out.prev_batch = page.prev_batch;

@@ -13,6 +13,7 @@ use crate::services::Services;
 use crate::store::Store;
 
 pub mod client;
+pub mod directory;
 pub mod key_store;
 pub mod notary;
 pub mod query;
@@ -67,4 +68,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(version::routes())
         .merge(query::routes())
         .merge(notary::routes())
+        .merge(directory::routes())
 }

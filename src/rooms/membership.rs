@@ -4,11 +4,11 @@
 use matrixos_storage::typed::{room_prefix, TextPair};
 use matrixos_storage::{tables, Batch, Db};
 use ruma::events::StateEventType;
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 
 use super::{Pdu, RoomRecord, Rooms};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Wake;
 
 pub use matrixos_storage::records::MembershipRecord;
@@ -112,6 +112,23 @@ impl Rooms {
             }
         }
         Ok(out)
+    }
+
+    /// The servers with a joined member in the room, this one first (if it
+    /// has one): where to join it through.
+    pub fn servers_in_room(&self, room: &RoomId) -> Result<Vec<OwnedServerName>> {
+        let short = self
+            .short_room(room)?
+            .ok_or_else(|| Error::not_found("Unknown room"))?;
+        let mut servers: Vec<OwnedServerName> = Vec::new();
+        for (user, membership) in self.members(short)? {
+            let server = user.server_name();
+            if membership == "join" && !servers.iter().any(|s| s == server) {
+                servers.push(server.to_owned());
+            }
+        }
+        servers.sort_by_key(|s| *s != self.server_name);
+        Ok(servers)
     }
 
     /// Whether two users share a joined room (who may see whose devices).

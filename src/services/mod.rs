@@ -9,6 +9,7 @@ pub mod media;
 pub mod membership;
 pub mod password;
 pub mod presence;
+pub mod public_rooms;
 pub mod receipts;
 pub mod thumbnail;
 pub mod thumbnailer;

@@ -262,3 +262,104 @@ async fn a_server_vouches_for_the_keys_of_another_as_a_notary() {
     let (_, answer) = unsigned(&notary, "POST", "/_matrix/key/v2/query", Some(unreachable)).await;
     assert_eq!(answer["server_keys"], json!([]), "{answer}");
 }
+
+/// Creates a public room named `name` with the alias `#<name>:<server>`
+/// and lists it in the directory; returns the room id and the alias.
+pub async fn public_room(client: &Raw, server: &str, name: &str) -> (String, String) {
+    let body = json!({ "room_alias_name": name, "visibility": "public", "name": name, "preset": "public_chat" });
+    let (status, created) = client.json("POST", &format!("{V3}/createRoom"), body).await;
+    assert_eq!(status, 200, "{created}");
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    (room, format!("#{name}:{server}"))
+}
+
+/// What `client` finds of another server's directory: the alias, the
+/// listing (GET) and a search (POST).
+pub async fn check_remote_directory(
+    client: &Raw,
+    server: &str,
+    room: &str,
+    alias: &str,
+    name: &str,
+) {
+    let (status, found) = client
+        .call("GET", &format!("{V3}/directory/room/{}", enc(alias)), None)
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["room_id"], room);
+    assert!(
+        found["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == server),
+        "{found}"
+    );
+    let (status, listed) = client
+        .call(
+            "GET",
+            &format!("{V3}/publicRooms?server={}", enc(server)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(
+        listed["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room_id"] == room),
+        "{listed}"
+    );
+    let search = json!({ "filter": { "generic_search_term": &name[..4] } });
+    let path = format!("{V3}/publicRooms?server={}", enc(server));
+    let (status, searched) = client.json("POST", &path, search).await;
+    assert_eq!(status, 200, "{searched}");
+    let hits = searched["chunk"].as_array().unwrap();
+    assert!(
+        hits.iter()
+            .any(|r| r["room_id"] == room && r["name"] == name),
+        "{searched}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_finds_rooms_in_another_servers_directory() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let theirs_name = theirs.services.server_name.to_string();
+    let (room, alias) = public_room(&bob, &theirs_name, "lounge").await;
+    check_remote_directory(&alice, &theirs_name, &room, &alias, "lounge").await;
+
+    // Another server's directory is fetched only for a signed-in caller.
+    let anonymous = Raw::new(&ours)
+        .call(
+            "GET",
+            &format!("{V3}/publicRooms?server={}", enc(&theirs_name)),
+            None,
+        )
+        .await;
+    expect_error(
+        &anonymous,
+        401,
+        "M_MISSING_TOKEN",
+        "an anonymous remote directory query",
+    );
+    let unknown = alice
+        .call(
+            "GET",
+            &format!(
+                "{V3}/directory/room/{}",
+                enc(&format!("#nothing:{theirs_name}"))
+            ),
+            None,
+        )
+        .await;
+    expect_error(
+        &unknown,
+        404,
+        "M_NOT_FOUND",
+        "an alias the other server does not have",
+    );
+}

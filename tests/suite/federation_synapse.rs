@@ -3,6 +3,7 @@
 
 use crate::common::synapse::Synapse;
 use crate::common::{enc, set_displayname, start_federated, Raw, V3};
+use crate::federation::{check_remote_directory, public_room};
 
 #[tokio::test]
 async fn synapse_and_matrix_os_see_each_others_profiles() {
@@ -27,4 +28,25 @@ async fn synapse_and_matrix_os_see_each_others_profiles() {
     assert_eq!(status, 200, "{profile}\n{}", synapse.log_tail());
     assert_eq!(profile["displayname"], "Sam on Synapse");
     assert_eq!(synapse.server_name, sam_id.split_once(':').unwrap().1);
+}
+
+#[tokio::test]
+async fn synapse_and_matrix_os_find_rooms_in_each_others_directory() {
+    let synapse = Synapse::start().await;
+    let ours = start_federated().await;
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (sam, _) = synapse.register("sam").await;
+    let (our_room, our_alias) = public_room(&alice, &ours_name, "garden").await;
+    let (their_room, their_alias) = public_room(&sam, &synapse.server_name, "harbour").await;
+
+    check_remote_directory(&sam, &ours_name, &our_room, &our_alias, "garden").await;
+    check_remote_directory(
+        &alice,
+        &synapse.server_name,
+        &their_room,
+        &their_alias,
+        "harbour",
+    )
+    .await;
 }
