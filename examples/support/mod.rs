@@ -53,16 +53,20 @@ pub fn cpu_ms(pid: u32) -> u64 {
     (ticks(11) + ticks(12)) * 10
 }
 
-/// The `matrixos` binary next to this example, on a loopback port with
-/// `data` as its data directory and send limits off; add more environment
-/// and spawn.
+/// The `matrixos` binary next to this example (or `MATRIXOS_SERVER_BIN`,
+/// to measure another build), on a loopback port with `data` as its data
+/// directory and send limits off; add more environment and spawn.
 pub fn server_command(data: &Path, port: u16) -> Command {
-    let exe: PathBuf = std::env::current_exe().expect("exe");
-    let server = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("matrixos");
+    let server = match std::env::var_os("MATRIXOS_SERVER_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let exe: PathBuf = std::env::current_exe().expect("exe");
+            exe.parent()
+                .and_then(|p| p.parent())
+                .expect("target dir")
+                .join("matrixos")
+        }
+    };
     let mut command = Command::new(server);
     command
         .env("MATRIXOS_DATA_DIR", data)

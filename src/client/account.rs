@@ -73,22 +73,19 @@ where
     F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
 {
     let filter = MethodFilter::try_from(R::METHOD).expect("endpoints use standard methods");
-    R::PATH_BUILDER
-        .all_paths()
-        .into_iter()
-        .fold(router, |router, path| {
-            let handler = handler.clone();
-            router.route(
-                path,
-                on(
-                    filter,
-                    move |State(s): State<Arc<Services>>, _: Quota<L>, request: Request| {
-                        let handler = handler.clone();
-                        async move { Reply(parse_and_run(s, check, request, handler).await) }
-                    },
-                ),
-            )
-        })
+    R::PATH_BUILDER.all_paths().fold(router, |router, path| {
+        let handler = handler.clone();
+        router.route(
+            path,
+            on(
+                filter,
+                move |State(s): State<Arc<Services>>, _: Quota<L>, request: Request| {
+                    let handler = handler.clone();
+                    async move { Reply(parse_and_run(s, check, request, handler).await) }
+                },
+            ),
+        )
+    })
 }
 
 async fn parse_and_run<R, H, F>(

@@ -121,8 +121,7 @@ impl KeyStore {
 
     /// The signed key object last fetched from `server`, as received.
     pub fn last_response(&self, server: &ServerName) -> Result<Option<CanonicalJsonObject>> {
-        let Some(bytes) = tables::REMOTE_KEY_RESPONSES.get(&self.store.db, &server.to_string())?
-        else {
+        let Some(bytes) = tables::REMOTE_KEY_RESPONSES.get(&self.store.db, server.as_str())? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)

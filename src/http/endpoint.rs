@@ -192,8 +192,9 @@ pub trait TypedRoutes: Sized {
         H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static;
 
-    /// A handler that only reads, at the endpoint's own paths: it runs on
-    /// the blocking pool, since its reads may wait on the disk.
+    /// A handler that only reads, at the endpoint's own paths: its reads
+    /// may wait on the disk, so its thread hands its other tasks on first
+    /// (`blocking::in_place`).
     fn reading<R, H>(self, handler: H) -> Self
     where
         R: IncomingRequest + Send + 'static,
@@ -222,7 +223,7 @@ pub trait TypedRoutes: Sized {
     {
         self.endpoint_at::<R, _, _>(paths, move |s, req| {
             let handler = handler.clone();
-            crate::blocking::off_async(move || handler(s, req))
+            std::future::ready(crate::blocking::in_place(move || handler(s, req)))
         })
     }
 }

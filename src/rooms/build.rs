@@ -80,7 +80,7 @@ impl Rooms {
             "auth_events": self.event_refs(&rules, &auth_events)?,
             "content": draft.content,
             "depth": head.depth + 1,
-            "origin_server_ts": MilliSecondsSinceUnixEpoch::now(),
+            "origin_server_ts": self.timestamp_for(&draft.kind),
             "prev_events": self.event_refs(&rules, &self.prev_events_for(head)?)?,
             "sender": sender,
             "type": draft.kind.to_string(),
@@ -117,6 +117,23 @@ impl Rooms {
 
         auth::check(&rules.authorization, &pdu, state)?;
         Ok(BuiltEvent { pdu, stored })
+    }
+
+    /// Now, in milliseconds; for a create event, also later than the last
+    /// one built here.
+    fn timestamp_for(&self, kind: &TimelineEventType) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now: u64 = MilliSecondsSinceUnixEpoch::now().get().into();
+        if *kind != TimelineEventType::RoomCreate {
+            return now;
+        }
+        let previous = self
+            .last_create_ts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(previous + 1)
     }
 
     /// The prev events of a new local event: every forward extremity, so

@@ -72,6 +72,10 @@ pub struct Rooms {
     /// Whether any event was ever rejected: while none was, loading an
     /// event skips looking for its rejection.
     any_rejected: std::sync::atomic::AtomicBool,
+    /// The timestamp of the last create event built here: each is later,
+    /// so that two rooms one person creates within a millisecond never get
+    /// the same create event (in room version 12, the same room id).
+    last_create_ts: std::sync::atomic::AtomicU64,
 }
 
 impl Rooms {
@@ -97,6 +101,7 @@ impl Rooms {
             reference_hashes: Mutex::new(TwoGen::new(MAX_CACHED_REFERENCE_HASHES)),
             short_rooms: Mutex::new(HashMap::new()),
             any_rejected,
+            last_create_ts: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

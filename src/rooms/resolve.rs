@@ -54,7 +54,7 @@ impl Rooms {
                 ))
             }
         };
-        self.from_ruma_state(&resolved, batch)
+        self.state_map_of(&resolved, batch)
     }
 
     /// Algorithm v2 (v2.1 from room version 12), through ruma.
@@ -121,7 +121,7 @@ impl Rooms {
         Ok(out)
     }
 
-    fn from_ruma_state(&self, state: &RumaStateMap, batch: &mut Batch) -> Result<StateMap> {
+    fn state_map_of(&self, state: &RumaStateMap, batch: &mut Batch) -> Result<StateMap> {
         let mut out = StateMap::new();
         for ((kind, state_key), id) in state {
             let key = self

@@ -19,7 +19,6 @@ use ruma::serde::Raw;
 use ruma::{OwnedUserId, UInt};
 use serde::Serialize;
 
-use crate::blocking::off_async;
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::Caller;
@@ -98,11 +97,11 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
             ))
         }
     }
-    let params = Arc::new(SyncParams {
+    let params = SyncParams {
         since,
         full_state,
         filter: load_filter(&s, &caller, req.filter)?,
-    });
+    };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         // Subscribed before looking: a write that lands while this sync
@@ -158,21 +157,18 @@ type Memberships = Vec<(
 /// The answer at stream position `next`, over the user's rooms (each with
 /// the user's membership), read once by the caller.
 async fn build(
-    s: &Arc<Services>,
+    s: &Services,
     caller: &Caller,
-    p: &Arc<SyncParams>,
+    p: &SyncParams,
     next: u64,
     rooms: Memberships,
 ) -> Result<(Response, bool)> {
     let user = &caller.user_id;
     let since = p.since.min(next);
-    let account_data = Arc::new(s.account_data.changed_since(user, since)?);
-    // The rooms are what reads the disk at length: off the async threads.
-    let (rooms_out, member_changes) = {
-        let (s, caller, p) = (s.clone(), caller.clone(), p.clone());
-        let account_data = account_data.clone();
-        off_async(move || rooms_part(&s, &caller, &p, since, next, rooms, &account_data)).await?
-    };
+    let account_data = s.account_data.changed_since(user, since)?;
+    // The rooms are what reads the disk at length.
+    let (rooms_out, member_changes) =
+        crate::blocking::in_place(|| rooms_part(s, caller, p, since, next, rooms, &account_data))?;
     let to_device = s
         .keys
         .take_to_device(user, &caller.device_id, since, next)

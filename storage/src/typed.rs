@@ -152,7 +152,7 @@ impl ValueCodec for U64List {
         value.iter().flat_map(|n| n.to_be_bytes()).collect()
     }
     fn decode(bytes: &[u8]) -> Option<Vec<u64>> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return None;
         }
         bytes.chunks_exact(8).map(crate::keys::read_u64).collect()

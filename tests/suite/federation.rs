@@ -141,7 +141,7 @@ async fn a_user_sees_the_profile_of_a_user_on_another_server() {
         .services
         .federation
         .keys
-        .keys_at(&theirs_name, &[key_id.clone()], 0)
+        .keys_at(&theirs_name, std::slice::from_ref(&key_id), 0)
         .await
         .unwrap();
     assert_eq!(

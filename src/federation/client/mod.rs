@@ -63,7 +63,7 @@ impl SignedBy for ServerSignatures {
 }
 
 impl SignedBy for NoAuthentication {
-    fn input<'a>(_: &ServerName, _: &ServerName, _: &'a Ed25519KeyPair) {}
+    fn input(_: &ServerName, _: &ServerName, _: &Ed25519KeyPair) {}
 }
 
 impl<L: Lookups + 'static> Resolve for Discovery<L> {

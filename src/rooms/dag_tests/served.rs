@@ -78,32 +78,47 @@ async fn remote_events_are_served_as_their_origin_signed_them() {
     }
 }
 
+/// A public room named "served" in `version`, created by carol.
+async fn create(dag: &Dag, version: &RoomVersionId) -> ruma::OwnedRoomId {
+    let creator = UserId::parse("@carol:us.test").unwrap();
+    dag.rooms
+        .create_room(
+            &creator,
+            CreateRoom {
+                version: version.clone(),
+                preset: Preset::PublicChat,
+                name: Some("served".into()),
+                topic: None,
+                alias: None,
+                invite: vec![],
+                is_direct: false,
+                creation_content: Default::default(),
+                power_level_override: None,
+                initial_state: vec![],
+                creator_profile: Default::default(),
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// In room version 12 the room id is the create event's hash: one person
+/// creating the same room twice within a millisecond still gets two.
+#[tokio::test]
+async fn rooms_created_at_once_are_distinct() {
+    let dag = Dag::new(RoomVersionId::V12);
+    let mut rooms = std::collections::HashSet::new();
+    for _ in 0..20 {
+        assert!(rooms.insert(create(&dag, &RoomVersionId::V12).await));
+    }
+}
+
 #[tokio::test]
 async fn local_events_are_served_as_signed_in_every_room_version() {
     for n in 1..=12u8 {
         let version = RoomVersionId::try_from(n.to_string()).unwrap();
         let dag = Dag::new(version.clone());
-        let creator = UserId::parse("@carol:us.test").unwrap();
-        let room = dag
-            .rooms
-            .create_room(
-                &creator,
-                CreateRoom {
-                    version: version.clone(),
-                    preset: Preset::PublicChat,
-                    name: Some("served".into()),
-                    topic: None,
-                    alias: None,
-                    invite: vec![],
-                    is_direct: false,
-                    creation_content: Default::default(),
-                    power_level_override: None,
-                    initial_state: vec![],
-                    creator_profile: Default::default(),
-                },
-            )
-            .await
-            .unwrap();
+        let room = create(&dag, &version).await;
         let keys = dag.rooms.signing_key.public_key_map(&dag.rooms.server_name);
         let short_room = dag.rooms.short_room(&room).unwrap().unwrap();
         let events = dag

@@ -29,7 +29,7 @@ impl ValueCodec for StateDiff {
     }
 
     fn decode(raw: &[u8]) -> Option<StateDiff> {
-        if raw.len() < 12 || (raw.len() - 12) % 16 != 0 {
+        if raw.len() < 12 || !(raw.len() - 12).is_multiple_of(16) {
             return None;
         }
         let changes = raw[12..]
