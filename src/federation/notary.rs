@@ -17,8 +17,12 @@ use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::Services;
 
-/// Most servers one batch may ask about: each may cost a fetch.
+/// Most servers one batch may ask about.
 const MAX_SERVERS: usize = 100;
+/// Most servers one request may make this server fetch keys from: anyone
+/// may ask, so a request must not turn into a hundred outbound
+/// connections. The others are answered from what is kept, or left out.
+const MAX_FETCHES_PER_REQUEST: usize = 5;
 
 pub fn routes() -> Router<Arc<Services>> {
     Router::new().endpoint(query_one).endpoint(query_batch)
@@ -30,7 +34,7 @@ async fn query_one(
 ) -> Result<get_remote_server_keys::v2::Response> {
     let body = req.body;
     let at = body.minimum_valid_until_ts.get().into();
-    let keys = vouch(&s, &body.server_name, at).await?;
+    let keys = vouch(&s, &body.server_name, at, &mut 1).await?;
     Ok(get_remote_server_keys::v2::Response::new(
         keys.into_iter().collect(),
     ))
@@ -46,6 +50,7 @@ async fn query_batch(
         )));
     }
     let mut out = Vec::new();
+    let mut fetches_left = MAX_FETCHES_PER_REQUEST;
     for (server, criteria) in &req.body.server_keys {
         // The latest answer covers every key id asked for; the strictest
         // validity asked for decides whether it is recent enough.
@@ -55,16 +60,18 @@ async fn query_batch(
             .map(|ts| u64::from(ts.get()))
             .max()
             .unwrap_or_else(|| ruma::MilliSecondsSinceUnixEpoch::now().get().into());
-        out.extend(vouch(&s, server, at).await?);
+        out.extend(vouch(&s, server, at, &mut fetches_left).await?);
     }
     Ok(get_remote_server_keys_batch::v2::Response::new(out))
 }
 
-/// The keys of `server`, valid until at least `at`, signed by this server.
+/// The keys of `server`, valid until at least `at`, signed by this server;
+/// fetched if need be while `fetches_left` allows.
 async fn vouch(
     s: &Services,
     server: &ServerName,
     at: u64,
+    fetches_left: &mut usize,
 ) -> Result<Option<Raw<ServerSigningKeys>>> {
     let object = if server == s.server_name {
         signed_own_keys(s)?
@@ -74,6 +81,10 @@ async fn vouch(
         match keys.last_response(server)?.filter(fresh) {
             Some(object) => object,
             None => {
+                if *fetches_left == 0 {
+                    return Ok(None);
+                }
+                *fetches_left -= 1;
                 if keys.fetch(server).await.is_err() {
                     return Ok(None);
                 }

@@ -363,3 +363,29 @@ async fn a_user_finds_rooms_in_another_servers_directory() {
         "an alias the other server does not have",
     );
 }
+
+/// Anyone may ask a notary, so one request makes it fetch the keys of at
+/// most five servers it does not know yet; it learns the rest over later
+/// requests.
+#[tokio::test]
+async fn a_notary_fetches_few_servers_per_request() {
+    let notary = start_federated().await;
+    let mut peers = Vec::new();
+    for _ in 0..6 {
+        peers.push(start_federated().await);
+    }
+    let names: serde_json::Map<String, Value> = peers
+        .iter()
+        .map(|p| (p.services.server_name.to_string(), json!({})))
+        .collect();
+    let query = json!({ "server_keys": names });
+    let path = "/_matrix/key/v2/query";
+    let (_, first) = unsigned(&notary, "POST", path, Some(query.clone())).await;
+    assert_eq!(first["server_keys"].as_array().unwrap().len(), 5, "{first}");
+    let (_, second) = unsigned(&notary, "POST", path, Some(query)).await;
+    assert_eq!(
+        second["server_keys"].as_array().unwrap().len(),
+        6,
+        "{second}"
+    );
+}
