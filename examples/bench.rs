@@ -5,7 +5,6 @@
 //!   cargo run --example bench            # full run
 //!   cargo run --example bench -- --quick # small numbers (CI)
 
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,14 +44,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn start_server(data: &std::path::Path, port: u16, sync_writes: bool) -> Child {
+fn start_server(data: &std::path::Path, port: u16, sync_writes: bool) -> support::Server {
     // The homeserver core alone: no AI users (whose DM rooms would change
     // the room counts); `bench_ai` measures those.
-    support::server_command(data, port)
-        .env("MATRIXOS_SYNC_WRITES", sync_writes.to_string())
-        .env("MATRIXOS_AI_ENABLED", "false")
-        .spawn()
-        .expect("start matrixos (build it first: cargo build)")
+    support::spawn(
+        support::server_command(data, port)
+            .env("MATRIXOS_SYNC_WRITES", sync_writes.to_string())
+            .env("MATRIXOS_AI_ENABLED", "false"),
+    )
 }
 
 async fn wait_ready(api: &Api) {

@@ -8,7 +8,6 @@
 //!   cargo run --example bench_ai            # full run
 //!   cargo run --example bench_ai -- --quick # small numbers (CI)
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
@@ -27,14 +26,14 @@ async fn model() -> ([(&'static str, &'static str); 1], String) {
     )
 }
 
-fn start_server(data: &std::path::Path, port: u16, model_base: &str) -> Child {
-    support::server_command(data, port)
-        .env("MATRIXOS_RATE_LIMIT_REGISTER", "0")
-        .env("MATRIXOS_AI_PROVIDER", "openai")
-        .env("MATRIXOS_AI_BASE_URL", model_base)
-        .env("MATRIXOS_AI_MODEL", "bench")
-        .spawn()
-        .expect("start matrixos (build it first: cargo build)")
+fn start_server(data: &std::path::Path, port: u16, model_base: &str) -> support::Server {
+    support::spawn(
+        support::server_command(data, port)
+            .env("MATRIXOS_RATE_LIMIT_REGISTER", "0")
+            .env("MATRIXOS_AI_PROVIDER", "openai")
+            .env("MATRIXOS_AI_BASE_URL", model_base)
+            .env("MATRIXOS_AI_MODEL", "bench"),
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -210,7 +209,7 @@ async fn main() {
 }
 
 /// RSS once the server answers and has had two seconds to settle.
-async fn settled_rss(api: &Api, server: &Child) -> u64 {
+async fn settled_rss(api: &Api, server: &std::process::Child) -> u64 {
     support::wait_ready(&api.http, &api.base).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     rss_kib(server.id())

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +43,7 @@ struct Figures {
     peak: f64,
 }
 
-fn start(bin: Option<&Path>, data: &Path, port: u16) -> Child {
+fn start(bin: Option<&Path>, data: &Path, port: u16) -> support::Server {
     let ours = support::server_command(data, port);
     let mut command = match bin {
         Some(bin) => {
@@ -58,14 +57,14 @@ fn start(bin: Option<&Path>, data: &Path, port: u16) -> Child {
         }
         None => ours,
     };
-    command
-        .env("MATRIXOS_AI_ENABLED", "false")
-        .env("MATRIXOS_RATE_LIMIT_REGISTER", "0")
-        .env("MATRIXOS_MAX_CONNECTIONS_PER_IP", "0")
-        .env("MATRIXOS_MAX_CONNECTIONS", "20000")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start matrixos (build it first: cargo build)")
+    support::spawn(
+        command
+            .env("MATRIXOS_AI_ENABLED", "false")
+            .env("MATRIXOS_RATE_LIMIT_REGISTER", "0")
+            .env("MATRIXOS_MAX_CONNECTIONS_PER_IP", "0")
+            .env("MATRIXOS_MAX_CONNECTIONS", "20000")
+            .stdout(std::process::Stdio::null()),
+    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

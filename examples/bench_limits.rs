@@ -337,9 +337,7 @@ async fn main() {
     if quick {
         command.env("MATRIXOS_REQUEST_HEADER_TIMEOUT_SECS", "5");
     }
-    let mut server = command
-        .spawn()
-        .expect("start matrixos (build it first: cargo build)");
+    let mut server = support::spawn(&mut command);
     let pid = server.id();
     let api = Api {
         http: reqwest::Client::new(),

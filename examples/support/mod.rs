@@ -77,6 +77,39 @@ pub fn server_command(data: &Path, port: u16) -> Command {
     command
 }
 
+/// A started server, stopped when dropped (also when a benchmark panics,
+/// so no server outlives it).
+pub struct Server(std::process::Child);
+
+impl std::ops::Deref for Server {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the server `command` describes.
+pub fn spawn(command: &mut Command) -> Server {
+    Server(
+        command
+            .spawn()
+            .expect("start matrixos (build it first: cargo build)"),
+    )
+}
+
 /// Waits until the server answers `/versions` (at most ten seconds).
 pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     for _ in 0..200 {
