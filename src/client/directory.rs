@@ -14,8 +14,9 @@ use ruma::api::federation::query::get_room_information::v1 as room_information;
 use ruma::{RoomAliasId, ServerName};
 
 use crate::error::{Error, Result};
+use crate::federation::client::{Bounds, DEFAULT_TIMEOUT};
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::services::public_rooms::public_rooms;
+use crate::services::public_rooms::{page_answer, public_rooms};
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -166,6 +167,13 @@ async fn set_visibility(
     Ok(set_room_visibility::v3::Response::new())
 }
 
+/// Another server's directory page may be long (a client may ask for no
+/// limit), and only signed-in callers ask for one.
+const REMOTE_DIRECTORY_BOUNDS: Bounds = Bounds {
+    max_response: 8 * 1024 * 1024,
+    timeout: DEFAULT_TIMEOUT,
+};
+
 /// Whether `server` names another server's directory; asking another
 /// server is done only for a signed-in caller.
 fn remote_directory<'a>(
@@ -186,23 +194,20 @@ async fn get_public_rooms(
     req: Ruma<get_public_rooms::v3::Request>,
 ) -> Result<get_public_rooms::v3::Response> {
     let body = req.body;
+    let out = get_public_rooms::v3::Response::new(Vec::new());
     if let Some(server) = remote_directory(&s, body.server.as_deref(), req.caller.as_deref())? {
         let mut request = federation_directory::get_public_rooms::v1::Request::new();
         request.limit = body.limit;
         request.since = body.since;
-        let remote = s.federation.client.send(server, request).await?;
-        let mut out = get_public_rooms::v3::Response::new(remote.chunk);
-        out.next_batch = remote.next_batch;
-        out.prev_batch = remote.prev_batch;
-        out.total_room_count_estimate = remote.total_room_count_estimate;
-        return Ok(out);
+        let remote = s
+            .federation
+            .client
+            .send_bounded(server, request, REMOTE_DIRECTORY_BOUNDS)
+            .await?;
+        return Ok(page_answer!(out, remote));
     }
     let page = public_rooms(&s, body.limit, body.since.as_deref(), None)?;
-    let mut out = get_public_rooms::v3::Response::new(page.chunk);
-    out.next_batch = page.next_batch;
-    out.prev_batch = page.prev_batch;
-    out.total_room_count_estimate = Some(page.total);
-    Ok(out)
+    Ok(page_answer!(out, page))
 }
 
 async fn post_public_rooms(
@@ -210,7 +215,7 @@ async fn post_public_rooms(
     req: Ruma<get_public_rooms_filtered::v3::Request>,
 ) -> Result<get_public_rooms_filtered::v3::Response> {
     let body = req.body;
-    let mut out = get_public_rooms_filtered::v3::Response::new();
+    let out = get_public_rooms_filtered::v3::Response::new();
     if let Some(server) = body
         .server
         .as_deref()
@@ -220,18 +225,14 @@ async fn post_public_rooms(
         request.limit = body.limit;
         request.since = body.since;
         request.filter = body.filter;
-        let remote = s.federation.client.send(server, request).await?;
-        out.chunk = remote.chunk;
-        out.next_batch = remote.next_batch;
-        out.prev_batch = remote.prev_batch;
-        out.total_room_count_estimate = remote.total_room_count_estimate;
-        return Ok(out);
+        let remote = s
+            .federation
+            .client
+            .send_bounded(server, request, REMOTE_DIRECTORY_BOUNDS)
+            .await?;
+        return Ok(page_answer!(out, remote));
     }
     let term = body.filter.generic_search_term.as_deref();
     let page = public_rooms(&s, body.limit, body.since.as_deref(), term)?;
-    out.chunk = page.chunk;
-    out.next_batch = page.next_batch;
-    out.prev_batch = page.prev_batch;
-    out.total_room_count_estimate = Some(page.total);
-    Ok(out)
+    Ok(page_answer!(out, page))
 }

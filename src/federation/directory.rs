@@ -9,7 +9,7 @@ use ruma::api::federation::query::get_room_information::v1 as room_information;
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::services::public_rooms::public_rooms;
+use crate::services::public_rooms::{page_answer, public_rooms};
 use crate::services::Services;
 
 pub fn routes() -> Router<Arc<Services>> {
@@ -24,12 +24,7 @@ fn list(
     req: Ruma<get_public_rooms::v1::Request>,
 ) -> Result<get_public_rooms::v1::Response> {
     let page = public_rooms(&s, req.body.limit, req.body.since.as_deref(), None)?;
-    let mut out = get_public_rooms::v1::Response::new();
-    out.chunk = page.chunk;
-    out.next_batch = page.next_batch;
-    out.prev_batch = page.prev_batch;
-    out.total_room_count_estimate = Some(page.total);
-    Ok(out)
+    Ok(page_answer!(get_public_rooms::v1::Response::new(), page))
 }
 
 fn search(
@@ -39,12 +34,10 @@ fn search(
     let body = req.body;
     let term = body.filter.generic_search_term.as_deref();
     let page = public_rooms(&s, body.limit, body.since.as_deref(), term)?;
-    let mut out = get_public_rooms_filtered::v1::Response::new();
-    out.chunk = page.chunk;
-    out.next_batch = page.next_batch;
-    out.prev_batch = page.prev_batch;
-    out.total_room_count_estimate = Some(page.total);
-    Ok(out)
+    Ok(page_answer!(
+        get_public_rooms_filtered::v1::Response::new(),
+        page
+    ))
 }
 
 fn query_alias(

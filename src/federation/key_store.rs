@@ -144,7 +144,7 @@ impl KeyStore {
             .await
             .map_err(|_| Error::internal("key fetches closed"))?;
         let result = match self.fetch_direct(server).await {
-            Ok(object) => self.keep(server, object).await,
+            Ok(answer) => self.keep(server, answer).await,
             Err(direct) => self.fetch_from_notaries(server).await.map_err(|_| direct),
         };
         match &result {
@@ -160,13 +160,12 @@ impl KeyStore {
         result
     }
 
-    async fn fetch_direct(&self, server: &ServerName) -> Result<CanonicalJsonObject> {
+    async fn fetch_direct(&self, server: &ServerName) -> Result<Checked> {
         let response = self
             .client
             .send(server, get_server_keys::v2::Request::new())
             .await?;
-        let object = checked(server, &response.server_key)?;
-        Ok(object)
+        checked(server, &response.server_key)
     }
 
     async fn fetch_from_notaries(&self, server: &ServerName) -> Result<()> {
@@ -175,18 +174,14 @@ impl KeyStore {
                 continue;
             }
             match self.ask_notary(notary, server).await {
-                Ok(object) => return self.keep(server, object).await,
+                Ok(answer) => return self.keep(server, answer).await,
                 Err(e) => tracing::info!(%server, %notary, error = ?e, "notary gave no keys"),
             }
         }
         Err(Error::unavailable(format!("no keys for {server}")))
     }
 
-    async fn ask_notary(
-        &self,
-        notary: &ServerName,
-        server: &ServerName,
-    ) -> Result<CanonicalJsonObject> {
+    async fn ask_notary(&self, notary: &ServerName, server: &ServerName) -> Result<Checked> {
         let query = BTreeMap::from([(server.to_owned(), BTreeMap::new())]);
         let response = self
             .client
@@ -197,11 +192,11 @@ impl KeyStore {
             .await?;
         let notary_keys = self.keys_of(notary).await?;
         for raw in &response.server_keys {
-            let Ok(object) = checked(server, raw) else {
+            let Ok(answer) = checked(server, raw) else {
                 continue;
             };
-            if signed_by(&object, notary, notary_keys.clone()).is_ok() {
-                return Ok(object);
+            if signed_by(&answer.object, notary, notary_keys.clone()).is_ok() {
+                return Ok(answer);
             }
         }
         Err(Error::unavailable(format!(
@@ -215,8 +210,8 @@ impl KeyStore {
         if !usable.is_empty() {
             return Ok(usable);
         }
-        let object = self.fetch_direct(server).await?;
-        self.keep(server, object).await?;
+        let answer = self.fetch_direct(server).await?;
+        self.keep(server, answer).await?;
         self.usable_now(server)
     }
 
@@ -236,9 +231,8 @@ impl KeyStore {
     }
 
     /// Stores the keys of a checked answer.
-    async fn keep(&self, server: &ServerName, object: CanonicalJsonObject) -> Result<()> {
-        let keys: ServerSigningKeys = serde_json::from_value(serde_json::to_value(&object)?)
-            .map_err(|e| Error::unavailable(format!("keys of {server}: {e}")))?;
+    async fn keep(&self, server: &ServerName, answer: Checked) -> Result<()> {
+        let Checked { object, keys } = answer;
         let fetched = now_ms();
         let valid_until =
             u64::from(keys.valid_until_ts.get()).min(fetched + MAX_VALIDITY.as_millis() as u64);
@@ -271,9 +265,15 @@ impl KeyStore {
     }
 }
 
+/// A key answer that passed [`checked`]: as received, and parsed.
+struct Checked {
+    object: CanonicalJsonObject,
+    keys: ServerSigningKeys,
+}
+
 /// The key object in `raw` if it is for `server` and signed by every key
 /// it lists as current.
-fn checked(server: &ServerName, raw: &Raw<ServerSigningKeys>) -> Result<CanonicalJsonObject> {
+fn checked(server: &ServerName, raw: &Raw<ServerSigningKeys>) -> Result<Checked> {
     let object: CanonicalJsonObject = serde_json::from_str(raw.json().get())
         .map_err(|e| Error::unavailable(format!("keys of {server} are not canonical JSON: {e}")))?;
     let keys: ServerSigningKeys = raw
@@ -305,7 +305,7 @@ fn checked(server: &ServerName, raw: &Raw<ServerSigningKeys>) -> Result<Canonica
     }
     signed_by(&object, server, own)
         .map_err(|e| Error::unavailable(format!("keys of {server}: bad signature: {e}")))?;
-    Ok(object)
+    Ok(Checked { object, keys })
 }
 
 /// Checks the signatures of `signer` on `object` with `keys`, whoever

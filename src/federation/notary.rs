@@ -76,33 +76,38 @@ async fn vouch(
     let object = if server == s.server_name {
         signed_own_keys(s)?
     } else {
-        let keys = &s.federation.keys;
-        let fresh = |object: &CanonicalJsonObject| valid_until(object) >= at;
-        match keys.last_response(server)?.filter(fresh) {
-            Some(object) => object,
-            None => {
-                if *fetches_left == 0 {
-                    return Ok(None);
-                }
-                *fetches_left -= 1;
-                if keys.fetch(server).await.is_err() {
-                    return Ok(None);
-                }
-                match keys.last_response(server)? {
-                    Some(object) => object,
-                    None => return Ok(None),
-                }
-            }
-        }
-    };
-    let mut object = object;
-    if server != s.server_name {
+        let Some(mut object) = known_keys(s, server, at, fetches_left).await? else {
+            return Ok(None);
+        };
         s.signing_key
             .sign_json(&s.server_name, &mut object)
             .map_err(|e| Error::internal(format!("signing keys as a notary: {e}")))?;
-    }
+        object
+    };
     let json = serde_json::value::to_raw_value(&object)?;
     Ok(Some(Raw::from_json(json)))
+}
+
+/// The kept answer of `server` if it is valid until `at`, else a new one
+/// while `fetches_left` allows.
+async fn known_keys(
+    s: &Services,
+    server: &ServerName,
+    at: u64,
+    fetches_left: &mut usize,
+) -> Result<Option<CanonicalJsonObject>> {
+    let keys = &s.federation.keys;
+    if let Some(object) = keys.last_response(server)?.filter(|o| valid_until(o) >= at) {
+        return Ok(Some(object));
+    }
+    if *fetches_left == 0 {
+        return Ok(None);
+    }
+    *fetches_left -= 1;
+    if keys.fetch(server).await.is_err() {
+        return Ok(None);
+    }
+    keys.last_response(server)
 }
 
 fn valid_until(object: &CanonicalJsonObject) -> u64 {

@@ -108,13 +108,11 @@ fn separate(states: &[RumaStateMap]) -> (RumaStateMap, HashMap<Key, BTreeSet<Own
                 ids.insert(id.clone());
                 continue;
             }
-            match unconflicted.get(key) {
-                Some(current) if current != id => {
-                    let current = unconflicted.remove(key).unwrap_or_else(|| id.clone());
+            match unconflicted.remove(key) {
+                Some(current) if current != *id => {
                     conflicted.insert(key.clone(), BTreeSet::from([current, id.clone()]));
                 }
-                Some(_) => {}
-                None => {
+                _ => {
                     unconflicted.insert(key.clone(), id.clone());
                 }
             }

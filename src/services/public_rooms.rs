@@ -65,13 +65,29 @@ fn matches(entry: &PublicRoomsChunk, term: &str) -> bool {
         .any(|v| v.to_lowercase().contains(&term))
 }
 
-/// A page of the directory: both `/publicRooms` endpoints answer this.
+/// A page of the directory: every `/publicRooms` endpoint answers this.
 pub struct Page {
     pub chunk: Vec<PublicRoomsChunk>,
     pub next_batch: Option<String>,
     pub prev_batch: Option<String>,
-    pub total: UInt,
+    pub total_room_count_estimate: Option<UInt>,
 }
+
+/// `answer` (any `/publicRooms` response: client or federation, GET or
+/// POST, all with the same fields) filled from `page` (a [`Page`] or
+/// another such response).
+macro_rules! page_answer {
+    ($answer:expr, $page:expr) => {{
+        let page = $page;
+        let mut answer = $answer;
+        answer.chunk = page.chunk;
+        answer.next_batch = page.next_batch;
+        answer.prev_batch = page.prev_batch;
+        answer.total_room_count_estimate = page.total_room_count_estimate;
+        answer
+    }};
+}
+pub(crate) use page_answer;
 
 pub fn public_rooms(
     s: &Services,
@@ -102,6 +118,6 @@ pub fn public_rooms(
         chunk: entries.into_iter().skip(start).take(limit).collect(),
         next_batch: (next < total).then(|| next.to_string()),
         prev_batch: (start > 0).then(|| start.saturating_sub(limit).to_string()),
-        total: UInt::new_saturating(total as u64),
+        total_room_count_estimate: Some(UInt::new_saturating(total as u64)),
     })
 }

@@ -153,17 +153,13 @@ impl Lookups for NetworkLookups {
     async fn well_known(&self, host: &str) -> WellKnown {
         match tokio::time::timeout(WELL_KNOWN_TIMEOUT, self.fetch_well_known(host)).await {
             Ok(Ok((server, valid_for))) => WellKnown { server, valid_for },
-            Ok(Err(e)) => {
-                tracing::debug!(%host, error = ?e, "no .well-known delegation");
+            failed => {
+                tracing::debug!(%host, outcome = ?failed.map(|r| r.err()), "no .well-known delegation");
                 WellKnown {
                     server: None,
                     valid_for: WELL_KNOWN_ERROR_TTL,
                 }
             }
-            Err(_) => WellKnown {
-                server: None,
-                valid_for: WELL_KNOWN_ERROR_TTL,
-            },
         }
     }
 }

@@ -31,8 +31,10 @@ use ip_filter::IpFilter;
 use lookups::NetworkLookups;
 use transport::{PeerConnector, Resolve};
 
-/// Largest answer read from another server, unless a call says otherwise.
-pub const DEFAULT_MAX_RESPONSE: usize = 16 * 1024 * 1024;
+/// Largest answer read from another server, unless a call says otherwise:
+/// anonymous clients can make this server ask a peer (a profile, an alias),
+/// so a hostile peer's answer must stay small.
+pub const DEFAULT_MAX_RESPONSE: usize = 1024 * 1024;
 /// How long a request may take, unless a call says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
