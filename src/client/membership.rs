@@ -8,9 +8,11 @@ use ruma::api::client::membership::{
     ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms,
     kick_user, leave_room, unban_user,
 };
-use ruma::{OwnedRoomId, RoomId, RoomOrAliasId, UserId};
+use ruma::api::federation::query::get_room_information::v1 as room_information;
+use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, UserId};
 
 use crate::error::{Error, Result};
+use crate::federation::remote_join;
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::membership::set_membership;
 use crate::services::Services;
@@ -69,32 +71,66 @@ pub fn parse_room(s: &str) -> Result<OwnedRoomId> {
     RoomId::parse(s).map_err(|_| Error::invalid_param("Invalid room id"))
 }
 
-/// A room id as it is, or a local alias resolved to its room. Rooms on
-/// other servers are out of reach, so `via` servers are not consulted.
-fn resolve(s: &Services, id_or_alias: &RoomOrAliasId) -> Result<OwnedRoomId> {
-    match <&RoomId>::try_from(id_or_alias) {
-        Ok(room) => Ok(room.to_owned()),
-        Err(alias) => s
+/// A room id with the servers to join it through: the `via` servers and
+/// the one in its id; an alias resolved here or by its server.
+async fn resolve(
+    s: &Services,
+    id_or_alias: &RoomOrAliasId,
+    via: &[OwnedServerName],
+) -> Result<(OwnedRoomId, Vec<OwnedServerName>)> {
+    let alias = match <&RoomId>::try_from(id_or_alias) {
+        Ok(room) => return Ok((room.to_owned(), remote_join::join_servers(room, via))),
+        Err(alias) => alias,
+    };
+    if alias.server_name() == s.server_name {
+        let room = s
             .rooms
             .alias_target(alias)?
-            .ok_or_else(|| Error::not_found("Room alias not found")),
+            .ok_or_else(|| Error::not_found("Room alias not found"))?;
+        return Ok((room, via.to_vec()));
     }
+    let request = room_information::Request::new(alias.to_owned());
+    let answer = s
+        .federation
+        .client
+        .send(alias.server_name(), request)
+        .await?;
+    let mut servers = answer.servers;
+    servers.extend(via.iter().cloned());
+    Ok((answer.room_id, servers))
 }
 
-/// Joins the caller to `room` unless already joined.
-async fn join_room(s: &Services, user: &UserId, room: &RoomId, reason: Option<&str>) -> Result<()> {
-    if !s.rooms.is_joined(user, room)? {
-        set_membership(s, user, room, user, "join", reason).await?;
+/// Joins the caller to `room` unless already joined: through this server
+/// when it is in the room, else through one of `servers`.
+async fn join_room(
+    s: &Arc<Services>,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    if s.rooms.is_joined(user, room)? {
+        return Ok(());
     }
-    Ok(())
+    if s.rooms.short_room(room)?.is_none() {
+        return remote_join::join(s, user, room, servers, reason).await;
+    }
+    set_membership(s, user, room, user, "join", reason).await
 }
 
 async fn join_by_id_or_alias(
     s: Arc<Services>,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
-    let room = resolve(&s, &req.body.room_id_or_alias)?;
-    join_room(&s, &req.caller.user_id, &room, req.body.reason.as_deref()).await?;
+    let (room, servers) = resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
+    join_room(
+        &s,
+        &req.caller.user_id,
+        &room,
+        &servers,
+        req.body.reason.as_deref(),
+    )
+    .await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room))
 }
 
@@ -103,7 +139,15 @@ async fn join_by_id(
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<join_room_by_id::v3::Response> {
     let room = req.body.room_id;
-    join_room(&s, &req.caller.user_id, &room, req.body.reason.as_deref()).await?;
+    let servers = remote_join::join_servers(&room, &[]);
+    join_room(
+        &s,
+        &req.caller.user_id,
+        &room,
+        &servers,
+        req.body.reason.as_deref(),
+    )
+    .await?;
     Ok(join_room_by_id::v3::Response::new(room))
 }
 
@@ -111,7 +155,7 @@ async fn knock(
     s: Arc<Services>,
     req: Ruma<knock_room::v3::Request>,
 ) -> Result<knock_room::v3::Response> {
-    let room = resolve(&s, &req.body.room_id_or_alias)?;
+    let (room, _) = resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
     let user = &req.caller.user_id;
     set_membership(&s, user, &room, user, "knock", req.body.reason.as_deref()).await?;
     Ok(knock_room::v3::Response::new(room))

@@ -88,7 +88,11 @@ async fn mark(
                 .clear_read(&mut clear, user, meta.room, meta.count, thread)?;
             s.receipts
                 .set(room, user, kind.as_str(), event, thread, clear)
-                .await
+                .await?;
+            if *kind == ReceiptType::Read {
+                crate::federation::edus::send_receipt(s, room, user, event, thread).await?;
+            }
+            Ok(())
         }
         _ => Err(Error::invalid_param("Unknown receipt type")),
     }
@@ -147,5 +151,6 @@ async fn typing(
     s.receipts
         .set_typing(&b.room_id, &b.user_id, typing, timeout)
         .await?;
+    crate::federation::edus::send_typing(&s, &b.room_id, &b.user_id, typing).await?;
     Ok(create_typing_event::v3::Response::new())
 }

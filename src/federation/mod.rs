@@ -14,11 +14,20 @@ use crate::store::Store;
 
 pub mod client;
 pub mod directory;
+pub mod edus;
+pub mod events;
+pub mod inbound;
 pub mod key_store;
+pub mod membership;
 pub mod notary;
+pub mod outbox;
+pub mod pdu_check;
 pub mod query;
+pub mod remote_join;
+pub mod sender;
 pub mod server_keys;
 pub mod tls;
+pub mod transactions;
 pub mod version;
 pub mod x_matrix;
 
@@ -29,6 +38,10 @@ use key_store::KeyStore;
 pub struct Federation {
     pub client: Arc<FederationClient>,
     pub keys: KeyStore,
+    /// What is owed to other servers; an append hook.
+    pub outbox: Arc<outbox::Outbox>,
+    /// One inbound transaction per origin at a time.
+    pub origin_locks: transactions::OriginLocks,
 }
 
 impl Federation {
@@ -58,6 +71,8 @@ impl Federation {
         Ok(Self {
             keys: KeyStore::new(store, client.clone(), notaries),
             client,
+            outbox: Arc::new(outbox::Outbox::new(server_name.to_owned())),
+            origin_locks: transactions::OriginLocks::default(),
         })
     }
 }
@@ -69,4 +84,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(query::routes())
         .merge(notary::routes())
         .merge(directory::routes())
+        .merge(events::routes())
+        .merge(membership::routes())
+        .merge(transactions::routes())
 }

@@ -5,7 +5,7 @@
 use matrixos_federation::{event_id_for_pdu, hash_and_sign_pdu};
 use ruma::canonical_json::CanonicalJsonObject;
 use ruma::events::TimelineEventType;
-use ruma::room_version_rules::EventIdFormatVersion;
+use ruma::room_version_rules::{EventIdFormatVersion, RoomVersionRules};
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, UserId};
 use serde_json::json;
 
@@ -55,12 +55,41 @@ impl Rooms {
         draft: EventDraft,
         room_id_in_pdu: bool,
     ) -> Result<BuiltEvent> {
+        let rules = rules_of(head)?;
+        let mut pdu_json = self.template(head, state, sender, draft, room_id_in_pdu, &rules)?;
+        if rules.event_id_format == EventIdFormatVersion::V1 {
+            // Room versions 1 and 2: the sending server names the event.
+            pdu_json["event_id"] = json!(format!("${}:{}", random_string(24), self.server_name));
+        }
+        let mut object: CanonicalJsonObject = serde_json::from_value(pdu_json)
+            .map_err(|e| Error::bad_json(format!("Event is not canonical JSON: {e}")))?;
+        hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
+            .map_err(limits::signing_error)?;
+        let event_id = event_id_for_pdu(&object, &rules).map_err(limits::signing_error)?;
+        self.note_reference_hash(&rules, &event_id, &object)?;
+        let signed = serde_json::to_vec(&object)?;
+        limits::check_stored(&signed)?;
+        let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)?;
+        let stored = stored_event::encode(&event_id, &signed)?;
+
+        auth::check(&rules.authorization, &pdu, state)?;
+        Ok(BuiltEvent { pdu, stored })
+    }
+
+    /// The unsigned event a draft makes on `head`: auth events from
+    /// `state`, prev events and depth from `head`; no hashes, signatures or
+    /// (in room versions 1 and 2) event id yet.
+    pub(crate) fn template(
+        &self,
+        head: &RoomRecord,
+        state: &dyn StateView,
+        sender: &UserId,
+        draft: EventDraft,
+        room_id_in_pdu: bool,
+        rules: &RoomVersionRules,
+    ) -> Result<serde_json::Value> {
         let content_raw = serde_json::value::to_raw_value(&draft.content)?;
         limits::check_draft(&draft, content_raw.get())?;
-        let rules = head
-            .version
-            .rules()
-            .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))?;
         let auth_types = ruma::state_res::auth_types_for_event(
             &draft.kind,
             sender,
@@ -77,11 +106,11 @@ impl Rooms {
         }
 
         let mut pdu_json = json!({
-            "auth_events": self.event_refs(&rules, &auth_events)?,
+            "auth_events": self.event_refs(rules, &auth_events)?,
             "content": draft.content,
             "depth": head.depth + 1,
             "origin_server_ts": self.timestamp_for(&draft.kind),
-            "prev_events": self.event_refs(&rules, &self.prev_events_for(head)?)?,
+            "prev_events": self.event_refs(rules, &self.prev_events_for(head)?)?,
             "sender": sender,
             "type": draft.kind.to_string(),
         });
@@ -100,23 +129,7 @@ impl Rooms {
                 pdu_json["redacts"] = json!(redacts);
             }
         }
-        if rules.event_id_format == EventIdFormatVersion::V1 {
-            // Room versions 1 and 2: the sending server names the event.
-            pdu_json["event_id"] = json!(format!("${}:{}", random_string(24), self.server_name));
-        }
-        let mut object: CanonicalJsonObject = serde_json::from_value(pdu_json)
-            .map_err(|e| Error::bad_json(format!("Event is not canonical JSON: {e}")))?;
-        hash_and_sign_pdu(&self.server_name, &self.signing_key, &mut object, &rules)
-            .map_err(limits::signing_error)?;
-        let event_id = event_id_for_pdu(&object, &rules).map_err(limits::signing_error)?;
-        self.note_reference_hash(&rules, &event_id, &object)?;
-        let signed = serde_json::to_vec(&object)?;
-        limits::check_stored(&signed)?;
-        let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)?;
-        let stored = stored_event::encode(&event_id, &signed)?;
-
-        auth::check(&rules.authorization, &pdu, state)?;
-        Ok(BuiltEvent { pdu, stored })
+        Ok(pdu_json)
     }
 
     /// Now, in milliseconds; for a create event, also later than the last
@@ -157,4 +170,11 @@ impl Rooms {
             .map(|(_, id)| id)
             .collect())
     }
+}
+
+/// The rules of a room's version.
+pub(crate) fn rules_of(head: &RoomRecord) -> Result<RoomVersionRules> {
+    head.version
+        .rules()
+        .ok_or_else(|| Error::unsupported_room_version("Unsupported room version"))
 }

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod limits;
 pub mod membership;
 pub mod pdu;
+pub mod peer_reads;
 pub mod power;
 pub mod redaction;
 pub mod remote;

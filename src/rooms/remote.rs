@@ -129,6 +129,38 @@ impl Rooms {
         })
     }
 
+    /// Stores events of a room this server is in as outliers (auth events
+    /// fetched for an event from elsewhere), each checked against its own
+    /// auth events, in one batch.
+    pub async fn store_outliers(self: &Arc<Self>, room: &RoomId, events: Vec<RemotePdu>) -> Result<()> {
+        let (_, record) = self.record_of(room)?;
+        let rules = rules_of(&record.version)?;
+        let ids: Vec<OwnedEventId> = events.iter().map(|e| e.event_id().clone()).collect();
+        let rooms = self.clone();
+        let batch = crate::blocking::off_async(move || {
+            let mut batch = Batch::new();
+            rooms.stage_outliers(events, &rules, &mut batch)?;
+            Ok(batch)
+        })
+        .await;
+        let result = match batch {
+            Ok(batch) => self.store.commit(batch, Vec::new(), crate::store::Wake::none()).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.forget_events(&ids);
+        }
+        result
+    }
+
+    /// Whether an event is in a room's DAG (not only known as an outlier).
+    pub fn in_dag(&self, event: &ruma::EventId) -> Result<bool> {
+        match self.short_event(event)? {
+            Some(short) => Ok(!self.is_outlier(short)?),
+            None => Ok(false),
+        }
+    }
+
     /// How a stored event was judged.
     pub(super) fn judged(&self, short: u64, event_id: OwnedEventId) -> Result<Appended> {
         if let Some(reason) = tables::REJECTIONS.get(&self.store.db, &short)? {

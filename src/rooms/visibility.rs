@@ -132,6 +132,12 @@ impl Rooms {
     }
 
     /// The room's history visibility in a state.
+    /// Whether anyone may read the room's history now.
+    pub fn is_world_readable(&self, room: &RoomId) -> Result<bool> {
+        let (_, record) = self.record_of(room)?;
+        Ok(self.visibility_in(record.state)? == Visibility::WorldReadable)
+    }
+
     fn visibility_in(&self, state_hash: u64) -> Result<Visibility> {
         let event = self.state_event(state_hash, "m.room.history_visibility", "")?;
         Ok(Visibility::parse(

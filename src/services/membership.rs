@@ -25,7 +25,7 @@ pub fn profile_content(s: &Services, user: &UserId) -> Result<serde_json::Map<St
 
 /// For a join to a restricted room by someone not invited: a local member
 /// who may invite, vouching that the joiner is in one of the allowed rooms.
-fn restricted_join_authoriser(
+pub(crate) fn restricted_join_authoriser(
     s: &Services,
     room: &RoomId,
     user: &UserId,

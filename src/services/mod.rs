@@ -115,6 +115,7 @@ impl Services {
             signing_key.clone(),
         )?;
         rooms.add_hook(push.clone());
+        rooms.add_hook(federation.outbox.clone());
         Ok(Arc::new(Self {
             ai,
             accounts,

@@ -111,10 +111,18 @@ pub enum Table {
     /// server name → the latest signed key object fetched from it (JSON as
     /// received), served again by the notary endpoint.
     RemoteKeyResponses,
+    /// destination ‖ 0xff ‖ sequence ‖ kind (u64 BE each) → what waits to
+    /// be sent to that server: a PDU's short event id, or an EDU (JSON).
+    FederationOutbox,
+    /// destination → its retry state (JSON: failures, next attempt).
+    FederationDestinations,
+    /// origin ‖ 0xff ‖ transaction id → the answer given to that
+    /// transaction (JSON), so that a retried one is answered the same.
+    InboundTransactions,
 }
 
 impl Table {
-    pub const ALL: [Table; 46] = [
+    pub const ALL: [Table; 49] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -161,6 +169,9 @@ impl Table {
         Table::Rejections,
         Table::RemoteServerKeys,
         Table::RemoteKeyResponses,
+        Table::FederationOutbox,
+        Table::FederationDestinations,
+        Table::InboundTransactions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -211,6 +222,9 @@ impl Table {
             Table::Rejections => "rejections",
             Table::RemoteServerKeys => "remote_server_keys",
             Table::RemoteKeyResponses => "remote_key_responses",
+            Table::FederationOutbox => "federation_outbox",
+            Table::FederationDestinations => "federation_destinations",
+            Table::InboundTransactions => "inbound_transactions",
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
-    AiUserRecord, AliasRecord, BackupVersionRecord, DeviceRecord, EventMeta, MediaRecord,
+    AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta, MediaRecord,
     MembershipRecord, PushRow, Pusher, RemoteKey, RoomRecord, StateDiff, UserRecord,
 };
 use crate::typed::{
@@ -130,3 +130,16 @@ pub const REMOTE_SERVER_KEYS: TypedTable<TextPair, Json<RemoteKey>> =
 /// server name → the signed key object last fetched from it, as received.
 pub const REMOTE_KEY_RESPONSES: TypedTable<Text, Bytes> =
     TypedTable::new(Table::RemoteKeyResponses);
+/// (destination, sequence, kind) → what waits to be sent to a server: for
+/// [`OUTBOX_PDU`] the short event id (u64 BE), for [`OUTBOX_EDU`] the EDU.
+pub const FEDERATION_OUTBOX: TypedTable<TextAndTwoU64, Bytes> =
+    TypedTable::new(Table::FederationOutbox);
+/// The kinds of [`FEDERATION_OUTBOX`] rows.
+pub const OUTBOX_PDU: u64 = 0;
+pub const OUTBOX_EDU: u64 = 1;
+/// server name → when to try it again after failures.
+pub const FEDERATION_DESTINATIONS: TypedTable<Text, Json<DestinationRecord>> =
+    TypedTable::new(Table::FederationDestinations);
+/// (origin, transaction id) → the answer given to it.
+pub const INBOUND_TRANSACTIONS: TypedTable<TextPair, Bytes> =
+    TypedTable::new(Table::InboundTransactions);

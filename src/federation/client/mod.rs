@@ -103,6 +103,21 @@ impl Default for Bounds {
     }
 }
 
+impl Bounds {
+    /// Answers that carry a bounded number of events (an auth chain,
+    /// missing events).
+    pub const EVENTS: Bounds = Bounds {
+        max_response: 16 * 1024 * 1024,
+        timeout: Duration::from_secs(120),
+    };
+    /// A whole room's state and auth chain (`send_join`): tens of MB for
+    /// the largest rooms.
+    pub const ROOM_STATE: Bounds = Bounds {
+        max_response: 128 * 1024 * 1024,
+        timeout: Duration::from_secs(300),
+    };
+}
+
 impl FederationClient {
     pub fn new(
         origin: OwnedServerName,

@@ -1,0 +1,164 @@
+//! EDUs: typing notifications and read receipts, both ways. Another
+//! server speaks only for its own users, and only in rooms where they are
+//! joined; anything else is logged and dropped (an EDU has no answer).
+
+use std::time::Duration;
+
+use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, ServerName, UserId};
+use serde::Deserialize;
+use serde_json::value::RawValue as RawJsonValue;
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::services::Services;
+
+/// How long a remote typing notification lasts unless renewed (Synapse
+/// sends none longer).
+const REMOTE_TYPING: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+struct Edu<'a> {
+    edu_type: &'a str,
+    #[serde(borrow)]
+    content: &'a RawJsonValue,
+}
+
+#[derive(Deserialize)]
+struct TypingContent {
+    room_id: ruma::OwnedRoomId,
+    user_id: OwnedUserId,
+    typing: bool,
+}
+
+#[derive(Deserialize)]
+struct UserReceipt {
+    event_ids: Vec<OwnedEventId>,
+    #[serde(default)]
+    data: ReceiptData,
+}
+
+#[derive(Deserialize, Default)]
+struct ReceiptData {
+    thread_id: Option<String>,
+}
+
+/// Takes one EDU of a transaction from `origin`.
+pub async fn handle_edu(s: &Services, origin: &ServerName, raw: &RawJsonValue) {
+    let result = match serde_json::from_str::<Edu<'_>>(raw.get()) {
+        Ok(edu) => match edu.edu_type {
+            "m.typing" => typing(s, origin, edu.content).await,
+            "m.receipt" => receipts(s, origin, edu.content).await,
+            other => {
+                tracing::debug!(%origin, edu_type = other, "EDU type not handled");
+                Ok(())
+            }
+        },
+        Err(e) => Err(crate::error::Error::bad_json(e.to_string())),
+    };
+    if let Err(e) = result {
+        tracing::info!(%origin, error = %e, "EDU dropped");
+    }
+}
+
+/// Whether `user` is `origin`'s and joined to `room` here.
+fn speaks_for(s: &Services, origin: &ServerName, user: &UserId, room: &RoomId) -> Result<bool> {
+    Ok(user.server_name() == origin && s.rooms.is_joined(user, room)?)
+}
+
+async fn typing(s: &Services, origin: &ServerName, content: &RawJsonValue) -> Result<()> {
+    let content: TypingContent = serde_json::from_str(content.get())?;
+    if !speaks_for(s, origin, &content.user_id, &content.room_id)? {
+        tracing::info!(%origin, user = %content.user_id, "typing for a user not joined dropped");
+        return Ok(());
+    }
+    s.receipts
+        .set_typing(
+            &content.room_id,
+            &content.user_id,
+            content.typing,
+            REMOTE_TYPING,
+        )
+        .await
+}
+
+async fn receipts(s: &Services, origin: &ServerName, content: &RawJsonValue) -> Result<()> {
+    type ByRoom = std::collections::BTreeMap<
+        ruma::OwnedRoomId,
+        std::collections::BTreeMap<String, std::collections::BTreeMap<OwnedUserId, UserReceipt>>,
+    >;
+    let rooms: ByRoom = serde_json::from_str(content.get())?;
+    for (room, kinds) in rooms {
+        for (kind, users) in kinds {
+            if kind != "m.read" {
+                continue;
+            }
+            for (user, receipt) in users {
+                if !speaks_for(s, origin, &user, &room)? {
+                    continue;
+                }
+                let Some(event) = receipt.event_ids.first() else {
+                    continue;
+                };
+                if !event_in_room(s, &room, event)? {
+                    continue;
+                }
+                s.receipts
+                    .set(
+                        &room,
+                        &user,
+                        &kind,
+                        event,
+                        receipt.data.thread_id.as_deref(),
+                        matrixos_storage::Batch::new(),
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn event_in_room(s: &Services, room: &RoomId, event: &EventId) -> Result<bool> {
+    Ok(s.rooms.timeline_event_in(room, event).is_ok())
+}
+
+/// Queues an EDU for every other server in the room.
+async fn to_room(s: &Services, room: &RoomId, edu: Value) -> Result<()> {
+    for server in s.rooms.servers_in_room(room)? {
+        if server != s.server_name {
+            s.federation.outbox.queue_edu(s, &server, &edu).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the room's other servers that a local user types (or stopped).
+pub async fn send_typing(s: &Services, room: &RoomId, user: &UserId, typing: bool) -> Result<()> {
+    let edu = json!({
+        "edu_type": "m.typing",
+        "content": { "room_id": room, "user_id": user, "typing": typing },
+    });
+    to_room(s, room, edu).await
+}
+
+/// Tells the room's other servers of a local user's public read receipt.
+pub async fn send_receipt(
+    s: &Services,
+    room: &RoomId,
+    user: &UserId,
+    event: &EventId,
+    thread: Option<&str>,
+) -> Result<()> {
+    let mut data = json!({ "ts": crate::services::accounts::now_ms() });
+    if let Some(thread) = thread {
+        data["thread_id"] = json!(thread);
+    }
+    let edu = json!({
+        "edu_type": "m.receipt",
+        "content": { room.as_str(): { "m.read": { user.as_str(): {
+            "event_ids": [event],
+            "data": data,
+        } } } },
+    });
+    to_room(s, room, edu).await
+}

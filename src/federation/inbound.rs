@@ -1,0 +1,188 @@
+//! One PDU from another server, taken in the spec's order: identified,
+//! signatures and content hash checked (`pdu_check`), missing auth events
+//! fetched from the sender (`/event_auth`) and stored as outliers, missing
+//! prev events fetched with `/get_missing_events` (a bounded number), then
+//! appended: the room core checks it against its auth events, the state
+//! before it and the current state.
+
+use std::sync::Arc;
+
+use ruma::api::federation::authorization::get_event_authorization::v1 as event_auth;
+use ruma::api::federation::event::get_missing_events::v1 as missing;
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::{OwnedEventId, RoomId, RoomVersionId, ServerName, UInt};
+use serde_json::value::RawValue as RawJsonValue;
+
+use super::pdu_check::{self, rules_of};
+use crate::error::{Error, Result};
+use crate::rooms::remote::RemotePdu;
+use crate::rooms::Verdict;
+use crate::services::Services;
+
+/// Most prev events fetched for one PDU.
+const MAX_MISSING: u32 = 20;
+
+/// A PDU of a transaction: its id, and how it fared (`Err` is the reason
+/// it was refused). `None` when it names no room this server is in, as
+/// Synapse does: such a PDU is left out of the answer.
+pub async fn handle_pdu(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    raw: &RawJsonValue,
+) -> Option<(OwnedEventId, std::result::Result<(), String>)> {
+    let object = match pdu_check::parse(raw) {
+        Ok(object) => object,
+        Err(e) => {
+            tracing::info!(%origin, error = %e, "unreadable PDU ignored");
+            return None;
+        }
+    };
+    let room = pdu_check::room_id_of(&object).ok()?;
+    let version = match s.rooms.record_of(&room) {
+        Ok((_, record)) => record.version,
+        Err(_) => {
+            tracing::info!(%origin, %room, "PDU for an unknown room ignored");
+            return None;
+        }
+    };
+    let event_id = rules_of(&version)
+        .ok()
+        .and_then(|rules| matrixos_federation::event_id_for_pdu(&object, &rules).ok())?;
+    let result = take_pdu(s, origin, &room, &version, object).await;
+    if let Err(e) = &result {
+        tracing::info!(%origin, event = %event_id, error = %e, "PDU refused");
+    }
+    Some((event_id, result.map_err(|e| e.message)))
+}
+
+/// Checks and appends one PDU, fetching what it builds on.
+async fn take_pdu(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    version: &RoomVersionId,
+    object: CanonicalJsonObject,
+) -> Result<()> {
+    let remote = pdu_check::verified(s, version, object).await?;
+    if s.rooms.in_dag(remote.event_id())? {
+        return Ok(());
+    }
+    fetch_missing_prevs(s, origin, room, version, &remote).await?;
+    append(s, origin, room, version, remote).await
+}
+
+/// Appends a checked PDU whose prev events are known.
+async fn append(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    version: &RoomVersionId,
+    remote: RemotePdu,
+) -> Result<()> {
+    fetch_missing_auth(s, origin, room, version, &remote).await?;
+    let appended = s.rooms.append_remote(room, remote).await?;
+    match appended.verdict {
+        Verdict::Rejected => Err(Error::forbidden(
+            appended.reason.unwrap_or_else(|| "rejected".to_owned()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Fetches the auth chain of an event whose auth events are not all known
+/// and stores it as outliers.
+async fn fetch_missing_auth(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    version: &RoomVersionId,
+    remote: &RemotePdu,
+) -> Result<()> {
+    let mut missing = false;
+    for id in &remote.pdu.auth_events {
+        if s.rooms.short_event(id)?.is_none() {
+            missing = true;
+        }
+    }
+    if !missing {
+        return Ok(());
+    }
+    let request = event_auth::Request::new(room.to_owned(), remote.event_id().clone());
+    let answer = s
+        .federation
+        .client
+        .send_bounded(origin, request, super::client::Bounds::EVENTS)
+        .await?;
+    let mut events = Vec::with_capacity(answer.auth_chain.len());
+    for raw in &answer.auth_chain {
+        let object = pdu_check::parse(raw)?;
+        if pdu_check::room_id_of(&object).ok().as_deref() != Some(room) {
+            continue;
+        }
+        match pdu_check::verified(s, version, object).await {
+            Ok(event) => events.push(event),
+            Err(e) => tracing::info!(%origin, error = %e, "auth event refused"),
+        }
+    }
+    s.rooms.store_outliers(room, events).await
+}
+
+/// Fetches the events between the room's forward extremities and a PDU
+/// whose prev events are not all known, and appends them oldest first.
+/// The PDU is refused if a gap remains.
+async fn fetch_missing_prevs(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    version: &RoomVersionId,
+    remote: &RemotePdu,
+) -> Result<()> {
+    if all_prevs_known(s, remote)? {
+        return Ok(());
+    }
+    let (_, record) = s.rooms.record_of(room)?;
+    let mut request = missing::Request::new(
+        room.to_owned(),
+        record.extremities.clone(),
+        vec![remote.event_id().clone()],
+    );
+    request.limit = UInt::from(MAX_MISSING);
+    let answer = s
+        .federation
+        .client
+        .send_bounded(origin, request, super::client::Bounds::EVENTS)
+        .await?;
+    let mut fetched = Vec::new();
+    for raw in answer.events.iter().take(MAX_MISSING as usize) {
+        let object = pdu_check::parse(raw)?;
+        if pdu_check::room_id_of(&object).ok().as_deref() != Some(room) {
+            continue;
+        }
+        fetched.push(pdu_check::verified(s, version, object).await?);
+    }
+    fetched.sort_by(|a, b| (a.pdu.depth, a.event_id()).cmp(&(b.pdu.depth, b.event_id())));
+    for event in fetched {
+        if s.rooms.in_dag(event.event_id())? || !all_prevs_known(s, &event)? {
+            continue;
+        }
+        let id = event.event_id().clone();
+        if let Err(e) = Box::pin(append(s, origin, room, version, event)).await {
+            tracing::info!(%origin, event = %id, error = %e, "missing event refused");
+        }
+    }
+    if all_prevs_known(s, remote)? {
+        return Ok(());
+    }
+    Err(Error::bad_json(
+        "Prev events are missing and could not be fetched",
+    ))
+}
+
+fn all_prevs_known(s: &Services, remote: &RemotePdu) -> Result<bool> {
+    for prev in &remote.pdu.prev_events {
+        if !s.rooms.in_dag(prev)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,211 @@
+//! A local user joins a room this server is not in, through a resident
+//! server: `make_join` gives a template, this server fills in the user's
+//! profile, signs it and sends it back with `send_join`; the answer's
+//! state and auth chain are checked event by event (keys fetched as
+//! needed) and the room is stored from that snapshot in one batch.
+
+use std::sync::Arc;
+
+use ruma::api::federation::membership::{
+    create_join_event::v2 as send_join, prepare_join_event::v1 as make_join,
+};
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
+use ruma::room_version_rules::EventIdFormatVersion;
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedServerName, RoomId, RoomVersionId, ServerName, UserId,
+};
+use serde_json::value::RawValue as RawJsonValue;
+
+use super::client::Bounds;
+use super::pdu_check::{self, rules_of};
+use crate::error::{Error, Result};
+use crate::random::random_string;
+use crate::rooms::remote::{RemotePdu, Snapshot};
+use crate::services::membership::profile_content;
+use crate::services::Services;
+
+/// Most resident servers tried for one join.
+const MAX_TRIES: usize = 5;
+
+/// The room versions this server can join.
+fn supported_versions() -> Vec<RoomVersionId> {
+    use RoomVersionId::*;
+    vec![V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12]
+}
+
+/// Where a join by room id may go: the `via` servers, then the server in
+/// the room id (room versions before 12 name one).
+pub fn join_servers(room: &RoomId, via: &[OwnedServerName]) -> Vec<OwnedServerName> {
+    let mut servers: Vec<OwnedServerName> = via.to_vec();
+    if let Some(server) = room.server_name() {
+        if !servers.iter().any(|s| s == server) {
+            servers.push(server.to_owned());
+        }
+    }
+    servers
+}
+
+/// Joins `user` to `room` through the first of `servers` that lets them.
+pub async fn join(
+    s: &Arc<Services>,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    let mut last = Error::not_found("No server to join the room through");
+    for server in servers
+        .iter()
+        .filter(|server| **server != s.server_name)
+        .take(MAX_TRIES)
+    {
+        match join_through(s, user, room, server, reason).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::info!(%room, %server, error = %e, "remote join failed");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+async fn join_through(
+    s: &Arc<Services>,
+    user: &UserId,
+    room: &RoomId,
+    server: &ServerName,
+    reason: Option<&str>,
+) -> Result<()> {
+    let mut request = make_join::Request::new(room.to_owned(), user.to_owned());
+    request.ver = supported_versions();
+    let offer = s.federation.client.send(server, request).await?;
+    let version = offer.room_version.unwrap_or(RoomVersionId::V1);
+    let rules = rules_of(&version)?;
+    let mut event = join_event(s, user, room, &offer.event, &version, reason)?;
+    matrixos_federation::hash_and_sign_pdu(&s.server_name, &s.signing_key, &mut event, &rules)
+        .map_err(|e| Error::internal(format!("signing the join: {e}")))?;
+    let event_id = matrixos_federation::event_id_for_pdu(&event, &rules)
+        .map_err(|e| Error::internal(format!("naming the join: {e}")))?;
+    let pdu = serde_json::value::to_raw_value(&event)?;
+    let request = send_join::Request::new(room.to_owned(), event_id.clone(), pdu);
+    let answer = s
+        .federation
+        .client
+        .send_bounded(server, request, Bounds::ROOM_STATE)
+        .await?
+        .room_state;
+    // A restricted join comes back with the resident server's signature.
+    let join = match answer.event {
+        Some(signed) => {
+            let signed = pdu_check::verified(s, &version, pdu_check::parse(&signed)?).await?;
+            if signed.event_id() != &event_id {
+                return Err(Error::unavailable("The resident server changed the join"));
+            }
+            signed
+        }
+        None => RemotePdu::parse(&version, event)?,
+    };
+    let state = checked_all(s, room, &version, &answer.state).await?;
+    let auth_chain = checked_all(s, room, &version, &answer.auth_chain).await?;
+    s.rooms
+        .join_from_snapshot(Snapshot {
+            room_id: room.to_owned(),
+            version,
+            state,
+            auth_chain,
+            join,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The join event to sign, from the resident server's template: checked
+/// to be this user's join of this room, with the user's profile added.
+fn join_event(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    template: &RawJsonValue,
+    version: &RoomVersionId,
+    reason: Option<&str>,
+) -> Result<CanonicalJsonObject> {
+    let mut event: CanonicalJsonObject = serde_json::from_str(template.get())
+        .map_err(|e| Error::unavailable(format!("Bad make_join template: {e}")))?;
+    let text = |event: &CanonicalJsonObject, key: &str| match event.get(key) {
+        Some(CanonicalJsonValue::String(value)) => Some(value.clone()),
+        _ => None,
+    };
+    let is_ours = text(&event, "type").as_deref() == Some("m.room.member")
+        && text(&event, "sender").as_deref() == Some(user.as_str())
+        && text(&event, "state_key").as_deref() == Some(user.as_str())
+        && text(&event, "room_id").as_deref() == Some(room.as_str());
+    if !is_ours {
+        return Err(Error::unavailable(
+            "The make_join template is not this user's join",
+        ));
+    }
+    let mut content = match event.remove("content") {
+        Some(CanonicalJsonValue::Object(content)) => content,
+        _ => CanonicalJsonObject::new(),
+    };
+    for (key, value) in profile_content(s, user)? {
+        if let Ok(value) = serde_json::from_value(value) {
+            content.insert(key, value);
+        }
+    }
+    content.insert("membership".into(), CanonicalJsonValue::String("join".into()));
+    if let Some(reason) = reason {
+        content.insert("reason".into(), CanonicalJsonValue::String(reason.into()));
+    }
+    event.insert("content".into(), CanonicalJsonValue::Object(content));
+    for field in ["signatures", "hashes", "unsigned", "event_id", "origin"] {
+        event.remove(field);
+    }
+    let now: u64 = MilliSecondsSinceUnixEpoch::now().get().into();
+    event.insert(
+        "origin_server_ts".into(),
+        CanonicalJsonValue::Integer(ruma::Int::try_from(now).unwrap_or_default()),
+    );
+    if rules_of(version)?.event_id_format == EventIdFormatVersion::V1 {
+        event.insert(
+            "event_id".into(),
+            CanonicalJsonValue::String(format!("${}:{}", random_string(24), s.server_name)),
+        );
+    }
+    Ok(event)
+}
+
+/// The events of a `send_join` answer that pass their checks; the others
+/// are dropped (the snapshot then fails if the state needed them).
+async fn checked_all(
+    s: &Services,
+    room: &RoomId,
+    version: &RoomVersionId,
+    events: &[Box<RawJsonValue>],
+) -> Result<Vec<RemotePdu>> {
+    let mut out = Vec::with_capacity(events.len());
+    for raw in events {
+        let object = match pdu_check::parse(raw) {
+            Ok(object) => object,
+            Err(e) => {
+                tracing::info!(%room, error = %e, "unreadable event in a join answer");
+                continue;
+            }
+        };
+        match pdu_check::room_id_of(&object) {
+            Ok(id) if id == room => {}
+            // A room version 12 create event names no room.
+            Err(_) if object.get("type") == Some(&CanonicalJsonValue::String("m.room.create".into())) => {}
+            _ => {
+                tracing::info!(%room, "event of another room in a join answer");
+                continue;
+            }
+        }
+        match pdu_check::verified(s, version, object).await {
+            Ok(event) => out.push(event),
+            Err(e) => tracing::info!(%room, error = %e, "event in a join answer refused"),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,200 @@
+//! Rooms across servers: a user joins a room on another server through
+//! `make_join`/`send_join`, and messages, state, typing and receipts flow
+//! both ways through transactions; Matrix OS with Matrix OS and with a
+//! real Synapse.
+
+use serde_json::{json, Value};
+
+use crate::common::rooms::{send_text, sync_until};
+use crate::common::synapse::Synapse;
+use crate::common::{create_room, enc, expect_ok, next_batch, start_federated, sync, Raw, V3};
+
+/// Joins `room` on `server` as `client`.
+pub async fn join_via(client: &Raw, room: &str, server: &str) -> (u16, Value) {
+    client
+        .json(
+            "POST",
+            &format!("{V3}/join/{}?server_name={}", enc(room), enc(server)),
+            json!({}),
+        )
+        .await
+}
+
+/// Whether a sync shows a timeline event of `room` matching `pred`.
+pub fn has_event(sync: &Value, room: &str, pred: impl Fn(&Value) -> bool) -> bool {
+    sync["rooms"]["join"][room]["timeline"]["events"]
+        .as_array()
+        .is_some_and(|events| events.iter().any(pred))
+}
+
+fn is_text(text: &'static str) -> impl Fn(&Value) -> bool {
+    move |e: &Value| e["content"]["body"] == text
+}
+
+#[tokio::test]
+async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat", "name": "Garden" })).await;
+    send_text(&alice, &room, "t1", "before bob").await;
+    let alice_since = next_batch(&sync(&alice, None, 0).await);
+
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+
+    // Bob's server has the room: its name, and Alice's history.
+    let first = sync(&bob, None, 0).await;
+    let state = &first["rooms"]["join"][&room];
+    assert!(state.is_object(), "bob's sync has the room: {first}");
+    let (status, name) = bob
+        .call("GET", &format!("{V3}/rooms/{}/state/m.room.name/", enc(&room)), None)
+        .await;
+    assert_eq!((status, name["name"].as_str()), (200, Some("Garden")));
+    let bob_since = next_batch(&first);
+
+    // Alice's server relays nothing back to Bob's: it sees his join.
+    sync_until(&alice, &alice_since, "bob's join on alice's server", |s| {
+        has_event(s, &room, |e| {
+            e["type"] == "m.room.member" && e["state_key"] == bob_id && e["content"]["membership"] == "join"
+        })
+    })
+    .await;
+
+    // Messages both ways.
+    send_text(&alice, &room, "t2", "hello bob").await;
+    let seen = sync_until(&bob, &bob_since, "alice's message on bob's server", |s| {
+        has_event(s, &room, is_text("hello bob"))
+    })
+    .await;
+    let bob_since = next_batch(&seen);
+    send_text(&bob, &room, "t3", "hello alice").await;
+    sync_until(&alice, &alice_since, "bob's message on alice's server", |s| {
+        has_event(s, &room, is_text("hello alice"))
+    })
+    .await;
+
+    // State: a topic change by Alice reaches Bob's server's state.
+    let topic = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/state/m.room.topic/", enc(&room)),
+            json!({ "topic": "flowers" }),
+        )
+        .await;
+    expect_ok(topic, "topic");
+    sync_until(&bob, &bob_since, "the topic on bob's server", |s| {
+        has_event(s, &room, |e| e["type"] == "m.room.topic")
+    })
+    .await;
+    let (status, topic) = bob
+        .call("GET", &format!("{V3}/rooms/{}/state/m.room.topic/", enc(&room)), None)
+        .await;
+    assert_eq!((status, topic["topic"].as_str()), (200, Some("flowers")));
+
+    // Typing from Bob shows on Alice's side.
+    let typing = bob
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/typing/{}", enc(&room), enc(&bob_id)),
+            json!({ "typing": true, "timeout": 10000 }),
+        )
+        .await;
+    expect_ok(typing, "typing");
+    sync_until(&alice, &alice_since, "bob typing on alice's server", |s| {
+        s["rooms"]["join"][&room]["ephemeral"]["events"]
+            .as_array()
+            .is_some_and(|events| {
+                events.iter().any(|e| {
+                    e["type"] == "m.typing"
+                        && e["content"]["user_ids"]
+                            .as_array()
+                            .is_some_and(|u| u.iter().any(|u| u == &json!(bob_id)))
+                })
+            })
+    })
+    .await;
+
+    // Bob leaves; Alice's server sees it.
+    let left = bob
+        .json("POST", &format!("{V3}/rooms/{}/leave", enc(&room)), json!({}))
+        .await;
+    expect_ok(left, "leave");
+    sync_until(&alice, &alice_since, "bob's leave on alice's server", |s| {
+        has_event(s, &room, |e| {
+            e["type"] == "m.room.member" && e["state_key"] == bob_id && e["content"]["membership"] == "leave"
+        })
+    })
+    .await;
+    let _ = alice_id;
+}
+
+#[tokio::test]
+async fn synapse_user_joins_a_matrix_os_room_and_they_talk() {
+    let synapse = Synapse::start().await;
+    let ours = start_federated().await;
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (sam, sam_id) = synapse.register("sam").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat", "name": "Garden" })).await;
+    send_text(&alice, &room, "t1", "before sam").await;
+    let alice_since = next_batch(&sync(&alice, None, 0).await);
+
+    let joined = join_via(&sam, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
+    sync_until(&alice, &alice_since, "sam's join", |s| {
+        has_event(s, &room, |e| e["type"] == "m.room.member" && e["state_key"] == sam_id)
+    })
+    .await;
+
+    let sam_since = next_batch(&sync(&sam, None, 0).await);
+    send_text(&alice, &room, "t2", "hello sam").await;
+    sync_until(&sam, &sam_since, "alice's message on synapse", |s| {
+        has_event(s, &room, is_text("hello sam"))
+    })
+    .await;
+    send_text(&sam, &room, "t3", "hello alice").await;
+    sync_until(&alice, &alice_since, "sam's message on matrix os", |s| {
+        has_event(s, &room, is_text("hello alice"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn matrix_os_user_joins_a_synapse_room_and_they_talk() {
+    let synapse = Synapse::start().await;
+    let ours = start_federated().await;
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (sam, _) = synapse.register("sam").await;
+    for version in ["12", "10"] {
+        let room = create_room(
+            &sam,
+            json!({ "preset": "public_chat", "room_version": version }),
+        )
+        .await;
+        send_text(&sam, &room, "t1", "before alice").await;
+        let sam_since = next_batch(&sync(&sam, None, 0).await);
+
+        let joined = join_via(&alice, &room, &synapse.server_name).await;
+        assert_eq!(joined.0, 200, "v{version}: {}\n{}", joined.1, synapse.log_tail());
+        let alice_since = next_batch(&sync(&alice, None, 0).await);
+        sync_until(&sam, &sam_since, "alice's join on synapse", |s| {
+            has_event(s, &room, |e| {
+                e["type"] == "m.room.member" && e["state_key"] == alice_id
+            })
+        })
+        .await;
+
+        send_text(&sam, &room, "t2", "hello alice").await;
+        sync_until(&alice, &alice_since, "sam's message on matrix os", |s| {
+            has_event(s, &room, is_text("hello alice"))
+        })
+        .await;
+        send_text(&alice, &room, "t3", "hello sam").await;
+        sync_until(&sam, &sam_since, "alice's message on synapse", |s| {
+            has_event(s, &room, is_text("hello sam"))
+        })
+        .await;
+    }
+}
