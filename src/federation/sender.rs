@@ -55,21 +55,25 @@ async fn dispatch(services: Weak<Services>) {
     let mut visible = s.store.subscribe();
     drop(s);
     loop {
-        let Some(s) = services.upgrade() else {
-            return;
+        // Only the outbox is held while waiting: the services (and the
+        // database) must be free to go.
+        let outbox = {
+            let Some(s) = services.upgrade() else {
+                return;
+            };
+            let outbox = s.federation.outbox.clone();
+            for destination in outbox.take_pending(s.store.position()) {
+                outbox.wake(&destination);
+            }
+            outbox
         };
-        let outbox = &s.federation.outbox;
-        for destination in outbox.take_pending(s.store.position()) {
-            outbox.wake(&destination);
-        }
-        let added = outbox.pending_added();
         tokio::select! {
             changed = visible.changed() => {
                 if changed.is_err() {
                     return;
                 }
             }
-            () = added => {}
+            () = outbox.pending_added() => {}
         }
     }
 }
