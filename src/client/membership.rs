@@ -12,7 +12,7 @@ use ruma::api::federation::query::get_room_information::v1 as room_information;
 use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, UserId};
 
 use crate::error::{Error, Result};
-use crate::federation::remote_join;
+use crate::federation::remote_membership;
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::membership::set_membership;
 use crate::services::Services;
@@ -79,7 +79,7 @@ async fn resolve(
     via: &[OwnedServerName],
 ) -> Result<(OwnedRoomId, Vec<OwnedServerName>)> {
     let alias = match <&RoomId>::try_from(id_or_alias) {
-        Ok(room) => return Ok((room.to_owned(), remote_join::join_servers(room, via))),
+        Ok(room) => return Ok((room.to_owned(), remote_membership::join_servers(room, via))),
         Err(alias) => alias,
     };
     if alias.server_name() == s.server_name {
@@ -113,9 +113,26 @@ async fn join_room(
         return Ok(());
     }
     if s.rooms.short_room(room)?.is_none() {
-        return remote_join::join(s, user, room, servers, reason).await;
+        let mut servers = servers.to_vec();
+        servers.extend(inviting_server(s, user, room)?);
+        return remote_membership::join(s, user, room, &servers, reason).await;
     }
     set_membership(s, user, room, user, "join", reason).await
+}
+
+/// The server of whoever invited `user` to a room this server is not in.
+fn inviting_server(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+) -> Result<Option<OwnedServerName>> {
+    match s.rooms.membership(user, room)? {
+        Some(m) if m.membership == "invite" => {
+            let invite = s.rooms.pdu_by_short(m.event)?;
+            Ok(Some(invite.sender.server_name().to_owned()))
+        }
+        _ => Ok(None),
+    }
 }
 
 async fn join_by_id_or_alias(
@@ -139,7 +156,7 @@ async fn join_by_id(
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<join_room_by_id::v3::Response> {
     let room = req.body.room_id;
-    let servers = remote_join::join_servers(&room, &[]);
+    let servers = remote_membership::join_servers(&room, &[]);
     join_room(
         &s,
         &req.caller.user_id,
@@ -168,6 +185,10 @@ async fn leave(
     let (user, room) = (&req.caller.user_id, &req.body.room_id);
     match s.rooms.membership(user, room)? {
         Some(m) if m.membership == "leave" || m.membership == "ban" => {}
+        Some(_) if s.rooms.short_room(room)?.is_none() => {
+            let servers: Vec<OwnedServerName> = inviting_server(&s, user, room)?.into_iter().collect();
+            remote_membership::leave(&s, user, room, &servers, req.body.reason.as_deref()).await?
+        }
         Some(_) => {
             set_membership(&s, user, room, user, "leave", req.body.reason.as_deref()).await?
         }

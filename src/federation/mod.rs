@@ -17,13 +17,14 @@ pub mod directory;
 pub mod edus;
 pub mod events;
 pub mod inbound;
+pub mod invites;
 pub mod key_store;
 pub mod membership;
 pub mod notary;
 pub mod outbox;
 pub mod pdu_check;
 pub mod query;
-pub mod remote_join;
+pub mod remote_membership;
 pub mod sender;
 pub mod server_keys;
 pub mod tls;
@@ -87,4 +88,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(events::routes())
         .merge(membership::routes())
         .merge(transactions::routes())
+        .merge(invites::routes())
 }

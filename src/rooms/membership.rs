@@ -48,12 +48,7 @@ impl Rooms {
             .unwrap_or("leave")
             .to_owned();
         let stripped_state = if membership == "invite" || membership == "knock" {
-            let mut stripped = Vec::new();
-            for kind in STRIPPED_TYPES {
-                if let Some(event) = self.state_event(head.state, &kind.to_string(), "")? {
-                    stripped.push(event.to_stripped());
-                }
-            }
+            let mut stripped = self.stripped_state(head.state)?;
             stripped.push(pdu.to_stripped());
             stripped
         } else {
@@ -68,6 +63,30 @@ impl Rooms {
         tables::USER_ROOMS.put(batch, &user_room_key(&target, &head.room_id), &record);
         tables::ROOM_MEMBERS.put(batch, &(short_room, target.to_string()), &membership);
         Ok(())
+    }
+
+    /// The state an invitee or knocker is shown of a room: its create
+    /// event, name, avatar, topic, join rules, alias and encryption.
+    pub fn stripped_state(&self, state: u64) -> Result<Vec<Value>> {
+        self.stripped_state_events(state)?
+            .into_iter()
+            .map(|short| Ok(self.pdu_by_short(short)?.to_stripped()))
+            .collect()
+    }
+
+    /// The events of [`Self::stripped_state`], by short id (sent to other
+    /// servers as full PDUs).
+    pub fn stripped_state_events(&self, state: u64) -> Result<Vec<u64>> {
+        let map = self.state.load(state)?;
+        let mut shorts = Vec::new();
+        for kind in STRIPPED_TYPES {
+            if let Some(key) = self.state.short_key(&kind.to_string(), "")? {
+                if let Some(short) = map.get(&key) {
+                    shorts.push(*short);
+                }
+            }
+        }
+        Ok(shorts)
     }
 
     /// Removes the user's record of a room they left (`/forget`).
@@ -156,4 +175,61 @@ pub fn rooms_of(db: &Db, user: &UserId) -> Result<Vec<(OwnedRoomId, MembershipRe
         }
     }
     Ok(out)
+}
+
+impl Rooms {
+    /// Records an invite from another server to a room this server is not
+    /// in: the event is kept as an outlier and the user sees the invite,
+    /// with the stripped state the inviting server sent, at once.
+    pub async fn store_remote_invite(
+        &self,
+        room: &RoomId,
+        remote: super::remote::RemotePdu,
+        mut stripped_state: Vec<Value>,
+    ) -> Result<()> {
+        let (pdu, stored) = remote.into_parts();
+        let target = pdu
+            .state_key
+            .as_deref()
+            .and_then(|k| UserId::parse(k).ok())
+            .ok_or_else(|| Error::bad_json("An invite names a user"))?;
+        stripped_state.push(pdu.to_stripped());
+        self.record_out_of_room(room, &target, pdu, stored, "invite", stripped_state)
+            .await
+    }
+
+    /// Records a member event of a room this server is not in (an invite
+    /// received, an invite rejected through another server) as an outlier
+    /// and as the user's membership.
+    pub(crate) async fn record_out_of_room(
+        &self,
+        room: &RoomId,
+        target: &UserId,
+        pdu: Pdu,
+        stored: Vec<u8>,
+        membership: &str,
+        stripped_state: Vec<Value>,
+    ) -> Result<()> {
+        let mut batch = Batch::new();
+        let short = match self.short_event(&pdu.event_id)? {
+            Some(short) => short,
+            None => {
+                let short = self.store.db.allocate_short(&mut batch);
+                self.put_event(&mut batch, short, &pdu.event_id, &stored);
+                tables::OUTLIERS.put(&mut batch, &short, &());
+                short
+            }
+        };
+        let position = self.store.db.reserve_count(&mut batch);
+        let record = MembershipRecord {
+            membership: membership.to_owned(),
+            count: position.get(),
+            event: short,
+            stripped_state,
+        };
+        tables::USER_ROOMS.put(&mut batch, &user_room_key(target, room), &record);
+        self.store
+            .commit(batch, vec![position], crate::store::Wake::user(target))
+            .await
+    }
 }

@@ -76,6 +76,14 @@ impl RemotePdu {
         &self.pdu.event_id
     }
 
+    /// The PDU exactly as signed.
+    pub fn signed_json(&self) -> Result<Box<serde_json::value::RawValue>> {
+        let bytes = stored_event::signed_pdu(&self.stored)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::internal("PDU is not UTF-8"))?;
+        serde_json::value::RawValue::from_string(text)
+            .map_err(|e| Error::internal(format!("PDU: {e}")))
+    }
+
     /// The event and its record.
     pub(crate) fn into_parts(self) -> (Pdu, Vec<u8>) {
         (self.pdu, self.stored)

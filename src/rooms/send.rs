@@ -98,6 +98,25 @@ impl Rooms {
         Ok(event_id)
     }
 
+    /// Builds, authorises and signs an event as a local user without
+    /// storing it (an invite the invitee's server signs first); returns
+    /// the room's version and the signed event.
+    pub async fn build_unstored(
+        &self,
+        sender: &UserId,
+        room: &RoomId,
+        draft: EventDraft,
+    ) -> Result<(ruma::RoomVersionId, ruma::CanonicalJsonObject)> {
+        let lock = self.lock(room);
+        let _guard = lock.lock().await;
+        let (_, head) = self.record_of(room)?;
+        let built = self.build(&head, sender, draft, true)?;
+        let signed = super::stored_event::signed_pdu(&built.stored)?;
+        let object = serde_json::from_slice(&signed)
+            .map_err(|e| Error::internal(format!("built event: {e}")))?;
+        Ok((head.version, object))
+    }
+
     /// Builds and queues one event on `head` (caller holds the room lock).
     /// Returns the event id and a future that resolves once it is durable.
     pub(crate) fn append_local(

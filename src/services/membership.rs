@@ -102,6 +102,9 @@ pub async fn set_membership(
         content["reason"] = json!(reason);
     }
     let draft = EventDraft::state(StateEventType::RoomMember, target.as_str(), content);
+    if membership == "invite" && target.server_name() != s.server_name {
+        return crate::federation::invites::invite_remote(s, sender, room, target, draft).await;
+    }
     s.rooms.send(sender, room, draft, None).await?;
     Ok(())
 }

@@ -271,6 +271,14 @@ fn rooms_part(
                 rooms_out.knock.insert(room_id, KnockedRoom::from(state));
             }
             "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
+                if s.rooms.short_room(&room_id)?.is_none() {
+                    // An invite rejected through another server: the leave
+                    // is all there is of the room here.
+                    rooms_out
+                        .leave
+                        .insert(room_id.clone(), room::left_unknown_room(s, &membership)?);
+                    continue;
+                }
                 let ctx = room::RoomSync {
                     s,
                     caller,

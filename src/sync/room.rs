@@ -328,3 +328,16 @@ impl RoomSync<'_> {
         Ok(room)
     }
 }
+
+/// A room this server is not in that the user left (an invite rejected
+/// through another server): its timeline is the leave event.
+pub fn left_unknown_room(
+    s: &Services,
+    membership: &matrixos_storage::records::MembershipRecord,
+) -> Result<LeftRoom> {
+    let pdu = s.rooms.pdu_by_short(membership.event)?;
+    let mut room = LeftRoom::new();
+    let event = pdu.to_client(pdu.room_id.as_deref(), serde_json::Map::new());
+    room.timeline.events = vec![Raw::from_json(serde_json::value::to_raw_value(&event)?)];
+    Ok(room)
+}

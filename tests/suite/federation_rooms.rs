@@ -198,3 +198,111 @@ async fn matrix_os_user_joins_a_synapse_room_and_they_talk() {
         .await;
     }
 }
+
+/// Whether a sync shows an invite to `room`.
+fn invited_to(sync: &Value, room: &str) -> bool {
+    sync["rooms"]["invite"][room].is_object()
+}
+
+#[tokio::test]
+async fn invites_cross_servers_and_can_be_accepted_or_rejected() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let bob_since = next_batch(&sync(&bob, None, 0).await);
+
+    // Accepted: Bob sees the invite with the room's name, and joins by id
+    // alone (through the inviter's server).
+    let room = create_room(&alice, json!({ "preset": "private_chat", "name": "Secret" })).await;
+    let invited = alice
+        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&room)), json!({ "user_id": bob_id }))
+        .await;
+    expect_ok(invited, "remote invite");
+    let seen = sync_until(&bob, &bob_since, "the invite on bob's server", |s| invited_to(s, &room)).await;
+    let names: Vec<&Value> = seen["rooms"]["invite"][&room]["invite_state"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.name")
+        .collect();
+    assert_eq!(names.len(), 1, "{seen}");
+    assert_eq!(names[0]["content"]["name"], "Secret");
+    let joined = bob
+        .json("POST", &format!("{V3}/join/{}", enc(&room)), json!({}))
+        .await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    send_text(&bob, &room, "t1", "thanks for the invite").await;
+    let (status, members) = alice
+        .call("GET", &format!("{V3}/rooms/{}/joined_members", enc(&room)), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(members["joined"][&bob_id].is_object(), "{members}");
+
+    // Rejected: the leave goes through Alice's server and shows on both.
+    let other = create_room(&alice, json!({ "preset": "private_chat" })).await;
+    let invited = alice
+        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&other)), json!({ "user_id": bob_id }))
+        .await;
+    expect_ok(invited, "second remote invite");
+    let seen = sync_until(&bob, &bob_since, "the second invite", |s| invited_to(s, &other)).await;
+    let rejected = bob
+        .json("POST", &format!("{V3}/rooms/{}/leave", enc(&other)), json!({}))
+        .await;
+    assert_eq!(rejected.0, 200, "{}", rejected.1);
+    sync_until(&bob, &next_batch(&seen), "the rejection on bob's server", |s| {
+        s["rooms"]["leave"][&other].is_object()
+    })
+    .await;
+    let (_, member) = alice
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/state/m.room.member/{}", enc(&other), enc(&bob_id)),
+            None,
+        )
+        .await;
+    assert_eq!(member["membership"], "leave", "{member}");
+
+    // Nobody invites a user of another server who does not exist.
+    let third = create_room(&alice, json!({ "preset": "private_chat" })).await;
+    let nobody = format!("@nobody:{}", theirs.services.server_name);
+    let refused = alice
+        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&third)), json!({ "user_id": nobody }))
+        .await;
+    assert_eq!(refused.0, 403, "{}", refused.1);
+}
+
+#[tokio::test]
+async fn synapse_and_matrix_os_users_invite_each_other() {
+    let synapse = Synapse::start().await;
+    let ours = start_federated().await;
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (sam, sam_id) = synapse.register("sam").await;
+
+    // Sam on Synapse opens a DM with Alice.
+    let alice_since = next_batch(&sync(&alice, None, 0).await);
+    let dm = create_room(&sam, json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [alice_id] })).await;
+    sync_until(&alice, &alice_since, "synapse's invite", |s| invited_to(s, &dm)).await;
+    let joined = alice
+        .json("POST", &format!("{V3}/join/{}", enc(&dm)), json!({}))
+        .await;
+    assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
+    let alice_since = next_batch(&sync(&alice, None, 0).await);
+    send_text(&sam, &dm, "t1", "hi alice").await;
+    sync_until(&alice, &alice_since, "sam's DM message", |s| has_event(s, &dm, is_text("hi alice"))).await;
+
+    // Alice invites Sam to a room on Matrix OS.
+    let sam_since = next_batch(&sync(&sam, None, 0).await);
+    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
+    let invited = alice
+        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&room)), json!({ "user_id": sam_id }))
+        .await;
+    assert_eq!(invited.0, 200, "{}\n{}", invited.1, synapse.log_tail());
+    sync_until(&sam, &sam_since, "alice's invite on synapse", |s| invited_to(s, &room)).await;
+    let joined = sam
+        .json("POST", &format!("{V3}/join/{}", enc(&room)), json!({}))
+        .await;
+    assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
+    let sam_since = next_batch(&sync(&sam, None, 0).await);
+    send_text(&alice, &room, "t2", "welcome sam").await;
+    sync_until(&sam, &sam_since, "alice's message on synapse", |s| has_event(s, &room, is_text("welcome sam"))).await;
+}

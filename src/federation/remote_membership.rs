@@ -1,18 +1,23 @@
-//! A local user joins a room this server is not in, through a resident
-//! server: `make_join` gives a template, this server fills in the user's
-//! profile, signs it and sends it back with `send_join`; the answer's
-//! state and auth chain are checked event by event (keys fetched as
-//! needed) and the room is stored from that snapshot in one batch.
+//! A local user joins or leaves a room this server is not in, through a
+//! resident server. For a join, `make_join` gives a template, this server
+//! fills in the user's profile, signs it and sends it back with
+//! `send_join`; the answer's state and auth chain are checked event by
+//! event (keys fetched as needed) and the room is stored from that
+//! snapshot in one batch. A leave (rejecting an invite) goes the same way
+//! through `make_leave`/`send_leave`, and is recorded as the user's
+//! membership.
 
 use std::sync::Arc;
 
 use ruma::api::federation::membership::{
-    create_join_event::v2 as send_join, prepare_join_event::v1 as make_join,
+    create_join_event::v2 as send_join, create_leave_event::v2 as send_leave,
+    prepare_join_event::v1 as make_join, prepare_leave_event::v1 as make_leave,
 };
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::room_version_rules::EventIdFormatVersion;
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedServerName, RoomId, RoomVersionId, ServerName, UserId,
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName,
+    UserId,
 };
 use serde_json::value::RawValue as RawJsonValue;
 
@@ -81,12 +86,8 @@ async fn join_through(
     request.ver = supported_versions();
     let offer = s.federation.client.send(server, request).await?;
     let version = offer.room_version.unwrap_or(RoomVersionId::V1);
-    let rules = rules_of(&version)?;
-    let mut event = join_event(s, user, room, &offer.event, &version, reason)?;
-    matrixos_federation::hash_and_sign_pdu(&s.server_name, &s.signing_key, &mut event, &rules)
-        .map_err(|e| Error::internal(format!("signing the join: {e}")))?;
-    let event_id = matrixos_federation::event_id_for_pdu(&event, &rules)
-        .map_err(|e| Error::internal(format!("naming the join: {e}")))?;
+    let (event, event_id) =
+        signed_member_event(s, user, room, &offer.event, &version, "join", reason)?;
     let pdu = serde_json::value::to_raw_value(&event)?;
     let request = send_join::Request::new(room.to_owned(), event_id.clone(), pdu);
     let answer = s
@@ -120,16 +121,19 @@ async fn join_through(
     Ok(())
 }
 
-/// The join event to sign, from the resident server's template: checked
-/// to be this user's join of this room, with the user's profile added.
-fn join_event(
+/// The member event a resident server's template makes, checked to be
+/// about this user in this room, with the user's profile (for a join) and
+/// the reason added, hashed and signed here; with its id.
+fn signed_member_event(
     s: &Services,
     user: &UserId,
     room: &RoomId,
     template: &RawJsonValue,
     version: &RoomVersionId,
+    membership: &str,
     reason: Option<&str>,
-) -> Result<CanonicalJsonObject> {
+) -> Result<(CanonicalJsonObject, OwnedEventId)> {
+    let rules = rules_of(version)?;
     let mut event: CanonicalJsonObject = serde_json::from_str(template.get())
         .map_err(|e| Error::unavailable(format!("Bad make_join template: {e}")))?;
     let text = |event: &CanonicalJsonObject, key: &str| match event.get(key) {
@@ -142,19 +146,24 @@ fn join_event(
         && text(&event, "room_id").as_deref() == Some(room.as_str());
     if !is_ours {
         return Err(Error::unavailable(
-            "The make_join template is not this user's join",
+            "The resident server's template is not about this user",
         ));
     }
     let mut content = match event.remove("content") {
         Some(CanonicalJsonValue::Object(content)) => content,
         _ => CanonicalJsonObject::new(),
     };
-    for (key, value) in profile_content(s, user)? {
-        if let Ok(value) = serde_json::from_value(value) {
-            content.insert(key, value);
+    if membership == "join" {
+        for (key, value) in profile_content(s, user)? {
+            if let Ok(value) = serde_json::from_value(value) {
+                content.insert(key, value);
+            }
         }
     }
-    content.insert("membership".into(), CanonicalJsonValue::String("join".into()));
+    content.insert(
+        "membership".into(),
+        CanonicalJsonValue::String(membership.into()),
+    );
     if let Some(reason) = reason {
         content.insert("reason".into(), CanonicalJsonValue::String(reason.into()));
     }
@@ -167,13 +176,64 @@ fn join_event(
         "origin_server_ts".into(),
         CanonicalJsonValue::Integer(ruma::Int::try_from(now).unwrap_or_default()),
     );
-    if rules_of(version)?.event_id_format == EventIdFormatVersion::V1 {
+    if rules.event_id_format == EventIdFormatVersion::V1 {
         event.insert(
             "event_id".into(),
             CanonicalJsonValue::String(format!("${}:{}", random_string(24), s.server_name)),
         );
     }
-    Ok(event)
+    matrixos_federation::hash_and_sign_pdu(&s.server_name, &s.signing_key, &mut event, &rules)
+        .map_err(|e| Error::internal(format!("signing a member event: {e}")))?;
+    let event_id = matrixos_federation::event_id_for_pdu(&event, &rules)
+        .map_err(|e| Error::internal(format!("naming a member event: {e}")))?;
+    Ok((event, event_id))
+}
+
+/// Leaves (or rejects an invite to) a room this server is not in,
+/// through the first of `servers` that takes the leave.
+pub async fn leave(
+    s: &Arc<Services>,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    let mut last = Error::not_found("No server to leave the room through");
+    for server in servers
+        .iter()
+        .filter(|server| **server != s.server_name)
+        .take(MAX_TRIES)
+    {
+        match leave_through(s, user, room, server, reason).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::info!(%room, %server, error = %e, "remote leave failed");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+async fn leave_through(
+    s: &Arc<Services>,
+    user: &UserId,
+    room: &RoomId,
+    server: &ServerName,
+    reason: Option<&str>,
+) -> Result<()> {
+    let request = make_leave::Request::new(room.to_owned(), user.to_owned());
+    let offer = s.federation.client.send(server, request).await?;
+    let version = offer.room_version.unwrap_or(RoomVersionId::V1);
+    let (event, event_id) =
+        signed_member_event(s, user, room, &offer.event, &version, "leave", reason)?;
+    let pdu = serde_json::value::to_raw_value(&event)?;
+    let request = send_leave::Request::new(room.to_owned(), event_id, pdu);
+    s.federation.client.send(server, request).await?;
+    let (pdu, stored) = RemotePdu::parse(&version, event)?.into_parts();
+    s.rooms
+        .record_out_of_room(room, user, pdu, stored, "leave", Vec::new())
+        .await
 }
 
 /// The events of a `send_join` answer that pass their checks; the others

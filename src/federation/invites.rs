@@ -1,0 +1,196 @@
+//! Invites across servers. Inbound (`PUT /_matrix/federation/v2/invite`):
+//! another server's user invites one of ours; the event is checked, signed
+//! here and recorded so the invitee sees it (with the room's stripped
+//! state) before this server is in the room. Outbound: a local user
+//! invites someone of another server; the event is built and signed here,
+//! countersigned by their server, then appended to the room.
+
+use std::sync::Arc;
+
+use axum::Router;
+use http::StatusCode;
+use ruma::api::federation::membership::create_invite::v2 as create_invite;
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
+use ruma::api::federation::membership::RawStrippedState;
+use ruma::{RoomId, UserId};
+use serde_json::{json, Value};
+
+use super::pdu_check::{self, rules_of};
+use crate::error::{Error, Result};
+use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::rooms::send::EventDraft;
+use crate::services::Services;
+
+/// Most stripped state events kept with an invite.
+const MAX_INVITE_STATE: usize = 50;
+
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().endpoint(invited)
+}
+
+fn text<'a>(object: &'a CanonicalJsonObject, key: &str) -> Option<&'a str> {
+    match object.get(key) {
+        Some(CanonicalJsonValue::String(value)) => Some(value),
+        _ => None,
+    }
+}
+
+fn membership_of(object: &CanonicalJsonObject) -> Option<&str> {
+    match object.get("content") {
+        Some(CanonicalJsonValue::Object(content)) => match content.get("membership") {
+            Some(CanonicalJsonValue::String(m)) => Some(m),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+async fn invited(
+    s: Arc<Services>,
+    req: Ruma<create_invite::Request>,
+) -> Result<create_invite::Response> {
+    let Ruma { body, caller, .. } = req;
+    let origin = caller.0;
+    let version = body.room_version;
+    let rules = rules_of(&version).map_err(|_| {
+        Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_INCOMPATIBLE_ROOM_VERSION",
+            format!("This server does not support room version {version}"),
+        )
+        .with_extra(json!({ "room_version": version }))
+    })?;
+    let mut object = pdu_check::parse(&body.event)?;
+    if text(&object, "type") != Some("m.room.member") || membership_of(&object) != Some("invite")
+    {
+        return Err(Error::bad_json("Not an invite"));
+    }
+    if text(&object, "room_id") != Some(body.room_id.as_str()) {
+        return Err(Error::bad_json("The invite is for another room"));
+    }
+    let sender = text(&object, "sender")
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or_else(|| Error::bad_json("Invalid sender"))?;
+    if sender.server_name() != origin {
+        return Err(Error::forbidden("The inviter belongs to another server"));
+    }
+    let invitee = text(&object, "state_key")
+        .and_then(|u| UserId::parse(u).ok())
+        .ok_or_else(|| Error::bad_json("Invalid state_key"))?;
+    if invitee.server_name() != s.server_name || !s.accounts.exists(&invitee)? {
+        return Err(Error::not_found("No such user on this server"));
+    }
+    ruma::signatures::sign_event(
+        s.server_name.as_str(),
+        s.signing_key.key_pair(),
+        &mut object,
+        &rules.redaction,
+    )
+    .map_err(|e| Error::bad_json(format!("Cannot sign the invite: {e}")))?;
+    let remote = pdu_check::verified(&s, &version, object).await?;
+    if remote.event_id() != &body.event_id {
+        return Err(Error::bad_json("The event id does not match the event"));
+    }
+    let signed = remote.signed_json()?;
+    if s.rooms.short_room(&body.room_id)?.is_some() {
+        // A room this server is in: the invite is an event like any other.
+        let appended = s.rooms.append_remote(&body.room_id, remote).await?;
+        if !appended.verdict.is_accepted() {
+            return Err(Error::forbidden(format!(
+                "The invite was refused: {}",
+                appended.reason.unwrap_or_default()
+            )));
+        }
+    } else {
+        let stripped: Vec<Value> = body
+            .invite_room_state
+            .iter()
+            .take(MAX_INVITE_STATE)
+            .filter_map(stripped_form)
+            .collect();
+        s.rooms
+            .store_remote_invite(&body.room_id, remote, stripped)
+            .await?;
+    }
+    Ok(create_invite::Response::new(signed))
+}
+
+/// An invite's stripped state event as clients are shown it: type, state
+/// key, content and sender, whether it came stripped or as a full PDU.
+fn stripped_form(raw: &RawStrippedState) -> Option<Value> {
+    #[allow(deprecated)]
+    let json = match raw {
+        RawStrippedState::Stripped(event) => event.json().get(),
+        RawStrippedState::Pdu(pdu) => pdu.get(),
+        _ => return None,
+    };
+    let event: Value = serde_json::from_str(json).ok()?;
+    let mut out = serde_json::Map::new();
+    for key in ["type", "state_key", "content", "sender"] {
+        out.insert(key.to_owned(), event.get(key)?.clone());
+    }
+    Some(Value::Object(out))
+}
+
+/// Invites a user of another server: the invite is built here, signed by
+/// their server, then appended. A refusal by their server is the answer.
+pub async fn invite_remote(
+    s: &Services,
+    sender: &UserId,
+    room: &RoomId,
+    invitee: &UserId,
+    draft: EventDraft,
+) -> Result<()> {
+    let (version, event) = s.rooms.build_unstored(sender, room, draft).await?;
+    let rules = rules_of(&version)?;
+    let event_id = matrixos_federation::event_id_for_pdu(&event, &rules)
+        .map_err(|e| Error::internal(format!("naming the invite: {e}")))?;
+    let (_, record) = s.rooms.record_of(room)?;
+    let stripped = s
+        .rooms
+        .stripped_state_events(record.state)?
+        .into_iter()
+        .map(|short| Ok(RawStrippedState::Pdu(super::events::signed_raw(s, short)?)))
+        .collect::<Result<_>>()?;
+    let request = create_invite::Request::new(
+        room.to_owned(),
+        event_id.clone(),
+        version.clone(),
+        serde_json::value::to_raw_value(&event)?,
+        stripped,
+    );
+    let answer = s
+        .federation
+        .client
+        .send(invitee.server_name(), request)
+        .await
+        .map_err(|e| {
+            Error::forbidden(format!(
+                "{} refused the invite: {}",
+                invitee.server_name(),
+                e.message
+            ))
+        })?;
+    let signed = pdu_check::parse(&answer.event)?;
+    let remote = pdu_check::verified(s, &version, signed.clone()).await?;
+    if remote.event_id() != &event_id {
+        return Err(Error::unavailable("The invitee's server changed the invite"));
+    }
+    let countersigned = match signed.get("signatures") {
+        Some(CanonicalJsonValue::Object(by_server)) => {
+            by_server.contains_key(invitee.server_name().as_str())
+        }
+        _ => false,
+    };
+    if !countersigned {
+        return Err(Error::unavailable("The invitee's server did not sign the invite"));
+    }
+    let appended = s.rooms.append_remote(room, remote).await?;
+    if !appended.verdict.is_accepted() {
+        return Err(Error::forbidden(format!(
+            "The invite was refused: {}",
+            appended.reason.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
