@@ -61,6 +61,9 @@ impl BodyClass {
         if route.starts_with("/_matrixos/app-data/") {
             return Self::Document;
         }
+        if let Some(endpoint) = route.strip_prefix("/_matrix/federation/") {
+            return Self::of_federation(&unnamed_params(endpoint));
+        }
         let Some(endpoint) = CLIENT_PREFIXES.iter().find_map(|p| route.strip_prefix(p)) else {
             return Self::Small;
         };
@@ -90,6 +93,18 @@ impl BodyClass {
             | "/user/{}/account_data/{}"
             | "/user/{}/rooms/{}/account_data/{}"
             | "/createRoom" => Self::Bulk,
+            _ => Self::Small,
+        }
+    }
+
+    /// The class of a server-server endpoint (path after
+    /// `/_matrix/federation/`): a transaction holds up to 50 PDUs and 100
+    /// EDUs; an invite carries stripped state as PDUs.
+    fn of_federation(endpoint: &str) -> Self {
+        match endpoint {
+            "v1/send/{}" | "v2/invite/{}/{}" | "v1/invite/{}/{}" | "v1/user/keys/query"
+            | "v1/user/keys/claim" => Self::Bulk,
+            "v2/send_join/{}/{}" | "v2/send_leave/{}/{}" | "v2/send_knock/{}/{}" => Self::Document,
             _ => Self::Small,
         }
     }
@@ -139,6 +154,11 @@ mod tests {
             BodyClass::Small
         );
         assert_eq!(BodyClass::of("/no/such/route"), BodyClass::Small);
+        let federation = |p: &str| BodyClass::of(&format!("/_matrix/federation{p}"));
+        assert_eq!(federation("/v1/send/{txn_id}"), BodyClass::Bulk);
+        assert_eq!(federation("/v2/invite/{room}/{event}"), BodyClass::Bulk);
+        assert_eq!(federation("/v2/send_join/{room}/{event}"), BodyClass::Document);
+        assert_eq!(federation("/v1/make_join/{room}/{user}"), BodyClass::Small);
     }
 
     #[test]

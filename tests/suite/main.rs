@@ -12,6 +12,7 @@ mod client_flow;
 mod cross_signing;
 mod durability;
 mod federation;
+mod federation_adversarial;
 mod federation_rooms;
 mod federation_synapse;
 mod http_directory;
