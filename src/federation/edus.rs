@@ -62,7 +62,9 @@ pub async fn handle_edu(s: &Services, origin: &ServerName, raw: &RawJsonValue) {
 
 /// Whether `user` is `origin`'s and joined to `room` here.
 fn speaks_for(s: &Services, origin: &ServerName, user: &UserId, room: &RoomId) -> Result<bool> {
-    Ok(user.server_name() == origin && s.rooms.is_joined(user, room)?)
+    Ok(user.server_name() == origin
+        && s.rooms.is_joined(user, room)?
+        && super::acl::allows(s, room, origin)?)
 }
 
 async fn typing(s: &Services, origin: &ServerName, content: &RawJsonValue) -> Result<()> {

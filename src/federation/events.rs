@@ -34,6 +34,7 @@ pub fn routes() -> Router<Arc<Services>> {
 
 /// Refuses a server that may not see the room's events.
 pub fn may_see(s: &Services, origin: &ServerName, room: &RoomId) -> Result<()> {
+    super::acl::check(s, room, origin)?;
     if s.rooms.servers_in_room(room)?.iter().any(|o| o == origin) {
         return Ok(());
     }

@@ -63,7 +63,9 @@ async fn take_pdu(
     version: &RoomVersionId,
     object: CanonicalJsonObject,
 ) -> Result<()> {
+    super::acl::check(s, room, origin)?;
     let remote = pdu_check::verified(s, version, object).await?;
+    super::acl::check(s, room, remote.pdu.sender.server_name())?;
     if s.rooms.in_dag(remote.event_id())? {
         return Ok(());
     }

@@ -92,6 +92,7 @@ async fn invited(
         return Err(Error::bad_json("The event id does not match the event"));
     }
     let signed = remote.signed_json()?;
+    super::acl::check(&s, &body.room_id, &origin)?;
     if s.rooms.short_room(&body.room_id)?.is_some() {
         // A room this server is in: the invite is an event like any other.
         let appended = s.rooms.append_remote(&body.room_id, remote).await?;

@@ -41,8 +41,9 @@ fn check_user_of(origin: &ServerName, user: &UserId) -> Result<()> {
     Ok(())
 }
 
-/// The version of a room this server is in, or 404.
-fn version_of_room_here(s: &Services, room: &RoomId) -> Result<RoomVersionId> {
+/// The version of a room this server is in, or 404; 403 for a server
+/// the room's ACL denies.
+fn version_of_room_here(s: &Services, room: &RoomId, origin: &ServerName) -> Result<RoomVersionId> {
     let (_, record) = s
         .rooms
         .record_of(room)
@@ -55,6 +56,7 @@ fn version_of_room_here(s: &Services, room: &RoomId) -> Result<RoomVersionId> {
     {
         return Err(Error::not_found("This server is not in the room"));
     }
+    super::acl::check(s, room, origin)?;
     Ok(record.version)
 }
 
@@ -65,7 +67,7 @@ fn template_response(template: serde_json::Value) -> Result<Box<RawJsonValue>> {
 fn prepare_join(s: Arc<Services>, req: Ruma<make_join::Request>) -> Result<make_join::Response> {
     let Ruma { body, caller, .. } = req;
     check_user_of(&caller.0, &body.user_id)?;
-    let version = version_of_room_here(&s, &body.room_id)?;
+    let version = version_of_room_here(&s, &body.room_id, &caller.0)?;
     if !body.ver.contains(&version) {
         return Err(Error::new(
             StatusCode::BAD_REQUEST,
@@ -92,7 +94,7 @@ fn prepare_leave(
 ) -> Result<make_leave::Response> {
     let Ruma { body, caller, .. } = req;
     check_user_of(&caller.0, &body.user_id)?;
-    version_of_room_here(&s, &body.room_id)?;
+    version_of_room_here(&s, &body.room_id, &caller.0)?;
     let (version, template) = s.rooms.membership_template(
         &body.room_id,
         &body.user_id,
@@ -165,7 +167,7 @@ async fn accept_membership(
     pdu: &RawJsonValue,
     membership: &str,
 ) -> Result<(OwnedEventId, bool)> {
-    let version = version_of_room_here(s, room)?;
+    let version = version_of_room_here(s, room, origin)?;
     let mut object = pdu_check::parse(pdu)?;
     check_membership_event(&object, origin, room, membership)?;
     let signs_here = membership == "join" && authorised_here(s, &object);

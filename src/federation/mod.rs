@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::services::Services;
 use crate::store::Store;
 
+pub mod acl;
 pub mod client;
 pub mod directory;
 pub mod edus;

@@ -244,6 +244,9 @@ impl AppendHook for Outbox {
         if destinations.is_empty() {
             return Ok(());
         }
+        if let Some(acl) = super::acl::Acl::at(rooms, event.head.state)? {
+            destinations.retain(|d| acl.allows(d));
+        }
         self.queue_pdu(rooms, batch, &destinations, event.short_event);
         self.pending.lock().push((event.count, destinations));
         self.pending_added.notify_one();

@@ -13,7 +13,9 @@ use ruma::{CanonicalJsonObject, RoomId, ServerName};
 use serde_json::{json, Value};
 
 use crate::common::rooms::send_text;
-use crate::common::{create_room, enc, expect_ok, start_federated, Raw, TestServer, V3};
+use crate::common::{
+    create_room, enc, expect_error, expect_ok, start_federated, start_federated_with, Raw, TestServer, V3,
+};
 use crate::federation_rooms::join_via;
 
 fn now_ms() -> u64 {
@@ -74,17 +76,13 @@ impl Peer<'_> {
         event_id_for_pdu(pdu, &rules).unwrap().to_string()
     }
 
-    /// `PUT /send/{txn}` to the target, signed as this server, claiming
-    /// `origin` in the body.
-    async fn send_as(&self, origin: &str, txn: &str, pdus: Vec<Value>) -> (u16, Value) {
-        let path = format!("/_matrix/federation/v1/send/{txn}");
-        let body = serde_json::to_vec(&json!({
-            "origin": origin,
-            "origin_server_ts": 1_800_000_000_000u64,
-            "pdus": pdus,
-        }))
-        .unwrap();
-        let request = http::Request::put(&path).body(body.clone()).unwrap();
+    /// A request to the target, signed as this server.
+    async fn request(&self, method: http::Method, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let request = http::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .body(body.clone())
+            .unwrap();
         let destination = self.target.services.server_name.to_string();
         let input = ServerSignaturesInput::new(
             ServerName::parse(self.name()).unwrap(),
@@ -97,7 +95,7 @@ impl Peer<'_> {
             .danger_accept_invalid_certs(true)
             .build()
             .unwrap()
-            .put(format!("https://{address}{path}"))
+            .request(method, format!("https://{address}{path}"))
             .header("authorization", http::HeaderValue::from(&header))
             .header("content-type", "application/json")
             .body(body)
@@ -106,6 +104,23 @@ impl Peer<'_> {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(http::Method::GET, path, Vec::new()).await
+    }
+
+    /// `PUT /send/{txn}` to the target, signed as this server, claiming
+    /// `origin` in the body.
+    async fn send_as(&self, origin: &str, txn: &str, pdus: Vec<Value>) -> (u16, Value) {
+        let body = serde_json::to_vec(&json!({
+            "origin": origin,
+            "origin_server_ts": now_ms(),
+            "pdus": pdus,
+        }))
+        .unwrap();
+        let path = format!("/_matrix/federation/v1/send/{txn}");
+        self.request(http::Method::PUT, &path, body).await
     }
 
     async fn send(&self, txn: &str, pdus: Vec<Value>) -> (u16, Value) {
@@ -216,4 +231,44 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
         .await;
     assert_eq!(members["joined"].as_object().map(|m| m.len()), Some(2), "{members}");
     expect_ok(seen(&alice, &room, &honest_id).await, "the honest event stays");
+}
+
+#[tokio::test]
+async fn a_server_the_room_acl_denies_is_refused() {
+    let ours = start_federated().await;
+    // A server named by its IP address, which the ACL below refuses.
+    let theirs = start_federated_with(|c| {
+        c.server_name = format!("127.0.0.1:{}", c.federation_listen.unwrap().port());
+    })
+    .await;
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let joined = join_via(&bob, &room, &ours.services.server_name.to_string()).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    let peer = Peer { us: &theirs, target: &ours };
+
+    let mut before = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "before", "msgtype": "m.text" }));
+    let before_id = peer.sign(&room, &mut before);
+    let answer = peer.send("before", vec![json!(before)]).await;
+    assert!(!refused(&answer, &before_id), "{}", answer.1);
+
+    let acl = alice
+        .json(
+            "PUT",
+            &format!("{V3}/rooms/{}/state/m.room.server_acl/", enc(&room)),
+            json!({ "allow": ["*"], "deny": [], "allow_ip_literals": false }),
+        )
+        .await;
+    expect_ok(acl, "server ACL");
+
+    let mut after = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "after", "msgtype": "m.text" }));
+    let after_id = peer.sign(&room, &mut after);
+    let answer = peer.send("after", vec![json!(after)]).await;
+    assert!(refused(&answer, &after_id), "{}", answer.1);
+    assert_eq!(seen(&alice, &room, &after_id).await.0, 404);
+    let state = peer
+        .get(&format!("/_matrix/federation/v1/state_ids/{}?event_id={}", enc(&room), enc(&before_id)))
+        .await;
+    expect_error(&state, 403, "M_FORBIDDEN", "state of a room whose ACL denies the server");
 }
