@@ -8,13 +8,13 @@ use std::time::Duration;
 use matrixos_kernel::privacy::PrivacyPolicy;
 use matrixos_kernel::Job;
 use matrixos_storage::Batch;
-use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{records, Ai};
 use crate::error::{Error, Result};
-use crate::services::membership::set_membership;
+use crate::services::membership::{join_room, leave_room};
 use crate::services::Services;
 use crate::services::Wake;
 
@@ -44,6 +44,20 @@ pub(super) enum Work {
 type Key = (OwnedUserId, OwnedRoomId);
 
 impl Ai {
+    /// An AI user was invited from another server to a room this server
+    /// is not in (the room core saw no event): it answers as to any invite.
+    pub fn invited_from_elsewhere(&self, ai: &UserId, room: &RoomId, inviter: &UserId) {
+        if self.enabled && super::is_ai_user(ai) {
+            self.enqueue(
+                ai.to_owned(),
+                room.to_owned(),
+                Work::Invite {
+                    inviter: inviter.to_owned(),
+                },
+            );
+        }
+    }
+
     pub(super) fn enqueue(&self, ai: OwnedUserId, room: OwnedRoomId, work: Work) {
         let key = (ai, room);
         let mut workers = self.workers.lock();
@@ -126,6 +140,26 @@ async fn owner_and_home(
     Ok(Some((record, home)))
 }
 
+/// Joins a room the AI was invited to. An invite from another server may
+/// reach us before its server has stored it, so that its first `make_join`
+/// answers "not invited": a remote join is tried a few times, a little
+/// later each time.
+async fn join_soon(s: &Services, ai: &UserId, room: &OwnedRoomId) -> Result<()> {
+    const TRIES: u64 = 4;
+    let remote = s.rooms.short_room(room)?.is_none();
+    let mut attempt = 1;
+    loop {
+        match join_room(s, ai, room, &[], None).await {
+            Err(e) if remote && attempt < TRIES => {
+                tracing::info!(ai = %ai, room = %room, error = %e, "AI join retried");
+                tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 async fn answer_invite(
     s: &Services,
     ai: &UserId,
@@ -140,15 +174,7 @@ async fn answer_invite(
         return Ok(());
     }
     let Some((record, home)) = owner_and_home(s, ai).await? else {
-        return set_membership(
-            s,
-            ai,
-            room,
-            ai,
-            "leave",
-            Some("This assistant is switched off"),
-        )
-        .await;
+        return leave_room(s, ai, room, Some("This assistant is switched off")).await;
     };
     let policy =
         matrixos_kernel::tools::blocking(&home, |h| Ok(h.read("system/privacy.json").ok()))
@@ -157,15 +183,13 @@ async fn answer_invite(
     let policy = PrivacyPolicy::parse(policy.as_deref());
     if policy.accepts_invite(record.owner.as_str(), inviter.as_str()) {
         tracing::info!(ai = %ai, room = %room, inviter = %inviter, "AI user joins");
-        set_membership(s, ai, room, ai, "join", None).await
+        join_soon(s, ai, room).await
     } else {
         tracing::info!(ai = %ai, room = %room, inviter = %inviter, "AI user declines an invite");
-        set_membership(
+        leave_room(
             s,
             ai,
             room,
-            ai,
-            "leave",
             Some("Not accepted by the owner's privacy settings"),
         )
         .await

@@ -14,7 +14,7 @@ use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, UserId};
 use crate::error::{Error, Result};
 use crate::federation::remote_membership;
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::services::membership::set_membership;
+use crate::services::membership::{join_room, leave_room, set_membership};
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -100,41 +100,6 @@ async fn resolve(
     Ok((answer.room_id, servers))
 }
 
-/// Joins the caller to `room` unless already joined: through this server
-/// when it is in the room, else through one of `servers`.
-async fn join_room(
-    s: &Arc<Services>,
-    user: &UserId,
-    room: &RoomId,
-    servers: &[OwnedServerName],
-    reason: Option<&str>,
-) -> Result<()> {
-    if s.rooms.is_joined(user, room)? {
-        return Ok(());
-    }
-    if s.rooms.short_room(room)?.is_none() {
-        let mut servers = servers.to_vec();
-        servers.extend(inviting_server(s, user, room)?);
-        return remote_membership::join(s, user, room, &servers, reason).await;
-    }
-    set_membership(s, user, room, user, "join", reason).await
-}
-
-/// The server of whoever invited `user` to a room this server is not in.
-fn inviting_server(
-    s: &Services,
-    user: &UserId,
-    room: &RoomId,
-) -> Result<Option<OwnedServerName>> {
-    match s.rooms.membership(user, room)? {
-        Some(m) if m.membership == "invite" => {
-            let invite = s.rooms.pdu_by_short(m.event)?;
-            Ok(Some(invite.sender.server_name().to_owned()))
-        }
-        _ => Ok(None),
-    }
-}
-
 async fn join_by_id_or_alias(
     s: Arc<Services>,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
@@ -185,13 +150,7 @@ async fn leave(
     let (user, room) = (&req.caller.user_id, &req.body.room_id);
     match s.rooms.membership(user, room)? {
         Some(m) if m.membership == "leave" || m.membership == "ban" => {}
-        Some(_) if s.rooms.short_room(room)?.is_none() => {
-            let servers: Vec<OwnedServerName> = inviting_server(&s, user, room)?.into_iter().collect();
-            remote_membership::leave(&s, user, room, &servers, req.body.reason.as_deref()).await?
-        }
-        Some(_) => {
-            set_membership(&s, user, room, user, "leave", req.body.reason.as_deref()).await?
-        }
+        Some(_) => leave_room(&s, user, room, req.body.reason.as_deref()).await?,
         None => return Err(Error::forbidden("You are not in this room")),
     }
     Ok(leave_room::v3::Response::new())

@@ -112,6 +112,7 @@ async fn invited(
         s.rooms
             .store_remote_invite(&body.room_id, remote, stripped)
             .await?;
+        s.ai.invited_from_elsewhere(&invitee, &body.room_id, &sender);
     }
     Ok(create_invite::Response::new(signed))
 }

@@ -7,8 +7,6 @@
 //! through `make_leave`/`send_leave`, and is recorded as the user's
 //! membership.
 
-use std::sync::Arc;
-
 use ruma::api::federation::membership::{
     create_join_event::v2 as send_join, create_leave_event::v2 as send_leave,
     prepare_join_event::v1 as make_join, prepare_leave_event::v1 as make_leave,
@@ -52,7 +50,7 @@ pub fn join_servers(room: &RoomId, via: &[OwnedServerName]) -> Vec<OwnedServerNa
 
 /// Joins `user` to `room` through the first of `servers` that lets them.
 pub async fn join(
-    s: &Arc<Services>,
+    s: &Services,
     user: &UserId,
     room: &RoomId,
     servers: &[OwnedServerName],
@@ -76,7 +74,7 @@ pub async fn join(
 }
 
 async fn join_through(
-    s: &Arc<Services>,
+    s: &Services,
     user: &UserId,
     room: &RoomId,
     server: &ServerName,
@@ -192,7 +190,7 @@ fn signed_member_event(
 /// Leaves (or rejects an invite to) a room this server is not in,
 /// through the first of `servers` that takes the leave.
 pub async fn leave(
-    s: &Arc<Services>,
+    s: &Services,
     user: &UserId,
     room: &RoomId,
     servers: &[OwnedServerName],
@@ -216,7 +214,7 @@ pub async fn leave(
 }
 
 async fn leave_through(
-    s: &Arc<Services>,
+    s: &Services,
     user: &UserId,
     room: &RoomId,
     server: &ServerName,

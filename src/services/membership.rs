@@ -2,11 +2,12 @@
 //! member event's content, restricted-join authorisation, and sending it.
 
 use ruma::events::StateEventType;
-use ruma::{RoomId, UserId};
+use ruma::{OwnedServerName, RoomId, UserId};
 use serde_json::{json, Value};
 
 use super::Services;
 use crate::error::{Error, Result};
+use crate::federation::remote_membership;
 use crate::rooms::send::EventDraft;
 
 /// The `displayname` and `avatar_url` a member event carries for a user.
@@ -107,4 +108,45 @@ pub async fn set_membership(
     }
     s.rooms.send(sender, room, draft, None).await?;
     Ok(())
+}
+
+/// The server of whoever invited `user` to a room this server is not in.
+fn inviting_server(s: &Services, user: &UserId, room: &RoomId) -> Result<Option<OwnedServerName>> {
+    match s.rooms.membership(user, room)? {
+        Some(m) if m.membership == "invite" => {
+            let invite = s.rooms.pdu_by_short(m.event)?;
+            Ok(Some(invite.sender.server_name().to_owned()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Joins `user` to `room` unless already joined: through this server when
+/// it is in the room, else through one of `servers` or the inviter's.
+pub async fn join_room(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    if s.rooms.is_joined(user, room)? {
+        return Ok(());
+    }
+    if s.rooms.short_room(room)?.is_none() {
+        let mut servers = servers.to_vec();
+        servers.extend(inviting_server(s, user, room)?);
+        return remote_membership::join(s, user, room, &servers, reason).await;
+    }
+    set_membership(s, user, room, user, "join", reason).await
+}
+
+/// Leaves `room` (or declines an invite to it): through the inviter's
+/// server when this one is not in the room.
+pub async fn leave_room(s: &Services, user: &UserId, room: &RoomId, reason: Option<&str>) -> Result<()> {
+    if s.rooms.short_room(room)?.is_none() {
+        let servers: Vec<OwnedServerName> = inviting_server(s, user, room)?.into_iter().collect();
+        return remote_membership::leave(s, user, room, &servers, reason).await;
+    }
+    set_membership(s, user, room, user, "leave", reason).await
 }

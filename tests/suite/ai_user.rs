@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 const MODEL: &str = "scripted-model";
 
-fn with_model(c: &mut Config, provider: &str, base: String) {
+pub(crate) fn with_model(c: &mut Config, provider: &str, base: String) {
     c.ai.provider = serde_json::from_value(json!(provider)).expect("provider kind");
     c.ai.base_url = Some(base);
     c.ai.model = MODEL.into();

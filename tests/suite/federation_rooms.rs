@@ -306,3 +306,52 @@ async fn synapse_and_matrix_os_users_invite_each_other() {
     send_text(&alice, &room, "t2", "welcome sam").await;
     sync_until(&sam, &sam_since, "alice's message on synapse", |s| has_event(s, &room, is_text("welcome sam"))).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_user_dms_an_ai_user_on_matrix_os() {
+    crate::common::init_logging();
+    let synapse = Synapse::start().await;
+    let llm = crate::common::llm::ScriptedLlm::start().await;
+    let base = llm.base.clone();
+    let ours = crate::common::start_federated_with(move |c| {
+        crate::ai_user::with_model(c, "anthropic", base)
+    })
+    .await;
+    let ours_name = ours.services.server_name.to_string();
+    let (_alice, _) = Raw::new(&ours).register("alice").await;
+    let ai = format!("@alice_ai:{ours_name}");
+    let (sam, _) = synapse.register("sam").await;
+
+    let dm = create_room(
+        &sam,
+        json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [ai] }),
+    )
+    .await;
+    let since = next_batch(&sync(&sam, None, 0).await);
+    sync_until(&sam, &since, "the AI joins from matrix os", |s| {
+        has_event(s, &dm, |e| {
+            e["type"] == "m.room.member" && e["state_key"] == ai && e["content"]["membership"] == "join"
+        })
+    })
+    .await;
+    llm.push(crate::common::llm::text("Hello Sam, from Alice's assistant."));
+    let since = next_batch(&sync(&sam, None, 0).await);
+    send_text(&sam, &dm, "t1", "alice_ai: hello there").await;
+    let seen = sync_until(&sam, &since, "the AI's answer on synapse", |s| {
+        has_event(s, &dm, |e| e["sender"] == ai && e["type"] == "m.room.message")
+    })
+    .await;
+    let answer = seen["rooms"]["join"][&dm]["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["sender"] == ai && e["type"] == "m.room.message")
+        .unwrap()
+        .clone();
+    assert_eq!(answer["content"]["body"], "Hello Sam, from Alice's assistant.");
+    // Sam is an outsider: his run had the public context and no tools.
+    let asked = llm.requests();
+    let system = asked[0]["system"].as_str().unwrap_or_default();
+    assert!(system.contains("public profile"), "{system}");
+    assert_eq!(asked[0]["tools"], json!([]));
+}
