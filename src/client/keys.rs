@@ -71,9 +71,31 @@ async fn upload(
 
 /// What `/keys/query` answers for another server's users.
 #[derive(Serialize)]
-struct RemoteFailure {
+struct RemoteFailure<'a> {
     status: u16,
-    message: &'static str,
+    message: &'a str,
+}
+
+/// The device keys of a local user (or of the listed devices) as `viewer`
+/// may see them, their cross-signing keys added to `cross_signing`.
+pub(crate) fn local_device_keys<T>(
+    s: &Services,
+    viewer: &ruma::UserId,
+    user: &ruma::UserId,
+    only: &[OwnedDeviceId],
+    cross_signing: &mut super::cross_signing::QueryKeys,
+) -> Result<BTreeMap<OwnedDeviceId, Raw<T>>> {
+    let names = s
+        .accounts
+        .devices(user)?
+        .into_iter()
+        .map(|(id, d)| (id, d.display_name))
+        .collect();
+    let mut keys = s.keys.query(user, only, &names)?;
+    cross_signing.add(s, viewer, user, &mut keys)?;
+    keys.iter()
+        .map(|(device, k)| Ok((device.clone(), raw_of(k)?)))
+        .collect()
 }
 
 async fn query(
@@ -82,54 +104,49 @@ async fn query(
 ) -> Result<get_keys::v3::Response> {
     let mut out = get_keys::v3::Response::new();
     let mut cross_signing = super::cross_signing::QueryKeys::default();
+    let mut remote: BTreeMap<ruma::OwnedServerName, BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>> =
+        BTreeMap::new();
     for (user, only) in req.body.device_keys {
         if !s.accounts.is_local(&user) {
-            let failure = RemoteFailure {
-                status: 503,
-                message: "Federation is not available yet",
-            };
-            out.failures.insert(
-                user.server_name().to_string(),
-                serde_json::to_value(failure)?,
-            );
+            remote
+                .entry(user.server_name().to_owned())
+                .or_default()
+                .insert(user, only);
             continue;
         }
-        let names = s
-            .accounts
-            .devices(&user)?
-            .into_iter()
-            .map(|(id, d)| (id, d.display_name))
-            .collect();
-        let mut keys = s.keys.query(&user, &only, &names)?;
-        cross_signing.add(&s, &req.caller.user_id, &user, &mut keys)?;
-        let keys = keys
-            .iter()
-            .map(|(device, k)| Ok((device.clone(), raw_of(k)?)))
-            .collect::<Result<_>>()?;
+        let keys = local_device_keys(&s, &req.caller.user_id, &user, &only, &mut cross_signing)?;
         out.device_keys.insert(user, keys);
     }
     out.master_keys = cross_signing.master_keys;
     out.self_signing_keys = cross_signing.self_signing_keys;
     out.user_signing_keys = cross_signing.user_signing_keys;
+    for (server, users) in remote {
+        match crate::federation::user_keys::query_remote(&s, &server, users).await {
+            Ok(answer) => {
+                out.device_keys.extend(answer.device_keys);
+                out.master_keys.extend(answer.master_keys);
+                out.self_signing_keys.extend(answer.self_signing_keys);
+            }
+            Err(e) => {
+                let failure = RemoteFailure {
+                    status: e.status.as_u16(),
+                    message: &e.message,
+                };
+                out.failures
+                    .insert(server.to_string(), serde_json::to_value(failure)?);
+            }
+        }
+    }
     Ok(out)
 }
 
-async fn claim(
-    s: Arc<Services>,
-    req: Ruma<claim_keys::v3::Request>,
-) -> Result<claim_keys::v3::Response> {
-    let requests: Vec<(OwnedUserId, OwnedDeviceId, String)> = req
-        .body
-        .one_time_keys
-        .into_iter()
-        .flat_map(|(user, devices)| {
-            devices
-                .into_iter()
-                .map(move |(device, algorithm)| (user.clone(), device, algorithm.to_string()))
-        })
-        .collect();
+/// Claims one-time keys of local users' devices.
+pub(crate) async fn claim_local(
+    s: &Services,
+    requests: &[(OwnedUserId, OwnedDeviceId, String)],
+) -> Result<ClaimedKeys> {
     let mut claimed = BTreeMap::new();
-    for (user, devices) in s.keys.claim(&requests).await? {
+    for (user, devices) in s.keys.claim(requests).await? {
         let mut by_device = BTreeMap::new();
         for (device, keys) in devices {
             let keys = keys
@@ -144,7 +161,52 @@ async fn claim(
         }
         claimed.insert(user, by_device);
     }
-    Ok(claim_keys::v3::Response::new(claimed))
+    Ok(claimed)
+}
+
+/// Claimed one-time keys: user → device → key id → key.
+pub(crate) type ClaimedKeys = BTreeMap<
+    OwnedUserId,
+    BTreeMap<OwnedDeviceId, BTreeMap<OwnedOneTimeKeyId, Raw<ruma::encryption::OneTimeKey>>>,
+>;
+
+async fn claim(
+    s: Arc<Services>,
+    req: Ruma<claim_keys::v3::Request>,
+) -> Result<claim_keys::v3::Response> {
+    let mut local = Vec::new();
+    let mut remote: BTreeMap<ruma::OwnedServerName, crate::federation::user_keys::Claims> =
+        BTreeMap::new();
+    for (user, devices) in req.body.one_time_keys {
+        for (device, algorithm) in devices {
+            if s.accounts.is_local(&user) {
+                local.push((user.clone(), device, algorithm.to_string()));
+            } else {
+                remote
+                    .entry(user.server_name().to_owned())
+                    .or_default()
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(device, algorithm);
+            }
+        }
+    }
+    let mut response = claim_keys::v3::Response::new(claim_local(&s, &local).await?);
+    for (server, claims) in remote {
+        match crate::federation::user_keys::claim_remote(&s, &server, claims).await {
+            Ok(keys) => response.one_time_keys.extend(keys),
+            Err(e) => {
+                let failure = RemoteFailure {
+                    status: e.status.as_u16(),
+                    message: &e.message,
+                };
+                response
+                    .failures
+                    .insert(server.to_string(), serde_json::to_value(failure)?);
+            }
+        }
+    }
+    Ok(response)
 }
 
 async fn changes(
@@ -172,16 +234,39 @@ async fn send_to_device(
     req: Ruma<send_event_to_device::v3::Request>,
 ) -> Result<send_event_to_device::v3::Response> {
     let (caller, body) = (req.caller, req.body);
+    let txn = body.txn_id.as_str();
+    if s.keys.to_device_sent(&caller.user_id, &caller.device_id, txn)? {
+        return Ok(send_event_to_device::v3::Response::new());
+    }
     let mut messages = Vec::new();
+    let mut remote: crate::federation::edus::ToDeviceByServer = BTreeMap::new();
     for (user, devices) in body.messages {
-        // Federation is not built: another server's users are unreachable,
-        // and keeping their messages here would keep them forever.
-        if !s.accounts.is_local(&user) {
-            continue;
-        }
         for (device, content) in devices {
-            messages.push((user.clone(), device.to_string(), json_of(&content)?));
+            let content = json_of(&content)?;
+            if s.accounts.is_local(&user) {
+                messages.push((user.clone(), device.to_string(), content));
+            } else {
+                remote
+                    .entry(user.server_name().to_owned())
+                    .or_default()
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(device.to_string(), content);
+            }
         }
+    }
+    if !remote.is_empty() {
+        // The same transaction always gets the same message id, so that a
+        // retry is recognised by the receiving servers.
+        let message_id = format!("{}.{}.{txn}", caller.user_id.localpart(), caller.device_id);
+        crate::federation::edus::send_to_device(
+            &s,
+            &caller.user_id,
+            &body.event_type.to_string(),
+            &message_id,
+            remote,
+        )
+        .await?;
     }
     let accounts = &s.accounts;
     s.keys

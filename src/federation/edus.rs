@@ -48,6 +48,7 @@ pub async fn handle_edu(s: &Services, origin: &ServerName, raw: &RawJsonValue) {
         Ok(edu) => match edu.edu_type {
             "m.typing" => typing(s, origin, edu.content).await,
             "m.receipt" => receipts(s, origin, edu.content).await,
+            "m.direct_to_device" => direct_to_device(s, origin, edu.content).await,
             other => {
                 tracing::debug!(%origin, edu_type = other, "EDU type not handled");
                 Ok(())
@@ -122,6 +123,77 @@ async fn receipts(s: &Services, origin: &ServerName, content: &RawJsonValue) -> 
 
 fn event_in_room(s: &Services, room: &RoomId, event: &EventId) -> Result<bool> {
     Ok(s.rooms.timeline_event_in(room, event).is_ok())
+}
+
+/// To-device messages for other servers: server → user → device (or
+/// `*`) → content.
+pub type ToDeviceByServer = std::collections::BTreeMap<
+    ruma::OwnedServerName,
+    std::collections::BTreeMap<OwnedUserId, std::collections::BTreeMap<String, Value>>,
+>;
+
+/// Most to-device messages one EDU from another server delivers.
+const MAX_TO_DEVICE: usize = 1000;
+
+#[derive(Deserialize)]
+struct DirectToDevice {
+    sender: OwnedUserId,
+    #[serde(rename = "type")]
+    kind: String,
+    message_id: String,
+    messages: std::collections::BTreeMap<OwnedUserId, std::collections::BTreeMap<String, Value>>,
+}
+
+/// Delivers another server's to-device messages to local devices, once per
+/// (origin, message id).
+async fn direct_to_device(s: &Services, origin: &ServerName, content: &RawJsonValue) -> Result<()> {
+    let edu: DirectToDevice = serde_json::from_str(content.get())?;
+    if edu.sender.server_name() != origin {
+        tracing::info!(%origin, sender = %edu.sender, "to-device for another server's user dropped");
+        return Ok(());
+    }
+    let mut messages = Vec::new();
+    for (user, devices) in edu.messages {
+        if user.server_name() != s.server_name {
+            continue;
+        }
+        for (device, content) in devices {
+            messages.push((user.clone(), device, content));
+        }
+    }
+    messages.truncate(MAX_TO_DEVICE);
+    // The origin stands in for the sending device: its message ids are
+    // unique per origin.
+    let device = <&ruma::DeviceId>::from(origin.as_str());
+    let accounts = &s.accounts;
+    s.keys
+        .send_to_device(&edu.sender, device, &edu.message_id, &edu.kind, messages, |u| {
+            accounts.device_ids(u)
+        })
+        .await
+}
+
+/// Queues to-device messages of a local user for other servers.
+pub async fn send_to_device(
+    s: &Services,
+    sender: &UserId,
+    kind: &str,
+    message_id: &str,
+    by_server: ToDeviceByServer,
+) -> Result<()> {
+    for (server, messages) in by_server {
+        let edu = json!({
+            "edu_type": "m.direct_to_device",
+            "content": {
+                "sender": sender,
+                "type": kind,
+                "message_id": message_id,
+                "messages": messages,
+            },
+        });
+        s.federation.outbox.queue_edu(s, &server, &edu).await?;
+    }
+    Ok(())
 }
 
 /// Queues an EDU for every other server in the room.

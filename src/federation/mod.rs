@@ -30,6 +30,7 @@ pub mod sender;
 pub mod server_keys;
 pub mod tls;
 pub mod transactions;
+pub mod user_keys;
 pub mod version;
 pub mod x_matrix;
 
@@ -90,4 +91,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(membership::routes())
         .merge(transactions::routes())
         .merge(invites::routes())
+        .merge(user_keys::routes())
 }

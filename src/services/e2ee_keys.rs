@@ -247,6 +247,17 @@ impl E2eeKeys {
     }
 
     /// Queues to-device messages; `*` means every device of the user.
+    /// Whether a to-device transaction was already taken.
+    pub fn to_device_sent(&self, sender: &UserId, device: &DeviceId, txn_id: &str) -> Result<bool> {
+        let txn_key = [
+            sender.to_string(),
+            device.to_string(),
+            "to_device".to_owned(),
+            txn_id.to_owned(),
+        ];
+        Ok(TO_DEVICE_TXNS.contains(&self.store.db, &txn_key)?)
+    }
+
     /// Idempotent per sender device and transaction id. Messages for a
     /// device `devices_of` does not list (an unknown user or device) are
     /// dropped, as Synapse does: nobody would ever collect them.

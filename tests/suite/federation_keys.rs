@@ -1,0 +1,116 @@
+//! End-to-end encryption keys across servers: a user's device keys and
+//! one-time keys reach a user of another server through `/keys/query` and
+//! `/keys/claim`, and to-device messages go both ways as EDUs.
+
+use serde_json::{json, Value};
+
+use crate::common::{expect_ok, next_batch, start_federated, sync, Raw, V3};
+
+async fn device_of(raw: &Raw) -> String {
+    let me = expect_ok(raw.call("GET", &format!("{V3}/account/whoami"), None).await, "whoami");
+    me["device_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn keys_and_to_device_messages_cross_servers() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let alice_device = device_of(&alice).await;
+
+    let keys = json!({
+        "user_id": alice_id,
+        "device_id": alice_device,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": { format!("curve25519:{alice_device}"): "curve-key", format!("ed25519:{alice_device}"): "ed-key" },
+        "signatures": { &alice_id: { format!("ed25519:{alice_device}"): "sig" } },
+    });
+    let otks = json!({
+        "signed_curve25519:AAAAAQ": { "key": "otk-1", "signatures": {} },
+        "signed_curve25519:AAAAAg": { "key": "otk-2", "signatures": {} },
+    });
+    let uploaded = alice
+        .json("POST", &format!("{V3}/keys/upload"), json!({ "device_keys": keys, "one_time_keys": otks }))
+        .await;
+    expect_ok(uploaded, "keys/upload");
+
+    // Bob's server asks Alice's.
+    let queried = expect_ok(
+        bob.json("POST", &format!("{V3}/keys/query"), json!({ "device_keys": { &alice_id: [] } }))
+            .await,
+        "remote keys/query",
+    );
+    let device = &queried["device_keys"][&alice_id][&alice_device];
+    assert_eq!(device["keys"][format!("curve25519:{alice_device}")], "curve-key", "{queried}");
+    assert!(queried["failures"].as_object().is_none_or(|f| f.is_empty()), "{queried}");
+
+    let claimed = expect_ok(
+        bob.json(
+            "POST",
+            &format!("{V3}/keys/claim"),
+            json!({ "one_time_keys": { &alice_id: { &alice_device: "signed_curve25519" } } }),
+        )
+        .await,
+        "remote keys/claim",
+    );
+    let keys: Vec<&Value> = claimed["one_time_keys"][&alice_id][&alice_device]
+        .as_object()
+        .map(|k| k.values().collect())
+        .unwrap_or_default();
+    assert_eq!(keys.len(), 1, "{claimed}");
+    assert!(keys[0]["key"] == "otk-1" || keys[0]["key"] == "otk-2", "{claimed}");
+
+    // A server that is down is a failure, not an error.
+    let gone = expect_ok(
+        bob.json(
+            "POST",
+            &format!("{V3}/keys/query"),
+            json!({ "device_keys": { "@nobody:127.0.0.1:9": [] } }),
+        )
+        .await,
+        "keys/query of a server that is down",
+    );
+    assert!(gone["failures"]["127.0.0.1:9"].is_object(), "{gone}");
+
+    // A to-device message from Bob to Alice's device, and back.
+    let alice_since = next_batch(&sync(&alice, None, 0).await);
+    let sent = bob
+        .json(
+            "PUT",
+            &format!("{V3}/sendToDevice/m.test.ping/txn1"),
+            json!({ "messages": { &alice_id: { &alice_device: { "ping": 1 } } } }),
+        )
+        .await;
+    expect_ok(sent, "remote sendToDevice");
+    let got = to_device_until(&alice, &alice_since, "m.test.ping").await;
+    assert_eq!(got["sender"], json!(bob_id));
+    assert_eq!(got["content"]["ping"], 1);
+
+    let bob_since = next_batch(&sync(&bob, None, 0).await);
+    let sent = alice
+        .json(
+            "PUT",
+            &format!("{V3}/sendToDevice/m.test.pong/txn1"),
+            json!({ "messages": { &bob_id: { "*": { "pong": 2 } } } }),
+        )
+        .await;
+    expect_ok(sent, "sendToDevice to all of a remote user's devices");
+    let got = to_device_until(&bob, &bob_since, "m.test.pong").await;
+    assert_eq!(got["sender"], json!(alice_id));
+}
+
+/// The first to-device event of `kind` in syncs from `since` (bounded).
+async fn to_device_until(raw: &Raw, since: &str, kind: &str) -> Value {
+    let mut since = since.to_owned();
+    for _ in 0..10 {
+        let body = sync(raw, Some(&since), 2000).await;
+        if let Some(found) = body["to_device"]["events"]
+            .as_array()
+            .and_then(|events| events.iter().find(|e| e["type"] == kind))
+        {
+            return found.clone();
+        }
+        since = next_batch(&body);
+    }
+    panic!("no {kind} to-device message in 10 syncs");
+}
