@@ -5,9 +5,10 @@ use std::sync::Arc;
 use axum::Router;
 use ruma::api::client::room::{create_room, Visibility};
 use ruma::serde::Raw;
+use ruma::events::StateEventType;
 use ruma::{RoomAliasId, RoomVersionId, UserId};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
@@ -119,7 +120,26 @@ async fn create(
     let creator = req.caller.user_id;
     let public = req.body.visibility == Visibility::Public;
     let opts = options(&s, &creator, req.body)?;
+    let remote: Vec<_> = opts
+        .invite
+        .iter()
+        .filter(|u| u.server_name() != s.server_name)
+        .cloned()
+        .collect();
+    let is_direct = opts.is_direct;
     let room_id = s.rooms.create_room(&creator, opts).await?;
+    for invitee in remote {
+        let mut content = json!({ "membership": "invite" });
+        if is_direct {
+            content["is_direct"] = json!(true);
+        }
+        let draft = EventDraft::state(StateEventType::RoomMember, invitee.as_str(), content);
+        if let Err(e) =
+            crate::federation::invites::invite_remote(&s, &creator, &room_id, &invitee, draft).await
+        {
+            tracing::info!(room = %room_id, %invitee, error = %e, "invite at room creation failed");
+        }
+    }
     if public {
         s.rooms.set_published(&room_id, true).await?;
     }

@@ -257,7 +257,9 @@ impl Rooms {
                 json!({ "topic": topic, "m.topic": [{ "mimetype": "text/plain", "body": topic }] }),
             ));
         }
-        for invitee in &opts.invite {
+        // Other servers' users are invited once the room exists (their
+        // server signs the invite first).
+        for invitee in opts.invite.iter().filter(|u| self.is_local(u)) {
             let mut content = json!({ "membership": "invite" });
             if opts.is_direct {
                 content["is_direct"] = json!(true);

@@ -314,17 +314,31 @@ async fn create_encrypted_room(creator: &mut User, invite: Vec<OwnedUserId>) -> 
 async fn two_users_exchange_encrypted_messages() {
     common::init_logging();
     let server = common::start().await;
+    exchange(&server, &server).await;
+}
 
-    let mut alice = register(&server, "alice").await;
-    let mut bob = register(&server, "bob").await;
+/// The same conversation between two users on two servers: device keys,
+/// one-time keys and the room keys' to-device messages cross federation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_servers_exchange_encrypted_messages() {
+    common::init_logging();
+    let (ours, theirs) = (common::start_federated().await, common::start_federated().await);
+    exchange(&ours, &theirs).await;
+}
+
+/// Alice (on `alice_server`) and Bob (on `bob_server`) talk in an
+/// encrypted room Alice creates, both ways, through matrix-sdk.
+async fn exchange(alice_server: &TestServer, bob_server: &TestServer) {
+    let mut alice = register(alice_server, "alice").await;
+    let mut bob = register(bob_server, "bob").await;
     let alice_id = alice.user_id().to_owned();
     let bob_id = bob.user_id().to_owned();
 
     // The first syncs upload device keys and one-time keys (/keys/upload).
     alice.sync().await;
     bob.sync().await;
-    for (user, other) in [(&alice, &bob), (&bob, &alice)] {
-        let keys = server_keys(&server, other, user.user_id()).await;
+    for (user, other, other_server) in [(&alice, &bob, bob_server), (&bob, &alice, alice_server)] {
+        let keys = server_keys(other_server, other, user.user_id()).await;
         let device =
             &keys["body"]["device_keys"][user.user_id().as_str()][user.device_id().as_str()];
         let curve_key = format!("curve25519:{}", user.device_id());
@@ -401,8 +415,8 @@ async fn two_users_exchange_encrypted_messages() {
             "devices never became known: alice knows bob's device: {alice_knows_bob}, \
              bob knows alice's device: {bob_knows_alice}.\n\
              server /keys/query for bob: {}\nserver /keys/query for alice: {}",
-            server_keys(&server, &alice, &bob_id).await,
-            server_keys(&server, &bob, &alice_id).await,
+            server_keys(alice_server, &alice, &bob_id).await,
+            server_keys(bob_server, &bob, &alice_id).await,
         );
     }
 
@@ -427,7 +441,7 @@ async fn two_users_exchange_encrypted_messages() {
              it decrypted after re-fetching"
         );
     }
-    check_stored_encrypted(&server, &bob, &room_id, &event_id, text).await;
+    check_stored_encrypted(bob_server, &bob, &room_id, &event_id, text).await;
 
     // Bob -> Alice.
     let reply = "Thanks! Eating it now";
@@ -445,7 +459,7 @@ async fn two_users_exchange_encrypted_messages() {
              it decrypted after re-fetching"
         );
     }
-    check_stored_encrypted(&server, &alice, &room_id, &reply_id, reply).await;
+    check_stored_encrypted(alice_server, &alice, &room_id, &reply_id, reply).await;
 
     // A second message from Alice reuses the megolm session Bob already has.
     let text2 = "And there is more cake tomorrow";
