@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use matrixos_e2ee::device::{AiDevice, PeerDevice, RoomSettings};
 use matrixos_storage::tables::AI_CRYPTO;
 use matrixos_storage::Batch;
-use ruma::{OwnedDeviceId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::Mutex;
@@ -176,29 +176,97 @@ pub fn encryption_of(s: &Services, room: &RoomId) -> Result<Option<Value>> {
         .map(|e| e.content_value()))
 }
 
-/// Every device of the room's joined and invited local members except
-/// the AI's own, with valid self-signed keys.
-fn recipients(s: &Services, ai: &UserId, room: &RoomId) -> Result<Vec<PeerDevice>> {
+/// Every device of the room's joined and invited members except the AI's
+/// own, with valid self-signed keys; other servers' users' devices are
+/// asked of their servers (one that does not answer is left out).
+async fn recipients(s: &Services, ai: &UserId, room: &RoomId) -> Result<Vec<PeerDevice>> {
     let short = s
         .rooms
         .short_room(room)?
         .ok_or_else(|| Error::not_found("Room not found"))?;
-    let mut out = Vec::new();
+    let mut devices: Vec<(OwnedUserId, OwnedDeviceId, Value)> = Vec::new();
+    let mut remote: BTreeMap<OwnedServerName, BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>> =
+        BTreeMap::new();
     for (user, membership) in s.rooms.members(short)? {
-        if !(membership == "join" || membership == "invite") || !s.accounts.is_local(&user) {
+        if !(membership == "join" || membership == "invite") {
+            continue;
+        }
+        if !s.accounts.is_local(&user) {
+            remote
+                .entry(user.server_name().to_owned())
+                .or_default()
+                .insert(user, Vec::new());
             continue;
         }
         for (device, keys) in s.keys.query(&user, &[], &BTreeMap::new())? {
-            if user == ai && device.as_str() == AI_DEVICE_ID {
-                continue;
+            devices.push((user.clone(), device, keys));
+        }
+    }
+    for (server, users) in remote {
+        match crate::federation::user_keys::query_remote(s, &server, users).await {
+            Ok(answer) => {
+                for (user, by_device) in answer.device_keys {
+                    for (device, keys) in by_device {
+                        if let Ok(keys) = keys.deserialize_as_unchecked::<Value>() {
+                            devices.push((user.clone(), device, keys));
+                        }
+                    }
+                }
             }
-            match PeerDevice::from_device_keys(&keys) {
-                Some(peer) => out.push(peer),
-                None => tracing::warn!(user = %user, device = %device, "device keys refused"),
-            }
+            Err(e) => tracing::info!(%server, error = %e, "remote devices unknown"),
+        }
+    }
+    let mut out = Vec::new();
+    for (user, device, keys) in devices {
+        if user == ai && device.as_str() == AI_DEVICE_ID {
+            continue;
+        }
+        match PeerDevice::from_device_keys(&keys) {
+            Some(peer) => out.push(peer),
+            None => tracing::warn!(user = %user, device = %device, "device keys refused"),
         }
     }
     Ok(out)
+}
+
+/// Claims one-time keys, this server's users' here and other servers'
+/// users' from their servers: user → device → key id → key.
+async fn claim_keys(
+    s: &Services,
+    claims: Vec<(OwnedUserId, OwnedDeviceId, String)>,
+) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>>> {
+    let (local, others): (Vec<_>, Vec<_>) =
+        claims.into_iter().partition(|(u, _, _)| s.accounts.is_local(u));
+    let mut claimed = s.keys.claim(&local).await?;
+    let mut remote: BTreeMap<OwnedServerName, crate::federation::user_keys::Claims> =
+        BTreeMap::new();
+    for (user, device, algorithm) in others {
+        remote
+            .entry(user.server_name().to_owned())
+            .or_default()
+            .entry(user)
+            .or_default()
+            .insert(device, algorithm.as_str().into());
+    }
+    for (server, claims) in remote {
+        match crate::federation::user_keys::claim_remote(s, &server, claims).await {
+            Ok(keys) => {
+                for (user, by_device) in keys {
+                    for (device, keys) in by_device {
+                        let keys = keys
+                            .into_iter()
+                            .filter_map(|(id, key)| {
+                                Some((id.to_string(), key.deserialize_as_unchecked().ok()?))
+                            })
+                            .collect();
+                        claimed.entry(user.clone()).or_default().insert(device, keys);
+                    }
+                }
+            }
+            Err(e) => tracing::info!(%server, error = %e, "remote one-time keys not claimed"),
+        }
+    }
+    Ok(claimed)
 }
 
 /// Encrypts an event the AI sends to an encrypted room, sharing the room
@@ -211,7 +279,7 @@ pub async fn encrypt(
     event_type: &str,
     content: &Value,
 ) -> Result<Value> {
-    let peers = recipients(s, ai, room)?;
+    let peers = recipients(s, ai, room).await?;
     let device = device(s, ai).await?;
     let mut device = device.lock().await;
     read_inbox(s, ai, &mut device).await?;
@@ -234,7 +302,7 @@ pub async fn encrypt(
         })
         .collect();
     if !claims.is_empty() {
-        let claimed = s.keys.claim(&claims).await?;
+        let claimed = claim_keys(s, claims).await?;
         for peer in &needs {
             let key = UserId::parse(peer.user_id.as_str()).ok().and_then(|u| {
                 let keys = claimed
@@ -275,6 +343,24 @@ pub async fn encrypt(
     }
     if !messages.is_empty() {
         let txn = crate::random::random_string(16);
+        let (local, others): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .partition(|(u, _, _)| s.accounts.is_local(u));
+        let messages = local;
+        let mut remote: crate::federation::edus::ToDeviceByServer = BTreeMap::new();
+        for (user, device, content) in others {
+            remote
+                .entry(user.server_name().to_owned())
+                .or_default()
+                .entry(user)
+                .or_default()
+                .insert(device, content);
+        }
+        if !remote.is_empty() {
+            let message_id = format!("{}.{txn}", ai.localpart());
+            crate::federation::edus::send_to_device(s, ai, "m.room.encrypted", &message_id, remote)
+                .await?;
+        }
         s.keys
             .send_to_device(ai, &device_id(), &txn, "m.room.encrypted", messages, |u| {
                 s.accounts.device_ids(u)

@@ -28,7 +28,7 @@ fn settings() -> SyncSettings {
 }
 
 /// Syncs until a message from the AI arrives; answers it decrypted.
-async fn decrypted_reply(client: &Client, room: &OwnedRoomId) -> (Value, String) {
+async fn decrypted_reply(client: &Client, room: &OwnedRoomId, ai: &str) -> (Value, String) {
     for _ in 0..MAX_SYNCS {
         let response = client.sync_once(settings()).await.expect("sync");
         let Some(joined) = response.rooms.joined.get(room) else {
@@ -38,7 +38,7 @@ async fn decrypted_reply(client: &Client, room: &OwnedRoomId) -> (Value, String)
             let Some(sender) = ev.raw().get_field::<String>("sender").ok().flatten() else {
                 continue;
             };
-            if sender != AI {
+            if sender != ai {
                 continue;
             }
             match &ev.kind {
@@ -166,7 +166,7 @@ async fn encrypted_conversation_with_the_ai_survives_a_restart() {
 
     llm.push(text("I read you: pineapple."));
     send(&client, &room_id, "The secret word is pineapple").await;
-    let (reply, device) = decrypted_reply(&client, &room_id).await;
+    let (reply, device) = decrypted_reply(&client, &room_id, AI).await;
     assert_eq!(reply["content"]["body"], "I read you: pineapple.");
     assert_eq!(
         device, "MATRIXOSAI",
@@ -187,7 +187,7 @@ async fn encrypted_conversation_with_the_ai_survives_a_restart() {
     let server = server.restart().await;
     llm.push(text("Still here, and still private."));
     send(&client, &room_id, "Second secret: mango").await;
-    let (reply, _) = decrypted_reply(&client, &room_id).await;
+    let (reply, _) = decrypted_reply(&client, &room_id, AI).await;
     assert_eq!(reply["content"]["body"], "Still here, and still private.");
     let asked = llm.requests()[1].to_string();
     assert!(
@@ -195,4 +195,56 @@ async fn encrypted_conversation_with_the_ai_survives_a_restart() {
         "decrypted after the restart, with its history: {asked}"
     );
     drop(server);
+}
+
+/// A user of another server (Synapse-like: a second Matrix OS) opens an
+/// encrypted DM with an AI user: keys, room keys and the AI's answer all
+/// cross federation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_user_talks_encrypted_with_a_user_of_another_server() {
+    common::init_logging();
+    let llm = ScriptedLlm::start().await;
+    let base = llm.base.clone();
+    let ours = common::start_federated_with(move |c| {
+        c.ai.provider = serde_json::from_value(json!("anthropic")).unwrap();
+        c.ai.base_url = Some(base);
+        c.ai.model = "m".into();
+    })
+    .await;
+    let theirs = common::start_federated().await;
+    Raw::new(&ours).register("alice").await;
+    let ai = format!("@alice_ai:{}", ours.services.server_name);
+    let client = common::sdk::register(&theirs, "bob", "pw-bob-1").await;
+    client.sync_once(settings()).await.expect("first sync uploads keys");
+
+    let mut create = create_room::v3::Request::new();
+    create.invite = vec![UserId::parse(&ai).unwrap()];
+    create.is_direct = true;
+    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
+        RoomEncryptionEventContent::with_recommended_defaults(),
+    )
+    .to_raw_any()];
+    let room = client.create_room(create).await.expect("create encrypted room");
+    let room_id = room.room_id().to_owned();
+    let mut joined = false;
+    for _ in 0..MAX_SYNCS {
+        client.sync_once(settings()).await.expect("sync");
+        let member = room
+            .get_member_no_sync(&UserId::parse(&ai).unwrap())
+            .await
+            .expect("member");
+        if member.is_some_and(|m| m.membership().as_str() == "join") {
+            joined = true;
+            break;
+        }
+    }
+    assert!(joined, "the AI joined the encrypted room from the other server");
+
+    llm.push(text("Across servers: mango."));
+    send(&client, &room_id, "alice_ai: the secret word is mango").await;
+    let (reply, device) = decrypted_reply(&client, &room_id, &ai).await;
+    assert_eq!(reply["content"]["body"], "Across servers: mango.");
+    assert_eq!(device, "MATRIXOSAI");
+    let asked = llm.requests()[0].to_string();
+    assert!(asked.contains("mango"), "the AI decrypted the message: {asked}");
 }
