@@ -235,8 +235,9 @@ async fn claim_keys(
     s: &Services,
     claims: Vec<(OwnedUserId, OwnedDeviceId, String)>,
 ) -> Result<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, Value>>>> {
-    let (local, others): (Vec<_>, Vec<_>) =
-        claims.into_iter().partition(|(u, _, _)| s.accounts.is_local(u));
+    let (local, others): (Vec<_>, Vec<_>) = claims
+        .into_iter()
+        .partition(|(u, _, _)| s.accounts.is_local(u));
     let mut claimed = s.keys.claim(&local).await?;
     let mut remote: BTreeMap<OwnedServerName, crate::federation::user_keys::Claims> =
         BTreeMap::new();
@@ -259,7 +260,10 @@ async fn claim_keys(
                                 Some((id.to_string(), key.deserialize_as_unchecked().ok()?))
                             })
                             .collect();
-                        claimed.entry(user.clone()).or_default().insert(device, keys);
+                        claimed
+                            .entry(user.clone())
+                            .or_default()
+                            .insert(device, keys);
                     }
                 }
             }

@@ -235,7 +235,9 @@ async fn send_to_device(
 ) -> Result<send_event_to_device::v3::Response> {
     let (caller, body) = (req.caller, req.body);
     let txn = body.txn_id.as_str();
-    if s.keys.to_device_sent(&caller.user_id, &caller.device_id, txn)? {
+    if s.keys
+        .to_device_sent(&caller.user_id, &caller.device_id, txn)?
+    {
         return Ok(send_event_to_device::v3::Response::new());
     }
     let mut messages = Vec::new();

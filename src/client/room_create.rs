@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use ruma::api::client::room::{create_room, Visibility};
-use ruma::serde::Raw;
 use ruma::events::StateEventType;
+use ruma::serde::Raw;
 use ruma::{RoomAliasId, RoomVersionId, UserId};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -58,7 +58,9 @@ impl Acl {
         let Some(event) = rooms.state_event(state, "m.room.server_acl", "")? else {
             return Ok(None);
         };
-        Ok(Some(serde_json::from_str(event.content.get()).unwrap_or_default()))
+        Ok(Some(
+            serde_json::from_str(event.content.get()).unwrap_or_default(),
+        ))
     }
 
     pub fn allows(&self, server: &ServerName) -> bool {

@@ -167,9 +167,14 @@ async fn direct_to_device(s: &Services, origin: &ServerName, content: &RawJsonVa
     let device = <&ruma::DeviceId>::from(origin.as_str());
     let accounts = &s.accounts;
     s.keys
-        .send_to_device(&edu.sender, device, &edu.message_id, &edu.kind, messages, |u| {
-            accounts.device_ids(u)
-        })
+        .send_to_device(
+            &edu.sender,
+            device,
+            &edu.message_id,
+            &edu.kind,
+            messages,
+            |u| accounts.device_ids(u),
+        )
         .await
 }
 

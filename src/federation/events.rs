@@ -83,10 +83,7 @@ fn event(s: Arc<Services>, req: Ruma<get_event::Request>) -> Result<get_event::R
     ))
 }
 
-fn room_state_ids(
-    s: Arc<Services>,
-    req: Ruma<state_ids::Request>,
-) -> Result<state_ids::Response> {
+fn room_state_ids(s: Arc<Services>, req: Ruma<state_ids::Request>) -> Result<state_ids::Response> {
     let Ruma { body, caller, .. } = req;
     may_see(&s, &caller.0, &body.room_id)?;
     let state = s.rooms.state_before_event(&body.room_id, &body.event_id)?;

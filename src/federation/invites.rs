@@ -10,8 +10,8 @@ use std::sync::Arc;
 use axum::Router;
 use http::StatusCode;
 use ruma::api::federation::membership::create_invite::v2 as create_invite;
-use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::api::federation::membership::RawStrippedState;
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::{RoomId, UserId};
 use serde_json::{json, Value};
 
@@ -61,8 +61,7 @@ async fn invited(
         .with_extra(json!({ "room_version": version }))
     })?;
     let mut object = pdu_check::parse(&body.event)?;
-    if text(&object, "type") != Some("m.room.member") || membership_of(&object) != Some("invite")
-    {
+    if text(&object, "type") != Some("m.room.member") || membership_of(&object) != Some("invite") {
         return Err(Error::bad_json("Not an invite"));
     }
     if text(&object, "room_id") != Some(body.room_id.as_str()) {
@@ -176,7 +175,9 @@ pub async fn invite_remote(
     let signed = pdu_check::parse(&answer.event)?;
     let remote = pdu_check::verified(s, &version, signed.clone()).await?;
     if remote.event_id() != &event_id {
-        return Err(Error::unavailable("The invitee's server changed the invite"));
+        return Err(Error::unavailable(
+            "The invitee's server changed the invite",
+        ));
     }
     let countersigned = match signed.get("signatures") {
         Some(CanonicalJsonValue::Object(by_server)) => {
@@ -185,7 +186,9 @@ pub async fn invite_remote(
         _ => false,
     };
     if !countersigned {
-        return Err(Error::unavailable("The invitee's server did not sign the invite"));
+        return Err(Error::unavailable(
+            "The invitee's server did not sign the invite",
+        ));
     }
     let appended = s.rooms.append_remote(room, remote).await?;
     if !appended.verdict.is_accepted() {

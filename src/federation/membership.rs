@@ -88,10 +88,7 @@ fn prepare_join(s: Arc<Services>, req: Ruma<make_join::Request>) -> Result<make_
     Ok(response)
 }
 
-fn prepare_leave(
-    s: Arc<Services>,
-    req: Ruma<make_leave::Request>,
-) -> Result<make_leave::Response> {
+fn prepare_leave(s: Arc<Services>, req: Ruma<make_leave::Request>) -> Result<make_leave::Response> {
     let Ruma { body, caller, .. } = req;
     check_user_of(&caller.0, &body.user_id)?;
     version_of_room_here(&s, &body.room_id, &caller.0)?;
@@ -139,7 +136,9 @@ fn check_membership_event(
         _ => None,
     };
     if given != Some(membership) {
-        return Err(Error::bad_json(format!("The membership must be {membership}")));
+        return Err(Error::bad_json(format!(
+            "The membership must be {membership}"
+        )));
     }
     Ok(())
 }

@@ -230,8 +230,12 @@ impl AppendHook for Outbox {
         if pdu.sender.server_name() != self.server_name {
             return Ok(());
         }
-        let servers =
-            self.remote_servers(rooms, event.short_room, &event.head.room_id, event.head.state)?;
+        let servers = self.remote_servers(
+            rooms,
+            event.short_room,
+            &event.head.room_id,
+            event.head.state,
+        )?;
         let mut destinations: Vec<OwnedServerName> = servers.as_ref().clone();
         if pdu.kind == TimelineEventType::RoomMember {
             if let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) {

@@ -254,7 +254,9 @@ async fn checked_all(
         match pdu_check::room_id_of(&object) {
             Ok(id) if id == room => {}
             // A room version 12 create event names no room.
-            Err(_) if object.get("type") == Some(&CanonicalJsonValue::String("m.room.create".into())) => {}
+            Err(_)
+                if object.get("type")
+                    == Some(&CanonicalJsonValue::String("m.room.create".into())) => {}
             _ => {
                 tracing::info!(%room, "event of another room in a join answer");
                 continue;

@@ -109,8 +109,12 @@ pub async fn query_remote(
         .client
         .send_bounded(server, query::Request::new(users), Bounds::EVENTS)
         .await?;
-    answer.device_keys.retain(|user, _| user.server_name() == server);
-    answer.master_keys.retain(|user, _| user.server_name() == server);
+    answer
+        .device_keys
+        .retain(|user, _| user.server_name() == server);
+    answer
+        .master_keys
+        .retain(|user, _| user.server_name() == server);
     answer
         .self_signing_keys
         .retain(|user, _| user.server_name() == server);
@@ -118,7 +122,11 @@ pub async fn query_remote(
 }
 
 /// Claims one-time keys of `server`'s users' devices.
-pub async fn claim_remote(s: &Services, server: &ServerName, claims: Claims) -> Result<ClaimedKeys> {
+pub async fn claim_remote(
+    s: &Services,
+    server: &ServerName,
+    claims: Claims,
+) -> Result<ClaimedKeys> {
     let mut answer = s
         .federation
         .client

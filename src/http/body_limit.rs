@@ -157,7 +157,10 @@ mod tests {
         let federation = |p: &str| BodyClass::of(&format!("/_matrix/federation{p}"));
         assert_eq!(federation("/v1/send/{txn_id}"), BodyClass::Bulk);
         assert_eq!(federation("/v2/invite/{room}/{event}"), BodyClass::Bulk);
-        assert_eq!(federation("/v2/send_join/{room}/{event}"), BodyClass::Document);
+        assert_eq!(
+            federation("/v2/send_join/{room}/{event}"),
+            BodyClass::Document
+        );
         assert_eq!(federation("/v1/make_join/{room}/{user}"), BodyClass::Small);
     }
 

@@ -63,7 +63,12 @@ impl Rooms {
     pub fn state_before_event(&self, room: &RoomId, event: &EventId) -> Result<Vec<u64>> {
         let short = self.timeline_event_in(room, event)?;
         let meta = self.meta(short)?;
-        Ok(self.state.load(meta.state_before)?.values().copied().collect())
+        Ok(self
+            .state
+            .load(meta.state_before)?
+            .values()
+            .copied()
+            .collect())
     }
 
     /// The union of the auth chains of `events`, sorted.

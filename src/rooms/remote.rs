@@ -140,7 +140,11 @@ impl Rooms {
     /// Stores events of a room this server is in as outliers (auth events
     /// fetched for an event from elsewhere), each checked against its own
     /// auth events, in one batch.
-    pub async fn store_outliers(self: &Arc<Self>, room: &RoomId, events: Vec<RemotePdu>) -> Result<()> {
+    pub async fn store_outliers(
+        self: &Arc<Self>,
+        room: &RoomId,
+        events: Vec<RemotePdu>,
+    ) -> Result<()> {
         let (_, record) = self.record_of(room)?;
         let rules = rules_of(&record.version)?;
         let ids: Vec<OwnedEventId> = events.iter().map(|e| e.event_id().clone()).collect();
@@ -152,7 +156,11 @@ impl Rooms {
         })
         .await;
         let result = match batch {
-            Ok(batch) => self.store.commit(batch, Vec::new(), crate::store::Wake::none()).await,
+            Ok(batch) => {
+                self.store
+                    .commit(batch, Vec::new(), crate::store::Wake::none())
+                    .await
+            }
             Err(e) => Err(e),
         };
         if result.is_err() {

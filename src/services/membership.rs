@@ -143,7 +143,12 @@ pub async fn join_room(
 
 /// Leaves `room` (or declines an invite to it): through the inviter's
 /// server when this one is not in the room.
-pub async fn leave_room(s: &Services, user: &UserId, room: &RoomId, reason: Option<&str>) -> Result<()> {
+pub async fn leave_room(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    reason: Option<&str>,
+) -> Result<()> {
     if s.rooms.short_room(room)?.is_none() {
         let servers: Vec<OwnedServerName> = inviting_server(s, user, room)?.into_iter().collect();
         return remote_membership::leave(s, user, room, &servers, reason).await;

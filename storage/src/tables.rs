@@ -3,8 +3,8 @@
 
 use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
-    AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta, MediaRecord,
-    MembershipRecord, PushRow, Pusher, RemoteKey, RoomRecord, StateDiff, UserRecord,
+    AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
+    MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RoomRecord, StateDiff, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,

@@ -215,7 +215,10 @@ async fn an_ai_user_talks_encrypted_with_a_user_of_another_server() {
     Raw::new(&ours).register("alice").await;
     let ai = format!("@alice_ai:{}", ours.services.server_name);
     let client = common::sdk::register(&theirs, "bob", "pw-bob-1").await;
-    client.sync_once(settings()).await.expect("first sync uploads keys");
+    client
+        .sync_once(settings())
+        .await
+        .expect("first sync uploads keys");
 
     let mut create = create_room::v3::Request::new();
     create.invite = vec![UserId::parse(&ai).unwrap()];
@@ -224,7 +227,10 @@ async fn an_ai_user_talks_encrypted_with_a_user_of_another_server() {
         RoomEncryptionEventContent::with_recommended_defaults(),
     )
     .to_raw_any()];
-    let room = client.create_room(create).await.expect("create encrypted room");
+    let room = client
+        .create_room(create)
+        .await
+        .expect("create encrypted room");
     let room_id = room.room_id().to_owned();
     let mut joined = false;
     for _ in 0..MAX_SYNCS {
@@ -238,7 +244,10 @@ async fn an_ai_user_talks_encrypted_with_a_user_of_another_server() {
             break;
         }
     }
-    assert!(joined, "the AI joined the encrypted room from the other server");
+    assert!(
+        joined,
+        "the AI joined the encrypted room from the other server"
+    );
 
     llm.push(text("Across servers: mango."));
     send(&client, &room_id, "alice_ai: the secret word is mango").await;
@@ -246,5 +255,8 @@ async fn an_ai_user_talks_encrypted_with_a_user_of_another_server() {
     assert_eq!(reply["content"]["body"], "Across servers: mango.");
     assert_eq!(device, "MATRIXOSAI");
     let asked = llm.requests()[0].to_string();
-    assert!(asked.contains("mango"), "the AI decrypted the message: {asked}");
+    assert!(
+        asked.contains("mango"),
+        "the AI decrypted the message: {asked}"
+    );
 }

@@ -322,7 +322,10 @@ async fn two_users_exchange_encrypted_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_on_two_servers_exchange_encrypted_messages() {
     common::init_logging();
-    let (ours, theirs) = (common::start_federated().await, common::start_federated().await);
+    let (ours, theirs) = (
+        common::start_federated().await,
+        common::start_federated().await,
+    );
     exchange(&ours, &theirs).await;
 }
 

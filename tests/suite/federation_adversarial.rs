@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 use crate::common::rooms::send_text;
 use crate::common::{
-    create_room, enc, expect_error, expect_ok, start_federated, start_federated_with, Raw, TestServer, V3,
+    create_room, enc, expect_error, expect_ok, start_federated, start_federated_with, Raw,
+    TestServer, V3,
 };
 use crate::federation_rooms::join_via;
 
@@ -35,7 +36,14 @@ impl Peer<'_> {
 
     /// A PDU of `room` on the target's current head, with the auth
     /// events the target's current state gives, not yet signed.
-    fn draft(&self, room: &str, sender: &str, kind: &str, state_key: Option<&str>, content: Value) -> CanonicalJsonObject {
+    fn draft(
+        &self,
+        room: &str,
+        sender: &str,
+        kind: &str,
+        state_key: Option<&str>,
+        content: Value,
+    ) -> CanonicalJsonObject {
         let rooms = &self.target.services.rooms;
         let room_id = RoomId::parse(room).unwrap();
         let (_, head) = rooms.record_of(&room_id).unwrap();
@@ -131,7 +139,11 @@ impl Peer<'_> {
 /// The event as the target's client sees it: status and JSON.
 async fn seen(client: &Raw, room: &str, event: &str) -> (u16, Value) {
     client
-        .call("GET", &format!("{V3}/rooms/{}/event/{}", enc(room), enc(event)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/event/{}", enc(room), enc(event)),
+            None,
+        )
         .await
 }
 
@@ -148,42 +160,91 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
     let joined = join_via(&bob, &room, &ours.services.server_name.to_string()).await;
     assert_eq!(joined.0, 200, "{}", joined.1);
     send_text(&alice, &room, "t1", "hello").await;
-    let peer = Peer { us: &theirs, target: &ours };
+    let peer = Peer {
+        us: &theirs,
+        target: &ours,
+    };
 
     // An honest event first: the peer's signing works.
-    let mut honest = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "honest", "msgtype": "m.text" }));
+    let mut honest = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "honest", "msgtype": "m.text" }),
+    );
     let honest_id = peer.sign(&room, &mut honest);
     let answer = peer.send("honest", vec![json!(honest)]).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
-    assert!(answer.1["pdus"][&honest_id].as_object().is_some_and(|r| r.is_empty()), "{}", answer.1);
-    assert_eq!(seen(&alice, &room, &honest_id).await.1["content"]["body"], "honest");
+    assert!(
+        answer.1["pdus"][&honest_id]
+            .as_object()
+            .is_some_and(|r| r.is_empty()),
+        "{}",
+        answer.1
+    );
+    assert_eq!(
+        seen(&alice, &room, &honest_id).await.1["content"]["body"],
+        "honest"
+    );
 
     // A replayed transaction is answered the same and stores nothing new.
     let again = peer.send("honest", vec![json!(honest)]).await;
     assert_eq!(again, answer);
 
     // A bad signature: the event is altered where the signature covers it.
-    let mut forged = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "forged", "msgtype": "m.text" }));
+    let mut forged = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "forged", "msgtype": "m.text" }),
+    );
     peer.sign(&room, &mut forged);
-    forged.insert("origin_server_ts".into(), ruma::CanonicalJsonValue::Integer((now_ms() + 1).try_into().unwrap()));
-    let forged_id = event_id_for_pdu(&forged, &rules_of(&ruma::RoomVersionId::V12).unwrap()).unwrap().to_string();
+    forged.insert(
+        "origin_server_ts".into(),
+        ruma::CanonicalJsonValue::Integer((now_ms() + 1).try_into().unwrap()),
+    );
+    let forged_id = event_id_for_pdu(&forged, &rules_of(&ruma::RoomVersionId::V12).unwrap())
+        .unwrap()
+        .to_string();
     let answer = peer.send("forged", vec![json!(forged)]).await;
     assert!(refused(&answer, &forged_id), "{}", answer.1);
     assert_eq!(seen(&alice, &room, &forged_id).await.0, 404);
 
     // A wrong content hash: kept, but redacted.
-    let mut altered = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "original", "msgtype": "m.text" }));
+    let mut altered = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "original", "msgtype": "m.text" }),
+    );
     peer.sign(&room, &mut altered);
-    altered.insert("content".into(), serde_json::from_value(json!({ "body": "tampered", "msgtype": "m.text" })).unwrap());
-    let altered_id = event_id_for_pdu(&altered, &rules_of(&ruma::RoomVersionId::V12).unwrap()).unwrap().to_string();
+    altered.insert(
+        "content".into(),
+        serde_json::from_value(json!({ "body": "tampered", "msgtype": "m.text" })).unwrap(),
+    );
+    let altered_id = event_id_for_pdu(&altered, &rules_of(&ruma::RoomVersionId::V12).unwrap())
+        .unwrap()
+        .to_string();
     let answer = peer.send("altered", vec![json!(altered)]).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     let (status, event) = seen(&alice, &room, &altered_id).await;
     assert_eq!(status, 200, "{event}");
-    assert!(event["content"].as_object().is_some_and(|c| c.is_empty()), "{event}");
+    assert!(
+        event["content"].as_object().is_some_and(|c| c.is_empty()),
+        "{event}"
+    );
 
     // A sender of another server (Alice's): her server's signature is missing.
-    let mut spoofed = peer.draft(&room, &alice_id, "m.room.message", None, json!({ "body": "I am alice", "msgtype": "m.text" }));
+    let mut spoofed = peer.draft(
+        &room,
+        &alice_id,
+        "m.room.message",
+        None,
+        json!({ "body": "I am alice", "msgtype": "m.text" }),
+    );
     let spoofed_id = peer.sign(&room, &mut spoofed);
     let answer = peer.send("spoofed", vec![json!(spoofed)]).await;
     assert!(refused(&answer, &spoofed_id), "{}", answer.1);
@@ -191,7 +252,11 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
 
     // A power grab the auth rules refuse: Bob (level 0) makes himself 100.
     let (_, levels) = alice
-        .call("GET", &format!("{V3}/rooms/{}/state/m.room.power_levels/", enc(&room)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/state/m.room.power_levels/", enc(&room)),
+            None,
+        )
         .await;
     let mut grab = levels.clone();
     grab["users"][&bob_id] = json!(100);
@@ -200,22 +265,52 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
     let answer = peer.send("coup", vec![json!(coup)]).await;
     assert!(refused(&answer, &coup_id), "{}", answer.1);
     let (_, after) = alice
-        .call("GET", &format!("{V3}/rooms/{}/state/m.room.power_levels/", enc(&room)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/state/m.room.power_levels/", enc(&room)),
+            None,
+        )
         .await;
     assert_eq!(after, levels);
 
     // An oversize event and an event of a room nobody here knows: not taken.
     // (signed small, since the signing code refuses to sign it big)
-    let mut big = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "small" }));
+    let mut big = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "small" }),
+    );
     peer.sign(&room, &mut big);
-    big.insert("content".into(), serde_json::from_value(json!({ "body": "x".repeat(70_000) })).unwrap());
-    let big_id = event_id_for_pdu(&big, &rules_of(&ruma::RoomVersionId::V12).unwrap()).unwrap().to_string();
-    let mut elsewhere = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "elsewhere" }));
-    elsewhere.insert("room_id".into(), ruma::CanonicalJsonValue::String("!nowhere:example.org".into()));
+    big.insert(
+        "content".into(),
+        serde_json::from_value(json!({ "body": "x".repeat(70_000) })).unwrap(),
+    );
+    let big_id = event_id_for_pdu(&big, &rules_of(&ruma::RoomVersionId::V12).unwrap())
+        .unwrap()
+        .to_string();
+    let mut elsewhere = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "elsewhere" }),
+    );
+    elsewhere.insert(
+        "room_id".into(),
+        ruma::CanonicalJsonValue::String("!nowhere:example.org".into()),
+    );
     let elsewhere_id = peer.sign(&room, &mut elsewhere);
     let answer = peer.send("odd", vec![json!(big), json!(elsewhere)]).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
-    assert!(answer.1["pdus"].get(&big_id).is_none_or(|r| r["error"].is_string()), "{}", answer.1);
+    assert!(
+        answer.1["pdus"]
+            .get(&big_id)
+            .is_none_or(|r| r["error"].is_string()),
+        "{}",
+        answer.1
+    );
     assert_eq!(seen(&alice, &room, &big_id).await.0, 404);
     assert_eq!(seen(&alice, &room, &elsewhere_id).await.0, 404);
 
@@ -227,10 +322,21 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
     let last = send_text(&alice, &room, "t2", "still fine").await;
     assert_eq!(seen(&alice, &room, &last).await.0, 200);
     let (_, members) = alice
-        .call("GET", &format!("{V3}/rooms/{}/joined_members", enc(&room)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/joined_members", enc(&room)),
+            None,
+        )
         .await;
-    assert_eq!(members["joined"].as_object().map(|m| m.len()), Some(2), "{members}");
-    expect_ok(seen(&alice, &room, &honest_id).await, "the honest event stays");
+    assert_eq!(
+        members["joined"].as_object().map(|m| m.len()),
+        Some(2),
+        "{members}"
+    );
+    expect_ok(
+        seen(&alice, &room, &honest_id).await,
+        "the honest event stays",
+    );
 }
 
 #[tokio::test]
@@ -246,9 +352,18 @@ async fn a_server_the_room_acl_denies_is_refused() {
     let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
     let joined = join_via(&bob, &room, &ours.services.server_name.to_string()).await;
     assert_eq!(joined.0, 200, "{}", joined.1);
-    let peer = Peer { us: &theirs, target: &ours };
+    let peer = Peer {
+        us: &theirs,
+        target: &ours,
+    };
 
-    let mut before = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "before", "msgtype": "m.text" }));
+    let mut before = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "before", "msgtype": "m.text" }),
+    );
     let before_id = peer.sign(&room, &mut before);
     let answer = peer.send("before", vec![json!(before)]).await;
     assert!(!refused(&answer, &before_id), "{}", answer.1);
@@ -262,13 +377,28 @@ async fn a_server_the_room_acl_denies_is_refused() {
         .await;
     expect_ok(acl, "server ACL");
 
-    let mut after = peer.draft(&room, &bob_id, "m.room.message", None, json!({ "body": "after", "msgtype": "m.text" }));
+    let mut after = peer.draft(
+        &room,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({ "body": "after", "msgtype": "m.text" }),
+    );
     let after_id = peer.sign(&room, &mut after);
     let answer = peer.send("after", vec![json!(after)]).await;
     assert!(refused(&answer, &after_id), "{}", answer.1);
     assert_eq!(seen(&alice, &room, &after_id).await.0, 404);
     let state = peer
-        .get(&format!("/_matrix/federation/v1/state_ids/{}?event_id={}", enc(&room), enc(&before_id)))
+        .get(&format!(
+            "/_matrix/federation/v1/state_ids/{}?event_id={}",
+            enc(&room),
+            enc(&before_id)
+        ))
         .await;
-    expect_error(&state, 403, "M_FORBIDDEN", "state of a room whose ACL denies the server");
+    expect_error(
+        &state,
+        403,
+        "M_FORBIDDEN",
+        "state of a room whose ACL denies the server",
+    );
 }

@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 use crate::common::{expect_ok, next_batch, start_federated, sync, Raw, V3};
 
 async fn device_of(raw: &Raw) -> String {
-    let me = expect_ok(raw.call("GET", &format!("{V3}/account/whoami"), None).await, "whoami");
+    let me = expect_ok(
+        raw.call("GET", &format!("{V3}/account/whoami"), None).await,
+        "whoami",
+    );
     me["device_id"].as_str().unwrap().to_owned()
 }
 
@@ -30,19 +33,34 @@ async fn keys_and_to_device_messages_cross_servers() {
         "signed_curve25519:AAAAAg": { "key": "otk-2", "signatures": {} },
     });
     let uploaded = alice
-        .json("POST", &format!("{V3}/keys/upload"), json!({ "device_keys": keys, "one_time_keys": otks }))
+        .json(
+            "POST",
+            &format!("{V3}/keys/upload"),
+            json!({ "device_keys": keys, "one_time_keys": otks }),
+        )
         .await;
     expect_ok(uploaded, "keys/upload");
 
     // Bob's server asks Alice's.
     let queried = expect_ok(
-        bob.json("POST", &format!("{V3}/keys/query"), json!({ "device_keys": { &alice_id: [] } }))
-            .await,
+        bob.json(
+            "POST",
+            &format!("{V3}/keys/query"),
+            json!({ "device_keys": { &alice_id: [] } }),
+        )
+        .await,
         "remote keys/query",
     );
     let device = &queried["device_keys"][&alice_id][&alice_device];
-    assert_eq!(device["keys"][format!("curve25519:{alice_device}")], "curve-key", "{queried}");
-    assert!(queried["failures"].as_object().is_none_or(|f| f.is_empty()), "{queried}");
+    assert_eq!(
+        device["keys"][format!("curve25519:{alice_device}")],
+        "curve-key",
+        "{queried}"
+    );
+    assert!(
+        queried["failures"].as_object().is_none_or(|f| f.is_empty()),
+        "{queried}"
+    );
 
     let claimed = expect_ok(
         bob.json(
@@ -58,7 +76,10 @@ async fn keys_and_to_device_messages_cross_servers() {
         .map(|k| k.values().collect())
         .unwrap_or_default();
     assert_eq!(keys.len(), 1, "{claimed}");
-    assert!(keys[0]["key"] == "otk-1" || keys[0]["key"] == "otk-2", "{claimed}");
+    assert!(
+        keys[0]["key"] == "otk-1" || keys[0]["key"] == "otk-2",
+        "{claimed}"
+    );
 
     // A server that is down is a failure, not an error.
     let gone = expect_ok(

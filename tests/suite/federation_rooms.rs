@@ -49,7 +49,11 @@ async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
     let state = &first["rooms"]["join"][&room];
     assert!(state.is_object(), "bob's sync has the room: {first}");
     let (status, name) = bob
-        .call("GET", &format!("{V3}/rooms/{}/state/m.room.name/", enc(&room)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/state/m.room.name/", enc(&room)),
+            None,
+        )
         .await;
     assert_eq!((status, name["name"].as_str()), (200, Some("Garden")));
     let bob_since = next_batch(&first);
@@ -57,7 +61,9 @@ async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
     // Alice's server relays nothing back to Bob's: it sees his join.
     sync_until(&alice, &alice_since, "bob's join on alice's server", |s| {
         has_event(s, &room, |e| {
-            e["type"] == "m.room.member" && e["state_key"] == bob_id && e["content"]["membership"] == "join"
+            e["type"] == "m.room.member"
+                && e["state_key"] == bob_id
+                && e["content"]["membership"] == "join"
         })
     })
     .await;
@@ -70,9 +76,12 @@ async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
     .await;
     let bob_since = next_batch(&seen);
     send_text(&bob, &room, "t3", "hello alice").await;
-    sync_until(&alice, &alice_since, "bob's message on alice's server", |s| {
-        has_event(s, &room, is_text("hello alice"))
-    })
+    sync_until(
+        &alice,
+        &alice_since,
+        "bob's message on alice's server",
+        |s| has_event(s, &room, is_text("hello alice")),
+    )
     .await;
 
     // State: a topic change by Alice reaches Bob's server's state.
@@ -89,7 +98,11 @@ async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
     })
     .await;
     let (status, topic) = bob
-        .call("GET", &format!("{V3}/rooms/{}/state/m.room.topic/", enc(&room)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/state/m.room.topic/", enc(&room)),
+            None,
+        )
         .await;
     assert_eq!((status, topic["topic"].as_str()), (200, Some("flowers")));
 
@@ -118,12 +131,18 @@ async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
 
     // Bob leaves; Alice's server sees it.
     let left = bob
-        .json("POST", &format!("{V3}/rooms/{}/leave", enc(&room)), json!({}))
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/leave", enc(&room)),
+            json!({}),
+        )
         .await;
     expect_ok(left, "leave");
     sync_until(&alice, &alice_since, "bob's leave on alice's server", |s| {
         has_event(s, &room, |e| {
-            e["type"] == "m.room.member" && e["state_key"] == bob_id && e["content"]["membership"] == "leave"
+            e["type"] == "m.room.member"
+                && e["state_key"] == bob_id
+                && e["content"]["membership"] == "leave"
         })
     })
     .await;
@@ -144,7 +163,9 @@ async fn synapse_user_joins_a_matrix_os_room_and_they_talk() {
     let joined = join_via(&sam, &room, &ours_name).await;
     assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
     sync_until(&alice, &alice_since, "sam's join", |s| {
-        has_event(s, &room, |e| e["type"] == "m.room.member" && e["state_key"] == sam_id)
+        has_event(s, &room, |e| {
+            e["type"] == "m.room.member" && e["state_key"] == sam_id
+        })
     })
     .await;
 
@@ -177,7 +198,13 @@ async fn matrix_os_user_joins_a_synapse_room_and_they_talk() {
         let sam_since = next_batch(&sync(&sam, None, 0).await);
 
         let joined = join_via(&alice, &room, &synapse.server_name).await;
-        assert_eq!(joined.0, 200, "v{version}: {}\n{}", joined.1, synapse.log_tail());
+        assert_eq!(
+            joined.0,
+            200,
+            "v{version}: {}\n{}",
+            joined.1,
+            synapse.log_tail()
+        );
         let alice_since = next_batch(&sync(&alice, None, 0).await);
         sync_until(&sam, &sam_since, "alice's join on synapse", |s| {
             has_event(s, &room, |e| {
@@ -213,12 +240,23 @@ async fn invites_cross_servers_and_can_be_accepted_or_rejected() {
 
     // Accepted: Bob sees the invite with the room's name, and joins by id
     // alone (through the inviter's server).
-    let room = create_room(&alice, json!({ "preset": "private_chat", "name": "Secret" })).await;
+    let room = create_room(
+        &alice,
+        json!({ "preset": "private_chat", "name": "Secret" }),
+    )
+    .await;
     let invited = alice
-        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&room)), json!({ "user_id": bob_id }))
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&room)),
+            json!({ "user_id": bob_id }),
+        )
         .await;
     expect_ok(invited, "remote invite");
-    let seen = sync_until(&bob, &bob_since, "the invite on bob's server", |s| invited_to(s, &room)).await;
+    let seen = sync_until(&bob, &bob_since, "the invite on bob's server", |s| {
+        invited_to(s, &room)
+    })
+    .await;
     let names: Vec<&Value> = seen["rooms"]["invite"][&room]["invite_state"]["events"]
         .as_array()
         .unwrap()
@@ -233,7 +271,11 @@ async fn invites_cross_servers_and_can_be_accepted_or_rejected() {
     assert_eq!(joined.0, 200, "{}", joined.1);
     send_text(&bob, &room, "t1", "thanks for the invite").await;
     let (status, members) = alice
-        .call("GET", &format!("{V3}/rooms/{}/joined_members", enc(&room)), None)
+        .call(
+            "GET",
+            &format!("{V3}/rooms/{}/joined_members", enc(&room)),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert!(members["joined"][&bob_id].is_object(), "{members}");
@@ -241,22 +283,40 @@ async fn invites_cross_servers_and_can_be_accepted_or_rejected() {
     // Rejected: the leave goes through Alice's server and shows on both.
     let other = create_room(&alice, json!({ "preset": "private_chat" })).await;
     let invited = alice
-        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&other)), json!({ "user_id": bob_id }))
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&other)),
+            json!({ "user_id": bob_id }),
+        )
         .await;
     expect_ok(invited, "second remote invite");
-    let seen = sync_until(&bob, &bob_since, "the second invite", |s| invited_to(s, &other)).await;
+    let seen = sync_until(&bob, &bob_since, "the second invite", |s| {
+        invited_to(s, &other)
+    })
+    .await;
     let rejected = bob
-        .json("POST", &format!("{V3}/rooms/{}/leave", enc(&other)), json!({}))
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/leave", enc(&other)),
+            json!({}),
+        )
         .await;
     assert_eq!(rejected.0, 200, "{}", rejected.1);
-    sync_until(&bob, &next_batch(&seen), "the rejection on bob's server", |s| {
-        s["rooms"]["leave"][&other].is_object()
-    })
+    sync_until(
+        &bob,
+        &next_batch(&seen),
+        "the rejection on bob's server",
+        |s| s["rooms"]["leave"][&other].is_object(),
+    )
     .await;
     let (_, member) = alice
         .call(
             "GET",
-            &format!("{V3}/rooms/{}/state/m.room.member/{}", enc(&other), enc(&bob_id)),
+            &format!(
+                "{V3}/rooms/{}/state/m.room.member/{}",
+                enc(&other),
+                enc(&bob_id)
+            ),
             None,
         )
         .await;
@@ -266,7 +326,11 @@ async fn invites_cross_servers_and_can_be_accepted_or_rejected() {
     let third = create_room(&alice, json!({ "preset": "private_chat" })).await;
     let nobody = format!("@nobody:{}", theirs.services.server_name);
     let refused = alice
-        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&third)), json!({ "user_id": nobody }))
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&third)),
+            json!({ "user_id": nobody }),
+        )
         .await;
     assert_eq!(refused.0, 403, "{}", refused.1);
 }
@@ -280,31 +344,51 @@ async fn synapse_and_matrix_os_users_invite_each_other() {
 
     // Sam on Synapse opens a DM with Alice.
     let alice_since = next_batch(&sync(&alice, None, 0).await);
-    let dm = create_room(&sam, json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [alice_id] })).await;
-    sync_until(&alice, &alice_since, "synapse's invite", |s| invited_to(s, &dm)).await;
+    let dm = create_room(
+        &sam,
+        json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [alice_id] }),
+    )
+    .await;
+    sync_until(&alice, &alice_since, "synapse's invite", |s| {
+        invited_to(s, &dm)
+    })
+    .await;
     let joined = alice
         .json("POST", &format!("{V3}/join/{}", enc(&dm)), json!({}))
         .await;
     assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
     let alice_since = next_batch(&sync(&alice, None, 0).await);
     send_text(&sam, &dm, "t1", "hi alice").await;
-    sync_until(&alice, &alice_since, "sam's DM message", |s| has_event(s, &dm, is_text("hi alice"))).await;
+    sync_until(&alice, &alice_since, "sam's DM message", |s| {
+        has_event(s, &dm, is_text("hi alice"))
+    })
+    .await;
 
     // Alice invites Sam to a room on Matrix OS.
     let sam_since = next_batch(&sync(&sam, None, 0).await);
     let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
     let invited = alice
-        .json("POST", &format!("{V3}/rooms/{}/invite", enc(&room)), json!({ "user_id": sam_id }))
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&room)),
+            json!({ "user_id": sam_id }),
+        )
         .await;
     assert_eq!(invited.0, 200, "{}\n{}", invited.1, synapse.log_tail());
-    sync_until(&sam, &sam_since, "alice's invite on synapse", |s| invited_to(s, &room)).await;
+    sync_until(&sam, &sam_since, "alice's invite on synapse", |s| {
+        invited_to(s, &room)
+    })
+    .await;
     let joined = sam
         .json("POST", &format!("{V3}/join/{}", enc(&room)), json!({}))
         .await;
     assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
     let sam_since = next_batch(&sync(&sam, None, 0).await);
     send_text(&alice, &room, "t2", "welcome sam").await;
-    sync_until(&sam, &sam_since, "alice's message on synapse", |s| has_event(s, &room, is_text("welcome sam"))).await;
+    sync_until(&sam, &sam_since, "alice's message on synapse", |s| {
+        has_event(s, &room, is_text("welcome sam"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,15 +414,21 @@ async fn a_synapse_user_dms_an_ai_user_on_matrix_os() {
     let since = next_batch(&sync(&sam, None, 0).await);
     sync_until(&sam, &since, "the AI joins from matrix os", |s| {
         has_event(s, &dm, |e| {
-            e["type"] == "m.room.member" && e["state_key"] == ai && e["content"]["membership"] == "join"
+            e["type"] == "m.room.member"
+                && e["state_key"] == ai
+                && e["content"]["membership"] == "join"
         })
     })
     .await;
-    llm.push(crate::common::llm::text("Hello Sam, from Alice's assistant."));
+    llm.push(crate::common::llm::text(
+        "Hello Sam, from Alice's assistant.",
+    ));
     let since = next_batch(&sync(&sam, None, 0).await);
     send_text(&sam, &dm, "t1", "alice_ai: hello there").await;
     let seen = sync_until(&sam, &since, "the AI's answer on synapse", |s| {
-        has_event(s, &dm, |e| e["sender"] == ai && e["type"] == "m.room.message")
+        has_event(s, &dm, |e| {
+            e["sender"] == ai && e["type"] == "m.room.message"
+        })
     })
     .await;
     let answer = seen["rooms"]["join"][&dm]["timeline"]["events"]
@@ -348,7 +438,10 @@ async fn a_synapse_user_dms_an_ai_user_on_matrix_os() {
         .find(|e| e["sender"] == ai && e["type"] == "m.room.message")
         .unwrap()
         .clone();
-    assert_eq!(answer["content"]["body"], "Hello Sam, from Alice's assistant.");
+    assert_eq!(
+        answer["content"]["body"],
+        "Hello Sam, from Alice's assistant."
+    );
     // Sam is an outsider: his run had the public context and no tools.
     let asked = llm.requests();
     let system = asked[0]["system"].as_str().unwrap_or_default();

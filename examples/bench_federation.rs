@@ -1,0 +1,235 @@
+//! Federation benchmark: two Matrix OS servers on loopback, each with its
+//! TLS federation listener; a user of the second joins a room on the
+//! first. It measures a message's delivery time from a sender on one
+//! server to a long-polling client on the other (paced), then a burst's
+//! throughput (messages sent on the first, received, checked and stored
+//! by the second) and the receiving server's CPU time per PDU. Prints
+//! figures; never fails on a time.
+//!
+//!   cargo run --example bench_federation              # 300 paced, 3,000 burst
+//!   cargo run --example bench_federation -- --quick   # 100 paced, 500 burst
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use support::client::User;
+use support::{cpu_ms, enc, hwm_kib, rss_kib, Api};
+
+mod support;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A federating server: its client API and its process.
+struct Peer {
+    api: Arc<Api>,
+    name: String,
+    process: support::Server,
+}
+
+async fn start(data: &Path) -> Peer {
+    let (port, fed) = (free_port(), free_port());
+    let name = format!("localhost:{fed}");
+    let process = support::spawn(
+        support::server_command(data, port)
+            .env("MATRIXOS_SERVER_NAME", &name)
+            .env("MATRIXOS_FEDERATION_LISTEN", format!("127.0.0.1:{fed}"))
+            .env("MATRIXOS_FEDERATION_IP_RANGE_ALLOWLIST", "127.0.0.0/8")
+            .env("MATRIXOS_FEDERATION_VERIFY_CERTIFICATES", "false")
+            .env("MATRIXOS_TRUSTED_KEY_SERVERS", "")
+            .env("MATRIXOS_AI_ENABLED", "false")
+            .env("MATRIXOS_REGISTRATION", "open")
+            .env("MATRIXOS_RATE_LIMIT_REGISTER", "0"),
+    );
+    let api = Arc::new(Api {
+        http: reqwest::Client::new(),
+        base: format!("http://127.0.0.1:{port}"),
+    });
+    support::wait_ready(&api.http, &api.base).await;
+    Peer { api, name, process }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// Long-polls as `user` until `stop`, noting when each message body of
+/// another sender arrives.
+async fn sync_loop(api: Arc<Api>, user: User, arrivals: Arrivals, stop: Arc<tokio::sync::Notify>) {
+    let filter = r#"{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}"#;
+    let first = api.sync(&user, None, 0, Some(filter)).await;
+    let mut since = first["next_batch"].as_str().unwrap_or_default().to_owned();
+    loop {
+        let poll = api.sync(&user, Some(&since), 30_000, Some(filter));
+        let body: Value = tokio::select! {
+            body = poll => body,
+            _ = stop.notified() => return,
+        };
+        let now = Instant::now();
+        if let Some(rooms) = body["rooms"]["join"].as_object() {
+            let mut seen = arrivals.lock();
+            for room in rooms.values() {
+                for event in room["timeline"]["events"].as_array().into_iter().flatten() {
+                    if event["sender"] != user.id.as_str() {
+                        if let Some(text) = event["content"]["body"].as_str() {
+                            seen.entry(text.to_owned()).or_insert(now);
+                        }
+                    }
+                }
+            }
+        }
+        since = body["next_batch"].as_str().unwrap_or_default().to_owned();
+    }
+}
+
+/// Waits (bounded) until `body` has arrived.
+async fn arrived(arrivals: &Arrivals, body: &str, limit: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(at) = arrivals.lock().get(body) {
+            return Some(*at);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (paced, burst) = if quick { (100, 500) } else { (300, 3000) };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = start(dir_a.path()).await;
+    let mut b = start(dir_b.path()).await;
+
+    let alice = a.api.register("alice").await;
+    let bob = b.api.register("bob").await;
+    let room = a.api.create_room(&alice, &[]).await;
+    let joined_at = Instant::now();
+    b.api
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/_matrix/client/v3/join/{}?server_name={}",
+                enc(&room),
+                enc(&a.name)
+            ),
+            Some(&bob.token),
+            Some(json!({})),
+        )
+        .await;
+    let join_time = joined_at.elapsed();
+
+    let arrivals: Arrivals = Arc::default();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let watcher = tokio::spawn(sync_loop(
+        b.api.clone(),
+        bob.clone(),
+        arrivals.clone(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Paced: delivery time of each message, sender to remote long-poll.
+    let mut delays = Vec::with_capacity(paced);
+    let mut lost = 0;
+    for i in 0..paced {
+        let text = format!("paced {i}");
+        let sent = Instant::now();
+        a.api.send(&alice, &room, &format!("p{i}"), &text).await;
+        match arrived(&arrivals, &text, Duration::from_secs(10)).await {
+            Some(at) => delays.push(at.saturating_duration_since(sent)),
+            None => lost += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    delays.sort();
+
+    // Burst: as fast as the sender's server takes them, eight at a time.
+    let cpu_before = cpu_ms(b.process.id());
+    let started = Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..8 {
+        let (api, alice, room, next) = (a.api.clone(), alice.clone(), room.clone(), next.clone());
+        sends.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= burst {
+                    return;
+                }
+                api.send(&alice, &room, &format!("b{i}"), &format!("burst {i}"))
+                    .await;
+            }
+        });
+    }
+    while sends.join_next().await.is_some() {}
+    let sent_in = started.elapsed();
+    let mut received = 0;
+    let mut last = started;
+    let deadline = Duration::from_secs(120);
+    for i in 0..burst {
+        if let Some(at) = arrived(
+            &arrivals,
+            &format!("burst {i}"),
+            deadline.saturating_sub(started.elapsed()),
+        )
+        .await
+        {
+            received += 1;
+            last = last.max(at);
+        }
+    }
+    let through = last.saturating_duration_since(started);
+    let cpu = cpu_ms(b.process.id()).saturating_sub(cpu_before);
+    let (rss, peak) = (rss_kib(b.process.id()), hwm_kib(b.process.id()));
+    stop.notify_waiters();
+    let _ = watcher.await;
+    let _ = b.process.kill();
+
+    println!("federation benchmark (two Matrix OS servers, loopback, TLS)");
+    println!(
+        "  remote join of a fresh room: {:.1} ms",
+        join_time.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  delivery, sender → remote long-poll ({} paced, {} lost): p50 {:.1} ms, p99 {:.1} ms",
+        paced,
+        lost,
+        percentile(&delays, 0.5).as_secs_f64() * 1000.0,
+        percentile(&delays, 0.99).as_secs_f64() * 1000.0
+    );
+    println!(
+        "  burst of {burst}: sent in {:.2} s, {received} received in {:.2} s: {:.0} PDUs/s end to end",
+        sent_in.as_secs_f64(),
+        through.as_secs_f64(),
+        received as f64 / through.as_secs_f64().max(0.001)
+    );
+    println!(
+        "  receiving server CPU: {:.2} ms per PDU",
+        cpu as f64 / received.max(1) as f64
+    );
+    println!(
+        "  receiving server memory: {:.0} MiB resident, {:.0} MiB peak",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+}
