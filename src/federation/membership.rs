@@ -48,12 +48,7 @@ fn version_of_room_here(s: &Services, room: &RoomId, origin: &ServerName) -> Res
         .rooms
         .record_of(room)
         .map_err(|_| Error::not_found("Unknown room"))?;
-    if !s
-        .rooms
-        .servers_in_room(room)?
-        .iter()
-        .any(|server| *server == s.server_name)
-    {
+    if !s.rooms.servers_in_room(room)?.contains(&s.server_name) {
         return Err(Error::not_found("This server is not in the room"));
     }
     super::acl::check(s, room, origin)?;

@@ -33,14 +33,17 @@ pub(super) struct SenderSignals {
     pub back: Notify,
 }
 
+/// A room's other servers, as read at a state id.
+type ServersAt = (u64, Arc<Vec<OwnedServerName>>);
+
 pub struct Outbox {
     server_name: OwnedServerName,
     /// Destinations to wake once the stream is visible up to a position.
     pending: Mutex<Vec<(u64, Vec<OwnedServerName>)>>,
     pending_added: Notify,
     senders: Mutex<HashMap<OwnedServerName, Arc<SenderSignals>>>,
-    /// short room → (the state id the servers were read at, the servers).
-    servers: Mutex<TwoGen<u64, (u64, Arc<Vec<OwnedServerName>>)>>,
+    /// short room → the servers, and the state id they were read at.
+    servers: Mutex<TwoGen<u64, ServersAt>>,
     pub(super) services: OnceLock<Weak<Services>>,
 }
 

@@ -157,7 +157,7 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
     let (alice, alice_id) = Raw::new(&ours).register("alice").await;
     let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
     let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    let joined = join_via(&bob, &room, &ours.services.server_name.to_string()).await;
+    let joined = join_via(&bob, &room, ours.services.server_name.as_str()).await;
     assert_eq!(joined.0, 200, "{}", joined.1);
     send_text(&alice, &room, "t1", "hello").await;
     let peer = Peer {
@@ -350,7 +350,7 @@ async fn a_server_the_room_acl_denies_is_refused() {
     let (alice, _) = Raw::new(&ours).register("alice").await;
     let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
     let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    let joined = join_via(&bob, &room, &ours.services.server_name.to_string()).await;
+    let joined = join_via(&bob, &room, ours.services.server_name.as_str()).await;
     assert_eq!(joined.0, 200, "{}", joined.1);
     let peer = Peer {
         us: &theirs,
