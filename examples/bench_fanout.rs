@@ -10,14 +10,11 @@
 //!   MATRIXOS_BASELINE_BIN=/path/to/older/matrixos cargo run --example bench_fanout
 //!       # also runs the same load against another build, for comparison
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use serde_json::Value;
-use support::client::User;
+use support::watch::Arrivals;
 use support::{cpu_ms, hwm_kib, rss_kib, Api};
 
 mod support;
@@ -67,43 +64,15 @@ fn start(bin: Option<&Path>, data: &Path, port: u16) -> support::Server {
     )
 }
 
+/// Each user's sync filter: recent events, members lazily, no presence.
+const FILTER: &str = r#"{"room":{"timeline":{"limit":50},"state":{"lazy_load_members":true}},"presence":{"not_types":["*"]}}"#;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
-}
-
-/// When each watched event reached the user watching for it.
-type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
-
-/// Long-polls as `user` until `stop`, noting arrivals of message bodies.
-async fn sync_loop(api: Arc<Api>, user: User, arrivals: Arrivals, stop: Arc<tokio::sync::Notify>) {
-    let filter = r#"{"room":{"timeline":{"limit":50},"state":{"lazy_load_members":true}},"presence":{"not_types":["*"]}}"#;
-    let first = api.sync(&user, None, 0, Some(filter)).await;
-    let mut since = first["next_batch"].as_str().unwrap_or_default().to_owned();
-    loop {
-        let poll = api.sync(&user, Some(&since), 30_000, Some(filter));
-        let body: Value = tokio::select! {
-            body = poll => body,
-            _ = stop.notified() => return,
-        };
-        let now = Instant::now();
-        if let Some(rooms) = body["rooms"]["join"].as_object() {
-            let mut seen = arrivals.lock();
-            for room in rooms.values() {
-                for event in room["timeline"]["events"].as_array().into_iter().flatten() {
-                    if event["sender"] != user.id.as_str() {
-                        if let Some(body) = event["content"]["body"].as_str() {
-                            seen.entry(body.to_owned()).or_insert(now);
-                        }
-                    }
-                }
-            }
-        }
-        since = body["next_batch"].as_str().unwrap_or_default().to_owned();
-    }
 }
 
 async fn run(bin: Option<&Path>, load: &Load) -> Figures {
@@ -143,9 +112,10 @@ async fn run(bin: Option<&Path>, load: &Load) -> Figures {
     let stop = Arc::new(tokio::sync::Notify::new());
     let mut loops = Vec::new();
     for user in &users {
-        loops.push(tokio::spawn(sync_loop(
+        loops.push(tokio::spawn(support::watch::sync_loop(
             api.clone(),
             user.clone(),
+            FILTER,
             arrivals.clone(),
             stop.clone(),
         )));

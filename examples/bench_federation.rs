@@ -9,14 +9,12 @@
 //!   cargo run --example bench_federation              # 300 paced, 3,000 burst
 //!   cargo run --example bench_federation -- --quick   # 100 paced, 500 burst
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use serde_json::{json, Value};
-use support::client::User;
+use serde_json::json;
+use support::watch::Arrivals;
 use support::{cpu_ms, enc, hwm_kib, rss_kib, Api};
 
 mod support;
@@ -58,43 +56,15 @@ async fn start(data: &Path) -> Peer {
     Peer { api, name, process }
 }
 
+/// The watcher's sync filter: a whole burst in one answer, no presence.
+const FILTER: &str = r#"{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}"#;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
-}
-
-type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
-
-/// Long-polls as `user` until `stop`, noting when each message body of
-/// another sender arrives.
-async fn sync_loop(api: Arc<Api>, user: User, arrivals: Arrivals, stop: Arc<tokio::sync::Notify>) {
-    let filter = r#"{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}"#;
-    let first = api.sync(&user, None, 0, Some(filter)).await;
-    let mut since = first["next_batch"].as_str().unwrap_or_default().to_owned();
-    loop {
-        let poll = api.sync(&user, Some(&since), 30_000, Some(filter));
-        let body: Value = tokio::select! {
-            body = poll => body,
-            _ = stop.notified() => return,
-        };
-        let now = Instant::now();
-        if let Some(rooms) = body["rooms"]["join"].as_object() {
-            let mut seen = arrivals.lock();
-            for room in rooms.values() {
-                for event in room["timeline"]["events"].as_array().into_iter().flatten() {
-                    if event["sender"] != user.id.as_str() {
-                        if let Some(text) = event["content"]["body"].as_str() {
-                            seen.entry(text.to_owned()).or_insert(now);
-                        }
-                    }
-                }
-            }
-        }
-        since = body["next_batch"].as_str().unwrap_or_default().to_owned();
-    }
 }
 
 /// Waits (bounded) until `body` has arrived.
@@ -140,9 +110,10 @@ async fn main() {
 
     let arrivals: Arrivals = Arc::default();
     let stop = Arc::new(tokio::sync::Notify::new());
-    let watcher = tokio::spawn(sync_loop(
+    let watcher = tokio::spawn(support::watch::sync_loop(
         b.api.clone(),
         bob.clone(),
+        FILTER,
         arrivals.clone(),
         stop.clone(),
     ));

@@ -2,6 +2,7 @@
 //! reading its memory from /proc.
 
 pub mod client;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

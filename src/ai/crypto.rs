@@ -239,15 +239,10 @@ async fn claim_keys(
         .into_iter()
         .partition(|(u, _, _)| s.accounts.is_local(u));
     let mut claimed = s.keys.claim(&local).await?;
-    let mut remote: BTreeMap<OwnedServerName, crate::federation::user_keys::Claims> =
+    let mut remote: crate::federation::ByServer<OwnedDeviceId, ruma::OneTimeKeyAlgorithm> =
         BTreeMap::new();
     for (user, device, algorithm) in others {
-        remote
-            .entry(user.server_name().to_owned())
-            .or_default()
-            .entry(user)
-            .or_default()
-            .insert(device, algorithm.as_str().into());
+        crate::federation::add_by_server(&mut remote, user, device, algorithm.as_str().into());
     }
     for (server, claims) in remote {
         match crate::federation::user_keys::claim_remote(s, &server, claims).await {
@@ -353,12 +348,7 @@ pub async fn encrypt(
         let messages = local;
         let mut remote: crate::federation::edus::ToDeviceByServer = BTreeMap::new();
         for (user, device, content) in others {
-            remote
-                .entry(user.server_name().to_owned())
-                .or_default()
-                .entry(user)
-                .or_default()
-                .insert(device, content);
+            crate::federation::add_by_server(&mut remote, user, device, content);
         }
         if !remote.is_empty() {
             let message_id = format!("{}.{txn}", ai.localpart());

@@ -175,19 +175,14 @@ async fn claim(
     req: Ruma<claim_keys::v3::Request>,
 ) -> Result<claim_keys::v3::Response> {
     let mut local = Vec::new();
-    let mut remote: BTreeMap<ruma::OwnedServerName, crate::federation::user_keys::Claims> =
+    let mut remote: crate::federation::ByServer<OwnedDeviceId, OneTimeKeyAlgorithm> =
         BTreeMap::new();
     for (user, devices) in req.body.one_time_keys {
         for (device, algorithm) in devices {
             if s.accounts.is_local(&user) {
                 local.push((user.clone(), device, algorithm.to_string()));
             } else {
-                remote
-                    .entry(user.server_name().to_owned())
-                    .or_default()
-                    .entry(user.clone())
-                    .or_default()
-                    .insert(device, algorithm);
+                crate::federation::add_by_server(&mut remote, user.clone(), device, algorithm);
             }
         }
     }
@@ -248,12 +243,12 @@ async fn send_to_device(
             if s.accounts.is_local(&user) {
                 messages.push((user.clone(), device.to_string(), content));
             } else {
-                remote
-                    .entry(user.server_name().to_owned())
-                    .or_default()
-                    .entry(user.clone())
-                    .or_default()
-                    .insert(device.to_string(), content);
+                crate::federation::add_by_server(
+                    &mut remote,
+                    user.clone(),
+                    device.to_string(),
+                    content,
+                );
             }
         }
     }

@@ -127,10 +127,7 @@ fn event_in_room(s: &Services, room: &RoomId, event: &EventId) -> Result<bool> {
 
 /// To-device messages for other servers: server → user → device (or
 /// `*`) → content.
-pub type ToDeviceByServer = std::collections::BTreeMap<
-    ruma::OwnedServerName,
-    std::collections::BTreeMap<OwnedUserId, std::collections::BTreeMap<String, Value>>,
->;
+pub type ToDeviceByServer = super::ByServer<String, Value>;
 
 /// Most to-device messages one EDU from another server delivers.
 const MAX_TO_DEVICE: usize = 1000;

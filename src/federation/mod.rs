@@ -80,6 +80,27 @@ impl Federation {
     }
 }
 
+/// Per server, per user of that server, per key (device): what a request
+/// to each other server carries.
+pub type ByServer<K, V> = std::collections::BTreeMap<
+    OwnedServerName,
+    std::collections::BTreeMap<ruma::OwnedUserId, std::collections::BTreeMap<K, V>>,
+>;
+
+/// Adds `value` for `user`'s `key` under the user's server.
+pub fn add_by_server<K: Ord, V>(
+    map: &mut ByServer<K, V>,
+    user: ruma::OwnedUserId,
+    key: K,
+    value: V,
+) {
+    map.entry(user.server_name().to_owned())
+        .or_default()
+        .entry(user)
+        .or_default()
+        .insert(key, value);
+}
+
 /// Every federation endpoint.
 pub fn routes() -> Router<Arc<Services>> {
     server_keys::routes()

@@ -56,16 +56,39 @@ pub async fn join(
     servers: &[OwnedServerName],
     reason: Option<&str>,
 ) -> Result<()> {
-    let mut last = Error::not_found("No server to join the room through");
+    through_first(s, user, room, servers, Change::Join, reason).await
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Join,
+    Leave,
+}
+
+/// Makes the change through each of `servers` (not this one, at most
+/// [`MAX_TRIES`]) until one takes it; the last failure otherwise.
+async fn through_first(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    change: Change,
+    reason: Option<&str>,
+) -> Result<()> {
+    let mut last = Error::not_found("No server to go through to the room");
     for server in servers
         .iter()
         .filter(|server| **server != s.server_name)
         .take(MAX_TRIES)
     {
-        match join_through(s, user, room, server, reason).await {
+        let attempt = match change {
+            Change::Join => join_through(s, user, room, server, reason).await,
+            Change::Leave => leave_through(s, user, room, server, reason).await,
+        };
+        match attempt {
             Ok(()) => return Ok(()),
             Err(e) => {
-                tracing::info!(%room, %server, error = %e, "remote join failed");
+                tracing::info!(%room, %server, error = %e, ?change, "remote membership failed");
                 last = e;
             }
         }
@@ -196,21 +219,7 @@ pub async fn leave(
     servers: &[OwnedServerName],
     reason: Option<&str>,
 ) -> Result<()> {
-    let mut last = Error::not_found("No server to leave the room through");
-    for server in servers
-        .iter()
-        .filter(|server| **server != s.server_name)
-        .take(MAX_TRIES)
-    {
-        match leave_through(s, user, room, server, reason).await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                tracing::info!(%room, %server, error = %e, "remote leave failed");
-                last = e;
-            }
-        }
-    }
-    Err(last)
+    through_first(s, user, room, servers, Change::Leave, reason).await
 }
 
 async fn leave_through(

@@ -26,6 +26,16 @@ pub struct E2eeKeys {
     upload_lock: Mutex<()>,
 }
 
+/// The record of a to-device transaction a device sent.
+fn to_device_txn(sender: &UserId, device: &DeviceId, txn_id: &str) -> [String; 4] {
+    [
+        sender.to_string(),
+        device.to_string(),
+        "to_device".to_owned(),
+        txn_id.to_owned(),
+    ]
+}
+
 fn dev_key(user: &UserId, device: &DeviceId) -> (String, String) {
     (user.to_string(), device.to_string())
 }
@@ -249,13 +259,7 @@ impl E2eeKeys {
     /// Queues to-device messages; `*` means every device of the user.
     /// Whether a to-device transaction was already taken.
     pub fn to_device_sent(&self, sender: &UserId, device: &DeviceId, txn_id: &str) -> Result<bool> {
-        let txn_key = [
-            sender.to_string(),
-            device.to_string(),
-            "to_device".to_owned(),
-            txn_id.to_owned(),
-        ];
-        Ok(TO_DEVICE_TXNS.contains(&self.store.db, &txn_key)?)
+        Ok(TO_DEVICE_TXNS.contains(&self.store.db, &to_device_txn(sender, device, txn_id))?)
     }
 
     /// Idempotent per sender device and transaction id. Messages for a
@@ -270,12 +274,7 @@ impl E2eeKeys {
         messages: Vec<(OwnedUserId, String, Value)>,
         devices_of: impl Fn(&UserId) -> Result<Vec<OwnedDeviceId>>,
     ) -> Result<()> {
-        let txn_key = [
-            sender.to_string(),
-            sender_device.to_string(),
-            "to_device".to_owned(),
-            txn_id.to_owned(),
-        ];
+        let txn_key = to_device_txn(sender, sender_device, txn_id);
         if TO_DEVICE_TXNS.contains(&self.store.db, &txn_key)? {
             return Ok(());
         }

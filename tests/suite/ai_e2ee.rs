@@ -75,6 +75,33 @@ async fn stored_event(raw: &Raw, room: &OwnedRoomId, event: &str) -> Value {
     )
 }
 
+/// Creates an encrypted DM with `ai` and syncs until the AI has joined
+/// and the client knows the room is encrypted.
+async fn encrypted_dm(client: &Client, ai: &str) -> OwnedRoomId {
+    let ai = UserId::parse(ai).unwrap();
+    let mut create = create_room::v3::Request::new();
+    create.invite = vec![ai.clone()];
+    create.is_direct = true;
+    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
+        RoomEncryptionEventContent::with_recommended_defaults(),
+    )
+    .to_raw_any()];
+    let room = client
+        .create_room(create)
+        .await
+        .expect("create encrypted room");
+    for _ in 0..MAX_SYNCS {
+        client.sync_once(settings()).await.expect("sync");
+        let member = room.get_member_no_sync(&ai).await.expect("member");
+        if member.is_some_and(|m| m.membership().as_str() == "join")
+            && room.encryption_state().is_encrypted()
+        {
+            return room.room_id().to_owned();
+        }
+    }
+    panic!("the AI never joined the encrypted room");
+}
+
 async fn send(client: &Client, room: &OwnedRoomId, body: &str) {
     let room = client.get_room(room).expect("room");
     let sent = room
@@ -136,33 +163,7 @@ async fn encrypted_conversation_with_the_ai_survives_a_restart() {
         "AI one-time keys: {claim}"
     );
 
-    let mut create = create_room::v3::Request::new();
-    create.invite = vec![UserId::parse(AI).unwrap()];
-    create.is_direct = true;
-    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
-        RoomEncryptionEventContent::with_recommended_defaults(),
-    )
-    .to_raw_any()];
-    let room = client
-        .create_room(create)
-        .await
-        .expect("create encrypted room");
-    let room_id = room.room_id().to_owned();
-    let mut joined = false;
-    for _ in 0..MAX_SYNCS {
-        client.sync_once(settings()).await.expect("sync");
-        let member = room
-            .get_member_no_sync(&UserId::parse(AI).unwrap())
-            .await
-            .expect("member");
-        if member.is_some_and(|m| m.membership().as_str() == "join")
-            && room.encryption_state().is_encrypted()
-        {
-            joined = true;
-            break;
-        }
-    }
-    assert!(joined, "the AI joined the encrypted room");
+    let room_id = encrypted_dm(&client, AI).await;
 
     llm.push(text("I read you: pineapple."));
     send(&client, &room_id, "The secret word is pineapple").await;
@@ -220,34 +221,7 @@ async fn an_ai_user_talks_encrypted_with_a_user_of_another_server() {
         .await
         .expect("first sync uploads keys");
 
-    let mut create = create_room::v3::Request::new();
-    create.invite = vec![UserId::parse(&ai).unwrap()];
-    create.is_direct = true;
-    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
-        RoomEncryptionEventContent::with_recommended_defaults(),
-    )
-    .to_raw_any()];
-    let room = client
-        .create_room(create)
-        .await
-        .expect("create encrypted room");
-    let room_id = room.room_id().to_owned();
-    let mut joined = false;
-    for _ in 0..MAX_SYNCS {
-        client.sync_once(settings()).await.expect("sync");
-        let member = room
-            .get_member_no_sync(&UserId::parse(&ai).unwrap())
-            .await
-            .expect("member");
-        if member.is_some_and(|m| m.membership().as_str() == "join") {
-            joined = true;
-            break;
-        }
-    }
-    assert!(
-        joined,
-        "the AI joined the encrypted room from the other server"
-    );
+    let room_id = encrypted_dm(&client, &ai).await;
 
     llm.push(text("Across servers: mango."));
     send(&client, &room_id, "alice_ai: the secret word is mango").await;
