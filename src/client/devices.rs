@@ -39,7 +39,11 @@ pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceI
         positions.push(s.keys.delete_device_keys_into(&mut batch, user, device)?);
     }
     let wake = Wake::sharers(&s.store.db, user)?;
-    s.store.commit(batch, positions, wake).await
+    s.store.commit(batch, positions, wake).await?;
+    for device in devices {
+        crate::federation::edus::send_device_list_update(s, user, device, None).await?;
+    }
+    Ok(())
 }
 
 /// The longest device id a client may choose (Synapse's limit): it is part

@@ -47,16 +47,35 @@ async fn upload(
     req: Ruma<upload_keys::v3::Request>,
 ) -> Result<upload_keys::v3::Response> {
     let (caller, body) = (req.caller, req.body);
+    let device_keys = body.device_keys.as_ref().map(json_of).transpose()?;
+    let new_keys = match &device_keys {
+        Some(keys) => {
+            s.keys
+                .device_keys(&caller.user_id, &caller.device_id)?
+                .as_ref()
+                != Some(keys)
+        }
+        None => false,
+    };
     let counts = s
         .keys
         .upload(
             &caller.user_id,
             &caller.device_id,
-            body.device_keys.as_ref().map(json_of).transpose()?,
+            device_keys.clone(),
             key_map(&body.one_time_keys)?,
             key_map(&body.fallback_keys)?,
         )
         .await?;
+    if new_keys {
+        crate::federation::edus::send_device_list_update(
+            &s,
+            &caller.user_id,
+            &caller.device_id,
+            device_keys,
+        )
+        .await?;
+    }
     let counts = counts
         .into_iter()
         .map(|(algorithm, n)| {

@@ -49,6 +49,9 @@ pub async fn handle_edu(s: &Services, origin: &ServerName, raw: &RawJsonValue) {
             "m.typing" => typing(s, origin, edu.content).await,
             "m.receipt" => receipts(s, origin, edu.content).await,
             "m.direct_to_device" => direct_to_device(s, origin, edu.content).await,
+            "m.device_list_update" | "m.signing_key_update" => {
+                device_list_changed(s, origin, edu.content).await
+            }
             other => {
                 tracing::debug!(%origin, edu_type = other, "EDU type not handled");
                 Ok(())
@@ -193,6 +196,63 @@ pub async fn send_to_device(
                 "messages": messages,
             },
         });
+        s.federation.outbox.queue_edu(s, &server, &edu).await?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct DeviceListUpdate {
+    user_id: OwnedUserId,
+}
+
+/// Another server's user changed their devices or cross-signing keys:
+/// this server keeps none of their keys (it asks their server each time),
+/// so it only tells the local users who share a room with them to ask
+/// again (`device_lists.changed` in `/sync`).
+async fn device_list_changed(
+    s: &Services,
+    origin: &ServerName,
+    content: &RawJsonValue,
+) -> Result<()> {
+    let update: DeviceListUpdate = serde_json::from_str(content.get())?;
+    if update.user_id.server_name() != origin {
+        tracing::info!(%origin, user = %update.user_id, "device list of another server's user dropped");
+        return Ok(());
+    }
+    let mut batch = matrixos_storage::Batch::new();
+    let position = s.keys.mark_changed(&mut batch, &update.user_id);
+    let wake = crate::store::Wake::sharers(&s.store.db, &update.user_id)?;
+    s.store.commit(batch, vec![position], wake).await
+}
+
+/// Tells the servers that share a room with a local user that one of
+/// their devices changed (`keys`) or went away (`None`). The `prev_id`
+/// chain is left empty, which makes receivers fetch the whole list again
+/// (`/user/devices`).
+pub async fn send_device_list_update(
+    s: &Services,
+    user: &UserId,
+    device: &ruma::DeviceId,
+    keys: Option<Value>,
+) -> Result<()> {
+    let mut content = json!({
+        "user_id": user,
+        "device_id": device,
+        "stream_id": s.store.position(),
+        "prev_id": [],
+        "deleted": keys.is_none(),
+    });
+    if let Some(keys) = keys {
+        content["keys"] = keys;
+    }
+    let edu = json!({ "edu_type": "m.device_list_update", "content": content });
+    let mut servers = std::collections::BTreeSet::new();
+    for room in s.rooms.joined_rooms(user)? {
+        servers.extend(s.rooms.servers_in_room(&room)?);
+    }
+    servers.remove(&s.server_name);
+    for server in servers {
         s.federation.outbox.queue_edu(s, &server, &edu).await?;
     }
     Ok(())

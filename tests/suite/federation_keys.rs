@@ -1,10 +1,13 @@
 //! End-to-end encryption keys across servers: a user's device keys and
 //! one-time keys reach a user of another server through `/keys/query` and
-//! `/keys/claim`, and to-device messages go both ways as EDUs.
+//! `/keys/claim`, to-device messages go both ways as EDUs, and a device
+//! change reaches the users of other servers who share a room.
 
 use serde_json::{json, Value};
 
-use crate::common::{expect_ok, next_batch, start_federated, sync, Raw, V3};
+use crate::common::rooms::sync_until;
+use crate::common::{create_room, expect_ok, next_batch, start_federated, sync, Raw, V3};
+use crate::federation_rooms::join_via;
 
 async fn device_of(raw: &Raw) -> String {
     let me = expect_ok(
@@ -20,6 +23,11 @@ async fn keys_and_to_device_messages_cross_servers() {
     let (alice, alice_id) = Raw::new(&ours).register("alice").await;
     let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
     let alice_device = device_of(&alice).await;
+    // They share a room, so Bob's server hears of Alice's device changes.
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let joined = join_via(&bob, &room, ours.services.server_name.as_str()).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    let bob_before_keys = next_batch(&sync(&bob, None, 0).await);
 
     let keys = json!({
         "user_id": alice_id,
@@ -40,6 +48,17 @@ async fn keys_and_to_device_messages_cross_servers() {
         )
         .await;
     expect_ok(uploaded, "keys/upload");
+    sync_until(
+        &bob,
+        &bob_before_keys,
+        "alice's device change on bob's server",
+        |s| {
+            s["device_lists"]["changed"]
+                .as_array()
+                .is_some_and(|users| users.iter().any(|u| u == &json!(alice_id)))
+        },
+    )
+    .await;
 
     // Bob's server asks Alice's.
     let queried = expect_ok(
