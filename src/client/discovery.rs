@@ -54,6 +54,10 @@ async fn well_known_server(
     s: Arc<Services>,
     _: Ruma<discover_server::Request>,
 ) -> Result<discover_server::Response> {
+    // A server name with a port is already where peers connect.
+    if s.server_name.port().is_some() {
+        return Ok(discover_server::Response::new(s.server_name.clone()));
+    }
     let port = s.config.federation_listen.map_or(8448, |a| a.port());
     let server = ServerName::parse(format!("{}:{port}", s.server_name))
         .map_err(|e| Error::internal(format!("server name: {e}")))?;

@@ -389,3 +389,15 @@ async fn a_notary_fetches_few_servers_per_request() {
         "{second}"
     );
 }
+
+#[tokio::test]
+async fn well_known_server_names_where_peers_connect() {
+    let server = start_federated().await;
+    let (status, body) = unsigned(&server, "GET", "/.well-known/matrix/server", None).await;
+    assert_eq!(status, 200, "{body}");
+    // The name already carries the federation port: it is the answer.
+    assert_eq!(
+        body["m.server"],
+        json!(server.services.server_name.to_string())
+    );
+}
