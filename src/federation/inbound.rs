@@ -15,21 +15,28 @@ use serde_json::value::RawValue as RawJsonValue;
 
 use super::pdu_check::{self, rules_of};
 use crate::error::{Error, Result};
-use crate::rooms::remote::RemotePdu;
+use crate::rooms::remote::{Durable, RemotePdu};
 use crate::rooms::Verdict;
 use crate::services::Services;
 
 /// Most prev events fetched for one PDU.
 const MAX_MISSING: u32 = 20;
 
-/// A PDU of a transaction: its id, and how it fared (`Err` is the reason
-/// it was refused). `None` when it names no room this server is in, as
-/// Synapse does: such a PDU is left out of the answer.
+/// How a PDU of a transaction fared: its id, the outcome (`Err` is the
+/// reason it was refused), and the write to wait for before answering.
+pub struct Handled {
+    pub event_id: OwnedEventId,
+    pub outcome: std::result::Result<(), String>,
+    pub durable: Option<Durable>,
+}
+
+/// Takes a PDU of a transaction. `None` when it names no room this server
+/// is in, as Synapse does: such a PDU is left out of the answer.
 pub async fn handle_pdu(
     s: &Arc<Services>,
     origin: &ServerName,
     raw: &RawJsonValue,
-) -> Option<(OwnedEventId, std::result::Result<(), String>)> {
+) -> Option<Handled> {
     let object = match pdu_check::parse(raw) {
         Ok(object) => object,
         Err(e) => {
@@ -48,46 +55,58 @@ pub async fn handle_pdu(
     let event_id = rules_of(&version)
         .ok()
         .and_then(|rules| matrixos_federation::event_id_for_pdu(&object, &rules).ok())?;
-    let result = take_pdu(s, origin, &room, &version, object).await;
-    if let Err(e) = &result {
-        tracing::info!(%origin, event = %event_id, error = %e, "PDU refused");
-    }
-    Some((event_id, result.map_err(|e| e.message)))
+    let (outcome, durable) = match take_pdu(s, origin, &room, &version, object).await {
+        Ok(durable) => (Ok(()), durable),
+        Err(e) => {
+            tracing::info!(%origin, event = %event_id, error = %e, "PDU refused");
+            (Err(e.message), None)
+        }
+    };
+    Some(Handled {
+        event_id,
+        outcome,
+        durable,
+    })
 }
 
-/// Checks and appends one PDU, fetching what it builds on.
+/// Checks and appends one PDU, fetching what it builds on; answers the
+/// write to wait for.
 async fn take_pdu(
     s: &Arc<Services>,
     origin: &ServerName,
     room: &RoomId,
     version: &RoomVersionId,
     object: CanonicalJsonObject,
-) -> Result<()> {
+) -> Result<Option<Durable>> {
     super::acl::check(s, room, origin)?;
     let remote = pdu_check::verified(s, version, object).await?;
     super::acl::check(s, room, remote.pdu.sender.server_name())?;
     if s.rooms.in_dag(remote.event_id())? {
-        return Ok(());
+        return Ok(None);
     }
     fetch_missing_prevs(s, origin, room, version, &remote).await?;
-    append(s, origin, room, version, remote).await
+    append(s, origin, room, version, remote).await.map(Some)
 }
 
-/// Appends a checked PDU whose prev events are known.
+/// Appends a checked PDU whose prev events are known, without waiting for
+/// the write (the PDUs of a transaction are written together).
 async fn append(
     s: &Arc<Services>,
     origin: &ServerName,
     room: &RoomId,
     version: &RoomVersionId,
     remote: RemotePdu,
-) -> Result<()> {
+) -> Result<Durable> {
     fetch_missing_auth(s, origin, room, version, &remote).await?;
-    let appended = s.rooms.append_remote(room, remote).await?;
+    let (appended, durable) = s.rooms.stage_remote(room, remote).await?;
     match appended.verdict {
-        Verdict::Rejected => Err(Error::forbidden(
-            appended.reason.unwrap_or_else(|| "rejected".to_owned()),
-        )),
-        _ => Ok(()),
+        Verdict::Rejected => {
+            durable.await?;
+            Err(Error::forbidden(
+                appended.reason.unwrap_or_else(|| "rejected".to_owned()),
+            ))
+        }
+        _ => Ok(durable),
     }
 }
 
@@ -168,7 +187,11 @@ async fn fetch_missing_prevs(
             continue;
         }
         let id = event.event_id().clone();
-        if let Err(e) = Box::pin(append(s, origin, room, version, event)).await {
+        let appended = match Box::pin(append(s, origin, room, version, event)).await {
+            Ok(durable) => durable.await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = appended {
             tracing::info!(%origin, event = %id, error = %e, "missing event refused");
         }
     }

@@ -65,10 +65,17 @@ async fn transaction(s: Arc<Services>, req: Ruma<send::Request>) -> Result<send:
     }
     super::sender::forget_backoff(&s, &origin).await?;
     let mut results = BTreeMap::new();
+    let mut writes = Vec::new();
     for raw in &body.pdus {
-        if let Some((event, result)) = handle_pdu(&s, &origin, raw).await {
-            results.insert(event, result);
+        if let Some(handled) = handle_pdu(&s, &origin, raw).await {
+            results.insert(handled.event_id, handled.outcome);
+            writes.extend(handled.durable);
         }
+    }
+    // Answered only once every accepted PDU is durable: a failed write
+    // fails the transaction, which the origin then sends again.
+    for write in writes {
+        write.await?;
     }
     for edu in &body.edus {
         super::edus::handle_edu(&s, &origin, edu.json()).await;

@@ -30,6 +30,9 @@ pub struct RemotePdu {
     stored: Vec<u8>,
 }
 
+/// A write on its way to the disk.
+pub type Durable = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
 /// The outcome of appending a PDU from elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -99,12 +102,27 @@ impl Rooms {
         room: &RoomId,
         remote: RemotePdu,
     ) -> Result<Appended> {
+        let (appended, durable) = self.stage_remote(room, remote).await?;
+        durable.await?;
+        Ok(appended)
+    }
+
+    /// [`Self::append_remote`] without waiting for the write: the event is
+    /// judged and the room's head moved on (later events may build on it at
+    /// once); the future resolves when it is durable. A PDU already known
+    /// is judged as it was, with nothing to wait for.
+    pub async fn stage_remote(
+        self: &Arc<Self>,
+        room: &RoomId,
+        remote: RemotePdu,
+    ) -> Result<(Appended, Durable)> {
         let lock = self.lock(room);
         let guard = lock.lock().await;
         let (short_room, _) = self.record_of(room)?;
         if let Some(short) = self.short_event(remote.event_id())? {
             if !self.is_outlier(short)? {
-                return self.judged(short, remote.event_id().clone());
+                let judged = self.judged(short, remote.event_id().clone())?;
+                return Ok((judged, Box::pin(std::future::ready(Ok(())))));
             }
         }
         let head = self
@@ -124,17 +142,23 @@ impl Rooms {
             Ok((staged, batch))
         })
         .await?;
-        drop(guard);
         let positions = staged.position.into_iter().collect();
-        if let Err(e) = self.store.commit(batch, positions, staged.wake).await {
-            self.forget_head(short_room);
-            return Err(e);
-        }
-        Ok(Appended {
+        let commit = self.store.commit(batch, positions, staged.wake);
+        drop(guard);
+        let rooms = self.clone();
+        let durable = async move {
+            let result = commit.await;
+            if result.is_err() {
+                rooms.forget_head(short_room);
+            }
+            result
+        };
+        let appended = Appended {
             event_id: remote.pdu.event_id,
             verdict: staged.verdict,
             reason: staged.reason,
-        })
+        };
+        Ok((appended, Box::pin(durable)))
     }
 
     /// Stores events of a room this server is in as outliers (auth events
