@@ -247,13 +247,33 @@ pub async fn send_device_list_update(
         content["keys"] = keys;
     }
     let edu = json!({ "edu_type": "m.device_list_update", "content": content });
+    to_sharing_servers(s, user, &edu).await
+}
+
+/// Tells the servers that share a room with a local user of their new
+/// master and self-signing keys (never the user-signing key).
+pub async fn send_signing_key_update(s: &Services, user: &UserId) -> Result<()> {
+    let keys = s.cross_signing.stored(user)?;
+    let mut content = json!({ "user_id": user });
+    if let Some(master) = keys.master {
+        content["master_key"] = master;
+    }
+    if let Some(self_signing) = keys.self_signing {
+        content["self_signing_key"] = self_signing;
+    }
+    let edu = json!({ "edu_type": "m.signing_key_update", "content": content });
+    to_sharing_servers(s, user, &edu).await
+}
+
+/// Queues an EDU for every other server that shares a room with `user`.
+async fn to_sharing_servers(s: &Services, user: &UserId, edu: &Value) -> Result<()> {
     let mut servers = std::collections::BTreeSet::new();
     for room in s.rooms.joined_rooms(user)? {
         servers.extend(s.rooms.servers_in_room(&room)?);
     }
     servers.remove(&s.server_name);
     for server in servers {
-        s.federation.outbox.queue_edu(s, &server, &edu).await?;
+        s.federation.outbox.queue_edu(s, &server, edu).await?;
     }
     Ok(())
 }

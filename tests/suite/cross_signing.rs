@@ -56,14 +56,14 @@ fn cs_key(user: &str, usage: &str, key: &Key) -> Value {
 }
 
 /// A user's three cross-signing keys.
-struct Identity {
+pub(crate) struct Identity {
     master: Key,
     ssk: Key,
     usk: Key,
 }
 
 impl Identity {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             master: Key::new(),
             ssk: Key::new(),
@@ -71,7 +71,7 @@ impl Identity {
         }
     }
 
-    fn upload_body(&self, user: &str) -> Value {
+    pub(crate) fn upload_body(&self, user: &str) -> Value {
         json!({
             "master_key": cs_key(user, "master", &self.master),
             "self_signing_key": sign(cs_key(user, "self_signing", &self.ssk), user, &self.master),

@@ -60,6 +60,30 @@ async fn keys_and_to_device_messages_cross_servers() {
     )
     .await;
 
+    // New cross-signing keys reach Bob's server too, and his queries show
+    // Alice's master key.
+    let bob_before_identity = next_batch(&sync(&bob, None, 0).await);
+    let identity = crate::cross_signing::Identity::new();
+    let uploaded = alice
+        .json(
+            "POST",
+            &format!("{V3}/keys/device_signing/upload"),
+            identity.upload_body(&alice_id),
+        )
+        .await;
+    expect_ok(uploaded, "cross-signing keys");
+    sync_until(
+        &bob,
+        &bob_before_identity,
+        "alice's new identity on bob's server",
+        |s| {
+            s["device_lists"]["changed"]
+                .as_array()
+                .is_some_and(|users| users.iter().any(|u| u == &json!(alice_id)))
+        },
+    )
+    .await;
+
     // Bob's server asks Alice's.
     let queried = expect_ok(
         bob.json(
