@@ -48,17 +48,7 @@ async fn keys_and_to_device_messages_cross_servers() {
         )
         .await;
     expect_ok(uploaded, "keys/upload");
-    sync_until(
-        &bob,
-        &bob_before_keys,
-        "alice's device change on bob's server",
-        |s| {
-            s["device_lists"]["changed"]
-                .as_array()
-                .is_some_and(|users| users.iter().any(|u| u == &json!(alice_id)))
-        },
-    )
-    .await;
+    sees_keys_change(&bob, &bob_before_keys, &alice_id, "alice's device change").await;
 
     // New cross-signing keys reach Bob's server too, and his queries show
     // Alice's master key.
@@ -72,15 +62,11 @@ async fn keys_and_to_device_messages_cross_servers() {
         )
         .await;
     expect_ok(uploaded, "cross-signing keys");
-    sync_until(
+    sees_keys_change(
         &bob,
         &bob_before_identity,
-        "alice's new identity on bob's server",
-        |s| {
-            s["device_lists"]["changed"]
-                .as_array()
-                .is_some_and(|users| users.iter().any(|u| u == &json!(alice_id)))
-        },
+        &alice_id,
+        "alice's new identity",
     )
     .await;
 
@@ -161,6 +147,16 @@ async fn keys_and_to_device_messages_cross_servers() {
     expect_ok(sent, "sendToDevice to all of a remote user's devices");
     let got = to_device_until(&bob, &bob_since, "m.test.pong").await;
     assert_eq!(got["sender"], json!(alice_id));
+}
+
+/// Syncs `raw` from `since` until `user` is in `device_lists.changed`.
+async fn sees_keys_change(raw: &Raw, since: &str, user: &str, what: &str) {
+    sync_until(raw, since, what, |s| {
+        s["device_lists"]["changed"]
+            .as_array()
+            .is_some_and(|users| users.iter().any(|u| u == user))
+    })
+    .await;
 }
 
 /// The first to-device event of `kind` in syncs from `since` (bounded).
