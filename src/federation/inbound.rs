@@ -119,13 +119,11 @@ async fn fetch_missing_auth(
     version: &RoomVersionId,
     remote: &RemotePdu,
 ) -> Result<()> {
-    let mut missing = false;
+    let mut known = true;
     for id in &remote.pdu.auth_events {
-        if s.rooms.short_event(id)?.is_none() {
-            missing = true;
-        }
+        known &= s.rooms.short_event(id)?.is_some();
     }
-    if !missing {
+    if known {
         return Ok(());
     }
     let request = event_auth::Request::new(room.to_owned(), remote.event_id().clone());
@@ -134,17 +132,7 @@ async fn fetch_missing_auth(
         .client
         .send_bounded(origin, request, super::client::Bounds::EVENTS)
         .await?;
-    let mut events = Vec::with_capacity(answer.auth_chain.len());
-    for raw in &answer.auth_chain {
-        let object = pdu_check::parse(raw)?;
-        if pdu_check::room_id_of(&object).ok().as_deref() != Some(room) {
-            continue;
-        }
-        match pdu_check::verified(s, version, object).await {
-            Ok(event) => events.push(event),
-            Err(e) => tracing::info!(%origin, error = %e, "auth event refused"),
-        }
-    }
+    let events = pdu_check::verified_of_room(s, room, version, &answer.auth_chain).await;
     s.rooms.store_outliers(room, events).await
 }
 
@@ -173,14 +161,8 @@ async fn fetch_missing_prevs(
         .client
         .send_bounded(origin, request, super::client::Bounds::EVENTS)
         .await?;
-    let mut fetched = Vec::new();
-    for raw in answer.events.iter().take(MAX_MISSING as usize) {
-        let object = pdu_check::parse(raw)?;
-        if pdu_check::room_id_of(&object).ok().as_deref() != Some(room) {
-            continue;
-        }
-        fetched.push(pdu_check::verified(s, version, object).await?);
-    }
+    let asked = answer.events.len().min(MAX_MISSING as usize);
+    let mut fetched = pdu_check::verified_of_room(s, room, version, &answer.events[..asked]).await;
     fetched.sort_by(|a, b| (a.pdu.depth, a.event_id()).cmp(&(b.pdu.depth, b.event_id())));
     for event in fetched {
         if s.rooms.in_dag(event.event_id())? || !all_prevs_known(s, &event)? {

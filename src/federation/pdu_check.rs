@@ -77,6 +77,44 @@ pub async fn verified(
     RemotePdu::parse(version, object)
 }
 
+/// The events of another server's answer (a room's state, an auth chain,
+/// missing events) that belong to `room` and pass their checks, in their
+/// order; the others are logged and dropped (a caller that needed them
+/// fails later, for want of them).
+pub async fn verified_of_room(
+    s: &Services,
+    room: &ruma::RoomId,
+    version: &RoomVersionId,
+    events: &[Box<RawJsonValue>],
+) -> Vec<RemotePdu> {
+    let mut out = Vec::with_capacity(events.len());
+    for raw in events {
+        let object = match parse(raw) {
+            Ok(object) => object,
+            Err(e) => {
+                tracing::info!(%room, error = %e, "unreadable event from another server");
+                continue;
+            }
+        };
+        match room_id_of(&object) {
+            Ok(id) if id == room => {}
+            // A room version 12 create event names no room.
+            Err(_)
+                if object.get("type")
+                    == Some(&CanonicalJsonValue::String("m.room.create".into())) => {}
+            _ => {
+                tracing::info!(%room, "event of another room from another server");
+                continue;
+            }
+        }
+        match verified(s, version, object).await {
+            Ok(event) => out.push(event),
+            Err(e) => tracing::info!(%room, error = %e, "event from another server refused"),
+        }
+    }
+    out
+}
+
 /// The keys of every server whose signature the room version requires,
 /// usable at the PDU's timestamp.
 async fn signing_keys(

@@ -128,8 +128,8 @@ async fn join_through(
         }
         None => RemotePdu::parse(&version, event)?,
     };
-    let state = checked_all(s, room, &version, &answer.state).await?;
-    let auth_chain = checked_all(s, room, &version, &answer.auth_chain).await?;
+    let state = pdu_check::verified_of_room(s, room, &version, &answer.state).await;
+    let auth_chain = pdu_check::verified_of_room(s, room, &version, &answer.auth_chain).await;
     s.rooms
         .join_from_snapshot(Snapshot {
             room_id: room.to_owned(),
@@ -241,40 +241,4 @@ async fn leave_through(
     s.rooms
         .record_out_of_room(room, user, pdu, stored, "leave", Vec::new())
         .await
-}
-
-/// The events of a `send_join` answer that pass their checks; the others
-/// are dropped (the snapshot then fails if the state needed them).
-async fn checked_all(
-    s: &Services,
-    room: &RoomId,
-    version: &RoomVersionId,
-    events: &[Box<RawJsonValue>],
-) -> Result<Vec<RemotePdu>> {
-    let mut out = Vec::with_capacity(events.len());
-    for raw in events {
-        let object = match pdu_check::parse(raw) {
-            Ok(object) => object,
-            Err(e) => {
-                tracing::info!(%room, error = %e, "unreadable event in a join answer");
-                continue;
-            }
-        };
-        match pdu_check::room_id_of(&object) {
-            Ok(id) if id == room => {}
-            // A room version 12 create event names no room.
-            Err(_)
-                if object.get("type")
-                    == Some(&CanonicalJsonValue::String("m.room.create".into())) => {}
-            _ => {
-                tracing::info!(%room, "event of another room in a join answer");
-                continue;
-            }
-        }
-        match pdu_check::verified(s, version, object).await {
-            Ok(event) => out.push(event),
-            Err(e) => tracing::info!(%room, error = %e, "event in a join answer refused"),
-        }
-    }
-    Ok(out)
 }
