@@ -63,6 +63,11 @@ pub struct Config {
     /// Check other servers' TLS certificates. Turn off only for tests
     /// between servers with self-signed certificates.
     pub federation_verify_certificates: bool,
+    /// A PEM file of certificate authorities that outbound federation
+    /// trusts besides the public roots, for peers whose certificates come
+    /// from a private CA (a test network such as Complement's). Peers'
+    /// certificates are still checked.
+    pub federation_ca_file: Option<PathBuf>,
     /// Servers asked for another server's keys when it cannot be reached
     /// itself (`/_matrix/key/v2/query`).
     pub trusted_key_servers: Vec<String>,
@@ -137,6 +142,7 @@ impl Default for Config {
             tls_key: None,
             federation_ip_range_allowlist: Vec::new(),
             federation_verify_certificates: true,
+            federation_ca_file: None,
             trusted_key_servers: vec!["matrix.org".to_owned()],
             registration: None,
             registration_token: None,
@@ -236,6 +242,9 @@ impl Config {
         }
         if let Some(v) = parse_env("MATRIXOS_FEDERATION_VERIFY_CERTIFICATES", get)? {
             self.federation_verify_certificates = v;
+        }
+        if let Some(v) = get("MATRIXOS_FEDERATION_CA_FILE") {
+            self.federation_ca_file = Some(PathBuf::from(v));
         }
         if let Some(v) = get("MATRIXOS_TRUSTED_KEY_SERVERS") {
             self.trusted_key_servers = list(&v);
@@ -367,6 +376,7 @@ mod tests {
             "MATRIXOS_MAX_REQUEST_SIZE" => Some("1024".to_owned()),
             "MATRIXOS_MAX_CONNECTIONS_PER_IP" => Some("7".to_owned()),
             "MATRIXOS_REQUEST_HEADER_TIMEOUT_SECS" => Some("5".to_owned()),
+            "MATRIXOS_FEDERATION_CA_FILE" => Some("/ca/ca.crt".to_owned()),
             _ => None,
         };
         c.apply_env(&env).unwrap();
@@ -375,6 +385,7 @@ mod tests {
         assert_eq!(c.listen.port(), 9100);
         assert_eq!(c.registration_mode(), RegistrationMode::Token);
         assert_eq!(c.max_request_size, 1024);
+        assert_eq!(c.federation_ca_file, Some(PathBuf::from("/ca/ca.crt")));
     }
 
     #[test]

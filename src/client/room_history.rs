@@ -14,6 +14,7 @@ use ruma::OwnedMxcUri;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::http::auth::Caller;
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::timeline::{parse_token, TimelinePos};
 use crate::services::Services;
@@ -22,7 +23,7 @@ use crate::sync::filter::EventFilter;
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .reading(messages)
+        .endpoint(messages)
         .reading(members)
         .reading(joined)
 }
@@ -57,11 +58,58 @@ pub fn event_filter(filter: RoomEventFilter) -> EventFilter {
     }
 }
 
-fn messages(
+/// `/messages`. A backward page that reaches the start of what this server
+/// has of a room asks the other servers in it for older events, then is
+/// read again.
+async fn messages(
     s: Arc<Services>,
     req: Ruma<get_message_events::v3::Request>,
 ) -> Result<get_message_events::v3::Response> {
-    let (caller, body) = (&req.caller, req.body);
+    let (caller, body) = (req.caller, req.body);
+    let room = body.room_id.clone();
+    let limit = page_limit(body.limit, 1000);
+    let page = {
+        let (s, caller, body) = (s.clone(), caller.clone(), body.clone());
+        crate::blocking::in_place(move || read_messages(&s, &caller, body))?
+    };
+    let (response, at_start) = page;
+    let Some(at_start) = at_start.filter(|_| limit > 0) else {
+        return Ok(response);
+    };
+    let backfill = crate::federation::backfill::from_peers(&s, &room, at_start.short_room, limit);
+    match backfill.await {
+        Ok(true) => crate::blocking::in_place(move || {
+            let (mut response, at_start) = read_messages(&s, &caller, body)?;
+            // Older history may still be elsewhere: the page ends where a
+            // further one would fetch it.
+            if let Some(at_start) = at_start {
+                if crate::federation::backfill::more_before(&s, at_start.short_room)? {
+                    response.end = Some(at_start.cursor.token());
+                }
+            }
+            Ok(response)
+        }),
+        Ok(false) => Ok(response),
+        Err(e) => {
+            tracing::info!(%room, error = %e, "history from other servers unavailable");
+            Ok(response)
+        }
+    }
+}
+
+/// Where a backward page stopped at the start of a room's timeline here.
+struct AtStart {
+    short_room: u64,
+    cursor: TimelinePos,
+}
+
+/// One `/messages` page, and where it stopped if it is a backward page
+/// that reached the start of the room's timeline here.
+fn read_messages(
+    s: &Services,
+    caller: &Caller,
+    body: get_message_events::v3::Request,
+) -> Result<(get_message_events::v3::Response, Option<AtStart>)> {
     let room = &body.room_id;
     let reader = s.rooms.reader(&caller.user_id, room)?;
     let (short_room, until) = (reader.short_room, reader.until);
@@ -125,6 +173,8 @@ fn messages(
             break;
         }
     }
+    let at_start = (direction == Direction::Backward && to.is_none() && end.is_none())
+        .then_some(AtStart { short_room, cursor });
     let mut response = get_message_events::v3::Response::new();
     response.chunk = chunk;
     response.start = from.token();
@@ -144,7 +194,7 @@ fn messages(
             }
         }
     }
-    Ok(response)
+    Ok((response, at_start))
 }
 
 /// The `membership` of a member event's content.

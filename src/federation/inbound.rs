@@ -119,14 +119,24 @@ async fn fetch_missing_auth(
     version: &RoomVersionId,
     remote: &RemotePdu,
 ) -> Result<()> {
-    let mut known = true;
     for id in &remote.pdu.auth_events {
-        known &= s.rooms.short_event(id)?.is_some();
+        if s.rooms.short_event(id)?.is_none() {
+            return fetch_auth_chain(s, origin, room, version, remote.event_id()).await;
+        }
     }
-    if known {
-        return Ok(());
-    }
-    let request = event_auth::Request::new(room.to_owned(), remote.event_id().clone());
+    Ok(())
+}
+
+/// Fetches an event's auth chain from `origin` (`/event_auth`) and stores
+/// it as outliers.
+pub async fn fetch_auth_chain(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    version: &RoomVersionId,
+    event: &ruma::EventId,
+) -> Result<()> {
+    let request = event_auth::Request::new(room.to_owned(), event.to_owned());
     let answer = s
         .federation
         .client

@@ -13,6 +13,7 @@ use crate::services::Services;
 use crate::store::Store;
 
 pub mod acl;
+pub mod backfill;
 pub mod client;
 pub mod directory;
 pub mod edus;
@@ -45,6 +46,8 @@ pub struct Federation {
     pub outbox: Arc<outbox::Outbox>,
     /// One inbound transaction per origin at a time.
     pub origin_locks: transactions::OriginLocks,
+    /// Rooms lately backfilled from peers for a client.
+    pub backfills: backfill::BackfillAttempts,
 }
 
 impl Federation {
@@ -57,6 +60,7 @@ impl Federation {
         let settings = ClientSettings {
             ip_allowlist: config.federation_ip_range_allowlist.clone(),
             verify_certificates: config.federation_verify_certificates,
+            ca_file: config.federation_ca_file.clone(),
         };
         let client = Arc::new(FederationClient::new(
             server_name.to_owned(),
@@ -76,6 +80,7 @@ impl Federation {
             client,
             outbox: Arc::new(outbox::Outbox::new(server_name.to_owned())),
             origin_locks: transactions::OriginLocks::default(),
+            backfills: backfill::BackfillAttempts::default(),
         })
     }
 }

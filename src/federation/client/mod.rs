@@ -3,6 +3,7 @@
 //! sent over pooled TLS connections to where discovery says the server is.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ClientSettings {
     pub ip_allowlist: Vec<String>,
     pub verify_certificates: bool,
+    /// Certificate authorities trusted besides the public roots (PEM).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The authentication a federation endpoint wants, made from this server's
@@ -125,7 +128,10 @@ impl FederationClient {
         settings: &ClientSettings,
     ) -> Result<Self> {
         let filter = Arc::new(IpFilter::new(&settings.ip_allowlist)?);
-        let tls = TlsConnector::from(transport::tls_config(settings.verify_certificates));
+        let tls = TlsConnector::from(transport::tls_config(
+            settings.verify_certificates,
+            settings.ca_file.as_deref(),
+        )?);
         let discovery = Arc::new(Discovery::new(NetworkLookups::new(
             filter.clone(),
             tls.clone(),

@@ -1,11 +1,13 @@
 //! Connections to other servers: TCP to an address the IP filter allows,
-//! then TLS with the destination's name (certificates verified unless the
-//! operator turned that off for tests), as a connector for hyper's pooled
-//! client, so that requests to one server reuse its connections.
+//! then TLS with the destination's name (certificates verified against the
+//! public roots and any configured extra CA, unless the operator turned
+//! that off for tests), as a connector for hyper's pooled client, so that
+//! requests to one server reuse its connections.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,7 +16,8 @@ use std::time::Duration;
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName as TlsName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName as TlsName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -22,19 +25,28 @@ use tokio_rustls::TlsConnector;
 
 use super::discovery::Destination;
 use super::ip_filter::IpFilter;
+use crate::error::{Error, Result};
 
 /// How long a TCP connect or TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// TLS settings for outbound connections.
-pub fn tls_config(verify_certificates: bool) -> Arc<rustls::ClientConfig> {
+/// TLS settings for outbound connections. `extra_roots` is a PEM file of
+/// certificate authorities trusted besides the public roots; it does not
+/// matter when certificates are not verified.
+pub fn tls_config(
+    verify_certificates: bool,
+    extra_roots: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("the default provider supports the default protocol versions");
     let config = if verify_certificates {
-        let roots =
+        let mut roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = extra_roots {
+            add_roots(&mut roots, path)?;
+        }
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {
         builder
@@ -42,7 +54,23 @@ pub fn tls_config(verify_certificates: bool) -> Arc<rustls::ClientConfig> {
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
             .with_no_client_auth()
     };
-    Arc::new(config)
+    Ok(Arc::new(config))
+}
+
+/// Adds every certificate of a PEM file to `roots`.
+fn add_roots(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
+    let failed = |e: String| Error::internal(format!("federation_ca_file {}: {e}", path.display()));
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| failed(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(failed("no certificate in it".to_owned()));
+    }
+    for cert in certs {
+        roots.add(cert).map_err(|e| failed(e.to_string()))?;
+    }
+    tracing::info!(file = %path.display(), "outbound federation trusts these extra CAs too");
+    Ok(())
 }
 
 /// Opens a TLS connection to the first address of `destination` that the
@@ -217,5 +245,25 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extra_ca_file_is_trusted_and_a_bad_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap();
+        let good = dir.path().join("ca.crt");
+        std::fs::write(&good, ca.cert.pem()).unwrap();
+        assert!(tls_config(true, Some(good.as_path())).is_ok());
+        let empty = dir.path().join("empty.crt");
+        std::fs::write(&empty, "").unwrap();
+        assert!(tls_config(true, Some(empty.as_path())).is_err());
+        assert!(tls_config(true, Some(dir.path().join("missing.crt").as_path())).is_err());
+        // Nothing is read when certificates are not checked.
+        assert!(tls_config(false, Some(empty.as_path())).is_ok());
     }
 }

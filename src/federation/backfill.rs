@@ -1,0 +1,154 @@
+//! History from before this server joined a room: when a client pages
+//! back (`/messages`) to the oldest event this server has, and that event
+//! builds on events it does not have, the other servers in the room are
+//! asked for them with `/backfill`. What they send is checked like any
+//! peer's events (signatures, hashes, auth events fetched when unknown) and
+//! stored before everything seen so far.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use matrixos_storage::Direction;
+use parking_lot::Mutex;
+use ruma::api::federation::backfill::get_backfill::v1 as backfill;
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, UInt};
+
+use super::client::Bounds;
+use super::{inbound, pdu_check};
+use crate::bounded_map::BoundedMap;
+use crate::error::Result;
+use crate::rooms::remote::RemotePdu;
+use crate::rooms::timeline::TimelinePos;
+use crate::services::Services;
+
+/// Most events asked of a peer at once.
+pub const MAX_ASK: usize = 100;
+/// Servers asked in turn before giving up for now.
+const MAX_SERVERS: usize = 3;
+/// How long the same oldest event is not asked about again: paging at the
+/// start of a room's history must not make a request to a peer each time.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The rooms recently backfilled, with the oldest event asked about.
+pub struct BackfillAttempts(Mutex<BoundedMap<OwnedRoomId, OwnedEventId>>);
+
+impl Default for BackfillAttempts {
+    fn default() -> Self {
+        Self(Mutex::new(BoundedMap::new(10_000)))
+    }
+}
+
+impl BackfillAttempts {
+    /// Records an attempt from `oldest`; false if one was made lately.
+    fn claim(&self, room: &RoomId, oldest: &OwnedEventId) -> bool {
+        let now = Instant::now();
+        let mut map = self.0.lock();
+        map.expire(now, RETRY_AFTER);
+        if map.get(room) == Some(oldest) {
+            return false;
+        }
+        map.insert(room.to_owned(), oldest.clone(), now);
+        true
+    }
+}
+
+/// Asks the room's other servers for up to `limit` events before the
+/// oldest one this server has, and stores them. True if any was stored.
+pub async fn from_peers(
+    s: &Arc<Services>,
+    room: &RoomId,
+    short_room: u64,
+    limit: usize,
+) -> Result<bool> {
+    let Some(oldest) = oldest_with_unknown_prevs(s, short_room)? else {
+        return Ok(false);
+    };
+    if !s.federation.backfills.claim(room, &oldest) {
+        return Ok(false);
+    }
+    let (_, record) = s.rooms.record_of(room)?;
+    let servers = s.rooms.servers_in_room(room)?;
+    let limit = limit.clamp(1, MAX_ASK);
+    for server in servers
+        .iter()
+        .filter(|x| **x != s.server_name)
+        .take(MAX_SERVERS)
+    {
+        let request = backfill::Request::new(
+            room.to_owned(),
+            vec![oldest.clone()],
+            UInt::try_from(limit).unwrap_or(UInt::MIN),
+        );
+        let answer = match s
+            .federation
+            .client
+            .send_bounded(server, request, Bounds::EVENTS)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::info!(%room, %server, error = %e, "backfill failed");
+                continue;
+            }
+        };
+        let asked = answer.pdus.len().min(limit + 1);
+        let events =
+            pdu_check::verified_of_room(s, room, &record.version, &answer.pdus[..asked]).await;
+        let mut fresh = Vec::with_capacity(events.len());
+        for event in events {
+            if !s.rooms.in_dag(event.event_id())? {
+                fresh.push(event);
+            }
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        for event in &fresh {
+            if lacks_auth_events(s, event, &fresh)? {
+                let id = event.event_id();
+                inbound::fetch_auth_chain(s, server, room, &record.version, id).await?;
+            }
+        }
+        s.rooms.backfill(room, fresh).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Whether an event names auth events neither known here nor among the
+/// events it came with.
+fn lacks_auth_events(s: &Services, event: &RemotePdu, answer: &[RemotePdu]) -> Result<bool> {
+    for id in &event.pdu.auth_events {
+        if s.rooms.short_event(id)?.is_none() && !answer.iter().any(|e| e.event_id() == id) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the room's history here starts with an event that builds on
+/// events this server does not have.
+pub fn more_before(s: &Services, short_room: u64) -> Result<bool> {
+    Ok(oldest_with_unknown_prevs(s, short_room)?.is_some())
+}
+
+/// The room's oldest timeline event, if some of its prev events are not in
+/// this server's timeline: where history from peers would go.
+fn oldest_with_unknown_prevs(s: &Services, short_room: u64) -> Result<Option<OwnedEventId>> {
+    let oldest = s.rooms.timeline(
+        short_room,
+        TimelinePos::EARLIEST,
+        Direction::Forward,
+        1,
+        None,
+    )?;
+    let Some(entry) = oldest.first() else {
+        return Ok(None);
+    };
+    for prev in &entry.pdu.prev_events {
+        if !s.rooms.in_dag(prev)? {
+            return Ok(Some(entry.pdu.event_id.clone()));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,100 @@
+//! History from before a join: a user who joins a room on another server
+//! pages back with `/messages` past their join, and their server fetches
+//! the older events from the room's other servers (`/backfill`).
+
+use serde_json::{json, Value};
+
+use crate::common::rooms::send_text;
+use crate::common::synapse::Synapse;
+use crate::common::{create_room, enc, start_federated, Raw, V3};
+use crate::federation_rooms::join_via;
+
+/// Every event of `room` a client sees paging back from now, `limit` at a
+/// time, newest first (at most 30 pages).
+async fn page_back(client: &Raw, room: &str, limit: u32) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut from = String::new();
+    for _ in 0..30 {
+        let path = format!(
+            "{V3}/rooms/{}/messages?dir=b&limit={limit}{from}",
+            enc(room)
+        );
+        let (status, page) = client.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        events.extend(page["chunk"].as_array().cloned().unwrap_or_default());
+        match page["end"].as_str() {
+            Some(end) => from = format!("&from={}", enc(end)),
+            None => return events,
+        }
+    }
+    panic!("paging back did not end");
+}
+
+/// The bodies of the text messages among `events`, oldest first.
+fn texts_oldest_first(events: &[Value]) -> Vec<String> {
+    let mut texts: Vec<String> = events
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect();
+    texts.reverse();
+    texts
+}
+
+fn has_create(events: &[Value]) -> bool {
+    events.iter().any(|e| e["type"] == "m.room.create")
+}
+
+#[tokio::test]
+async fn a_user_pages_back_past_their_join_into_history_from_another_server() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let sent: Vec<String> = (0..25).map(|i| format!("old {i}")).collect();
+    for (i, text) in sent.iter().enumerate() {
+        send_text(&alice, &room, &format!("t{i}"), text).await;
+    }
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+
+    let events = page_back(&bob, &room, 7).await;
+    assert_eq!(texts_oldest_first(&events), sent);
+    assert!(
+        has_create(&events),
+        "the room's start is reached: {events:?}"
+    );
+    // Each event once, in the order the room has them.
+    let ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "an event came twice: {ids:?}");
+
+    // Paged again, the history is served from this server's own store.
+    let again = page_back(&bob, &room, 50).await;
+    assert_eq!(texts_oldest_first(&again), sent);
+}
+
+#[tokio::test]
+async fn a_matrix_os_user_pages_back_into_a_synapse_rooms_history() {
+    let synapse = Synapse::start().await;
+    let ours = start_federated().await;
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (sam, _) = synapse.register("sam").await;
+    let room = create_room(&sam, json!({ "preset": "public_chat" })).await;
+    let sent: Vec<String> = (0..12).map(|i| format!("before alice {i}")).collect();
+    for (i, text) in sent.iter().enumerate() {
+        send_text(&sam, &room, &format!("t{i}"), text).await;
+    }
+    let joined = join_via(&alice, &room, &synapse.server_name).await;
+    assert_eq!(joined.0, 200, "{}\n{}", joined.1, synapse.log_tail());
+
+    let events = page_back(&alice, &room, 5).await;
+    assert_eq!(texts_oldest_first(&events), sent, "{}", synapse.log_tail());
+    assert!(
+        has_create(&events),
+        "the room's start is reached: {events:?}"
+    );
+}
