@@ -15,6 +15,7 @@ use ruma::media::Method as ThumbnailMethod;
 use ruma::{OwnedMxcUri, ServerName, UInt};
 
 use crate::error::{Error, Result};
+use crate::federation::media::remote_copy;
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::services::thumbnail::{Method, ThumbnailSpec};
 use crate::services::Services;
@@ -124,23 +125,15 @@ async fn upload(
 }
 
 /// A file as every download and thumbnail answers it.
-struct File {
-    bytes: Vec<u8>,
-    content_type: String,
-    disposition: ContentDisposition,
-}
-
-/// The media id, if `server` is this one: remote media needs federation.
-fn local_id<'a>(s: &Services, server: &ServerName, id: &'a str) -> Result<&'a str> {
-    if server != s.server_name {
-        return Err(Error::not_found("Remote media is not available"));
-    }
-    Ok(id)
+pub struct File {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub disposition: ContentDisposition,
 }
 
 /// A file with its type (one that fits a header) and its disposition:
 /// inline only for types a browser shows without running anything.
-fn file(content_type: String, name: Option<String>, bytes: Vec<u8>) -> File {
+pub fn file(content_type: String, name: Option<String>, bytes: Vec<u8>) -> File {
     let content_type = if HeaderValue::from_str(&content_type).is_ok() {
         content_type
     } else {
@@ -164,13 +157,21 @@ fn file(content_type: String, name: Option<String>, bytes: Vec<u8>) -> File {
     }
 }
 
+/// A file of this server, or the copy here of another server's (fetched
+/// first if `fetch` allows).
 async fn serve_file(
-    s: &Services,
+    s: &Arc<Services>,
     server: &ServerName,
     id: &str,
     name: Option<String>,
+    fetch: bool,
 ) -> Result<File> {
-    let (record, bytes) = s.media.content(local_id(s, server, id)?).await?;
+    if server == s.server_name {
+        let (record, bytes) = s.media.content(id).await?;
+        return Ok(file(record.content_type, name.or(record.filename), bytes));
+    }
+    let record = remote_copy(s, server, id, fetch).await?;
+    let bytes = s.media.remote_content(&record).await?;
     Ok(file(record.content_type, name.or(record.filename), bytes))
 }
 
@@ -197,7 +198,7 @@ async fn download(
     req: Ruma<v1::get_content::v1::Request>,
 ) -> Result<v1::get_content::v1::Response> {
     let r = req.body;
-    Ok(serve_file(&s, &r.server_name, &r.media_id, None)
+    Ok(serve_file(&s, &r.server_name, &r.media_id, None, true)
         .await?
         .into())
 }
@@ -208,7 +209,7 @@ async fn download_named(
 ) -> Result<v1::get_content_as_filename::v1::Response> {
     let r = req.body;
     let name = Some(r.filename);
-    Ok(serve_file(&s, &r.server_name, &r.media_id, name)
+    Ok(serve_file(&s, &r.server_name, &r.media_id, name, true)
         .await?
         .into())
 }
@@ -219,9 +220,11 @@ async fn legacy_download(
     req: Ruma<legacy::get_content::v3::Request>,
 ) -> Result<legacy::get_content::v3::Response> {
     let r = req.body;
-    Ok(serve_file(&s, &r.server_name, &r.media_id, None)
-        .await?
-        .into())
+    Ok(
+        serve_file(&s, &r.server_name, &r.media_id, None, r.allow_remote)
+            .await?
+            .into(),
+    )
 }
 
 async fn legacy_download_named(
@@ -230,9 +233,11 @@ async fn legacy_download_named(
 ) -> Result<legacy::get_content_as_filename::v3::Response> {
     let r = req.body;
     let name = Some(r.filename);
-    Ok(serve_file(&s, &r.server_name, &r.media_id, name)
-        .await?
-        .into())
+    Ok(
+        serve_file(&s, &r.server_name, &r.media_id, name, r.allow_remote)
+            .await?
+            .into(),
+    )
 }
 
 /// One side of a thumbnail: a positive number of pixels.
@@ -246,7 +251,7 @@ fn dimension(value: UInt, name: &str) -> Result<u32> {
 }
 
 /// The thumbnail asked for by the query both thumbnail endpoints share.
-fn thumbnail_spec(
+pub fn thumbnail_spec(
     method: Option<&ThumbnailMethod>,
     width: UInt,
     height: UInt,
@@ -268,13 +273,21 @@ fn thumbnail_spec(
     })
 }
 
+/// A thumbnail of a file of this server or of the copy here of another
+/// server's (made here from the copy).
 async fn serve_thumbnail(
-    s: &Services,
+    s: &Arc<Services>,
     server: &ServerName,
     id: &str,
     wanted: ThumbnailSpec,
+    fetch: bool,
 ) -> Result<File> {
-    let made = s.media.thumbnail(local_id(s, server, id)?, wanted).await?;
+    let made = if server == s.server_name {
+        s.media.thumbnail(id, wanted).await?
+    } else {
+        let record = remote_copy(s, server, id, fetch).await?;
+        s.media.remote_thumbnail(&record, wanted).await?
+    };
     Ok(file(made.content_type, None, made.bytes))
 }
 
@@ -284,9 +297,11 @@ async fn thumbnail(
 ) -> Result<v1::get_content_thumbnail::v1::Response> {
     let r = req.body;
     let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
-    Ok(serve_thumbnail(&s, &r.server_name, &r.media_id, wanted)
-        .await?
-        .into())
+    Ok(
+        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, true)
+            .await?
+            .into(),
+    )
 }
 
 async fn legacy_thumbnail(
@@ -295,7 +310,9 @@ async fn legacy_thumbnail(
 ) -> Result<legacy::get_content_thumbnail::v3::Response> {
     let r = req.body;
     let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
-    Ok(serve_thumbnail(&s, &r.server_name, &r.media_id, wanted)
-        .await?
-        .into())
+    Ok(
+        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, r.allow_remote)
+            .await?
+            .into(),
+    )
 }

@@ -21,6 +21,7 @@ pub mod events;
 pub mod inbound;
 pub mod invites;
 pub mod key_store;
+pub mod media;
 pub mod membership;
 pub mod notary;
 pub mod outbox;
@@ -48,6 +49,8 @@ pub struct Federation {
     pub origin_locks: transactions::OriginLocks,
     /// Rooms lately backfilled from peers for a client.
     pub backfills: backfill::BackfillAttempts,
+    /// Other servers' files being fetched.
+    pub media: media::RemoteMedia,
 }
 
 impl Federation {
@@ -81,6 +84,7 @@ impl Federation {
             outbox: Arc::new(outbox::Outbox::new(server_name.to_owned())),
             origin_locks: transactions::OriginLocks::default(),
             backfills: backfill::BackfillAttempts::default(),
+            media: media::RemoteMedia::default(),
         })
     }
 }
@@ -118,4 +122,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(transactions::routes())
         .merge(invites::routes())
         .merge(user_keys::routes())
+        .merge(media::routes())
 }

@@ -119,10 +119,13 @@ pub enum Table {
     /// origin ‖ 0xff ‖ transaction id → the answer given to that
     /// transaction (JSON), so that a retried one is answered the same.
     InboundTransactions,
+    /// server name ‖ 0xff ‖ media id → this server's copy of another
+    /// server's file (JSON: local file id, type, name, size).
+    RemoteMedia,
 }
 
 impl Table {
-    pub const ALL: [Table; 49] = [
+    pub const ALL: [Table; 50] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -172,6 +175,7 @@ impl Table {
         Table::FederationOutbox,
         Table::FederationDestinations,
         Table::InboundTransactions,
+        Table::RemoteMedia,
     ];
 
     pub fn name(self) -> &'static str {
@@ -225,6 +229,7 @@ impl Table {
             Table::FederationOutbox => "federation_outbox",
             Table::FederationDestinations => "federation_destinations",
             Table::InboundTransactions => "inbound_transactions",
+            Table::RemoteMedia => "remote_media",
         }
     }
 

@@ -4,7 +4,8 @@
 use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
-    MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RoomRecord, StateDiff, UserRecord,
+    MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord, RoomRecord,
+    StateDiff, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -143,3 +144,6 @@ pub const FEDERATION_DESTINATIONS: TypedTable<Text, Json<DestinationRecord>> =
 /// (origin, transaction id) → the answer given to it.
 pub const INBOUND_TRANSACTIONS: TypedTable<TextPair, Bytes> =
     TypedTable::new(Table::InboundTransactions);
+/// (server name, media id) → this server's copy of another server's file.
+pub const REMOTE_MEDIA: TypedTable<TextPair, Json<RemoteMediaRecord>> =
+    TypedTable::new(Table::RemoteMedia);

@@ -22,7 +22,7 @@ use common::{expect_error, Raw, TestServer};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbaImage::from_pixel(width, height, image::Rgba([20, 120, 220, 255]));
     let mut bytes = Vec::new();
     image
@@ -31,7 +31,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
-fn dimensions(bytes: &[u8]) -> (u32, u32) {
+pub fn dimensions(bytes: &[u8]) -> (u32, u32) {
     let image = image::load_from_memory(bytes).expect("a decodable image");
     (image.width(), image.height())
 }
@@ -150,18 +150,18 @@ async fn sdk_sends_an_image_the_other_member_downloads() {
     );
 }
 
-struct Fetched {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
+pub struct Fetched {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
 }
 
 impl Fetched {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
-    fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -169,7 +169,7 @@ impl Fetched {
     }
 }
 
-async fn fetch(
+pub async fn fetch(
     raw: &Raw,
     method: reqwest::Method,
     path: &str,
@@ -190,7 +190,7 @@ async fn fetch(
     }
 }
 
-async fn upload(raw: &Raw, query: &str, content_type: &str, bytes: Vec<u8>) -> Fetched {
+pub async fn upload(raw: &Raw, query: &str, content_type: &str, bytes: Vec<u8>) -> Fetched {
     fetch(
         raw,
         reqwest::Method::POST,
@@ -200,7 +200,7 @@ async fn upload(raw: &Raw, query: &str, content_type: &str, bytes: Vec<u8>) -> F
     .await
 }
 
-fn media_id(uploaded: &Fetched) -> String {
+pub fn media_id(uploaded: &Fetched) -> String {
     assert_eq!(uploaded.status, 200, "upload: {:?}", uploaded.json());
     let uri: OwnedMxcUri = uploaded.json()["content_uri"]
         .as_str()
@@ -209,12 +209,12 @@ fn media_id(uploaded: &Fetched) -> String {
     uri.media_id().expect("a valid mxc URI").to_owned()
 }
 
-async fn get(raw: &Raw, path: &str) -> Fetched {
+pub async fn get(raw: &Raw, path: &str) -> Fetched {
     fetch(raw, reqwest::Method::GET, path, None).await
 }
 
 #[track_caller]
-fn expect_fetch_error(res: &Fetched, status: u16, errcode: &str, what: &str) {
+pub fn expect_fetch_error(res: &Fetched, status: u16, errcode: &str, what: &str) {
     expect_error(&(res.status, res.json()), status, errcode, what);
 }
 

@@ -1,4 +1,5 @@
-//! An uploaded file's record; its bytes are a file of their own.
+//! The records of files: uploaded here, or copied from another server;
+//! their bytes are files of their own.
 
 use ruma::OwnedUserId;
 use serde::{Deserialize, Serialize};
@@ -11,4 +12,16 @@ pub struct MediaRecord {
     pub size: u64,
     pub uploader: OwnedUserId,
     pub created_ts: u64,
+}
+
+/// What the server knows of its copy of another server's file. The copy's
+/// bytes are in a file named by `file`, an id made here (never the remote
+/// media id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteMediaRecord {
+    pub file: String,
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub size: u64,
+    pub fetched_ts: u64,
 }

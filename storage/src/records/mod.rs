@@ -21,7 +21,7 @@ pub use alias::AliasRecord;
 pub use backup::BackupVersionRecord;
 pub use destination::DestinationRecord;
 pub use event_meta::{EventMeta, Verdict};
-pub use media::MediaRecord;
+pub use media::{MediaRecord, RemoteMediaRecord};
 pub use membership::MembershipRecord;
 pub use push_row::PushRow;
 pub use pusher::Pusher;

@@ -1,0 +1,112 @@
+//! Media across servers: a user downloads a file (and a thumbnail of it)
+//! uploaded on another server; their server fetches it over federation
+//! (`/_matrix/federation/v1/media/download`), keeps a copy and serves it
+//! from that copy afterwards, even with the other server gone. With Matrix
+//! OS on both sides, and with Synapse both ways.
+
+use crate::common::synapse::Synapse;
+use crate::common::{start_federated, Raw};
+use crate::media::{dimensions, expect_fetch_error, get, media_id, png, upload, Fetched};
+
+/// Uploads a 64×48 PNG named `cat.png`; its media id and bytes.
+async fn upload_cat(raw: &Raw) -> (String, Vec<u8>) {
+    let bytes = png(64, 48);
+    let uploaded = upload(raw, "?filename=cat.png", "image/png", bytes.clone()).await;
+    (media_id(&uploaded), bytes)
+}
+
+#[track_caller]
+fn expect_cat(fetched: &Fetched, bytes: &[u8], what: &str) {
+    assert_eq!(fetched.status, 200, "{what}: {:?}", fetched.json());
+    assert_eq!(fetched.body, bytes, "{what}: the file's bytes");
+    assert_eq!(fetched.header("content-type"), "image/png", "{what}");
+    assert!(
+        fetched.header("content-disposition").contains("cat.png"),
+        "{what}: {}",
+        fetched.header("content-disposition")
+    );
+}
+
+#[tokio::test]
+async fn a_file_uploaded_on_another_server_is_fetched_kept_and_thumbnailed() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let (id, bytes) = upload_cat(&alice).await;
+    let (other, _) = upload_cat(&alice).await;
+
+    let v1 = format!("/_matrix/client/v1/media/download/{ours_name}/{id}");
+    expect_cat(&get(&bob, &v1).await, &bytes, "authenticated download");
+    let legacy = format!("/_matrix/media/v3/download/{ours_name}/{id}");
+    expect_cat(&get(&Raw::new(&theirs), &legacy).await, &bytes, "legacy");
+    let thumb = get(
+        &bob,
+        &format!("/_matrix/client/v1/media/thumbnail/{ours_name}/{id}?width=32&height=32"),
+    )
+    .await;
+    assert_eq!(thumb.status, 200, "thumbnail: {:?}", thumb.json());
+    let (w, h) = dimensions(&thumb.body);
+    assert!(w <= 64 && h <= 48 && w > 0, "thumbnail {w}×{h}");
+
+    // Not fetched when the client says not to; unknown files are 404s.
+    let local_only = format!("/_matrix/media/v3/download/{ours_name}/{other}?allow_remote=false");
+    expect_fetch_error(
+        &get(&bob, &local_only).await,
+        404,
+        "M_NOT_FOUND",
+        "no fetch",
+    );
+    let unknown = format!("/_matrix/client/v1/media/download/{ours_name}/abcdefghijklmnopqrstuvwx");
+    expect_fetch_error(
+        &get(&bob, &unknown).await,
+        404,
+        "M_NOT_FOUND",
+        "unknown file",
+    );
+    let bad_id = format!("/_matrix/client/v1/media/download/{ours_name}/a.b");
+    expect_fetch_error(
+        &get(&bob, &bad_id).await,
+        404,
+        "M_NOT_FOUND",
+        "bad media id",
+    );
+    // Other servers' endpoint wants a signed request.
+    let unsigned = get(&bob, &format!("/_matrix/federation/v1/media/download/{id}")).await;
+    assert_eq!(unsigned.status, 401, "{:?}", unsigned.json());
+
+    let server = ours.services.server_name.clone();
+    let kept = theirs.services.media.remote_record(&server, &id).unwrap();
+    assert_eq!(kept.map(|k| k.size), Some(bytes.len() as u64));
+    // With the other server gone, the copy is served.
+    drop(ours);
+    expect_cat(&get(&bob, &v1).await, &bytes, "from the copy");
+}
+
+#[tokio::test]
+async fn files_cross_between_synapse_and_matrix_os_both_ways() {
+    let synapse = Synapse::start().await;
+    let ours = start_federated().await;
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (sam, _) = synapse.register("sam").await;
+
+    let (sams, sam_bytes) = upload_cat(&sam).await;
+    let path = format!(
+        "/_matrix/client/v1/media/download/{}/{sams}",
+        synapse.server_name
+    );
+    let fetched = get(&alice, &path).await;
+    if fetched.status != 200 {
+        panic!("from synapse: {:?}\n{}", fetched.json(), synapse.log_tail());
+    }
+    expect_cat(&fetched, &sam_bytes, "from synapse");
+
+    let (alices, alice_bytes) = upload_cat(&alice).await;
+    let path = format!("/_matrix/client/v1/media/download/{ours_name}/{alices}");
+    let fetched = get(&sam, &path).await;
+    if fetched.status != 200 {
+        panic!("to synapse: {:?}\n{}", fetched.json(), synapse.log_tail());
+    }
+    expect_cat(&fetched, &alice_bytes, "to synapse");
+}
