@@ -14,7 +14,7 @@ use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, UserId};
 use crate::error::{Error, Result};
 use crate::federation::remote_membership;
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::services::membership::{join_room, leave_room, set_membership};
+use crate::services::membership::{join_room, knock_room, leave_room, set_membership};
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -137,9 +137,9 @@ async fn knock(
     s: Arc<Services>,
     req: Ruma<knock_room::v3::Request>,
 ) -> Result<knock_room::v3::Response> {
-    let (room, _) = resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
+    let (room, servers) = resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
     let user = &req.caller.user_id;
-    set_membership(&s, user, &room, user, "knock", req.body.reason.as_deref()).await?;
+    knock_room(&s, user, &room, &servers, req.body.reason.as_deref()).await?;
     Ok(knock_room::v3::Response::new(room))
 }
 

@@ -48,7 +48,9 @@ pub async fn handle_pdu(
     let version = match s.rooms.record_of(&room) {
         Ok((_, record)) => record.version,
         Err(_) => {
-            tracing::info!(%origin, %room, "PDU for an unknown room ignored");
+            if let Err(e) = super::out_of_room::take(s, origin, &room, object).await {
+                tracing::info!(%origin, %room, error = %e, "PDU for an unknown room ignored");
+            }
             return None;
         }
     };

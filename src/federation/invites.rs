@@ -102,18 +102,33 @@ async fn invited(
             )));
         }
     } else {
-        let stripped: Vec<Value> = body
-            .invite_room_state
-            .iter()
-            .take(MAX_INVITE_STATE)
-            .filter_map(stripped_form)
-            .collect();
+        let stripped = stripped_forms(&body.invite_room_state);
         s.rooms
             .store_remote_invite(&body.room_id, remote, stripped)
             .await?;
         s.ai.invited_from_elsewhere(&invitee, &body.room_id, &sender);
     }
     Ok(create_invite::Response::new(signed))
+}
+
+/// The stripped state of a room's state `state` for another server: the
+/// events as signed PDUs (Matrix 1.16).
+pub fn stripped_state_pdus(s: &Services, state: u64) -> Result<Vec<RawStrippedState>> {
+    s.rooms
+        .stripped_state_events(state)?
+        .into_iter()
+        .map(|short| Ok(RawStrippedState::Pdu(super::events::signed_raw(s, short)?)))
+        .collect()
+}
+
+/// The stripped state another server gave with an invite or a knock, as
+/// clients are shown it (at most [`MAX_INVITE_STATE`] events).
+pub fn stripped_forms(state: &[RawStrippedState]) -> Vec<Value> {
+    state
+        .iter()
+        .take(MAX_INVITE_STATE)
+        .filter_map(stripped_form)
+        .collect()
 }
 
 /// An invite's stripped state event as clients are shown it: type, state
@@ -147,12 +162,7 @@ pub async fn invite_remote(
     let event_id = matrixos_federation::event_id_for_pdu(&event, &rules)
         .map_err(|e| Error::internal(format!("naming the invite: {e}")))?;
     let (_, record) = s.rooms.record_of(room)?;
-    let stripped = s
-        .rooms
-        .stripped_state_events(record.state)?
-        .into_iter()
-        .map(|short| Ok(RawStrippedState::Pdu(super::events::signed_raw(s, short)?)))
-        .collect::<Result<_>>()?;
+    let stripped = stripped_state_pdus(s, record.state)?;
     let request = create_invite::Request::new(
         room.to_owned(),
         event_id.clone(),

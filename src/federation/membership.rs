@@ -2,15 +2,18 @@
 //! `make_join`/`make_leave` hand out an event template built on the room's
 //! current state; `send_join`/`send_leave` take the signed event, check it
 //! as any PDU, append it, pass it on to the room's other servers and (for a
-//! join) answer with the state before it and its auth chain.
+//! join) answer with the state before it and its auth chain. Knocks go the
+//! same way (`make_knock`/`send_knock`), answered with the room's stripped
+//! state.
 
 use std::sync::Arc;
 
 use axum::Router;
 use http::StatusCode;
 use ruma::api::federation::membership::{
-    create_join_event::v2 as send_join, create_leave_event::v2 as send_leave,
-    prepare_join_event::v1 as make_join, prepare_leave_event::v1 as make_leave,
+    create_join_event::v2 as send_join, create_knock_event::v1 as send_knock,
+    create_leave_event::v2 as send_leave, prepare_join_event::v1 as make_join,
+    prepare_knock_event::v1 as make_knock, prepare_leave_event::v1 as make_leave,
 };
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::{EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId};
@@ -29,8 +32,10 @@ pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .reading(prepare_join)
         .reading(prepare_leave)
+        .reading(prepare_knock)
         .endpoint(join)
         .endpoint(leave)
+        .endpoint(knock)
 }
 
 /// A user's membership may be changed only by their own server.
@@ -59,18 +64,31 @@ fn template_response(template: serde_json::Value) -> Result<Box<RawJsonValue>> {
     Ok(serde_json::value::to_raw_value(&template)?)
 }
 
+/// Refuses a room version the asking server does not support.
+fn check_supported(version: &RoomVersionId, supported: &[RoomVersionId]) -> Result<()> {
+    if !supported.contains(version) {
+        return Err(incompatible(
+            version,
+            format!("Your server does not support room version {version}"),
+        ));
+    }
+    Ok(())
+}
+
+fn incompatible(version: &RoomVersionId, message: String) -> Error {
+    Error::new(
+        StatusCode::BAD_REQUEST,
+        "M_INCOMPATIBLE_ROOM_VERSION",
+        message,
+    )
+    .with_extra(json!({ "room_version": version }))
+}
+
 fn prepare_join(s: Arc<Services>, req: Ruma<make_join::Request>) -> Result<make_join::Response> {
     let Ruma { body, caller, .. } = req;
     check_user_of(&caller.0, &body.user_id)?;
     let version = version_of_room_here(&s, &body.room_id, &caller.0)?;
-    if !body.ver.contains(&version) {
-        return Err(Error::new(
-            StatusCode::BAD_REQUEST,
-            "M_INCOMPATIBLE_ROOM_VERSION",
-            format!("Your server does not support room version {version}"),
-        )
-        .with_extra(json!({ "room_version": version })));
-    }
+    check_supported(&version, &body.ver)?;
     let mut content = json!({ "membership": "join" });
     if let Some(via) = restricted_join_authoriser(&s, &body.room_id, &body.user_id)? {
         content["join_authorised_via_users_server"] = json!(via);
@@ -98,7 +116,38 @@ fn prepare_leave(s: Arc<Services>, req: Ruma<make_leave::Request>) -> Result<mak
     ))
 }
 
-/// The checks a `send_join`/`send_leave` event passes before it is
+fn prepare_knock(s: Arc<Services>, req: Ruma<make_knock::Request>) -> Result<make_knock::Response> {
+    let Ruma { body, caller, .. } = req;
+    check_user_of(&caller.0, &body.user_id)?;
+    let version = version_of_room_here(&s, &body.room_id, &caller.0)?;
+    check_supported(&version, &body.ver)?;
+    if !rules_of(&version)?.authorization.knocking {
+        return Err(incompatible(
+            &version,
+            format!("Room version {version} does not allow knocking"),
+        ));
+    }
+    let (_, record) = s.rooms.record_of(&body.room_id)?;
+    let rule = s
+        .rooms
+        .state_event(record.state, "m.room.join_rules", "")?
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(e.content.get()).ok())
+        .and_then(|c| c["join_rule"].as_str().map(str::to_owned));
+    if !matches!(rule.as_deref(), Some("knock" | "knock_restricted")) {
+        return Err(Error::forbidden("This room does not take knocks"));
+    }
+    let (version, template) = s.rooms.membership_template(
+        &body.room_id,
+        &body.user_id,
+        json!({ "membership": "knock" }),
+    )?;
+    Ok(make_knock::Response::new(
+        version,
+        template_response(template)?,
+    ))
+}
+
+/// The checks a `send_join`/`send_leave`/`send_knock` event passes before it is
 /// treated as any PDU: a member event of this room about its own sender,
 /// a user of the calling server, with the membership the endpoint is for.
 fn check_membership_event(
@@ -247,4 +296,13 @@ async fn leave(s: Arc<Services>, req: Ruma<send_leave::Request>) -> Result<send_
     )
     .await?;
     Ok(send_leave::Response::new())
+}
+
+async fn knock(s: Arc<Services>, req: Ruma<send_knock::Request>) -> Result<send_knock::Response> {
+    let Ruma { body, caller, .. } = req;
+    let room = &body.room_id;
+    accept_membership(&s, &caller.0, room, &body.event_id, &body.pdu, "knock").await?;
+    let (_, record) = s.rooms.record_of(room)?;
+    let stripped = super::invites::stripped_state_pdus(&s, record.state)?;
+    Ok(send_knock::Response::new(stripped))
 }

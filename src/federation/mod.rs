@@ -24,6 +24,7 @@ pub mod key_store;
 pub mod media;
 pub mod membership;
 pub mod notary;
+pub mod out_of_room;
 pub mod outbox;
 pub mod pdu_check;
 pub mod query;

@@ -4,12 +4,14 @@
 //! `send_join`; the answer's state and auth chain are checked event by
 //! event (keys fetched as needed) and the room is stored from that
 //! snapshot in one batch. A leave (rejecting an invite) goes the same way
-//! through `make_leave`/`send_leave`, and is recorded as the user's
-//! membership.
+//! through `make_leave`/`send_leave`, and a knock through
+//! `make_knock`/`send_knock` (kept with the room's stripped state); both
+//! are recorded as the user's membership.
 
 use ruma::api::federation::membership::{
-    create_join_event::v2 as send_join, create_leave_event::v2 as send_leave,
-    prepare_join_event::v1 as make_join, prepare_leave_event::v1 as make_leave,
+    create_join_event::v2 as send_join, create_knock_event::v1 as send_knock,
+    create_leave_event::v2 as send_leave, prepare_join_event::v1 as make_join,
+    prepare_knock_event::v1 as make_knock, prepare_leave_event::v1 as make_leave,
 };
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::room_version_rules::EventIdFormatVersion;
@@ -59,10 +61,23 @@ pub async fn join(
     through_first(s, user, room, servers, Change::Join, reason).await
 }
 
+/// Knocks on `room` for `user` through the first of `servers` that takes
+/// the knock.
+pub async fn knock(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    through_first(s, user, room, servers, Change::Knock, reason).await
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Change {
     Join,
     Leave,
+    Knock,
 }
 
 /// Makes the change through each of `servers` (not this one, at most
@@ -84,6 +99,7 @@ async fn through_first(
         let attempt = match change {
             Change::Join => join_through(s, user, room, server, reason).await,
             Change::Leave => leave_through(s, user, room, server, reason).await,
+            Change::Knock => knock_through(s, user, room, server, reason).await,
         };
         match attempt {
             Ok(()) => return Ok(()),
@@ -240,5 +256,31 @@ async fn leave_through(
     let (pdu, stored) = RemotePdu::parse(&version, event)?.into_parts();
     s.rooms
         .record_out_of_room(room, user, pdu, stored, "leave", Vec::new())
+        .await
+}
+
+async fn knock_through(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    server: &ServerName,
+    reason: Option<&str>,
+) -> Result<()> {
+    let mut request = make_knock::Request::new(room.to_owned(), user.to_owned());
+    request.ver = supported_versions()
+        .into_iter()
+        .filter(|v| v.rules().is_some_and(|r| r.authorization.knocking))
+        .collect();
+    let offer = s.federation.client.send(server, request).await?;
+    let version = offer.room_version;
+    let (event, event_id) =
+        signed_member_event(s, user, room, &offer.event, &version, "knock", reason)?;
+    let pdu = serde_json::value::to_raw_value(&event)?;
+    let request = send_knock::Request::new(room.to_owned(), event_id, pdu);
+    let answer = s.federation.client.send(server, request).await?;
+    let stripped = super::invites::stripped_forms(&answer.knock_room_state);
+    let (pdu, stored) = RemotePdu::parse(&version, event)?.into_parts();
+    s.rooms
+        .record_out_of_room(room, user, pdu, stored, "knock", stripped)
         .await
 }

@@ -111,14 +111,36 @@ pub async fn set_membership(
 }
 
 /// The server of whoever invited `user` to a room this server is not in.
-fn inviting_server(s: &Services, user: &UserId, room: &RoomId) -> Result<Option<OwnedServerName>> {
-    match s.rooms.membership(user, room)? {
-        Some(m) if m.membership == "invite" => {
+/// A server that is in a room this one is not, known from the user's
+/// pending membership: the inviter's server for an invite; for a knock,
+/// the servers whose users sent the room's stripped state.
+pub fn resident_servers(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+) -> Result<Vec<OwnedServerName>> {
+    let Some(m) = s.rooms.membership(user, room)? else {
+        return Ok(Vec::new());
+    };
+    let mut servers: Vec<OwnedServerName> = Vec::new();
+    match m.membership.as_str() {
+        "invite" => {
             let invite = s.rooms.pdu_by_short(m.event)?;
-            Ok(Some(invite.sender.server_name().to_owned()))
+            servers.push(invite.sender.server_name().to_owned());
         }
-        _ => Ok(None),
+        "knock" => {
+            for event in &m.stripped_state {
+                let sender = event["sender"].as_str().and_then(|u| UserId::parse(u).ok());
+                if let Some(server) = sender.map(|u| u.server_name().to_owned()) {
+                    if server != s.server_name && !servers.contains(&server) {
+                        servers.push(server);
+                    }
+                }
+            }
+        }
+        _ => {}
     }
+    Ok(servers)
 }
 
 /// Joins `user` to `room` unless already joined: through this server when
@@ -135,7 +157,7 @@ pub async fn join_room(
     }
     if s.rooms.short_room(room)?.is_none() {
         let mut servers = servers.to_vec();
-        servers.extend(inviting_server(s, user, room)?);
+        servers.extend(resident_servers(s, user, room)?);
         return remote_membership::join(s, user, room, &servers, reason).await;
     }
     set_membership(s, user, room, user, "join", reason).await
@@ -150,8 +172,24 @@ pub async fn leave_room(
     reason: Option<&str>,
 ) -> Result<()> {
     if s.rooms.short_room(room)?.is_none() {
-        let servers: Vec<OwnedServerName> = inviting_server(s, user, room)?.into_iter().collect();
+        let mut servers = resident_servers(s, user, room)?;
+        servers.extend(remote_membership::join_servers(room, &[]));
         return remote_membership::leave(s, user, room, &servers, reason).await;
     }
     set_membership(s, user, room, user, "leave", reason).await
+}
+
+/// Knocks on `room`: through this server when it is in the room, else
+/// through one of `servers`.
+pub async fn knock_room(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    if s.rooms.short_room(room)?.is_none() {
+        return remote_membership::knock(s, user, room, servers, reason).await;
+    }
+    set_membership(s, user, room, user, "knock", reason).await
 }

@@ -2,6 +2,7 @@
 //! the user arrives.
 
 pub mod filter;
+mod knocks_only;
 mod room;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +29,9 @@ use filter::Filter;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().endpoint(sync)
+    Router::new()
+        .endpoint(sync)
+        .layer(axum::middleware::from_fn(knocks_only::restore))
 }
 
 /// Longest long-poll a client may ask for.
@@ -194,11 +197,13 @@ async fn build(
             device_list_changes(s, user, since, next, member_changes)?;
     }
     let empty = rooms_out.is_empty()
+        && rooms_out.knock.is_empty()
         && to_device.is_empty()
         && global.is_empty()
         && presence.is_empty()
         && device_lists.is_empty();
     let mut response = Response::new(next.to_string());
+    knocks_only::note(&rooms_out);
     response.rooms = rooms_out;
     response.account_data = GlobalAccountData::new();
     response.account_data.events = global;

@@ -15,6 +15,7 @@ mod federation;
 mod federation_adversarial;
 mod federation_history;
 mod federation_keys;
+mod federation_knock;
 mod federation_media;
 mod federation_rooms;
 mod federation_synapse;

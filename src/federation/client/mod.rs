@@ -214,6 +214,9 @@ impl FederationClient {
             FromHttpResponseError::Server(_) if status == http::StatusCode::NOT_FOUND => {
                 Error::not_found(format!("{destination} does not know it"))
             }
+            FromHttpResponseError::Server(e) if status == http::StatusCode::FORBIDDEN => {
+                Error::forbidden(format!("{destination} refused: {e}"))
+            }
             e => Error::unavailable(format!("{destination} answered {status}: {e}")),
         })
     }
