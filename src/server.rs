@@ -106,8 +106,13 @@ fn start_presence_timeouts(services: &Arc<Services>) {
             let Some(services) = services.upgrade() else {
                 return;
             };
-            if let Err(e) = services.presence.expire().await {
-                tracing::warn!(error = %e, "presence timeouts");
+            match services.presence.expire().await {
+                Ok(changed) => {
+                    for user in changed {
+                        crate::federation::edus::presence_changed(&services, &user).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "presence timeouts"),
             }
         }
     });

@@ -34,12 +34,10 @@ async fn set(
             ))
         }
     }
-    s.presence
-        .update(
-            &body.user_id,
-            Update::Explicit(body.presence.as_str(), body.status_msg),
-        )
-        .await?;
+    let update = Update::Explicit(body.presence.as_str(), body.status_msg);
+    if s.presence.update(&body.user_id, update).await? {
+        crate::federation::edus::presence_changed(&s, &body.user_id).await;
+    }
     Ok(set_presence::v3::Response::new())
 }
 

@@ -1,4 +1,4 @@
-//! EDUs: typing notifications and read receipts, both ways. Another
+//! EDUs: typing notifications, read receipts and presence, both ways. Another
 //! server speaks only for its own users, and only in rooms where they are
 //! joined; anything else is logged and dropped (an EDU has no answer).
 
@@ -48,6 +48,7 @@ pub async fn handle_edu(s: &Services, origin: &ServerName, raw: &RawJsonValue) {
         Ok(edu) => match edu.edu_type {
             "m.typing" => typing(s, origin, edu.content).await,
             "m.receipt" => receipts(s, origin, edu.content).await,
+            "m.presence" => presence(s, origin, edu.content).await,
             "m.direct_to_device" => direct_to_device(s, origin, edu.content).await,
             "m.device_list_update" | "m.signing_key_update" => {
                 device_list_changed(s, origin, edu.content).await
@@ -62,6 +63,61 @@ pub async fn handle_edu(s: &Services, origin: &ServerName, raw: &RawJsonValue) {
     if let Err(e) = result {
         tracing::info!(%origin, error = %e, "EDU dropped");
     }
+}
+
+#[derive(Deserialize)]
+struct PresenceContent {
+    push: Vec<PresenceUpdate>,
+}
+
+#[derive(Deserialize)]
+struct PresenceUpdate {
+    user_id: OwnedUserId,
+    presence: ruma::presence::PresenceState,
+    last_active_ago: Option<u64>,
+    status_msg: Option<String>,
+}
+
+/// Most presence updates taken from one EDU.
+const MAX_PRESENCE_PUSH: usize = 1000;
+
+/// Presence of `origin`'s users who are in a room here.
+async fn presence(s: &Services, origin: &ServerName, content: &RawJsonValue) -> Result<()> {
+    let content: PresenceContent = serde_json::from_str(content.get())?;
+    for update in content.push.into_iter().take(MAX_PRESENCE_PUSH) {
+        let user = &update.user_id;
+        if user.server_name() != origin || s.rooms.joined_rooms(user)?.is_empty() {
+            continue;
+        }
+        let presence = match update.presence {
+            ruma::presence::PresenceState::Online => "online",
+            ruma::presence::PresenceState::Unavailable => "unavailable",
+            _ => "offline",
+        };
+        let state = crate::services::presence::PresenceState {
+            presence: presence.to_owned(),
+            status_msg: update.status_msg,
+            last_active_ago_ms: update.last_active_ago,
+        };
+        s.presence.set_remote(user, state).await?;
+    }
+    Ok(())
+}
+
+/// Tells other servers of a local user's new presence; a failure to queue
+/// is logged (presence is advisory).
+pub async fn presence_changed(s: &Services, user: &UserId) {
+    if let Err(e) = send_presence(s, user).await {
+        tracing::warn!(%user, error = %e, "presence not sent to other servers");
+    }
+}
+
+/// Tells the servers sharing a room with a local user of their presence.
+async fn send_presence(s: &Services, user: &UserId) -> Result<()> {
+    let mut update = s.presence.get(user).content();
+    update["user_id"] = json!(user);
+    let edu = json!({ "edu_type": "m.presence", "content": { "push": [update] } });
+    to_sharing_servers(s, user, &edu).await
 }
 
 /// Whether `user` is `origin`'s and joined to `room` here.

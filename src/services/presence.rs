@@ -33,6 +33,9 @@ struct Entry {
     seen: Instant,
     /// Stream position of the last change.
     position: u64,
+    /// A user of another server: their server tells of every change, so
+    /// no timeout applies here.
+    remote: bool,
 }
 
 pub struct Presence {
@@ -81,8 +84,8 @@ impl Presence {
     }
 
     /// Applies an update; a real change takes a stream position (and wakes
-    /// waiting syncs) before this returns.
-    pub async fn update(&self, user: &UserId, update: Update<'_>) -> Result<()> {
+    /// waiting syncs) before this returns. True if it changed anything.
+    pub async fn update(&self, user: &UserId, update: Update<'_>) -> Result<bool> {
         let now = Instant::now();
         let (presence, status_msg, explicit) = match update {
             Update::Explicit(p, msg) => (p, Some(msg), true),
@@ -97,6 +100,7 @@ impl Presence {
                 active: now,
                 seen: now,
                 position: 0,
+                remote: false,
             });
             entry.seen = now;
             let new_msg = status_msg.unwrap_or_else(|| entry.status_msg.clone());
@@ -105,7 +109,7 @@ impl Presence {
                 entry.active = now;
             }
             if entry.presence == presence && entry.status_msg == new_msg && entry.position > 0 {
-                return Ok(());
+                return Ok(false);
             }
             let position = self.store.db.reserve_count(&mut batch);
             entry.presence = presence.to_owned();
@@ -113,6 +117,29 @@ impl Presence {
             entry.position = position.get();
             position
         };
+        let wake = Wake::sharers(&self.store.db, user)?;
+        self.store.commit(batch, vec![position], wake).await?;
+        Ok(true)
+    }
+
+    /// Takes the presence another server gives for one of its users.
+    pub async fn set_remote(&self, user: &UserId, state: PresenceState) -> Result<()> {
+        let now = Instant::now();
+        let ago = Duration::from_millis(state.last_active_ago_ms.unwrap_or(0));
+        let active = now.checked_sub(ago).unwrap_or(now);
+        let mut batch = Batch::new();
+        let position = self.store.db.reserve_count(&mut batch);
+        self.states.lock().insert(
+            user.to_owned(),
+            Entry {
+                presence: state.presence,
+                status_msg: state.status_msg,
+                active,
+                seen: now,
+                position: position.get(),
+                remote: true,
+            },
+        );
         let wake = Wake::sharers(&self.store.db, user)?;
         self.store.commit(batch, vec![position], wake).await
     }
@@ -162,15 +189,16 @@ impl Presence {
     }
 
     /// Applies the timeouts: silent clients go offline, idle users
-    /// unavailable. Each change takes a stream position.
-    pub async fn expire(&self) -> Result<()> {
+    /// unavailable. Each change takes a stream position. Answers the local
+    /// users whose presence changed.
+    pub async fn expire(&self) -> Result<Vec<OwnedUserId>> {
         let now = Instant::now();
         let mut batch = Batch::new();
         let mut positions = Vec::new();
         let mut changed = Vec::new();
         {
             let mut states = self.states.lock();
-            for (user, entry) in states.iter_mut() {
+            for (user, entry) in states.iter_mut().filter(|(_, e)| !e.remote) {
                 let next = if entry.presence != "offline"
                     && now.duration_since(entry.seen) >= SYNC_TIMEOUT
                 {
@@ -190,12 +218,13 @@ impl Presence {
             }
         }
         if positions.is_empty() {
-            return Ok(());
+            return Ok(changed);
         }
         let mut wake = Wake::none();
         for user in &changed {
             wake.merge(Wake::sharers(&self.store.db, user)?);
         }
-        self.store.commit(batch, positions, wake).await
+        self.store.commit(batch, positions, wake).await?;
+        Ok(changed)
     }
 }

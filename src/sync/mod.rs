@@ -69,6 +69,14 @@ fn load_filter(s: &Services, caller: &Caller, param: Option<FilterParam>) -> Res
     }
 }
 
+/// `set_presence` of a sync, passed on to other servers when it changes.
+async fn set_from_sync(s: &Services, user: &ruma::UserId, presence: &str) -> Result<()> {
+    if s.presence.update(user, Update::FromSync(presence)).await? {
+        crate::federation::edus::presence_changed(s, user).await;
+    }
+    Ok(())
+}
+
 async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
     let caller = req.caller;
     let req = req.body;
@@ -84,16 +92,8 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
     // `offline` means "do not change it".
     match req.set_presence {
         PresenceState::Offline => s.presence.note_seen(&caller.user_id),
-        PresenceState::Online => {
-            s.presence
-                .update(&caller.user_id, Update::FromSync("online"))
-                .await?
-        }
-        PresenceState::Unavailable => {
-            s.presence
-                .update(&caller.user_id, Update::FromSync("unavailable"))
-                .await?
-        }
+        PresenceState::Online => set_from_sync(&s, &caller.user_id, "online").await?,
+        PresenceState::Unavailable => set_from_sync(&s, &caller.user_id, "unavailable").await?,
         _ => {
             return Err(Error::invalid_param(
                 "set_presence must be online, offline or unavailable",
