@@ -45,7 +45,7 @@ async fn presence_crosses_between_matrix_os_servers() {
     let (ours, theirs) = (start_federated().await, start_federated().await);
     let (alice, alice_id) = Raw::new(&ours).register("alice").await;
     let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
-    share_a_room(&alice, &bob, &ours.services.server_name.to_string()).await;
+    share_a_room(&alice, &bob, ours.services.server_name.as_ref()).await;
 
     let bob_since = next_batch(&sync(&bob, None, 0).await);
     set_presence(&alice, &alice_id, "online", "gardening").await;
@@ -77,7 +77,7 @@ async fn presence_crosses_between_synapse_and_matrix_os() {
     let ours = start_federated().await;
     let (alice, alice_id) = Raw::new(&ours).register("alice").await;
     let (sam, sam_id) = synapse.register("sam").await;
-    share_a_room(&alice, &sam, &ours.services.server_name.to_string()).await;
+    share_a_room(&alice, &sam, ours.services.server_name.as_ref()).await;
 
     let sam_since = next_batch(&sync(&sam, None, 0).await);
     set_presence(&alice, &alice_id, "online", "writing rust").await;
