@@ -10,6 +10,7 @@ pub mod keys;
 pub mod media;
 pub mod membership;
 pub mod notifications;
+pub mod openid;
 pub mod presence;
 pub mod profile;
 pub mod push_rules;
@@ -57,4 +58,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(cross_signing::routes())
         .merge(media::routes())
         .merge(profile::routes())
+        .merge(openid::routes())
 }

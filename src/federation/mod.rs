@@ -24,6 +24,7 @@ pub mod key_store;
 pub mod media;
 pub mod membership;
 pub mod notary;
+pub mod openid;
 pub mod out_of_room;
 pub mod outbox;
 pub mod pdu_check;
@@ -124,4 +125,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(invites::routes())
         .merge(user_keys::routes())
         .merge(media::routes())
+        .merge(openid::routes())
 }

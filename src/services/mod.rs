@@ -7,6 +7,7 @@ pub mod e2ee_keys;
 pub mod key_backup;
 pub mod media;
 pub mod membership;
+pub mod openid;
 pub mod password;
 pub mod presence;
 pub mod public_rooms;
@@ -49,6 +50,7 @@ pub struct Services {
     pub media: media::Media,
     pub receipts: receipts::Receipts,
     pub presence: presence::Presence,
+    pub openid: openid::OpenIdTokens,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
     pub register_limiter: RateLimiter<std::net::IpAddr>,
     pub token_validity_limiter: RateLimiter<std::net::IpAddr>,
@@ -129,6 +131,7 @@ impl Services {
             media: media::Media::new(store.clone(), &config.data_dir)?,
             receipts: receipts::Receipts::new(store.clone()),
             presence: presence::Presence::new(store.clone()),
+            openid: openid::OpenIdTokens::default(),
             login_limiter: RateLimiter::new(limits.login),
             register_limiter: RateLimiter::new(limits.register),
             token_validity_limiter: RateLimiter::new(limits.token_validity),

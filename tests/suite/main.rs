@@ -17,6 +17,7 @@ mod federation_history;
 mod federation_keys;
 mod federation_knock;
 mod federation_media;
+mod federation_openid;
 mod federation_presence;
 mod federation_rooms;
 mod federation_synapse;
