@@ -1,7 +1,8 @@
 //! One PDU from another server, taken in the spec's order: identified,
 //! signatures and content hash checked (`pdu_check`), missing auth events
 //! fetched from the sender (`/event_auth`) and stored as outliers, missing
-//! prev events fetched with `/get_missing_events` (a bounded number), then
+//! prev events fetched with `/get_missing_events` (a bounded number), and
+//! past a gap that leaves, the state before it from `/state_ids`; then
 //! appended: the room core checks it against its auth events, the state
 //! before it and the current state.
 
@@ -86,21 +87,31 @@ async fn take_pdu(
     if s.rooms.in_dag(remote.event_id())? {
         return Ok(None);
     }
-    fetch_missing_prevs(s, origin, room, version, &remote).await?;
-    append(s, origin, room, version, remote).await.map(Some)
+    let state_before = match fetch_missing_prevs(s, origin, room, version, &remote).await? {
+        true => None,
+        false => {
+            let id = remote.event_id();
+            Some(super::gap::state_before(s, origin, room, version, id).await?)
+        }
+    };
+    append(s, origin, room, version, remote, state_before)
+        .await
+        .map(Some)
 }
 
-/// Appends a checked PDU whose prev events are known, without waiting for
-/// the write (the PDUs of a transaction are written together).
+/// Appends a checked PDU whose prev events are known (or with the state
+/// before it, when they could not be fetched), without waiting for the
+/// write (the PDUs of a transaction are written together).
 async fn append(
     s: &Arc<Services>,
     origin: &ServerName,
     room: &RoomId,
     version: &RoomVersionId,
     remote: RemotePdu,
+    state_before: Option<Vec<OwnedEventId>>,
 ) -> Result<Durable> {
     fetch_missing_auth(s, origin, room, version, &remote).await?;
-    let (appended, durable) = s.rooms.stage_remote(room, remote).await?;
+    let (appended, durable) = s.rooms.stage_remote(room, remote, state_before).await?;
     match appended.verdict {
         Verdict::Rejected => {
             durable.await?;
@@ -150,16 +161,16 @@ pub async fn fetch_auth_chain(
 
 /// Fetches the events between the room's forward extremities and a PDU
 /// whose prev events are not all known, and appends them oldest first.
-/// The PDU is refused if a gap remains.
+/// False if a gap remains.
 async fn fetch_missing_prevs(
     s: &Arc<Services>,
     origin: &ServerName,
     room: &RoomId,
     version: &RoomVersionId,
     remote: &RemotePdu,
-) -> Result<()> {
+) -> Result<bool> {
     if all_prevs_known(s, remote)? {
-        return Ok(());
+        return Ok(true);
     }
     let (_, record) = s.rooms.record_of(room)?;
     let mut request = missing::Request::new(
@@ -181,7 +192,7 @@ async fn fetch_missing_prevs(
             continue;
         }
         let id = event.event_id().clone();
-        let appended = match Box::pin(append(s, origin, room, version, event)).await {
+        let appended = match Box::pin(append(s, origin, room, version, event, None)).await {
             Ok(durable) => durable.await,
             Err(e) => Err(e),
         };
@@ -189,12 +200,7 @@ async fn fetch_missing_prevs(
             tracing::info!(%origin, event = %id, error = %e, "missing event refused");
         }
     }
-    if all_prevs_known(s, remote)? {
-        return Ok(());
-    }
-    Err(Error::bad_json(
-        "Prev events are missing and could not be fetched",
-    ))
+    all_prevs_known(s, remote)
 }
 
 fn all_prevs_known(s: &Services, remote: &RemotePdu) -> Result<bool> {

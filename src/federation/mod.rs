@@ -18,6 +18,7 @@ pub mod client;
 pub mod directory;
 pub mod edus;
 pub mod events;
+pub mod gap;
 pub mod inbound;
 pub mod invites;
 pub mod key_store;

@@ -102,7 +102,7 @@ impl Rooms {
         room: &RoomId,
         remote: RemotePdu,
     ) -> Result<Appended> {
-        let (appended, durable) = self.stage_remote(room, remote).await?;
+        let (appended, durable) = self.stage_remote(room, remote, None).await?;
         durable.await?;
         Ok(appended)
     }
@@ -111,10 +111,16 @@ impl Rooms {
     /// judged and the room's head moved on (later events may build on it at
     /// once); the future resolves when it is durable. A PDU already known
     /// is judged as it was, with nothing to wait for.
+    ///
+    /// `state_before`, for an event whose prev events could not all be
+    /// fetched, names the (known) state events before it, as a peer's
+    /// `/state_ids` gave them; without it the state before the event is
+    /// the state after its prev events.
     pub async fn stage_remote(
         self: &Arc<Self>,
         room: &RoomId,
         remote: RemotePdu,
+        state_before: Option<Vec<OwnedEventId>>,
     ) -> Result<(Appended, Durable)> {
         let lock = self.lock(room);
         let guard = lock.lock().await;
@@ -138,6 +144,11 @@ impl Rooms {
         };
         let (staged, batch) = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
+            let mut incoming = incoming;
+            if let Some(ids) = state_before {
+                let state = rooms.state_of_known(&ids, |id| rooms.short_event(id), &mut batch)?;
+                incoming.state_before = Some(rooms.state.store(&mut batch, 0, state)?);
+            }
             let staged = rooms.stage(short_room, head, incoming, &mut batch)?;
             Ok((staged, batch))
         })
@@ -377,12 +388,21 @@ impl Rooms {
         batch: &mut Batch,
     ) -> Result<StateMap> {
         let shorts = self.stage_outliers(events, rules, batch)?;
+        self.state_of_known(state_ids, |id| Ok(shorts.get(id).copied()), batch)
+    }
+
+    /// The state the events `ids` form; `short_of` finds each (all must be
+    /// known, accepted state events).
+    fn state_of_known(
+        &self,
+        ids: &[OwnedEventId],
+        short_of: impl Fn(&OwnedEventId) -> Result<Option<u64>>,
+        batch: &mut Batch,
+    ) -> Result<StateMap> {
         let mut state = StateMap::new();
-        for id in state_ids {
-            let short = shorts
-                .get(id)
-                .copied()
-                .ok_or_else(|| Error::internal("snapshot event not stored"))?;
+        for id in ids {
+            let short = short_of(id)?
+                .ok_or_else(|| Error::bad_json(format!("State event {id} is not known")))?;
             let pdu = self.pdu_by_short(short)?;
             if pdu.rejected {
                 return Err(Error::forbidden(format!(

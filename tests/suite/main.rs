@@ -13,6 +13,7 @@ mod cross_signing;
 mod durability;
 mod federation;
 mod federation_adversarial;
+mod federation_gap;
 mod federation_history;
 mod federation_keys;
 mod federation_knock;
