@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::Router;
+use matrixos_storage::typed::TextPair;
 use matrixos_storage::{tables, Batch};
 use parking_lot::Mutex;
 use ruma::api::federation::transactions::send_transaction_message::v1 as send;
@@ -82,6 +83,13 @@ async fn transaction(s: Arc<Services>, req: Ruma<send::Request>) -> Result<send:
     }
     let response = send::Response::new(results);
     let mut batch = Batch::new();
+    // An origin sends one transaction at a time and retries only the one
+    // it has no answer for: the answers before this one are never asked
+    // for again, so only the latest is kept.
+    let prefix = TextPair::prefix(origin.as_str());
+    for row in tables::INBOUND_TRANSACTIONS.scan_prefix(&s.store.db, &prefix) {
+        tables::INBOUND_TRANSACTIONS.delete(&mut batch, &row?.0);
+    }
     tables::INBOUND_TRANSACTIONS.put(&mut batch, &key, &serialize(&response)?);
     s.store.commit(batch, Vec::new(), Wake::none()).await?;
     Ok(response)

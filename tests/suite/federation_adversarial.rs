@@ -337,6 +337,12 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
         seen(&alice, &room, &honest_id).await,
         "the honest event stays",
     );
+    // Of the peer's many transactions, only the latest answer is kept.
+    let prefix = matrixos_storage::typed::TextPair::prefix(&peer.name());
+    let kept = matrixos_storage::tables::INBOUND_TRANSACTIONS
+        .scan_prefix(&ours.services.store.db, &prefix)
+        .count();
+    assert_eq!(kept, 1);
 }
 
 #[tokio::test]
