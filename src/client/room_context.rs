@@ -8,7 +8,6 @@ use ruma::api::client::context::get_context;
 use ruma::api::client::room::get_event_by_timestamp;
 use ruma::api::Direction as Dir;
 use ruma::serde::Raw;
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId};
 
 use super::room_history::{event_filter, page_limit};
 use crate::error::{Error, Result};
@@ -90,48 +89,19 @@ fn context(
     Ok(response)
 }
 
-/// Most events examined by one `/timestamp_to_event` call.
-const MAX_SCAN: usize = 200_000;
-
 fn timestamp_to_event(
     s: Arc<Services>,
     req: Ruma<get_event_by_timestamp::v1::Request>,
 ) -> Result<get_event_by_timestamp::v1::Response> {
     let body = &req.body;
     let reader = s.rooms.reader(&req.caller.user_id, &body.room_id)?;
-    let (short_room, until) = (reader.short_room, reader.until);
-    let ts: u64 = body.ts.get().into();
+    let upto = TimelinePos::live(reader.until.min(s.store.position()));
     let forward = body.dir == Dir::Forward;
-    let upto = TimelinePos::live(until.min(s.store.position()));
-    let mut best: Option<(MilliSecondsSinceUnixEpoch, OwnedEventId)> = None;
-    let mut cursor = TimelinePos::EARLIEST;
-    let mut scanned = 0;
-    while scanned < MAX_SCAN {
-        let page = s
-            .rooms
-            .timeline(short_room, cursor, Direction::Forward, 500, Some(upto))?;
-        if page.is_empty() {
-            break;
-        }
-        for e in &page {
-            scanned += 1;
-            cursor = e.pos;
-            if !reader.can_see_entry(e)? {
-                continue;
-            }
-            let ets: u64 = e.pdu.origin_server_ts.get().into();
-            let better = match (&best, forward) {
-                (_, true) if ets < ts => false,
-                (_, false) if ets > ts => false,
-                (None, _) => true,
-                (Some((b, _)), true) => ets < u64::from(b.get()),
-                (Some((b, _)), false) => ets >= u64::from(b.get()),
-            };
-            if better {
-                best = Some((e.pdu.origin_server_ts, e.pdu.event_id.clone()));
-            }
-        }
-    }
-    let (ts, id) = best.ok_or_else(|| Error::not_found("No event found in that direction"))?;
+    let found = s
+        .rooms
+        .closest_event(reader.short_room, upto, body.ts, forward, |e| {
+            reader.can_see_entry(e)
+        })?;
+    let (ts, id) = found.ok_or_else(|| Error::not_found("No event found in that direction"))?;
     Ok(get_event_by_timestamp::v1::Response::new(id, ts))
 }

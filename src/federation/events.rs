@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use ruma::api::federation::authorization::get_event_authorization::v1 as event_auth;
 use ruma::api::federation::backfill::get_backfill::v1 as backfill;
+use ruma::api::federation::event::get_event_by_timestamp::v1 as by_time;
 use ruma::api::federation::event::{
     get_event::v1 as get_event, get_missing_events::v1 as missing, get_room_state::v1 as state,
     get_room_state_ids::v1 as state_ids,
@@ -20,6 +21,7 @@ use serde_json::value::RawValue as RawJsonValue;
 use super::x_matrix::Origin;
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::rooms::timeline::TimelinePos;
 use crate::services::Services;
 
 pub fn routes() -> Router<Arc<Services>> {
@@ -30,6 +32,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .reading(auth_chain)
         .reading(missing_events)
         .reading(history)
+        .reading(closest_to_time)
 }
 
 /// Refuses a server that may not see the room's events.
@@ -142,4 +145,19 @@ fn history(s: Arc<Services>, req: Ruma<backfill::Request>) -> Result<backfill::R
         now(),
         signed_all(&s, &found)?,
     ))
+}
+
+/// `/timestamp_to_event`: the room's event closest to a time, for a
+/// server in the room (its own timeline's, by the same search as clients').
+fn closest_to_time(s: Arc<Services>, req: Ruma<by_time::Request>) -> Result<by_time::Response> {
+    let Ruma { body, caller, .. } = req;
+    may_see(&s, &caller.0, &body.room_id)?;
+    let (short_room, _) = s.rooms.record_of(&body.room_id)?;
+    let upto = TimelinePos::live(s.store.position());
+    let forward = body.dir == ruma::api::Direction::Forward;
+    let found = s
+        .rooms
+        .closest_event(short_room, upto, body.ts, forward, |_| Ok(true))?;
+    let (ts, id) = found.ok_or_else(|| Error::not_found("No event found in that direction"))?;
+    Ok(by_time::Response::new(id, ts))
 }

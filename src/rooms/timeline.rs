@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use matrixos_storage::typed::room_prefix;
 use matrixos_storage::{tables, Direction};
-use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, RoomId, UserId};
+use ruma::{DeviceId, MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, UserId};
 use serde_json::{json, Map, Value};
 
 use super::{Pdu, Rooms};
@@ -168,5 +168,52 @@ impl Rooms {
             }
         }
         Ok(unsigned)
+    }
+}
+
+/// Most events examined by one search by time.
+const MAX_TIME_SCAN: usize = 200_000;
+
+impl Rooms {
+    /// The event of the room's timeline (up to `upto`) closest to `ts` in
+    /// one direction: the first at or after it (`forward`), or the last at
+    /// or before it, among those `visible` lets through.
+    pub fn closest_event(
+        &self,
+        short_room: u64,
+        upto: TimelinePos,
+        ts: MilliSecondsSinceUnixEpoch,
+        forward: bool,
+        visible: impl Fn(&TimelineEntry) -> Result<bool>,
+    ) -> Result<Option<(MilliSecondsSinceUnixEpoch, OwnedEventId)>> {
+        let ts: u64 = ts.get().into();
+        let mut best: Option<(MilliSecondsSinceUnixEpoch, OwnedEventId)> = None;
+        let mut cursor = TimelinePos::EARLIEST;
+        let mut scanned = 0;
+        while scanned < MAX_TIME_SCAN {
+            let page = self.timeline(short_room, cursor, Direction::Forward, 500, Some(upto))?;
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                scanned += 1;
+                cursor = e.pos;
+                if !visible(e)? {
+                    continue;
+                }
+                let ets: u64 = e.pdu.origin_server_ts.get().into();
+                let better = match (&best, forward) {
+                    (_, true) if ets < ts => false,
+                    (_, false) if ets > ts => false,
+                    (None, _) => true,
+                    (Some((b, _)), true) => ets < u64::from(b.get()),
+                    (Some((b, _)), false) => ets >= u64::from(b.get()),
+                };
+                if better {
+                    best = Some((e.pdu.origin_server_ts, e.pdu.event_id.clone()));
+                }
+            }
+        }
+        Ok(best)
     }
 }

@@ -337,6 +337,24 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
         seen(&alice, &room, &honest_id).await,
         "the honest event stays",
     );
+    // A server in the room finds events by time.
+    let path = format!(
+        "/_matrix/federation/v1/timestamp_to_event/{}?ts={}&dir=b",
+        enc(&room),
+        now_ms()
+    );
+    let (status, found) = peer.get(&path).await;
+    assert_eq!(
+        (status, found["event_id"].as_str()),
+        (200, Some(last.as_str()))
+    );
+    let path = format!(
+        "/_matrix/federation/v1/timestamp_to_event/{}?ts={}&dir=f",
+        enc(&room),
+        now_ms() + 60_000
+    );
+    assert_eq!(peer.get(&path).await.0, 404);
+
     // Of the peer's many transactions, only the latest answer is kept.
     let prefix = matrixos_storage::typed::TextPair::prefix(&peer.name());
     let kept = matrixos_storage::tables::INBOUND_TRANSACTIONS
