@@ -43,7 +43,8 @@ type MediaKey = (OwnedServerName, String);
 /// recent failures remembered.
 pub struct RemoteMedia {
     in_flight: Mutex<HashMap<MediaKey, Arc<tokio::sync::Mutex<()>>>>,
-    failed: Mutex<BoundedMap<MediaKey, ()>>,
+    /// Recent failures, with the error they gave.
+    failed: Mutex<BoundedMap<MediaKey, Error>>,
     downloads: Semaphore,
 }
 
@@ -76,8 +77,8 @@ pub async fn remote_copy(
     {
         let mut failed = fetches.failed.lock();
         failed.expire(Instant::now(), FAILURE_TTL);
-        if failed.get(&key).is_some() {
-            return Err(Error::not_found("Media not found"));
+        if let Some(error) = failed.get(&key) {
+            return Err(error.clone());
         }
     }
     let lock = fetches
@@ -94,8 +95,11 @@ pub async fn remote_copy(
         }
     };
     fetches.in_flight.lock().remove(&key);
-    if fetched.is_err() {
-        fetches.failed.lock().insert(key, (), Instant::now());
+    if let Err(error) = &fetched {
+        fetches
+            .failed
+            .lock()
+            .insert(key, error.clone(), Instant::now());
     }
     fetched
 }
