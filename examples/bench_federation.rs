@@ -9,75 +9,14 @@
 //!   cargo run --example bench_federation              # 300 paced, 3,000 burst
 //!   cargo run --example bench_federation -- --quick   # 100 paced, 500 burst
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use support::federation::{arrived, join, percentile, start, FILTER};
 use support::watch::Arrivals;
-use support::{cpu_ms, enc, hwm_kib, rss_kib, Api};
+use support::{cpu_ms, hwm_kib, rss_kib};
 
 mod support;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A federating server: its client API and its process.
-struct Peer {
-    api: Arc<Api>,
-    name: String,
-    process: support::Server,
-}
-
-async fn start(data: &Path) -> Peer {
-    let (port, fed) = (free_port(), free_port());
-    let name = format!("localhost:{fed}");
-    let process = support::spawn(
-        support::server_command(data, port)
-            .env("MATRIXOS_SERVER_NAME", &name)
-            .env("MATRIXOS_FEDERATION_LISTEN", format!("127.0.0.1:{fed}"))
-            .env("MATRIXOS_FEDERATION_IP_RANGE_ALLOWLIST", "127.0.0.0/8")
-            .env("MATRIXOS_FEDERATION_VERIFY_CERTIFICATES", "false")
-            .env("MATRIXOS_TRUSTED_KEY_SERVERS", "")
-            .env("MATRIXOS_AI_ENABLED", "false")
-            .env("MATRIXOS_REGISTRATION", "open")
-            .env("MATRIXOS_RATE_LIMIT_REGISTER", "0"),
-    );
-    let api = Arc::new(Api {
-        http: reqwest::Client::new(),
-        base: format!("http://127.0.0.1:{port}"),
-    });
-    support::wait_ready(&api.http, &api.base).await;
-    Peer { api, name, process }
-}
-
-/// The watcher's sync filter: a whole burst in one answer, no presence.
-const FILTER: &str = r#"{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}"#;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-/// Waits (bounded) until `body` has arrived.
-async fn arrived(arrivals: &Arrivals, body: &str, limit: Duration) -> Option<Instant> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(at) = arrivals.lock().get(body) {
-            return Some(*at);
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    None
-}
 
 #[tokio::main]
 async fn main() {
@@ -94,18 +33,7 @@ async fn main() {
     let bob = b.api.register("bob").await;
     let room = a.api.create_room(&alice, &[]).await;
     let joined_at = Instant::now();
-    b.api
-        .call(
-            reqwest::Method::POST,
-            &format!(
-                "/_matrix/client/v3/join/{}?server_name={}",
-                enc(&room),
-                enc(&a.name)
-            ),
-            Some(&bob.token),
-            Some(json!({})),
-        )
-        .await;
+    join(&b, &bob, &room, &a.name).await;
     let join_time = joined_at.elapsed();
 
     let arrivals: Arrivals = Arc::default();

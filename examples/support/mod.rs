@@ -1,7 +1,10 @@
 //! What both benchmarks need: starting the real binary, waiting for it,
 //! reading its memory from /proc.
 
+#![allow(dead_code)]
+
 pub mod client;
+pub mod federation;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
