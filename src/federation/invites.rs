@@ -92,7 +92,7 @@ async fn invited(
     }
     let signed = remote.signed_json()?;
     super::acl::check(&s, &body.room_id, &origin)?;
-    if s.rooms.short_room(&body.room_id)?.is_some() {
+    if s.rooms.has_joined_member(&body.room_id)? {
         // A room this server is in: the invite is an event like any other.
         let appended = s.rooms.append_remote(&body.room_id, remote).await?;
         if !appended.verdict.is_accepted() {

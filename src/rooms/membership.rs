@@ -150,6 +150,15 @@ impl Rooms {
         Ok(servers)
     }
 
+    /// Whether a user of this server is joined to the room (whether this
+    /// server is in it).
+    pub fn has_joined_member(&self, room: &RoomId) -> Result<bool> {
+        Ok(match self.short_room(room)? {
+            Some(_) => self.servers_in_room(room)?.contains(&self.server_name),
+            None => false,
+        })
+    }
+
     /// Whether two users share a joined room (who may see whose devices).
     pub fn share_a_room(&self, a: &UserId, b: &UserId) -> Result<bool> {
         if a == b {

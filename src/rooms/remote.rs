@@ -281,11 +281,16 @@ impl Rooms {
         let rules = rules_of(&version)?;
         let lock = self.lock(&room_id);
         let _guard = lock.lock().await;
-        if self.short_room(&room_id)?.is_some() {
-            return Err(Error::invalid_param("This server already knows the room"));
-        }
         let mut batch = Batch::new();
-        let short_room = self.allocate_room(&mut batch, &room_id);
+        // A room this server left (no member of it joined) is joined again
+        // the same way: the snapshot's state replaces what it knew.
+        let (short_room, previous) = match self.short_room(&room_id)? {
+            Some(_) if self.has_joined_member(&room_id)? => {
+                return Err(Error::invalid_param("This server is already in the room"));
+            }
+            Some(short) => (short, self.head(short)?),
+            None => (self.allocate_room(&mut batch, &room_id), None),
+        };
         let state_ids: Vec<OwnedEventId> = state.iter().map(|e| e.event_id().clone()).collect();
         let mut known = auth_chain;
         known.extend(state);
@@ -297,7 +302,7 @@ impl Rooms {
         let room = room_id.clone();
         let result = crate::blocking::off_async(move || {
             let staged = rooms.join_staged(
-                short_room, &room, version, &state_ids, known, join, &rules, &mut batch,
+                short_room, &room, version, &state_ids, known, join, previous, &rules, &mut batch,
             )?;
             Ok((staged, batch))
         })
@@ -307,6 +312,7 @@ impl Rooms {
             Err(e) => {
                 self.forget_events(&staged_ids);
                 self.forget_room(&room_id, short_room);
+                self.state.forget_pending();
                 return Err(e);
             }
         };
@@ -317,6 +323,7 @@ impl Rooms {
         {
             self.forget_events(&staged_ids);
             self.forget_room(&room_id, short_room);
+            self.state.forget_pending();
             return Err(e);
         }
         Ok(Appended {
@@ -327,6 +334,8 @@ impl Rooms {
     }
 
     /// Stages a snapshot join in `batch`: the outliers, the state, the join.
+    /// `previous` is what this server knew of the room before, if it had
+    /// left it.
     #[allow(clippy::too_many_arguments)]
     fn join_staged(
         &self,
@@ -336,23 +345,24 @@ impl Rooms {
         state_ids: &[OwnedEventId],
         known: Vec<RemotePdu>,
         join: RemotePdu,
+        previous: Option<RoomRecord>,
         rules: &RoomVersionRules,
         batch: &mut Batch,
     ) -> Result<super::append::Staged> {
         let shorts = self.snapshot_state(state_ids, known, rules, batch)?;
         let state_id = self.state.store(batch, 0, shorts)?;
         self.remember_short_room(room_id, short_room);
-        let empty = RoomRecord {
+        let head = RoomRecord {
             room_id: room_id.to_owned(),
             version,
-            state: 0,
+            state: state_id,
             extremities: join.pdu.prev_events.clone(),
             depth: u64::from(join.pdu.depth).saturating_sub(1),
         };
-        let head = RoomRecord {
-            state: state_id,
-            ..empty.clone()
-        };
+        let empty = previous.unwrap_or_else(|| RoomRecord {
+            state: 0,
+            ..head.clone()
+        });
         let staged = self.stage(
             short_room,
             head,

@@ -143,6 +143,14 @@ pub fn resident_servers(
     Ok(servers)
 }
 
+/// The other servers that were in a room when this server left it.
+fn last_known_servers(s: &Services, room: &RoomId) -> Result<Vec<OwnedServerName>> {
+    if s.rooms.short_room(room)?.is_none() {
+        return Ok(Vec::new());
+    }
+    Ok(s.rooms.servers_in_room(room)?)
+}
+
 /// Joins `user` to `room` unless already joined: through this server when
 /// it is in the room, else through one of `servers` or the inviter's.
 pub async fn join_room(
@@ -155,9 +163,10 @@ pub async fn join_room(
     if s.rooms.is_joined(user, room)? {
         return Ok(());
     }
-    if s.rooms.short_room(room)?.is_none() {
+    if !s.rooms.has_joined_member(room)? {
         let mut servers = servers.to_vec();
         servers.extend(resident_servers(s, user, room)?);
+        servers.extend(last_known_servers(s, room)?);
         return remote_membership::join(s, user, room, &servers, reason).await;
     }
     set_membership(s, user, room, user, "join", reason).await
@@ -171,7 +180,7 @@ pub async fn leave_room(
     room: &RoomId,
     reason: Option<&str>,
 ) -> Result<()> {
-    if s.rooms.short_room(room)?.is_none() {
+    if !s.rooms.has_joined_member(room)? {
         let mut servers = resident_servers(s, user, room)?;
         servers.extend(remote_membership::join_servers(room, &[]));
         return remote_membership::leave(s, user, room, &servers, reason).await;
@@ -188,7 +197,7 @@ pub async fn knock_room(
     servers: &[OwnedServerName],
     reason: Option<&str>,
 ) -> Result<()> {
-    if s.rooms.short_room(room)?.is_none() {
+    if !s.rooms.has_joined_member(room)? {
         return remote_membership::knock(s, user, room, servers, reason).await;
     }
     set_membership(s, user, room, user, "knock", reason).await

@@ -223,6 +223,24 @@ async fn matrix_os_user_joins_a_synapse_room_and_they_talk() {
             has_event(s, &room, is_text("hello sam"))
         })
         .await;
+
+        // Alice leaves and joins again, through Synapse.
+        let left = alice
+            .json(
+                "POST",
+                &format!("{V3}/rooms/{}/leave", enc(&room)),
+                json!({}),
+            )
+            .await;
+        assert_eq!(left.0, 200, "{}", left.1);
+        send_text(&sam, &room, "t4", "while alice was away").await;
+        let joined = join_via(&alice, &room, &synapse.server_name).await;
+        assert_eq!(joined.0, 200, "v{version} rejoin: {}", joined.1);
+        send_text(&alice, &room, "t5", "alice is back").await;
+        sync_until(&sam, &sam_since, "alice's message after rejoining", |s| {
+            has_event(s, &room, is_text("alice is back"))
+        })
+        .await;
     }
 }
 
@@ -447,4 +465,62 @@ async fn a_synapse_user_dms_an_ai_user_on_matrix_os() {
     let system = asked[0]["system"].as_str().unwrap_or_default();
     assert!(system.contains("public profile"), "{system}");
     assert_eq!(asked[0]["tools"], json!([]));
+}
+
+#[tokio::test]
+async fn a_user_leaves_a_room_of_another_server_and_is_invited_back() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat", "name": "Old" })).await;
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    let left = bob
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/leave", enc(&room)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(left.0, 200, "{}", left.1);
+
+    // While Bob's server is out, the room changes.
+    let name = format!("{V3}/rooms/{}/state/m.room.name/", enc(&room));
+    assert_eq!(
+        alice.json("PUT", &name, json!({ "name": "New" })).await.0,
+        200
+    );
+    let rules = format!("{V3}/rooms/{}/state/m.room.join_rules/", enc(&room));
+    let invite_only = json!({ "join_rule": "invite" });
+    assert_eq!(alice.json("PUT", &rules, invite_only).await.0, 200);
+    send_text(&alice, &room, "t1", "while bob was away").await;
+
+    // Invited back, Bob joins through Alice's server and sees the room as
+    // it is now.
+    let bob_since = next_batch(&sync(&bob, None, 0).await);
+    let invited = alice
+        .json(
+            "POST",
+            &format!("{V3}/rooms/{}/invite", enc(&room)),
+            json!({ "user_id": bob_id }),
+        )
+        .await;
+    expect_ok(invited, "invite back");
+    sync_until(&bob, &bob_since, "the second invite", |s| {
+        invited_to(s, &room)
+    })
+    .await;
+    let joined = bob
+        .json("POST", &format!("{V3}/join/{}", enc(&room)), json!({}))
+        .await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    let (status, now) = bob.call("GET", &name, None).await;
+    assert_eq!((status, now["name"].as_str()), (200, Some("New")));
+    let alice_since = next_batch(&sync(&alice, None, 0).await);
+    send_text(&bob, &room, "t2", "back again").await;
+    sync_until(&alice, &alice_since, "bob's message after rejoining", |s| {
+        has_event(s, &room, is_text("back again"))
+    })
+    .await;
 }
