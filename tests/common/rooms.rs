@@ -28,6 +28,15 @@ pub async fn join(raw: &Raw, room: &str) -> (u16, Value) {
         .await
 }
 
+pub async fn leave(raw: &Raw, room: &str) -> (u16, Value) {
+    raw.json(
+        "POST",
+        &format!("{V3}/rooms/{}/leave", enc(room)),
+        json!({}),
+    )
+    .await
+}
+
 pub async fn invite(raw: &Raw, room: &str, user: &str) {
     let res = raw
         .json(

@@ -102,13 +102,7 @@ async fn a_user_knocks_on_a_room_of_another_server_and_is_let_in_or_withdraws() 
     let other = knock_room(&alice, "Side door").await;
     assert_eq!(knock(&bob, &other, &ours_name).await.0, 200);
     until_membership(&alice, &other, &bob_id, "knock").await;
-    let left = bob
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{}/leave", enc(&other)),
-            json!({}),
-        )
-        .await;
+    let left = crate::common::rooms::leave(&bob, &other).await;
     assert_eq!(left.0, 200, "{}", left.1);
     until_membership(&alice, &other, &bob_id, "leave").await;
 

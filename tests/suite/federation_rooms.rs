@@ -130,13 +130,7 @@ async fn a_user_joins_a_room_on_another_matrix_os_server_and_they_talk() {
     .await;
 
     // Bob leaves; Alice's server sees it.
-    let left = bob
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{}/leave", enc(&room)),
-            json!({}),
-        )
-        .await;
+    let left = crate::common::rooms::leave(&bob, &room).await;
     expect_ok(left, "leave");
     sync_until(&alice, &alice_since, "bob's leave on alice's server", |s| {
         has_event(s, &room, |e| {
@@ -225,13 +219,7 @@ async fn matrix_os_user_joins_a_synapse_room_and_they_talk() {
         .await;
 
         // Alice leaves and joins again, through Synapse.
-        let left = alice
-            .json(
-                "POST",
-                &format!("{V3}/rooms/{}/leave", enc(&room)),
-                json!({}),
-            )
-            .await;
+        let left = crate::common::rooms::leave(&alice, &room).await;
         assert_eq!(left.0, 200, "{}", left.1);
         send_text(&sam, &room, "t4", "while alice was away").await;
         let joined = join_via(&alice, &room, &synapse.server_name).await;
@@ -312,13 +300,7 @@ async fn invites_cross_servers_and_can_be_accepted_or_rejected() {
         invited_to(s, &other)
     })
     .await;
-    let rejected = bob
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{}/leave", enc(&other)),
-            json!({}),
-        )
-        .await;
+    let rejected = crate::common::rooms::leave(&bob, &other).await;
     assert_eq!(rejected.0, 200, "{}", rejected.1);
     sync_until(
         &bob,
@@ -476,13 +458,7 @@ async fn a_user_leaves_a_room_of_another_server_and_is_invited_back() {
     let room = create_room(&alice, json!({ "preset": "public_chat", "name": "Old" })).await;
     let joined = join_via(&bob, &room, &ours_name).await;
     assert_eq!(joined.0, 200, "{}", joined.1);
-    let left = bob
-        .json(
-            "POST",
-            &format!("{V3}/rooms/{}/leave", enc(&room)),
-            json!({}),
-        )
-        .await;
+    let left = crate::common::rooms::leave(&bob, &room).await;
     assert_eq!(left.0, 200, "{}", left.1);
 
     // While Bob's server is out, the room changes.
