@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 pub mod errors;
 pub mod llm;
+pub mod process;
 pub mod rooms;
 pub mod sdk;
 pub mod synapse;

@@ -2,38 +2,13 @@
 //! of a concurrent send load, restart it on the same data directory, and
 //! find every event id it acknowledged.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-fn start(dir: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_matrixos"))
-        .env("MATRIXOS_DATA_DIR", dir)
-        .env("MATRIXOS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MATRIXOS_RATE_LIMIT_SEND", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start matrixos")
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..400 {
-        if http
-            .get(format!("{base}/_matrix/client/versions"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not come up");
-}
+use crate::common::process::ServerProcess;
 
 async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
     let mut req = http.post(url).json(&body);
@@ -51,15 +26,9 @@ fn enc(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = ServerProcess::start().await;
+    let base = server.base_url();
     let http = reqwest::Client::new();
-    let mut server = start(dir.path(), port);
-    wait_ready(&http, &base).await;
 
     let reg = post(
         &http,
@@ -126,8 +95,7 @@ async fn acknowledged_events_survive_kill_9() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    server.kill().expect("kill -9");
-    server.wait().expect("reap");
+    server.kill9();
     for s in senders {
         let _ = s.await;
     }
@@ -138,8 +106,7 @@ async fn acknowledged_events_survive_kill_9() {
         acked.len()
     );
 
-    let mut server = start(dir.path(), port);
-    wait_ready(&http, &base).await;
+    server.restart().await;
     for id in &acked {
         let url = format!(
             "{base}/_matrix/client/v3/rooms/{}/event/{}",
@@ -175,6 +142,4 @@ async fn acknowledged_events_survive_kill_9() {
         "send after restart: {}",
         res.status()
     );
-    server.kill().expect("kill");
-    let _ = server.wait();
 }

@@ -22,6 +22,7 @@ mod federation_openid;
 mod federation_presence;
 mod federation_rooms;
 mod federation_synapse;
+mod federation_three;
 mod http_directory;
 mod http_errors;
 mod http_features;
