@@ -81,6 +81,9 @@ pub struct Config {
     /// Largest request body accepted, in bytes: the media upload limit.
     /// Other endpoints take far less (see `http::body_limit`), never more.
     pub max_request_size: usize,
+    /// Most bytes the copies of other servers' media may take on disk; the
+    /// oldest copies are evicted beyond (and fetched again when asked for).
+    pub remote_media_cache_max_bytes: u64,
     /// Most simultaneous connections from one client address; more are
     /// closed at once. 0 turns the cap off (behind a reverse proxy every
     /// connection comes from the proxy: let the proxy cap per client).
@@ -148,6 +151,7 @@ impl Default for Config {
             registration_token: None,
             registration_shared_secret: None,
             max_request_size: 50 << 20,
+            remote_media_cache_max_bytes: 4 << 30,
             max_connections_per_ip: 100,
             max_connections: 4096,
             request_header_timeout_secs: 30,
@@ -270,6 +274,9 @@ impl Config {
         }
         if let Some(v) = parse_env("MATRIXOS_MAX_REQUEST_SIZE", get)? {
             self.max_request_size = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_REMOTE_MEDIA_CACHE_MAX_BYTES", get)? {
+            self.remote_media_cache_max_bytes = v;
         }
         if let Some(v) = parse_env("MATRIXOS_MAX_CONNECTIONS_PER_IP", get)? {
             self.max_connections_per_ip = v;

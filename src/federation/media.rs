@@ -21,7 +21,8 @@ use crate::bounded_map::BoundedMap;
 use crate::client::media::{file, thumbnail_spec, File};
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::services::media::{valid_remote_id, RemoteMediaRecord};
+use crate::services::media::RemoteMediaRecord;
+use crate::services::remote_media::valid_remote_id;
 use crate::services::Services;
 
 /// Files fetched from other servers at once: each may be as large as the

@@ -7,10 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use matrixos_storage::tables::{MEDIA, REMOTE_MEDIA};
+use matrixos_storage::tables::MEDIA;
 use matrixos_storage::Batch;
-use ruma::{ServerName, UserId};
+use ruma::UserId;
 
+use super::remote_media::RemoteCache;
 use super::thumbnail::{self, Thumbnail, ThumbnailSpec};
 use super::thumbnailer::{Order, Thumbnailer};
 use super::Store;
@@ -20,9 +21,10 @@ use crate::services::Wake;
 pub use matrixos_storage::records::{MediaRecord, RemoteMediaRecord};
 
 pub struct Media {
-    store: Store,
-    dir: PathBuf,
+    pub(super) store: Store,
+    pub(super) dir: PathBuf,
     thumbnailer: Arc<Thumbnailer>,
+    pub(super) remote: RemoteCache,
 }
 
 /// Media ids are 24 letters and digits; anything else names no file.
@@ -30,18 +32,8 @@ fn valid_id(id: &str) -> bool {
     id.len() == 24 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Media ids of other servers: what the spec allows (letters, digits, `_`
-/// and `-`), at most 255 bytes. Such an id is a key, never a file name.
-pub fn valid_remote_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 255
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// A file's type as given, or the generic one.
-fn type_or_default(content_type: Option<&str>) -> String {
+pub(super) fn type_or_default(content_type: Option<&str>) -> String {
     content_type
         .filter(|t| !t.is_empty())
         .unwrap_or("application/octet-stream")
@@ -61,15 +53,19 @@ pub(super) fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::R
 }
 
 impl Media {
-    pub fn new(store: Store, data_dir: &Path) -> Result<Self> {
+    /// Opens the media directory; copies of other servers' files take at
+    /// most `remote_max_bytes` (the oldest are evicted beyond).
+    pub fn new(store: Store, data_dir: &Path, remote_max_bytes: u64) -> Result<Self> {
         let dir = data_dir.join("media");
         std::fs::create_dir_all(dir.join("thumbnails"))
             .map_err(|e| Error::internal(format!("creating the media directory: {e}")))?;
         let thumbnailer = Thumbnailer::new(dir.join("thumbnails"));
+        let remote = RemoteCache::open(&store, remote_max_bytes)?;
         Ok(Self {
             store,
             dir,
             thumbnailer,
+            remote,
         })
     }
 
@@ -99,7 +95,7 @@ impl Media {
     }
 
     /// Writes bytes to a new file under a fresh id, durably; answers the id.
-    async fn write_new_file(&self, bytes: bytes::Bytes) -> Result<String> {
+    pub(super) async fn write_new_file(&self, bytes: bytes::Bytes) -> Result<String> {
         let id = crate::random::random_string(24);
         let (dir, path) = (self.dir.clone(), self.dir.join(&id));
         tokio::task::spawn_blocking(move || write_durably(&dir, &path, &bytes))
@@ -107,61 +103,6 @@ impl Media {
             .map_err(|e| Error::internal(format!("media writer: {e}")))?
             .map_err(|e| Error::internal(format!("writing media: {e}")))?;
         Ok(id)
-    }
-
-    /// This server's copy of another server's file, if it has one.
-    pub fn remote_record(
-        &self,
-        server: &ServerName,
-        id: &str,
-    ) -> Result<Option<RemoteMediaRecord>> {
-        if !valid_remote_id(id) {
-            return Ok(None);
-        }
-        Ok(REMOTE_MEDIA.get(&self.store.db, &(server.to_string(), id.to_owned()))?)
-    }
-
-    /// Keeps a copy of another server's file; resolves once file and record
-    /// are durable.
-    pub async fn store_remote(
-        &self,
-        server: &ServerName,
-        id: &str,
-        content_type: Option<&str>,
-        filename: Option<&str>,
-        bytes: bytes::Bytes,
-    ) -> Result<RemoteMediaRecord> {
-        if !valid_remote_id(id) {
-            return Err(Error::not_found("Media not found"));
-        }
-        let size = bytes.len() as u64;
-        let record = RemoteMediaRecord {
-            file: self.write_new_file(bytes).await?,
-            content_type: type_or_default(content_type),
-            filename: filename.filter(|f| !f.is_empty()).map(str::to_owned),
-            size,
-            fetched_ts: crate::services::accounts::now_ms(),
-        };
-        let mut batch = Batch::new();
-        REMOTE_MEDIA.put(&mut batch, &(server.to_string(), id.to_owned()), &record);
-        self.store.commit(batch, vec![], Wake::none()).await?;
-        tracing::info!(%server, media = %id, size, "remote media kept");
-        Ok(record)
-    }
-
-    /// The bytes of a copy of another server's file.
-    pub async fn remote_content(&self, record: &RemoteMediaRecord) -> Result<Vec<u8>> {
-        self.read(&record.file).await
-    }
-
-    /// A thumbnail of a copy of another server's image, made here.
-    pub async fn remote_thumbnail(
-        &self,
-        record: &RemoteMediaRecord,
-        wanted: ThumbnailSpec,
-    ) -> Result<Thumbnail> {
-        self.thumbnail_of(&record.file, record.content_type.clone(), wanted)
-            .await
     }
 
     /// The record of a local media id, if it exists.
@@ -178,10 +119,14 @@ impl Media {
             .ok_or_else(|| Error::not_found("Media not found"))
     }
 
-    async fn read(&self, id: &str) -> Result<Vec<u8>> {
+    pub(super) async fn read(&self, id: &str) -> Result<Vec<u8>> {
         tokio::fs::read(self.dir.join(id))
             .await
-            .map_err(|e| Error::internal(format!("reading media {id}: {e}")))
+            .map_err(|e| match e.kind() {
+                // A copy of a remote file evicted since its record was read.
+                std::io::ErrorKind::NotFound => Error::not_found("Media not found"),
+                _ => Error::internal(format!("reading media {id}: {e}")),
+            })
     }
 
     /// The record and bytes of a local media id; `M_NOT_FOUND` if unknown.
@@ -198,7 +143,7 @@ impl Media {
     }
 
     /// A thumbnail of the file `file` (an id made here), made once per size.
-    async fn thumbnail_of(
+    pub(super) async fn thumbnail_of(
         &self,
         file: &str,
         content_type: String,

@@ -12,6 +12,7 @@ pub mod password;
 pub mod presence;
 pub mod public_rooms;
 pub mod receipts;
+pub mod remote_media;
 pub mod thumbnail;
 pub mod thumbnailer;
 pub mod uia;
@@ -128,7 +129,11 @@ impl Services {
             keys: e2ee_keys::E2eeKeys::new(store.clone()),
             cross_signing: cross_signing::CrossSigning::new(store.clone()),
             key_backup: key_backup::KeyBackup::new(store.clone()),
-            media: media::Media::new(store.clone(), &config.data_dir)?,
+            media: media::Media::new(
+                store.clone(),
+                &config.data_dir,
+                config.remote_media_cache_max_bytes,
+            )?,
             receipts: receipts::Receipts::new(store.clone()),
             presence: presence::Presence::new(store.clone()),
             openid: openid::OpenIdTokens::default(),

@@ -5,7 +5,7 @@
 //! OS on both sides, and with Synapse both ways.
 
 use crate::common::synapse::Synapse;
-use crate::common::{start_federated, Raw};
+use crate::common::{start_federated, start_federated_with, Raw};
 use crate::media::{dimensions, expect_fetch_error, get, media_id, png, upload, Fetched};
 
 /// Uploads a 64×48 PNG named `cat.png`; its media id and bytes.
@@ -81,6 +81,57 @@ async fn a_file_uploaded_on_another_server_is_fetched_kept_and_thumbnailed() {
     // With the other server gone, the copy is served.
     drop(ours);
     expect_cat(&get(&bob, &v1).await, &bytes, "from the copy");
+}
+
+#[tokio::test]
+async fn copies_of_other_servers_files_stay_within_their_disk_budget() {
+    let ours = start_federated().await;
+    // Room for two cats, not three.
+    let cat_size = png(64, 48).len() as u64;
+    let theirs = start_federated_with(|c| c.remote_media_cache_max_bytes = cat_size * 5 / 2).await;
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let mut cats = Vec::new();
+    for _ in 0..3 {
+        cats.push(upload_cat(&alice).await);
+    }
+    let path = |id: &str| format!("/_matrix/client/v1/media/download/{ours_name}/{id}");
+    for (n, (id, bytes)) in cats.iter().enumerate() {
+        expect_cat(&get(&bob, &path(id)).await, bytes, &format!("cat {n}"));
+        let thumb = get(
+            &bob,
+            &format!("{}?width=32&height=32", path(id)).replace("download", "thumbnail"),
+        )
+        .await;
+        assert_eq!(thumb.status, 200, "thumbnail of cat {n}");
+    }
+    let media = &theirs.services.media;
+    let server = ours.services.server_name.clone();
+    let kept: Vec<bool> = cats
+        .iter()
+        .map(|(id, _)| media.remote_record(&server, id).unwrap().is_some())
+        .collect();
+    // The oldest copy made room for the newest; what is left fits.
+    assert_eq!(kept, [false, true, true]);
+    assert!(media.remote_used_bytes() <= cat_size * 5 / 2);
+    let on_disk = std::fs::read_dir(theirs.config.data_dir.join("media"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .count();
+    assert_eq!(on_disk, 2, "files of the evicted copy are gone");
+    let thumbnails = std::fs::read_dir(theirs.config.data_dir.join("media/thumbnails"))
+        .unwrap()
+        .count();
+    assert_eq!(thumbnails, 2, "thumbnails of the evicted copy are gone");
+    // Asked for again, the evicted file is fetched again.
+    expect_cat(
+        &get(&bob, &path(&cats[0].0)).await,
+        &cats[0].1,
+        "cat 0 again",
+    );
+    assert!(media.remote_record(&server, &cats[0].0).unwrap().is_some());
 }
 
 #[tokio::test]
