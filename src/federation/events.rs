@@ -3,7 +3,8 @@
 //! (`/event_auth`), the events before the ones they have
 //! (`/get_missing_events`) and history (`/backfill`). A server sees a
 //! room's events only while one of its users is in the room, or when the
-//! room is world-readable.
+//! room is world-readable; of those, events from before it could see them
+//! (by the room's history visibility then) come redacted.
 
 use std::sync::Arc;
 
@@ -50,9 +51,27 @@ pub fn may_see(s: &Services, origin: &ServerName, room: &RoomId) -> Result<()> {
 
 /// A stored event as other servers are served it: exactly as signed.
 pub fn signed_raw(s: &Services, short: u64) -> Result<Box<RawJsonValue>> {
-    let bytes = s.rooms.signed_pdu(short)?;
+    raw(s.rooms.signed_pdu(short)?)
+}
+
+fn raw(bytes: Vec<u8>) -> Result<Box<RawJsonValue>> {
     let text = String::from_utf8(bytes).map_err(|_| Error::internal("stored PDU is not UTF-8"))?;
     RawJsonValue::from_string(text).map_err(|e| Error::internal(format!("stored PDU: {e}")))
+}
+
+/// Timeline events as `origin` is served them: redacted where it may not
+/// see them.
+fn served_all(
+    s: &Services,
+    origin: &ServerName,
+    room: &RoomId,
+    shorts: &[u64],
+) -> Result<Vec<Box<RawJsonValue>>> {
+    let reader = s.rooms.server_reader(room, origin)?;
+    shorts
+        .iter()
+        .map(|short| raw(reader.served(*short)?))
+        .collect()
 }
 
 fn signed_all(s: &Services, shorts: &[u64]) -> Result<Vec<Box<RawJsonValue>>> {
@@ -79,11 +98,12 @@ fn event(s: Arc<Services>, req: Ruma<get_event::Request>) -> Result<get_event::R
         return Err(Error::not_found("Unknown event"));
     }
     may_see(&s, origin, &room)?;
-    Ok(get_event::Response::new(
-        s.server_name.clone(),
-        now(),
-        signed_raw(&s, short)?,
-    ))
+    let served = served_all(&s, origin, &room, &[short])?;
+    let pdu = served
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("no event served"))?;
+    Ok(get_event::Response::new(s.server_name.clone(), now(), pdu))
 }
 
 fn room_state_ids(s: Arc<Services>, req: Ruma<state_ids::Request>) -> Result<state_ids::Response> {
@@ -132,7 +152,12 @@ fn missing_events(s: Arc<Services>, req: Ruma<missing::Request>) -> Result<missi
     )?;
     let mut oldest_first = found;
     oldest_first.reverse();
-    Ok(missing::Response::new(signed_all(&s, &oldest_first)?))
+    Ok(missing::Response::new(served_all(
+        &s,
+        &caller.0,
+        &body.room_id,
+        &oldest_first,
+    )?))
 }
 
 fn history(s: Arc<Services>, req: Ruma<backfill::Request>) -> Result<backfill::Response> {
@@ -143,7 +168,7 @@ fn history(s: Arc<Services>, req: Ruma<backfill::Request>) -> Result<backfill::R
     Ok(backfill::Response::new(
         s.server_name.clone(),
         now(),
-        signed_all(&s, &found)?,
+        served_all(&s, &caller.0, &body.room_id, &found)?,
     ))
 }
 

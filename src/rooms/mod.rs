@@ -19,6 +19,7 @@ pub mod remote;
 pub mod resolve;
 mod resolve_v1;
 pub mod send;
+pub mod server_visibility;
 pub mod state;
 pub(crate) mod state_view;
 pub mod stored_event;

@@ -33,13 +33,27 @@ pub enum Visibility {
 
 impl Visibility {
     /// Unknown or missing values count as `shared`, the spec's default.
-    fn parse(value: Option<&str>) -> Self {
+    pub(super) fn parse(value: Option<&str>) -> Self {
         match value {
             Some("world_readable") => Self::WorldReadable,
             Some("invited") => Self::Invited,
             Some("joined") => Self::Joined,
             _ => Self::Shared,
         }
+    }
+
+    /// The visibility an `m.room.history_visibility` event sets, if `pdu`
+    /// is one (a change is judged by the more permissive of old and new).
+    pub(super) fn set_by(pdu: &Pdu) -> Option<Self> {
+        let sets = pdu.kind == TimelineEventType::RoomHistoryVisibility
+            && pdu.state_key.as_deref() == Some("");
+        sets.then(|| {
+            Self::parse(
+                pdu.content_value()
+                    .get("history_visibility")
+                    .and_then(Value::as_str),
+            )
+        })
     }
 }
 
@@ -64,7 +78,7 @@ impl Membership {
         }
     }
 
-    fn of_event(pdu: &Pdu) -> Self {
+    pub(super) fn of_event(pdu: &Pdu) -> Self {
         Self::parse(
             pdu.content_value()
                 .get("membership")
@@ -138,7 +152,7 @@ impl Rooms {
         Ok(self.visibility_in(record.state)? == Visibility::WorldReadable)
     }
 
-    fn visibility_in(&self, state_hash: u64) -> Result<Visibility> {
+    pub(super) fn visibility_in(&self, state_hash: u64) -> Result<Visibility> {
         let event = self.state_event(state_hash, "m.room.history_visibility", "")?;
         Ok(Visibility::parse(
             event
@@ -209,14 +223,7 @@ impl RoomReader<'_> {
             return Ok(false);
         }
         let (mut visibility, mut membership) = self.at(meta.state_before)?;
-        if pdu.kind == TimelineEventType::RoomHistoryVisibility
-            && pdu.state_key.as_deref() == Some("")
-        {
-            let after = Visibility::parse(
-                pdu.content_value()
-                    .get("history_visibility")
-                    .and_then(Value::as_str),
-            );
+        if let Some(after) = Visibility::set_by(pdu) {
             visibility = visibility.min(after);
         }
         if pdu.kind == TimelineEventType::RoomMember

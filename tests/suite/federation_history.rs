@@ -98,3 +98,75 @@ async fn a_matrix_os_user_pages_back_into_a_synapse_rooms_history() {
         "the room's start is reached: {events:?}"
     );
 }
+
+#[tokio::test]
+async fn other_servers_get_events_from_before_they_could_see_them_redacted() {
+    use ruma::api::federation::backfill::get_backfill::v1 as backfill;
+    use ruma::api::federation::event::get_event::v1 as get_event;
+    use ruma::{OwnedEventId, OwnedRoomId, ServerName, UInt};
+
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(
+        &alice,
+        json!({
+            "preset": "public_chat",
+            "initial_state": [{
+                "type": "m.room.history_visibility", "state_key": "",
+                "content": { "history_visibility": "joined" }
+            }]
+        }),
+    )
+    .await;
+    let secret = send_text(&alice, &room, "s", "before bob joined").await;
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    let open = send_text(&alice, &room, "o", "after bob joined").await;
+
+    let client = &theirs.services.federation.client;
+    let destination = ServerName::parse(&ours_name).unwrap();
+    let room_id = OwnedRoomId::try_from(room.as_str()).unwrap();
+    let content_of = |pdu: &serde_json::value::RawValue| -> Value {
+        serde_json::from_str::<Value>(pdu.get()).unwrap()["content"].clone()
+    };
+    let event = |id: &str| get_event::Request::new(OwnedEventId::try_from(id).unwrap());
+    let hidden = client.send(&destination, event(&secret)).await.unwrap();
+    assert_eq!(
+        content_of(&hidden.pdu),
+        json!({}),
+        "redacted: {}",
+        hidden.pdu.get()
+    );
+    let shown = client.send(&destination, event(&open)).await.unwrap();
+    assert_eq!(content_of(&shown.pdu)["body"], "after bob joined");
+
+    let history = backfill::Request::new(
+        room_id,
+        vec![OwnedEventId::try_from(open.as_str()).unwrap()],
+        UInt::from(50u32),
+    );
+    let page = client.send(&destination, history).await.unwrap();
+    let bodies: Vec<Value> = page
+        .pdus
+        .iter()
+        .map(|pdu| serde_json::from_str::<Value>(pdu.get()).unwrap())
+        .filter(|pdu| pdu["type"] == "m.room.message")
+        .map(|pdu| pdu["content"].clone())
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        2,
+        "both messages are in the history: {bodies:?}"
+    );
+    assert!(bodies.contains(&json!({})), "{bodies:?}");
+    assert!(
+        bodies.iter().any(|c| c["body"] == "after bob joined"),
+        "{bodies:?}"
+    );
+    assert!(
+        !bodies.iter().any(|c| c["body"] == "before bob joined"),
+        "{bodies:?}"
+    );
+}
