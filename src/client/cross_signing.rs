@@ -56,7 +56,7 @@ async fn upload_signing_keys(
     s.cross_signing
         .upload(&s.keys, user, upload, authorize)
         .await?;
-    crate::federation::edus::send_signing_key_update(&s, user).await?;
+    crate::federation::device_lists::send_signing_key_update(&s, user).await?;
     Ok(upload_signing_keys::v3::Response::new())
 }
 

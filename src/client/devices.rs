@@ -41,7 +41,7 @@ pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceI
     let wake = Wake::sharers(&s.store.db, user)?;
     s.store.commit(batch, positions, wake).await?;
     for device in devices {
-        crate::federation::edus::send_device_list_update(s, user, device, None).await?;
+        crate::federation::device_lists::send_update(s, user, device, None).await?;
     }
     Ok(())
 }

@@ -68,7 +68,7 @@ async fn upload(
         )
         .await?;
     if new_keys {
-        crate::federation::edus::send_device_list_update(
+        crate::federation::device_lists::send_update(
             &s,
             &caller.user_id,
             &caller.device_id,

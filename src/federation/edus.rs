@@ -2,9 +2,10 @@
 //! server speaks only for its own users, and only in rooms where they are
 //! joined; anything else is logged and dropped (an EDU has no answer).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, ServerName, UserId};
+use ruma::{EventId, OwnedEventId, OwnedServerName, OwnedUserId, RoomId, ServerName, UserId};
 use serde::Deserialize;
 use serde_json::value::RawValue as RawJsonValue;
 use serde_json::{json, Value};
@@ -282,53 +283,19 @@ async fn device_list_changed(
     s.store.commit(batch, vec![position], wake).await
 }
 
-/// Tells the servers that share a room with a local user that one of
-/// their devices changed (`keys`) or went away (`None`). The `prev_id`
-/// chain is left empty, which makes receivers fetch the whole list again
-/// (`/user/devices`).
-pub async fn send_device_list_update(
-    s: &Services,
-    user: &UserId,
-    device: &ruma::DeviceId,
-    keys: Option<Value>,
-) -> Result<()> {
-    let mut content = json!({
-        "user_id": user,
-        "device_id": device,
-        "stream_id": s.store.position(),
-        "prev_id": [],
-        "deleted": keys.is_none(),
-    });
-    if let Some(keys) = keys {
-        content["keys"] = keys;
-    }
-    let edu = json!({ "edu_type": "m.device_list_update", "content": content });
-    to_sharing_servers(s, user, &edu).await
-}
-
-/// Tells the servers that share a room with a local user of their new
-/// master and self-signing keys (never the user-signing key).
-pub async fn send_signing_key_update(s: &Services, user: &UserId) -> Result<()> {
-    let keys = s.cross_signing.stored(user)?;
-    let mut content = json!({ "user_id": user });
-    if let Some(master) = keys.master {
-        content["master_key"] = master;
-    }
-    if let Some(self_signing) = keys.self_signing {
-        content["self_signing_key"] = self_signing;
-    }
-    let edu = json!({ "edu_type": "m.signing_key_update", "content": content });
-    to_sharing_servers(s, user, &edu).await
-}
-
-/// Queues an EDU for every other server that shares a room with `user`.
-async fn to_sharing_servers(s: &Services, user: &UserId, edu: &Value) -> Result<()> {
-    let mut servers = std::collections::BTreeSet::new();
+/// The other servers that share a room with `user`.
+pub(super) fn sharing_servers(s: &Services, user: &UserId) -> Result<BTreeSet<OwnedServerName>> {
+    let mut servers = BTreeSet::new();
     for room in s.rooms.joined_rooms(user)? {
         servers.extend(s.rooms.servers_in_room(&room)?);
     }
     servers.remove(&s.server_name);
-    for server in servers {
+    Ok(servers)
+}
+
+/// Queues an EDU for every other server that shares a room with `user`.
+pub(super) async fn to_sharing_servers(s: &Services, user: &UserId, edu: &Value) -> Result<()> {
+    for server in sharing_servers(s, user)? {
         s.federation.outbox.queue_edu(s, &server, edu).await?;
     }
     Ok(())

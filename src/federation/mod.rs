@@ -15,6 +15,7 @@ use crate::store::Store;
 pub mod acl;
 pub mod backfill;
 pub mod client;
+pub mod device_lists;
 pub mod directory;
 pub mod edus;
 pub mod events;
@@ -54,6 +55,8 @@ pub struct Federation {
     pub backfills: backfill::BackfillAttempts,
     /// Other servers' files being fetched.
     pub media: media::RemoteMedia,
+    /// Device list updates go out one at a time (each names the last).
+    pub device_list_updates: tokio::sync::Mutex<()>,
 }
 
 impl Federation {
@@ -88,6 +91,7 @@ impl Federation {
             origin_locks: transactions::OriginLocks::default(),
             backfills: backfill::BackfillAttempts::default(),
             media: media::RemoteMedia::default(),
+            device_list_updates: tokio::sync::Mutex::new(()),
         })
     }
 }

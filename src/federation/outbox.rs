@@ -145,14 +145,27 @@ impl Outbox {
             return Ok(());
         }
         let mut batch = Batch::new();
-        let seq = s.store.db.allocate_short(&mut batch);
+        self.queue_edu_into(s, &mut batch, destination, edu)?;
+        s.store.commit(batch, Vec::new(), Wake::none()).await?;
+        self.wake(destination);
+        Ok(())
+    }
+
+    /// Adds an EDU for `destination` to `batch`; the caller commits it and
+    /// then wakes the destination.
+    pub fn queue_edu_into(
+        &self,
+        s: &Services,
+        batch: &mut Batch,
+        destination: &ServerName,
+        edu: &serde_json::Value,
+    ) -> Result<()> {
+        let seq = s.store.db.allocate_short(batch);
         tables::FEDERATION_OUTBOX.put(
-            &mut batch,
+            batch,
             &(destination.to_string(), seq, tables::OUTBOX_EDU),
             &serde_json::to_vec(edu)?,
         );
-        s.store.commit(batch, Vec::new(), Wake::none()).await?;
-        self.wake(destination);
         Ok(())
     }
 

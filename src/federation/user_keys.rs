@@ -50,7 +50,7 @@ fn user_devices(s: Arc<Services>, req: Ruma<devices::Request>) -> Result<devices
         .into_iter()
         .map(|(id, d)| (id, d.display_name))
         .collect();
-    let stream_id = UInt::try_from(s.store.position()).unwrap_or_default();
+    let stream_id = UInt::try_from(super::device_lists::stream_id(&s, user)?).unwrap_or_default();
     let mut response = devices::Response::new(user.clone(), stream_id);
     for (device, keys) in keys {
         let mut entry = devices::UserDevice::new(device.clone(), keys);

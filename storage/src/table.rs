@@ -122,10 +122,13 @@ pub enum Table {
     /// server name ‖ 0xff ‖ media id → this server's copy of another
     /// server's file (JSON: local file id, type, name, size).
     RemoteMedia,
+    /// local user → the stream id of the last device list update sent to
+    /// other servers about them (the next one names it as `prev_id`).
+    DeviceListStreams,
 }
 
 impl Table {
-    pub const ALL: [Table; 50] = [
+    pub const ALL: [Table; 51] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -176,6 +179,7 @@ impl Table {
         Table::FederationDestinations,
         Table::InboundTransactions,
         Table::RemoteMedia,
+        Table::DeviceListStreams,
     ];
 
     pub fn name(self) -> &'static str {
@@ -230,6 +234,7 @@ impl Table {
             Table::FederationDestinations => "federation_destinations",
             Table::InboundTransactions => "inbound_transactions",
             Table::RemoteMedia => "remote_media",
+            Table::DeviceListStreams => "device_list_streams",
         }
     }
 

@@ -147,3 +147,6 @@ pub const INBOUND_TRANSACTIONS: TypedTable<TextPair, Bytes> =
 /// (server name, media id) → this server's copy of another server's file.
 pub const REMOTE_MEDIA: TypedTable<TextPair, Json<RemoteMediaRecord>> =
     TypedTable::new(Table::RemoteMedia);
+/// local user → the stream id of the last device list update about them
+/// sent to other servers.
+pub const DEVICE_LIST_STREAMS: TypedTable<Text, U64> = TypedTable::new(Table::DeviceListStreams);

@@ -19,7 +19,7 @@ fn now_ms() -> u64 {
 }
 
 /// Makes `server` hold back what it owes `destination` for an hour.
-async fn hold_back(server: &TestServer, destination: &str) {
+pub async fn hold_back(server: &TestServer, destination: &str) {
     let mut batch = Batch::new();
     let record = DestinationRecord {
         failures: 1,

@@ -6,7 +6,13 @@
 use serde_json::{json, Value};
 
 use crate::common::rooms::sync_until;
-use crate::common::{create_room, expect_ok, next_batch, start_federated, sync, Raw, V3};
+use matrixos_storage::tables;
+use matrixos_storage::typed::TextAndTwoU64;
+
+use crate::common::{
+    create_room, expect_ok, next_batch, start_federated, sync, Raw, TestServer, V3,
+};
+use crate::federation_gap::hold_back;
 use crate::federation_rooms::join_via;
 
 async fn device_of(raw: &Raw) -> String {
@@ -173,4 +179,88 @@ async fn to_device_until(raw: &Raw, since: &str, kind: &str) -> Value {
         since = next_batch(&body);
     }
     panic!("no {kind} to-device message in 10 syncs");
+}
+
+/// Uploads made-up device keys for `raw`'s device.
+async fn upload_keys(raw: &Raw, user: &str) {
+    let device = device_of(raw).await;
+    let keys = json!({
+        "user_id": user,
+        "device_id": device,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
+        "keys": { format!("curve25519:{device}"): "curve-key", format!("ed25519:{device}"): format!("ed-{device}") },
+        "signatures": { user: { format!("ed25519:{device}"): "sig" } },
+    });
+    let uploaded = raw
+        .json(
+            "POST",
+            &format!("{V3}/keys/upload"),
+            json!({ "device_keys": keys }),
+        )
+        .await;
+    expect_ok(uploaded, "keys/upload");
+}
+
+/// The device list updates `server` owes `destination`, oldest first.
+fn owed_device_list_updates(server: &TestServer, destination: &str) -> Vec<Value> {
+    let prefix = TextAndTwoU64::prefix(destination, None);
+    tables::FEDERATION_OUTBOX
+        .scan_prefix(&server.services.store.db, &prefix)
+        .map(|row| row.unwrap())
+        .filter(|(key, _)| key.2 == tables::OUTBOX_EDU)
+        .map(|(_, edu)| serde_json::from_slice::<Value>(&edu).unwrap())
+        .filter(|edu| edu["edu_type"] == "m.device_list_update")
+        .map(|edu| edu["content"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn device_list_updates_name_the_update_before_them() {
+    use ruma::api::federation::device::get_devices::v1 as user_devices;
+
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let (ours_name, theirs_name) = (
+        ours.services.server_name.clone(),
+        theirs.services.server_name.to_string(),
+    );
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let joined = join_via(&bob, &room, ours_name.as_str()).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+
+    hold_back(&ours, &theirs_name).await;
+    upload_keys(&alice, &alice_id).await;
+    let login = json!({
+        "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": "alice" },
+        "password": "secret-pw",
+    });
+    let second = expect_ok(
+        Raw::new(&ours)
+            .json("POST", &format!("{V3}/login"), login)
+            .await,
+        "second login",
+    );
+    let alice_phone = alice.with_token(second["access_token"].as_str().unwrap());
+    upload_keys(&alice_phone, &alice_id).await;
+
+    let updates = owed_device_list_updates(&ours, &theirs_name);
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    let (first, next) = (&updates[0], &updates[1]);
+    assert_eq!(first["prev_id"], json!([]), "the first update names none");
+    assert_eq!(next["prev_id"], json!([first["stream_id"]]), "{updates:?}");
+    assert!(next["stream_id"].as_u64() > first["stream_id"].as_u64());
+
+    // Fetched whole, the list answers the stream id of its last update.
+    let alice_user = ruma::OwnedUserId::try_from(alice_id.as_str()).unwrap();
+    let list = theirs
+        .services
+        .federation
+        .client
+        .send(&ours_name, user_devices::Request::new(alice_user))
+        .await
+        .unwrap();
+    assert_eq!(Some(u64::from(list.stream_id)), next["stream_id"].as_u64());
+    assert_eq!(list.devices.len(), 2);
 }
