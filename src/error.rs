@@ -13,6 +13,9 @@ pub struct Error {
     pub errcode: &'static str,
     pub message: String,
     pub extra: Option<Value>,
+    /// Another server refused our request with a 4xx that asking again
+    /// will not change (not 401, 404, 408 or 429).
+    pub peer_refused: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -24,6 +27,7 @@ impl Error {
             errcode,
             message: message.into(),
             extra: None,
+            peer_refused: false,
         }
     }
 
@@ -123,6 +127,13 @@ impl Error {
         Self::new(StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED", msg)
     }
     /// Another server could not be reached or gave no usable answer.
+    /// Another server refused a request for good (a 4xx but 401, 404,
+    /// 408 or 429); answered as 502 to a client.
+    pub fn refused_by_peer(msg: impl Into<String>) -> Self {
+        let mut error = Self::unavailable(msg);
+        error.peer_refused = true;
+        error
+    }
     pub fn unavailable(msg: impl Into<String>) -> Self {
         let msg = msg.into();
         tracing::info!(error = %msg, "remote server unavailable");

@@ -22,6 +22,10 @@ use crate::store::Wake;
 
 const MAX_PDUS: usize = 50;
 const MAX_EDUS: usize = 100;
+/// A transaction stops growing past this many bytes of PDUs and EDUs (one
+/// row always goes, however big), well under what servers accept (10 MiB
+/// here, more on Synapse).
+const MAX_TRANSACTION_BYTES: usize = 4 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -92,8 +96,13 @@ fn next_rows(s: &Services, destination: &ServerName) -> Result<Rows> {
         pdus: Vec::new(),
         edus: Vec::new(),
     };
+    let mut bytes = 0usize;
     for row in tables::FEDERATION_OUTBOX.scan_prefix(&s.store.db, &prefix) {
         let (key, value) = row?;
+        let full = !rows.keys.is_empty() && bytes + value.len() > MAX_TRANSACTION_BYTES;
+        if full {
+            break;
+        }
         let kind = key.2;
         if kind == tables::OUTBOX_PDU {
             if rows.pdus.len() >= MAX_PDUS {
@@ -105,7 +114,11 @@ fn next_rows(s: &Services, destination: &ServerName) -> Result<Rows> {
                 .map(u64::from_be_bytes)
                 .map_err(|_| Error::internal("corrupt outbox row"))?;
             match super::events::signed_raw(s, short) {
-                Ok(pdu) => rows.pdus.push(pdu),
+                Ok(pdu) => {
+                    // A PDU's row holds its id: count the event itself.
+                    bytes += pdu.get().len();
+                    rows.pdus.push(pdu);
+                }
                 Err(e) => tracing::warn!(error = %e, "outbox event unreadable: dropped"),
             }
         } else {
@@ -113,7 +126,10 @@ fn next_rows(s: &Services, destination: &ServerName) -> Result<Rows> {
                 break;
             }
             match serde_json::from_slice::<Box<RawJsonValue>>(&value) {
-                Ok(edu) => rows.edus.push(Raw::from_json(edu)),
+                Ok(edu) => {
+                    bytes += edu.get().len();
+                    rows.edus.push(Raw::from_json(edu));
+                }
                 Err(e) => tracing::warn!(error = %e, "outbox EDU unreadable: dropped"),
             }
         }
@@ -190,11 +206,22 @@ async fn send_next(s: &Arc<Services>, destination: &ServerName) -> Result<bool> 
     );
     request.pdus = rows.pdus;
     request.edus = rows.edus;
-    let response = s.federation.client.send(destination, request).await?;
-    for (event, result) in &response.pdus {
-        if let Err(error) = result {
-            tracing::info!(%destination, %event, %error, "destination refused a PDU");
+    match s.federation.client.send(destination, request).await {
+        Ok(response) => {
+            for (event, result) in &response.pdus {
+                if let Err(error) = result {
+                    tracing::info!(%destination, %event, %error, "destination refused a PDU");
+                }
+            }
         }
+        // Sent again, it would be refused again, and hold up everything
+        // behind it: it is dropped (as Synapse does; the destination
+        // catches up on rooms from their next events).
+        Err(e) if e.peer_refused => {
+            tracing::warn!(%destination, error = %e, rows = rows.keys.len(),
+                "destination refused a transaction for good: dropped");
+        }
+        Err(e) => return Err(e),
     }
     let mut batch = Batch::new();
     for key in &rows.keys {

@@ -19,6 +19,7 @@ mod federation_keys;
 mod federation_knock;
 mod federation_media;
 mod federation_openid;
+mod federation_outbox;
 mod federation_presence;
 mod federation_rooms;
 mod federation_synapse;

@@ -215,9 +215,28 @@ impl FederationClient {
                 Error::not_found(format!("{destination} does not know it"))
             }
             FromHttpResponseError::Server(e) if status == http::StatusCode::FORBIDDEN => {
-                Error::forbidden(format!("{destination} refused: {e}"))
+                let mut error = Error::forbidden(format!("{destination} refused: {e}"));
+                error.peer_refused = true;
+                error
+            }
+            e if refused_for_good(status) => {
+                Error::refused_by_peer(format!("{destination} answered {status}: {e}"))
             }
             e => Error::unavailable(format!("{destination} answered {status}: {e}")),
         })
     }
+}
+
+/// A 4xx that asking again will not change: not 401 (its keys may be
+/// refetched), 404 (a server that is not (yet) there), 408 or 429.
+fn refused_for_good(status: http::StatusCode) -> bool {
+    use http::StatusCode as S;
+    status.is_client_error()
+        && ![
+            S::UNAUTHORIZED,
+            S::NOT_FOUND,
+            S::REQUEST_TIMEOUT,
+            S::TOO_MANY_REQUESTS,
+        ]
+        .contains(&status)
 }
