@@ -58,7 +58,7 @@ pub async fn handle_pdu(
     let event_id = rules_of(&version)
         .ok()
         .and_then(|rules| matrixos_federation::event_id_for_pdu(&object, &rules).ok())?;
-    let (outcome, durable) = match take_pdu(s, origin, &room, &version, object).await {
+    let (outcome, durable) = match take_pdu(s, origin, &room, &version, object, &event_id).await {
         Ok(durable) => (Ok(()), durable),
         Err(e) => {
             tracing::info!(%origin, event = %event_id, error = %e, "PDU refused");
@@ -80,9 +80,10 @@ async fn take_pdu(
     room: &RoomId,
     version: &RoomVersionId,
     object: CanonicalJsonObject,
+    event_id: &OwnedEventId,
 ) -> Result<Option<Durable>> {
     super::acl::check(s, room, origin)?;
-    let remote = pdu_check::verified(s, version, object).await?;
+    let remote = pdu_check::verified_as(s, version, object, event_id.clone()).await?;
     super::acl::check(s, room, remote.pdu.sender.server_name())?;
     if s.rooms.in_dag(remote.event_id())? {
         return Ok(None);

@@ -9,7 +9,7 @@
 use ruma::canonical_json::{redact, CanonicalJsonObject, CanonicalJsonValue};
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::signatures::required_server_signatures_to_verify_event;
-use ruma::{RoomVersionId, ServerName};
+use ruma::{OwnedEventId, RoomVersionId, ServerName};
 use serde_json::value::RawValue as RawJsonValue;
 
 use matrixos_federation::{verify_pdu, PublicKeyMap, Verified};
@@ -57,8 +57,29 @@ pub fn room_id_of(object: &CanonicalJsonObject) -> Result<ruma::OwnedRoomId> {
 pub async fn verified(
     s: &Services,
     version: &RoomVersionId,
-    mut object: CanonicalJsonObject,
+    object: CanonicalJsonObject,
 ) -> Result<RemotePdu> {
+    RemotePdu::parse(version, checked(s, version, object).await?)
+}
+
+/// [`verified`] for a PDU whose event id is known already (computed from
+/// it as received: the id of an event and of its redacted form are one).
+pub async fn verified_as(
+    s: &Services,
+    version: &RoomVersionId,
+    object: CanonicalJsonObject,
+    event_id: OwnedEventId,
+) -> Result<RemotePdu> {
+    RemotePdu::parse_as(version, checked(s, version, object).await?, event_id)
+}
+
+/// The PDU with its signatures checked, redacted if its content hash
+/// does not match.
+async fn checked(
+    s: &Services,
+    version: &RoomVersionId,
+    mut object: CanonicalJsonObject,
+) -> Result<CanonicalJsonObject> {
     let rules = rules_of(version)?;
     object.remove("unsigned");
     let keys = signing_keys(s, &object, &rules).await?;
@@ -74,7 +95,7 @@ pub async fn verified(
             return Err(Error::forbidden(format!("Invalid PDU signature: {e}")));
         }
     }
-    RemotePdu::parse(version, object)
+    Ok(object)
 }
 
 /// The events of another server's answer (a room's state, an auth chain,

@@ -68,6 +68,24 @@ impl RemotePdu {
             .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
         let event_id = event_id_for_pdu(&object, &rules)
             .map_err(|e| Error::bad_json(format!("PDU has no valid event id: {e}")))?;
+        Self::with_id(object, event_id)
+    }
+
+    /// A PDU whose event id the caller computed from this very object
+    /// (after its format was checked, with `event_id_for_pdu`).
+    pub fn parse_as(
+        version: &RoomVersionId,
+        mut object: CanonicalJsonObject,
+        event_id: OwnedEventId,
+    ) -> Result<Self> {
+        let rules = rules_of(version)?;
+        object.remove("unsigned");
+        ruma::state_res::check_pdu_format(&object, &rules.event_format)
+            .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
+        Self::with_id(object, event_id)
+    }
+
+    fn with_id(object: CanonicalJsonObject, event_id: OwnedEventId) -> Result<Self> {
         let signed = serde_json::to_vec(&object)?;
         let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)
             .map_err(|e| Error::bad_json(format!("Malformed PDU: {e}")))?;
