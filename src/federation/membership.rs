@@ -248,11 +248,23 @@ async fn accept_membership(
 
 async fn join(s: Arc<Services>, req: Ruma<send_join::Request>) -> Result<send_join::Response> {
     let Ruma { body, caller, .. } = req;
-    let room = &body.room_id;
+    let answer = join_answer(s, &caller.0, &body.room_id, &body.event_id, &body.pdu).await?;
+    Ok(send_join::Response::new(answer))
+}
+
+/// Takes another server's join event; answers the room's state and auth
+/// chain at it (the body of `send_join` v1 and v2).
+pub(super) async fn join_answer(
+    s: Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    event_id: &EventId,
+    pdu: &RawJsonValue,
+) -> Result<send_join::RoomState> {
     let (event_id, signed_here) =
-        accept_membership(&s, &caller.0, room, &body.event_id, &body.pdu, "join").await?;
+        accept_membership(&s, origin, room, event_id, pdu, "join").await?;
     let services = s.clone();
-    let room_id = room.clone();
+    let room_id = room.to_owned();
     crate::blocking::off_async(move || {
         let s = services;
         let short = s.rooms.timeline_event_in(&room_id, &event_id)?;
@@ -279,23 +291,27 @@ async fn join(s: Arc<Services>, req: Ruma<send_join::Request>) -> Result<send_jo
         if signed_here {
             answer.event = Some(signed_raw(&s, short)?);
         }
-        Ok(send_join::Response::new(answer))
+        Ok(answer)
     })
     .await
 }
 
 async fn leave(s: Arc<Services>, req: Ruma<send_leave::Request>) -> Result<send_leave::Response> {
     let Ruma { body, caller, .. } = req;
-    accept_membership(
-        &s,
-        &caller.0,
-        &body.room_id,
-        &body.event_id,
-        &body.pdu,
-        "leave",
-    )
-    .await?;
+    leave_taken(&s, &caller.0, &body.room_id, &body.event_id, &body.pdu).await?;
     Ok(send_leave::Response::new())
+}
+
+/// Takes another server's leave event (`send_leave` v1 and v2).
+pub(super) async fn leave_taken(
+    s: &Arc<Services>,
+    origin: &ServerName,
+    room: &RoomId,
+    event_id: &EventId,
+    pdu: &RawJsonValue,
+) -> Result<()> {
+    accept_membership(s, origin, room, event_id, pdu, "leave").await?;
+    Ok(())
 }
 
 async fn knock(s: Arc<Services>, req: Ruma<send_knock::Request>) -> Result<send_knock::Response> {

@@ -25,6 +25,7 @@ pub mod invites;
 pub mod key_store;
 pub mod media;
 pub mod membership;
+pub mod membership_v1;
 pub mod notary;
 pub mod openid;
 pub mod out_of_room;
@@ -126,6 +127,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(directory::routes())
         .merge(events::routes())
         .merge(membership::routes())
+        .merge(membership_v1::routes())
         .merge(transactions::routes())
         .merge(invites::routes())
         .merge(user_keys::routes())

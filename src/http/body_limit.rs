@@ -104,7 +104,11 @@ impl BodyClass {
         match endpoint {
             "v1/send/{}" | "v2/invite/{}/{}" | "v1/invite/{}/{}" | "v1/user/keys/query"
             | "v1/user/keys/claim" => Self::Bulk,
-            "v2/send_join/{}/{}" | "v2/send_leave/{}/{}" | "v2/send_knock/{}/{}" => Self::Document,
+            "v1/send_join/{}/{}"
+            | "v2/send_join/{}/{}"
+            | "v1/send_leave/{}/{}"
+            | "v2/send_leave/{}/{}"
+            | "v1/send_knock/{}/{}" => Self::Document,
             _ => Self::Small,
         }
     }

@@ -97,11 +97,12 @@ impl ServerReader<'_> {
         if own_member {
             membership = membership.min(Membership::of_event(&pdu));
         }
-        Ok(match (visibility, membership) {
-            (Visibility::WorldReadable | Visibility::Shared, _) | (_, Membership::Join) => true,
-            (Visibility::Invited, Membership::Invite) => true,
-            _ => false,
-        })
+        Ok(matches!(
+            (visibility, membership),
+            (Visibility::WorldReadable | Visibility::Shared, _)
+                | (_, Membership::Join)
+                | (Visibility::Invited, Membership::Invite)
+        ))
     }
 
     /// The event as signed, or its redacted form when the server may not

@@ -24,13 +24,13 @@ fn now_ms() -> u64 {
 }
 
 /// A server in the room that turns hostile: it signs with its real key.
-struct Peer<'a> {
-    us: &'a TestServer,
-    target: &'a TestServer,
+pub struct Peer<'a> {
+    pub us: &'a TestServer,
+    pub target: &'a TestServer,
 }
 
 impl Peer<'_> {
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         self.us.services.server_name.to_string()
     }
 
@@ -70,7 +70,7 @@ impl Peer<'_> {
     }
 
     /// Hashes and signs a PDU with this server's key; returns its id.
-    fn sign(&self, room: &str, pdu: &mut CanonicalJsonObject) -> String {
+    pub fn sign(&self, room: &str, pdu: &mut CanonicalJsonObject) -> String {
         let rooms = &self.target.services.rooms;
         let (_, head) = rooms.record_of(&RoomId::parse(room).unwrap()).unwrap();
         let rules = rules_of(&head.version).unwrap();
@@ -85,7 +85,7 @@ impl Peer<'_> {
     }
 
     /// A request to the target, signed as this server.
-    async fn request(&self, method: http::Method, path: &str, body: Vec<u8>) -> (u16, Value) {
+    pub async fn request(&self, method: http::Method, path: &str, body: Vec<u8>) -> (u16, Value) {
         let request = http::Request::builder()
             .method(method.clone())
             .uri(path)
@@ -114,7 +114,7 @@ impl Peer<'_> {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
         self.request(http::Method::GET, path, Vec::new()).await
     }
 

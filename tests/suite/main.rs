@@ -24,6 +24,7 @@ mod federation_presence;
 mod federation_rooms;
 mod federation_synapse;
 mod federation_three;
+mod federation_v1;
 mod http_directory;
 mod http_errors;
 mod http_features;
