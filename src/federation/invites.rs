@@ -12,7 +12,8 @@ use http::StatusCode;
 use ruma::api::federation::membership::create_invite::v2 as create_invite;
 use ruma::api::federation::membership::RawStrippedState;
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
-use ruma::{RoomId, UserId};
+use ruma::{EventId, OwnedServerName, RoomId, RoomVersionId, UserId};
+use serde_json::value::RawValue as RawJsonValue;
 use serde_json::{json, Value};
 
 use super::pdu_check::{self, rules_of};
@@ -50,8 +51,36 @@ async fn invited(
     req: Ruma<create_invite::Request>,
 ) -> Result<create_invite::Response> {
     let Ruma { body, caller, .. } = req;
-    let origin = caller.0;
-    let version = body.room_version;
+    let invite = Invite {
+        room_id: &body.room_id,
+        event_id: &body.event_id,
+        version: body.room_version.clone(),
+        event: &body.event,
+        stripped: stripped_forms(&body.invite_room_state),
+    };
+    Ok(create_invite::Response::new(
+        take_invite(s, caller.0, invite).await?,
+    ))
+}
+
+/// An invite another server sends (`invite` v1 or v2).
+pub(super) struct Invite<'a> {
+    pub room_id: &'a RoomId,
+    pub event_id: &'a EventId,
+    pub version: RoomVersionId,
+    pub event: &'a RawJsonValue,
+    /// The room's stripped state as clients are shown it.
+    pub stripped: Vec<Value>,
+}
+
+/// Checks an invite of one of our users, countersigns it and records it;
+/// answers the event as signed by both servers.
+pub(super) async fn take_invite(
+    s: Arc<Services>,
+    origin: OwnedServerName,
+    body: Invite<'_>,
+) -> Result<Box<RawJsonValue>> {
+    let version = body.version;
     let rules = rules_of(&version).map_err(|_| {
         Error::new(
             StatusCode::BAD_REQUEST,
@@ -102,13 +131,12 @@ async fn invited(
             )));
         }
     } else {
-        let stripped = stripped_forms(&body.invite_room_state);
         s.rooms
-            .store_remote_invite(&body.room_id, remote, stripped)
+            .store_remote_invite(body.room_id, remote, body.stripped)
             .await?;
-        s.ai.invited_from_elsewhere(&invitee, &body.room_id, &sender);
+        s.ai.invited_from_elsewhere(&invitee, body.room_id, &sender);
     }
-    Ok(create_invite::Response::new(signed))
+    Ok(signed)
 }
 
 /// The stripped state of a room's state `state` for another server: the
@@ -127,19 +155,31 @@ pub fn stripped_forms(state: &[RawStrippedState]) -> Vec<Value> {
     state
         .iter()
         .take(MAX_INVITE_STATE)
-        .filter_map(stripped_form)
+        .filter_map(|raw| {
+            #[allow(deprecated)]
+            let json = match raw {
+                RawStrippedState::Stripped(event) => event.json().get(),
+                RawStrippedState::Pdu(pdu) => pdu.get(),
+                _ => return None,
+            };
+            stripped_form(json)
+        })
+        .collect()
+}
+
+/// Stripped state events given as JSON values (an `invite` v1 event's
+/// `unsigned.invite_room_state`), as clients are shown them.
+pub fn stripped_forms_of_values(state: &[Value]) -> Vec<Value> {
+    state
+        .iter()
+        .take(MAX_INVITE_STATE)
+        .filter_map(|event| stripped_form(&event.to_string()))
         .collect()
 }
 
 /// An invite's stripped state event as clients are shown it: type, state
 /// key, content and sender, whether it came stripped or as a full PDU.
-fn stripped_form(raw: &RawStrippedState) -> Option<Value> {
-    #[allow(deprecated)]
-    let json = match raw {
-        RawStrippedState::Stripped(event) => event.json().get(),
-        RawStrippedState::Pdu(pdu) => pdu.get(),
-        _ => return None,
-    };
+fn stripped_form(json: &str) -> Option<Value> {
     let event: Value = serde_json::from_str(json).ok()?;
     let mut out = serde_json::Map::new();
     for key in ["type", "state_key", "content", "sender"] {

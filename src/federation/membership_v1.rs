@@ -1,5 +1,5 @@
-//! The first versions of `send_join` and `send_leave`, which older
-//! servers still call: the same work as v2, answered in v1's shape, a
+//! The first versions of `send_join`, `send_leave` and `invite`, which
+//! older servers still call: the same work as v2, answered in v1's shape, a
 //! JSON array `[200, body]`. ruma no longer has their types (and its
 //! macros cannot be used outside ruma): they are declared here.
 
@@ -14,10 +14,11 @@ use ruma::api::federation::authentication::ServerSignatures;
 use ruma::api::federation::membership::create_join_event::v2::RoomState;
 use ruma::api::path_builder::SinglePath;
 use ruma::api::{IncomingRequest, Metadata, OutgoingResponse};
-use ruma::{OwnedEventId, OwnedRoomId};
+use ruma::{OwnedEventId, OwnedRoomId, RoomVersionId};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::invites::{stripped_forms_of_values, take_invite, Invite};
 use super::membership::{join_answer, leave_taken};
 use crate::error::Result;
 use crate::http::endpoint::{Ruma, TypedRoutes};
@@ -25,7 +26,10 @@ use crate::services::Services;
 use serde_json::value::RawValue as RawJsonValue;
 
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().endpoint(join).endpoint(leave)
+    Router::new()
+        .endpoint(join)
+        .endpoint(leave)
+        .endpoint(invite)
 }
 
 /// A v1 answer: `[200, body]`.
@@ -127,10 +131,21 @@ v1_membership_endpoint!(
     RoomState
 );
 v1_membership_endpoint!(
+    InviteV1,
+    "/_matrix/federation/v1/invite/{room_id}/{event_id}",
+    InviteAnswer
+);
+v1_membership_endpoint!(
     SendLeaveV1,
     "/_matrix/federation/v1/send_leave/{room_id}/{event_id}",
     Empty
 );
+
+/// The invite countersigned.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InviteAnswer {
+    pub event: Box<RawJsonValue>,
+}
 
 /// v1's empty answer body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -152,4 +167,27 @@ async fn leave(s: Arc<Services>, req: Ruma<SendLeaveV1>) -> Result<V1Response<Em
     let put = body.0;
     leave_taken(&s, &caller.0, &put.room_id, &put.event_id, &put.pdu).await?;
     Ok(V1Response(V1(Empty {})))
+}
+
+/// `invite` v1 names no room version: as Synapse does, the room is taken
+/// to be of version 1 (v1 and v2 differ only in state resolution, which
+/// an invite does not use). Its stripped state comes in the event's
+/// `unsigned.invite_room_state`.
+async fn invite(s: Arc<Services>, req: Ruma<InviteV1>) -> Result<V1Response<InviteAnswer>> {
+    let Ruma { body, caller, .. } = req;
+    let put = body.0;
+    let given: serde_json::Value = serde_json::from_str(put.pdu.get())?;
+    let stripped = given["unsigned"]["invite_room_state"]
+        .as_array()
+        .map(|state| stripped_forms_of_values(state))
+        .unwrap_or_default();
+    let invite = Invite {
+        room_id: &put.room_id,
+        event_id: &put.event_id,
+        version: RoomVersionId::V1,
+        event: &put.pdu,
+        stripped,
+    };
+    let event = take_invite(s, caller.0, invite).await?;
+    Ok(V1Response(V1(InviteAnswer { event })))
 }

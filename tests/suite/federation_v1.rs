@@ -100,3 +100,80 @@ async fn servers_join_and_leave_through_the_first_versions_of_the_endpoints() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn an_invite_comes_through_the_first_version_of_the_endpoint() {
+    use matrixos::rooms::send::EventDraft;
+    use ruma::events::StateEventType;
+
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&bob, json!({ "room_version": "1", "name": "Vintage" })).await;
+    let since = next_batch(&sync(&alice, None, 0).await);
+
+    // Bob's server builds and signs the invite as an old server would send
+    // it: the event itself as the body, stripped state in `unsigned`.
+    let draft = EventDraft::state(
+        StateEventType::RoomMember,
+        alice_id.clone(),
+        json!({ "membership": "invite" }),
+    );
+    let (_, mut event) = theirs
+        .services
+        .rooms
+        .build_unstored(
+            &ruma::UserId::parse(&bob_id).unwrap(),
+            &ruma::RoomId::parse(&room).unwrap(),
+            draft,
+        )
+        .await
+        .unwrap();
+    let event_id = event["event_id"]
+        .as_str()
+        .expect("a v1 event carries its id")
+        .to_owned();
+    let stripped = json!({ "invite_room_state": [
+        { "type": "m.room.name", "state_key": "", "sender": bob_id, "content": { "name": "Vintage" } }
+    ] });
+    event.insert(
+        "unsigned".to_owned(),
+        serde_json::from_value(stripped).unwrap(),
+    );
+    let peer = Peer {
+        us: &theirs,
+        target: &ours,
+    };
+    let path = format!(
+        "/_matrix/federation/v1/invite/{}/{}",
+        enc(&room),
+        enc(&event_id)
+    );
+    let (status, answer) = peer
+        .request(
+            http::Method::PUT,
+            &path,
+            serde_json::to_vec(&event).unwrap(),
+        )
+        .await;
+    assert_eq!((status, &answer[0]), (200, &json!(200)), "{answer}");
+    let signers = answer[1]["event"]["signatures"]
+        .as_object()
+        .expect("signatures");
+    assert!(
+        signers.contains_key(ours.services.server_name.as_str()),
+        "countersigned: {answer}"
+    );
+
+    // Alice sees the invite, with the room's name.
+    sync_until(&alice, &since, "the invite", |s| {
+        s["rooms"]["invite"][&room]["invite_state"]["events"]
+            .as_array()
+            .is_some_and(|events| {
+                events
+                    .iter()
+                    .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Vintage")
+            })
+    })
+    .await;
+}
