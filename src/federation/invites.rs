@@ -89,7 +89,7 @@ pub(super) async fn take_invite(
         )
         .with_extra(json!({ "room_version": version }))
     })?;
-    let mut object = pdu_check::parse(&body.event)?;
+    let mut object = pdu_check::parse(body.event)?;
     if text(&object, "type") != Some("m.room.member") || membership_of(&object) != Some("invite") {
         return Err(Error::bad_json("Not an invite"));
     }
@@ -116,14 +116,14 @@ pub(super) async fn take_invite(
     )
     .map_err(|e| Error::bad_json(format!("Cannot sign the invite: {e}")))?;
     let remote = pdu_check::verified(&s, &version, object).await?;
-    if remote.event_id() != &body.event_id {
+    if remote.event_id() != body.event_id {
         return Err(Error::bad_json("The event id does not match the event"));
     }
     let signed = remote.signed_json()?;
-    super::acl::check(&s, &body.room_id, &origin)?;
-    if s.rooms.has_joined_member(&body.room_id)? {
+    super::acl::check(&s, body.room_id, &origin)?;
+    if s.rooms.has_joined_member(body.room_id)? {
         // A room this server is in: the invite is an event like any other.
-        let appended = s.rooms.append_remote(&body.room_id, remote).await?;
+        let appended = s.rooms.append_remote(body.room_id, remote).await?;
         if !appended.verdict.is_accepted() {
             return Err(Error::forbidden(format!(
                 "The invite was refused: {}",
