@@ -17,7 +17,7 @@ use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().reading(context).reading(timestamp_to_event)
+    Router::new().reading(context).endpoint(timestamp_to_event)
 }
 
 fn context(
@@ -89,10 +89,49 @@ fn context(
     Ok(response)
 }
 
-fn timestamp_to_event(
+/// Pages of history asked of other servers for one `/timestamp_to_event`
+/// that finds nothing here before the time.
+const MAX_BACKFILL_PAGES: usize = 5;
+
+/// The event closest to a time. Looking back past the oldest event this
+/// server has (history from before it joined), the room's other servers
+/// are asked for the history before it (`/backfill`, a few pages) until an
+/// event at or before the time is here. Events are found in this server's
+/// own timeline, so that clients can then read around them.
+async fn timestamp_to_event(
     s: Arc<Services>,
     req: Ruma<get_event_by_timestamp::v1::Request>,
 ) -> Result<get_event_by_timestamp::v1::Response> {
+    let backward = req.body.dir == Dir::Backward;
+    for page in 0..=MAX_BACKFILL_PAGES {
+        let (found, short_room) = crate::blocking::in_place(|| closest_here(&s, &req))?;
+        if let Some((ts, id)) = found {
+            return Ok(get_event_by_timestamp::v1::Response::new(id, ts));
+        }
+        let more = backward
+            && page < MAX_BACKFILL_PAGES
+            && crate::federation::backfill::more_before(&s, short_room)?;
+        if !more {
+            break;
+        }
+        let room = &req.body.room_id;
+        let limit = crate::federation::backfill::MAX_ASK;
+        if !crate::federation::backfill::from_peers(&s, room, short_room, limit).await? {
+            break;
+        }
+    }
+    Err(Error::not_found("No event found in that direction"))
+}
+
+/// The closest event this server has that the caller may see, and the
+/// room's short id.
+fn closest_here(
+    s: &Services,
+    req: &Ruma<get_event_by_timestamp::v1::Request>,
+) -> Result<(
+    Option<(ruma::MilliSecondsSinceUnixEpoch, ruma::OwnedEventId)>,
+    u64,
+)> {
     let body = &req.body;
     let reader = s.rooms.reader(&req.caller.user_id, &body.room_id)?;
     let upto = TimelinePos::live(reader.until.min(s.store.position()));
@@ -102,6 +141,5 @@ fn timestamp_to_event(
         .closest_event(reader.short_room, upto, body.ts, forward, |e| {
             reader.can_see_entry(e)
         })?;
-    let (ts, id) = found.ok_or_else(|| Error::not_found("No event found in that direction"))?;
-    Ok(get_event_by_timestamp::v1::Response::new(id, ts))
+    Ok((found, reader.short_room))
 }

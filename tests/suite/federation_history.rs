@@ -170,3 +170,50 @@ async fn other_servers_get_events_from_before_they_could_see_them_redacted() {
         "{bodies:?}"
     );
 }
+
+#[tokio::test]
+async fn jumping_to_a_date_before_the_join_fetches_that_history_from_peers() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let mut last_early = String::new();
+    for i in 0..5 {
+        last_early = send_text(&alice, &room, &format!("e{i}"), &format!("early {i}")).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let moment: u64 = ruma::MilliSecondsSinceUnixEpoch::now().get().into();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // More than one page of history lies between the join and the moment.
+    for i in 0..150 {
+        send_text(&alice, &room, &format!("l{i}"), &format!("late {i}")).await;
+    }
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+
+    let path = format!(
+        "/_matrix/client/v1/rooms/{}/timestamp_to_event?ts={moment}&dir=b",
+        enc(&room)
+    );
+    let (status, found) = bob.call("GET", &path, None).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["event_id"], json!(last_early), "{found}");
+    // The event is now in Bob's server's timeline: he can read around it.
+    let context = format!(
+        "{V3}/rooms/{}/context/{}?limit=2",
+        enc(&room),
+        enc(&last_early)
+    );
+    let (status, around) = bob.call("GET", &context, None).await;
+    assert_eq!(status, 200, "{around}");
+    assert_eq!(around["event"]["content"]["body"], "early 4");
+
+    // Before the room was made there is nothing, and no endless asking.
+    let path = format!(
+        "/_matrix/client/v1/rooms/{}/timestamp_to_event?ts=1000&dir=b",
+        enc(&room)
+    );
+    let (status, none) = bob.call("GET", &path, None).await;
+    assert_eq!(status, 404, "{none}");
+}
