@@ -37,6 +37,9 @@ pub struct RateLimits {
     /// (the spec marks it rate-limited: it would otherwise let anyone guess
     /// tokens as fast as the server answers).
     pub token_validity: RateLimit,
+    /// Per client address, in bytes: other servers' files this server
+    /// fetches for a client (Synapse's defaults: 87 KiB/s, 500 MiB burst).
+    pub remote_media_download: RateLimit,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +132,10 @@ impl Default for RateLimits {
             token_validity: RateLimit {
                 per_second: 0.1,
                 burst: 5.0,
+            },
+            remote_media_download: RateLimit {
+                per_second: 87.0 * 1024.0,
+                burst: 500.0 * 1024.0 * 1024.0,
             },
         }
     }

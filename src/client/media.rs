@@ -4,6 +4,7 @@
 
 #![allow(deprecated)] // The older media API is deprecated, and still served.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderName, HeaderValue};
@@ -158,13 +159,13 @@ pub fn file(content_type: String, name: Option<String>, bytes: Vec<u8>) -> File 
 }
 
 /// A file of this server, or the copy here of another server's (fetched
-/// first if `fetch` allows).
+/// first if `fetch` names who asks).
 async fn serve_file(
     s: &Arc<Services>,
     server: &ServerName,
     id: &str,
     name: Option<String>,
-    fetch: bool,
+    fetch: Option<IpAddr>,
 ) -> Result<File> {
     if server == s.server_name {
         let (record, bytes) = s.media.content(id).await?;
@@ -197,8 +198,8 @@ async fn download(
     s: Arc<Services>,
     req: Ruma<v1::get_content::v1::Request>,
 ) -> Result<v1::get_content::v1::Response> {
-    let r = req.body;
-    Ok(serve_file(&s, &r.server_name, &r.media_id, None, true)
+    let (r, ip) = (req.body, req.ip);
+    Ok(serve_file(&s, &r.server_name, &r.media_id, None, Some(ip))
         .await?
         .into())
 }
@@ -207,9 +208,9 @@ async fn download_named(
     s: Arc<Services>,
     req: Ruma<v1::get_content_as_filename::v1::Request>,
 ) -> Result<v1::get_content_as_filename::v1::Response> {
-    let r = req.body;
+    let (r, ip) = (req.body, req.ip);
     let name = Some(r.filename);
-    Ok(serve_file(&s, &r.server_name, &r.media_id, name, true)
+    Ok(serve_file(&s, &r.server_name, &r.media_id, name, Some(ip))
         .await?
         .into())
 }
@@ -219,25 +220,33 @@ async fn legacy_download(
     s: Arc<Services>,
     req: Ruma<legacy::get_content::v3::Request>,
 ) -> Result<legacy::get_content::v3::Response> {
-    let r = req.body;
-    Ok(
-        serve_file(&s, &r.server_name, &r.media_id, None, r.allow_remote)
-            .await?
-            .into(),
+    let (r, ip) = (req.body, req.ip);
+    Ok(serve_file(
+        &s,
+        &r.server_name,
+        &r.media_id,
+        None,
+        r.allow_remote.then_some(ip),
     )
+    .await?
+    .into())
 }
 
 async fn legacy_download_named(
     s: Arc<Services>,
     req: Ruma<legacy::get_content_as_filename::v3::Request>,
 ) -> Result<legacy::get_content_as_filename::v3::Response> {
-    let r = req.body;
+    let (r, ip) = (req.body, req.ip);
     let name = Some(r.filename);
-    Ok(
-        serve_file(&s, &r.server_name, &r.media_id, name, r.allow_remote)
-            .await?
-            .into(),
+    Ok(serve_file(
+        &s,
+        &r.server_name,
+        &r.media_id,
+        name,
+        r.allow_remote.then_some(ip),
     )
+    .await?
+    .into())
 }
 
 /// One side of a thumbnail: a positive number of pixels.
@@ -280,7 +289,7 @@ async fn serve_thumbnail(
     server: &ServerName,
     id: &str,
     wanted: ThumbnailSpec,
-    fetch: bool,
+    fetch: Option<IpAddr>,
 ) -> Result<File> {
     let made = if server == s.server_name {
         s.media.thumbnail(id, wanted).await?
@@ -295,10 +304,10 @@ async fn thumbnail(
     s: Arc<Services>,
     req: Ruma<v1::get_content_thumbnail::v1::Request>,
 ) -> Result<v1::get_content_thumbnail::v1::Response> {
-    let r = req.body;
+    let (r, ip) = (req.body, req.ip);
     let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
     Ok(
-        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, true)
+        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, Some(ip))
             .await?
             .into(),
     )
@@ -308,11 +317,15 @@ async fn legacy_thumbnail(
     s: Arc<Services>,
     req: Ruma<legacy::get_content_thumbnail::v3::Request>,
 ) -> Result<legacy::get_content_thumbnail::v3::Response> {
-    let r = req.body;
+    let (r, ip) = (req.body, req.ip);
     let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
-    Ok(
-        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, r.allow_remote)
-            .await?
-            .into(),
+    Ok(serve_thumbnail(
+        &s,
+        &r.server_name,
+        &r.media_id,
+        wanted,
+        r.allow_remote.then_some(ip),
     )
+    .await?
+    .into())
 }

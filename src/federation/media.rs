@@ -4,6 +4,7 @@
 //! copy here and served from it afterwards.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,19 +61,21 @@ impl Default for RemoteMedia {
 }
 
 /// The copy here of another server's file, fetched if there is none yet
-/// and `fetch` allows it.
+/// and `fetch` names who asks for it. A client address that had many
+/// bytes fetched lately waits (`M_LIMIT_EXCEEDED`), as on Synapse.
 pub async fn remote_copy(
     s: &Arc<Services>,
     server: &ServerName,
     id: &str,
-    fetch: bool,
+    fetch: Option<IpAddr>,
 ) -> Result<RemoteMediaRecord> {
     if let Some(record) = s.media.remote_record(server, id)? {
         return Ok(record);
     }
-    if !fetch || !valid_remote_id(id) {
+    let Some(requester) = fetch.filter(|_| valid_remote_id(id)) else {
         return Err(Error::not_found("Media not found"));
-    }
+    };
+    s.remote_media_limiter.has_credit(&requester)?;
     let key: MediaKey = (server.to_owned(), id.to_owned());
     let fetches = &s.federation.media;
     {
@@ -96,6 +99,10 @@ pub async fn remote_copy(
         }
     };
     fetches.in_flight.lock().remove(&key);
+    if let Ok(record) = &fetched {
+        s.remote_media_limiter
+            .charge(&requester, record.size as f64);
+    }
     if let Err(error) = &fetched {
         fetches
             .failed

@@ -43,21 +43,52 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Takes one token for `key`, or answers `M_LIMIT_EXCEEDED`.
     pub fn check(&self, key: &K) -> Result<(), Error> {
+        self.take(key, 1.0, true)
+    }
+
+    /// Answers `M_LIMIT_EXCEEDED` when `key` has less than one token left,
+    /// taking none (the cost is known only later: see [`Self::charge`]).
+    pub fn has_credit(&self, key: &K) -> Result<(), Error> {
+        self.take(key, 1.0, false)
+    }
+
+    /// Takes `amount` tokens from `key` whatever it has left: the bucket
+    /// may go into debt (at most one burst deep), paid off as it refills.
+    pub fn charge(&self, key: &K, amount: f64) {
+        if self.limit.per_second <= 0.0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock();
+        let tokens = self.refilled(&mut buckets, key, now);
+        let left = (tokens - amount).max(-self.limit.burst);
+        buckets.insert(key.clone(), (left, now), now);
+    }
+
+    /// `key`'s tokens now, buckets idle long enough to be full dropped.
+    fn refilled(&self, buckets: &mut BoundedMap<K, (f64, Instant)>, key: &K, now: Instant) -> f64 {
+        // A bucket idle this long is full again: the same as no bucket.
+        let full_after =
+            Duration::try_from_secs_f64((self.limit.burst * 2.0) / self.limit.per_second)
+                .unwrap_or(Duration::MAX);
+        buckets.expire(now, full_after);
+        let (tokens, at) = buckets.get(key).copied().unwrap_or((self.limit.burst, now));
+        (tokens + now.saturating_duration_since(at).as_secs_f64() * self.limit.per_second)
+            .min(self.limit.burst)
+    }
+
+    /// Takes `amount` tokens if there is one at least (`spend`: else only
+    /// checks), or answers `M_LIMIT_EXCEEDED` with the wait.
+    fn take(&self, key: &K, amount: f64, spend: bool) -> Result<(), Error> {
         if self.limit.per_second <= 0.0 {
             return Ok(());
         }
         let now = Instant::now();
         let mut buckets = self.buckets.lock();
-        // A bucket idle this long is full again: the same as no bucket.
-        let full_after = Duration::try_from_secs_f64(self.limit.burst / self.limit.per_second)
-            .unwrap_or(Duration::MAX);
-        buckets.expire(now, full_after);
-        let (tokens, at) = buckets.get(key).copied().unwrap_or((self.limit.burst, now));
-        let refilled = (tokens
-            + now.saturating_duration_since(at).as_secs_f64() * self.limit.per_second)
-            .min(self.limit.burst);
+        let refilled = self.refilled(&mut buckets, key, now);
         let (left, result) = if refilled >= 1.0 {
-            (refilled - 1.0, Ok(()))
+            let left = if spend { refilled - amount } else { refilled };
+            (left, Ok(()))
         } else {
             let wait = ((1.0 - refilled) / self.limit.per_second * 1000.0).ceil() as u64;
             (refilled, Err(Error::limit_exceeded(wait)))

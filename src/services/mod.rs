@@ -56,6 +56,8 @@ pub struct Services {
     pub register_limiter: RateLimiter<std::net::IpAddr>,
     pub token_validity_limiter: RateLimiter<std::net::IpAddr>,
     pub send_limiter: RateLimiter<ruma::OwnedUserId>,
+    /// Bytes of other servers' files fetched for each client address.
+    pub remote_media_limiter: RateLimiter<std::net::IpAddr>,
 }
 
 const SIGNING_KEY: &str = "signing_key";
@@ -141,6 +143,7 @@ impl Services {
             register_limiter: RateLimiter::new(limits.register),
             token_validity_limiter: RateLimiter::new(limits.token_validity),
             send_limiter: RateLimiter::new(limits.send),
+            remote_media_limiter: RateLimiter::new(limits.remote_media_download),
             signing_key,
             federation,
             store,

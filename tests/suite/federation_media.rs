@@ -135,6 +135,38 @@ async fn copies_of_other_servers_files_stay_within_their_disk_budget() {
 }
 
 #[tokio::test]
+async fn a_client_address_that_had_many_bytes_fetched_waits() {
+    let ours = start_federated().await;
+    let cat_size = png(64, 48).len() as f64;
+    let theirs = start_federated_with(|c| {
+        c.rate_limits.remote_media_download = matrixos::config::RateLimit {
+            per_second: 1.0,
+            burst: cat_size * 1.5,
+        }
+    })
+    .await;
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let mut cats = Vec::new();
+    for _ in 0..3 {
+        cats.push(upload_cat(&alice).await);
+    }
+    let path = |id: &str| format!("/_matrix/media/v3/download/{ours_name}/{id}");
+    // The first two fetches take the address's allowance (and more).
+    for (id, bytes) in &cats[..2] {
+        expect_cat(&get(&bob, &path(id)).await, bytes, "within the allowance");
+    }
+    let refused = get(&bob, &path(&cats[2].0)).await;
+    expect_fetch_error(&refused, 429, "M_LIMIT_EXCEEDED", "past the allowance");
+    assert!(refused.json()["retry_after_ms"]
+        .as_u64()
+        .is_some_and(|ms| ms > 0));
+    // Copies already here are served regardless.
+    expect_cat(&get(&bob, &path(&cats[0].0)).await, &cats[0].1, "kept copy");
+}
+
+#[tokio::test]
 async fn files_cross_between_synapse_and_matrix_os_both_ways() {
     let synapse = Synapse::start().await;
     let ours = start_federated().await;
