@@ -98,12 +98,12 @@ fn event(s: Arc<Services>, req: Ruma<get_event::Request>) -> Result<get_event::R
         return Err(Error::not_found("Unknown event"));
     }
     may_see(&s, origin, &room)?;
-    let served = served_all(&s, origin, &room, &[short])?;
-    let pdu = served
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::internal("no event served"))?;
-    Ok(get_event::Response::new(s.server_name.clone(), now(), pdu))
+    let pdu = s.rooms.server_reader(&room, origin)?.served(short)?;
+    Ok(get_event::Response::new(
+        s.server_name.clone(),
+        now(),
+        raw(pdu)?,
+    ))
 }
 
 fn room_state_ids(s: Arc<Services>, req: Ruma<state_ids::Request>) -> Result<state_ids::Response> {

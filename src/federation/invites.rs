@@ -162,7 +162,7 @@ pub fn stripped_forms(state: &[RawStrippedState]) -> Vec<Value> {
                 RawStrippedState::Pdu(pdu) => pdu.get(),
                 _ => return None,
             };
-            stripped_form(json)
+            stripped_form(&serde_json::from_str(json).ok()?)
         })
         .collect()
 }
@@ -173,14 +173,13 @@ pub fn stripped_forms_of_values(state: &[Value]) -> Vec<Value> {
     state
         .iter()
         .take(MAX_INVITE_STATE)
-        .filter_map(|event| stripped_form(&event.to_string()))
+        .filter_map(stripped_form)
         .collect()
 }
 
 /// An invite's stripped state event as clients are shown it: type, state
 /// key, content and sender, whether it came stripped or as a full PDU.
-fn stripped_form(json: &str) -> Option<Value> {
-    let event: Value = serde_json::from_str(json).ok()?;
+fn stripped_form(event: &Value) -> Option<Value> {
     let mut out = serde_json::Map::new();
     for key in ["type", "state_key", "content", "sender"] {
         out.insert(key.to_owned(), event.get(key)?.clone());

@@ -15,8 +15,7 @@ use ruma::api::federation::membership::create_join_event::v2::RoomState;
 use ruma::api::path_builder::SinglePath;
 use ruma::api::{IncomingRequest, Metadata, OutgoingResponse};
 use ruma::{OwnedEventId, OwnedRoomId, RoomVersionId};
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use super::invites::{stripped_forms_of_values, take_invite, Invite};
 use super::membership::{join_answer, leave_taken};
@@ -39,16 +38,6 @@ pub struct V1<T>(pub T);
 impl<T: Serialize> Serialize for V1<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         (200u16, &self.0).serialize(serializer)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for V1<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let (status, body) = <(u16, T)>::deserialize(deserializer)?;
-        if status != 200 {
-            return Err(D::Error::custom(format!("v1 answer with status {status}")));
-        }
-        Ok(Self(body))
     }
 }
 
@@ -142,13 +131,13 @@ v1_membership_endpoint!(
 );
 
 /// The invite countersigned.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct InviteAnswer {
     pub event: Box<RawJsonValue>,
 }
 
 /// v1's empty answer body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Empty {}
 
 async fn join(s: Arc<Services>, req: Ruma<SendJoinV1>) -> Result<V1Response<RoomState>> {

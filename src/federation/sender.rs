@@ -99,43 +99,50 @@ fn next_rows(s: &Services, destination: &ServerName) -> Result<Rows> {
     let mut bytes = 0usize;
     for row in tables::FEDERATION_OUTBOX.scan_prefix(&s.store.db, &prefix) {
         let (key, value) = row?;
-        let full = !rows.keys.is_empty() && bytes + value.len() > MAX_TRANSACTION_BYTES;
-        if full {
+        let is_pdu = key.2 == tables::OUTBOX_PDU;
+        let taken = if is_pdu {
+            rows.pdus.len() >= MAX_PDUS
+        } else {
+            rows.edus.len() >= MAX_EDUS
+        };
+        if taken {
             break;
         }
-        let kind = key.2;
-        if kind == tables::OUTBOX_PDU {
-            if rows.pdus.len() >= MAX_PDUS {
-                break;
+        let payload = match payload(s, is_pdu, &value) {
+            Ok(payload) => payload,
+            Err(e) => {
+                // Dropped with the transaction's rows.
+                tracing::warn!(error = %e, "outbox row unreadable: dropped");
+                rows.keys.push(key);
+                continue;
             }
-            let short = value
-                .as_slice()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| Error::internal("corrupt outbox row"))?;
-            match super::events::signed_raw(s, short) {
-                Ok(pdu) => {
-                    // A PDU's row holds its id: count the event itself.
-                    bytes += pdu.get().len();
-                    rows.pdus.push(pdu);
-                }
-                Err(e) => tracing::warn!(error = %e, "outbox event unreadable: dropped"),
-            }
+        };
+        let size = payload.get().len();
+        if !rows.keys.is_empty() && bytes + size > MAX_TRANSACTION_BYTES {
+            break;
+        }
+        bytes += size;
+        if is_pdu {
+            rows.pdus.push(payload);
         } else {
-            if rows.edus.len() >= MAX_EDUS {
-                break;
-            }
-            match serde_json::from_slice::<Box<RawJsonValue>>(&value) {
-                Ok(edu) => {
-                    bytes += edu.get().len();
-                    rows.edus.push(Raw::from_json(edu));
-                }
-                Err(e) => tracing::warn!(error = %e, "outbox EDU unreadable: dropped"),
-            }
+            rows.edus.push(Raw::from_json(payload));
         }
         rows.keys.push(key);
     }
     Ok(rows)
+}
+
+/// What an outbox row stands for: the signed event a PDU row names by its
+/// short id, or the EDU it holds.
+fn payload(s: &Services, is_pdu: bool, value: &[u8]) -> Result<Box<RawJsonValue>> {
+    if !is_pdu {
+        return Ok(serde_json::from_slice(value)?);
+    }
+    let short = value
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::internal("corrupt outbox row"))?;
+    super::events::signed_raw(s, short)
 }
 
 /// A destination's sender: runs while the services live.

@@ -43,13 +43,13 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Takes one token for `key`, or answers `M_LIMIT_EXCEEDED`.
     pub fn check(&self, key: &K) -> Result<(), Error> {
-        self.take(key, 1.0, true)
+        self.take(key, true)
     }
 
     /// Answers `M_LIMIT_EXCEEDED` when `key` has less than one token left,
     /// taking none (the cost is known only later: see [`Self::charge`]).
     pub fn has_credit(&self, key: &K) -> Result<(), Error> {
-        self.take(key, 1.0, false)
+        self.take(key, false)
     }
 
     /// Takes `amount` tokens from `key` whatever it has left: the bucket
@@ -77,9 +77,9 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             .min(self.limit.burst)
     }
 
-    /// Takes `amount` tokens if there is one at least (`spend`: else only
-    /// checks), or answers `M_LIMIT_EXCEEDED` with the wait.
-    fn take(&self, key: &K, amount: f64, spend: bool) -> Result<(), Error> {
+    /// Takes a token if there is one (`spend`; else only checks there is),
+    /// or answers `M_LIMIT_EXCEEDED` with the wait.
+    fn take(&self, key: &K, spend: bool) -> Result<(), Error> {
         if self.limit.per_second <= 0.0 {
             return Ok(());
         }
@@ -87,7 +87,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let mut buckets = self.buckets.lock();
         let refilled = self.refilled(&mut buckets, key, now);
         let (left, result) = if refilled >= 1.0 {
-            let left = if spend { refilled - amount } else { refilled };
+            let left = if spend { refilled - 1.0 } else { refilled };
             (left, Ok(()))
         } else {
             let wait = ((1.0 - refilled) / self.limit.per_second * 1000.0).ceil() as u64;

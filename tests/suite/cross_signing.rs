@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 /// An ed25519 key pair whose key id name is its public key, the way
 /// cross-signing keys are named (or a device id, for device keys).
-struct Key {
+pub(crate) struct Key {
     pair: Ed25519KeyPair,
     public: String,
 }
@@ -115,7 +115,7 @@ async fn device_id(raw: &Raw) -> String {
 
 /// Uploads device keys with a real ed25519 key; returns the key and the
 /// device keys as uploaded.
-async fn upload_device_keys(raw: &Raw, user: &str) -> (Key, Value) {
+pub(crate) async fn upload_device_keys(raw: &Raw, user: &str) -> (Key, Value) {
     let device = device_id(raw).await;
     let key = Key::named(&device);
     let keys = json!({

@@ -12,6 +12,7 @@ use matrixos_storage::typed::TextAndTwoU64;
 use crate::common::{
     create_room, expect_ok, next_batch, start_federated, sync, Raw, TestServer, V3,
 };
+use crate::cross_signing::upload_device_keys;
 use crate::federation_gap::hold_back;
 use crate::federation_rooms::join_via;
 
@@ -181,26 +182,6 @@ async fn to_device_until(raw: &Raw, since: &str, kind: &str) -> Value {
     panic!("no {kind} to-device message in 10 syncs");
 }
 
-/// Uploads made-up device keys for `raw`'s device.
-async fn upload_keys(raw: &Raw, user: &str) {
-    let device = device_of(raw).await;
-    let keys = json!({
-        "user_id": user,
-        "device_id": device,
-        "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
-        "keys": { format!("curve25519:{device}"): "curve-key", format!("ed25519:{device}"): format!("ed-{device}") },
-        "signatures": { user: { format!("ed25519:{device}"): "sig" } },
-    });
-    let uploaded = raw
-        .json(
-            "POST",
-            &format!("{V3}/keys/upload"),
-            json!({ "device_keys": keys }),
-        )
-        .await;
-    expect_ok(uploaded, "keys/upload");
-}
-
 /// The device list updates `server` owes `destination`, oldest first.
 fn owed_device_list_updates(server: &TestServer, destination: &str) -> Vec<Value> {
     let prefix = TextAndTwoU64::prefix(destination, None);
@@ -230,7 +211,7 @@ async fn device_list_updates_name_the_update_before_them() {
     assert_eq!(joined.0, 200, "{}", joined.1);
 
     hold_back(&ours, &theirs_name).await;
-    upload_keys(&alice, &alice_id).await;
+    upload_device_keys(&alice, &alice_id).await;
     let login = json!({
         "type": "m.login.password",
         "identifier": { "type": "m.id.user", "user": "alice" },
@@ -243,7 +224,7 @@ async fn device_list_updates_name_the_update_before_them() {
         "second login",
     );
     let alice_phone = alice.with_token(second["access_token"].as_str().unwrap());
-    upload_keys(&alice_phone, &alice_id).await;
+    upload_device_keys(&alice_phone, &alice_id).await;
 
     let updates = owed_device_list_updates(&ours, &theirs_name);
     assert_eq!(updates.len(), 2, "{updates:?}");

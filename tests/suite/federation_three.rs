@@ -22,21 +22,10 @@ struct View {
 }
 
 async fn view(client: &Raw, room: &str) -> View {
-    let (status, state) = client
-        .call("GET", &format!("{V3}/rooms/{}/state", enc(room)), None)
-        .await;
-    assert_eq!(status, 200, "state: {state}");
-    let state = state
-        .as_array()
-        .expect("state events")
-        .iter()
-        .map(|e| {
-            let key = (
-                e["type"].as_str().unwrap_or_default().to_owned(),
-                e["state_key"].as_str().unwrap_or_default().to_owned(),
-            );
-            (key, e["event_id"].as_str().unwrap_or_default().to_owned())
-        })
+    let state = state_events(client, room)
+        .await
+        .into_iter()
+        .map(|(key, e)| (key, e["event_id"].as_str().unwrap_or_default().to_owned()))
         .collect();
     let (status, page) = client
         .call(
@@ -86,11 +75,13 @@ fn membership(view: &View, state: &BTreeMap<(String, String), Value>, user: &str
         .to_owned()
 }
 
-/// The contents of the room's state as `client`'s server has it.
-async fn state_contents(client: &Raw, room: &str) -> BTreeMap<(String, String), Value> {
-    let (_, state) = client
+/// The room's state events as `client`'s server has them, by type and
+/// state key.
+async fn state_events(client: &Raw, room: &str) -> BTreeMap<(String, String), Value> {
+    let (status, state) = client
         .call("GET", &format!("{V3}/rooms/{}/state", enc(room)), None)
         .await;
+    assert_eq!(status, 200, "state: {state}");
     state
         .as_array()
         .expect("state events")
@@ -100,8 +91,17 @@ async fn state_contents(client: &Raw, room: &str) -> BTreeMap<(String, String), 
                 e["type"].as_str().unwrap_or_default().to_owned(),
                 e["state_key"].as_str().unwrap_or_default().to_owned(),
             );
-            (key, e["content"].clone())
+            (key, e.clone())
         })
+        .collect()
+}
+
+/// The contents of the room's state as `client`'s server has it.
+async fn state_contents(client: &Raw, room: &str) -> BTreeMap<(String, String), Value> {
+    state_events(client, room)
+        .await
+        .into_iter()
+        .map(|(key, e)| (key, e["content"].clone()))
         .collect()
 }
 
