@@ -218,10 +218,19 @@ async fn open_session(
     device: NewDevice,
     ip: Option<String>,
 ) -> Result<(OwnedDeviceId, String)> {
+    let known = match &device.id {
+        Some(id) => s.accounts.device(user, id)?.is_some(),
+        None => false,
+    };
     let session = s
         .accounts
         .login_device(user, device.id, device.display_name, ip)
         .await?;
+    if !known {
+        // Those who share a room with the user (and the user's other
+        // devices) learn of the new device, as Synapse tells them.
+        s.keys.note_device_list_change(user).await?;
+    }
     if let Err(e) = crate::ai::provision::on_login(s, user).await {
         tracing::warn!(user = %user, error = %e, "AI user set-up at login failed");
     }

@@ -122,6 +122,7 @@ async fn update(
     s.accounts
         .update_device(&req.caller.user_id, &body.device_id, body.display_name)
         .await?;
+    s.keys.note_device_list_change(&req.caller.user_id).await?;
     Ok(update_device::v3::Response::new())
 }
 

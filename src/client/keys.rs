@@ -234,13 +234,19 @@ async fn changes(
     };
     let from = position(&req.body.from, "from")?;
     let to = position(&req.body.to, "to")?;
-    let mut changed = Vec::new();
+    let caller = &req.caller.user_id;
+    let mut changed = std::collections::BTreeSet::new();
     for user in s.keys.changed_users(from, to)? {
-        if s.rooms.share_a_room(&req.caller.user_id, &user)? {
-            changed.push(user);
+        if user == *caller || s.rooms.share_a_room(caller, &user)? {
+            changed.insert(user);
         }
     }
-    Ok(get_key_changes::v3::Response::new(changed, Vec::new()))
+    let sharing = crate::sync::sharing::sharing_changes(&s, caller, from, to)?;
+    changed.extend(sharing.started);
+    Ok(get_key_changes::v3::Response::new(
+        changed.into_iter().collect(),
+        sharing.stopped.into_iter().collect(),
+    ))
 }
 
 async fn send_to_device(

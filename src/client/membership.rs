@@ -171,6 +171,18 @@ async fn about_other(
     set_membership(s, sender, room, target, membership, reason).await
 }
 
+/// `user`'s membership in the room's current state.
+fn current_membership(s: &Services, room: &RoomId, user: &UserId) -> Result<Option<String>> {
+    let (_, record) = s.rooms.record_of(room)?;
+    let member = s
+        .rooms
+        .state_event(record.state, "m.room.member", user.as_str())?;
+    Ok(member.and_then(|m| {
+        let content = m.content_value();
+        content.get("membership")?.as_str().map(str::to_owned)
+    }))
+}
+
 async fn invite(
     s: Arc<Services>,
     req: Ruma<invite_user::v3::Request>,
@@ -180,6 +192,9 @@ async fn invite(
     };
     let (sender, room) = (&req.caller.user_id, &req.body.room_id);
     let reason = recipient.reason.as_deref();
+    if current_membership(&s, room, &recipient.user_id)?.as_deref() == Some("ban") {
+        return Err(Error::forbidden("The user is banned: unban them first"));
+    }
     about_other(&s, sender, room, &recipient.user_id, "invite", reason).await?;
     Ok(invite_user::v3::Response::new())
 }
@@ -190,6 +205,13 @@ async fn kick(
 ) -> Result<kick_user::v3::Response> {
     let b = &req.body;
     let reason = b.reason.as_deref();
+    // Only someone in the room (joined, invited, knocking) can be kicked: a
+    // banned user is unbanned, not kicked, as Synapse has it.
+    match current_membership(&s, &b.room_id, &b.user_id)?.as_deref() {
+        Some("join" | "invite" | "knock") => {}
+        Some("ban") => return Err(Error::forbidden("The user is banned: unban them instead")),
+        _ => return Err(Error::forbidden("The user is not in the room")),
+    }
     about_other(
         &s,
         &req.caller.user_id,

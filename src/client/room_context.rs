@@ -72,8 +72,19 @@ fn context(
         Some(e) => s.rooms.meta(e.short)?.state_after,
         None => meta.state_after,
     };
+    // Lazy loading: of the members, only the senders of the events served.
+    let senders: Vec<&ruma::UserId> = std::iter::once(&pdu)
+        .chain(before.iter().chain(&after).map(|e| &e.pdu))
+        .map(|p| p.sender.as_ref())
+        .collect();
     let mut response = get_context::v3::Response::new();
-    for short in s.rooms.state.load(state_hash)?.values() {
+    for (short_key, short) in s.rooms.state.load(state_hash)?.iter() {
+        if filter.lazy_load_members {
+            let (kind, key) = s.rooms.state.key_of(*short_key)?;
+            if kind == "m.room.member" && !senders.iter().any(|u| u.as_str() == key) {
+                continue;
+            }
+        }
         let ev = s.rooms.pdu_by_short(*short)?;
         let json = s.rooms.client_event_raw(*short, &ev, Some(room), None)?;
         response.state.push(Raw::from_json(json));
@@ -104,7 +115,7 @@ async fn timestamp_to_event(
 ) -> Result<get_event_by_timestamp::v1::Response> {
     let backward = req.body.dir == Dir::Backward;
     for page in 0..=MAX_BACKFILL_PAGES {
-        let (found, short_room) = crate::blocking::in_place(|| closest_here(&s, &req))?;
+        let (found, short_room) = crate::blocking::reads(|| closest_here(&s, &req))?;
         if let Some((ts, id)) = found {
             return Ok(get_event_by_timestamp::v1::Response::new(id, ts));
         }

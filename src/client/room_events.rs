@@ -69,12 +69,36 @@ async fn put_state(
     req: Ruma<send_state_event::v3::Request>,
 ) -> Result<send_state_event::v3::Response> {
     let body = req.body;
-    let draft = EventDraft::state(body.event_type, body.state_key, content(&body.body)?);
+    let content = content(&body.body)?;
+    if let Some(event_id) = same_state(&s, &req.caller.user_id, &body, &content)? {
+        return Ok(send_state_event::v3::Response::new(event_id));
+    }
+    let draft = EventDraft::state(body.event_type, body.state_key, content);
     let event_id = s
         .rooms
         .send(&req.caller.user_id, &body.room_id, draft, None)
         .await?;
     Ok(send_state_event::v3::Response::new(event_id))
+}
+
+/// The current state event the caller would send again: same type, key,
+/// sender and content. As Synapse does, sending it again answers its id
+/// and adds nothing (membership changes have their own rules).
+fn same_state(
+    s: &Services,
+    user: &ruma::UserId,
+    body: &send_state_event::v3::Request,
+    content: &Value,
+) -> Result<Option<ruma::OwnedEventId>> {
+    let kind = body.event_type.to_string();
+    if kind == "m.room.member" || !s.rooms.is_joined(user, &body.room_id)? {
+        return Ok(None);
+    }
+    let (_, record) = s.rooms.record_of(&body.room_id)?;
+    let current = s.rooms.state_event(record.state, &kind, &body.state_key)?;
+    Ok(current
+        .filter(|e| e.sender == user && e.content_value() == *content)
+        .map(|e| e.event_id.clone()))
 }
 
 fn get_state_event(

@@ -70,7 +70,7 @@ async fn messages(
     let limit = page_limit(body.limit, 1000);
     let page = {
         let (s, caller, body) = (s.clone(), caller.clone(), body.clone());
-        crate::blocking::in_place(move || read_messages(&s, &caller, body))?
+        crate::blocking::reads(move || read_messages(&s, &caller, body.clone()))?
     };
     let (response, at_start) = page;
     let Some(at_start) = at_start.filter(|_| limit > 0) else {
@@ -78,8 +78,8 @@ async fn messages(
     };
     let backfill = crate::federation::backfill::from_peers(&s, &room, at_start.short_room, limit);
     match backfill.await {
-        Ok(true) => crate::blocking::in_place(move || {
-            let (mut response, at_start) = read_messages(&s, &caller, body)?;
+        Ok(true) => crate::blocking::reads(move || {
+            let (mut response, at_start) = read_messages(&s, &caller, body.clone())?;
             // Older history may still be elsewhere: the page ends where a
             // further one would fetch it.
             if let Some(at_start) = at_start {

@@ -37,6 +37,21 @@ where
     pub ip: IpAddr,
 }
 
+impl<R> Clone for Ruma<R>
+where
+    R: Metadata + Clone,
+    R::Authentication: Authenticate,
+    CallerOf<R>: Clone,
+{
+    fn clone(&self) -> Self {
+        Self {
+            body: self.body.clone(),
+            caller: self.caller.clone(),
+            ip: self.ip,
+        }
+    }
+}
+
 impl<R> FromRequest<Arc<Services>> for Ruma<R>
 where
     R: IncomingRequest + Send + 'static,
@@ -197,7 +212,8 @@ pub trait TypedRoutes: Sized {
     /// (`blocking::in_place`).
     fn reading<R, H>(self, handler: H) -> Self
     where
-        R: IncomingRequest + Send + 'static,
+        R: IncomingRequest + Clone + Send + 'static,
+        CallerOf<R>: Clone,
         R::Authentication: Authenticate,
         R::OutgoingResponse: Send + 'static,
         H: Fn(Arc<Services>, Ruma<R>) -> Result<R::OutgoingResponse>
@@ -212,7 +228,8 @@ pub trait TypedRoutes: Sized {
     /// A reading handler ([`TypedRoutes::reading`]) at the given paths.
     fn reading_at<R, H>(self, paths: impl IntoIterator<Item = &'static str>, handler: H) -> Self
     where
-        R: IncomingRequest + Send + 'static,
+        R: IncomingRequest + Clone + Send + 'static,
+        CallerOf<R>: Clone,
         R::Authentication: Authenticate,
         R::OutgoingResponse: Send + 'static,
         H: Fn(Arc<Services>, Ruma<R>) -> Result<R::OutgoingResponse>
@@ -223,7 +240,9 @@ pub trait TypedRoutes: Sized {
     {
         self.endpoint_at::<R, _, _>(paths, move |s, req| {
             let handler = handler.clone();
-            std::future::ready(crate::blocking::in_place(move || handler(s, req)))
+            std::future::ready(crate::blocking::reads(move || {
+                handler(s.clone(), req.clone())
+            }))
         })
     }
 }

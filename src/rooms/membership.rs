@@ -54,13 +54,20 @@ impl Rooms {
         } else {
             Vec::new()
         };
+        let key = user_room_key(&target, &head.room_id);
+        // A joined member's new member event (a profile change) keeps the
+        // position of the join: syncs tell a join by it.
+        let count = match tables::USER_ROOMS.get(&self.store.db, &key)? {
+            Some(old) if old.membership == "join" && membership == "join" => old.count,
+            _ => count,
+        };
         let record = MembershipRecord {
             membership: membership.clone(),
             count,
             event: short_event,
             stripped_state,
         };
-        tables::USER_ROOMS.put(batch, &user_room_key(&target, &head.room_id), &record);
+        tables::USER_ROOMS.put(batch, &key, &record);
         tables::ROOM_MEMBERS.put(batch, &(short_room, target.to_string()), &membership);
         Ok(())
     }

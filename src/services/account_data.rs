@@ -3,7 +3,9 @@
 use matrixos_storage::tables::ACCOUNT_DATA;
 use matrixos_storage::typed::Parts;
 use matrixos_storage::Batch;
-use ruma::{OwnedRoomId, RoomId, UserId};
+use std::collections::BTreeSet;
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 
 use super::Store;
@@ -57,6 +59,20 @@ impl AccountData {
     pub fn get(&self, user: &UserId, room: Option<&RoomId>, kind: &str) -> Result<Option<Value>> {
         let found = ACCOUNT_DATA.get(&self.store.db, &key(user, room, kind))?;
         Ok(found.map(|(_, content)| content))
+    }
+
+    /// The users `user` ignores (`m.ignored_user_list`).
+    pub fn ignored_users(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
+        let list = self.get(user, None, "m.ignored_user_list")?;
+        let ignored = list
+            .as_ref()
+            .and_then(|l| l.get("ignored_users"))
+            .and_then(Value::as_object);
+        Ok(ignored
+            .into_iter()
+            .flat_map(|users| users.keys())
+            .filter_map(|u| UserId::parse(u.as_str()).ok())
+            .collect())
     }
 
     /// Entries written after `since` (all of them for 0).

@@ -4,7 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
-use matrixos_e2ee::{device_keys_changed, split_key_id, validate_device_keys};
+use matrixos_e2ee::{device_keys_changed, split_key_id, validate_device_keys, KeyError};
 use matrixos_storage::tables::{
     DEVICE_KEYS, FALLBACK_KEYS, KEY_CHANGES, ONE_TIME_KEYS, TO_DEVICE, TO_DEVICE_TXNS,
 };
@@ -70,6 +70,15 @@ impl E2eeKeys {
         position
     }
 
+    /// Records that `user`'s device list changed with no key change (a new
+    /// or renamed device), waking those who share a room with them.
+    pub async fn note_device_list_change(&self, user: &UserId) -> Result<()> {
+        let mut batch = Batch::new();
+        let position = self.mark_changed(&mut batch, user);
+        let wake = Wake::sharers(&self.store.db, user)?;
+        self.store.commit(batch, vec![position], wake).await
+    }
+
     pub fn device_keys(&self, user: &UserId, device: &DeviceId) -> Result<Option<Value>> {
         Ok(DEVICE_KEYS.get(&self.store.db, &dev_key(user, device))?)
     }
@@ -88,8 +97,12 @@ impl E2eeKeys {
         {
             let _guard = self.upload_lock.lock();
             if let Some(dk) = device_keys {
-                validate_device_keys(&dk, user.as_str(), device.as_str())
-                    .map_err(|e| Error::invalid_param(e.to_string()))?;
+                // Keys of another user or device are a wrong parameter;
+                // keys missing a field are not device keys at all.
+                validate_device_keys(&dk, user.as_str(), device.as_str()).map_err(|e| match e {
+                    KeyError::Mismatch(_) => Error::invalid_param(e.to_string()),
+                    _ => Error::bad_json(e.to_string()),
+                })?;
                 let old = self.device_keys(user, device)?;
                 if device_keys_changed(old.as_ref(), &dk) {
                     DEVICE_KEYS.put(&mut batch, &dev_key(user, device), &dk);

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cross_signing;
 pub mod e2ee_keys;
 pub mod key_backup;
+pub mod lazy_members;
 pub mod media;
 pub mod membership;
 pub mod openid;
@@ -50,6 +51,8 @@ pub struct Services {
     pub key_backup: key_backup::KeyBackup,
     pub media: media::Media,
     pub receipts: receipts::Receipts,
+    /// Member events each device was sent by lazy-loading syncs.
+    pub lazy_members: lazy_members::LazyMembers,
     pub presence: presence::Presence,
     pub openid: openid::OpenIdTokens,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
@@ -137,6 +140,7 @@ impl Services {
                 config.remote_media_cache_max_bytes,
             )?,
             receipts: receipts::Receipts::new(store.clone()),
+            lazy_members: lazy_members::LazyMembers::default(),
             presence: presence::Presence::new(store.clone()),
             openid: openid::OpenIdTokens::default(),
             login_limiter: RateLimiter::new(limits.login),

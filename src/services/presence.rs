@@ -177,6 +177,14 @@ impl Presence {
         }
     }
 
+    /// The `m.presence` content of a user whose presence is known.
+    pub fn known(&self, user: &UserId) -> Option<Value> {
+        self.states
+            .lock()
+            .get(user)
+            .map(|e| Self::state_of(e).content())
+    }
+
     /// Users whose presence changed after `since` up to `next` (every user
     /// with a known presence for 0), with their `m.presence` content.
     pub fn changed(&self, since: u64, next: u64) -> Vec<(OwnedUserId, Value)> {

@@ -4,6 +4,7 @@
 pub mod filter;
 mod knocks_only;
 mod room;
+pub mod sharing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -41,6 +42,8 @@ struct SyncParams {
     since: u64,
     full_state: bool,
     filter: Filter,
+    /// Whose events and invites are not sent (`m.ignored_user_list`).
+    ignored: BTreeSet<OwnedUserId>,
 }
 
 /// JSON built by the server, typed as what the response holds there.
@@ -104,6 +107,7 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
         since,
         full_state,
         filter: load_filter(&s, &caller, req.filter)?,
+        ignored: s.account_data.ignored_users(&caller.user_id)?,
     };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -170,8 +174,8 @@ async fn build(
     let since = p.since.min(next);
     let account_data = s.account_data.changed_since(user, since)?;
     // The rooms are what reads the disk at length.
-    let (rooms_out, member_changes) =
-        crate::blocking::in_place(|| rooms_part(s, caller, p, since, next, rooms, &account_data))?;
+    let (rooms_out, mut member_changes) =
+        crate::blocking::reads(|| rooms_part(s, caller, p, since, next, &rooms, &account_data))?;
     let to_device = s
         .keys
         .take_to_device(user, &caller.device_id, since, next)
@@ -190,11 +194,22 @@ async fn build(
     {
         global.push(raw(&s.push.account_data_event(user)?)?);
     }
-    let presence = presence_events(s, user, &p.filter, since, next)?;
+    if !member_changes.carried.is_empty() {
+        let carried = std::mem::take(&mut member_changes.carried);
+        s.lazy_members
+            .record((user, &caller.device_id), next, carried);
+    }
+    let mut met = member_changes.joined.clone();
+    for room in &member_changes.rooms_joined {
+        if let Some(short_room) = s.rooms.short_room(room)? {
+            let members = s.rooms.members(short_room)?.into_iter();
+            met.extend(members.filter(|(_, m)| m == "join").map(|(u, _)| u));
+        }
+    }
+    let presence = presence_events(s, user, &p.filter, (since, next), met)?;
     let mut device_lists = DeviceLists::new();
     if since > 0 {
-        (device_lists.changed, device_lists.left) =
-            device_list_changes(s, user, since, next, member_changes)?;
+        (device_lists.changed, device_lists.left) = device_list_changes(s, user, since, next)?;
     }
     let empty = rooms_out.is_empty()
         && rooms_out.knock.is_empty()
@@ -238,7 +253,7 @@ fn rooms_part(
     p: &SyncParams,
     since: u64,
     next: u64,
-    rooms: Memberships,
+    rooms: &Memberships,
     account_data: &[crate::services::account_data::AccountDataEntry],
 ) -> Result<(Rooms, room::MemberChanges)> {
     let mut rooms_out = Rooms::new();
@@ -249,49 +264,58 @@ fn rooms_part(
         }
         let fresh = membership.count > since;
         match membership.membership.as_str() {
-            "join" if !fresh && unchanged(s, p, &room_id, since, account_data) => {}
+            "join" if !fresh && unchanged(s, p, room_id, since, account_data) => {}
             "join" => {
                 let ctx = room::RoomSync {
                     s,
                     caller,
-                    room_id: &room_id,
+                    room_id,
                     since,
                     next,
                     full_state: p.full_state,
                     filter: &p.filter,
+                    ignored: &p.ignored,
                     account_data,
                 };
+                if fresh && since > 0 {
+                    member_changes.rooms_joined.push(room_id.clone());
+                }
                 if let Some(body) = ctx.joined(fresh, &mut member_changes)? {
-                    rooms_out.join.insert(room_id, body);
+                    rooms_out.join.insert(room_id.clone(), body);
                 }
             }
-            "invite" if fresh => {
+            "invite" if fresh && !invited_by_ignored(p, &membership.stripped_state) => {
                 let mut state = InviteState::new();
                 state.events = raw_all(&membership.stripped_state)?;
-                rooms_out.invite.insert(room_id, InvitedRoom::from(state));
+                rooms_out
+                    .invite
+                    .insert(room_id.clone(), InvitedRoom::from(state));
             }
             "knock" if fresh => {
                 let mut state = KnockState::new();
                 state.events = raw_all(&membership.stripped_state)?;
-                rooms_out.knock.insert(room_id, KnockedRoom::from(state));
+                rooms_out
+                    .knock
+                    .insert(room_id.clone(), KnockedRoom::from(state));
             }
             "leave" | "ban" if fresh && (since > 0 || p.filter.room.include_leave) => {
-                if s.rooms.short_room(&room_id)?.is_none() {
+                if s.rooms.short_room(room_id)?.is_none() {
                     // An invite rejected through another server: the leave
                     // is all there is of the room here.
                     rooms_out
                         .leave
-                        .insert(room_id.clone(), room::left_unknown_room(s, &membership)?);
+                        .insert(room_id.clone(), room::left_unknown_room(s, membership)?);
                     continue;
                 }
                 let ctx = room::RoomSync {
                     s,
                     caller,
-                    room_id: &room_id,
+                    room_id,
                     since,
                     next: membership.count,
                     full_state: p.full_state,
                     filter: &p.filter,
+                    ignored: &p.ignored,
                     account_data,
                 };
                 let room = ctx.left()?;
@@ -303,23 +327,46 @@ fn rooms_part(
     Ok((rooms_out, member_changes))
 }
 
+/// Whether an invite (its stripped state) comes from an ignored user.
+fn invited_by_ignored(p: &SyncParams, stripped: &[serde_json::Value]) -> bool {
+    let sender = stripped
+        .iter()
+        .rev()
+        .find(|e| e.get("type").and_then(serde_json::Value::as_str) == Some("m.room.member"))
+        .and_then(|e| e.get("sender"))
+        .and_then(serde_json::Value::as_str);
+    sender.is_some_and(|sender| p.ignored.iter().any(|u| u.as_str() == sender))
+}
+
 /// Stripped state as stored, typed for the response.
 fn raw_all<T>(events: &[serde_json::Value]) -> Result<Vec<Raw<T>>> {
     events.iter().map(raw).collect()
 }
 
 /// `m.presence` of the user and of people they share a room with, changed
-/// in the sync window.
+/// in the sync window; and of the people `met` in this window (who joined a
+/// room of the user's, or are in a room the user joined), whenever theirs
+/// last changed.
 fn presence_events(
     s: &Services,
     user: &ruma::UserId,
     filter: &Filter,
-    since: u64,
-    next: u64,
+    (since, next): (u64, u64),
+    met: BTreeSet<OwnedUserId>,
 ) -> Result<Vec<Raw<ruma::events::presence::PresenceEvent>>> {
     let mut out = Vec::new();
     let limit = filter.presence.limit.unwrap_or(usize::MAX);
-    for (other, content) in s.presence.changed(since, next) {
+    let mut changed = s.presence.changed(since, next);
+    if since > 0 {
+        for other in met {
+            if changed.iter().all(|(u, _)| *u != other) {
+                if let Some(content) = s.presence.known(&other) {
+                    changed.push((other, content));
+                }
+            }
+        }
+    }
+    for (other, content) in changed {
         if out.len() >= limit {
             break;
         }
@@ -338,32 +385,25 @@ fn presence_events(
 }
 
 /// Whose device lists the user must re-fetch (`changed`) or may forget
-/// (`left`): key changes of people they share a room with, people who joined
-/// a shared room, and people they no longer share any room with.
+/// (`left`): key changes of the user and of people they share a room with,
+/// people they started sharing a room with, and people they no longer
+/// share any room with.
 fn device_list_changes(
     s: &Services,
     user: &ruma::UserId,
     since: u64,
     next: u64,
-    members: room::MemberChanges,
 ) -> Result<(Vec<OwnedUserId>, Vec<OwnedUserId>)> {
     let mut changed = BTreeSet::new();
     for other in s.keys.changed_users(since, next)? {
-        if s.rooms.share_a_room(user, &other)? {
+        if other == *user || s.rooms.share_a_room(user, &other)? {
             changed.insert(other);
         }
     }
-    for other in members.joined {
-        if other != *user {
-            changed.insert(other);
-        }
-    }
-    let mut left = BTreeSet::new();
-    for other in members.left {
-        if other != *user && !s.rooms.share_a_room(user, &other)? {
-            changed.remove(&other);
-            left.insert(other);
-        }
-    }
-    Ok((changed.into_iter().collect(), left.into_iter().collect()))
+    let sharing = sharing::sharing_changes(s, user, since, next)?;
+    changed.extend(sharing.started);
+    Ok((
+        changed.into_iter().collect(),
+        sharing.stopped.into_iter().collect(),
+    ))
 }

@@ -20,16 +20,34 @@ use crate::rooms::pdu::Pdu;
 use crate::rooms::timeline::{TimelineEntry, TimelinePos};
 use crate::rooms::visibility::RoomReader;
 use crate::services::account_data::AccountDataEntry;
+use crate::services::lazy_members::Carried;
 use crate::services::Services;
 
 /// Default number of timeline events per room.
 const DEFAULT_LIMIT: usize = 10;
 
-/// Users seen joining or leaving the caller's rooms in this sync window.
+/// Most events one room's timeline looks through for those its filter
+/// lets through.
+const MAX_SCANNED: usize = 5_000;
+
+/// Users seen joining the caller's rooms in this sync window, the rooms the
+/// caller joined, and the member events a lazy-loading answer carries.
 #[derive(Default)]
 pub struct MemberChanges {
     pub joined: BTreeSet<OwnedUserId>,
-    pub left: BTreeSet<OwnedUserId>,
+    /// Rooms the caller joined in the window.
+    pub rooms_joined: Vec<ruma::OwnedRoomId>,
+    pub carried: Vec<Carried>,
+}
+
+/// Notes `pdu` if it is a member event (for lazy loading).
+fn note_member(room: &RoomId, pdu: &Pdu, short: u64, carried: &mut Vec<Carried>) {
+    if pdu.kind.to_string() != "m.room.member" {
+        return;
+    }
+    if let Some(member) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) {
+        carried.push((room.to_owned(), member, short));
+    }
 }
 
 pub struct RoomSync<'a> {
@@ -40,6 +58,7 @@ pub struct RoomSync<'a> {
     pub next: u64,
     pub full_state: bool,
     pub filter: &'a Filter,
+    pub ignored: &'a BTreeSet<OwnedUserId>,
     pub account_data: &'a [AccountDataEntry],
 }
 
@@ -68,19 +87,28 @@ impl RoomSync<'_> {
         let mut limited = false;
         let mut cursor = TimelinePos::live(self.next);
         let bound = TimelinePos::live(bound);
-        // Filtered-out events don't count against the limit; bounded rounds.
-        for _ in 0..10 {
+        // Filtered-out events don't count against the limit: pages grow
+        // until the limit is filled, and one matching event more tells that
+        // the timeline is limited. A scan that stops at its bound may have
+        // left matching events out.
+        let mut page_size = limit + 1;
+        let mut scanned = 0;
+        loop {
             let page = self.s.rooms.timeline(
                 short_room,
                 cursor,
                 Direction::Backward,
-                limit + 1,
+                page_size,
                 Some(bound),
             )?;
-            let exhausted = page.len() <= limit;
+            let exhausted = page.len() < page_size;
             for entry in page {
+                scanned += 1;
                 cursor = entry.pos.before();
-                if !self.filter.room.timeline.allows(&entry.pdu) || !reader.can_see_entry(&entry)? {
+                if !self.filter.room.timeline.allows(&entry.pdu)
+                    || self.ignored.contains(&entry.pdu.sender)
+                    || !reader.can_see_entry(&entry)?
+                {
                     continue;
                 }
                 if entries.len() == limit {
@@ -92,59 +120,125 @@ impl RoomSync<'_> {
             if limited || exhausted {
                 break;
             }
-        }
-        if !limited && cursor > bound && entries.len() == limit {
-            limited = true;
+            if scanned >= MAX_SCANNED {
+                limited = true;
+                break;
+            }
+            page_size = (page_size * 2).min(500);
         }
         entries.reverse();
         Ok((entries, limited))
     }
 
     /// State events to send: everything at the timeline's start for a full
-    /// sync, or what changed between `since` and the timeline's start.
+    /// sync, or what changed between `since` and the timeline's start when
+    /// events were left out. With lazy-loaded members, a full sync sends
+    /// only the members of the timeline's senders (and the caller's own),
+    /// and an incremental one adds the senders' members the device was not
+    /// sent yet (Synapse's rules: a gapped sync sends every state change).
     fn state(
         &self,
         short_room: u64,
         timeline: &[TimelineEntry],
         full: bool,
+        limited: bool,
+        carried: &mut Vec<Carried>,
     ) -> Result<Vec<Raw<AnySyncStateEvent>>> {
         let start = match timeline.first() {
             Some(first) => self.s.rooms.state_before(first.short)?,
             None => self.s.rooms.state_at(short_room, self.next)?,
         };
         let now = self.s.rooms.state.load(start)?;
-        let before = if full {
-            None
-        } else {
-            Some(
-                self.s
-                    .rooms
-                    .state
-                    .load(self.s.rooms.state_at(short_room, self.since)?)?,
-            )
-        };
         let lazy = self.filter.room.state.lazy_load_members;
-        let mut wanted: BTreeSet<&str> = timeline.iter().map(|e| e.pdu.sender.as_str()).collect();
-        wanted.insert(self.caller.user_id.as_str());
+        let mut senders: Vec<&str> = Vec::new();
+        for entry in timeline {
+            if !senders.contains(&entry.pdu.sender.as_str()) {
+                senders.push(entry.pdu.sender.as_str());
+            }
+        }
+        let mut picked: Vec<(u64, u64)> = Vec::new();
+        if full || limited {
+            let before = match full {
+                true => None,
+                false => Some(
+                    self.s
+                        .rooms
+                        .state
+                        .load(self.s.rooms.state_at(short_room, self.since)?)?,
+                ),
+            };
+            for (short_key, short_event) in now.iter() {
+                if before
+                    .as_ref()
+                    .is_some_and(|b| b.get(short_key) == Some(short_event))
+                {
+                    continue;
+                }
+                if full && lazy {
+                    let (kind, key) = self.s.rooms.state.key_of(*short_key)?;
+                    let wanted = senders.contains(&key.as_str()) || key == self.caller.user_id;
+                    if kind == "m.room.member" && !wanted {
+                        continue;
+                    }
+                }
+                picked.push((*short_key, *short_event));
+            }
+        }
+        if lazy && !full {
+            self.unsent_members(&now, timeline, &senders, &mut picked)?;
+        }
         let mut out = Vec::new();
-        for (short_key, short_event) in now.iter() {
-            if before
-                .as_ref()
-                .is_some_and(|b| b.get(short_key) == Some(short_event))
-            {
-                continue;
-            }
-            let (kind, key) = self.s.rooms.state.key_of(*short_key)?;
-            if lazy && kind == "m.room.member" && !wanted.contains(key.as_str()) {
-                continue;
-            }
-            let pdu = self.s.rooms.pdu_by_short(*short_event)?;
+        for (_, short_event) in picked {
+            let pdu = self.s.rooms.pdu_by_short(short_event)?;
             if !self.filter.room.state.allows(&pdu) {
                 continue;
             }
-            out.push(self.event_raw(*short_event, &pdu, false)?);
+            if lazy {
+                note_member(self.room_id, &pdu, short_event, carried);
+            }
+            out.push(self.event_raw(short_event, &pdu, false)?);
         }
         Ok(out)
+    }
+
+    /// The member events of the timeline's senders, as of its first event
+    /// (the state after it, as Synapse has it), that the device was not
+    /// sent yet, added to `picked`.
+    fn unsent_members(
+        &self,
+        at_start: &crate::rooms::state::StateMap,
+        timeline: &[TimelineEntry],
+        senders: &[&str],
+        picked: &mut Vec<(u64, u64)>,
+    ) -> Result<()> {
+        let redundant = self.filter.room.state.include_redundant_members;
+        let device = (self.caller.user_id.as_ref(), self.caller.device_id.as_ref());
+        for sender in senders {
+            let Some(short_key) = self.s.rooms.state.short_key("m.room.member", sender)? else {
+                continue;
+            };
+            if picked.iter().any(|(k, _)| *k == short_key) {
+                continue;
+            }
+            let first = timeline.first().filter(|e| {
+                e.pdu.kind.to_string() == "m.room.member"
+                    && e.pdu.state_key.as_deref() == Some(*sender)
+            });
+            let Some(event) = first.map(|e| e.short).or(at_start.get(&short_key).copied()) else {
+                continue;
+            };
+            let Ok(member) = UserId::parse(*sender) else {
+                continue;
+            };
+            let known = self
+                .s
+                .lazy_members
+                .has(device, self.since, self.room_id, &member, event);
+            if redundant || !known {
+                picked.push((short_key, event));
+            }
+        }
+        Ok(())
     }
 
     fn summary(&self, short_room: u64, state_hash: u64) -> Result<RoomSummary> {
@@ -186,32 +280,23 @@ impl RoomSync<'_> {
         Ok(out)
     }
 
+    /// Notes who joined in the timeline.
     fn note_members(events: &[TimelineEntry], changes: &mut MemberChanges) {
         for e in events {
             if e.pdu.kind.to_string() != "m.room.member" {
                 continue;
             }
-            let Some(user) = e
+            let content = e.pdu.content_value();
+            if content.get("membership").and_then(Value::as_str) != Some("join") {
+                continue;
+            }
+            if let Some(user) = e
                 .pdu
                 .state_key
                 .as_deref()
                 .and_then(|k| UserId::parse(k).ok())
-            else {
-                continue;
-            };
-            match e
-                .pdu
-                .content_value()
-                .get("membership")
-                .and_then(Value::as_str)
             {
-                Some("join") => {
-                    changes.joined.insert(user);
-                }
-                Some("leave") | Some("ban") => {
-                    changes.left.insert(user);
-                }
-                _ => {}
+                changes.joined.insert(user);
             }
         }
     }
@@ -283,8 +368,10 @@ impl RoomSync<'_> {
         let full = self.since == 0 || self.full_state || newly_joined;
         let bound = if full { 0 } else { self.since };
         let (timeline, limited) = self.timeline(&reader, bound)?;
-        let state = if full || limited {
-            self.state(short_room, &timeline, full)?
+        let lazy = self.filter.room.state.lazy_load_members;
+        let mut carried = Vec::new();
+        let state = if full || limited || lazy {
+            self.state(short_room, &timeline, full, limited, &mut carried)?
         } else {
             Vec::new()
         };
@@ -299,6 +386,12 @@ impl RoomSync<'_> {
             return Ok(None);
         }
         Self::note_members(&timeline, changes);
+        if lazy {
+            for entry in &timeline {
+                note_member(self.room_id, &entry.pdu, entry.short, &mut carried);
+            }
+            changes.carried.append(&mut carried);
+        }
         let mut room = JoinedRoom::new();
         room.timeline = self.timeline_of(&timeline, limited)?;
         room.state = State::Before(StateEvents::from(state));
@@ -309,15 +402,48 @@ impl RoomSync<'_> {
         Ok(Some(room))
     }
 
+    /// Whether the caller's membership ended a join (not an invite or a
+    /// knock that never became one).
+    fn left_a_join(&self) -> Result<bool> {
+        let user = &self.caller.user_id;
+        let Some(record) = self.s.rooms.membership(user, self.room_id)? else {
+            return Ok(false);
+        };
+        let before = self.s.rooms.state_before(record.event)?;
+        self.is_join(before)
+    }
+
+    /// Whether the caller is joined in the state `state`.
+    fn is_join(&self, state: u64) -> Result<bool> {
+        let member =
+            self.s
+                .rooms
+                .state_event(state, "m.room.member", self.caller.user_id.as_str())?;
+        Ok(member.is_some_and(|m| {
+            m.content_value().get("membership").and_then(Value::as_str) == Some("join")
+        }))
+    }
+
+    /// Whether the caller was joined to the room at `since`.
+    fn joined_at_since(&self, short_room: u64) -> Result<bool> {
+        if self.since == 0 {
+            return Ok(false);
+        }
+        self.is_join(self.s.rooms.state_at(short_room, self.since)?)
+    }
+
     /// A room the user left or was removed from: its timeline up to then.
     pub fn left(&self) -> Result<LeftRoom> {
         let reader = self.s.rooms.reader(&self.caller.user_id, self.room_id)?;
         let short_room = reader.short_room;
         let (timeline, limited) = self.timeline(&reader, self.since)?;
+        // A room joined and left since the last sync is new to the client:
+        // it gets the room's state.
+        let full = self.left_a_join()? && !self.joined_at_since(short_room)?;
         // Someone who was never joined (a rejected invite, a rescinded
         // knock, a ban before joining) sees no state of the room.
-        let state = if limited && reader.readable_state().is_ok() {
-            self.state(short_room, &timeline, false)?
+        let state = if (limited || full) && reader.readable_state().is_ok() {
+            self.state(short_room, &timeline, full, limited, &mut Vec::new())?
         } else {
             Vec::new()
         };

@@ -7,6 +7,7 @@ use rocksdb::{
 };
 
 use crate::batch::Op;
+use crate::cache_tier::read_options;
 use crate::counter::StreamCounter;
 use crate::{keys, Batch, CountGuard, Error, Result, Table};
 
@@ -159,18 +160,21 @@ impl Db {
     }
 
     pub fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(self.cf(table), key)?)
+        Ok(self.db.get_cf_opt(self.cf(table), key, &read_options())?)
     }
 
     pub fn exists(&self, table: Table, key: &[u8]) -> Result<bool> {
-        Ok(self.db.get_pinned_cf(self.cf(table), key)?.is_some())
+        Ok(self
+            .db
+            .get_pinned_cf_opt(self.cf(table), key, &read_options())?
+            .is_some())
     }
 
     /// Looks up many keys of one table at once.
     pub fn multi_get(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         let cf = self.cf(table);
         self.db
-            .multi_get_cf(keys.iter().map(|k| (cf, k.as_slice())))
+            .multi_get_cf_opt(keys.iter().map(|k| (cf, k.as_slice())), &read_options())
             .into_iter()
             .map(|r| r.map_err(Error::from))
             .collect()
@@ -183,8 +187,9 @@ impl Db {
         prefix: &'a [u8],
     ) -> impl Iterator<Item = Record> + 'a {
         self.db
-            .iterator_cf(
+            .iterator_cf_opt(
                 self.cf(table),
+                read_options(),
                 IteratorMode::From(prefix, rocksdb::Direction::Forward),
             )
             .map(|r| r.map_err(Error::from))
@@ -208,7 +213,11 @@ impl Db {
             Direction::Backward => rocksdb::Direction::Reverse,
         };
         self.db
-            .iterator_cf(self.cf(table), IteratorMode::From(start, dir))
+            .iterator_cf_opt(
+                self.cf(table),
+                read_options(),
+                IteratorMode::From(start, dir),
+            )
             .map(|r| r.map_err(Error::from))
             .take_while(move |r| match r {
                 Ok((k, _)) => k.starts_with(prefix),
@@ -277,6 +286,35 @@ mod tests {
         assert!(db.allocate_short(&mut batch) > short);
         assert_eq!(db.visible_count(), count);
         assert!(db.reserve_count(&mut batch).get() > count);
+    }
+
+    #[test]
+    fn memory_only_reads_tell_when_they_needed_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = open(dir.path());
+            let mut batch = Batch::new();
+            batch.put(Table::Users, b"@a:x".to_vec(), b"{}".to_vec());
+            batch.put(Table::Timeline, keys::short_and_u64(7, 1).to_vec(), vec![1]);
+            db.write(batch).unwrap();
+        }
+        // Reopened, the records are in a table file and the cache is cold.
+        let db = open(dir.path());
+        let get = || db.get(Table::Users, b"@a:x");
+        assert!(crate::from_memory(get).is_none());
+        let scan = || {
+            db.scan_prefix(Table::Timeline, &[0, 0, 0, 0, 0, 0, 0, 7])
+                .count()
+        };
+        assert!(crate::from_memory(scan).is_none());
+        // Read once from the disk, they are in memory.
+        assert_eq!(get().unwrap().unwrap(), b"{}");
+        assert_eq!(scan(), 1);
+        let cached = crate::from_memory(get).expect("cached").unwrap();
+        assert_eq!(cached.unwrap(), b"{}");
+        assert_eq!(crate::from_memory(scan), Some(1));
+        // Outside memory-only work, reads are as before.
+        assert!(db.get(Table::Users, b"@b:x").unwrap().is_none());
     }
 
     #[test]

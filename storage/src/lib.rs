@@ -7,6 +7,7 @@
 
 pub mod backup_keys;
 mod batch;
+mod cache_tier;
 mod counter;
 mod db;
 mod error;
@@ -19,6 +20,7 @@ mod wire;
 mod writer;
 
 pub use batch::Batch;
+pub use cache_tier::from_memory;
 pub use counter::{CountGuard, StreamCounter};
 pub use db::{Db, DbOptions, Direction};
 pub use error::{Error, Result};

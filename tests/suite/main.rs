@@ -35,6 +35,7 @@ mod http_rooms;
 mod media;
 mod pushers;
 mod security;
+mod sync_v3;
 mod typed_accounts;
 mod typed_keys;
 mod typed_rooms;
