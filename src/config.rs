@@ -42,6 +42,34 @@ pub struct RateLimits {
     pub remote_media_download: RateLimit,
 }
 
+/// TURN servers for VoIP, as Synapse configures them: a shared secret
+/// (coturn's `use-auth-secret`, credentials made per user and expiring) or
+/// a fixed username and password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    /// `turn:` / `turns:` URIs; none, and clients are told there is no
+    /// TURN server.
+    pub uris: Vec<String>,
+    pub shared_secret: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// How long credentials made from the shared secret last.
+    pub user_lifetime_secs: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            uris: Vec::new(),
+            shared_secret: None,
+            username: None,
+            password: None,
+            user_lifetime_secs: 86_400,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -107,6 +135,8 @@ pub struct Config {
     /// Room version for new rooms.
     pub default_room_version: String,
     pub rate_limits: RateLimits,
+    /// The TURN servers clients are given for calls (`[turn]`).
+    pub turn: TurnConfig,
     /// The AI users and their model (`[ai]`).
     pub ai: matrixos_kernel::KernelConfig,
 }
@@ -167,6 +197,7 @@ impl Default for Config {
             public_baseurl: None,
             default_room_version: "12".to_owned(),
             rate_limits: RateLimits::default(),
+            turn: TurnConfig::default(),
             ai: matrixos_kernel::KernelConfig::default(),
         }
     }

@@ -16,11 +16,15 @@ pub mod profile;
 pub mod push_rules;
 pub mod pushers;
 pub mod receipts;
+pub mod relations;
 pub mod room_context;
 pub mod room_create;
 pub mod room_events;
 pub mod room_history;
+pub mod threepid;
 pub mod user_data;
+pub mod user_directory;
+pub mod voip;
 
 use std::sync::Arc;
 
@@ -45,6 +49,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(room_events::routes())
         .merge(room_history::routes())
         .merge(room_context::routes())
+        .merge(relations::routes())
         .merge(receipts::routes())
         .merge(directory::routes())
         .merge(crate::sync::routes())
@@ -59,4 +64,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(media::routes())
         .merge(profile::routes())
         .merge(openid::routes())
+        .merge(user_directory::routes())
+        .merge(voip::routes())
+        .merge(threepid::routes())
 }

@@ -61,9 +61,7 @@ fn context(
             .timeline(short_room, at, Direction::Forward, after_n, Some(upto))?,
     )?;
     let client = |e: &TimelineEntry| -> Result<Raw<_>> {
-        let json = s
-            .rooms
-            .client_event_raw(e.short, &e.pdu, Some(room), caller.viewer())?;
+        let json = reader.client_event(e.short, &e.pdu, Some(room), Some(&caller.device_id))?;
         Ok(Raw::from_json(json))
     };
     let start = before.last().map_or(at, |e| e.pos).before();
@@ -89,9 +87,7 @@ fn context(
         let json = s.rooms.client_event_raw(*short, &ev, Some(room), None)?;
         response.state.push(Raw::from_json(json));
     }
-    let event = s
-        .rooms
-        .client_event_raw(short, &pdu, Some(room), caller.viewer())?;
+    let event = reader.client_event(short, &pdu, Some(room), Some(&caller.device_id))?;
     response.start = Some(start.token());
     response.end = Some(end.token());
     response.event = Some(Raw::from_json(event));

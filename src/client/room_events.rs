@@ -164,9 +164,7 @@ fn get_event(
     if !reader.can_see(short, &pdu)? {
         return Err(not_found());
     }
-    let json = s
-        .rooms
-        .client_event_raw(short, &pdu, Some(room), caller.viewer())?;
+    let json = reader.client_event(short, &pdu, Some(room), Some(&caller.device_id))?;
     Ok(get_room_event::v3::Response::new(Raw::from_json(json)))
 }
 

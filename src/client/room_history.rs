@@ -155,11 +155,11 @@ fn read_messages(
             if chunk.len() < limit && filter.allows(&entry.pdu) && reader.can_see_entry(entry)? {
                 senders.insert(entry.pdu.sender.clone());
                 // Events stay JSON text from store to socket.
-                chunk.push(Raw::from_json(s.rooms.client_event_raw(
+                chunk.push(Raw::from_json(reader.client_event(
                     entry.short,
                     &entry.pdu,
                     Some(room),
-                    caller.viewer(),
+                    Some(&caller.device_id),
                 )?));
             }
             if chunk.len() >= limit {

@@ -160,6 +160,7 @@ impl Rooms {
             }
         }
         tables::ROOMS.put(batch, &short_room, &new_head);
+        self.index_relation(batch, short_room, &pdu, short_event, count)?;
         self.hooks.run(
             self,
             batch,

@@ -173,6 +173,7 @@ impl Rooms {
                 txn: None,
             },
         );
+        self.index_relation(batch, short_room, &pdu, short, 0)?;
         let redaction = (pdu.kind == TimelineEventType::RoomRedaction).then_some(short);
         let appended = Appended {
             event_id: pdu.event_id.clone(),

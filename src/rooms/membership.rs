@@ -127,6 +127,14 @@ impl Rooms {
             .collect())
     }
 
+    /// Every room this server holds, with its head.
+    pub fn all_rooms(&self) -> Result<Vec<(u64, RoomRecord)>> {
+        tables::ROOMS
+            .scan_prefix(&self.store.db, &[])
+            .map(|item| Ok(item?))
+            .collect()
+    }
+
     /// Every user with a membership in the room, with that membership.
     pub fn members(&self, short_room: u64) -> Result<Vec<(OwnedUserId, String)>> {
         let prefix = room_prefix(short_room);

@@ -15,6 +15,7 @@ pub mod pdu;
 pub mod peer_reads;
 pub mod power;
 pub mod redaction;
+pub mod relations;
 pub mod remote;
 pub mod resolve;
 mod resolve_v1;

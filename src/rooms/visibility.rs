@@ -215,6 +215,15 @@ impl RoomReader<'_> {
     }
 
     /// Whether the user may see this event of the room.
+    /// Whose reader this is.
+    pub fn user(&self) -> &UserId {
+        self.user
+    }
+
+    pub(super) fn rooms(&self) -> &Rooms {
+        self.rooms
+    }
+
     pub fn can_see(&self, short: u64, pdu: &Pdu) -> Result<bool> {
         let Some(meta) = self.rooms.timeline_meta(short)? else {
             return Ok(false);

@@ -63,12 +63,11 @@ pub struct RoomSync<'a> {
 }
 
 impl RoomSync<'_> {
-    /// An event as the caller sees it, serialised from the stored event
+    /// A state event as clients see it, serialised from the stored event
     /// (content copied through as stored).
-    fn event_raw<T>(&self, short: u64, pdu: &Pdu, viewer: bool) -> Result<Raw<T>> {
-        let viewer = if viewer { self.caller.viewer() } else { None };
+    fn event_raw<T>(&self, short: u64, pdu: &Pdu) -> Result<Raw<T>> {
         Ok(Raw::from_json(
-            self.s.rooms.client_event_raw(short, pdu, None, viewer)?,
+            self.s.rooms.client_event_raw(short, pdu, None, None)?,
         ))
     }
 
@@ -196,7 +195,7 @@ impl RoomSync<'_> {
             if lazy {
                 note_member(self.room_id, &pdu, short_event, carried);
             }
-            out.push(self.event_raw(short_event, &pdu, false)?);
+            out.push(self.event_raw(short_event, &pdu)?);
         }
         Ok(out)
     }
@@ -343,7 +342,12 @@ impl RoomSync<'_> {
     }
 
     /// The `timeline` object: events, `limited`, and the token before them.
-    fn timeline_of(&self, timeline: &[TimelineEntry], limited: bool) -> Result<Timeline> {
+    fn timeline_of(
+        &self,
+        reader: &RoomReader,
+        timeline: &[TimelineEntry],
+        limited: bool,
+    ) -> Result<Timeline> {
         let prev_batch = timeline
             .first()
             .map_or(TimelinePos::live(self.next), |e| e.pos.before());
@@ -352,7 +356,11 @@ impl RoomSync<'_> {
         out.prev_batch = Some(prev_batch.token());
         out.events = timeline
             .iter()
-            .map(|e| self.event_raw(e.short, &e.pdu, true))
+            .map(|e| {
+                let device = Some(self.caller.device_id.as_ref());
+                let json = reader.client_event(e.short, &e.pdu, None, device)?;
+                Ok(Raw::from_json(json))
+            })
             .collect::<Result<_>>()?;
         Ok(out)
     }
@@ -393,7 +401,7 @@ impl RoomSync<'_> {
             changes.carried.append(&mut carried);
         }
         let mut room = JoinedRoom::new();
-        room.timeline = self.timeline_of(&timeline, limited)?;
+        room.timeline = self.timeline_of(&reader, &timeline, limited)?;
         room.state = State::Before(StateEvents::from(state));
         room.account_data = account_data;
         room.ephemeral = ephemeral;
@@ -448,7 +456,7 @@ impl RoomSync<'_> {
             Vec::new()
         };
         let mut room = LeftRoom::new();
-        room.timeline = self.timeline_of(&timeline, limited)?;
+        room.timeline = self.timeline_of(&reader, &timeline, limited)?;
         room.state = State::Before(StateEvents::from(state));
         room.account_data = self.room_account_data()?;
         Ok(room)

@@ -125,10 +125,16 @@ pub enum Table {
     /// local user → the stream id of the last device list update sent to
     /// other servers about them (the next one names it as `prev_id`).
     DeviceListStreams,
+    /// short event id ‖ short id of an event relating to it → the
+    /// relation's type and the relating event's type.
+    Relations,
+    /// short room id ‖ short id of a thread's root → the stream position
+    /// of the thread's latest reply.
+    Threads,
 }
 
 impl Table {
-    pub const ALL: [Table; 51] = [
+    pub const ALL: [Table; 53] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -180,6 +186,8 @@ impl Table {
         Table::InboundTransactions,
         Table::RemoteMedia,
         Table::DeviceListStreams,
+        Table::Relations,
+        Table::Threads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -235,6 +243,8 @@ impl Table {
             Table::InboundTransactions => "inbound_transactions",
             Table::RemoteMedia => "remote_media",
             Table::DeviceListStreams => "device_list_streams",
+            Table::Relations => "relations",
+            Table::Threads => "threads",
         }
     }
 

@@ -150,3 +150,9 @@ pub const REMOTE_MEDIA: TypedTable<TextPair, Json<RemoteMediaRecord>> =
 /// local user → the stream id of the last device list update about them
 /// sent to other servers.
 pub const DEVICE_LIST_STREAMS: TypedTable<Text, U64> = TypedTable::new(Table::DeviceListStreams);
+/// (event, event relating to it), both by short id → (relation type,
+/// relating event's type).
+pub const RELATIONS: TypedTable<ShortAndU64, TextPair> = TypedTable::new(Table::Relations);
+/// (short room id, short id of a thread root) → stream position of the
+/// thread's latest reply.
+pub const THREADS: TypedTable<ShortAndU64, U64> = TypedTable::new(Table::Threads);
