@@ -17,6 +17,7 @@ pub mod push_rules;
 pub mod pushers;
 pub mod receipts;
 pub mod relations;
+pub mod reports;
 pub mod room_context;
 pub mod room_create;
 pub mod room_events;
@@ -67,4 +68,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(user_directory::routes())
         .merge(voip::routes())
         .merge(threepid::routes())
+        .merge(reports::routes())
 }

@@ -101,6 +101,14 @@ impl Accounts {
         Ok(USERS.get(&self.store.db, user.as_str())?)
     }
 
+    /// `M_FORBIDDEN` unless `user` is a server admin.
+    pub fn require_admin(&self, user: &UserId) -> Result<()> {
+        match self.get(user)? {
+            Some(record) if record.admin => Ok(()),
+            _ => Err(Error::forbidden("You are not a server admin")),
+        }
+    }
+
     pub fn exists(&self, user: &UserId) -> Result<bool> {
         Ok(USERS.contains(&self.store.db, user.as_str())?)
     }

@@ -14,6 +14,7 @@ pub mod presence;
 pub mod public_rooms;
 pub mod receipts;
 pub mod remote_media;
+pub mod reports;
 pub mod thumbnail;
 pub mod thumbnailer;
 pub mod uia;
@@ -51,6 +52,8 @@ pub struct Services {
     pub key_backup: key_backup::KeyBackup,
     pub media: media::Media,
     pub receipts: receipts::Receipts,
+    /// Reports of rooms and events, for admins.
+    pub reports: reports::Reports,
     /// Member events each device was sent by lazy-loading syncs.
     pub lazy_members: lazy_members::LazyMembers,
     pub presence: presence::Presence,
@@ -140,6 +143,7 @@ impl Services {
                 config.remote_media_cache_max_bytes,
             )?,
             receipts: receipts::Receipts::new(store.clone()),
+            reports: reports::Reports::new(store.clone()),
             lazy_members: lazy_members::LazyMembers::default(),
             presence: presence::Presence::new(store.clone()),
             openid: openid::OpenIdTokens::default(),

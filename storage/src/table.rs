@@ -131,10 +131,12 @@ pub enum Table {
     /// short room id ‖ short id of a thread's root → the stream position
     /// of the thread's latest reply.
     Threads,
+    /// report number → a report of a room or an event (JSON), for admins.
+    Reports,
 }
 
 impl Table {
-    pub const ALL: [Table; 53] = [
+    pub const ALL: [Table; 54] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -188,6 +190,7 @@ impl Table {
         Table::DeviceListStreams,
         Table::Relations,
         Table::Threads,
+        Table::Reports,
     ];
 
     pub fn name(self) -> &'static str {
@@ -245,6 +248,7 @@ impl Table {
             Table::DeviceListStreams => "device_list_streams",
             Table::Relations => "relations",
             Table::Threads => "threads",
+            Table::Reports => "reports",
         }
     }
 

@@ -4,8 +4,8 @@
 use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
-    MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord, RoomRecord,
-    StateDiff, UserRecord,
+    MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord, ReportRecord,
+    RoomRecord, StateDiff, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -156,3 +156,5 @@ pub const RELATIONS: TypedTable<ShortAndU64, TextPair> = TypedTable::new(Table::
 /// (short room id, short id of a thread root) → stream position of the
 /// thread's latest reply.
 pub const THREADS: TypedTable<ShortAndU64, U64> = TypedTable::new(Table::Threads);
+/// report number → a report of a room or an event, for admins.
+pub const REPORTS: TypedTable<U64, Json<ReportRecord>> = TypedTable::new(Table::Reports);

@@ -240,6 +240,46 @@ pub async fn set_displayname(client: &Raw, user: &str, name: &str) {
     assert_eq!(status, 200, "setting the display name of {user}: {body}");
 }
 
+/// A nonce for shared-secret registration.
+pub async fn admin_nonce(anon: &Raw) -> String {
+    let body = expect_ok(
+        anon.call("GET", "/_synapse/admin/v1/register", None).await,
+        "nonce",
+    );
+    body["nonce"].as_str().expect("nonce").to_owned()
+}
+
+/// Synapse's shared-secret registration MAC.
+pub fn admin_mac(secret: &str, nonce: &str, user: &str, password: &str, admin: bool) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    let kind = if admin { "admin" } else { "notadmin" };
+    for (i, part) in [nonce, user, password, kind].iter().enumerate() {
+        if i > 0 {
+            mac.update(b"\0");
+        }
+        mac.update(part.as_bytes());
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Registers a server admin through shared-secret registration (the
+/// server's `registration_shared_secret` is `secret`).
+pub async fn register_admin(anon: &Raw, secret: &str, name: &str) -> (Raw, String) {
+    let nonce = admin_nonce(anon).await;
+    let mac = admin_mac(secret, &nonce, name, "admin-pw", true);
+    let body = json!({ "nonce": nonce, "username": name, "password": "admin-pw", "admin": true, "mac": mac });
+    let ok = expect_ok(
+        anon.json("POST", "/_synapse/admin/v1/register", body).await,
+        "admin",
+    );
+    let token = ok["access_token"].as_str().expect("access_token");
+    (
+        anon.with_token(token),
+        ok["user_id"].as_str().expect("user_id").to_owned(),
+    )
+}
+
 /// Percent-encodes one path segment or query value.
 pub fn enc(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()

@@ -8,8 +8,9 @@
 use crate::common;
 
 use common::errors::{check, check_each, Described, Refusal};
-use common::{create_room, enc, expect_error, expect_ok, Raw, TestServer, V3};
-use hmac::{Hmac, Mac};
+use common::{
+    admin_mac, admin_nonce, create_room, enc, expect_error, expect_ok, Raw, TestServer, V3,
+};
 use matrixos::config::{RateLimit, RegistrationMode};
 use serde_json::{json, Value};
 
@@ -753,25 +754,6 @@ async fn token_registration_refuses_a_wrong_token_and_accepts_the_right_one() {
     );
 }
 
-async fn admin_nonce(anon: &Raw) -> String {
-    let body = expect_ok(
-        anon.call("GET", "/_synapse/admin/v1/register", None).await,
-        "nonce",
-    );
-    body["nonce"].as_str().expect("nonce").to_owned()
-}
-
-fn admin_mac(secret: &str, nonce: &str, user: &str, password: &str) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("hmac key");
-    for (i, part) in [nonce, user, password, "notadmin"].iter().enumerate() {
-        if i > 0 {
-            mac.update(b"\0");
-        }
-        mac.update(part.as_bytes());
-    }
-    hex::encode(mac.finalize().into_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_secret_registration_checks_the_mac_and_uses_each_nonce_once() {
     let secret = "the-shared-secret";
@@ -783,7 +765,7 @@ async fn shared_secret_registration_checks_the_mac_and_uses_each_nonce_once() {
     let anon = Raw::new(&server);
     let path = "/_synapse/admin/v1/register";
     let n1 = admin_nonce(&anon).await;
-    let wrong = admin_mac("not-the-secret", &n1, "grace", "grace-pw");
+    let wrong = admin_mac("not-the-secret", &n1, "grace", "grace-pw", false);
     let res = anon
         .json("POST", path, json!({ "nonce": n1, "username": "grace", "password": "grace-pw", "admin": false, "mac": wrong }))
         .await;
@@ -793,14 +775,14 @@ async fn shared_secret_registration_checks_the_mac_and_uses_each_nonce_once() {
         "a wrong MAC registered the account"
     );
     // The nonce is spent even by a failed attempt (as in Synapse).
-    let right = admin_mac(secret, &n1, "grace", "grace-pw");
+    let right = admin_mac(secret, &n1, "grace", "grace-pw", false);
     let (status, res) = anon
         .json("POST", path, json!({ "nonce": n1, "username": "grace", "password": "grace-pw", "admin": false, "mac": right }))
         .await;
     assert_eq!(status, 400, "a nonce spent by a failed attempt: {res}");
 
     let n2 = admin_nonce(&anon).await;
-    let mac = admin_mac(secret, &n2, "grace", "grace-pw");
+    let mac = admin_mac(secret, &n2, "grace", "grace-pw", false);
     let body = json!({ "nonce": n2, "username": "grace", "password": "grace-pw", "admin": false, "mac": mac });
     let ok = expect_ok(
         anon.json("POST", path, body.clone()).await,
@@ -818,7 +800,7 @@ async fn shared_secret_registration_checks_the_mac_and_uses_each_nonce_once() {
     // Replaying the whole successful request: the nonce is single use.
     let mut replay = body;
     replay["username"] = json!("grace2");
-    replay["mac"] = json!(admin_mac(secret, &n2, "grace2", "grace-pw"));
+    replay["mac"] = json!(admin_mac(secret, &n2, "grace2", "grace-pw", false));
     let (status, res) = anon.json("POST", path, replay).await;
     assert_eq!(status, 400, "a nonce used twice: {res}");
     assert!(
@@ -845,7 +827,7 @@ async fn shared_secret_registration_is_off_without_a_secret() {
         (400..500).contains(&status),
         "nonce without a configured secret: {status} {body}"
     );
-    let mac = admin_mac("", "n", "ivan", "pw");
+    let mac = admin_mac("", "n", "ivan", "pw", false);
     let (status, body) = anon
         .json(
             "POST",

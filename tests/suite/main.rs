@@ -35,6 +35,7 @@ mod http_rooms;
 mod media;
 mod pushers;
 mod relations;
+mod reports;
 mod security;
 mod sync_v3;
 mod threepid_and_voip;

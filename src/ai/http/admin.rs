@@ -10,18 +10,10 @@ use serde_json::{json, Value};
 
 use crate::ai::{provision, records};
 use crate::error::{Error, Result};
-use crate::http::auth::Caller;
 use crate::http::extract::{Auth, JsonBody};
 use crate::services::Services;
 
 type S = State<Arc<Services>>;
-
-fn require_admin(s: &Services, caller: &Caller) -> Result<()> {
-    match s.accounts.get(&caller.user_id)? {
-        Some(record) if record.admin => Ok(()),
-        _ => Err(Error::forbidden("You are not a server admin")),
-    }
-}
 
 fn owner(s: &Services, user: &str) -> Result<ruma::OwnedUserId> {
     let owner = UserId::parse(user).map_err(|_| Error::invalid_param("Invalid user id"))?;
@@ -36,7 +28,7 @@ pub async fn get_ai(
     Auth(caller): Auth,
     Path(user): Path<String>,
 ) -> Result<Json<Value>> {
-    require_admin(&s, &caller)?;
+    s.accounts.require_admin(&caller.user_id)?;
     let owner = owner(&s, &user)?;
     let ai = provision::ai_user_of(&s, &owner)?;
     let record = records::get(&s.store.db, &ai)?
@@ -54,7 +46,7 @@ pub async fn set_ai(
     Path(user): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
-    require_admin(&s, &caller)?;
+    s.accounts.require_admin(&caller.user_id)?;
     let owner = owner(&s, &user)?;
     let enabled = body["enabled"]
         .as_bool()

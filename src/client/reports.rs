@@ -1,0 +1,158 @@
+//! Reports of events and rooms (`/rooms/{id}/report[/{eventId}]`), kept
+//! for admins, who read them at Synapse's `/_synapse/admin/v1/event_reports`;
+//! and `/admin/whois`, a user's devices and where they were last seen.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use matrixos_storage::records::ReportRecord;
+use ruma::api::client::admin::get_user_info;
+use ruma::api::client::room::{report_content, report_room};
+use ruma::MilliSecondsSinceUnixEpoch;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::http::extract::Auth;
+use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .endpoint(report_event)
+        .endpoint(report_whole_room)
+        .reading(whois)
+        .route("/_synapse/admin/v1/event_reports", get(event_reports))
+}
+
+fn now_ms() -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An event the reporter can see (else 404, as Synapse answers: whether
+/// it exists is not told).
+async fn report_event(
+    s: Arc<Services>,
+    req: Ruma<report_content::v3::Request>,
+) -> Result<report_content::v3::Response> {
+    let (caller, b) = (&req.caller, &req.body);
+    let not_found = || {
+        Error::not_found("Unable to report event: it does not exist or you aren't able to see it")
+    };
+    let reader = s
+        .rooms
+        .reader(&caller.user_id, &b.room_id)
+        .map_err(|_| not_found())?;
+    let (short, pdu) = s.rooms.pdu(&b.event_id)?.ok_or_else(not_found)?;
+    if !reader.can_see(short, &pdu)? {
+        return Err(not_found());
+    }
+    s.reports
+        .add(ReportRecord {
+            room_id: b.room_id.to_string(),
+            event_id: Some(b.event_id.to_string()),
+            user_id: caller.user_id.to_string(),
+            reason: b.reason.clone(),
+            received_ts: now_ms(),
+        })
+        .await?;
+    Ok(report_content::v3::Response::new())
+}
+
+/// A room this server knows (else 404).
+async fn report_whole_room(
+    s: Arc<Services>,
+    req: Ruma<report_room::v3::Request>,
+) -> Result<report_room::v3::Response> {
+    let (caller, b) = (&req.caller, &req.body);
+    if s.rooms.short_room(&b.room_id)?.is_none() {
+        return Err(Error::not_found("Room not found"));
+    }
+    s.reports
+        .add(ReportRecord {
+            room_id: b.room_id.to_string(),
+            event_id: None,
+            user_id: caller.user_id.to_string(),
+            reason: Some(b.reason.clone()),
+            received_ts: now_ms(),
+        })
+        .await?;
+    Ok(report_room::v3::Response::new())
+}
+
+#[derive(Deserialize)]
+struct ReportsPage {
+    #[serde(default)]
+    from: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// Admins only: the reports, newest first, `limit` from offset `from`.
+async fn event_reports(
+    State(s): State<Arc<Services>>,
+    Auth(caller): Auth,
+    Query(page): Query<ReportsPage>,
+) -> Result<Json<Value>> {
+    s.accounts.require_admin(&caller.user_id)?;
+    let all = s.reports.all()?;
+    let total = all.len();
+    let limit = page.limit.min(1000);
+    let reports: Vec<Value> = all
+        .into_iter()
+        .skip(page.from)
+        .take(limit)
+        .map(|(id, r)| {
+            json!({
+                "id": id, "received_ts": r.received_ts, "room_id": r.room_id,
+                "event_id": r.event_id, "user_id": r.user_id, "reason": r.reason,
+            })
+        })
+        .collect();
+    let mut answer = json!({ "event_reports": reports, "total": total });
+    if page.from + limit < total {
+        answer["next_token"] = json!(page.from + limit);
+    }
+    Ok(Json(answer))
+}
+
+/// A user's devices with where they were last seen: admins for anyone,
+/// everyone for themselves.
+fn whois(
+    s: Arc<Services>,
+    req: Ruma<get_user_info::v3::Request>,
+) -> Result<get_user_info::v3::Response> {
+    let user = &req.body.user_id;
+    if *user != req.caller.user_id {
+        s.accounts.require_admin(&req.caller.user_id)?;
+    }
+    let mut devices = BTreeMap::new();
+    for (id, record) in s.accounts.devices(user)? {
+        let mut connection = get_user_info::v3::ConnectionInfo::new();
+        connection.ip = record.last_seen_ip;
+        connection.last_seen = record
+            .last_seen_ts
+            .and_then(|ts| ruma::UInt::new(ts).map(MilliSecondsSinceUnixEpoch));
+        let mut session = get_user_info::v3::SessionInfo::new();
+        session.connections = vec![connection];
+        let mut device = get_user_info::v3::DeviceInfo::new();
+        device.sessions = vec![session];
+        devices.insert(id.to_string(), device);
+    }
+    let mut response = get_user_info::v3::Response::new();
+    response.user_id = Some(user.clone());
+    response.devices = devices;
+    Ok(response)
+}
