@@ -22,6 +22,8 @@ pub mod room_context;
 pub mod room_create;
 pub mod room_events;
 pub mod room_history;
+pub mod room_summary;
+pub mod room_upgrade;
 pub mod threepid;
 pub mod user_data;
 pub mod user_directory;
@@ -69,4 +71,6 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(voip::routes())
         .merge(threepid::routes())
         .merge(reports::routes())
+        .merge(room_summary::routes())
+        .merge(room_upgrade::routes())
 }

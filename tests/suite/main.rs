@@ -36,6 +36,8 @@ mod media;
 mod pushers;
 mod relations;
 mod reports;
+mod room_summary;
+mod room_upgrade;
 mod security;
 mod sync_v3;
 mod threepid_and_voip;

@@ -1,0 +1,91 @@
+//! `/v1/room_summary/{roomIdOrAlias}` (MSC3266, and its unstable path): a
+//! preview of a room this server holds, for anyone who may join or read it
+//! or is in it; the caller's membership when signed in.
+
+use std::sync::Arc;
+
+use axum::Router;
+use ruma::api::client::room::get_summary;
+use ruma::events::room::join_rules::RoomJoinRulesEventContent;
+use ruma::room::{JoinRuleSummary, RoomSummary};
+use ruma::{OwnedMxcUri, OwnedRoomAliasId, UInt};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::services::Services;
+
+/// This area's endpoints.
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().endpoint(summary)
+}
+
+async fn summary(
+    s: Arc<Services>,
+    req: Ruma<get_summary::v1::Request>,
+) -> Result<get_summary::v1::Response> {
+    let (room, _) =
+        super::membership::resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
+    // Rooms not held here are not previewed (that needs the federation
+    // hierarchy API): not found, as for a room one may not see.
+    let not_found = || Error::not_found("Room not found or not visible");
+    let (short_room, record) = s.rooms.record_of(&room).map_err(|_| not_found())?;
+    let state = record.state;
+    let content = |kind: &str| -> Result<Option<Value>> {
+        Ok(s.rooms
+            .state_event(state, kind, "")?
+            .map(|e| e.content_value()))
+    };
+    let text = |kind: &str, field: &str| -> Result<Option<String>> {
+        Ok(content(kind)?.and_then(|c| c.get(field)?.as_str().map(str::to_owned)))
+    };
+    let join_rule: JoinRuleSummary = content("m.room.join_rules")?
+        .and_then(|c| serde_json::from_value::<RoomJoinRulesEventContent>(c).ok())
+        .map_or(JoinRuleSummary::Invite, |c| c.join_rule.into());
+    let world_readable = text("m.room.history_visibility", "history_visibility")?.as_deref()
+        == Some("world_readable");
+    let membership = match &req.caller {
+        Some(caller) => s
+            .rooms
+            .membership(&caller.user_id, &room)?
+            .map(|m| m.membership),
+        None => None,
+    };
+    let in_room = matches!(membership.as_deref(), Some("join" | "invite" | "knock"));
+    let joinable = matches!(
+        join_rule,
+        JoinRuleSummary::Public
+            | JoinRuleSummary::Knock
+            | JoinRuleSummary::Restricted(_)
+            | JoinRuleSummary::KnockRestricted(_)
+    );
+    if !(world_readable || joinable || in_room) {
+        return Err(not_found());
+    }
+    let joined = s
+        .rooms
+        .members(short_room)?
+        .iter()
+        .filter(|(_, m)| m == "join")
+        .count();
+    let guest_can_join =
+        text("m.room.guest_access", "guest_access")?.as_deref() == Some("can_join");
+    let mut summary = RoomSummary::new(
+        room.clone(),
+        join_rule,
+        guest_can_join,
+        UInt::new_saturating(joined as u64),
+        world_readable,
+    );
+    summary.name = text("m.room.name", "name")?;
+    summary.topic = text("m.room.topic", "topic")?;
+    summary.avatar_url = text("m.room.avatar", "url")?.map(OwnedMxcUri::from);
+    summary.canonical_alias =
+        text("m.room.canonical_alias", "alias")?.and_then(|a| OwnedRoomAliasId::try_from(a).ok());
+    summary.room_type = text("m.room.create", "type")?.map(Into::into);
+    summary.encryption = text("m.room.encryption", "algorithm")?.map(Into::into);
+    summary.room_version = Some(record.version.clone());
+    let mut response = get_summary::v1::Response::new(summary);
+    response.membership = membership.map(|m| m.as_str().into());
+    Ok(response)
+}
