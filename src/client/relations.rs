@@ -164,75 +164,42 @@ fn page(s: &Services, caller: &Caller, q: Query<'_>) -> Result<Page> {
     })
 }
 
-fn relating(
-    s: Arc<Services>,
-    req: Ruma<get_relating_events::v1::Request>,
-) -> Result<get_relating_events::v1::Response> {
-    let b = &req.body;
-    let q = Query {
-        room: &b.room_id,
-        event: &b.event_id,
-        rel_type: None,
-        event_type: None,
-        from: b.from.as_deref(),
-        to: b.to.as_deref(),
-        dir: b.dir,
-        limit: b.limit,
-        recurse: b.recurse,
+/// The three `/relations` endpoints differ only in the filters their path
+/// names: one handler each, the same page.
+macro_rules! relations_endpoint {
+    ($name:ident, $api:ident, |$b:ident| ($rel_type:expr, $event_type:expr)) => {
+        fn $name(s: Arc<Services>, req: Ruma<$api::v1::Request>) -> Result<$api::v1::Response> {
+            let $b = &req.body;
+            let q = Query {
+                room: &$b.room_id,
+                event: &$b.event_id,
+                rel_type: $rel_type,
+                event_type: $event_type,
+                from: $b.from.as_deref(),
+                to: $b.to.as_deref(),
+                dir: $b.dir,
+                limit: $b.limit,
+                recurse: $b.recurse,
+            };
+            let page = page(&s, &req.caller, q)?;
+            let mut response = $api::v1::Response::new(page.chunk);
+            response.next_batch = page.next_batch;
+            response.recursion_depth = page.recursion_depth;
+            Ok(response)
+        }
     };
-    let page = page(&s, &req.caller, q)?;
-    let mut response = get_relating_events::v1::Response::new(page.chunk);
-    response.next_batch = page.next_batch;
-    response.recursion_depth = page.recursion_depth;
-    Ok(response)
 }
 
-fn relating_by_type(
-    s: Arc<Services>,
-    req: Ruma<get_relating_events_with_rel_type::v1::Request>,
-) -> Result<get_relating_events_with_rel_type::v1::Response> {
-    let b = &req.body;
-    let q = Query {
-        room: &b.room_id,
-        event: &b.event_id,
-        rel_type: Some(b.rel_type.to_string()),
-        event_type: None,
-        from: b.from.as_deref(),
-        to: b.to.as_deref(),
-        dir: b.dir,
-        limit: b.limit,
-        recurse: b.recurse,
-    };
-    let page = page(&s, &req.caller, q)?;
-    let mut response = get_relating_events_with_rel_type::v1::Response::new(page.chunk);
-    response.next_batch = page.next_batch;
-    response.recursion_depth = page.recursion_depth;
-    Ok(response)
-}
-
-fn relating_by_types(
-    s: Arc<Services>,
-    req: Ruma<get_relating_events_with_rel_type_and_event_type::v1::Request>,
-) -> Result<get_relating_events_with_rel_type_and_event_type::v1::Response> {
-    let b = &req.body;
-    let q = Query {
-        room: &b.room_id,
-        event: &b.event_id,
-        rel_type: Some(b.rel_type.to_string()),
-        event_type: Some(b.event_type.to_string()),
-        from: b.from.as_deref(),
-        to: b.to.as_deref(),
-        dir: b.dir,
-        limit: b.limit,
-        recurse: b.recurse,
-    };
-    let page = page(&s, &req.caller, q)?;
-    let mut response =
-        get_relating_events_with_rel_type_and_event_type::v1::Response::new(page.chunk);
-    response.next_batch = page.next_batch;
-    response.recursion_depth = page.recursion_depth;
-    Ok(response)
-}
+relations_endpoint!(relating, get_relating_events, |b| (None, None));
+relations_endpoint!(relating_by_type, get_relating_events_with_rel_type, |b| (
+    Some(b.rel_type.to_string()),
+    None
+));
+relations_endpoint!(
+    relating_by_types,
+    get_relating_events_with_rel_type_and_event_type,
+    |b| (Some(b.rel_type.to_string()), Some(b.event_type.to_string()))
+);
 
 /// `/threads`: the room's thread roots the caller may see, the most
 /// recently active first; with `include=participated`, only threads the

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -19,6 +18,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::extract::Auth;
+use crate::services::accounts::now_ms;
 use crate::services::Services;
 
 /// This area's endpoints.
@@ -30,13 +30,6 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/_synapse/admin/v1/event_reports", get(event_reports))
 }
 
-fn now_ms() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// An event the reporter can see (else 404, as Synapse answers: whether
 /// it exists is not told).
 async fn report_event(
@@ -44,6 +37,8 @@ async fn report_event(
     req: Ruma<report_content::v3::Request>,
 ) -> Result<report_content::v3::Response> {
     let (caller, b) = (&req.caller, &req.body);
+    // Every report is kept: as many as the sender may send messages.
+    s.send_limiter.check(&caller.user_id)?;
     let not_found = || {
         Error::not_found("Unable to report event: it does not exist or you aren't able to see it")
     };
@@ -73,6 +68,7 @@ async fn report_whole_room(
     req: Ruma<report_room::v3::Request>,
 ) -> Result<report_room::v3::Response> {
     let (caller, b) = (&req.caller, &req.body);
+    s.send_limiter.check(&caller.user_id)?;
     if s.rooms.short_room(&b.room_id)?.is_none() {
         return Err(Error::not_found("Room not found"));
     }

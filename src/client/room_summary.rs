@@ -17,18 +17,22 @@ use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().endpoint(summary)
+    Router::new().reading(summary)
 }
 
-async fn summary(
+fn summary(
     s: Arc<Services>,
     req: Ruma<get_summary::v1::Request>,
 ) -> Result<get_summary::v1::Response> {
-    let (room, _) =
-        super::membership::resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
     // Rooms not held here are not previewed (that needs the federation
-    // hierarchy API): not found, as for a room one may not see.
+    // hierarchy API): not found, as for a room one may not see. So an alias
+    // is looked up here only; a caller, who may be anonymous, never makes
+    // this server call another.
     let not_found = || Error::not_found("Room not found or not visible");
+    let room = match <&ruma::RoomId>::try_from(&*req.body.room_id_or_alias) {
+        Ok(room) => room.to_owned(),
+        Err(alias) => s.rooms.alias_target(alias)?.ok_or_else(not_found)?,
+    };
     let (short_room, record) = s.rooms.record_of(&room).map_err(|_| not_found())?;
     let state = record.state;
     let content = |kind: &str| -> Result<Option<Value>> {

@@ -199,7 +199,7 @@ async fn build(
         s.lazy_members
             .record((user, &caller.device_id), next, carried);
     }
-    let mut met = member_changes.joined.clone();
+    let mut met = std::mem::take(&mut member_changes.joined);
     for room in &member_changes.rooms_joined {
         if let Some(short_room) = s.rooms.short_room(room)? {
             let members = s.rooms.members(short_room)?.into_iter();
