@@ -134,6 +134,9 @@ pub struct Config {
     pub public_baseurl: Option<String>,
     /// Room version for new rooms.
     pub default_room_version: String,
+    /// Serve simplified sliding sync (MSC4186, the sync Element X needs)
+    /// and advertise it in `/versions`.
+    pub sliding_sync: bool,
     pub rate_limits: RateLimits,
     /// The TURN servers clients are given for calls (`[turn]`).
     pub turn: TurnConfig,
@@ -196,6 +199,7 @@ impl Default for Config {
             sync_writes: true,
             public_baseurl: None,
             default_room_version: "12".to_owned(),
+            sliding_sync: true,
             rate_limits: RateLimits::default(),
             turn: TurnConfig::default(),
             ai: matrixos_kernel::KernelConfig::default(),

@@ -15,6 +15,7 @@ pub mod random;
 pub mod rooms;
 pub mod server;
 pub mod services;
+pub mod sliding_sync;
 pub mod store;
 pub mod sync;
 pub mod two_gen;

@@ -33,12 +33,17 @@ pub fn routes() -> Router<Arc<Services>> {
 const SPEC_VERSIONS: [&str; 7] = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"];
 
 async fn versions(
-    _: Arc<Services>,
+    s: Arc<Services>,
     _: Ruma<get_supported_versions::Request>,
 ) -> Result<get_supported_versions::Response> {
-    Ok(get_supported_versions::Response::new(
-        SPEC_VERSIONS.map(str::to_owned).to_vec(),
-    ))
+    let mut response =
+        get_supported_versions::Response::new(SPEC_VERSIONS.map(str::to_owned).to_vec());
+    if s.config.sliding_sync {
+        response
+            .unstable_features
+            .insert("org.matrix.simplified_msc3575".to_owned(), true);
+    }
+    Ok(response)
 }
 
 async fn well_known_client(

@@ -56,6 +56,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(receipts::routes())
         .merge(directory::routes())
         .merge(crate::sync::routes())
+        .merge(crate::sliding_sync::routes())
         .merge(user_data::routes())
         .merge(notifications::routes())
         .merge(pushers::routes())

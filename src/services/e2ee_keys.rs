@@ -52,6 +52,8 @@ fn dev_prefix(user: &UserId, device: &DeviceId) -> Vec<u8> {
 /// A to-device message waiting for its device.
 pub struct ToDeviceMessage {
     pub json: Value,
+    /// Its stream position.
+    pub count: u64,
 }
 
 impl E2eeKeys {
@@ -338,7 +340,7 @@ impl E2eeKeys {
             if count <= acked {
                 TO_DEVICE.delete(&mut batch, &key);
             } else if count <= upto {
-                out.push(ToDeviceMessage { json });
+                out.push(ToDeviceMessage { json, count });
             }
         }
         if !batch.is_empty() {

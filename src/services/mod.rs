@@ -54,6 +54,8 @@ pub struct Services {
     pub receipts: receipts::Receipts,
     /// Reports of rooms and events, for admins.
     pub reports: reports::Reports,
+    /// Each room's latest activity, for sliding sync's room lists.
+    pub bump_stamps: Arc<crate::sliding_sync::BumpStamps>,
     /// Member events each device was sent by lazy-loading syncs.
     pub lazy_members: lazy_members::LazyMembers,
     pub presence: presence::Presence,
@@ -127,6 +129,8 @@ impl Services {
         )?;
         rooms.add_hook(push.clone());
         rooms.add_hook(federation.outbox.clone());
+        let bump_stamps = Arc::new(crate::sliding_sync::BumpStamps::default());
+        rooms.add_hook(bump_stamps.clone());
         Ok(Arc::new(Self {
             ai,
             accounts,
@@ -145,6 +149,7 @@ impl Services {
             receipts: receipts::Receipts::new(store.clone()),
             reports: reports::Reports::new(store.clone()),
             lazy_members: lazy_members::LazyMembers::default(),
+            bump_stamps,
             presence: presence::Presence::new(store.clone()),
             openid: openid::OpenIdTokens::default(),
             login_limiter: RateLimiter::new(limits.login),

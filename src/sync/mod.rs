@@ -3,7 +3,7 @@
 
 pub mod filter;
 mod knocks_only;
-mod room;
+pub(crate) mod room;
 pub mod sharing;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -388,7 +388,7 @@ fn presence_events(
 /// (`left`): key changes of the user and of people they share a room with,
 /// people they started sharing a room with, and people they no longer
 /// share any room with.
-fn device_list_changes(
+pub(crate) fn device_list_changes(
     s: &Services,
     user: &ruma::UserId,
     since: u64,

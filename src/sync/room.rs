@@ -73,7 +73,7 @@ impl RoomSync<'_> {
 
     /// Timeline events after `bound` up to `next`, newest `limit`; and whether
     /// older ones were left out.
-    fn timeline(&self, reader: &RoomReader, bound: u64) -> Result<(Vec<TimelineEntry>, bool)> {
+    pub fn timeline(&self, reader: &RoomReader, bound: u64) -> Result<(Vec<TimelineEntry>, bool)> {
         let short_room = reader.short_room;
         let limit = self
             .filter
@@ -342,7 +342,7 @@ impl RoomSync<'_> {
     }
 
     /// The `timeline` object: events, `limited`, and the token before them.
-    fn timeline_of(
+    pub fn timeline_of(
         &self,
         reader: &RoomReader,
         timeline: &[TimelineEntry],

@@ -133,10 +133,13 @@ pub enum Table {
     Threads,
     /// report number → a report of a room or an event (JSON), for admins.
     Reports,
+    /// user ‖ device ‖ connection id → a sliding sync connection's
+    /// positions and what each one had sent (JSON).
+    SlidingConnections,
 }
 
 impl Table {
-    pub const ALL: [Table; 54] = [
+    pub const ALL: [Table; 55] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -191,6 +194,7 @@ impl Table {
         Table::Relations,
         Table::Threads,
         Table::Reports,
+        Table::SlidingConnections,
     ];
 
     pub fn name(self) -> &'static str {
@@ -249,6 +253,7 @@ impl Table {
             Table::Relations => "relations",
             Table::Threads => "threads",
             Table::Reports => "reports",
+            Table::SlidingConnections => "sliding_connections",
         }
     }
 

@@ -5,7 +5,7 @@ use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
     MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord, ReportRecord,
-    RoomRecord, StateDiff, UserRecord,
+    RoomRecord, SlidingConnection, StateDiff, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -158,3 +158,6 @@ pub const RELATIONS: TypedTable<ShortAndU64, TextPair> = TypedTable::new(Table::
 pub const THREADS: TypedTable<ShortAndU64, U64> = TypedTable::new(Table::Threads);
 /// report number → a report of a room or an event, for admins.
 pub const REPORTS: TypedTable<U64, Json<ReportRecord>> = TypedTable::new(Table::Reports);
+/// (user, device, connection id) → a sliding sync connection.
+pub const SLIDING_CONNECTIONS: TypedTable<Parts, Json<SlidingConnection>> =
+    TypedTable::new(Table::SlidingConnections);

@@ -39,6 +39,7 @@ mod reports;
 mod room_summary;
 mod room_upgrade;
 mod security;
+mod sliding_sync;
 mod sync_v3;
 mod threepid_and_voip;
 mod typed_accounts;

@@ -13,6 +13,7 @@ mod pusher;
 mod remote_key;
 mod report;
 mod room_record;
+mod sliding_connection;
 mod state_diff;
 mod timeline_pos;
 
@@ -29,5 +30,6 @@ pub use pusher::Pusher;
 pub use remote_key::RemoteKey;
 pub use report::ReportRecord;
 pub use room_record::RoomRecord;
+pub use sliding_connection::{SentRoom, SlidingConnection, SlidingPosition};
 pub use state_diff::StateDiff;
 pub use timeline_pos::TimelinePos;
