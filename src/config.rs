@@ -137,6 +137,9 @@ pub struct Config {
     /// Serve simplified sliding sync (MSC4186, the sync Element X needs)
     /// and advertise it in `/versions`.
     pub sliding_sync: bool,
+    /// Seconds a sliding sync connection is kept unused; a client coming
+    /// back later starts a new one (`M_UNKNOWN_POS`).
+    pub sliding_sync_connection_expiry_secs: u64,
     pub rate_limits: RateLimits,
     /// The TURN servers clients are given for calls (`[turn]`).
     pub turn: TurnConfig,
@@ -200,6 +203,7 @@ impl Default for Config {
             public_baseurl: None,
             default_room_version: "12".to_owned(),
             sliding_sync: true,
+            sliding_sync_connection_expiry_secs: 7 * 24 * 3600,
             rate_limits: RateLimits::default(),
             turn: TurnConfig::default(),
             ai: matrixos_kernel::KernelConfig::default(),

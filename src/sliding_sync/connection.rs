@@ -15,13 +15,11 @@ use crate::error::{Error, Result};
 use crate::services::accounts::now_ms;
 use crate::services::{Services, Wake};
 
-/// Connections unused for this long are forgotten.
-const EXPIRY_MS: u64 = 7 * 24 * 3600 * 1000;
 /// Most connections one device keeps; opening another drops the least
 /// recently used.
 const MAX_PER_DEVICE: usize = 20;
 /// How stale `last_used_ms` may get before a request that changes nothing
-/// still writes it.
+/// still writes it (at most a tenth of the expiry).
 const TOUCH_EVERY_MS: u64 = 3600 * 1000;
 
 pub fn unknown_pos() -> Error {
@@ -70,9 +68,13 @@ impl Connection {
         pos: Option<&Pos>,
     ) -> Result<Self> {
         let key = [user.to_string(), device.to_string(), conn_id.to_owned()];
+        let expiry_ms = s
+            .config
+            .sliding_sync_connection_expiry_secs
+            .saturating_mul(1000);
         let stored = SLIDING_CONNECTIONS
             .get(&s.store.db, &key)?
-            .filter(|c| c.last_used_ms + EXPIRY_MS > now_ms());
+            .filter(|c| c.last_used_ms.saturating_add(expiry_ms) > now_ms());
         let Some(pos) = pos else {
             let record = SlidingConnection {
                 next_id: stored.map_or(1, |c| c.next_id),
@@ -101,7 +103,12 @@ impl Connection {
         let now = now_ms();
         let fresh = self.record.positions.is_empty();
         let id = if !fresh && sent.rooms == self.from.rooms && sent.configs == self.from.configs {
-            if self.record.last_used_ms + TOUCH_EVERY_MS > now {
+            let expiry_ms = s
+                .config
+                .sliding_sync_connection_expiry_secs
+                .saturating_mul(1000);
+            let touch_every = TOUCH_EVERY_MS.min(expiry_ms / 10);
+            if self.record.last_used_ms + touch_every > now {
                 return Ok(self.from.id);
             }
             self.from.id

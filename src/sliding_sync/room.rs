@@ -129,7 +129,13 @@ impl Answer<'_> {
         {
             return Ok(None);
         }
-        let reader = self.s.rooms.reader(&self.caller.user_id, room_id)?;
+        let reader = match self.s.rooms.reader(&self.caller.user_id, room_id) {
+            Ok(reader) => reader,
+            // Someone who never was in the room (an invite rejected) is
+            // told of their leave only.
+            Err(_) if !joined => return self.left_unknown_room(ask).map(Some),
+            Err(e) => return Err(e),
+        };
         let bound = if initial || expanded { 0 } else { from };
         let (timeline, limited) = self.timeline(&reader, ask, bound, up_to)?;
         let may_read_state = joined || reader.readable_state().is_ok();
@@ -440,8 +446,8 @@ impl Answer<'_> {
         Ok(hero)
     }
 
-    /// A room this server is not in that the user left (an invite rejected
-    /// through another server): the leave event is all there is.
+    /// A room the user left that they may not read (an invite rejected,
+    /// here or through another server): the leave event is all there is.
     fn left_unknown_room(&self, ask: &RoomAsk<'_>) -> Result<RoomResponse> {
         let pdu = self.s.rooms.pdu_by_short(ask.room.membership.event)?;
         let event = pdu.to_client(pdu.room_id.as_deref(), serde_json::Map::new());

@@ -11,6 +11,7 @@ mod client_e2ee;
 mod client_flow;
 mod cross_signing;
 mod durability;
+mod element_x;
 mod federation;
 mod federation_adversarial;
 mod federation_gap;

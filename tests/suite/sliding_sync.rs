@@ -242,7 +242,7 @@ async fn invites_filters_subscriptions_and_leaving() {
     // user has nothing to do with is not answered.
     let (carol, _) = raw.register("ssf_carol").await;
     let elsewhere = create_room(&carol, json!({})).await;
-    let subscribe = json!({ "room_subscriptions": {
+    let subscribe = json!({ "conn_id": "subscriptions", "room_subscriptions": {
         (plain.clone()): { "timeline_limit": 3, "required_state": [["*", "*"]] },
         (elsewhere.clone()): { "timeline_limit": 3 } } });
     let answer = ss_ok(&alice, None, &subscribe).await;
@@ -256,6 +256,22 @@ async fn invites_filters_subscriptions_and_leaving() {
         state.contains(&("m.room.member".into(), bob_id)),
         "{state:?}"
     );
+    let later_again = ss_ok(&alice, Some(&pos(&later)), &body(json!({}))).await;
+    // Leaving a joined room: the leave comes once, then the room is gone.
+    crate::common::rooms::leave(&alice, &plain).await;
+    let left = ss_ok(&alice, Some(&pos(&later_again)), &body(json!({}))).await;
+    let events = left["rooms"][&plain]["timeline"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["content"]["membership"] == "leave"),
+        "{left}"
+    );
+    let gone = ss_ok(&alice, Some(&pos(&left)), &body(json!({}))).await;
+    assert_eq!(count(&gone), alice_base + 1, "{gone}");
 }
 
 #[tokio::test]
