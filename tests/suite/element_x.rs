@@ -3,9 +3,17 @@
 //! `SyncService` with its `RoomListService` and encryption sync, the room
 //! list Element X shows (non-left rooms, sorted by the SDK) and `Timeline`s.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::client::room::create_room;
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::events::room::message::{
+    OriginalSyncRoomMessageEvent, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::events::InitialStateEvent;
 use matrix_sdk::sliding_sync::VersionBuilder;
 use matrix_sdk::{Client, RoomState};
 use matrix_sdk_ui::eyeball_im::{Vector, VectorDiff};
@@ -342,4 +350,203 @@ async fn a_server_without_sliding_sync_is_refused_by_element_x() {
         .build()
         .await;
     assert!(client.is_ok(), "and accept one with it");
+}
+
+/// Bob on a classic `/sync` client: every message body he can read.
+async fn classic_bob(server: &TestServer) -> (Client, Arc<Mutex<Vec<String>>>) {
+    let bob = crate::common::sdk::register(server, "exe_bob", "secret-pw").await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    bob.add_event_handler(move |event: OriginalSyncRoomMessageEvent| {
+        let sink = sink.clone();
+        async move {
+            sink.lock()
+                .expect("lock")
+                .push(event.content.body().to_owned());
+        }
+    });
+    let syncing = bob.clone();
+    tokio::spawn(async move {
+        let _ = syncing
+            .sync(SyncSettings::default().timeout(Duration::from_secs(5)))
+            .await;
+    });
+    (bob, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn element_x_talks_in_encrypted_rooms_and_keeps_counts_tags_and_typing() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice_web, alice_id) = raw.register("exe_alice").await;
+    let (bob, bob_seen) = classic_bob(&server).await;
+    let alice = element_x(&server, "exe_alice").await;
+    let sync = running(&alice).await;
+
+    // Bob opens an encrypted direct chat with Alice.
+    let mut create = create_room::v3::Request::new();
+    create.invite = vec![alice_id.parse().expect("user id")];
+    create.is_direct = true;
+    create.initial_state = vec![InitialStateEvent::with_empty_state_key(
+        RoomEncryptionEventContent::with_recommended_defaults(),
+    )
+    .to_raw_any()];
+    let bob_room = bob.create_room(create).await.expect("bob creates the room");
+    let room_id = bob_room.room_id().to_string();
+    let all = sync
+        .room_list_service()
+        .all_rooms()
+        .await
+        .expect("all rooms");
+    let (stream, controller) = all.entries_with_dynamic_adapters(100);
+    let mut stream = Box::pin(stream);
+    controller.set_filter(Box::new(new_filter_non_left()));
+    let mut items = Vector::new();
+    list_until(&mut stream, &mut items, "the invite shows", |items| {
+        contains(items, &room_id)
+    })
+    .await;
+    let room = room_of(&alice, &room_id).expect("room");
+    room.join().await.expect("alice joins");
+    eventually("the room is known as encrypted", || async {
+        room.state() == RoomState::Joined && room.encryption_state().is_encrypted()
+    })
+    .await;
+    sync.room_list_service()
+        .subscribe_to_rooms(&[room.room_id()])
+        .await;
+    let timeline = room.timeline().await.expect("timeline");
+
+    // Bob's message decrypts on Alice's side, hers on Bob's.
+    eventually("bob sees alice joined", || async {
+        bob_room
+            .joined_user_ids()
+            .await
+            .is_ok_and(|ids| ids.len() == 2)
+    })
+    .await;
+    bob_room
+        .send(RoomMessageEventContent::text_plain("secret hello"))
+        .await
+        .expect("bob sends");
+    eventually("alice reads bob's message", || async {
+        bodies(&timeline).await.contains(&"secret hello".to_owned())
+    })
+    .await;
+    timeline
+        .send(RoomMessageEventContent::text_plain("secret reply").into())
+        .await
+        .expect("alice sends");
+    eventually("the local echo becomes the remote echo", || async {
+        timeline
+            .items()
+            .await
+            .iter()
+            .filter_map(|i| i.as_event())
+            .any(|e| {
+                e.content()
+                    .as_message()
+                    .is_some_and(|m| m.body() == "secret reply")
+                    && e.is_remote_event()
+            })
+    })
+    .await;
+    eventually("bob reads alice's reply", || async {
+        bob_seen
+            .lock()
+            .expect("lock")
+            .contains(&"secret reply".to_owned())
+    })
+    .await;
+
+    // Unread counts follow Bob's messages, and clear with a read receipt
+    // sent from Alice's other device.
+    let unread = bob_room
+        .send(RoomMessageEventContent::text_plain("are you there?"))
+        .await
+        .expect("bob sends")
+        .response
+        .event_id;
+    eventually("the message counts as unread", || async {
+        room.num_unread_notifications() > 0
+    })
+    .await;
+    let receipt = format!(
+        "{V3}/rooms/{}/receipt/m.read/{}",
+        enc(&room_id),
+        enc(unread.as_str())
+    );
+    expect_ok(
+        alice_web.json("POST", &receipt, json!({})).await,
+        "read receipt",
+    );
+    eventually("the count clears", || async {
+        room.num_unread_notifications() == 0
+    })
+    .await;
+
+    // A tag set by Alice comes back through the account data extension.
+    room.set_is_favourite(true, None).await.expect("favourite");
+    eventually("the room is a favourite", || async { room.is_favourite() }).await;
+    room.set_is_low_priority(true, None)
+        .await
+        .expect("low priority");
+    eventually("and low priority", || async { room.is_low_priority() }).await;
+
+    // Typing notifications reach Alice.
+    let (_guard, mut typing) = room.subscribe_to_typing_notifications();
+    bob_room.typing_notice(true).await.expect("typing");
+    let typists = tokio::time::timeout(PATIENCE, typing.recv())
+        .await
+        .expect("typing arrives")
+        .expect("typing stream");
+    assert_eq!(
+        typists.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec![bob.user_id().expect("bob").to_string()]
+    );
+
+    // A third device of Alice's, signed in now, reads what Bob sends next.
+    let third = element_x(&server, "exe_alice").await;
+    let third_sync = running(&third).await;
+    eventually("the third device knows the room", || async {
+        room_of(&third, &room_id).is_some_and(|r| r.state() == RoomState::Joined)
+    })
+    .await;
+    let third_room = room_of(&third, &room_id).expect("room");
+    third_sync
+        .room_list_service()
+        .subscribe_to_rooms(&[third_room.room_id()])
+        .await;
+    let third_timeline = third_room.timeline().await.expect("timeline");
+    let third_device = third.device_id().expect("device").to_owned();
+    eventually("bob learns of the third device", || async {
+        let devices = bob
+            .encryption()
+            .get_user_devices(
+                &alice_id
+                    .parse::<matrix_sdk::ruma::OwnedUserId>()
+                    .expect("id"),
+            )
+            .await;
+        devices.is_ok_and(|d| d.get(&third_device).is_some())
+    })
+    .await;
+    bob_room
+        .send(RoomMessageEventContent::text_plain("for every device"))
+        .await
+        .expect("bob sends");
+    eventually("the third device decrypts it", || async {
+        bodies(&third_timeline)
+            .await
+            .contains(&"for every device".to_owned())
+    })
+    .await;
+    eventually("and the first too", || async {
+        bodies(&timeline)
+            .await
+            .contains(&"for every device".to_owned())
+    })
+    .await;
+    third_sync.stop().await;
+    sync.stop().await;
 }

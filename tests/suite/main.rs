@@ -2,6 +2,8 @@
 //! module is one area (a real server on a loopback port, driven by
 //! matrix-sdk or raw HTTP).
 
+#![recursion_limit = "256"]
+
 #[path = "../common/mod.rs"]
 mod common;
 
