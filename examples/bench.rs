@@ -218,6 +218,9 @@ async fn main() {
         sizes.rooms
     );
 
+    // 6. Simplified sliding sync for the user now in those rooms.
+    sliding_sync(&api, &senders[7], &senders[6]).await;
+
     println!(
         "peak RSS: {:.1} MiB; RSS now: {:.1} MiB",
         hwm_kib(server.id()) as f64 / 1024.0,
@@ -287,4 +290,74 @@ async fn send_throughput(
         load: per_event(cpu_ms(std::process::id()) - own_cpu_before),
     };
     (senders, room, rate, cpu)
+}
+
+const SLIDING_SYNC: &str = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
+
+/// The first sliding sync answer of a new connection as Element X asks it
+/// (the 20 most recent rooms, one event each, its state list) and for the
+/// whole list at once; then an incremental answer after one new message.
+async fn sliding_sync(api: &Api, user: &User, other: &User) {
+    let request = |end: usize, conn: &str| {
+        serde_json::json!({ "conn_id": conn, "lists": { "all": {
+            "ranges": [[0, end]], "timeline_limit": 1,
+            "required_state": [["m.room.name", ""], ["m.room.encryption", ""],
+                ["m.room.member", "$LAZY"], ["m.room.member", "$ME"], ["m.room.topic", ""],
+                ["m.room.avatar", ""], ["m.room.canonical_alias", ""],
+                ["m.room.power_levels", ""], ["m.room.join_rules", ""],
+                ["m.room.create", ""], ["m.room.history_visibility", ""],
+                ["m.space.parent", "*"], ["m.space.child", "*"]] } },
+            "extensions": { "account_data": { "enabled": true },
+                "receipts": { "enabled": true }, "typing": { "enabled": true } } })
+    };
+    let post = |path: String, body: serde_json::Value| async move {
+        let started = Instant::now();
+        let answer = api
+            .call(reqwest::Method::POST, &path, Some(&user.token), Some(body))
+            .await;
+        (started.elapsed(), answer)
+    };
+    let mut count = 0;
+    for (label, end) in [("20-room window", 19), ("every room", 9_999)] {
+        let mut times = Vec::new();
+        for n in 0..5 {
+            let (took, answer) = post(
+                format!("{SLIDING_SYNC}?timeout=0"),
+                request(end, &format!("b{end}-{n}")),
+            )
+            .await;
+            count = answer["lists"]["all"]["count"].as_u64().unwrap_or_default();
+            times.push(took);
+        }
+        times.sort();
+        println!(
+            "sliding sync, first answer for a user in {count} rooms, {label}: median {:.1} ms",
+            times[2].as_secs_f64() * 1e3
+        );
+    }
+    let (_, first) = post(
+        format!("{SLIDING_SYNC}?timeout=0"),
+        request(19, "incremental"),
+    )
+    .await;
+    let mut pos = first["pos"].as_str().expect("pos").to_owned();
+    let room = first["rooms"]
+        .as_object()
+        .and_then(|r| r.keys().last().cloned())
+        .expect("room");
+    api.join(other, &room).await;
+    let mut times = Vec::new();
+    for n in 0..20 {
+        api.send(other, &room, &format!("ss{n}"), "news").await;
+        let path = format!("{SLIDING_SYNC}?timeout=0&pos={}", enc(&pos));
+        let (took, answer) = post(path, request(19, "incremental")).await;
+        pos = answer["pos"].as_str().expect("pos").to_owned();
+        times.push(took);
+    }
+    times.sort();
+    println!(
+        "sliding sync, incremental answer (one new message) for a user in {count} rooms: median {:.2} ms, p99 {:.2} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3
+    );
 }
