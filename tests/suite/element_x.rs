@@ -125,7 +125,7 @@ fn contains(items: &Vector<RoomListItem>, room: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn element_x_room_list_and_timelines_follow_the_server() {
     crate::common::init_logging();
-    let server = start_with(|c| c.sliding_sync_connection_expiry_secs = 3).await;
+    let server = start().await;
     let raw = Raw::new(&server);
     let (alice, alice_id) = raw.register("ex_alice").await;
     let (bob, bob_id) = raw.register("ex_bob").await;
@@ -261,6 +261,12 @@ async fn element_x_room_list_and_timelines_follow_the_server() {
     let old = room_of(&client, history).expect("room");
     room_list_service.subscribe_to_rooms(&[old.room_id()]).await;
     let old_timeline = old.timeline().await.expect("timeline");
+    // The subscription's longer timeline arrives first, then the person
+    // scrolls up.
+    eventually("the opened room shows its latest messages", || async {
+        bodies(&old_timeline).await.len() >= 15
+    })
+    .await;
     let mut reached_start = false;
     for _ in 0..20 {
         if old_timeline.paginate_backwards(20).await.expect("paginate") {
@@ -299,11 +305,42 @@ async fn element_x_room_list_and_timelines_follow_the_server() {
     })
     .await;
 
+    sync.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn element_x_recovers_when_the_server_forgets_its_connection() {
+    let server = start_with(|c| c.sliding_sync_connection_expiry_secs = 10).await;
+    let raw = Raw::new(&server);
+    let (alice, _) = raw.register("exr_alice").await;
+    let (bob, _) = raw.register("exr_bob").await;
+    let target = create_room(&alice, json!({ "preset": "public_chat", "name": "Kept" })).await;
+    expect_ok(join(&bob, &target).await, "bob joins");
+    send_text(&bob, &target, "first", "before the expiry").await;
+    let client = element_x(&server, "exr_alice").await;
+    let sync = running(&client).await;
+    let room_list_service = sync.room_list_service();
+    eventually("the room is listed", || async {
+        room_of(&client, &target).is_some_and(|r| r.state() == RoomState::Joined)
+    })
+    .await;
+    let room = room_of(&client, &target).expect("room");
+    room_list_service
+        .subscribe_to_rooms(&[room.room_id()])
+        .await;
+    let timeline = room.timeline().await.expect("timeline");
+    eventually("the message shows", || async {
+        bodies(&timeline)
+            .await
+            .contains(&"before the expiry".to_owned())
+    })
+    .await;
+
     // The server forgets the connection (unused past its expiry): the
     // client is told M_UNKNOWN_POS, and once started again it is back.
     sync.stop().await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    send_text(&bob, target, "after", "after the expiry").await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    send_text(&bob, &target, "after", "after the expiry").await;
     let mut states = sync.state();
     sync.start().await;
     let mut told = false;
