@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod key_backup;
 pub mod keys;
 pub mod media;
+pub mod media_async;
 pub mod membership;
 pub mod notifications;
 pub mod openid;
@@ -66,6 +67,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(keys::routes())
         .merge(cross_signing::routes())
         .merge(media::routes())
+        .merge(media_async::routes())
         .merge(profile::routes())
         .merge(openid::routes())
         .merge(user_directory::routes())

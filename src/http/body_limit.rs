@@ -51,11 +51,23 @@ fn unnamed_params(template: &str) -> String {
     out
 }
 
+/// Whether a path (or route template) is a media upload, whose body is the
+/// file: `/_matrix/media/{version}/upload`, `…/upload/{serverName}/{mediaId}`
+/// filling a reserved id, and their unstable forms.
+pub fn is_media_upload(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').take(6).collect();
+    match segments.as_slice() {
+        ["", "_matrix", "media", "unstable", _, "upload"] => true,
+        ["", "_matrix", "media", _, "upload", ..] => true,
+        _ => false,
+    }
+}
+
 impl BodyClass {
     /// The class of the endpoint whose route template is `route` (as
     /// axum's `MatchedPath` gives it); anything not listed is `Small`.
     pub fn of(route: &str) -> Self {
-        if route.contains("/media/") && route.ends_with("/upload") {
+        if is_media_upload(route) {
             return Self::Media;
         }
         if route.starts_with("/_matrixos/app-data/") {

@@ -122,8 +122,7 @@ fn json_body(bytes: Bytes, parts: &Parts) -> Result<Bytes> {
 /// Whether the endpoint's body is JSON: everything but media uploads,
 /// which say what they carry in `Content-Type`.
 fn expects_json(parts: &Parts) -> bool {
-    let path = parts.uri.path();
-    !(path.contains("/media/") && path.ends_with("/upload"))
+    !super::body_limit::is_media_upload(parts.uri.path())
 }
 
 /// The Matrix error for a request ruma could not parse.

@@ -25,6 +25,7 @@ pub struct Media {
     pub(super) dir: PathBuf,
     thumbnailer: Arc<Thumbnailer>,
     pub(super) remote: RemoteCache,
+    pub(super) pending: super::media_pending::PendingUploads,
 }
 
 /// Media ids are 24 letters and digits; anything else names no file.
@@ -66,6 +67,7 @@ impl Media {
             dir,
             thumbnailer,
             remote,
+            pending: Default::default(),
         })
     }
 
@@ -86,6 +88,7 @@ impl Media {
             size,
             uploader: uploader.to_owned(),
             created_ts: crate::services::accounts::now_ms(),
+            pending: false,
         };
         let mut batch = Batch::new();
         MEDIA.put(&mut batch, &id, &record);
@@ -97,12 +100,17 @@ impl Media {
     /// Writes bytes to a new file under a fresh id, durably; answers the id.
     pub(super) async fn write_new_file(&self, bytes: bytes::Bytes) -> Result<String> {
         let id = crate::random::random_string(24);
-        let (dir, path) = (self.dir.clone(), self.dir.join(&id));
+        self.write_file(&id, bytes).await?;
+        Ok(id)
+    }
+
+    /// Writes bytes to the file of `id`, durably.
+    pub(super) async fn write_file(&self, id: &str, bytes: bytes::Bytes) -> Result<()> {
+        let (dir, path) = (self.dir.clone(), self.dir.join(id));
         tokio::task::spawn_blocking(move || write_durably(&dir, &path, &bytes))
             .await
             .map_err(|e| Error::internal(format!("media writer: {e}")))?
-            .map_err(|e| Error::internal(format!("writing media: {e}")))?;
-        Ok(id)
+            .map_err(|e| Error::internal(format!("writing media: {e}")))
     }
 
     /// The record of a local media id, if it exists.
@@ -111,12 +119,6 @@ impl Media {
             return Ok(None);
         }
         Ok(MEDIA.get(&self.store.db, id)?)
-    }
-
-    /// The record of a local media id; `M_NOT_FOUND` if unknown.
-    fn existing(&self, id: &str) -> Result<MediaRecord> {
-        self.record(id)?
-            .ok_or_else(|| Error::not_found("Media not found"))
     }
 
     pub(super) async fn read(&self, id: &str) -> Result<Vec<u8>> {
@@ -131,14 +133,14 @@ impl Media {
 
     /// The record and bytes of a local media id; `M_NOT_FOUND` if unknown.
     pub async fn content(&self, id: &str) -> Result<(MediaRecord, Vec<u8>)> {
-        let record = self.existing(id)?;
+        let record = self.uploaded(id).await?;
         Ok((record, self.read(id).await?))
     }
 
     /// A thumbnail of a local image, made once per size and kept on disk
     /// (the original is read only to make it).
     pub async fn thumbnail(&self, id: &str, wanted: ThumbnailSpec) -> Result<Thumbnail> {
-        let record = self.existing(id)?;
+        let record = self.uploaded(id).await?;
         self.thumbnail_of(id, record.content_type, wanted).await
     }
 

@@ -7,6 +7,7 @@ pub mod e2ee_keys;
 pub mod key_backup;
 pub mod lazy_members;
 pub mod media;
+pub mod media_pending;
 pub mod membership;
 pub mod openid;
 pub mod password;

@@ -36,6 +36,7 @@ mod http_limits;
 mod http_push;
 mod http_rooms;
 mod media;
+mod media_async;
 mod pushers;
 mod relations;
 mod reports;

@@ -12,6 +12,9 @@ pub struct MediaRecord {
     pub size: u64,
     pub uploader: OwnedUserId,
     pub created_ts: u64,
+    /// Reserved by `/v1/media/create`, its bytes not uploaded yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// What the server knows of its copy of another server's file. The copy's
