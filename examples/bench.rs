@@ -343,7 +343,7 @@ async fn sliding_sync(api: &Api, user: &User, other: &User) {
     let mut pos = first["pos"].as_str().expect("pos").to_owned();
     let room = first["rooms"]
         .as_object()
-        .and_then(|r| r.keys().last().cloned())
+        .and_then(|r| r.keys().next_back().cloned())
         .expect("room");
     api.join(other, &room).await;
     let mut times = Vec::new();

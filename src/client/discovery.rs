@@ -30,7 +30,9 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(capabilities)
 }
 
-const SPEC_VERSIONS: [&str; 7] = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"];
+const SPEC_VERSIONS: [&str; 8] = [
+    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7",
+];
 
 async fn versions(
     s: Arc<Services>,

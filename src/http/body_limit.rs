@@ -56,11 +56,11 @@ fn unnamed_params(template: &str) -> String {
 /// filling a reserved id, and their unstable forms.
 pub fn is_media_upload(path: &str) -> bool {
     let segments: Vec<&str> = path.split('/').take(6).collect();
-    match segments.as_slice() {
-        ["", "_matrix", "media", "unstable", _, "upload"] => true,
-        ["", "_matrix", "media", _, "upload", ..] => true,
-        _ => false,
-    }
+    matches!(
+        segments.as_slice(),
+        ["", "_matrix", "media", "unstable", _, "upload"]
+            | ["", "_matrix", "media", _, "upload", ..]
+    )
 }
 
 impl BodyClass {

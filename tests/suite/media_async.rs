@@ -60,6 +60,12 @@ async fn reserved_uris_are_filled_once_by_their_owner() {
 
     // Filled once: a second upload is refused, by the owner or anyone.
     let raw = Raw::new(&server);
+    let (_, versions) = raw.call("GET", "/_matrix/client/versions", None).await;
+    let listed = versions["versions"].as_array().expect("versions");
+    assert!(
+        listed.contains(&json!("v1.7")),
+        "v1.7 is advertised: {versions}"
+    );
     let token = client.access_token().expect("token");
     let owner = raw.with_token(&token);
     let path = format!("/_matrix/media/v3/upload/{}", media_path(uri.as_str()));
