@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::redact::redact_event;
 use ruma::api::client::room::get_room_event;
@@ -10,10 +12,12 @@ use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat;
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use ruma::events::TimelineEventType;
 use ruma::serde::Raw;
+use ruma::OwnedRoomId;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::http::extract::{Auth, JsonBody};
 use crate::rooms::send::{EventDraft, Txn};
 use crate::services::Services;
 
@@ -24,9 +28,20 @@ const STATE_WITHOUT_KEY: [&str; 2] = [
     "/_matrix/client/v3/rooms/{room_id}/state/{event_type}/",
 ];
 
+/// `POST …/send/{eventType}` without a transaction id, which clients from
+/// before r0 still use (as Synapse serves it: not idempotent).
+const SEND_WITHOUT_TXN: [&str; 2] = [
+    "/_matrix/client/v3/rooms/{room_id}/send/{event_type}",
+    "/_matrix/client/r0/rooms/{room_id}/send/{event_type}",
+];
+
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
+    let untransacted = SEND_WITHOUT_TXN.iter().fold(Router::new(), |r, path| {
+        r.route(path, post(send_without_txn))
+    });
     Router::new()
+        .merge(untransacted)
         .endpoint(send)
         .reading(get_state)
         .reading(get_state_event)
@@ -62,6 +77,21 @@ async fn send(
         .send(&caller.user_id, &body.room_id, draft, Some(txn))
         .await?;
     Ok(send_message_event::v3::Response::new(event_id))
+}
+
+async fn send_without_txn(
+    State(s): State<Arc<Services>>,
+    Auth(caller): Auth,
+    Path((room_id, event_type)): Path<(String, String)>,
+    JsonBody(content): JsonBody,
+) -> Result<Json<Value>> {
+    let room_id =
+        OwnedRoomId::try_from(room_id).map_err(|_| Error::invalid_param("Invalid room id"))?;
+    s.send_limiter.check(&caller.user_id)?;
+    s.presence.note_active(&caller.user_id);
+    let draft = EventDraft::message(TimelineEventType::from(event_type), content);
+    let event_id = s.rooms.send(&caller.user_id, &room_id, draft, None).await?;
+    Ok(Json(serde_json::json!({ "event_id": event_id })))
 }
 
 async fn put_state(

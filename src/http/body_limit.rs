@@ -81,6 +81,7 @@ impl BodyClass {
         };
         match unnamed_params(endpoint).as_str() {
             "/rooms/{}/send/{}/{}"
+            | "/rooms/{}/send/{}"
             | "/rooms/{}/state/{}"
             | "/rooms/{}/state/{}/"
             | "/rooms/{}/state/{}/{}"

@@ -856,3 +856,35 @@ async fn to_device_messages_are_delivered_exactly_once() {
         "a message for one device reached another: {other}"
     );
 }
+
+/// `POST /rooms/{id}/send/{type}` without a transaction id (pre-r0 clients,
+/// as Synapse serves it): each call is a new event; bad input is refused.
+#[tokio::test]
+async fn sending_without_a_transaction_id_works_for_old_clients() {
+    let server = crate::common::start().await;
+    let raw = crate::common::Raw::new(&server);
+    let (alice, _) = raw.register("untxn_alice").await;
+    let room = crate::common::create_room(&alice, serde_json::json!({})).await;
+    let path = format!(
+        "/_matrix/client/r0/rooms/{}/send/m.room.message",
+        crate::common::enc(&room)
+    );
+    let body = serde_json::json!({ "msgtype": "m.text", "body": "old school" });
+    let first = crate::common::expect_ok(alice.json("POST", &path, body.clone()).await, "send");
+    let second = crate::common::expect_ok(alice.json("POST", &path, body).await, "again");
+    assert_ne!(first["event_id"], second["event_id"], "not idempotent");
+    let event = format!(
+        "/_matrix/client/v3/rooms/{}/event/{}",
+        crate::common::enc(&room),
+        crate::common::enc(first["event_id"].as_str().expect("id"))
+    );
+    let got = crate::common::expect_ok(alice.call("GET", &event, None).await, "event");
+    assert_eq!(got["content"]["body"], "old school");
+    let res = alice.call("POST", &path, Some("[1]")).await;
+    crate::common::expect_error(&res, 400, "M_BAD_JSON", "not an object");
+    let (other, _) = raw.register("untxn_other").await;
+    let res = other
+        .json("POST", &path, serde_json::json!({ "body": "x" }))
+        .await;
+    crate::common::expect_error(&res, 403, "M_FORBIDDEN", "not in the room");
+}
