@@ -12,9 +12,9 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, UInt};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::http::auth::token_from_parts;
 use crate::http::body_guard::read_body;
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::http::extract::Auth;
 use crate::services::Services;
 
 pub fn routes() -> Router<Arc<Services>> {
@@ -42,15 +42,16 @@ async fn create(
     Ok(response)
 }
 
+/// Fills a reservation. The id names a file only once the media service
+/// has found its record (ids of 24 letters and digits, made here).
 async fn upload_to(
     State(s): State<Arc<Services>>,
+    Auth(caller): Auth,
     Path((server_name, media_id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Json<Value>> {
     let (parts, body) = request.into_parts();
-    let token = token_from_parts(&parts)?.ok_or_else(Error::missing_token)?;
-    let caller = s.accounts.authenticate(&token)?;
     if server_name != s.server_name.as_str() {
         return Err(Error::not_found("Not a media id of this server"));
     }

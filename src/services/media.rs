@@ -80,21 +80,37 @@ impl Media {
         filename: Option<&str>,
         bytes: bytes::Bytes,
     ) -> Result<String> {
+        let id = crate::random::random_string(24);
+        let now = crate::services::accounts::now_ms();
+        self.store_file(&id, (uploader, now), content_type, filename, bytes)
+            .await?;
+        Ok(id)
+    }
+
+    /// Writes the file of `id` and then its record, both durably.
+    pub(super) async fn store_file(
+        &self,
+        id: &str,
+        (uploader, created_ts): (&UserId, u64),
+        content_type: Option<&str>,
+        filename: Option<&str>,
+        bytes: bytes::Bytes,
+    ) -> Result<()> {
         let size = bytes.len() as u64;
-        let id = self.write_new_file(bytes).await?;
+        self.write_file(id, bytes).await?;
         let record = MediaRecord {
             content_type: type_or_default(content_type),
             filename: filename.filter(|f| !f.is_empty()).map(str::to_owned),
             size,
             uploader: uploader.to_owned(),
-            created_ts: crate::services::accounts::now_ms(),
+            created_ts,
             pending: false,
         };
         let mut batch = Batch::new();
-        MEDIA.put(&mut batch, &id, &record);
+        MEDIA.put(&mut batch, id, &record);
         self.store.commit(batch, vec![], Wake::none()).await?;
         tracing::info!(media = %id, size, uploader = %uploader, "media uploaded");
-        Ok(id)
+        Ok(())
     }
 
     /// Writes bytes to a new file under a fresh id, durably; answers the id.

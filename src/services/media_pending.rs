@@ -102,38 +102,23 @@ impl Media {
         if !record.pending || !self.pending.filling.lock().insert(id.to_owned()) {
             return Err(cannot_overwrite());
         }
-        let filled = self
-            .write_reserved(id, record, content_type, filename, bytes)
-            .await;
+        // Read again once claimed: an upload that finished in between
+        // filled it.
+        let still_pending = self.record(id).map(|r| r.is_some_and(|r| r.pending));
+        let filled = match still_pending {
+            Ok(true) => {
+                let owner = (user, record.created_ts);
+                self.store_file(id, owner, content_type, filename, bytes)
+                    .await
+            }
+            Ok(false) => Err(cannot_overwrite()),
+            Err(e) => Err(e),
+        };
         self.pending.filling.lock().remove(id);
         filled?;
         if let Some(mine) = self.pending.reserved.lock().get_mut(user) {
             mine.retain(|(reserved, _)| reserved != id);
         }
-        Ok(())
-    }
-
-    async fn write_reserved(
-        &self,
-        id: &str,
-        record: MediaRecord,
-        content_type: Option<&str>,
-        filename: Option<&str>,
-        bytes: bytes::Bytes,
-    ) -> Result<()> {
-        let size = bytes.len() as u64;
-        self.write_file(id, bytes).await?;
-        let record = MediaRecord {
-            content_type: type_or_default(content_type),
-            filename: filename.filter(|f| !f.is_empty()).map(str::to_owned),
-            size,
-            pending: false,
-            ..record
-        };
-        let mut batch = Batch::new();
-        MEDIA.put(&mut batch, id, &record);
-        self.store.commit(batch, vec![], Wake::none()).await?;
-        tracing::info!(media = %id, size, "reserved media uploaded");
         Ok(())
     }
 

@@ -30,7 +30,6 @@ use room::{Answer, RoomAsk};
 use crate::error::{Error, Result};
 use crate::http::extract::{Auth, JsonBody};
 use crate::http::Caller;
-use crate::services::presence::Update;
 use crate::services::Services;
 
 /// Where clients find it (MSC4186's unstable prefix, as Synapse serves it).
@@ -74,27 +73,6 @@ impl Query {
     }
 }
 
-/// `set_presence` of a sync (`online` unless told otherwise; `offline`
-/// leaves it as it is).
-async fn set_presence(s: &Services, caller: &Caller, presence: Option<&str>) -> Result<()> {
-    let user = &caller.user_id;
-    let presence = presence.unwrap_or("online");
-    match presence {
-        "offline" => s.presence.note_seen(user),
-        "online" | "unavailable" => {
-            if s.presence.update(user, Update::FromSync(presence)).await? {
-                crate::federation::edus::presence_changed(s, user).await;
-            }
-        }
-        _ => {
-            return Err(Error::invalid_param(
-                "set_presence must be online, offline or unavailable",
-            ))
-        }
-    }
-    Ok(())
-}
-
 async fn sync(
     State(s): State<Arc<Services>>,
     Auth(caller): Auth,
@@ -116,7 +94,8 @@ async fn sync(
         conn_id,
         query.pos.as_ref(),
     )?;
-    set_presence(&s, &caller, query.set_presence.as_deref()).await?;
+    let presence = query.set_presence.as_deref().unwrap_or("online");
+    crate::sync::apply_set_presence(&s, &caller.user_id, presence).await?;
     let since = query.pos.as_ref().map_or(0, |p| p.stream);
     let deadline = tokio::time::Instant::now() + query.timeout;
     let ((mut answer, sent), stream) = loop {
@@ -205,10 +184,18 @@ fn lists_and_rooms(
             sources.lists.entry(room).or_default().push(name.clone());
         }
     }
+    let index_of: BTreeMap<&ruma::RoomId, usize> = match req.room_subscriptions.is_empty() {
+        true => BTreeMap::new(),
+        false => candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (&*c.room_id, i))
+            .collect(),
+    };
     for (room_id, config) in &req.room_subscriptions {
         // Rooms the user has no membership of are not answered (as
         // Synapse does): nothing about them is told.
-        if let Some(index) = candidates.iter().position(|c| c.room_id == *room_id) {
+        if let Some(&index) = index_of.get(&**room_id) {
             ask_for(&mut asks, index, config);
             sources.subscribed.insert(room_id.clone());
         }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::list::Candidate;
 use super::request::RoomConfig;
 use super::response::{Hero, RawEvent, RoomResponse};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::Caller;
 use crate::rooms::state::StateMap;
 use crate::rooms::timeline::{TimelineEntry, TimelinePos};
@@ -172,7 +172,15 @@ impl Answer<'_> {
             unstable_expanded_timeline: expanded && !initial,
             ..RoomResponse::default()
         };
-        self.describe(&mut room, short_room, &state_now, initial, &picked)?;
+        if may_read_state {
+            self.describe(
+                &mut room,
+                (short_room, joined),
+                &state_now,
+                initial,
+                &picked,
+            )?;
+        }
         room.required_state = picked
             .iter()
             .map(|short| self.state_event(*short))
@@ -374,11 +382,12 @@ impl Answer<'_> {
     }
 
     /// Name, avatar, heroes and member counts: on a room's first sending,
-    /// and afterwards when the state they come from is sent again.
+    /// and afterwards when the state they come from is sent again. Of a
+    /// room left, as they were at the leave.
     fn describe(
         &self,
         room: &mut RoomResponse,
-        short_room: u64,
+        (short_room, joined): (u64, bool),
         state: &StateMap,
         initial: bool,
         picked: &[u64],
@@ -403,7 +412,10 @@ impl Answer<'_> {
         if initial && avatar.is_some() || !initial && touched("m.room.avatar")? {
             room.avatar = Some(avatar.map_or(Value::Null, Value::String));
         }
-        let members = self.s.rooms.members(short_room)?;
+        let members = match joined {
+            true => self.s.rooms.members(short_room)?,
+            false => self.members_in(state)?,
+        };
         let count = |m: &str| members.iter().filter(|(_, x)| x == m).count() as u64;
         room.joined_count = Some(count("join"));
         room.invited_count = Some(count("invite"));
@@ -417,6 +429,22 @@ impl Answer<'_> {
             room.heroes = Some(heroes);
         }
         Ok(())
+    }
+
+    /// Every member of `state` with their membership.
+    fn members_in(&self, state: &StateMap) -> Result<Vec<(OwnedUserId, String)>> {
+        let mut out = Vec::new();
+        for (short_key, short_event) in state {
+            let (kind, key) = self.s.rooms.state.key_of(*short_key)?;
+            let user = UserId::parse(key.as_str());
+            let (true, Ok(user)) = (kind == "m.room.member", user) else {
+                continue;
+            };
+            let content = self.s.rooms.pdu_by_short(*short_event)?.content_value();
+            let membership = content.get("membership").and_then(Value::as_str);
+            out.push((user, membership.unwrap_or("leave").to_owned()));
+        }
+        Ok(out)
     }
 
     fn hero(&self, state: &StateMap, user: &UserId) -> Result<Hero> {
@@ -449,14 +477,13 @@ impl Answer<'_> {
     /// A room the user left that they may not read (an invite rejected,
     /// here or through another server): the leave event is all there is.
     fn left_unknown_room(&self, ask: &RoomAsk<'_>) -> Result<RoomResponse> {
-        let pdu = self.s.rooms.pdu_by_short(ask.room.membership.event)?;
-        let event = pdu.to_client(pdu.room_id.as_deref(), serde_json::Map::new());
-        let raw = serde_json::value::to_raw_value(&event)
-            .map_err(|e| Error::internal(format!("serialising an event: {e}")))?;
         Ok(RoomResponse {
             initial: Some(true),
             bump_stamp: Some(ask.room.bump_stamp),
-            timeline: vec![raw],
+            timeline: vec![crate::sync::room::leave_event(
+                self.s,
+                &ask.room.membership,
+            )?],
             ..RoomResponse::default()
         })
     }

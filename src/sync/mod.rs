@@ -16,7 +16,6 @@ use ruma::api::client::sync::sync_events::v3::{
     Presence, Request, Response, Rooms, ToDevice,
 };
 use ruma::api::client::sync::sync_events::DeviceLists;
-use ruma::presence::PresenceState;
 use ruma::serde::Raw;
 use ruma::{OwnedUserId, UInt};
 use serde::Serialize;
@@ -72,12 +71,44 @@ fn load_filter(s: &Services, caller: &Caller, param: Option<FilterParam>) -> Res
     }
 }
 
-/// `set_presence` of a sync, passed on to other servers when it changes.
-async fn set_from_sync(s: &Services, user: &ruma::UserId, presence: &str) -> Result<()> {
-    if s.presence.update(user, Update::FromSync(presence)).await? {
-        crate::federation::edus::presence_changed(s, user).await;
+/// A sync's `set_presence`: `online` or `unavailable` set it (passed on
+/// to other servers when it changes); `offline` means "do not change it".
+pub(crate) async fn apply_set_presence(
+    s: &Services,
+    user: &ruma::UserId,
+    presence: &str,
+) -> Result<()> {
+    match presence {
+        "offline" => s.presence.note_seen(user),
+        "online" | "unavailable" => {
+            if s.presence.update(user, Update::FromSync(presence)).await? {
+                crate::federation::edus::presence_changed(s, user).await;
+            }
+        }
+        _ => {
+            return Err(Error::invalid_param(
+                "set_presence must be online, offline or unavailable",
+            ))
+        }
     }
     Ok(())
+}
+
+/// Global account data changed since `since`; on a first sync (`since`
+/// 0), also the push rules, which start as server defaults never written
+/// and are shown all the same, as Synapse does.
+pub(crate) fn global_account_data(
+    s: &Services,
+    user: &ruma::UserId,
+    since: u64,
+    changed: &[crate::services::account_data::AccountDataEntry],
+) -> Result<Vec<serde_json::Value>> {
+    let global = changed.iter().filter(|e| e.room_id.is_none());
+    let mut out: Vec<serde_json::Value> = global.clone().map(|e| e.event()).collect();
+    if since == 0 && !global.clone().any(|e| e.kind == "m.push_rules") {
+        out.push(s.push.account_data_event(user)?);
+    }
+    Ok(out)
 }
 
 async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
@@ -91,18 +122,8 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
     };
     let timeout = req.timeout.unwrap_or_default().min(MAX_TIMEOUT);
     let full_state = req.full_state;
-    // Syncing marks the user online unless the client says otherwise;
-    // `offline` means "do not change it".
-    match req.set_presence {
-        PresenceState::Offline => s.presence.note_seen(&caller.user_id),
-        PresenceState::Online => set_from_sync(&s, &caller.user_id, "online").await?,
-        PresenceState::Unavailable => set_from_sync(&s, &caller.user_id, "unavailable").await?,
-        _ => {
-            return Err(Error::invalid_param(
-                "set_presence must be online, offline or unavailable",
-            ))
-        }
-    }
+    // Syncing marks the user online unless the client says otherwise.
+    apply_set_presence(&s, &caller.user_id, req.set_presence.as_str()).await?;
     let params = SyncParams {
         since,
         full_state,
@@ -180,20 +201,10 @@ async fn build(
         .keys
         .take_to_device(user, &caller.device_id, since, next)
         .await?;
-    let mut global = account_data
+    let global = global_account_data(s, user, since, &account_data)?
         .iter()
-        .filter(|e| e.room_id.is_none())
-        .map(|e| raw(&e.event()))
+        .map(raw)
         .collect::<Result<Vec<_>>>()?;
-    // Push rules start as server defaults that were never written: a first
-    // sync still shows them, as Synapse does.
-    if since == 0
-        && !account_data
-            .iter()
-            .any(|e| e.room_id.is_none() && e.kind == "m.push_rules")
-    {
-        global.push(raw(&s.push.account_data_event(user)?)?);
-    }
     if !member_changes.carried.is_empty() {
         let carried = std::mem::take(&mut member_changes.carried);
         s.lazy_members

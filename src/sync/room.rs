@@ -463,15 +463,24 @@ impl RoomSync<'_> {
     }
 }
 
+/// The user's own leave event of a room, as clients see it (all there is
+/// to show of a room they may not read).
+pub fn leave_event(
+    s: &Services,
+    membership: &matrixos_storage::records::MembershipRecord,
+) -> Result<Box<serde_json::value::RawValue>> {
+    let pdu = s.rooms.pdu_by_short(membership.event)?;
+    let event = pdu.to_client(pdu.room_id.as_deref(), serde_json::Map::new());
+    Ok(serde_json::value::to_raw_value(&event)?)
+}
+
 /// A room this server is not in that the user left (an invite rejected
 /// through another server): its timeline is the leave event.
 pub fn left_unknown_room(
     s: &Services,
     membership: &matrixos_storage::records::MembershipRecord,
 ) -> Result<LeftRoom> {
-    let pdu = s.rooms.pdu_by_short(membership.event)?;
     let mut room = LeftRoom::new();
-    let event = pdu.to_client(pdu.room_id.as_deref(), serde_json::Map::new());
-    room.timeline.events = vec![Raw::from_json(serde_json::value::to_raw_value(&event)?)];
+    room.timeline.events = vec![Raw::from_json(leave_event(s, membership)?)];
     Ok(room)
 }
