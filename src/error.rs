@@ -190,6 +190,18 @@ impl IntoResponse for Error {
             body["errcode"] = json!(self.errcode);
             body["error"] = json!(self.message);
         }
-        (self.status, axum::Json(body)).into_response()
+        // v1.10 (MSC4041): a 429 says when to come back in a header too,
+        // in whole seconds, rounded up.
+        let retry_after = (self.status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| body.get("retry_after_ms").and_then(Value::as_u64))
+            .flatten()
+            .map(|ms| ms.div_ceil(1000).max(1));
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod push;
 pub mod random;
 pub mod rooms;
+pub mod search;
 pub mod server;
 pub mod services;
 pub mod sliding_sync;

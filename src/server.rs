@@ -131,6 +131,7 @@ pub async fn serve_on(
     start_presence_timeouts(&services);
     crate::push::gateway::start(&services);
     crate::federation::sender::start(&services);
+    crate::search::start(&services);
     let config = &services.config;
     let settings = ListenerSettings {
         gate: ConnectionGate::new(config.max_connections_per_ip, config.max_connections),

@@ -25,6 +25,8 @@ pub mod room_events;
 pub mod room_history;
 pub mod room_summary;
 pub mod room_upgrade;
+pub mod search;
+pub mod spaces;
 pub mod threepid;
 pub mod user_data;
 pub mod user_directory;
@@ -76,4 +78,6 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(reports::routes())
         .merge(room_summary::routes())
         .merge(room_upgrade::routes())
+        .merge(search::routes())
+        .merge(spaces::routes())
 }

@@ -13,7 +13,9 @@ use super::room_history::{event_filter, page_limit};
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::rooms::timeline::{TimelineEntry, TimelinePos};
+use crate::rooms::visibility::RoomReader;
 use crate::services::Services;
+use crate::sync::filter::EventFilter;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
@@ -27,7 +29,6 @@ fn context(
     let (caller, body) = (&req.caller, req.body);
     let room = &body.room_id;
     let reader = s.rooms.reader(&caller.user_id, room)?;
-    let (short_room, until) = (reader.short_room, reader.until);
     let (short, pdu) = s
         .rooms
         .pdu(&body.event_id)?
@@ -39,33 +40,17 @@ fn context(
     let limit = page_limit(body.limit, 100);
     let filter = event_filter(body.filter);
     let before_n = limit / 2;
-    let after_n = limit - before_n;
-    let keep = |entries: Vec<TimelineEntry>| -> Result<Vec<TimelineEntry>> {
-        let mut kept = Vec::with_capacity(entries.len());
-        for entry in entries {
-            if filter.allows(&entry.pdu) && reader.can_see_entry(&entry)? {
-                kept.push(entry);
-            }
-        }
-        Ok(kept)
-    };
     let at = meta.position();
-    let before =
-        keep(
-            s.rooms
-                .timeline(short_room, at.before(), Direction::Backward, before_n, None)?,
-        )?;
-    let upto = TimelinePos::live(until.min(s.store.position()));
-    let after = keep(
-        s.rooms
-            .timeline(short_room, at, Direction::Forward, after_n, Some(upto))?,
-    )?;
+    let Around {
+        before,
+        after,
+        start,
+        end,
+    } = around(&s, &reader, at, (before_n, limit - before_n), &filter)?;
     let client = |e: &TimelineEntry| -> Result<Raw<_>> {
         let json = reader.client_event(e.short, &e.pdu, Some(room), Some(&caller.device_id))?;
         Ok(Raw::from_json(json))
     };
-    let start = before.last().map_or(at, |e| e.pos).before();
-    let end = after.last().map_or(at, |e| e.pos);
     let state_hash = match after.last() {
         Some(e) => s.rooms.meta(e.short)?.state_after,
         None => meta.state_after,
@@ -94,6 +79,55 @@ fn context(
     response.events_before = before.iter().map(client).collect::<Result<_>>()?;
     response.events_after = after.iter().map(client).collect::<Result<_>>()?;
     Ok(response)
+}
+
+/// The events around one that a reader may see and a filter allows.
+pub struct Around {
+    /// Newest first.
+    pub before: Vec<TimelineEntry>,
+    /// Oldest first.
+    pub after: Vec<TimelineEntry>,
+    /// Tokens to page on from either end.
+    pub start: TimelinePos,
+    pub end: TimelinePos,
+}
+
+/// Up to `before_n` events before the place `at` and `after_n` after it
+/// (as far as the reader may read), of those the reader may see and the
+/// filter allows.
+pub fn around(
+    s: &Services,
+    reader: &RoomReader<'_>,
+    at: TimelinePos,
+    (before_n, after_n): (usize, usize),
+    filter: &EventFilter,
+) -> Result<Around> {
+    let keep = |entries: Vec<TimelineEntry>| -> Result<Vec<TimelineEntry>> {
+        let mut kept = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if filter.allows(&entry.pdu) && reader.can_see_entry(&entry)? {
+                kept.push(entry);
+            }
+        }
+        Ok(kept)
+    };
+    let short_room = reader.short_room;
+    let before =
+        keep(
+            s.rooms
+                .timeline(short_room, at.before(), Direction::Backward, before_n, None)?,
+        )?;
+    let upto = TimelinePos::live(reader.until.min(s.store.position()));
+    let after = keep(
+        s.rooms
+            .timeline(short_room, at, Direction::Forward, after_n, Some(upto))?,
+    )?;
+    Ok(Around {
+        start: before.last().map_or(at, |e| e.pos).before(),
+        end: after.last().map_or(at, |e| e.pos),
+        before,
+        after,
+    })
 }
 
 /// Pages of history asked of other servers for one `/timestamp_to_event`

@@ -8,7 +8,7 @@ use axum::Router;
 use ruma::api::client::room::get_summary;
 use ruma::events::room::join_rules::RoomJoinRulesEventContent;
 use ruma::room::{JoinRuleSummary, RoomSummary};
-use ruma::{OwnedMxcUri, OwnedRoomAliasId, UInt};
+use ruma::{OwnedMxcUri, OwnedRoomAliasId, RoomId, UInt, UserId};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -33,7 +33,30 @@ fn summary(
         Ok(room) => room.to_owned(),
         Err(alias) => s.rooms.alias_target(alias)?.ok_or_else(not_found)?,
     };
-    let (short_room, record) = s.rooms.record_of(&room).map_err(|_| not_found())?;
+    let user = req.caller.as_ref().map(|c| c.user_id.as_ref());
+    let preview = preview(&s, &room, user)?.ok_or_else(not_found)?;
+    let mut response = get_summary::v1::Response::new(preview.summary);
+    response.membership = preview.membership.map(|m| m.as_str().into());
+    Ok(response)
+}
+
+/// What a room held here looks like to someone outside it.
+pub struct Preview {
+    pub summary: RoomSummary,
+    /// The caller's membership, if any.
+    pub membership: Option<String>,
+    /// The room's current state.
+    pub state: u64,
+}
+
+/// A room's preview, if the user (or anyone, for `None`) may see it:
+/// Synapse's rule: it is world-readable, or anyone may join or knock, or
+/// the user is in it, invited or knocking, or may join it through a room
+/// they are in (restricted).
+pub fn preview(s: &Services, room: &RoomId, user: Option<&UserId>) -> Result<Option<Preview>> {
+    let Ok((short_room, record)) = s.rooms.record_of(room) else {
+        return Ok(None);
+    };
     let state = record.state;
     let content = |kind: &str| -> Result<Option<Value>> {
         Ok(s.rooms
@@ -48,23 +71,24 @@ fn summary(
         .map_or(JoinRuleSummary::Invite, |c| c.join_rule.into());
     let world_readable = text("m.room.history_visibility", "history_visibility")?.as_deref()
         == Some("world_readable");
-    let membership = match &req.caller {
-        Some(caller) => s
-            .rooms
-            .membership(&caller.user_id, &room)?
-            .map(|m| m.membership),
+    let membership = match user {
+        Some(user) => s.rooms.membership(user, room)?.map(|m| m.membership),
         None => None,
     };
     let in_room = matches!(membership.as_deref(), Some("join" | "invite" | "knock"));
-    let joinable = matches!(
+    let anyone_may_ask = matches!(
         join_rule,
-        JoinRuleSummary::Public
-            | JoinRuleSummary::Knock
-            | JoinRuleSummary::Restricted(_)
-            | JoinRuleSummary::KnockRestricted(_)
+        JoinRuleSummary::Public | JoinRuleSummary::Knock | JoinRuleSummary::KnockRestricted(_)
     );
-    if !(world_readable || joinable || in_room) {
-        return Err(not_found());
+    let through_a_room = match (&join_rule, user) {
+        (JoinRuleSummary::Restricted(rule), Some(user)) => {
+            let joined = s.rooms.joined_rooms(user)?;
+            rule.allowed_room_ids.iter().any(|r| joined.contains(r))
+        }
+        _ => false,
+    };
+    if !(world_readable || anyone_may_ask || in_room || through_a_room) {
+        return Ok(None);
     }
     let joined = s
         .rooms
@@ -75,7 +99,7 @@ fn summary(
     let guest_can_join =
         text("m.room.guest_access", "guest_access")?.as_deref() == Some("can_join");
     let mut summary = RoomSummary::new(
-        room.clone(),
+        room.to_owned(),
         join_rule,
         guest_can_join,
         UInt::new_saturating(joined as u64),
@@ -89,7 +113,9 @@ fn summary(
     summary.room_type = text("m.room.create", "type")?.map(Into::into);
     summary.encryption = text("m.room.encryption", "algorithm")?.map(Into::into);
     summary.room_version = Some(record.version.clone());
-    let mut response = get_summary::v1::Response::new(summary);
-    response.membership = membership.map(|m| m.as_str().into());
-    Ok(response)
+    Ok(Some(Preview {
+        summary,
+        membership,
+        state,
+    }))
 }

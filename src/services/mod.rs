@@ -57,6 +57,8 @@ pub struct Services {
     pub reports: reports::Reports,
     /// Each room's latest activity, for sliding sync's room lists.
     pub bump_stamps: Arc<crate::sliding_sync::BumpStamps>,
+    /// The full-text index of messages, names and topics.
+    pub search: Arc<crate::search::Search>,
     /// Member events each device was sent by lazy-loading syncs.
     pub lazy_members: lazy_members::LazyMembers,
     pub presence: presence::Presence,
@@ -132,6 +134,8 @@ impl Services {
         rooms.add_hook(federation.outbox.clone());
         let bump_stamps = Arc::new(crate::sliding_sync::BumpStamps::default());
         rooms.add_hook(bump_stamps.clone());
+        let search = crate::search::Search::open(&config.data_dir)?;
+        rooms.add_hook(search.clone());
         Ok(Arc::new(Self {
             ai,
             accounts,
@@ -151,6 +155,7 @@ impl Services {
             reports: reports::Reports::new(store.clone()),
             lazy_members: lazy_members::LazyMembers::default(),
             bump_stamps,
+            search,
             presence: presence::Presence::new(store.clone()),
             openid: openid::OpenIdTokens::default(),
             login_limiter: RateLimiter::new(limits.login),

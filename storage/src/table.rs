@@ -136,10 +136,13 @@ pub enum Table {
     /// user ‖ device ‖ connection id → a sliding sync connection's
     /// positions and what each one had sent (JSON).
     SlidingConnections,
+    /// short event id → nothing: searchable events and redactions written
+    /// but not yet in the search index.
+    SearchQueue,
 }
 
 impl Table {
-    pub const ALL: [Table; 55] = [
+    pub const ALL: [Table; 56] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -195,6 +198,7 @@ impl Table {
         Table::Threads,
         Table::Reports,
         Table::SlidingConnections,
+        Table::SearchQueue,
     ];
 
     pub fn name(self) -> &'static str {
@@ -254,6 +258,7 @@ impl Table {
             Table::Threads => "threads",
             Table::Reports => "reports",
             Table::SlidingConnections => "sliding_connections",
+            Table::SearchQueue => "search_queue",
         }
     }
 

@@ -158,6 +158,8 @@ pub const RELATIONS: TypedTable<ShortAndU64, TextPair> = TypedTable::new(Table::
 pub const THREADS: TypedTable<ShortAndU64, U64> = TypedTable::new(Table::Threads);
 /// report number → a report of a room or an event, for admins.
 pub const REPORTS: TypedTable<U64, Json<ReportRecord>> = TypedTable::new(Table::Reports);
+/// short event id → nothing: the search index's queue.
+pub const SEARCH_QUEUE: TypedTable<U64, Nothing> = TypedTable::new(Table::SearchQueue);
 /// (user, device, connection id) → a sliding sync connection.
 pub const SLIDING_CONNECTIONS: TypedTable<Parts, Json<SlidingConnection>> =
     TypedTable::new(Table::SlidingConnections);

@@ -117,7 +117,12 @@ fn serve(
 impl TestServer {
     /// Stops the server gracefully, waits until the database is closed,
     /// and starts it again on the same data directory and port.
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_with(|| {}).await
+    }
+
+    /// [`Self::restart`], doing `meanwhile` while the server is down.
+    pub async fn restart_with(mut self, meanwhile: impl FnOnce()) -> TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -143,6 +148,7 @@ impl TestServer {
             0,
             "the old server never let go of its services"
         );
+        meanwhile();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .expect("rebind the same port");

@@ -249,6 +249,20 @@ async fn login_and_register_are_rate_limited_before_their_body_is_read() {
             "{endpoint}: {}",
             second.1
         );
+        // The same in whole seconds, in the header (v1.10).
+        let third = anon
+            .http
+            .post(format!("{}{path}", anon.base))
+            .body("not json")
+            .send()
+            .await
+            .expect("third request");
+        assert_eq!(third.status(), 429);
+        let header = third.headers().get("retry-after").cloned();
+        let seconds: u64 = header
+            .and_then(|h| h.to_str().ok()?.parse().ok())
+            .unwrap_or_else(|| panic!("{endpoint}: no Retry-After in seconds"));
+        assert!(seconds >= 1, "{endpoint}: Retry-After {seconds}");
     }
 }
 

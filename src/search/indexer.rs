@@ -1,0 +1,227 @@
+//! Keeps the index in step with the rooms: the append hook queues each
+//! searchable event and each redaction in the event's write batch; the
+//! indexer task drains the queue into the index, commits, and only then
+//! deletes what it indexed from the queue. Indexing an event deletes any
+//! document it already had, so a queue entry indexed twice (a crash
+//! between the commit and the queue's deletion) leaves one document.
+//! A new index is first built from every room's timeline.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use matrixos_storage::{tables, Batch, Direction};
+use ruma::events::TimelineEventType;
+use serde_json::Value;
+use tantivy::{TantivyDocument, Term};
+
+use super::{index_error, Search};
+use crate::error::Result;
+use crate::rooms::hooks::{AppendHook, Appended};
+use crate::rooms::timeline::TimelinePos;
+use crate::rooms::{Pdu, Rooms};
+use crate::services::Services;
+
+/// Queue entries indexed in one commit.
+const ROUND: usize = 5_000;
+
+/// Events read from a timeline at a time while building a new index.
+const BUILD_PAGE: usize = 500;
+
+/// A pause before a round, so that a burst of messages is one commit.
+const GATHER: Duration = Duration::from_millis(30);
+
+/// The payload of every commit once the index holds every room's
+/// history (a new or interrupted index lacks it, and is built again).
+const BUILT: &str = "built";
+
+/// The event types whose text is searchable, and the content field of it.
+fn searchable(kind: &TimelineEventType) -> bool {
+    matches!(
+        kind,
+        TimelineEventType::RoomMessage | TimelineEventType::RoomName | TimelineEventType::RoomTopic
+    )
+}
+
+impl AppendHook for Search {
+    fn appended(&self, _: &Rooms, batch: &mut Batch, event: &Appended<'_>) -> Result<()> {
+        let kind = &event.pdu.kind;
+        if searchable(kind) || *kind == TimelineEventType::RoomRedaction {
+            tables::SEARCH_QUEUE.put(batch, &event.short_event, &());
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Starts the indexer: it builds the index if it is new, then indexes
+/// whatever is queued whenever woken, while the services live.
+pub fn start(services: &Arc<Services>) {
+    let wake = services.search.wake.clone();
+    let services = Arc::downgrade(services);
+    tokio::spawn(async move {
+        let mut built = false;
+        loop {
+            if built {
+                wake.notified().await;
+                tokio::time::sleep(GATHER).await;
+            }
+            match round(&services, built).await {
+                Ok(Some(more)) => {
+                    built = true;
+                    if more {
+                        wake.notify_one();
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "search indexing failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    });
+}
+
+/// One round on a blocking thread: the build if not `built`, then the
+/// queue. `Some(true)` when more is queued; `None` once the services are
+/// gone.
+async fn round(services: &Weak<Services>, built: bool) -> Result<Option<bool>> {
+    let services = services.clone();
+    tokio::task::spawn_blocking(move || {
+        let Some(s) = services.upgrade() else {
+            return Ok(None);
+        };
+        if !built {
+            s.search.build_if_new(&s.rooms)?;
+        }
+        s.search.drain(&s).map(Some)
+    })
+    .await
+    .map_err(index_error)?
+}
+
+impl Search {
+    /// The document of an event, if it has searchable text and is in a
+    /// room's timeline.
+    fn document(&self, rooms: &Rooms, short: u64, pdu: &Pdu) -> Result<Option<TantivyDocument>> {
+        if !searchable(&pdu.kind) {
+            return Ok(None);
+        }
+        let Some(meta) = rooms.timeline_meta(short)? else {
+            return Ok(None);
+        };
+        let content = pdu.content_value();
+        let f = &self.fields;
+        let (field, key) = match pdu.kind {
+            TimelineEventType::RoomName => (f.name, "name"),
+            TimelineEventType::RoomTopic => (f.topic, "topic"),
+            _ => (f.body, "body"),
+        };
+        let Some(text) = content.get(key).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let mut doc = TantivyDocument::new();
+        doc.add_u64(f.event, short);
+        doc.add_u64(f.room, meta.room);
+        doc.add_i64(f.order, meta.position().get());
+        doc.add_text(field, text);
+        Ok(Some(doc))
+    }
+
+    /// Replaces an event's document with what it is now (none once it is
+    /// redacted).
+    fn reindex(&self, writer: &tantivy::IndexWriter, rooms: &Rooms, short: u64) -> Result<()> {
+        writer.delete_term(Term::from_field_u64(self.fields.event, short));
+        let pdu = rooms.pdu_by_short(short)?;
+        if let Some(doc) = self.document(rooms, short, &pdu)? {
+            writer.add_document(doc).map_err(index_error)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, writer: &mut tantivy::IndexWriter) -> Result<()> {
+        let mut commit = writer.prepare_commit().map_err(index_error)?;
+        commit.set_payload(BUILT);
+        commit.commit().map_err(index_error)?;
+        self.reader.reload().map_err(index_error)
+    }
+
+    /// Indexes queued events: `true` when more are queued than one round
+    /// takes.
+    fn drain(&self, s: &Services) -> Result<bool> {
+        // Everything written before this position is in the queue now.
+        let upto = s.store.position();
+        let queued: Vec<u64> = tables::SEARCH_QUEUE
+            .scan_prefix(&s.store.db, &[])
+            .take(ROUND)
+            .map(|r| r.map(|(short, ())| short))
+            .collect::<matrixos_storage::Result<_>>()?;
+        let more = queued.len() == ROUND;
+        if !queued.is_empty() {
+            let mut writer = self.writer.lock();
+            for short in &queued {
+                let Ok(pdu) = s.rooms.pdu_by_short(*short) else {
+                    tracing::warn!(short, "a queued event cannot be read; not indexed");
+                    continue;
+                };
+                let target = match pdu.redacted_event() {
+                    Some(redacted) if pdu.kind == TimelineEventType::RoomRedaction => {
+                        s.rooms.short_event(&redacted)?
+                    }
+                    _ => Some(*short),
+                };
+                if let Some(target) = target {
+                    if let Err(e) = self.reindex(&writer, &s.rooms, target) {
+                        tracing::warn!(target, error = %e, "an event could not be indexed");
+                    }
+                }
+            }
+            self.commit(&mut writer)?;
+            let mut batch = Batch::new();
+            for short in &queued {
+                tables::SEARCH_QUEUE.delete(&mut batch, short);
+            }
+            s.store.db.write(batch)?;
+        }
+        if !more {
+            self.indexed.send_if_modified(|at| {
+                let raised = upto > *at;
+                *at = (*at).max(upto);
+                raised
+            });
+        }
+        Ok(more)
+    }
+
+    /// Builds the index from every room's timeline unless a build
+    /// finished before.
+    fn build_if_new(&self, rooms: &Rooms) -> Result<()> {
+        let built = self.index.load_metas().map_err(index_error)?.payload;
+        if built.as_deref() == Some(BUILT) {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock();
+        writer.delete_all_documents().map_err(index_error)?;
+        let mut documents = 0usize;
+        for (short_room, _) in rooms.all_rooms()? {
+            let mut from = TimelinePos::EARLIEST;
+            loop {
+                let page =
+                    rooms.timeline(short_room, from, Direction::Forward, BUILD_PAGE, None)?;
+                for entry in &page {
+                    if let Some(doc) = self.document(rooms, entry.short, &entry.pdu)? {
+                        writer.add_document(doc).map_err(index_error)?;
+                        documents += 1;
+                    }
+                }
+                match page.last() {
+                    Some(last) if page.len() == BUILD_PAGE => from = last.pos,
+                    _ => break,
+                }
+            }
+        }
+        self.commit(&mut writer)?;
+        tracing::info!(documents, "search index built");
+        Ok(())
+    }
+}
