@@ -334,6 +334,8 @@ async fn main() {
         .port();
     let mut command = support::server_command(dir.path(), port);
     command.env("MATRIXOS_AI_ENABLED", "false");
+    // The thumbnails are asked for at the unauthenticated paths.
+    command.env("MATRIXOS_ENABLE_AUTHENTICATED_MEDIA", "false");
     if quick {
         command.env("MATRIXOS_REQUEST_HEADER_TIMEOUT_SECS", "5");
     }

@@ -40,6 +40,9 @@ fn word(n: u64) -> String {
 }
 
 /// A small deterministic generator (xorshift).
+/// Makes one search term of a kind from the random numbers.
+type TermMaker = Box<dyn Fn(&mut Rng) -> String>;
+
 struct Rng(u64);
 
 impl Rng {
@@ -159,7 +162,7 @@ async fn main() {
         caught_up.as_secs_f64() * 1e3
     );
     let mut rng = Rng(7);
-    let kinds: [(&str, Box<dyn Fn(&mut Rng) -> String>); 4] = [
+    let kinds: [(&str, TermMaker); 4] = [
         ("common word", Box::new(|r: &mut Rng| word(r.next() % 5))),
         (
             "rare word",

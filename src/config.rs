@@ -132,6 +132,10 @@ pub struct Config {
     pub sync_writes: bool,
     /// Base URL clients should use, advertised in `/.well-known/matrix/client`.
     pub public_baseurl: Option<String>,
+    /// The admin's email address, in `/.well-known/matrix/support`.
+    pub admin_contact_email: Option<String>,
+    /// A web page about getting help, in `/.well-known/matrix/support`.
+    pub support_page: Option<String>,
     /// Room version for new rooms.
     pub default_room_version: String,
     /// Serve simplified sliding sync (MSC4186, the sync Element X needs)
@@ -140,6 +144,19 @@ pub struct Config {
     /// Seconds a sliding sync connection is kept unused; a client coming
     /// back later starts a new one (`M_UNKNOWN_POS`).
     pub sliding_sync_connection_expiry_secs: u64,
+    /// Serve link previews (`/v1/media/preview_url`); the server then
+    /// fetches the pages users ask about.
+    pub url_preview_enabled: bool,
+    /// Address ranges previews may fetch from besides public ones
+    /// (loopback, private and other special ranges are refused otherwise).
+    pub url_preview_ip_range_allowlist: Vec<String>,
+    /// Files uploaded or fetched from now on are served at the
+    /// authenticated media paths only (v1.11); the unauthenticated
+    /// `/_matrix/media/v3/` paths keep serving what was stored before.
+    pub enable_authenticated_media: bool,
+    /// Seconds an access token issued with a refresh token is valid
+    /// (clients that ask for refresh tokens; others get lasting tokens).
+    pub refreshable_access_token_lifetime_secs: u64,
     pub rate_limits: RateLimits,
     /// The TURN servers clients are given for calls (`[turn]`).
     pub turn: TurnConfig,
@@ -201,9 +218,15 @@ impl Default for Config {
             request_body_timeout_secs: 60,
             sync_writes: true,
             public_baseurl: None,
+            admin_contact_email: None,
+            support_page: None,
             default_room_version: "12".to_owned(),
             sliding_sync: true,
             sliding_sync_connection_expiry_secs: 7 * 24 * 3600,
+            url_preview_enabled: false,
+            url_preview_ip_range_allowlist: Vec::new(),
+            enable_authenticated_media: true,
+            refreshable_access_token_lifetime_secs: 300,
             rate_limits: RateLimits::default(),
             turn: TurnConfig::default(),
             ai: matrixos_kernel::KernelConfig::default(),
@@ -342,6 +365,24 @@ impl Config {
         if let Some(v) = get("MATRIXOS_PUBLIC_BASEURL") {
             self.public_baseurl = Some(v);
         }
+        if let Some(v) = get("MATRIXOS_ADMIN_CONTACT_EMAIL") {
+            self.admin_contact_email = Some(v);
+        }
+        if let Some(v) = get("MATRIXOS_SUPPORT_PAGE") {
+            self.support_page = Some(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_URL_PREVIEW_ENABLED", get)? {
+            self.url_preview_enabled = v;
+        }
+        if let Some(v) = get("MATRIXOS_URL_PREVIEW_IP_RANGE_ALLOWLIST") {
+            self.url_preview_ip_range_allowlist = list(&v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_ENABLE_AUTHENTICATED_MEDIA", get)? {
+            self.enable_authenticated_media = v;
+        }
+        if let Some(v) = parse_env("MATRIXOS_REFRESHABLE_ACCESS_TOKEN_LIFETIME_SECS", get)? {
+            self.refreshable_access_token_lifetime_secs = v;
+        }
         if let Some(v) = parse_env::<f64>("MATRIXOS_RATE_LIMIT_SEND", get)? {
             self.rate_limits.send.per_second = v;
         }
@@ -390,6 +431,10 @@ impl Config {
     }
 
     /// How long a client has to send a request's body (at least a second).
+    pub fn refreshable_token_lifetime(&self) -> Duration {
+        Duration::from_secs(self.refreshable_access_token_lifetime_secs.max(1))
+    }
+
     pub fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.request_body_timeout_secs.max(1))
     }

@@ -69,6 +69,21 @@ impl Error {
         )
         .with_extra(json!({ "soft_logout": false }))
     }
+    /// An unknown token of another kind (a refresh token).
+    pub fn unknown_token_named(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", msg)
+            .with_extra(json!({ "soft_logout": false }))
+    }
+    /// An expired access token: the client refreshes it, or logs in again
+    /// keeping its device and keys.
+    pub fn soft_logout() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "M_UNKNOWN_TOKEN",
+            "Access token has expired",
+        )
+        .with_extra(json!({ "soft_logout": true }))
+    }
     pub fn unrecognized(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "M_UNRECOGNIZED", msg)
     }

@@ -20,3 +20,4 @@ pub mod sliding_sync;
 pub mod store;
 pub mod sync;
 pub mod two_gen;
+pub mod url_preview;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
@@ -30,6 +31,7 @@ use crate::http::endpoint::{Authenticate, Reply, Ruma, TypedRoutes};
 use crate::http::extract::{opt_bool, opt_str, req_str, JsonBody};
 use crate::http::ratelimit::{self, AddressLimit, Quota};
 use crate::http::Caller;
+use crate::services::access_tokens::Session;
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
 
@@ -49,6 +51,7 @@ pub fn routes() -> Router<Arc<Services>> {
         );
     let router = limited::<ratelimit::Register, _, _, _>(router, None, register);
     let router = limited::<ratelimit::Login, _, _, _>(router, Some(check_login_type), login);
+    let router = limited::<ratelimit::Login, _, _, _>(router, None, super::refresh::refresh);
     limited::<ratelimit::TokenValidity, _, _, _>(router, None, token_validity)
 }
 
@@ -185,9 +188,14 @@ async fn register(
     tracing::info!(user = %user, "registered");
     let mut out = register::v3::Response::new(user.clone());
     if !body.inhibit_login {
-        let (device_id, token) = open_session(&s, &user, device, Some(req.ip.to_string())).await?;
-        out.device_id = Some(device_id);
-        out.access_token = Some(token);
+        let lifetime = body
+            .refresh_token
+            .then(|| s.config.refreshable_token_lifetime());
+        let session = open_session(&s, &user, device, Some(req.ip.to_string()), lifetime).await?;
+        out.device_id = Some(session.device_id);
+        out.access_token = Some(session.access_token);
+        out.refresh_token = session.refresh_token;
+        out.expires_in = session.expires_in;
     }
     Ok(out)
 }
@@ -211,20 +219,22 @@ impl NewDevice {
     }
 }
 
-/// Logs `user` in on a new (or the named) device: its id and access token.
+/// Logs `user` in on a new (or the named) device: its id and tokens, the
+/// access token expiring after `lifetime` (with a refresh token) if given.
 async fn open_session(
     s: &Services,
     user: &UserId,
     device: NewDevice,
     ip: Option<String>,
-) -> Result<(OwnedDeviceId, String)> {
+    lifetime: Option<Duration>,
+) -> Result<Session> {
     let known = match &device.id {
         Some(id) => s.accounts.device(user, id)?.is_some(),
         None => false,
     };
     let session = s
         .accounts
-        .login_device(user, device.id, device.display_name, ip)
+        .login_device(user, device.id, device.display_name, ip, lifetime)
         .await?;
     if !known {
         // Those who share a room with the user (and the user's other
@@ -316,8 +326,13 @@ async fn login(s: Arc<Services>, req: Ruma<login::v3::Request>) -> Result<login:
     if !s.accounts.check_password(&user, &login.password).await? {
         return Err(Error::forbidden("Invalid username or password"));
     }
-    let (device_id, token) = open_session(&s, &user, device, Some(req.ip.to_string())).await?;
-    let mut out = login::v3::Response::new(user, token, device_id);
+    let lifetime = body
+        .refresh_token
+        .then(|| s.config.refreshable_token_lifetime());
+    let session = open_session(&s, &user, device, Some(req.ip.to_string()), lifetime).await?;
+    let mut out = login::v3::Response::new(user, session.access_token, session.device_id);
+    out.refresh_token = session.refresh_token;
+    out.expires_in = session.expires_in;
     #[allow(deprecated)]
     {
         out.home_server = Some(s.server_name.clone());
@@ -383,6 +398,11 @@ async fn deactivate(
 ) -> Result<deactivate::v3::Response> {
     let user = signed_in(req.caller)?.user_id;
     require_password(&s, req.body.auth.as_ref(), &user).await?;
+    if req.body.erase {
+        // Before the leaves, which would carry the profile otherwise.
+        s.accounts.erase(&user, s.store.position()).await?;
+        tracing::info!(user = %user, "account content erased");
+    }
     for room in s.rooms.joined_rooms(&user)? {
         let leave = crate::rooms::send::EventDraft::state(
             ruma::events::StateEventType::RoomMember,
@@ -458,11 +478,11 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
         return Err(Error::user_in_use());
     }
     crate::ai::provision::register_person(&s, &user, Some(password), admin).await?;
-    let (device_id, token) = open_session(&s, &user, device, None).await?;
+    let session = open_session(&s, &user, device, None, None).await?;
     Ok(Json(json!({
         "user_id": user,
-        "access_token": token,
-        "device_id": device_id,
+        "access_token": session.access_token,
+        "device_id": session.device_id,
         "home_server": s.server_name,
         "well_known": { "m.homeserver": { "base_url": s.config.base_url() } },
     })))

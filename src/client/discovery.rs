@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 // The display name and avatar capabilities are deprecated for
-// `m.profile_fields`, which clients of the versions served here do not know.
+// `m.profile_fields`; clients of older versions still read them.
+use ruma::api::client::discovery::discover_support::{self, Contact, ContactRole};
 #[allow(deprecated)]
 use ruma::api::client::discovery::get_capabilities::v3::{
-    Capabilities, ChangePasswordCapability, GetLoginTokenCapability, RoomVersionStability,
-    RoomVersionsCapability, SetAvatarUrlCapability, SetDisplayNameCapability,
+    Capabilities, ChangePasswordCapability, GetLoginTokenCapability, ProfileFieldsCapability,
+    RoomVersionStability, RoomVersionsCapability, SetAvatarUrlCapability, SetDisplayNameCapability,
     ThirdPartyIdChangesCapability,
 };
 use ruma::api::client::discovery::{discover_homeserver, get_capabilities, get_supported_versions};
@@ -27,11 +28,13 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(versions)
         .endpoint(well_known_client)
         .endpoint(well_known_server)
+        .endpoint(well_known_support)
         .endpoint(capabilities)
 }
 
-const SPEC_VERSIONS: [&str; 8] = [
-    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7",
+const SPEC_VERSIONS: [&str; 17] = [
+    "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
+    "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16",
 ];
 
 async fn versions(
@@ -71,6 +74,26 @@ async fn well_known_server(
     Ok(discover_server::Response::new(server))
 }
 
+/// `/.well-known/matrix/support` (v1.10): who runs the server, from the
+/// configuration; 404 when it names no one, as Synapse answers.
+async fn well_known_support(
+    s: Arc<Services>,
+    _: Ruma<discover_support::Request>,
+) -> Result<discover_support::Response> {
+    let contacts: Vec<Contact> = s
+        .config
+        .admin_contact_email
+        .iter()
+        .map(|email| Contact::with_email_address(ContactRole::Admin, email.clone()))
+        .collect();
+    if contacts.is_empty() && s.config.support_page.is_none() {
+        return Err(Error::not_found("No support information is configured"));
+    }
+    let mut out = discover_support::Response::with_contacts(contacts);
+    out.support_page = s.config.support_page.clone();
+    Ok(out)
+}
+
 fn room_version(version: &str) -> Result<RoomVersionId> {
     RoomVersionId::try_from(version)
         .map_err(|e| Error::internal(format!("room version {version}: {e}")))
@@ -91,6 +114,7 @@ async fn capabilities(
         RoomVersionsCapability::new(room_version(&s.config.default_room_version)?, available);
     caps.set_displayname = SetDisplayNameCapability::new(true);
     caps.set_avatar_url = SetAvatarUrlCapability::new(true);
+    caps.profile_fields = Some(ProfileFieldsCapability::new(true));
     caps.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
     caps.get_login_token = GetLoginTokenCapability::new(false);
     Ok(get_capabilities::v3::Response::new(caps))

@@ -18,6 +18,7 @@ use ruma::{OwnedMxcUri, ServerName, UInt};
 use crate::error::{Error, Result};
 use crate::federation::media::remote_copy;
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::services::media::RemoteMediaRecord;
 use crate::services::thumbnail::{Method, ThumbnailSpec};
 use crate::services::Services;
 
@@ -158,20 +159,68 @@ pub fn file(content_type: String, name: Option<String>, bytes: Vec<u8>) -> File 
     }
 }
 
+/// How a file is asked for.
+#[derive(Clone, Copy)]
+enum Access {
+    /// At the authenticated paths, by a signed-in client: another server's
+    /// file is fetched if there is no copy yet.
+    Authenticated(IpAddr),
+    /// At the unauthenticated `/_matrix/media/v3/` paths: only files stored
+    /// before authenticated media was turned on, fetched from their server
+    /// only while it is off and the client allows it (as Synapse freezes
+    /// them).
+    Legacy { ip: IpAddr, allow_remote: bool },
+}
+
+impl Access {
+    /// Who a fetch from another server is made for, if one may be made.
+    fn fetch(self, s: &Services) -> Option<IpAddr> {
+        match self {
+            Access::Authenticated(ip) => Some(ip),
+            Access::Legacy { ip, allow_remote } => {
+                (allow_remote && !s.config.enable_authenticated_media).then_some(ip)
+            }
+        }
+    }
+
+    /// Refuses a file marked for the authenticated paths asked for at the
+    /// others, as if it did not exist.
+    fn check(self, authenticated: bool) -> Result<()> {
+        match self {
+            Access::Legacy { .. } if authenticated => Err(Error::not_found("Media not found")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The record of another server's file as `access` may see it.
+async fn remote_record(
+    s: &Arc<Services>,
+    server: &ServerName,
+    id: &str,
+    access: Access,
+) -> Result<RemoteMediaRecord> {
+    let record = remote_copy(s, server, id, access.fetch(s)).await?;
+    access.check(record.authenticated)?;
+    Ok(record)
+}
+
 /// A file of this server, or the copy here of another server's (fetched
-/// first if `fetch` names who asks).
+/// first if `access` allows).
 async fn serve_file(
     s: &Arc<Services>,
     server: &ServerName,
     id: &str,
     name: Option<String>,
-    fetch: Option<IpAddr>,
+    access: Access,
 ) -> Result<File> {
     if server == s.server_name {
+        let record = s.media.record(id)?;
+        access.check(record.is_some_and(|r| r.authenticated))?;
         let (record, bytes) = s.media.content(id).await?;
         return Ok(file(record.content_type, name.or(record.filename), bytes));
     }
-    let record = remote_copy(s, server, id, fetch).await?;
+    let record = remote_record(s, server, id, access).await?;
     let bytes = s.media.remote_content(&record).await?;
     Ok(file(record.content_type, name.or(record.filename), bytes))
 }
@@ -199,7 +248,8 @@ async fn download(
     req: Ruma<v1::get_content::v1::Request>,
 ) -> Result<v1::get_content::v1::Response> {
     let (r, ip) = (req.body, req.ip);
-    Ok(serve_file(&s, &r.server_name, &r.media_id, None, Some(ip))
+    let access = Access::Authenticated(ip);
+    Ok(serve_file(&s, &r.server_name, &r.media_id, None, access)
         .await?
         .into())
 }
@@ -210,7 +260,8 @@ async fn download_named(
 ) -> Result<v1::get_content_as_filename::v1::Response> {
     let (r, ip) = (req.body, req.ip);
     let name = Some(r.filename);
-    Ok(serve_file(&s, &r.server_name, &r.media_id, name, Some(ip))
+    let access = Access::Authenticated(ip);
+    Ok(serve_file(&s, &r.server_name, &r.media_id, name, access)
         .await?
         .into())
 }
@@ -221,15 +272,13 @@ async fn legacy_download(
     req: Ruma<legacy::get_content::v3::Request>,
 ) -> Result<legacy::get_content::v3::Response> {
     let (r, ip) = (req.body, req.ip);
-    Ok(serve_file(
-        &s,
-        &r.server_name,
-        &r.media_id,
-        None,
-        r.allow_remote.then_some(ip),
-    )
-    .await?
-    .into())
+    let access = Access::Legacy {
+        ip,
+        allow_remote: r.allow_remote,
+    };
+    Ok(serve_file(&s, &r.server_name, &r.media_id, None, access)
+        .await?
+        .into())
 }
 
 async fn legacy_download_named(
@@ -238,15 +287,13 @@ async fn legacy_download_named(
 ) -> Result<legacy::get_content_as_filename::v3::Response> {
     let (r, ip) = (req.body, req.ip);
     let name = Some(r.filename);
-    Ok(serve_file(
-        &s,
-        &r.server_name,
-        &r.media_id,
-        name,
-        r.allow_remote.then_some(ip),
-    )
-    .await?
-    .into())
+    let access = Access::Legacy {
+        ip,
+        allow_remote: r.allow_remote,
+    };
+    Ok(serve_file(&s, &r.server_name, &r.media_id, name, access)
+        .await?
+        .into())
 }
 
 /// One side of a thumbnail: a positive number of pixels.
@@ -289,12 +336,14 @@ async fn serve_thumbnail(
     server: &ServerName,
     id: &str,
     wanted: ThumbnailSpec,
-    fetch: Option<IpAddr>,
+    access: Access,
 ) -> Result<File> {
     let made = if server == s.server_name {
+        let record = s.media.record(id)?;
+        access.check(record.is_some_and(|r| r.authenticated))?;
         s.media.thumbnail(id, wanted).await?
     } else {
-        let record = remote_copy(s, server, id, fetch).await?;
+        let record = remote_record(s, server, id, access).await?;
         s.media.remote_thumbnail(&record, wanted).await?
     };
     Ok(file(made.content_type, None, made.bytes))
@@ -306,8 +355,9 @@ async fn thumbnail(
 ) -> Result<v1::get_content_thumbnail::v1::Response> {
     let (r, ip) = (req.body, req.ip);
     let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
+    let access = Access::Authenticated(ip);
     Ok(
-        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, Some(ip))
+        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, access)
             .await?
             .into(),
     )
@@ -319,13 +369,13 @@ async fn legacy_thumbnail(
 ) -> Result<legacy::get_content_thumbnail::v3::Response> {
     let (r, ip) = (req.body, req.ip);
     let wanted = thumbnail_spec(r.method.as_ref(), r.width, r.height)?;
-    Ok(serve_thumbnail(
-        &s,
-        &r.server_name,
-        &r.media_id,
-        wanted,
-        r.allow_remote.then_some(ip),
+    let access = Access::Legacy {
+        ip,
+        allow_remote: r.allow_remote,
+    };
+    Ok(
+        serve_thumbnail(&s, &r.server_name, &r.media_id, wanted, access)
+            .await?
+            .into(),
     )
-    .await?
-    .into())
 }

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod push_rules;
 pub mod pushers;
 pub mod receipts;
+pub mod refresh;
 pub mod relations;
 pub mod reports;
 pub mod room_context;
@@ -28,6 +29,7 @@ pub mod room_upgrade;
 pub mod search;
 pub mod spaces;
 pub mod threepid;
+pub mod url_preview;
 pub mod user_data;
 pub mod user_directory;
 pub mod voip;
@@ -70,6 +72,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(cross_signing::routes())
         .merge(media::routes())
         .merge(media_async::routes())
+        .merge(url_preview::routes())
         .merge(profile::routes())
         .merge(openid::routes())
         .merge(user_directory::routes())

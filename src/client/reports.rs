@@ -1,6 +1,7 @@
-//! Reports of events and rooms (`/rooms/{id}/report[/{eventId}]`), kept
-//! for admins, who read them at Synapse's `/_synapse/admin/v1/event_reports`;
-//! and `/admin/whois`, a user's devices and where they were last seen.
+//! Reports of events, rooms and users (`/rooms/{id}/report[/{eventId}]`,
+//! `/users/{id}/report`), kept for admins, who read those of rooms and
+//! events at Synapse's `/_synapse/admin/v1/event_reports`; and
+//! `/admin/whois`, a user's devices and where they were last seen.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use matrixos_storage::records::ReportRecord;
 use ruma::api::client::admin::get_user_info;
+use ruma::api::client::reporting::report_user;
 use ruma::api::client::room::{report_content, report_room};
 use ruma::MilliSecondsSinceUnixEpoch;
 use serde::Deserialize;
@@ -26,12 +28,13 @@ pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .endpoint(report_event)
         .endpoint(report_whole_room)
+        .endpoint(report_user)
         .reading(whois)
         .route("/_synapse/admin/v1/event_reports", get(event_reports))
 }
 
-/// An event the reporter can see (else 404, as Synapse answers: whether
-/// it exists is not told).
+/// An event the reporter can see in a room they are joined to (else 404:
+/// whether it exists is not told).
 async fn report_event(
     s: Arc<Services>,
     req: Ruma<report_content::v3::Request>,
@@ -42,6 +45,9 @@ async fn report_event(
     let not_found = || {
         Error::not_found("Unable to report event: it does not exist or you aren't able to see it")
     };
+    if !s.rooms.is_joined(&caller.user_id, &b.room_id)? {
+        return Err(not_found());
+    }
     let reader = s
         .rooms
         .reader(&caller.user_id, &b.room_id)
@@ -52,7 +58,8 @@ async fn report_event(
     }
     s.reports
         .add(ReportRecord {
-            room_id: b.room_id.to_string(),
+            room_id: Some(b.room_id.to_string()),
+            reported_user: None,
             event_id: Some(b.event_id.to_string()),
             user_id: caller.user_id.to_string(),
             reason: b.reason.clone(),
@@ -74,7 +81,8 @@ async fn report_whole_room(
     }
     s.reports
         .add(ReportRecord {
-            room_id: b.room_id.to_string(),
+            room_id: Some(b.room_id.to_string()),
+            reported_user: None,
             event_id: None,
             user_id: caller.user_id.to_string(),
             reason: Some(b.reason.clone()),
@@ -82,6 +90,30 @@ async fn report_whole_room(
         })
         .await?;
     Ok(report_room::v3::Response::new())
+}
+
+/// A user of this server who exists, or of another server (whose
+/// existence this server cannot tell); else 404.
+async fn report_user(
+    s: Arc<Services>,
+    req: Ruma<report_user::v3::Request>,
+) -> Result<report_user::v3::Response> {
+    let (caller, b) = (&req.caller, &req.body);
+    s.send_limiter.check(&caller.user_id)?;
+    if s.accounts.is_local(&b.user_id) && !s.accounts.exists(&b.user_id)? {
+        return Err(Error::not_found("User not found"));
+    }
+    s.reports
+        .add(ReportRecord {
+            room_id: None,
+            reported_user: Some(b.user_id.to_string()),
+            event_id: None,
+            user_id: caller.user_id.to_string(),
+            reason: Some(b.reason.clone()),
+            received_ts: now_ms(),
+        })
+        .await?;
+    Ok(report_user::v3::Response::new())
 }
 
 #[derive(Deserialize)]
@@ -96,14 +128,21 @@ fn default_limit() -> usize {
     100
 }
 
-/// Admins only: the reports, newest first, `limit` from offset `from`.
+/// Admins only: the reports of rooms and events, newest first, `limit` from offset `from`.
 async fn event_reports(
     State(s): State<Arc<Services>>,
     Auth(caller): Auth,
     Query(page): Query<ReportsPage>,
 ) -> Result<Json<Value>> {
     s.accounts.require_admin(&caller.user_id)?;
-    let all = s.reports.all()?;
+    // Reports of users are kept but not listed here (Synapse's listing is
+    // of rooms and events).
+    let all: Vec<_> = s
+        .reports
+        .all()?
+        .into_iter()
+        .filter(|(_, r)| r.room_id.is_some())
+        .collect();
     let total = all.len();
     let limit = page.limit.min(1000);
     let reports: Vec<Value> = all

@@ -1,7 +1,8 @@
 //! Third-party identifiers (email, phone) and third-party networks: this
-//! server keeps neither, so lists are empty, tokens are refused with the
-//! spec's `M_THREEPID_DENIED`, and adding or binding an identifier fails
-//! as an unvalidated session does (`M_THREEPID_AUTH_FAILED`).
+//! server keeps neither, so lists are empty, validation tokens are refused
+//! with the error the spec gives each endpoint for it, and adding or
+//! binding an identifier fails as an unvalidated session does
+//! (`M_THREEPID_AUTH_FAILED`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,12 +30,16 @@ use crate::services::Services;
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .reading(threepids)
-        .reading(denied::<request_3pid_management_token_via_email::v3::Request>)
-        .reading(denied::<request_3pid_management_token_via_msisdn::v3::Request>)
-        .reading(denied::<request_registration_token_via_email::v3::Request>)
-        .reading(denied::<request_registration_token_via_msisdn::v3::Request>)
-        .reading(denied::<request_password_change_token_via_email::v3::Request>)
-        .reading(denied::<request_password_change_token_via_msisdn::v3::Request>)
+        .reading(
+            refused::<request_3pid_management_token_via_email::v3::Request, MediumNotSupported>,
+        )
+        .reading(
+            refused::<request_3pid_management_token_via_msisdn::v3::Request, MediumNotSupported>,
+        )
+        .reading(refused::<request_registration_token_via_email::v3::Request, Denied>)
+        .reading(refused::<request_registration_token_via_msisdn::v3::Request, Denied>)
+        .reading(refused::<request_password_change_token_via_email::v3::Request, NotFound>)
+        .reading(refused::<request_password_change_token_via_msisdn::v3::Request, NotFound>)
         .reading(unvalidated::<add_3pid::v3::Request>)
         .reading(unvalidated::<bind_3pid::v3::Request>)
         .reading(delete)
@@ -51,18 +56,56 @@ fn threepids(_: Arc<Services>, _: Ruma<get_3pids::v3::Request>) -> Result<get_3p
     Ok(get_3pids::v3::Response::new(Vec::new()))
 }
 
-/// A token to validate an identifier: this server validates none.
-fn denied<R>(_: Arc<Services>, _: Ruma<R>) -> Result<R::OutgoingResponse>
+/// Why a token to validate an identifier is refused: this server
+/// validates none.
+trait Refusal {
+    fn error() -> Error;
+}
+
+/// Adding an identifier to an account: the medium is not supported.
+struct MediumNotSupported;
+impl Refusal for MediumNotSupported {
+    fn error() -> Error {
+        Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_THREEPID_MEDIUM_NOT_SUPPORTED",
+            "Third-party identifiers are not supported on this server",
+        )
+    }
+}
+
+/// Registering with an identifier: it is not allowed as a contact option.
+struct Denied;
+impl Refusal for Denied {
+    fn error() -> Error {
+        Error::new(
+            StatusCode::FORBIDDEN,
+            "M_THREEPID_DENIED",
+            "Third-party identifiers are not allowed on this server",
+        )
+    }
+}
+
+/// Resetting a password by an identifier: no account has it.
+struct NotFound;
+impl Refusal for NotFound {
+    fn error() -> Error {
+        Error::new(
+            StatusCode::BAD_REQUEST,
+            "M_THREEPID_NOT_FOUND",
+            "No account has this third-party identifier",
+        )
+    }
+}
+
+/// A token to validate an identifier, refused as `W` says.
+fn refused<R, W: Refusal>(_: Arc<Services>, _: Ruma<R>) -> Result<R::OutgoingResponse>
 where
     R: IncomingRequest,
     R::Authentication: Authenticate,
     R::OutgoingResponse: OutgoingResponse,
 {
-    Err(Error::new(
-        StatusCode::BAD_REQUEST,
-        "M_THREEPID_DENIED",
-        "Third-party identifiers are not supported on this server",
-    ))
+    Err(W::error())
 }
 
 /// Adding or binding an identifier names a validation session: none

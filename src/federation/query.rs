@@ -1,15 +1,14 @@
-//! `GET /_matrix/federation/v1/query/profile`: a local user's display name
-//! and avatar, for other servers.
+//! `GET /_matrix/federation/v1/query/profile`: a local user's profile
+//! (display name, avatar and other fields), for other servers.
 
 use std::sync::Arc;
 
 use axum::Router;
 use ruma::api::federation::query::get_profile_information::v1 as profile;
-use ruma::profile::ProfileFieldName;
-use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::services::accounts::profile_fields;
 use crate::services::Services;
 
 pub fn routes() -> Router<Arc<Services>> {
@@ -26,19 +25,11 @@ fn query_profile(s: Arc<Services>, req: Ruma<profile::Request>) -> Result<profil
         .get(user)?
         .filter(|r| !r.deactivated)
         .ok_or_else(|| Error::not_found("Profile not found"))?;
-    let wanted = |name: ProfileFieldName| req.body.field.as_ref().is_none_or(|f| *f == name);
     let mut response = profile::Response::new();
-    if let Some(name) = record
-        .displayname
-        .filter(|_| wanted(ProfileFieldName::DisplayName))
-    {
-        response.set("displayname".to_owned(), json!(name));
-    }
-    if let Some(avatar) = record
-        .avatar_url
-        .filter(|_| wanted(ProfileFieldName::AvatarUrl))
-    {
-        response.set("avatar_url".to_owned(), json!(avatar));
+    for (key, value) in profile_fields(&record) {
+        if req.body.field.as_ref().is_none_or(|f| f.as_str() == key) {
+            response.set(key, value);
+        }
     }
     Ok(response)
 }

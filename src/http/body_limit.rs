@@ -15,7 +15,7 @@ pub enum BodyClass {
     Small,
     /// One event or one document of similar size: events and state (an
     /// event may be 65,536 bytes, and escapes make its JSON text longer),
-    /// push rules, filters, app data.
+    /// push rules, filters, profile fields, app data.
     Document,
     /// Key uploads and queries, to-device messages, key backup, account
     /// data, room creation with its initial state: bounded lists of many
@@ -91,6 +91,7 @@ impl BodyClass {
             | "/pushrules/global/{}/{}"
             | "/pushrules/global/{}/{}/actions"
             | "/user/{}/filter"
+            | "/profile/{}/{}"
             | "/delete_devices" => Self::Document,
             "/keys/upload"
             | "/keys/query"

@@ -64,7 +64,9 @@ impl Push {
     }
 
     /// The user's rule set (what they stored, else the server defaults),
-    /// with its compiled form.
+    /// with its compiled form. A stored set gets the server's current
+    /// default rules (new ones added, the user's `enabled` and `actions`
+    /// kept), as Synapse serves them.
     pub fn ruleset(&self, user: &UserId) -> Result<Arc<UserRules>> {
         if let Some(rules) = self.rules.lock().get(user) {
             return Ok(rules.clone());
@@ -72,10 +74,16 @@ impl Push {
         let stored = self.account_data.get(user, None, RULES_TYPE)?;
         let set = match stored.as_ref().and_then(|v| v.get("global")).cloned() {
             None => Ruleset::server_default(user),
-            Some(global) => serde_json::from_value(global).unwrap_or_else(|e| {
-                tracing::warn!(user = %user, error = %e, "stored push rules unreadable, using defaults");
-                Ruleset::server_default(user)
-            }),
+            Some(global) => match serde_json::from_value::<Ruleset>(global) {
+                Ok(mut set) => {
+                    set.update_with_server_default(Ruleset::server_default(user));
+                    set
+                }
+                Err(e) => {
+                    tracing::warn!(user = %user, error = %e, "stored push rules unreadable, using defaults");
+                    Ruleset::server_default(user)
+                }
+            },
         };
         Ok(self.remember_rules(user, set))
     }

@@ -290,7 +290,18 @@ fn create_content(
         && opts.preset == Preset::TrustedPrivateChat
         && !opts.invite.is_empty()
     {
-        create.insert("additional_creators".into(), json!(opts.invite));
+        // Invitees join the creators the client named, once each.
+        let mut creators: Vec<Value> = match create.get("additional_creators") {
+            Some(Value::Array(named)) => named.clone(),
+            _ => Vec::new(),
+        };
+        for invitee in &opts.invite {
+            let invitee = json!(invitee);
+            if !creators.contains(&invitee) {
+                creators.push(invitee);
+            }
+        }
+        create.insert("additional_creators".into(), Value::Array(creators));
     }
     create
 }

@@ -73,6 +73,19 @@ impl Pdu {
         serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
     }
 
+    /// A copy with its content pruned as a redaction prunes it, for
+    /// serving (the stored event is unchanged).
+    pub fn pruned(
+        &self,
+        rules: &ruma::room_version_rules::RedactionRules,
+    ) -> serde_json::Result<Pdu> {
+        let mut content: ruma::CanonicalJsonObject = serde_json::from_str(self.content.get())?;
+        ruma::canonical_json::redact_content_in_place(&mut content, rules, self.kind.to_string());
+        let mut copy = self.clone();
+        copy.content = serde_json::value::to_raw_value(&content)?;
+        Ok(copy)
+    }
+
     /// The event a redaction targets, wherever the room version puts it.
     pub fn redacted_event(&self) -> Option<OwnedEventId> {
         if self.redacts.is_some() || self.kind != TimelineEventType::RoomRedaction {

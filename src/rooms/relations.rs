@@ -161,8 +161,9 @@ impl RoomReader<'_> {
     }
 
     /// A timeline event as the reader's device sees it: with its
-    /// transaction id for the device that sent it, and its bundled
-    /// aggregations.
+    /// transaction id for the device that sent it, the reader's membership
+    /// at it, and its bundled aggregations; pruned if its sender's content
+    /// was erased before the reader joined.
     pub fn client_event(
         &self,
         short: u64,
@@ -170,8 +171,19 @@ impl RoomReader<'_> {
         room: Option<&ruma::RoomId>,
         device: Option<&ruma::DeviceId>,
     ) -> Result<Box<serde_json::value::RawValue>> {
+        let pruned;
+        let pdu = match self.served_pruned(pdu)? {
+            true => {
+                pruned = pdu.pruned(&self.redaction_rules()?)?;
+                &pruned
+            }
+            false => pdu,
+        };
         let is_sender = pdu.sender == self.user();
         let mut unsigned = self.rooms().unsigned(short, pdu, device, is_sender)?;
+        if let Some(membership) = self.membership_at(short, pdu)? {
+            unsigned.insert("membership".into(), membership.as_str().into());
+        }
         if let Some(relations) = self.bundled_relations(short, pdu)? {
             unsigned.insert("m.relations".into(), relations);
         }

@@ -101,6 +101,11 @@ impl Rooms {
         Ok(self.meta(short_event)?.state_before)
     }
 
+    /// The state just after an event.
+    pub fn state_after(&self, short_event: u64) -> Result<u64> {
+        Ok(self.meta(short_event)?.state_after)
+    }
+
     /// The client form of an event as `viewer` (user and device) sees it;
     /// `room` is included for endpoints that name it.
     pub fn client_event(

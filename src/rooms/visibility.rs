@@ -13,9 +13,11 @@
 
 use std::collections::HashMap;
 
+use matrixos_storage::tables::USERS;
 use parking_lot::Mutex;
 use ruma::events::TimelineEventType;
-use ruma::{RoomId, UserId};
+use ruma::room_version_rules::RedactionRules;
+use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 
 use super::timeline::TimelineEntry;
@@ -78,6 +80,16 @@ impl Membership {
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Join => "join",
+            Self::Invite => "invite",
+            Self::Knock => "knock",
+            Self::Leave => "leave",
+            Self::Ban => "ban",
+        }
+    }
+
     pub(super) fn of_event(pdu: &Pdu) -> Self {
         Self::parse(
             pdu.content_value()
@@ -105,6 +117,8 @@ pub struct RoomReader<'a> {
     /// A past member's membership changes in this room, oldest first.
     history: Vec<(u64, Membership)>,
     at_state: Mutex<HashMap<u64, (Visibility, Membership)>>,
+    /// Senders of this server looked up: when they erased their content.
+    erased: Mutex<HashMap<OwnedUserId, Option<u64>>>,
 }
 
 impl Rooms {
@@ -142,6 +156,7 @@ impl Rooms {
             joined_now,
             history,
             at_state: Mutex::new(HashMap::new()),
+            erased: Mutex::new(HashMap::new()),
         })
     }
 
@@ -235,9 +250,7 @@ impl RoomReader<'_> {
         if let Some(after) = Visibility::set_by(pdu) {
             visibility = visibility.min(after);
         }
-        if pdu.kind == TimelineEventType::RoomMember
-            && pdu.state_key.as_deref() == Some(self.user.as_str())
-        {
+        if self.is_own_member_event(pdu) {
             let after = Membership::of_event(pdu);
             if after == Membership::Leave && membership <= Membership::Invite {
                 return Ok(true);
@@ -250,6 +263,60 @@ impl RoomReader<'_> {
             (Visibility::Invited, Membership::Invite) => true,
             _ => false,
         })
+    }
+
+    fn is_own_member_event(&self, pdu: &Pdu) -> bool {
+        pdu.kind == TimelineEventType::RoomMember
+            && pdu.state_key.as_deref() == Some(self.user.as_str())
+    }
+
+    /// The user's membership at an event, the event's own change included
+    /// (`unsigned.membership`, v1.11): `leave` when they had none; `None`
+    /// for an event outside the timeline.
+    pub fn membership_at(&self, short: u64, pdu: &Pdu) -> Result<Option<Membership>> {
+        let Some(meta) = self.rooms.timeline_meta(short)? else {
+            return Ok(None);
+        };
+        if self.is_own_member_event(pdu) {
+            return Ok(Some(Membership::of_event(pdu)));
+        }
+        Ok(Some(self.at(meta.state_before)?.1))
+    }
+
+    /// Whether `pdu` is served to the reader pruned, as a redaction prunes
+    /// it: its sender, a user of this server, had their content erased
+    /// (deactivating with `erase`) when the reader was not joined to the
+    /// room; those who could read it then still can.
+    pub fn served_pruned(&self, pdu: &Pdu) -> Result<bool> {
+        let sender = &pdu.sender;
+        if sender.server_name() != self.rooms.server_name || sender == self.user {
+            return Ok(false);
+        }
+        let known = self.erased.lock().get(sender).copied();
+        let erased_at = match known {
+            Some(at) => at,
+            None => {
+                let at = USERS
+                    .get(&self.rooms.store.db, sender.as_str())?
+                    .and_then(|record| record.erased_at);
+                self.erased.lock().insert(sender.clone(), at);
+                at
+            }
+        };
+        let Some(at) = erased_at else {
+            return Ok(false);
+        };
+        let state = self.rooms.state_at(self.short_room, at)?;
+        Ok(self.at(state)?.1 != Membership::Join)
+    }
+
+    /// How the room's version prunes an event.
+    pub fn redaction_rules(&self) -> Result<RedactionRules> {
+        let record = self
+            .rooms
+            .record(self.short_room)?
+            .ok_or_else(|| Error::not_found("Unknown room"))?;
+        Ok(super::build::rules_of(&record)?.redaction)
     }
 
     pub fn can_see_entry(&self, entry: &TimelineEntry) -> Result<bool> {

@@ -1,16 +1,15 @@
 //! Users, passwords, devices and access tokens.
 
-use matrixos_storage::tables::{ACCESS_TOKENS, DEVICES, USERS};
+use std::collections::BTreeMap;
+
+use matrixos_storage::tables::{DEVICES, USERS};
 use matrixos_storage::typed::TextPair;
 use matrixos_storage::Batch;
 use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
-use sha2::{Digest, Sha256};
 
 use super::password::Passwords;
 use super::Store;
 use crate::error::{Error, Result};
-use crate::http::Caller;
-use crate::random::random_string;
 use crate::services::Wake;
 
 pub use matrixos_storage::records::{DeviceRecord, UserRecord};
@@ -25,11 +24,13 @@ pub struct NewAccount<'a> {
 }
 
 pub struct Accounts {
-    store: Store,
+    pub(super) store: Store,
     server_name: OwnedServerName,
     passwords: Passwords,
     /// Makes "is the name free? then take it" one step.
     create_lock: tokio::sync::Mutex<()>,
+    /// Makes reading a device's tokens and replacing them one step.
+    pub(super) token_lock: tokio::sync::Mutex<()>,
 }
 
 pub fn now_ms() -> u64 {
@@ -39,12 +40,29 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+pub(super) fn device_key(user: &UserId, device: &DeviceId) -> (String, String) {
+    (user.to_string(), device.to_string())
 }
 
-fn device_key(user: &UserId, device: &DeviceId) -> (String, String) {
-    (user.to_string(), device.to_string())
+/// The largest a profile may be, as JSON (the spec's limit).
+const MAX_PROFILE_BYTES: usize = 64 * 1024;
+
+/// Every field of a local user's profile: display name, avatar and the
+/// others.
+pub fn profile_fields(record: &UserRecord) -> BTreeMap<String, serde_json::Value> {
+    let mut fields = record.profile_fields.clone();
+    if let Some(name) = &record.displayname {
+        fields.insert("displayname".to_owned(), name.clone().into());
+    }
+    if let Some(avatar) = &record.avatar_url {
+        fields.insert("avatar_url".to_owned(), avatar.clone().into());
+    }
+    fields
+}
+
+/// The size of a profile as JSON.
+fn profile_size(record: &UserRecord) -> usize {
+    serde_json::to_vec(&profile_fields(record)).map_or(usize::MAX, |json| json.len())
 }
 
 /// Localparts ending in `_ai` belong to the AI users the server runs for
@@ -80,6 +98,7 @@ impl Accounts {
             server_name,
             passwords: Passwords::default(),
             create_lock: tokio::sync::Mutex::new(()),
+            token_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -205,36 +224,6 @@ impl Accounts {
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
-    /// Creates (or re-uses) a device and gives it a fresh access token.
-    pub async fn login_device(
-        &self,
-        user: &UserId,
-        device_id: Option<OwnedDeviceId>,
-        display_name: Option<String>,
-        ip: Option<String>,
-    ) -> Result<(OwnedDeviceId, String)> {
-        let device_id = device_id.unwrap_or_else(|| random_string(10).to_uppercase().into());
-        let token = format!("mos_{}", random_string(40));
-        let mut batch = Batch::new();
-        let mut record = self.device(user, &device_id)?.unwrap_or_default();
-        if let Some(old) = record.token_hash.take() {
-            if let Ok(old) = hex::decode(old) {
-                ACCESS_TOKENS.delete(&mut batch, &old);
-            }
-        }
-        if display_name.is_some() {
-            record.display_name = display_name;
-        }
-        let hash = token_hash(&token);
-        record.token_hash = Some(hex::encode(&hash));
-        record.last_seen_ts = Some(now_ms());
-        record.last_seen_ip = ip;
-        ACCESS_TOKENS.put(&mut batch, &hash, &device_key(user, &device_id));
-        DEVICES.put(&mut batch, &device_key(user, &device_id), &record);
-        self.store.commit(batch, vec![], Wake::none()).await?;
-        Ok((device_id, token))
-    }
-
     /// Creates a device with no access token: one the server itself drives
     /// (the AI user's encryption device). Nothing can log in with it.
     pub async fn add_server_device(
@@ -254,18 +243,6 @@ impl Accounts {
         let mut batch = Batch::new();
         DEVICES.put(&mut batch, &device_key(user, device_id), &record);
         self.store.commit(batch, vec![], Wake::none()).await
-    }
-
-    /// Resolves an access token to its user and device.
-    pub fn authenticate(&self, token: &str) -> Result<Caller> {
-        let Some((user, device)) = ACCESS_TOKENS.get(&self.store.db, &token_hash(token))? else {
-            return Err(Error::unknown_token());
-        };
-        let user = UserId::parse(user).map_err(|_| Error::internal("corrupt access token user"))?;
-        Ok(Caller {
-            user_id: user,
-            device_id: device.into(),
-        })
     }
 
     pub fn device(&self, user: &UserId, device: &DeviceId) -> Result<Option<DeviceRecord>> {
@@ -312,9 +289,7 @@ impl Accounts {
     ) -> Result<()> {
         for device in devices {
             if let Some(record) = self.device(user, device)? {
-                if let Some(hash) = record.token_hash.and_then(|h| hex::decode(h).ok()) {
-                    ACCESS_TOKENS.delete(batch, &hash);
-                }
+                super::access_tokens::delete_device_tokens(batch, &record);
                 DEVICES.delete(batch, &device_key(user, device));
             }
         }
@@ -334,20 +309,54 @@ impl Accounts {
         self.store.commit(batch, vec![], Wake::none()).await
     }
 
-    pub async fn set_profile(
+    /// Erases what a deactivating user's account says of them: the whole
+    /// profile goes, and from stream position `at` on their events are
+    /// served pruned to whoever was not in the room then.
+    pub async fn erase(&self, user: &UserId, at: u64) -> Result<()> {
+        let mut record = self
+            .get(user)?
+            .ok_or_else(|| Error::not_found("No such user"))?;
+        record.displayname = None;
+        record.avatar_url = None;
+        record.profile_fields.clear();
+        record.erased_at = Some(at);
+        let mut batch = Batch::new();
+        self.put_user(&mut batch, user, &record)?;
+        self.store.commit(batch, vec![], Wake::none()).await
+    }
+
+    /// Sets (or, with `None`, removes) one field of a local user's
+    /// profile: `displayname` and `avatar_url` (strings, checked by the
+    /// caller) or any other. The whole profile stays under 64 KiB
+    /// (`M_PROFILE_TOO_LARGE`).
+    pub async fn set_profile_field(
         &self,
         user: &UserId,
-        displayname: Option<Option<String>>,
-        avatar_url: Option<Option<String>>,
+        key: &str,
+        value: Option<serde_json::Value>,
     ) -> Result<UserRecord> {
         let mut record = self
             .get(user)?
             .ok_or_else(|| Error::not_found("No such user"))?;
-        if let Some(d) = displayname {
-            record.displayname = d;
+        let text = |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+        match key {
+            "displayname" => record.displayname = text(value),
+            "avatar_url" => record.avatar_url = text(value),
+            _ => match value {
+                Some(value) => {
+                    record.profile_fields.insert(key.to_owned(), value);
+                }
+                None => {
+                    record.profile_fields.remove(key);
+                }
+            },
         }
-        if let Some(a) = avatar_url {
-            record.avatar_url = a;
+        if profile_size(&record) > MAX_PROFILE_BYTES {
+            return Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                "M_PROFILE_TOO_LARGE",
+                "The profile would be larger than 64 KiB",
+            ));
         }
         let mut batch = Batch::new();
         self.put_user(&mut batch, user, &record)?;

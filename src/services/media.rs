@@ -26,6 +26,8 @@ pub struct Media {
     thumbnailer: Arc<Thumbnailer>,
     pub(super) remote: RemoteCache,
     pub(super) pending: super::media_pending::PendingUploads,
+    /// Whether files stored now are for the authenticated paths only.
+    pub(super) authenticated: bool,
 }
 
 /// Media ids are 24 letters and digits; anything else names no file.
@@ -55,8 +57,15 @@ pub(super) fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::R
 
 impl Media {
     /// Opens the media directory; copies of other servers' files take at
-    /// most `remote_max_bytes` (the oldest are evicted beyond).
-    pub fn new(store: Store, data_dir: &Path, remote_max_bytes: u64) -> Result<Self> {
+    /// most `remote_max_bytes` (the oldest are evicted beyond). With
+    /// `authenticated`, files stored from now on are marked as served at the
+    /// authenticated paths only.
+    pub fn new(
+        store: Store,
+        data_dir: &Path,
+        remote_max_bytes: u64,
+        authenticated: bool,
+    ) -> Result<Self> {
         let dir = data_dir.join("media");
         std::fs::create_dir_all(dir.join("thumbnails"))
             .map_err(|e| Error::internal(format!("creating the media directory: {e}")))?;
@@ -68,6 +77,7 @@ impl Media {
             thumbnailer,
             remote,
             pending: Default::default(),
+            authenticated,
         })
     }
 
@@ -105,6 +115,7 @@ impl Media {
             uploader: uploader.to_owned(),
             created_ts,
             pending: false,
+            authenticated: self.authenticated,
         };
         let mut batch = Batch::new();
         MEDIA.put(&mut batch, id, &record);

@@ -61,6 +61,7 @@ impl Media {
             uploader: user.to_owned(),
             created_ts: now,
             pending: true,
+            authenticated: self.authenticated,
         };
         let mut batch = Batch::new();
         MEDIA.put(&mut batch, &id, &record);

@@ -1,5 +1,6 @@
 //! Services hold the business rules; handlers call them, they call storage.
 
+pub mod access_tokens;
 pub mod account_data;
 pub mod accounts;
 pub mod cross_signing;
@@ -59,6 +60,8 @@ pub struct Services {
     pub bump_stamps: Arc<crate::sliding_sync::BumpStamps>,
     /// The full-text index of messages, names and topics.
     pub search: Arc<crate::search::Search>,
+    /// Link previews, when the operator turned them on.
+    pub url_previews: Option<crate::url_preview::UrlPreviews>,
     /// Member events each device was sent by lazy-loading syncs.
     pub lazy_members: lazy_members::LazyMembers,
     pub presence: presence::Presence,
@@ -150,12 +153,19 @@ impl Services {
                 store.clone(),
                 &config.data_dir,
                 config.remote_media_cache_max_bytes,
+                config.enable_authenticated_media,
             )?,
             receipts: receipts::Receipts::new(store.clone()),
             reports: reports::Reports::new(store.clone()),
             lazy_members: lazy_members::LazyMembers::default(),
             bump_stamps,
             search,
+            url_previews: match config.url_preview_enabled {
+                true => Some(crate::url_preview::UrlPreviews::new(
+                    &config.url_preview_ip_range_allowlist,
+                )?),
+                false => None,
+            },
             presence: presence::Presence::new(store.clone()),
             openid: openid::OpenIdTokens::default(),
             login_limiter: RateLimiter::new(limits.login),

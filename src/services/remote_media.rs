@@ -97,6 +97,7 @@ impl Media {
             filename: filename.filter(|f| !f.is_empty()).map(str::to_owned),
             size,
             fetched_ts: crate::services::accounts::now_ms(),
+            authenticated: self.authenticated,
         };
         let key = (server.to_string(), id.to_owned());
         let mut batch = Batch::new();

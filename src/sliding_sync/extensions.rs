@@ -141,17 +141,10 @@ impl Extensions<'_> {
     fn account_data(&self, toggle: &ScopedToggle) -> Result<AccountDataResponse> {
         let user = &self.caller.user_id;
         let changed = self.s.account_data.changed_since(user, self.since)?;
-        let mut out = AccountDataResponse::default();
-        for entry in changed.iter().filter(|e| e.room_id.is_none()) {
-            out.global.push(entry.event());
-        }
-        if self.since == 0
-            && !changed
-                .iter()
-                .any(|e| e.room_id.is_none() && e.kind == "m.push_rules")
-        {
-            out.global.push(self.s.push.account_data_event(user)?);
-        }
+        let mut out = AccountDataResponse {
+            global: crate::sync::global_account_data(self.s, user, self.since, &changed)?,
+            ..AccountDataResponse::default()
+        };
         let covered: Vec<&OwnedRoomId> = self.sources.covered(toggle).collect();
         let all_of_rooms = match covered.iter().any(|r| self.sources.initial.contains(*r)) {
             true if self.since > 0 => self.s.account_data.changed_since(user, 0)?,

@@ -220,6 +220,7 @@ impl Answer<'_> {
             since,
             next,
             full_state: false,
+            state_after: false,
             filter,
             ignored: self.ignored,
             account_data: &[],

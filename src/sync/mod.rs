@@ -40,6 +40,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 struct SyncParams {
     since: u64,
     full_state: bool,
+    /// `use_state_after` (v1.16): rooms carry `state_after`.
+    state_after: bool,
     filter: Filter,
     /// Whose events and invites are not sent (`m.ignored_user_list`).
     ignored: BTreeSet<OwnedUserId>,
@@ -104,7 +106,15 @@ pub(crate) fn global_account_data(
     changed: &[crate::services::account_data::AccountDataEntry],
 ) -> Result<Vec<serde_json::Value>> {
     let global = changed.iter().filter(|e| e.room_id.is_none());
-    let mut out: Vec<serde_json::Value> = global.clone().map(|e| e.event()).collect();
+    // Push rules as the server has them: stored ones merged with the
+    // server's current defaults.
+    let mut out = global
+        .clone()
+        .map(|e| match e.kind.as_str() {
+            "m.push_rules" => s.push.account_data_event(user),
+            _ => Ok(e.event()),
+        })
+        .collect::<Result<Vec<serde_json::Value>>>()?;
     if since == 0 && !global.clone().any(|e| e.kind == "m.push_rules") {
         out.push(s.push.account_data_event(user)?);
     }
@@ -127,6 +137,7 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
     let params = SyncParams {
         since,
         full_state,
+        state_after: req.use_state_after,
         filter: load_filter(&s, &caller, req.filter)?,
         ignored: s.account_data.ignored_users(&caller.user_id)?,
     };
@@ -284,6 +295,7 @@ fn rooms_part(
                     since,
                     next,
                     full_state: p.full_state,
+                    state_after: p.state_after,
                     filter: &p.filter,
                     ignored: &p.ignored,
                     account_data,
@@ -325,6 +337,7 @@ fn rooms_part(
                     since,
                     next: membership.count,
                     full_state: p.full_state,
+                    state_after: p.state_after,
                     filter: &p.filter,
                     ignored: &p.ignored,
                     account_data,

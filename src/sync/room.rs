@@ -57,6 +57,8 @@ pub struct RoomSync<'a> {
     pub since: u64,
     pub next: u64,
     pub full_state: bool,
+    /// `use_state_after`: state at the timeline's end, as `state_after`.
+    pub state_after: bool,
     pub filter: &'a Filter,
     pub ignored: &'a BTreeSet<OwnedUserId>,
     pub account_data: &'a [AccountDataEntry],
@@ -135,18 +137,23 @@ impl RoomSync<'_> {
     /// only the members of the timeline's senders (and the caller's own),
     /// and an incremental one adds the senders' members the device was not
     /// sent yet (Synapse's rules: a gapped sync sends every state change).
+    /// With `end` (`use_state_after`), the same relative to the state at
+    /// the timeline's end, `end`, and what changed is always sent.
     fn state(
         &self,
         short_room: u64,
         timeline: &[TimelineEntry],
         full: bool,
         limited: bool,
+        end: Option<u64>,
         carried: &mut Vec<Carried>,
     ) -> Result<Vec<Raw<AnySyncStateEvent>>> {
-        let start = match timeline.first() {
-            Some(first) => self.s.rooms.state_before(first.short)?,
-            None => self.s.rooms.state_at(short_room, self.next)?,
+        let start = match (end, timeline.first()) {
+            (Some(end), _) => end,
+            (None, Some(first)) => self.s.rooms.state_before(first.short)?,
+            (None, None) => self.s.rooms.state_at(short_room, self.next)?,
         };
+        let limited = limited || end.is_some();
         let now = self.s.rooms.state.load(start)?;
         let lazy = self.filter.room.state.lazy_load_members;
         let mut senders: Vec<&str> = Vec::new();
@@ -378,8 +385,12 @@ impl RoomSync<'_> {
         let (timeline, limited) = self.timeline(&reader, bound)?;
         let lazy = self.filter.room.state.lazy_load_members;
         let mut carried = Vec::new();
-        let state = if full || limited || lazy {
-            self.state(short_room, &timeline, full, limited, &mut carried)?
+        let end = match self.state_after {
+            true => Some(self.s.rooms.state_at(short_room, self.next)?),
+            false => None,
+        };
+        let state = if full || limited || lazy || end.is_some() {
+            self.state(short_room, &timeline, full, limited, end, &mut carried)?
         } else {
             Vec::new()
         };
@@ -402,12 +413,21 @@ impl RoomSync<'_> {
         }
         let mut room = JoinedRoom::new();
         room.timeline = self.timeline_of(&reader, &timeline, limited)?;
-        room.state = State::Before(StateEvents::from(state));
+        room.state = self.state_field(state);
         room.account_data = account_data;
         room.ephemeral = ephemeral;
         room.summary = self.summary(short_room, record.state)?;
         self.unread(short_room, &mut room)?;
         Ok(Some(room))
+    }
+
+    /// The room's `state` (before the timeline) or, with
+    /// `use_state_after`, its `state_after`.
+    fn state_field(&self, events: Vec<Raw<AnySyncStateEvent>>) -> State {
+        match self.state_after {
+            true => State::After(StateEvents::from(events)),
+            false => State::Before(StateEvents::from(events)),
+        }
     }
 
     /// Whether the caller's membership ended a join (not an invite or a
@@ -450,14 +470,19 @@ impl RoomSync<'_> {
         let full = self.left_a_join()? && !self.joined_at_since(short_room)?;
         // Someone who was never joined (a rejected invite, a rescinded
         // knock, a ban before joining) sees no state of the room.
-        let state = if (limited || full) && reader.readable_state().is_ok() {
-            self.state(short_room, &timeline, full, limited, &mut Vec::new())?
+        let end = match (self.state_after, timeline.last()) {
+            (false, _) => None,
+            (true, Some(last)) => Some(self.s.rooms.state_after(last.short)?),
+            (true, None) => Some(self.s.rooms.state_at(short_room, self.next)?),
+        };
+        let state = if (limited || full || end.is_some()) && reader.readable_state().is_ok() {
+            self.state(short_room, &timeline, full, limited, end, &mut Vec::new())?
         } else {
             Vec::new()
         };
         let mut room = LeftRoom::new();
         room.timeline = self.timeline_of(&reader, &timeline, limited)?;
-        room.state = State::Before(StateEvents::from(state));
+        room.state = self.state_field(state);
         room.account_data = self.room_account_data()?;
         Ok(room)
     }

@@ -139,10 +139,14 @@ pub enum Table {
     /// short event id → nothing: searchable events and redactions written
     /// but not yet in the search index.
     SearchQueue,
+    /// sha256 of a refresh token → user ‖ device.
+    RefreshTokens,
+    /// sha256 of an access token that expires → its expiry (JSON).
+    TokenExpiry,
 }
 
 impl Table {
-    pub const ALL: [Table; 56] = [
+    pub const ALL: [Table; 58] = [
         Table::Counters,
         Table::Users,
         Table::Devices,
@@ -199,6 +203,8 @@ impl Table {
         Table::Reports,
         Table::SlidingConnections,
         Table::SearchQueue,
+        Table::RefreshTokens,
+        Table::TokenExpiry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -259,6 +265,8 @@ impl Table {
             Table::Reports => "reports",
             Table::SlidingConnections => "sliding_connections",
             Table::SearchQueue => "search_queue",
+            Table::RefreshTokens => "refresh_tokens",
+            Table::TokenExpiry => "token_expiry",
         }
     }
 
@@ -269,6 +277,8 @@ impl Table {
             self,
             Table::Users
                 | Table::AccessTokens
+                | Table::RefreshTokens
+                | Table::TokenExpiry
                 | Table::Events
                 | Table::EventIds
                 | Table::EventMeta

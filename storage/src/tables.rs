@@ -5,7 +5,7 @@ use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
     MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord, ReportRecord,
-    RoomRecord, SlidingConnection, StateDiff, UserRecord,
+    RoomRecord, SlidingConnection, StateDiff, TokenExpiry, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -82,6 +82,11 @@ pub const USERS: TypedTable<Text, Json<UserRecord>> = TypedTable::new(Table::Use
 pub const DEVICES: TypedTable<TextPair, Json<DeviceRecord>> = TypedTable::new(Table::Devices);
 /// sha256 of an access token → (user id, device id).
 pub const ACCESS_TOKENS: TypedTable<Bytes, TextPair> = TypedTable::new(Table::AccessTokens);
+/// sha256 of a refresh token → (user id, device id).
+pub const REFRESH_TOKENS: TypedTable<Bytes, TextPair> = TypedTable::new(Table::RefreshTokens);
+/// sha256 of an access token that expires → when, and what its first use
+/// revokes.
+pub const TOKEN_EXPIRY: TypedTable<Bytes, Json<TokenExpiry>> = TypedTable::new(Table::TokenExpiry);
 /// (user id, device id) → the device's signed keys.
 pub const DEVICE_KEYS: TypedTable<TextPair, Json<serde_json::Value>> =
     TypedTable::new(Table::DeviceKeys);

@@ -16,6 +16,7 @@ pub mod process;
 pub mod rooms;
 pub mod sdk;
 pub mod synapse;
+pub mod web_site;
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -122,7 +123,20 @@ impl TestServer {
     }
 
     /// [`Self::restart`], doing `meanwhile` while the server is down.
-    pub async fn restart_with(mut self, meanwhile: impl FnOnce()) -> TestServer {
+    pub async fn restart_with(self, meanwhile: impl FnOnce()) -> TestServer {
+        self.relaunch(meanwhile, |_| {}).await
+    }
+
+    /// [`Self::restart`] with its configuration changed by `tweak`.
+    pub async fn restart_changing(self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        self.relaunch(|| {}, tweak).await
+    }
+
+    async fn relaunch(
+        mut self,
+        meanwhile: impl FnOnce(),
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -134,7 +148,8 @@ impl TestServer {
             task.abort();
         }
         let dir = self.dir.take().expect("data dir");
-        let config = self.config.clone();
+        let mut config = self.config.clone();
+        tweak(&mut config);
         let weak = Arc::downgrade(&self.services);
         drop(self);
         for _ in 0..400 {

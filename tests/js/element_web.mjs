@@ -192,6 +192,22 @@ async function spaces(alice, bob) {
     console.log("ok: spaces");
 }
 
+// Element Web's link previews: the preview through the authenticated media
+// API (the server advertises v1.11), its image downloaded with a token.
+async function previews(alice) {
+    const url = env("PREVIEW_URL");
+    const preview = await alice.getUrlPreview(url, Date.now());
+    assert.equal(preview["og:title"], "Cats & dogs");
+    const mxc = preview["og:image"];
+    assert.ok(mxc.startsWith("mxc://"), mxc);
+    const http = alice.mxcUrlToHttp(mxc, undefined, undefined, undefined, false, true, true);
+    assert.ok(http.includes("/_matrix/client/v1/media/download/"), http);
+    const image = await fetch(http, { headers: { Authorization: `Bearer ${alice.getAccessToken()}` } });
+    assert.equal(image.status, 200);
+    assert.equal(image.headers.get("content-type"), "image/png");
+    console.log("ok: previews");
+}
+
 const alice = await started(env("ALICE_ID"), env("ALICE_TOKEN"));
 const bob = await started(env("BOB_ID"), env("BOB_TOKEN"));
 try {
@@ -199,6 +215,7 @@ try {
     await edits(alice, bob, roomId);
     await search(alice, roomId);
     await spaces(alice, bob);
+    await previews(alice);
     console.log("PASSED");
 } catch (e) {
     console.error("FAILED:", e);

@@ -29,7 +29,10 @@ fn expect_cat(fetched: &Fetched, bytes: &[u8], what: &str) {
 
 #[tokio::test]
 async fn a_file_uploaded_on_another_server_is_fetched_kept_and_thumbnailed() {
-    let (ours, theirs) = (start_federated().await, start_federated().await);
+    // Theirs has authenticated media off, so it serves the older
+    // unauthenticated paths as servers from before v1.11 do.
+    let ours = start_federated().await;
+    let theirs = start_federated_with(|c| c.enable_authenticated_media = false).await;
     let ours_name = ours.services.server_name.to_string();
     let (alice, _) = Raw::new(&ours).register("alice").await;
     let (bob, _) = Raw::new(&theirs).register("bob").await;
@@ -71,6 +74,30 @@ async fn a_file_uploaded_on_another_server_is_fetched_kept_and_thumbnailed() {
         "M_NOT_FOUND",
         "bad media id",
     );
+    // With authenticated media on, the older paths fetch nothing, and a
+    // copy fetched through the authenticated ones is not served there.
+    let theirs_name = theirs.services.server_name.to_string();
+    let (bobs, bobs_bytes) = upload_cat(&bob).await;
+    let legacy_there = format!("/_matrix/media/v3/download/{theirs_name}/{bobs}");
+    expect_fetch_error(
+        &get(&alice, &legacy_there).await,
+        404,
+        "M_NOT_FOUND",
+        "no fetch at the unauthenticated path",
+    );
+    let v1_there = format!("/_matrix/client/v1/media/download/{theirs_name}/{bobs}");
+    expect_cat(
+        &get(&alice, &v1_there).await,
+        &bobs_bytes,
+        "authenticated fetch",
+    );
+    expect_fetch_error(
+        &get(&alice, &legacy_there).await,
+        404,
+        "M_NOT_FOUND",
+        "an authenticated copy at the unauthenticated path",
+    );
+
     // Other servers' endpoint wants a signed request.
     let unsigned = get(&bob, &format!("/_matrix/federation/v1/media/download/{id}")).await;
     assert_eq!(unsigned.status, 401, "{:?}", unsigned.json());
@@ -152,7 +179,7 @@ async fn a_client_address_that_had_many_bytes_fetched_waits() {
     for _ in 0..3 {
         cats.push(upload_cat(&alice).await);
     }
-    let path = |id: &str| format!("/_matrix/media/v3/download/{ours_name}/{id}");
+    let path = |id: &str| format!("/_matrix/client/v1/media/download/{ours_name}/{id}");
     // The first two fetches take the address's allowance (and more).
     for (id, bytes) in &cats[..2] {
         expect_cat(&get(&bob, &path(id)).await, bytes, "within the allowance");

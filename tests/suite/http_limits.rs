@@ -463,7 +463,8 @@ async fn upload_png(raw: &Raw, bytes: Vec<u8>) -> String {
         .to_owned()
 }
 
-/// The legacy (unauthenticated) thumbnail of `id`: status and body.
+/// The legacy (unauthenticated) thumbnail of `id`: status and body (the
+/// server has authenticated media off, so its files are served there).
 async fn thumbnail(server: &TestServer, id: &str, size: &str) -> (u16, Vec<u8>) {
     let url = format!(
         "{}/_matrix/media/v3/thumbnail/localhost/{id}?{size}&method=scale",
@@ -476,7 +477,7 @@ async fn thumbnail(server: &TestServer, id: &str, size: &str) -> (u16, Vec<u8>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thumbnails_of_images_over_32_megapixels_are_refused() {
-    let server = start_with(|_| {}).await;
+    let server = start_with(|c| c.enable_authenticated_media = false).await;
     let (alice, _) = Raw::new(&server).register("alice").await;
     // 36 megapixels, a few KiB as a PNG: within the side limit, over the
     // pixel limit.
@@ -496,7 +497,7 @@ async fn thumbnails_of_images_over_32_megapixels_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_for_one_thumbnail_make_it_once() {
-    let server = start_with(|_| {}).await;
+    let server = start_with(|c| c.enable_authenticated_media = false).await;
     let (alice, _) = Raw::new(&server).register("alice").await;
     let photo = image::RgbImage::from_fn(3_000, 2_000, |x, y| {
         image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8])

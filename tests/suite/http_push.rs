@@ -274,3 +274,71 @@ async fn presence_reaches_people_who_share_a_room() {
     assert_eq!(seen["presence"], "unavailable", "{seen}");
     assert_eq!(seen["status_msg"], "busy", "{seen}");
 }
+
+/// A rule set stored before the server learnt a default rule gets it when
+/// read, keeping what the user changed, in `/pushrules` and in `/sync`.
+#[tokio::test]
+async fn stored_push_rules_gain_new_server_default_rules() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, alice_id) = raw.register("pr_alice").await;
+    let rules = format!("{V3}/pushrules/");
+    let mut global = expect_ok(alice.call("GET", &rules, None).await, "rules")["global"].clone();
+    // As stored by an older server: no room-mention rule, and the user had
+    // turned the contains-display-name rule off.
+    let overrides = global["override"].as_array_mut().expect("override rules");
+    overrides.retain(|r| r["rule_id"] != ".m.rule.is_room_mention");
+    for rule in global["override"].as_array_mut().expect("override") {
+        if rule["rule_id"] == ".m.rule.suppress_notices" {
+            rule["enabled"] = json!(false);
+        }
+    }
+    let user = matrix_sdk::ruma::UserId::parse(&alice_id).expect("user id");
+    server
+        .services
+        .account_data
+        .set(&user, None, "m.push_rules", &json!({ "global": global }))
+        .await
+        .expect("store the old rule set");
+    // A fresh server reads what is stored (no cached rules).
+    let server = server.restart().await;
+    let alice = alice.with_token(alice.token.as_deref().expect("token"));
+    let _ = &server;
+
+    let read = expect_ok(alice.call("GET", &rules, None).await, "rules");
+    let ids = |body: &Value| -> Vec<(String, bool)> {
+        body["global"]["override"]
+            .as_array()
+            .expect("override")
+            .iter()
+            .map(|r| {
+                (
+                    r["rule_id"].as_str().unwrap_or_default().to_owned(),
+                    r["enabled"] == true,
+                )
+            })
+            .collect()
+    };
+    let overrides = ids(&read);
+    assert!(
+        overrides.contains(&(".m.rule.is_room_mention".to_owned(), true)),
+        "{overrides:?}"
+    );
+    assert!(
+        overrides.contains(&(".m.rule.suppress_notices".to_owned(), false)),
+        "{overrides:?}"
+    );
+    let initial = sync(&alice, None, 0).await;
+    let pushed = initial["account_data"]["events"]
+        .as_array()
+        .expect("account data")
+        .iter()
+        .find(|e| e["type"] == "m.push_rules")
+        .expect("m.push_rules in sync")
+        .clone();
+    assert_eq!(
+        ids(&pushed["content"]),
+        overrides,
+        "sync and /pushrules agree"
+    );
+}

@@ -888,3 +888,40 @@ async fn sending_without_a_transaction_id_works_for_old_clients() {
         .await;
     crate::common::expect_error(&res, 403, "M_FORBIDDEN", "not in the room");
 }
+
+/// A trusted private chat of room version 12 makes its invitees creators
+/// besides those the client named in `creation_content` (as Synapse
+/// merges them).
+#[tokio::test]
+async fn invitees_join_the_additional_creators_the_client_named() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, _) = raw.register("ac_alice").await;
+    let (_, bob_id) = raw.register("ac_bob").await;
+    let (_, carol_id) = raw.register("ac_carol").await;
+    let room = create_room(
+        &alice,
+        json!({
+            "preset": "trusted_private_chat",
+            "room_version": "12",
+            "invite": [bob_id, carol_id],
+            "creation_content": { "additional_creators": [carol_id] },
+        }),
+    )
+    .await;
+    let create = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!("{V3}/rooms/{}/state/m.room.create/", enc(&room)),
+                None,
+            )
+            .await,
+        "create event",
+    );
+    assert_eq!(
+        create["additional_creators"],
+        json!([carol_id, bob_id]),
+        "{create}"
+    );
+}

@@ -258,14 +258,14 @@ async fn raw_http_media_endpoints_headers_and_errors() {
         .starts_with("sandbox;"));
     assert_eq!(res.header("x-content-type-options"), "nosniff");
 
-    let legacy = get(
-        &anonymous,
-        &format!("/_matrix/media/v3/download/localhost/{id}/x.txt"),
+    let named = get(
+        &alice,
+        &format!("/_matrix/client/v1/media/download/localhost/{id}/x.txt"),
     )
     .await;
-    assert_eq!((legacy.status, &legacy.body), (200, &page));
+    assert_eq!((named.status, &named.body), (200, &page));
     assert_eq!(
-        legacy.header("content-disposition"),
+        named.header("content-disposition"),
         "attachment; filename=x.txt",
         "a token needs no quotes (as Synapse writes it)"
     );
@@ -273,7 +273,7 @@ async fn raw_http_media_endpoints_headers_and_errors() {
     let text = media_id(&upload(&alice, "", "text/plain", b"plain words".to_vec()).await);
     let res = get(
         &alice,
-        &format!("/_matrix/media/v3/download/localhost/{text}"),
+        &format!("/_matrix/client/v1/media/download/localhost/{text}"),
     )
     .await;
     assert_eq!(res.header("content-disposition"), "inline");
@@ -317,7 +317,7 @@ async fn raw_http_media_endpoints_headers_and_errors() {
     expect_fetch_error(&res, 400, "M_INVALID_PARAM", "an unknown method");
     let res = get(
         &alice,
-        &format!("/_matrix/media/v3/thumbnail/localhost/{text}?width=32&height=32"),
+        &format!("/_matrix/client/v1/media/thumbnail/localhost/{text}?width=32&height=32"),
     )
     .await;
     expect_fetch_error(&res, 400, "M_UNKNOWN", "a thumbnail of text");
@@ -332,7 +332,7 @@ async fn raw_http_media_endpoints_headers_and_errors() {
     );
     let res = get(
         &alice,
-        &format!("/_matrix/media/v3/thumbnail/localhost/{fake}?width=32&height=32"),
+        &format!("/_matrix/client/v1/media/thumbnail/localhost/{fake}?width=32&height=32"),
     )
     .await;
     expect_fetch_error(&res, 400, "M_UNKNOWN", "a corrupt image");
@@ -348,7 +348,7 @@ async fn raw_http_media_endpoints_headers_and_errors() {
     let alice = alice.with_token(alice.token.as_deref().expect("token"));
     let res = get(
         &alice,
-        &format!("/_matrix/media/v3/download/localhost/{text}"),
+        &format!("/_matrix/client/v1/media/download/localhost/{text}"),
     )
     .await;
     assert_eq!(
@@ -356,6 +356,60 @@ async fn raw_http_media_endpoints_headers_and_errors() {
         (200, b"plain words".as_slice())
     );
     drop(server);
+}
+
+/// As on Synapse: once authenticated media is on, what is uploaded from
+/// then on is served at the authenticated paths only; files from before
+/// stay at the older unauthenticated ones too.
+#[tokio::test]
+async fn the_unauthenticated_paths_serve_only_files_from_before_authenticated_media() {
+    let server = common::start_with(|c| c.enable_authenticated_media = false).await;
+    let anonymous = Raw::new(&server);
+    let (alice, _) = anonymous.register("alice").await;
+    let old = media_id(&upload(&alice, "", "image/png", png(64, 48)).await);
+    let legacy = |id: &str| format!("/_matrix/media/v3/download/localhost/{id}");
+    let legacy_named = |id: &str| format!("/_matrix/media/v3/download/localhost/{id}/x.txt");
+    let legacy_thumb =
+        |id: &str| format!("/_matrix/media/v3/thumbnail/localhost/{id}?width=32&height=32");
+    let res = get(&anonymous, &legacy_named(&old)).await;
+    assert_eq!(res.status, 200, "before the switch: {:?}", res.json());
+    assert_eq!(
+        res.header("content-disposition"),
+        "inline; filename=x.txt",
+        "a token needs no quotes (as Synapse writes it)"
+    );
+
+    let server = server
+        .restart_changing(|c| c.enable_authenticated_media = true)
+        .await;
+    let anonymous = Raw::new(&server);
+    let alice = alice.with_token(alice.token.as_deref().expect("token"));
+    let new = media_id(&upload(&alice, "", "image/png", png(64, 48)).await);
+    for path in [legacy(&old), legacy_named(&old), legacy_thumb(&old)] {
+        assert_eq!(
+            get(&anonymous, &path).await.status,
+            200,
+            "old file at {path}"
+        );
+    }
+    for path in [legacy(&new), legacy_named(&new), legacy_thumb(&new)] {
+        let res = get(&anonymous, &path).await;
+        expect_fetch_error(&res, 404, "M_NOT_FOUND", &format!("new file at {path}"));
+        // A token does not open the older paths either.
+        let res = get(&alice, &path).await;
+        expect_fetch_error(
+            &res,
+            404,
+            "M_NOT_FOUND",
+            &format!("new file at {path}, signed in"),
+        );
+    }
+    let v1 = format!("/_matrix/client/v1/media/download/localhost/{new}");
+    assert_eq!(
+        get(&alice, &v1).await.status,
+        200,
+        "new file, authenticated"
+    );
 }
 
 #[tokio::test]

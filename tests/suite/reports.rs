@@ -1,9 +1,10 @@
-//! Reports of events and rooms, read back by an admin through Synapse's
-//! admin API; `/admin/whois` for oneself and for admins.
+//! Reports of events, rooms and users, those of events and rooms read back
+//! by an admin through Synapse's admin API; `/admin/whois` for oneself and
+//! for admins.
 
 use serde_json::json;
 
-use crate::common::rooms::{join, send_text};
+use crate::common::rooms::{join, leave, send_text};
 use crate::common::{
     create_room, enc, expect_error, expect_ok, register_admin, start_with, Raw, V3,
 };
@@ -41,6 +42,46 @@ async fn reports_are_kept_for_admins_and_whois_shows_devices() {
     let unknown = format!("{V3}/rooms/{}/report", enc("!nosuch:localhost"));
     let res = bob.json("POST", &unknown, json!({ "reason": "x" })).await;
     expect_error(&res, 404, "M_NOT_FOUND", "unknown room");
+
+    // Reports of users: of this server's users who exist, or of others'.
+    let user_report = |user: &str| format!("{V3}/users/{}/report", enc(user));
+    let why = json!({ "reason": "rude" });
+    expect_ok(
+        bob.json("POST", &user_report(&alice_id), why.clone()).await,
+        "user report",
+    );
+    let res = bob
+        .json("POST", &user_report("@nosuch:localhost"), why.clone())
+        .await;
+    expect_error(&res, 404, "M_NOT_FOUND", "unknown local user");
+    expect_ok(
+        bob.json(
+            "POST",
+            &user_report("@someone:elsewhere.example"),
+            why.clone(),
+        )
+        .await,
+        "report of another server's user",
+    );
+    let res = bob
+        .json("POST", &user_report("@nosuch:localhost"), json!({}))
+        .await;
+    expect_error(&res, 400, "M_MISSING_PARAM", "user report without a reason");
+    let kept = server.services.reports.all().expect("reports");
+    let of_users: Vec<_> = kept
+        .iter()
+        .filter_map(|(_, r)| r.reported_user.as_deref())
+        .collect();
+    assert_eq!(
+        of_users,
+        ["@someone:elsewhere.example", alice_id.as_str()],
+        "newest first"
+    );
+
+    // Since v1.8 only members may report an event, whatever they saw.
+    expect_ok(leave(&bob, &room).await, "leave");
+    let res = bob.json("POST", &report(&event), reason.clone()).await;
+    expect_error(&res, 404, "M_NOT_FOUND", "event of a room left");
 
     let list = "/_synapse/admin/v1/event_reports";
     let res = bob.call("GET", list, None).await;

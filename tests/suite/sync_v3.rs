@@ -472,3 +472,193 @@ async fn device_lists_follow_new_devices_renames_and_shared_rooms() {
     let res = bob2.json("POST", &format!("{V3}/keys/upload"), bad).await;
     expect_error(&res, 400, "M_BAD_JSON", "invalid device keys");
 }
+
+/// `use_state_after` (v1.16): rooms carry `state_after`, the state at the
+/// end of the timeline (what changed since the last sync, including the
+/// timeline's own state events), never `state`.
+#[tokio::test]
+async fn use_state_after_sends_the_state_at_the_timelines_end() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, _) = raw.register("sa_alice").await;
+    let room = create_room(&alice, json!({ "name": "First" })).await;
+    let sync_after = |since: Option<String>, limit: u64| {
+        let alice = &alice;
+        async move {
+            let filter = json!({ "room": { "timeline": { "limit": limit } } });
+            let mut path = format!(
+                "{V3}/sync?timeout=0&use_state_after=true&filter={}",
+                enc(&filter.to_string())
+            );
+            if let Some(since) = since {
+                path.push_str(&format!("&since={}", enc(&since)));
+            }
+            expect_ok(alice.call("GET", &path, None).await, "sync")
+        }
+    };
+    let names = |body: &Value| -> Vec<String> {
+        let joined = &body["rooms"]["join"][&room];
+        assert!(
+            joined.get("state").is_none(),
+            "state besides state_after: {joined}"
+        );
+        joined["state_after"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "m.room.name")
+            .map(|e| e["content"]["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let set_name = |name: &'static str| {
+        let alice = &alice;
+        let path = format!("{V3}/rooms/{}/state/m.room.name/", enc(&room));
+        async move {
+            expect_ok(
+                alice.json("PUT", &path, json!({ "name": name })).await,
+                "name",
+            )
+        }
+    };
+
+    // Initial: the whole state at the end of the timeline.
+    let first = sync_after(None, 1).await;
+    assert_eq!(names(&first), ["First"]);
+    let kinds = first["rooms"]["join"][&room]["state_after"]["events"].to_string();
+    assert!(kinds.contains("m.room.create"), "{kinds}");
+
+    // Incremental, not limited: the change is in the timeline and in
+    // state_after.
+    set_name("Second").await;
+    let second = sync_after(Some(next_batch(&first)), 10).await;
+    assert_eq!(names(&second), ["Second"]);
+    assert_ne!(second["rooms"]["join"][&room]["timeline"]["limited"], true);
+
+    // Gapped: the name changed before the timeline's messages; state_after
+    // has the name at the end.
+    set_name("Third").await;
+    say(&alice, &room, "sa", 4).await;
+    let third = sync_after(Some(next_batch(&second)), 2).await;
+    assert_eq!(third["rooms"]["join"][&room]["timeline"]["limited"], true);
+    assert_eq!(names(&third), ["Third"]);
+
+    // Nothing changed: the room is not sent.
+    let quiet = sync_after(Some(next_batch(&third)), 2).await;
+    assert!(quiet["rooms"]["join"].get(&room).is_none(), "{quiet}");
+
+    // Without the flag, `state` as before.
+    let plain = sync_with(&alice, None, &json!({})).await;
+    assert!(plain["rooms"]["join"][&room]["state"]["events"].is_array());
+    assert!(plain["rooms"]["join"][&room].get("state_after").is_none());
+}
+
+/// `unsigned.membership` (v1.11): the caller's membership at each event,
+/// the event's own change included, in `/messages` and `/sync`.
+#[tokio::test]
+async fn events_carry_the_callers_membership_at_them() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, _) = raw.register("um_alice").await;
+    let (bob, bob_id) = raw.register("um_bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    send_text(&alice, &room, "um1", "before bob").await;
+    expect_ok(join(&bob, &room).await, "join");
+    send_text(&alice, &room, "um2", "with bob").await;
+    expect_ok(leave(&bob, &room).await, "leave");
+    send_text(&alice, &room, "um3", "bob away").await;
+    expect_ok(join(&bob, &room).await, "rejoin");
+    send_text(&alice, &room, "um4", "bob back").await;
+
+    let path = format!("{V3}/rooms/{}/messages?dir=b&limit=50", enc(&room));
+    let page = expect_ok(bob.call("GET", &path, None).await, "messages");
+    let seen: Vec<(String, String)> = page["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .rev()
+        .filter_map(|e| {
+            let what = match e["type"].as_str()? {
+                "m.room.message" => e["content"]["body"].as_str()?.to_owned(),
+                "m.room.member" if e["state_key"] == bob_id.as_str() => {
+                    format!("bob {}", e["content"]["membership"].as_str()?)
+                }
+                "m.room.create" => "create".to_owned(),
+                _ => return None,
+            };
+            Some((what, e["unsigned"]["membership"].as_str()?.to_owned()))
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("create", "leave"),
+        ("before bob", "leave"),
+        ("bob join", "join"),
+        ("with bob", "join"),
+        ("bob leave", "leave"),
+        ("bob away", "leave"),
+        ("bob join", "join"),
+        ("bob back", "join"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(seen, expected);
+
+    let body = sync_with(
+        &bob,
+        None,
+        &json!({ "room": { "timeline": { "limit": 1 } } }),
+    )
+    .await;
+    let last = &body["rooms"]["join"][&room]["timeline"]["events"][0];
+    assert_eq!(last["unsigned"]["membership"], "join", "{last}");
+}
+
+/// Deactivating with `erase` (v1.10): the profile goes, and the user's
+/// events are served pruned to those who join later; members who could
+/// read them at the time still can.
+#[tokio::test]
+async fn an_erased_users_events_are_pruned_for_later_joiners() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, alice_id) = raw.register("er_alice").await;
+    let (bob, _) = raw.register("er_bob").await;
+    let (carol, _) = raw.register("er_carol").await;
+    let room = create_room(
+        &alice,
+        json!({ "preset": "public_chat", "initial_state": [{
+            "type": "m.room.history_visibility", "state_key": "",
+            "content": { "history_visibility": "world_readable" }
+        }]}),
+    )
+    .await;
+    expect_ok(join(&bob, &room).await, "bob joins");
+    let said = send_text(&alice, &room, "er1", "words to forget").await;
+    let auth = json!({
+        "auth": { "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "er_alice" }, "password": "secret-pw" },
+        "erase": true,
+    });
+    expect_ok(
+        alice
+            .json("POST", &format!("{V3}/account/deactivate"), auth)
+            .await,
+        "deactivate with erase",
+    );
+    expect_ok(join(&carol, &room).await, "carol joins");
+
+    let event = |raw: &Raw| {
+        let path = format!("{V3}/rooms/{}/event/{}", enc(&room), enc(&said));
+        let raw = raw.with_token(raw.token.as_deref().expect("token"));
+        async move { expect_ok(raw.call("GET", &path, None).await, "event") }
+    };
+    assert_eq!(event(&bob).await["content"]["body"], "words to forget");
+    let pruned = event(&carol).await;
+    assert_eq!(pruned["content"], json!({}), "{pruned}");
+    assert_eq!(pruned["sender"], alice_id.as_str());
+
+    let profile = expect_ok(
+        raw.call("GET", &format!("{V3}/profile/{}", enc(&alice_id)), None)
+            .await,
+        "profile",
+    );
+    assert!(profile.get("displayname").is_none(), "{profile}");
+}

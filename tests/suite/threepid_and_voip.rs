@@ -19,12 +19,47 @@ async fn third_party_ids_and_networks_and_turn_answer_as_the_spec_says() {
         "{threepids}"
     );
     let token = json!({ "client_secret": "s3cret", "email": "a@example.org", "send_attempt": 1 });
-    for path in [
-        "/account/3pid/email/requestToken",
-        "/register/email/requestToken",
+    let msisdn = json!({ "client_secret": "s3cret", "country": "GB", "phone_number": "07700900001", "send_attempt": 1 });
+    for (path, body, status, errcode) in [
+        (
+            "/account/3pid/email/requestToken",
+            &token,
+            400,
+            "M_THREEPID_MEDIUM_NOT_SUPPORTED",
+        ),
+        (
+            "/account/3pid/msisdn/requestToken",
+            &msisdn,
+            400,
+            "M_THREEPID_MEDIUM_NOT_SUPPORTED",
+        ),
+        (
+            "/register/email/requestToken",
+            &token,
+            403,
+            "M_THREEPID_DENIED",
+        ),
+        (
+            "/register/msisdn/requestToken",
+            &msisdn,
+            403,
+            "M_THREEPID_DENIED",
+        ),
+        (
+            "/account/password/email/requestToken",
+            &token,
+            400,
+            "M_THREEPID_NOT_FOUND",
+        ),
+        (
+            "/account/password/msisdn/requestToken",
+            &msisdn,
+            400,
+            "M_THREEPID_NOT_FOUND",
+        ),
     ] {
-        let res = alice.json("POST", &get(path), token.clone()).await;
-        crate::common::expect_error(&res, 400, "M_THREEPID_DENIED", path);
+        let res = alice.json("POST", &get(path), body.clone()).await;
+        crate::common::expect_error(&res, status, errcode, path);
     }
     let add = json!({ "client_secret": "s3cret", "sid": "nosuch" });
     let res = alice.json("POST", &get("/account/3pid/add"), add).await;

@@ -25,9 +25,7 @@ impl IpFilter {
                 range
                     .parse::<IpNet>()
                     .or_else(|_| range.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        Error::internal(format!("federation_ip_range_allowlist: bad range {range}"))
-                    })
+                    .map_err(|_| Error::internal(format!("IP range allowlist: bad range {range}")))
             })
             .collect::<Result<_>>()?;
         Ok(Self { allowed })

@@ -15,6 +15,10 @@ pub struct MediaRecord {
     /// Reserved by `/v1/media/create`, its bytes not uploaded yet.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
+    /// Uploaded while authenticated media was on: the unauthenticated
+    /// `/_matrix/media/v3/` paths do not serve it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authenticated: bool,
 }
 
 /// What the server knows of its copy of another server's file. The copy's
@@ -27,4 +31,8 @@ pub struct RemoteMediaRecord {
     pub filename: Option<String>,
     pub size: u64,
     pub fetched_ts: u64,
+    /// Fetched while authenticated media was on: the unauthenticated
+    /// `/_matrix/media/v3/` paths do not serve it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authenticated: bool,
 }

@@ -17,7 +17,7 @@ mod sliding_connection;
 mod state_diff;
 mod timeline_pos;
 
-pub use account::{DeviceRecord, UserRecord};
+pub use account::{DeviceRecord, TokenExpiry, UserRecord};
 pub use ai_user::AiUserRecord;
 pub use alias::AliasRecord;
 pub use backup::BackupVersionRecord;
