@@ -73,6 +73,15 @@ impl Query {
     }
 }
 
+/// How long an unknown or expired position waits for its answer. Element
+/// X's sync service (matrix-sdk-ui 0.18) starts its room list and
+/// encryption syncs together and, when one fails, stops the other; a
+/// failure answered before the other has started leaves that one running
+/// alone, and the room list never syncs again. A pause this short lets
+/// both start first, and costs a client that was away long enough for its
+/// connection to be forgotten nothing it would notice.
+const UNKNOWN_POS_PAUSE: Duration = Duration::from_millis(250);
+
 async fn sync(
     State(s): State<Arc<Services>>,
     Auth(caller): Auth,
@@ -87,13 +96,20 @@ async fn sync(
     let query = Query::parse(query.as_deref())?;
     let req = SyncRequest::parse(body)?;
     let conn_id = req.conn_id.as_deref().unwrap_or("");
-    let connection = Connection::open(
+    let opened = Connection::open(
         &s,
         &caller.user_id,
         &caller.device_id,
         conn_id,
         query.pos.as_ref(),
-    )?;
+    );
+    let connection = match opened {
+        Err(e) if e.errcode == "M_UNKNOWN_POS" => {
+            tokio::time::sleep(UNKNOWN_POS_PAUSE).await;
+            return Err(e);
+        }
+        opened => opened?,
+    };
     let presence = query.set_presence.as_deref().unwrap_or("online");
     crate::sync::apply_set_presence(&s, &caller.user_id, presence).await?;
     let since = query.pos.as_ref().map_or(0, |p| p.stream);
