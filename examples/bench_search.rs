@@ -39,10 +39,10 @@ fn word(n: u64) -> String {
     out
 }
 
-/// A small deterministic generator (xorshift).
 /// Makes one search term of a kind from the random numbers.
 type TermMaker = Box<dyn Fn(&mut Rng) -> String>;
 
+/// A small deterministic generator (xorshift).
 struct Rng(u64);
 
 impl Rng {

@@ -148,14 +148,10 @@ fn ranking_of(criteria: &Criteria) -> Result<Ranking> {
 /// and, for rooms the filter names, the rooms they replaced.
 fn rooms_searched(s: &Services, user: &UserId, filter: &EventFilter) -> Result<Vec<OwnedRoomId>> {
     let joined = s.rooms.joined_rooms(user)?;
-    let allowed = |room: &RoomId| {
-        !filter.not_rooms.iter().any(|r| r == room.as_str())
-            && filter
-                .rooms
-                .as_ref()
-                .is_none_or(|rs| rs.iter().any(|r| r == room.as_str()))
-    };
-    let mut rooms: Vec<OwnedRoomId> = joined.into_iter().filter(|r| allowed(r)).collect();
+    let mut rooms: Vec<OwnedRoomId> = joined
+        .into_iter()
+        .filter(|r| filter.allows_room(r.as_str()))
+        .collect();
     if filter.rooms.is_some() {
         let mut earlier = Vec::new();
         for room in &rooms {
@@ -194,10 +190,7 @@ fn predecessor(s: &Services, room: &RoomId) -> Result<Option<OwnedRoomId>> {
 
 /// The searchable text of an event still holding it.
 fn text_of(pdu: &Pdu) -> Option<String> {
-    let content = pdu.content_value();
-    ["body", "name", "topic"]
-        .iter()
-        .find_map(|k| content.get(*k).and_then(Value::as_str).map(str::to_owned))
+    crate::search::text::searched_text(pdu).map(|(_, text)| text)
 }
 
 /// A result the caller may see.

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use matrixos_storage::{tables, Batch, Direction};
 use ruma::events::TimelineEventType;
-use serde_json::Value;
 use tantivy::{TantivyDocument, Term};
 
+use super::text::{searched_text, Part};
 use super::{index_error, Search};
 use crate::error::Result;
 use crate::rooms::hooks::{AppendHook, Appended};
@@ -34,18 +34,10 @@ const GATHER: Duration = Duration::from_millis(30);
 /// history (a new or interrupted index lacks it, and is built again).
 const BUILT: &str = "built";
 
-/// The event types whose text is searchable, and the content field of it.
-fn searchable(kind: &TimelineEventType) -> bool {
-    matches!(
-        kind,
-        TimelineEventType::RoomMessage | TimelineEventType::RoomName | TimelineEventType::RoomTopic
-    )
-}
-
 impl AppendHook for Search {
     fn appended(&self, _: &Rooms, batch: &mut Batch, event: &Appended<'_>) -> Result<()> {
         let kind = &event.pdu.kind;
-        if searchable(kind) || *kind == TimelineEventType::RoomRedaction {
+        if Part::of(kind).is_some() || *kind == TimelineEventType::RoomRedaction {
             tables::SEARCH_QUEUE.put(batch, &event.short_event, &());
             self.wake.notify_one();
         }
@@ -104,27 +96,23 @@ impl Search {
     /// The document of an event, if it has searchable text and is in a
     /// room's timeline.
     fn document(&self, rooms: &Rooms, short: u64, pdu: &Pdu) -> Result<Option<TantivyDocument>> {
-        if !searchable(&pdu.kind) {
+        let Some((part, text)) = searched_text(pdu) else {
             return Ok(None);
-        }
+        };
         let Some(meta) = rooms.timeline_meta(short)? else {
             return Ok(None);
         };
-        let content = pdu.content_value();
         let f = &self.fields;
-        let (field, key) = match pdu.kind {
-            TimelineEventType::RoomName => (f.name, "name"),
-            TimelineEventType::RoomTopic => (f.topic, "topic"),
-            _ => (f.body, "body"),
-        };
-        let Some(text) = content.get(key).and_then(Value::as_str) else {
-            return Ok(None);
+        let field = match part {
+            Part::Body => f.body,
+            Part::Name => f.name,
+            Part::Topic => f.topic,
         };
         let mut doc = TantivyDocument::new();
         doc.add_u64(f.event, short);
         doc.add_u64(f.room, meta.room);
         doc.add_i64(f.order, meta.position().get());
-        doc.add_text(field, text);
+        doc.add_text(field, &text);
         Ok(Some(doc))
     }
 

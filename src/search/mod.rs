@@ -9,6 +9,7 @@
 
 mod indexer;
 pub mod query;
+pub mod text;
 pub mod tokens;
 
 use std::path::Path;

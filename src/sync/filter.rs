@@ -80,13 +80,21 @@ impl EventFilter {
     }
 }
 
+/// Whether a filter's `rooms` (all when absent) and `not_rooms` let `room`
+/// through.
+fn lets_room_through(rooms: Option<&[String]>, not_rooms: &[String], room: &str) -> bool {
+    !not_rooms.iter().any(|r| r == room) && rooms.is_none_or(|rs| rs.iter().any(|r| r == room))
+}
+
 impl RoomFilter {
     pub fn allows_room(&self, room: &str) -> bool {
-        !self.not_rooms.iter().any(|r| r == room)
-            && self
-                .rooms
-                .as_ref()
-                .is_none_or(|rs| rs.iter().any(|r| r == room))
+        lets_room_through(self.rooms.as_deref(), &self.not_rooms, room)
+    }
+}
+
+impl EventFilter {
+    pub fn allows_room(&self, room: &str) -> bool {
+        lets_room_through(self.rooms.as_deref(), &self.not_rooms, room)
     }
 }
 
