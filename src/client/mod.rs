@@ -24,6 +24,7 @@ pub mod room_context;
 pub mod room_create;
 pub mod room_events;
 pub mod room_history;
+pub mod room_initial_sync;
 pub mod room_summary;
 pub mod room_upgrade;
 pub mod search;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(membership::routes())
         .merge(room_events::routes())
         .merge(room_history::routes())
+        .merge(room_initial_sync::routes())
         .merge(room_context::routes())
         .merge(relations::routes())
         .merge(receipts::routes())

@@ -12,7 +12,7 @@ use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat;
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use ruma::events::TimelineEventType;
 use ruma::serde::Raw;
-use ruma::OwnedRoomId;
+use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -162,12 +162,19 @@ fn get_state(
     req: Ruma<get_state_events::v3::Request>,
 ) -> Result<get_state_events::v3::Response> {
     let room = &req.body.room_id;
-    let hash = s
-        .rooms
-        .reader(&req.caller.user_id, room)?
-        .readable_state()?;
-    let events = s
-        .rooms
+    let events = readable_state_events(&s, &req.caller.user_id, room)?;
+    Ok(get_state_events::v3::Response::new(events))
+}
+
+/// Every state event of the room the user may read: the current state, or
+/// as it was when they left.
+pub(super) fn readable_state_events<T>(
+    s: &Services,
+    user: &UserId,
+    room: &RoomId,
+) -> Result<Vec<Raw<T>>> {
+    let hash = s.rooms.reader(user, room)?.readable_state()?;
+    s.rooms
         .state
         .load(hash)?
         .values()
@@ -176,8 +183,7 @@ fn get_state(
             let json = s.rooms.client_event_raw(*short, &pdu, Some(room), None)?;
             Ok(Raw::from_json(json))
         })
-        .collect::<Result<_>>()?;
-    Ok(get_state_events::v3::Response::new(events))
+        .collect()
 }
 
 fn get_event(

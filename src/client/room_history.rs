@@ -98,14 +98,14 @@ async fn messages(
 }
 
 /// Where a backward page stopped at the start of a room's timeline here.
-struct AtStart {
+pub(super) struct AtStart {
     short_room: u64,
     cursor: TimelinePos,
 }
 
 /// One `/messages` page, and where it stopped if it is a backward page
 /// that reached the start of the room's timeline here.
-fn read_messages(
+pub(super) fn read_messages(
     s: &Services,
     caller: &Caller,
     body: get_message_events::v3::Request,

@@ -925,3 +925,74 @@ async fn invitees_join_the_additional_creators_the_client_named() {
         "{create}"
     );
 }
+
+/// `/rooms/{id}/initialSync` (the old API bridges still read): state, the
+/// latest messages oldest first, membership, account data, visibility; a
+/// room never joined is refused.
+#[tokio::test]
+async fn room_initial_sync_gives_the_rooms_snapshot() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, alice_id) = raw.register("is_alice").await;
+    let (bob, _) = raw.register("is_bob").await;
+    let room = create_room(
+        &alice,
+        json!({ "name": "Snapshot", "visibility": "public" }),
+    )
+    .await;
+    for i in 0..12 {
+        send_text(&alice, &room, &format!("is{i}"), &format!("message {i}")).await;
+    }
+    let tag = format!(
+        "{V3}/user/{}/rooms/{}/tags/u.work",
+        enc(&alice_id),
+        enc(&room)
+    );
+    expect_ok(
+        alice.json("PUT", &tag, json!({ "order": 0.5 })).await,
+        "tag",
+    );
+    let path = format!("{V3}/rooms/{}/initialSync", enc(&room));
+    let snapshot = expect_ok(alice.call("GET", &path, None).await, "initialSync");
+    assert_eq!(snapshot["room_id"], room.as_str());
+    assert_eq!(snapshot["membership"], "join");
+    assert_eq!(snapshot["visibility"], "public");
+    let bodies: Vec<&str> = snapshot["messages"]["chunk"]
+        .as_array()
+        .expect("chunk")
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    let expected: Vec<String> = (2..12).map(|i| format!("message {i}")).collect();
+    assert_eq!(bodies, expected, "the ten latest, oldest first");
+    let names: Vec<&Value> = snapshot["state"]
+        .as_array()
+        .expect("state")
+        .iter()
+        .filter(|e| e["type"] == "m.room.name")
+        .collect();
+    assert_eq!(names[0]["content"]["name"], "Snapshot");
+    assert!(
+        snapshot["account_data"].to_string().contains("u.work"),
+        "{snapshot}"
+    );
+    // The end token continues with /messages backwards from the chunk's start.
+    let start = snapshot["messages"]["start"].as_str().expect("start");
+    let older = expect_ok(
+        alice
+            .call(
+                "GET",
+                &format!(
+                    "{V3}/rooms/{}/messages?dir=b&limit=2&from={start}",
+                    enc(&room)
+                ),
+                None,
+            )
+            .await,
+        "older",
+    );
+    assert_eq!(older["chunk"][0]["content"]["body"], "message 1");
+
+    let res = bob.call("GET", &path, None).await;
+    expect_error(&res, 403, "M_FORBIDDEN", "a room never joined");
+}
