@@ -62,12 +62,7 @@ impl Error {
         )
     }
     pub fn unknown_token() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "M_UNKNOWN_TOKEN",
-            "Unknown access token",
-        )
-        .with_extra(json!({ "soft_logout": false }))
+        Self::unknown_token_named("Unknown access token")
     }
     /// An unknown token of another kind (a refresh token).
     pub fn unknown_token_named(msg: impl Into<String>) -> Self {

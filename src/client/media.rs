@@ -191,6 +191,17 @@ impl Access {
             _ => Ok(()),
         }
     }
+
+    /// [`Self::check`] for a file of this server: its record is read only
+    /// at the unauthenticated paths.
+    fn check_local(self, s: &Services, id: &str) -> Result<()> {
+        match self {
+            Access::Legacy { .. } => {
+                self.check(s.media.record(id)?.is_some_and(|r| r.authenticated))
+            }
+            Access::Authenticated(_) => Ok(()),
+        }
+    }
 }
 
 /// The record of another server's file as `access` may see it.
@@ -215,8 +226,7 @@ async fn serve_file(
     access: Access,
 ) -> Result<File> {
     if server == s.server_name {
-        let record = s.media.record(id)?;
-        access.check(record.is_some_and(|r| r.authenticated))?;
+        access.check_local(s, id)?;
         let (record, bytes) = s.media.content(id).await?;
         return Ok(file(record.content_type, name.or(record.filename), bytes));
     }
@@ -339,8 +349,7 @@ async fn serve_thumbnail(
     access: Access,
 ) -> Result<File> {
     let made = if server == s.server_name {
-        let record = s.media.record(id)?;
-        access.check(record.is_some_and(|r| r.authenticated))?;
+        access.check_local(s, id)?;
         s.media.thumbnail(id, wanted).await?
     } else {
         let record = remote_record(s, server, id, access).await?;

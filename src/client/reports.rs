@@ -13,7 +13,7 @@ use matrixos_storage::records::ReportRecord;
 use ruma::api::client::admin::get_user_info;
 use ruma::api::client::reporting::report_user;
 use ruma::api::client::room::{report_content, report_room};
-use ruma::MilliSecondsSinceUnixEpoch;
+use ruma::{MilliSecondsSinceUnixEpoch, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -31,6 +31,19 @@ pub fn routes() -> Router<Arc<Services>> {
         .endpoint(report_user)
         .reading(whois)
         .route("/_synapse/admin/v1/event_reports", get(event_reports))
+}
+
+/// A report by `reporter`, received now, of nothing yet: the caller names
+/// the room, event or user.
+fn report_by(reporter: &UserId, reason: Option<String>) -> ReportRecord {
+    ReportRecord {
+        room_id: None,
+        reported_user: None,
+        event_id: None,
+        user_id: reporter.to_string(),
+        reason,
+        received_ts: now_ms(),
+    }
 }
 
 /// An event the reporter can see in a room they are joined to (else 404:
@@ -59,11 +72,8 @@ async fn report_event(
     s.reports
         .add(ReportRecord {
             room_id: Some(b.room_id.to_string()),
-            reported_user: None,
             event_id: Some(b.event_id.to_string()),
-            user_id: caller.user_id.to_string(),
-            reason: b.reason.clone(),
-            received_ts: now_ms(),
+            ..report_by(&caller.user_id, b.reason.clone())
         })
         .await?;
     Ok(report_content::v3::Response::new())
@@ -82,11 +92,7 @@ async fn report_whole_room(
     s.reports
         .add(ReportRecord {
             room_id: Some(b.room_id.to_string()),
-            reported_user: None,
-            event_id: None,
-            user_id: caller.user_id.to_string(),
-            reason: Some(b.reason.clone()),
-            received_ts: now_ms(),
+            ..report_by(&caller.user_id, Some(b.reason.clone()))
         })
         .await?;
     Ok(report_room::v3::Response::new())
@@ -105,12 +111,8 @@ async fn report_user(
     }
     s.reports
         .add(ReportRecord {
-            room_id: None,
             reported_user: Some(b.user_id.to_string()),
-            event_id: None,
-            user_id: caller.user_id.to_string(),
-            reason: Some(b.reason.clone()),
-            received_ts: now_ms(),
+            ..report_by(&caller.user_id, Some(b.reason.clone()))
         })
         .await?;
     Ok(report_user::v3::Response::new())

@@ -117,8 +117,9 @@ pub struct RoomReader<'a> {
     /// A past member's membership changes in this room, oldest first.
     history: Vec<(u64, Membership)>,
     at_state: Mutex<HashMap<u64, (Visibility, Membership)>>,
-    /// Senders of this server looked up: when they erased their content.
-    erased: Mutex<HashMap<OwnedUserId, Option<u64>>>,
+    /// Senders of this server looked up: whether their events are served
+    /// pruned to this reader.
+    pruned_senders: Mutex<HashMap<OwnedUserId, bool>>,
 }
 
 impl Rooms {
@@ -156,7 +157,7 @@ impl Rooms {
             joined_now,
             history,
             at_state: Mutex::new(HashMap::new()),
-            erased: Mutex::new(HashMap::new()),
+            pruned_senders: Mutex::new(HashMap::new()),
         })
     }
 
@@ -292,22 +293,21 @@ impl RoomReader<'_> {
         if sender.server_name() != self.rooms.server_name || sender == self.user {
             return Ok(false);
         }
-        let known = self.erased.lock().get(sender).copied();
-        let erased_at = match known {
-            Some(at) => at,
-            None => {
-                let at = USERS
-                    .get(&self.rooms.store.db, sender.as_str())?
-                    .and_then(|record| record.erased_at);
-                self.erased.lock().insert(sender.clone(), at);
-                at
+        if let Some(known) = self.pruned_senders.lock().get(sender) {
+            return Ok(*known);
+        }
+        let erased_at = USERS
+            .get(&self.rooms.store.db, sender.as_str())?
+            .and_then(|record| record.erased_at);
+        let pruned = match erased_at {
+            Some(at) => {
+                let state = self.rooms.state_at(self.short_room, at)?;
+                self.at(state)?.1 != Membership::Join
             }
+            None => false,
         };
-        let Some(at) = erased_at else {
-            return Ok(false);
-        };
-        let state = self.rooms.state_at(self.short_room, at)?;
-        Ok(self.at(state)?.1 != Membership::Join)
+        self.pruned_senders.lock().insert(sender.clone(), pruned);
+        Ok(pruned)
     }
 
     /// How the room's version prunes an event.

@@ -31,6 +31,8 @@ pub struct Accounts {
     create_lock: tokio::sync::Mutex<()>,
     /// Makes reading a device's tokens and replacing them one step.
     pub(super) token_lock: tokio::sync::Mutex<()>,
+    /// Makes reading an account and changing it one step.
+    update_lock: tokio::sync::Mutex<()>,
 }
 
 pub fn now_ms() -> u64 {
@@ -99,6 +101,7 @@ impl Accounts {
             passwords: Passwords::default(),
             create_lock: tokio::sync::Mutex::new(()),
             token_lock: tokio::sync::Mutex::new(()),
+            update_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -215,13 +218,12 @@ impl Accounts {
 
     pub async fn set_password(&self, user: &UserId, password: &str) -> Result<()> {
         let hash = self.passwords.hash(password).await?;
-        let mut record = self
-            .get(user)?
-            .ok_or_else(|| Error::not_found("No such user"))?;
-        record.password_hash = Some(hash);
-        let mut batch = Batch::new();
-        self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![], Wake::none()).await
+        self.update_user(user, |record| {
+            record.password_hash = Some(hash);
+            Ok(())
+        })
+        .await
+        .map(drop)
     }
 
     /// Creates a device with no access token: one the server itself drives
@@ -296,33 +298,49 @@ impl Accounts {
         Ok(())
     }
 
-    /// Marks the account deactivated and removes its password, so it can
-    /// never log in again (its id stays taken).
-    pub async fn mark_deactivated(&self, user: &UserId) -> Result<()> {
+    /// Changes a local account with `change` (which may refuse) and keeps
+    /// it; one change at a time, so none is lost to another.
+    async fn update_user(
+        &self,
+        user: &UserId,
+        change: impl FnOnce(&mut UserRecord) -> Result<()>,
+    ) -> Result<UserRecord> {
+        let _one_at_a_time = self.update_lock.lock().await;
         let mut record = self
             .get(user)?
             .ok_or_else(|| Error::not_found("No such user"))?;
-        record.deactivated = true;
-        record.password_hash = None;
+        change(&mut record)?;
         let mut batch = Batch::new();
         self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![], Wake::none()).await
+        self.store.commit(batch, vec![], Wake::none()).await?;
+        Ok(record)
+    }
+
+    /// Marks the account deactivated and removes its password, so it can
+    /// never log in again (its id stays taken).
+    pub async fn mark_deactivated(&self, user: &UserId) -> Result<()> {
+        self.update_user(user, |record| {
+            record.deactivated = true;
+            record.password_hash = None;
+            Ok(())
+        })
+        .await
+        .map(drop)
     }
 
     /// Erases what a deactivating user's account says of them: the whole
     /// profile goes, and from stream position `at` on their events are
     /// served pruned to whoever was not in the room then.
     pub async fn erase(&self, user: &UserId, at: u64) -> Result<()> {
-        let mut record = self
-            .get(user)?
-            .ok_or_else(|| Error::not_found("No such user"))?;
-        record.displayname = None;
-        record.avatar_url = None;
-        record.profile_fields.clear();
-        record.erased_at = Some(at);
-        let mut batch = Batch::new();
-        self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![], Wake::none()).await
+        self.update_user(user, |record| {
+            record.displayname = None;
+            record.avatar_url = None;
+            record.profile_fields.clear();
+            record.erased_at = Some(at);
+            Ok(())
+        })
+        .await
+        .map(drop)
     }
 
     /// Sets (or, with `None`, removes) one field of a local user's
@@ -335,32 +353,29 @@ impl Accounts {
         key: &str,
         value: Option<serde_json::Value>,
     ) -> Result<UserRecord> {
-        let mut record = self
-            .get(user)?
-            .ok_or_else(|| Error::not_found("No such user"))?;
         let text = |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned));
-        match key {
-            "displayname" => record.displayname = text(value),
-            "avatar_url" => record.avatar_url = text(value),
-            _ => match value {
-                Some(value) => {
-                    record.profile_fields.insert(key.to_owned(), value);
-                }
-                None => {
-                    record.profile_fields.remove(key);
-                }
-            },
-        }
-        if profile_size(&record) > MAX_PROFILE_BYTES {
-            return Err(Error::new(
-                http::StatusCode::BAD_REQUEST,
-                "M_PROFILE_TOO_LARGE",
-                "The profile would be larger than 64 KiB",
-            ));
-        }
-        let mut batch = Batch::new();
-        self.put_user(&mut batch, user, &record)?;
-        self.store.commit(batch, vec![], Wake::none()).await?;
-        Ok(record)
+        self.update_user(user, |record| {
+            match key {
+                "displayname" => record.displayname = text(value),
+                "avatar_url" => record.avatar_url = text(value),
+                _ => match value {
+                    Some(value) => {
+                        record.profile_fields.insert(key.to_owned(), value);
+                    }
+                    None => {
+                        record.profile_fields.remove(key);
+                    }
+                },
+            }
+            if profile_size(record) > MAX_PROFILE_BYTES {
+                return Err(Error::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "M_PROFILE_TOO_LARGE",
+                    "The profile would be larger than 64 KiB",
+                ));
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -3,7 +3,7 @@
 //! Pages are fetched only from addresses outside the server's own network
 //! (loopback, private, link-local and other special ranges are refused
 //! unless allowed by `url_preview_ip_range_allowlist`), and answers are
-//! kept an hour.
+//! kept an hour (at most 1000 of at most 16 KiB each).
 
 mod fetch;
 pub mod html;
@@ -31,6 +31,8 @@ const CACHE_CAP: usize = 1000;
 const MAX_FETCHES: usize = 8;
 /// The longest URL previewed.
 const MAX_URL_BYTES: usize = 2048;
+/// The largest preview kept (as JSON), so that the cache stays small.
+const MAX_CACHED_BYTES: usize = 16 << 10;
 
 pub struct UrlPreviews {
     client: reqwest::Client,
@@ -81,9 +83,11 @@ impl UrlPreviews {
             Map::new()
         };
         let preview = Arc::new(Value::Object(preview));
-        self.cache
-            .lock()
-            .insert(key, preview.clone(), Instant::now());
+        if preview.to_string().len() <= MAX_CACHED_BYTES {
+            self.cache
+                .lock()
+                .insert(key, preview.clone(), Instant::now());
+        }
         Ok(preview)
     }
 
