@@ -109,6 +109,10 @@ pub struct Config {
     pub registration_token: Option<String>,
     /// Enables `/_synapse/admin/v1/register` (HMAC shared-secret registration).
     pub registration_shared_secret: Option<String>,
+    /// Guest accounts (`POST /register?kind=guest`), which may read and
+    /// join rooms that let guests in (`m.room.guest_access`); off, as in
+    /// Synapse.
+    pub allow_guest_access: bool,
     /// Largest request body accepted, in bytes: the media upload limit.
     /// Other endpoints take far less (see `http::body_limit`), never more.
     pub max_request_size: usize,
@@ -210,6 +214,7 @@ impl Default for Config {
             registration: None,
             registration_token: None,
             registration_shared_secret: None,
+            allow_guest_access: false,
             max_request_size: 50 << 20,
             remote_media_cache_max_bytes: 4 << 30,
             max_connections_per_ip: 100,
@@ -340,6 +345,9 @@ impl Config {
         }
         if let Some(v) = get("MATRIXOS_REGISTRATION_SHARED_SECRET") {
             self.registration_shared_secret = Some(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_ALLOW_GUEST_ACCESS", get)? {
+            self.allow_guest_access = v;
         }
         if let Some(v) = parse_env("MATRIXOS_MAX_REQUEST_SIZE", get)? {
             self.max_request_size = v;

@@ -17,6 +17,7 @@ pub mod search;
 pub mod server;
 pub mod services;
 pub mod sliding_sync;
+pub mod spaces;
 pub mod store;
 pub mod sync;
 pub mod two_gen;

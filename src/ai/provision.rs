@@ -35,6 +35,7 @@ pub async fn register_person(
         password,
         admin,
         displayname: None,
+        guest: false,
     };
     if !s.ai.enabled() || is_ai_user(user) || !s.accounts.is_local(user) {
         return s.accounts.create_many(&[person], Batch::new()).await;
@@ -46,6 +47,7 @@ pub async fn register_person(
         password: None,
         admin: false,
         displayname: ai_name,
+        guest: false,
     };
     if s.accounts.exists(&ai)? {
         s.accounts.create_many(&[person], batch).await?;
@@ -102,6 +104,7 @@ pub async fn provision(s: &Services, owner: &UserId) -> Result<()> {
             password: None,
             admin: false,
             displayname: ai_name,
+            guest: false,
         };
         s.accounts.create_many(&[account], batch).await?;
     }

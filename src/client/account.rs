@@ -2,10 +2,9 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::{get, on, MethodFilter};
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
@@ -17,9 +16,9 @@ use ruma::api::client::account::{
 use ruma::api::client::session::get_login_types::v3::{LoginType, PasswordLoginType};
 use ruma::api::client::session::login::v3::{DiscoveryInfo, HomeserverInfo, LoginInfo, Password};
 use ruma::api::client::session::{get_login_types, login, logout, logout_all};
-use ruma::api::client::uiaa::{AuthData, UserIdentifier};
+use ruma::api::client::uiaa::UserIdentifier;
 use ruma::api::path_builder::PathBuilder;
-use ruma::api::IncomingRequest;
+use ruma::api::Metadata;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{json, Value};
 
@@ -27,11 +26,12 @@ use super::devices::{check_device_id, check_device_name};
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
 use crate::http::body_guard::read_body;
-use crate::http::endpoint::{Authenticate, Reply, Ruma, TypedRoutes};
+use crate::http::endpoint::{ParsedRequest, Reply, ResponseOf, Ruma, TypedRoutes};
 use crate::http::extract::{opt_bool, opt_str, req_str, JsonBody};
 use crate::http::ratelimit::{self, AddressLimit, Quota};
+use crate::http::uia_request::UiaRequest;
 use crate::http::Caller;
-use crate::services::access_tokens::Session;
+use crate::services::access_tokens::{Session, TokenKind};
 use crate::services::accounts::check_not_reserved;
 use crate::services::{uia, Services};
 
@@ -55,53 +55,54 @@ pub fn routes() -> Router<Arc<Services>> {
     limited::<ratelimit::TokenValidity, _, _, _>(router, None, token_validity)
 }
 
-/// A look at a request's raw body before ruma parses it.
-type BodyCheck = fn(&[u8]) -> Result<()>;
-
 /// Registers `handler` at endpoint `R`'s paths behind the per-address
 /// quota `L`. The token is spent before the body is read, so a client over
 /// its limit costs no buffering or parsing (which is why the quota cannot
 /// wait for the handler); `check`, if given, then sees the raw body before
 /// ruma parses it.
-fn limited<L, R, H, F>(
+fn limited<L, E, H, F>(
     router: Router<Arc<Services>>,
     check: Option<BodyCheck>,
     handler: H,
 ) -> Router<Arc<Services>>
 where
     L: AddressLimit + Send + Sync + 'static,
-    R: IncomingRequest + Send + 'static,
-    R::Authentication: Authenticate,
-    H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
+    E: ParsedRequest,
+    H: Fn(Arc<Services>, E) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<ResponseOf<E>>> + Send + 'static,
 {
-    let filter = MethodFilter::try_from(R::METHOD).expect("endpoints use standard methods");
-    R::PATH_BUILDER.all_paths().fold(router, |router, path| {
-        let handler = handler.clone();
-        router.route(
-            path,
-            on(
-                filter,
-                move |State(s): State<Arc<Services>>, _: Quota<L>, request: Request| {
-                    let handler = handler.clone();
-                    async move { Reply(parse_and_run(s, check, request, handler).await) }
-                },
-            ),
-        )
-    })
+    let method = E::Endpoint::METHOD;
+    let filter = MethodFilter::try_from(method).expect("endpoints use standard methods");
+    E::Endpoint::PATH_BUILDER
+        .all_paths()
+        .fold(router, |router, path| {
+            let handler = handler.clone();
+            router.route(
+                path,
+                on(
+                    filter,
+                    move |State(s): State<Arc<Services>>, _: Quota<L>, request: Request| {
+                        let handler = handler.clone();
+                        async move { Reply(parse_and_run(s, check, request, handler).await) }
+                    },
+                ),
+            )
+        })
 }
 
-async fn parse_and_run<R, H, F>(
+/// A look at a request's raw body before ruma parses it.
+type BodyCheck = fn(&[u8]) -> Result<()>;
+
+async fn parse_and_run<E, H, F>(
     s: Arc<Services>,
     check: Option<BodyCheck>,
     request: Request,
     handler: H,
-) -> Result<R::OutgoingResponse>
+) -> Result<ResponseOf<E>>
 where
-    R: IncomingRequest + Send + 'static,
-    R::Authentication: Authenticate,
-    H: Fn(Arc<Services>, Ruma<R>) -> F,
-    F: Future<Output = Result<R::OutgoingResponse>>,
+    E: ParsedRequest,
+    H: Fn(Arc<Services>, E) -> F,
+    F: Future<Output = Result<ResponseOf<E>>>,
 {
     let request = match check {
         Some(check) => {
@@ -112,7 +113,7 @@ where
         }
         None => request,
     };
-    let req = Ruma::<R>::from_request(request, &s).await?;
+    let req = E::from_request(request, &s).await?;
     handler(s, req).await
 }
 
@@ -135,32 +136,19 @@ fn check_login_type(body: &[u8]) -> Result<()> {
     }
 }
 
-/// The body the UIA service reads: the request's `auth`, as sent.
-pub(super) fn uia_body(auth: Option<&AuthData>) -> Result<Value> {
-    let mut body = serde_json::Map::new();
-    if let Some(auth) = auth {
-        body.insert("auth".to_owned(), serde_json::to_value(auth)?);
-    }
-    Ok(Value::Object(body))
-}
-
-/// Requires the user's password through UIA (sensitive account actions).
-pub(super) async fn require_password(
-    s: &Services,
-    auth: Option<&AuthData>,
-    user: &UserId,
-) -> Result<()> {
-    uia::require_password(s, &uia_body(auth)?, user).await
-}
-
 /// `POST /register`.
 async fn register(
     s: Arc<Services>,
-    req: Ruma<register::v3::Request>,
+    req: UiaRequest<register::v3::Request>,
 ) -> Result<register::v3::Response> {
+    let (req, auth) = req.parsed()?;
     let body = req.body;
     match body.kind {
         RegistrationKind::User => {}
+        RegistrationKind::Guest if s.config.allow_guest_access => {
+            let device = NewDevice::new(None, body.initial_device_display_name)?;
+            return super::guests::register(&s, device, req.ip).await;
+        }
         RegistrationKind::Guest => return Err(Error::guest_access_forbidden()),
         _ => return Err(Error::invalid_param("kind must be user or guest")),
     }
@@ -183,7 +171,7 @@ async fn register(
         return Err(Error::invalid_param("Password too long"));
     }
     let device = NewDevice::new(body.device_id, body.initial_device_display_name)?;
-    uia::require(&s, Some(&uia_body(body.auth.as_ref())?), &flows, None).await?;
+    uia::require(&s, auth.as_ref(), &flows, None).await?;
     crate::ai::provision::register_person(&s, &user, password, false).await?;
     tracing::info!(user = %user, "registered");
     let mut out = register::v3::Response::new(user.clone());
@@ -191,7 +179,8 @@ async fn register(
         let lifetime = body
             .refresh_token
             .then(|| s.config.refreshable_token_lifetime());
-        let session = open_session(&s, &user, device, Some(req.ip.to_string()), lifetime).await?;
+        let kind = TokenKind::of(lifetime);
+        let session = open_session(&s, &user, device, Some(req.ip.to_string()), kind).await?;
         out.device_id = Some(session.device_id);
         out.access_token = Some(session.access_token);
         out.refresh_token = session.refresh_token;
@@ -202,13 +191,13 @@ async fn register(
 
 /// The device a login or registration asks for, checked before anything
 /// is written.
-struct NewDevice {
+pub(super) struct NewDevice {
     id: Option<OwnedDeviceId>,
     display_name: Option<String>,
 }
 
 impl NewDevice {
-    fn new(id: Option<OwnedDeviceId>, display_name: Option<String>) -> Result<Self> {
+    pub(super) fn new(id: Option<OwnedDeviceId>, display_name: Option<String>) -> Result<Self> {
         if let Some(id) = &id {
             check_device_id(id.as_str())?;
         }
@@ -219,14 +208,14 @@ impl NewDevice {
     }
 }
 
-/// Logs `user` in on a new (or the named) device: its id and tokens, the
-/// access token expiring after `lifetime` (with a refresh token) if given.
-async fn open_session(
+/// Logs `user` in on a new (or the named) device: its id and tokens of
+/// the kind asked for.
+pub(super) async fn open_session(
     s: &Services,
     user: &UserId,
     device: NewDevice,
     ip: Option<String>,
-    lifetime: Option<Duration>,
+    kind: TokenKind,
 ) -> Result<Session> {
     let known = match &device.id {
         Some(id) => s.accounts.device(user, id)?.is_some(),
@@ -234,15 +223,18 @@ async fn open_session(
     };
     let session = s
         .accounts
-        .login_device(user, device.id, device.display_name, ip, lifetime)
+        .login_device(user, device.id, device.display_name, ip, kind)
         .await?;
     if !known {
         // Those who share a room with the user (and the user's other
         // devices) learn of the new device, as Synapse tells them.
         s.keys.note_device_list_change(user).await?;
     }
-    if let Err(e) = crate::ai::provision::on_login(s, user).await {
-        tracing::warn!(user = %user, error = %e, "AI user set-up at login failed");
+    let guest = matches!(kind, TokenKind::Guest);
+    if !guest {
+        if let Err(e) = crate::ai::provision::on_login(s, user).await {
+            tracing::warn!(user = %user, error = %e, "AI user set-up at login failed");
+        }
     }
     Ok(session)
 }
@@ -329,7 +321,8 @@ async fn login(s: Arc<Services>, req: Ruma<login::v3::Request>) -> Result<login:
     let lifetime = body
         .refresh_token
         .then(|| s.config.refreshable_token_lifetime());
-    let session = open_session(&s, &user, device, Some(req.ip.to_string()), lifetime).await?;
+    let kind = TokenKind::of(lifetime);
+    let session = open_session(&s, &user, device, Some(req.ip.to_string()), kind).await?;
     let mut out = login::v3::Response::new(user, session.access_token, session.device_id);
     out.refresh_token = session.refresh_token;
     out.expires_in = session.expires_in;
@@ -342,7 +335,7 @@ async fn login(s: Arc<Services>, req: Ruma<login::v3::Request>) -> Result<login:
 }
 
 async fn whoami(_: Arc<Services>, req: Ruma<whoami::v3::Request>) -> Result<whoami::v3::Response> {
-    let mut out = whoami::v3::Response::new(req.caller.user_id, false);
+    let mut out = whoami::v3::Response::new(req.caller.user_id, req.caller.guest);
     out.device_id = Some(req.caller.device_id);
     Ok(out)
 }
@@ -372,11 +365,17 @@ fn signed_in(caller: Option<Caller>) -> Result<Caller> {
 
 async fn change_password(
     s: Arc<Services>,
-    req: Ruma<change_password::v3::Request>,
+    req: UiaRequest<change_password::v3::Request>,
 ) -> Result<change_password::v3::Response> {
+    // Synapse refuses a malformed body first, but asks for the password
+    // before it looks for a missing new one.
+    let body = match req.body {
+        Err(e) if e.errcode != "M_MISSING_PARAM" => return Err(e),
+        body => body,
+    };
     let caller = signed_in(req.caller)?;
-    let body = req.body;
-    require_password(&s, body.auth.as_ref(), &caller.user_id).await?;
+    uia::require_password(&s, req.auth.as_ref(), &caller.user_id).await?;
+    let body = body?;
     s.accounts
         .set_password(&caller.user_id, &body.new_password)
         .await?;
@@ -394,26 +393,28 @@ async fn change_password(
 
 async fn deactivate(
     s: Arc<Services>,
-    req: Ruma<deactivate::v3::Request>,
+    req: UiaRequest<deactivate::v3::Request>,
 ) -> Result<deactivate::v3::Response> {
+    let (req, auth) = req.parsed()?;
     let user = signed_in(req.caller)?.user_id;
-    require_password(&s, req.body.auth.as_ref(), &user).await?;
+    uia::require_password(&s, auth.as_ref(), &user).await?;
     if req.body.erase {
         // Before the leaves, which would carry the profile otherwise.
         s.accounts.erase(&user, s.store.position()).await?;
         tracing::info!(user = %user, "account content erased");
     }
-    for room in s.rooms.joined_rooms(&user)? {
-        let leave = crate::rooms::send::EventDraft::state(
-            ruma::events::StateEventType::RoomMember,
-            user.as_str(),
-            json!({ "membership": "leave" }),
-        );
-        if let Err(e) = s.rooms.send(&user, &room, leave, None).await {
+    // Out of every room: joined ones left, invites declined, knocks
+    // withdrawn (through the room's server when this one is not in it).
+    for (room, membership) in s.rooms.rooms_of(&user)? {
+        if !matches!(membership.membership.as_str(), "join" | "invite" | "knock") {
+            continue;
+        }
+        if let Err(e) = crate::services::membership::leave_room(&s, &user, &room, None).await {
             tracing::warn!(room = %room, error = %e, "could not leave room while deactivating");
         }
     }
     s.accounts.mark_deactivated(&user).await?;
+    s.account_data.purge(&user).await?;
     crate::ai::provision::switch_off_with_owner(&s, &user).await?;
     let all = s.accounts.device_ids(&user)?;
     super::devices::delete_devices(&s, &user, &all).await?;
@@ -478,7 +479,7 @@ pub async fn admin_register(State(s): S, JsonBody(body): JsonBody) -> Result<Jso
         return Err(Error::user_in_use());
     }
     crate::ai::provision::register_person(&s, &user, Some(password), admin).await?;
-    let session = open_session(&s, &user, device, None, None).await?;
+    let session = open_session(&s, &user, device, None, TokenKind::Lasting).await?;
     Ok(Json(json!({
         "user_id": user,
         "access_token": session.access_token,

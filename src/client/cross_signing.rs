@@ -11,11 +11,12 @@ use ruma::api::client::keys::{upload_signatures, upload_signing_keys};
 use ruma::encryption::CrossSigningKey;
 use ruma::serde::Raw;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::keys::{json_of, raw_of};
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::http::uia_request::UiaRequest;
 use crate::services::{uia, Services};
 
 /// This area's endpoints.
@@ -27,8 +28,9 @@ pub fn routes() -> Router<Arc<Services>> {
 
 async fn upload_signing_keys(
     s: Arc<Services>,
-    req: Ruma<upload_signing_keys::v3::Request>,
+    req: UiaRequest<upload_signing_keys::v3::Request>,
 ) -> Result<upload_signing_keys::v3::Response> {
+    let (req, auth) = req.parsed()?;
     let body = req.body;
     let mut upload = KeySet::default();
     for (usage, key) in [
@@ -45,14 +47,8 @@ async fn upload_signing_keys(
             upload.set(usage, key);
         }
     }
-    // The user-interactive auth service reads the `auth` dict of the body.
-    let mut auth_body = Map::new();
-    if let Some(auth) = &body.auth {
-        auth_body.insert("auth".to_owned(), serde_json::to_value(auth)?);
-    }
-    let auth_body = Value::Object(auth_body);
-    let (services, user, flows) = (&*s, &req.caller.user_id, [vec!["m.login.password"]]);
-    let authorize = || uia::require(services, Some(&auth_body), &flows, Some(user));
+    let (services, user) = (&*s, &req.caller.user_id);
+    let authorize = || uia::require_password(services, auth.as_ref(), user);
     s.cross_signing
         .upload(&s.keys, user, upload, authorize)
         .await?;

@@ -10,12 +10,12 @@ use ruma::api::client::device::{
 };
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedDeviceId, UInt, UserId};
 
-use super::account::require_password;
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::http::uia_request::UiaRequest;
 use crate::services::accounts::DeviceRecord;
-use crate::services::Services;
 use crate::services::Wake;
+use crate::services::{uia, Services};
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
@@ -129,24 +129,26 @@ async fn update(
 
 async fn delete(
     s: Arc<Services>,
-    req: Ruma<delete_device::v3::Request>,
+    req: UiaRequest<delete_device::v3::Request>,
 ) -> Result<delete_device::v3::Response> {
+    let (req, auth) = req.parsed()?;
     let user = req.caller.user_id;
     let id = req.body.device_id;
     if s.accounts.device(&user, &id)?.is_none() {
         return Err(Error::not_found("No such device"));
     }
-    require_password(&s, req.body.auth.as_ref(), &user).await?;
+    uia::require_password(&s, auth.as_ref(), &user).await?;
     delete_devices(&s, &user, &[id]).await?;
     Ok(delete_device::v3::Response::new())
 }
 
 async fn delete_many(
     s: Arc<Services>,
-    req: Ruma<delete_many_devices::v3::Request>,
+    req: UiaRequest<delete_many_devices::v3::Request>,
 ) -> Result<delete_many_devices::v3::Response> {
+    let (req, auth) = req.parsed()?;
     let user = req.caller.user_id;
-    require_password(&s, req.body.auth.as_ref(), &user).await?;
+    uia::require_password(&s, auth.as_ref(), &user).await?;
     delete_devices(&s, &user, &req.body.devices).await?;
     Ok(delete_many_devices::v3::Response::new())
 }

@@ -19,10 +19,24 @@ use crate::services::Services;
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .endpoint(upload)
-        .endpoint(query)
+        .merge(crate::http::body_check::before_parsing(
+            Router::new().endpoint(query),
+            device_keys_as_synapse,
+        ))
         .endpoint(claim)
         .endpoint(changes)
         .endpoint(send_to_device)
+}
+
+/// Synapse's answer on a `/keys/query` body without a `device_keys`
+/// object, which ruma calls a missing parameter: a malformed body.
+fn device_keys_as_synapse(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(body)) if !body.get("device_keys").is_some_and(Value::is_object) => {
+            Err(Error::bad_json("'device_keys' must be a JSON object"))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The JSON of a value a client sent, as the key services keep it.

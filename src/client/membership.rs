@@ -14,6 +14,7 @@ use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId, UserId};
 use crate::error::{Error, Result};
 use crate::federation::remote_membership;
 use crate::http::endpoint::{Ruma, TypedRoutes};
+use crate::http::Caller;
 use crate::services::membership::{join_room, knock_room, leave_room, set_membership};
 use crate::services::Services;
 
@@ -105,14 +106,7 @@ async fn join_by_id_or_alias(
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
     let (room, servers) = resolve(&s, &req.body.room_id_or_alias, &req.body.via).await?;
-    join_room(
-        &s,
-        &req.caller.user_id,
-        &room,
-        &servers,
-        req.body.reason.as_deref(),
-    )
-    .await?;
+    join_as(&s, &req.caller, &room, &servers, req.body.reason.as_deref()).await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room))
 }
 
@@ -122,15 +116,23 @@ async fn join_by_id(
 ) -> Result<join_room_by_id::v3::Response> {
     let room = req.body.room_id;
     let servers = remote_membership::join_servers(&room, &[]);
-    join_room(
-        &s,
-        &req.caller.user_id,
-        &room,
-        &servers,
-        req.body.reason.as_deref(),
-    )
-    .await?;
+    join_as(&s, &req.caller, &room, &servers, req.body.reason.as_deref()).await?;
     Ok(join_room_by_id::v3::Response::new(room))
+}
+
+/// Joins the caller to a room: a guest only to a room held here that lets
+/// guests in.
+async fn join_as(
+    s: &Services,
+    caller: &Caller,
+    room: &RoomId,
+    servers: &[OwnedServerName],
+    reason: Option<&str>,
+) -> Result<()> {
+    if caller.guest {
+        return super::guests::join(s, &caller.user_id, room, reason).await;
+    }
+    join_room(s, &caller.user_id, room, servers, reason).await
 }
 
 async fn knock(

@@ -5,6 +5,7 @@ pub mod cross_signing;
 pub mod devices;
 pub mod directory;
 pub mod discovery;
+pub mod guests;
 pub mod key_backup;
 pub mod keys;
 pub mod media;
@@ -12,6 +13,7 @@ pub mod media_async;
 pub mod membership;
 pub mod notifications;
 pub mod openid;
+pub mod peeking;
 pub mod presence;
 pub mod profile;
 pub mod push_rules;
@@ -57,6 +59,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(membership::routes())
         .merge(room_events::routes())
         .merge(room_history::routes())
+        .merge(peeking::routes())
         .merge(room_initial_sync::routes())
         .merge(room_context::routes())
         .merge(relations::routes())

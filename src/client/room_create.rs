@@ -18,7 +18,23 @@ use crate::services::Services;
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().endpoint(create)
+    crate::http::body_check::before_parsing(Router::new().endpoint(create), room_version_as_synapse)
+}
+
+/// Synapse's answer on a `room_version` ruma cannot take as a room version
+/// id at all (empty, too long, odd characters), where ruma's is a
+/// malformed-body error: this server does not support it. A version that
+/// parses is the handler's to judge.
+fn room_version_as_synapse(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+        return Ok(None);
+    };
+    match body.get("room_version") {
+        Some(Value::String(version)) if RoomVersionId::try_from(version.as_str()).is_err() => Err(
+            Error::unsupported_room_version("Your homeserver does not support this room version"),
+        ),
+        _ => Ok(None),
+    }
 }
 
 type Request = create_room::v3::Request;

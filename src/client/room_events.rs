@@ -10,7 +10,7 @@ use ruma::api::client::redact::redact_event;
 use ruma::api::client::room::get_room_event;
 use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat;
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
-use ruma::events::TimelineEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use ruma::serde::Raw;
 use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::{Map, Value};
@@ -103,11 +103,15 @@ async fn put_state(
     if let Some(event_id) = same_state(&s, &req.caller.user_id, &body, &content)? {
         return Ok(send_state_event::v3::Response::new(event_id));
     }
+    let guest_access = body.event_type == StateEventType::RoomGuestAccess;
     let draft = EventDraft::state(body.event_type, body.state_key, content);
     let event_id = s
         .rooms
         .send(&req.caller.user_id, &body.room_id, draft, None)
         .await?;
+    if guest_access {
+        super::guests::after_guest_access_change(&s, &body.room_id).await;
+    }
     Ok(send_state_event::v3::Response::new(event_id))
 }
 

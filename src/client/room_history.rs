@@ -55,6 +55,9 @@ pub fn event_filter(filter: RoomEventFilter) -> EventFilter {
             }
         ),
         unread_thread_notifications: false,
+        contains_url: filter
+            .url_filter
+            .map(|f| f == ruma::api::client::filter::UrlFilter::EventsWithUrl),
     }
 }
 
@@ -211,7 +214,7 @@ fn members(
     let room = &body.room_id;
     let reader = s.rooms.reader(&req.caller.user_id, room)?;
     let hash = match body.at.as_deref() {
-        Some(at) => reader.readable_state_at(parse_token(at)?.stream_count())?,
+        Some(at) => reader.readable_state_at(parse_token(at)?)?,
         None => reader.readable_state()?,
     };
     let state = s.rooms.state.load(hash)?;

@@ -8,7 +8,7 @@ use axum::Router;
 use ruma::api::client::room::get_summary;
 use ruma::events::room::join_rules::RoomJoinRulesEventContent;
 use ruma::room::{JoinRuleSummary, RoomSummary};
-use ruma::{OwnedMxcUri, OwnedRoomAliasId, RoomId, UInt, UserId};
+use ruma::{OwnedMxcUri, OwnedRoomAliasId, OwnedRoomId, RoomId, ServerName, UInt, UserId};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -33,8 +33,11 @@ fn summary(
         Ok(room) => room.to_owned(),
         Err(alias) => s.rooms.alias_target(alias)?.ok_or_else(not_found)?,
     };
-    let user = req.caller.as_ref().map(|c| c.user_id.as_ref());
-    let preview = preview(&s, &room, user)?.ok_or_else(not_found)?;
+    let viewer = match &req.caller {
+        Some(caller) => Viewer::User(&caller.user_id),
+        None => Viewer::Anyone,
+    };
+    let preview = preview(&s, &room, viewer)?.ok_or_else(not_found)?;
     let mut response = get_summary::v1::Response::new(preview.summary);
     response.membership = preview.membership.map(|m| m.as_str().into());
     Ok(response)
@@ -49,11 +52,21 @@ pub struct Preview {
     pub state: u64,
 }
 
-/// A room's preview, if the user (or anyone, for `None`) may see it:
-/// Synapse's rule: it is world-readable, or anyone may join or knock, or
-/// the user is in it, invited or knocking, or may join it through a room
-/// they are in (restricted).
-pub fn preview(s: &Services, room: &RoomId, user: Option<&UserId>) -> Result<Option<Preview>> {
+/// Who asks for a preview.
+#[derive(Clone, Copy)]
+pub enum Viewer<'a> {
+    Anyone,
+    User(&'a UserId),
+    /// Another server, for its users (the federation hierarchy).
+    Server(&'a ServerName),
+}
+
+/// A room's preview, if the viewer may see it: Synapse's rule: it is
+/// world-readable, or anyone may join or knock, or the user is in it,
+/// invited or knocking, or may join it through a room they are in
+/// (restricted); a server, when it has a member in the room or in a room
+/// that lets people join this one.
+pub fn preview(s: &Services, room: &RoomId, viewer: Viewer<'_>) -> Result<Option<Preview>> {
     let Ok((short_room, record)) = s.rooms.record_of(room) else {
         return Ok(None);
     };
@@ -71,20 +84,20 @@ pub fn preview(s: &Services, room: &RoomId, user: Option<&UserId>) -> Result<Opt
         .map_or(JoinRuleSummary::Invite, |c| c.join_rule.into());
     let world_readable = text("m.room.history_visibility", "history_visibility")?.as_deref()
         == Some("world_readable");
-    let membership = match user {
-        Some(user) => s.rooms.membership(user, room)?.map(|m| m.membership),
-        None => None,
+    let membership = match viewer {
+        Viewer::User(user) => s.rooms.membership(user, room)?.map(|m| m.membership),
+        _ => None,
     };
-    let in_room = matches!(membership.as_deref(), Some("join" | "invite" | "knock"));
+    let in_room = match viewer {
+        Viewer::Server(server) => s.rooms.servers_in_room(room)?.iter().any(|x| x == server),
+        _ => matches!(membership.as_deref(), Some("join" | "invite" | "knock")),
+    };
     let anyone_may_ask = matches!(
         join_rule,
         JoinRuleSummary::Public | JoinRuleSummary::Knock | JoinRuleSummary::KnockRestricted(_)
     );
-    let through_a_room = match (&join_rule, user) {
-        (JoinRuleSummary::Restricted(rule), Some(user)) => {
-            let joined = s.rooms.joined_rooms(user)?;
-            rule.allowed_room_ids.iter().any(|r| joined.contains(r))
-        }
+    let through_a_room = match &join_rule {
+        JoinRuleSummary::Restricted(rule) => may_join_through(s, &rule.allowed_room_ids, viewer)?,
         _ => false,
     };
     if !(world_readable || anyone_may_ask || in_room || through_a_room) {
@@ -118,4 +131,26 @@ pub fn preview(s: &Services, room: &RoomId, user: Option<&UserId>) -> Result<Opt
         membership,
         state,
     }))
+}
+
+/// Whether the viewer is in one of the rooms that let their members join
+/// a restricted room.
+fn may_join_through(s: &Services, allowed: &[OwnedRoomId], viewer: Viewer<'_>) -> Result<bool> {
+    match viewer {
+        Viewer::Anyone => Ok(false),
+        Viewer::User(user) => {
+            let joined = s.rooms.joined_rooms(user)?;
+            Ok(allowed.iter().any(|r| joined.contains(r)))
+        }
+        Viewer::Server(server) => {
+            for room in allowed {
+                if s.rooms.short_room(room)?.is_some()
+                    && s.rooms.servers_in_room(room)?.iter().any(|x| x == server)
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
 }

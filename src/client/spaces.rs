@@ -2,27 +2,29 @@
 //! child in its space's order (`order`, then the time it was added, then
 //! its id), as far as `max_depth`, only suggested ones when asked; rooms
 //! the caller may not preview are left out with what is below them.
-//! Pages (`from`/`next_batch`) walk the same tree again past the rooms
-//! already given, so no server-side session is kept.
+//! Rooms not held here are asked of the servers their parent names (the
+//! federation `/hierarchy`). Pages (`from`/`next_batch`) walk the same
+//! tree again past the rooms already given, so no server-side session is
+//! kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Router;
 use ruma::api::client::space::{get_hierarchy, SpaceHierarchyRoomsChunk};
-use ruma::serde::Raw;
-use ruma::{OwnedRoomId, RoomId, UserId};
-use serde_json::{json, Value};
+use ruma::room::{JoinRuleSummary, RoomSummary, RoomType};
+use ruma::{OwnedRoomId, OwnedServerName, RoomId, UserId};
 
-use super::room_summary::preview;
+use super::room_summary::{preview, Viewer};
 use crate::error::{Error, Result};
+use crate::federation::hierarchy as remote;
 use crate::http::endpoint::{Ruma, TypedRoutes};
-use crate::rooms::Pdu;
 use crate::services::Services;
+use crate::spaces::{local_children, remote_children, Child};
 
 /// This area's endpoints.
 pub fn routes() -> Router<Arc<Services>> {
-    Router::new().reading(hierarchy)
+    Router::new().endpoint(hierarchy)
 }
 
 /// Rooms per page unless fewer are asked for, and at most.
@@ -30,77 +32,8 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 /// Rooms one request looks at, however deep and wide the tree.
 const MAX_VISITED: usize = 2_000;
-/// An `order` longer than this, or not printable ASCII, is ignored.
-const MAX_ORDER_LEN: usize = 50;
-
-/// An `m.space.child` event that names a child (its `via` is a list with
-/// something in it).
-struct Child {
-    room: OwnedRoomId,
-    order: Option<String>,
-    pdu: Arc<Pdu>,
-}
-
-fn valid_order(order: &str) -> bool {
-    order.len() <= MAX_ORDER_LEN && order.chars().all(|c| (' '..='~').contains(&c))
-}
-
-/// A space's children, in the order the spec gives them.
-fn children(s: &Services, state: u64, suggested_only: bool) -> Result<Vec<Child>> {
-    let mut out = Vec::new();
-    for (short_key, short) in s.rooms.state.load(state)?.iter() {
-        let (kind, key) = s.rooms.state.key_of(*short_key)?;
-        if kind != "m.space.child" {
-            continue;
-        }
-        let Ok(room) = RoomId::parse(key.as_str()) else {
-            continue;
-        };
-        let pdu = s.rooms.pdu_by_short(*short)?;
-        let content = pdu.content_value();
-        let via = content.get("via").and_then(Value::as_array);
-        if via.is_none_or(|v| v.is_empty()) {
-            continue;
-        }
-        let suggested = content.get("suggested").and_then(Value::as_bool) == Some(true);
-        if suggested_only && !suggested {
-            continue;
-        }
-        let order = content
-            .get("order")
-            .and_then(Value::as_str)
-            .filter(|o| valid_order(o))
-            .map(str::to_owned);
-        out.push(Child { room, order, pdu });
-    }
-    out.sort_by(|a, b| {
-        let key = |c: &Child| {
-            (
-                c.order.is_none(),
-                c.order.clone(),
-                c.pdu.origin_server_ts,
-                c.room.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
-    Ok(out)
-}
-
-/// A child event as the hierarchy shows it (stripped, with its time).
-fn child_state(child: &Child) -> Result<Raw<ruma::events::space::child::HierarchySpaceChildEvent>> {
-    let pdu = &child.pdu;
-    let event = json!({
-        "type": "m.space.child",
-        "state_key": child.room,
-        "content": pdu.content_value(),
-        "sender": pdu.sender,
-        "origin_server_ts": pdu.origin_server_ts,
-    });
-    let raw = serde_json::value::to_raw_value(&event)
-        .map_err(|e| Error::internal(format!("child event: {e}")))?;
-    Ok(Raw::from_json(raw))
-}
+/// Rooms one request asks other servers about.
+const MAX_REMOTE_ASKS: usize = 20;
 
 /// Where a page starts and what it was asked with: a page token holds the
 /// rooms given before it and the options, which must not change.
@@ -136,7 +69,7 @@ impl Page {
     }
 }
 
-fn hierarchy(
+async fn hierarchy(
     s: Arc<Services>,
     req: Ruma<get_hierarchy::v1::Request>,
 ) -> Result<get_hierarchy::v1::Response> {
@@ -160,13 +93,14 @@ fn hierarchy(
         Some(n) => usize::try_from(n).map_or(MAX_LIMIT, |n| n.min(MAX_LIMIT)),
         None => DEFAULT_LIMIT,
     };
-    if preview(&s, &body.room_id, Some(user))?.is_none() {
+    let root = crate::blocking::reads(|| preview(&s, &body.room_id, Viewer::User(user)))?;
+    if root.is_none() {
         return Err(Error::forbidden(format!(
             "You may not preview {}",
             body.room_id
         )));
     }
-    let (rooms, more) = walk(&s, user, &body.room_id, &page, limit)?;
+    let (rooms, more) = walk(&s, user, &body.room_id, &page, limit).await?;
     let mut response = get_hierarchy::v1::Response::new();
     response.rooms = rooms;
     if more {
@@ -176,42 +110,162 @@ fn hierarchy(
     Ok(response)
 }
 
+/// A room as the walk sees it: its summary and, for a space, its children.
+struct Visited {
+    summary: RoomSummary,
+    children: Vec<Child>,
+}
+
+/// What this server makes of a room by itself.
+enum Local {
+    Seen(Visited),
+    Hidden,
+    NotHeld,
+}
+
+/// What other servers said of rooms not held here, for one walk.
+#[derive(Default)]
+struct Remote {
+    /// Children summarised in a parent's answer (`None`: inaccessible), so
+    /// that a child which is no space needs no request of its own.
+    summaries: HashMap<OwnedRoomId, Option<RoomSummary>>,
+    asked: usize,
+}
+
 /// The page's rooms, depth first from `root`, and whether more follow.
-fn walk(
+async fn walk(
     s: &Services,
     user: &UserId,
     root: &RoomId,
     page: &Page,
     limit: usize,
 ) -> Result<(Vec<SpaceHierarchyRoomsChunk>, bool)> {
-    let mut stack: Vec<(OwnedRoomId, u64)> = vec![(root.to_owned(), 0)];
+    let mut stack: Vec<(OwnedRoomId, Vec<OwnedServerName>, u64)> =
+        vec![(root.to_owned(), Vec::new(), 0)];
     let mut seen = HashSet::new();
+    let mut remote = Remote::default();
     let mut shown = 0usize;
     let mut out = Vec::new();
-    while let Some((room, depth)) = stack.pop() {
+    while let Some((room, via, depth)) = stack.pop() {
         if !seen.insert(room.clone()) || seen.len() > MAX_VISITED {
             continue;
         }
-        let Some(preview) = preview(s, &room, Some(user))? else {
-            continue;
+        let local = crate::blocking::reads(|| visit_local(s, &room, user, page.suggested_only))?;
+        let visited = match local {
+            Local::Seen(visited) => visited,
+            Local::Hidden => continue,
+            Local::NotHeld => {
+                match visit_remote(s, &room, &via, user, page.suggested_only, &mut remote).await? {
+                    Some(visited) => visited,
+                    None => continue,
+                }
+            }
         };
         if out.len() == limit {
             return Ok((out, true));
         }
-        let is_space = preview.summary.room_type == Some(ruma::room::RoomType::Space);
-        let kids = if is_space {
-            children(s, preview.state, page.suggested_only)?
-        } else {
-            Vec::new()
-        };
         if page.max_depth.is_none_or(|max| depth < max) {
-            stack.extend(kids.iter().rev().map(|c| (c.room.clone(), depth + 1)));
+            let below = visited.children.iter().rev();
+            stack.extend(below.map(|c| (c.room.clone(), c.via.clone(), depth + 1)));
         }
         shown += 1;
         if shown > page.skip {
-            let state = kids.iter().map(child_state).collect::<Result<_>>()?;
-            out.push(SpaceHierarchyRoomsChunk::new(preview.summary, state));
+            let state = visited.children.iter().map(|c| c.event.clone()).collect();
+            out.push(SpaceHierarchyRoomsChunk::new(visited.summary, state));
         }
     }
     Ok((out, false))
+}
+
+fn is_space(summary: &RoomSummary) -> bool {
+    summary.room_type == Some(RoomType::Space)
+}
+
+fn visit_local(s: &Services, room: &RoomId, user: &UserId, suggested_only: bool) -> Result<Local> {
+    if s.rooms.short_room(room)?.is_none() {
+        return Ok(Local::NotHeld);
+    }
+    let Some(preview) = preview(s, room, Viewer::User(user))? else {
+        return Ok(Local::Hidden);
+    };
+    let children = if is_space(&preview.summary) {
+        local_children(s, preview.state, suggested_only)?
+    } else {
+        Vec::new()
+    };
+    Ok(Local::Seen(Visited {
+        summary: preview.summary,
+        children,
+    }))
+}
+
+/// A room not held here, as the servers `via` names describe it, if the
+/// user may see it.
+async fn visit_remote(
+    s: &Services,
+    room: &RoomId,
+    via: &[OwnedServerName],
+    user: &UserId,
+    suggested_only: bool,
+    remote: &mut Remote,
+) -> Result<Option<Visited>> {
+    match remote.summaries.get(room) {
+        Some(None) => return Ok(None),
+        Some(Some(summary)) if !is_space(summary) => {
+            let visited = Visited {
+                summary: summary.clone(),
+                children: Vec::new(),
+            };
+            return Ok(may_see_remote(s, user, &visited.summary)?.then_some(visited));
+        }
+        _ => {}
+    }
+    if remote.asked == MAX_REMOTE_ASKS {
+        return Ok(None);
+    }
+    remote.asked += 1;
+    let Some(answer) = remote::ask(s, room, via, suggested_only).await else {
+        return Ok(None);
+    };
+    for child in &answer.children {
+        remote
+            .summaries
+            .insert(child.room_id.clone(), Some(child.clone()));
+    }
+    for child in &answer.inaccessible_children {
+        remote.summaries.insert(child.clone(), None);
+    }
+    let summary = answer.room.summary.clone();
+    if !may_see_remote(s, user, &summary)? {
+        return Ok(None);
+    }
+    let children = if is_space(&summary) {
+        remote_children(&answer.room.children_state, suggested_only)
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Visited { summary, children }))
+}
+
+/// Synapse's rule for a room another server describes: anyone may see it
+/// if it is world-readable or anyone may join or knock; a restricted room,
+/// members of a room that lets them in; otherwise those with a membership
+/// in it here (an invite, a knock).
+fn may_see_remote(s: &Services, user: &UserId, summary: &RoomSummary) -> Result<bool> {
+    let allowed = match &summary.join_rule {
+        JoinRuleSummary::Public | JoinRuleSummary::Knock | JoinRuleSummary::KnockRestricted(_) => {
+            return Ok(true)
+        }
+        _ if summary.world_readable => return Ok(true),
+        JoinRuleSummary::Restricted(rule) => rule.allowed_room_ids.as_slice(),
+        _ => &[],
+    };
+    if !allowed.is_empty() {
+        let joined = s.rooms.joined_rooms(user)?;
+        if allowed.iter().any(|r| joined.contains(r)) {
+            return Ok(true);
+        }
+    }
+    let membership = s.rooms.membership(user, &summary.room_id)?;
+    Ok(membership.is_some_and(|m| matches!(m.membership.as_str(), "join" | "invite" | "knock")))
 }

@@ -3,18 +3,22 @@
 //! builds on events it does not have, the other servers in the room are
 //! asked for them with `/backfill`. What they send is checked like any
 //! peer's events (signatures, hashes, auth events fetched when unknown) and
-//! stored before everything seen so far.
+//! stored before everything seen so far. The state before the oldest of
+//! them (whose prev events are unknown here) is asked of the same server
+//! with `/state_ids`, so that history visibility and membership at those
+//! events are the room's, not guessed from their auth events.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use matrixos_storage::Direction;
 use parking_lot::Mutex;
 use ruma::api::federation::backfill::get_backfill::v1 as backfill;
-use ruma::{OwnedEventId, OwnedRoomId, RoomId, UInt};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, ServerName, UInt};
 
 use super::client::Bounds;
-use super::{inbound, pdu_check};
+use super::{gap, inbound, pdu_check};
 use crate::bounded_map::BoundedMap;
 use crate::error::Result;
 use crate::rooms::remote::RemotePdu;
@@ -28,6 +32,9 @@ const MAX_SERVERS: usize = 3;
 /// How long the same oldest event is not asked about again: paging at the
 /// start of a room's history must not make a request to a peer each time.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Most events of one answer whose state is asked for (`/state_ids`): an
+/// answer has one oldest end, a few more only where its history forks.
+const MAX_STATE_ASKS: usize = 3;
 
 /// The rooms recently backfilled, with the oldest event asked about.
 pub struct BackfillAttempts(Mutex<BoundedMap<OwnedRoomId, OwnedEventId>>);
@@ -109,10 +116,42 @@ pub async fn from_peers(
                 inbound::fetch_auth_chain(s, server, room, &record.version, id).await?;
             }
         }
-        s.rooms.backfill(room, fresh).await?;
+        let states = states_before_oldest(s, server, room, &record.version, &fresh).await;
+        s.rooms.backfill(room, fresh, states).await?;
         return Ok(true);
     }
     Ok(false)
+}
+
+/// The state before each of the answer's events whose prev events are
+/// neither known here nor in the answer, as `server` gives it. An event
+/// whose state cannot be had is left out (it is then judged by the state
+/// its auth events form).
+async fn states_before_oldest(
+    s: &Arc<Services>,
+    server: &ServerName,
+    room: &RoomId,
+    version: &RoomVersionId,
+    answer: &[RemotePdu],
+) -> HashMap<OwnedEventId, Vec<OwnedEventId>> {
+    let mut states = HashMap::new();
+    let oldest = answer.iter().filter(|event| {
+        event.pdu.prev_events.iter().any(|prev| {
+            !answer.iter().any(|e| e.event_id() == prev) && !s.rooms.in_dag(prev).unwrap_or(false)
+        })
+    });
+    for event in oldest.take(MAX_STATE_ASKS) {
+        let id = event.event_id();
+        match gap::state_before(s, server, room, version, id).await {
+            Ok(state) => {
+                states.insert(id.clone(), state);
+            }
+            Err(e) => {
+                tracing::info!(%room, %server, event = %id, error = %e, "no state for a backfilled event")
+            }
+        }
+    }
+    states
 }
 
 /// Whether an event names auth events neither known here nor among the

@@ -20,6 +20,7 @@ pub mod directory;
 pub mod edus;
 pub mod events;
 pub mod gap;
+pub mod hierarchy;
 pub mod inbound;
 pub mod invites;
 pub mod key_store;
@@ -56,6 +57,8 @@ pub struct Federation {
     pub backfills: backfill::BackfillAttempts,
     /// Other servers' files being fetched.
     pub media: media::RemoteMedia,
+    /// Other servers' space hierarchies, kept a while.
+    pub hierarchies: hierarchy::RemoteHierarchies,
     /// Device list updates go out one at a time (each names the last).
     pub device_list_updates: tokio::sync::Mutex<()>,
 }
@@ -92,6 +95,7 @@ impl Federation {
             origin_locks: transactions::OriginLocks::default(),
             backfills: backfill::BackfillAttempts::default(),
             media: media::RemoteMedia::default(),
+            hierarchies: hierarchy::RemoteHierarchies::default(),
             device_list_updates: tokio::sync::Mutex::new(()),
         })
     }
@@ -133,4 +137,5 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(user_keys::routes())
         .merge(media::routes())
         .merge(openid::routes())
+        .merge(hierarchy::routes())
 }

@@ -10,6 +10,9 @@ use crate::error::Error;
 pub struct Caller {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
+    /// A guest account (`kind=guest` registration): only the endpoints
+    /// `guests` lists are open to it.
+    pub guest: bool,
 }
 
 impl Caller {

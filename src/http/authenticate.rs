@@ -55,7 +55,9 @@ impl Authenticate for AccessToken {
 
     fn claim(parts: &Parts, services: &Services) -> Result<Caller> {
         let token = token_from_parts(parts)?.ok_or_else(Error::missing_token)?;
-        services.accounts.authenticate(&token)
+        let caller = services.accounts.authenticate(&token)?;
+        super::guests::admit(&caller, &parts.method, parts.uri.path())?;
+        Ok(caller)
     }
 
     settled_by_headers!();

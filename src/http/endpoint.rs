@@ -60,28 +60,46 @@ where
     type Rejection = Error;
 
     async fn from_request(request: Request, services: &Arc<Services>) -> Result<Self> {
-        let (mut parts, body) = request.into_parts();
-        let claim = <R::Authentication as Authenticate>::claim(&parts, services)?;
-        let ip = client_ip(&parts);
-        let mut path_args = path_args(&mut parts, services).await?;
-        // Routes registered without a trailing parameter (`…/state/{type}`
-        // for the empty state key) give it as empty.
-        path_args.resize(
-            R::_path_parameters().len().max(path_args.len()),
-            String::new(),
-        );
-        let bytes = if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
-            Bytes::new()
-        } else {
-            let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
-            json_body(bytes, &parts)?
-        };
-        let request = http::Request::from_parts(parts, bytes);
-        let caller =
-            <R::Authentication as Authenticate>::confirm(claim, &request, services).await?;
-        let body = R::try_from_http_request(request, &path_args).map_err(request_error)?;
-        Ok(Ruma { body, caller, ip })
+        let (caller, ip, body) = authenticated::<R>(request, services).await?;
+        Ok(Ruma {
+            body: body?,
+            caller,
+            ip,
+        })
     }
+}
+
+/// The caller and the client's address of a request for endpoint `R`, and
+/// its parsed body or why it could not be parsed (an endpoint may judge
+/// other things first: see `uia_request`).
+pub async fn authenticated<R>(
+    request: Request,
+    services: &Arc<Services>,
+) -> Result<(CallerOf<R>, IpAddr, Result<R>)>
+where
+    R: IncomingRequest + Send + 'static,
+    R::Authentication: Authenticate,
+{
+    let (mut parts, body) = request.into_parts();
+    let claim = <R::Authentication as Authenticate>::claim(&parts, services)?;
+    let ip = client_ip(&parts);
+    let mut path_args = path_args(&mut parts, services).await?;
+    // Routes registered without a trailing parameter (`…/state/{type}`
+    // for the empty state key) give it as empty.
+    path_args.resize(
+        R::_path_parameters().len().max(path_args.len()),
+        String::new(),
+    );
+    let bytes = if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
+        Bytes::new()
+    } else {
+        let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
+        json_body(bytes, &parts)?
+    };
+    let request = http::Request::from_parts(parts, bytes);
+    let caller = <R::Authentication as Authenticate>::confirm(claim, &request, services).await?;
+    let body = R::try_from_http_request(request, &path_args).map_err(request_error);
+    Ok((caller, ip, body))
 }
 
 /// The client's address (loopback when unknown, as in in-process tests).
@@ -180,31 +198,47 @@ impl<T: OutgoingResponse> IntoResponse for Reply<T> {
     }
 }
 
+/// An extractor that parses one endpoint's request: [`Ruma`], or
+/// [`super::uia_request::UiaRequest`] for endpoints with user-interactive
+/// auth.
+pub trait ParsedRequest: FromRequest<Arc<Services>, Rejection = Error> + Send + 'static {
+    type Endpoint: IncomingRequest + Send + 'static;
+}
+
+impl<R> ParsedRequest for Ruma<R>
+where
+    R: IncomingRequest + Send + 'static,
+    R::Authentication: Authenticate,
+{
+    type Endpoint = R;
+}
+
+/// What a handler taking `E` answers.
+pub type ResponseOf<E> = <<E as ParsedRequest>::Endpoint as IncomingRequest>::OutgoingResponse;
+
 /// Registers typed handlers at every path their endpoint's metadata lists.
 pub trait TypedRoutes: Sized {
     /// At the endpoint's own paths.
-    fn endpoint<R, H, F>(self, handler: H) -> Self
+    fn endpoint<E, H, F>(self, handler: H) -> Self
     where
-        R: IncomingRequest + Send + 'static,
-        R::Authentication: Authenticate,
-        H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
+        E: ParsedRequest,
+        H: Fn(Arc<Services>, E) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<ResponseOf<E>>> + Send + 'static,
     {
-        self.endpoint_at::<R, H, F>(R::PATH_BUILDER.all_paths(), handler)
+        self.endpoint_at::<E, H, F>(E::Endpoint::PATH_BUILDER.all_paths(), handler)
     }
 
     /// At the given paths, which may leave out trailing parameters: they
     /// reach the handler empty.
-    fn endpoint_at<R, H, F>(
+    fn endpoint_at<E, H, F>(
         self,
         paths: impl IntoIterator<Item = &'static str>,
         handler: H,
     ) -> Self
     where
-        R: IncomingRequest + Send + 'static,
-        R::Authentication: Authenticate,
-        H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static;
+        E: ParsedRequest,
+        H: Fn(Arc<Services>, E) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<ResponseOf<E>>> + Send + 'static;
 
     /// A handler that only reads, at the endpoint's own paths: its reads
     /// may wait on the disk, so its thread hands its other tasks on first
@@ -237,7 +271,7 @@ pub trait TypedRoutes: Sized {
             + Sync
             + 'static,
     {
-        self.endpoint_at::<R, _, _>(paths, move |s, req| {
+        self.endpoint_at::<Ruma<R>, _, _>(paths, move |s, req| {
             let handler = handler.clone();
             std::future::ready(crate::blocking::reads(move || {
                 handler(s.clone(), req.clone())
@@ -247,25 +281,22 @@ pub trait TypedRoutes: Sized {
 }
 
 impl TypedRoutes for Router<Arc<Services>> {
-    fn endpoint_at<R, H, F>(self, paths: impl IntoIterator<Item = &'static str>, handler: H) -> Self
+    fn endpoint_at<E, H, F>(self, paths: impl IntoIterator<Item = &'static str>, handler: H) -> Self
     where
-        R: IncomingRequest + Send + 'static,
-        R::Authentication: Authenticate,
-        H: Fn(Arc<Services>, Ruma<R>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Result<R::OutgoingResponse>> + Send + 'static,
+        E: ParsedRequest,
+        H: Fn(Arc<Services>, E) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<ResponseOf<E>>> + Send + 'static,
     {
-        let filter = MethodFilter::try_from(R::METHOD).expect("endpoints use standard methods");
+        let method = E::Endpoint::METHOD;
+        let filter = MethodFilter::try_from(method).expect("endpoints use standard methods");
         paths.into_iter().fold(self, |router, path| {
             let handler = handler.clone();
             router.route(
                 path,
-                on(
-                    filter,
-                    move |State(s): State<Arc<Services>>, req: Ruma<R>| {
-                        let response = handler(s, req);
-                        async move { Reply(response.await) }
-                    },
-                ),
+                on(filter, move |State(s): State<Arc<Services>>, req: E| {
+                    let response = handler(s, req);
+                    async move { Reply(response.await) }
+                }),
             )
         })
     }

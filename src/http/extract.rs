@@ -23,7 +23,9 @@ impl FromRequestParts<Arc<Services>> for Auth {
         services: &Arc<Services>,
     ) -> Result<Self, Error> {
         let token = token_from_parts(parts)?.ok_or_else(Error::missing_token)?;
-        Ok(Auth(services.accounts.authenticate(&token)?))
+        let caller = services.accounts.authenticate(&token)?;
+        super::guests::admit(&caller, &parts.method, parts.uri.path())?;
+        Ok(Auth(caller))
     }
 }
 

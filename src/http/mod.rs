@@ -10,8 +10,10 @@ pub mod body_limit;
 pub mod connections;
 pub mod endpoint;
 pub mod extract;
+pub mod guests;
 pub mod listener;
 pub mod ratelimit;
 pub mod stray_errors;
+pub mod uia_request;
 
 pub use auth::Caller;

@@ -2,16 +2,18 @@
 //! sends in answer to `/backfill`. They go into the timeline before every
 //! event seen so far (the oldest lowest), never change the current state or
 //! the forward extremities, and wake nobody: they are found by paginating
-//! backwards. Each is checked against its auth events and, when its prev
-//! events are known, against the state after them; one that fails is kept
+//! backwards. Each is checked against its auth events and against the state
+//! before it: the state after its prev events when they are known, else
+//! the state a peer gave for it (`/state_ids`); one that fails is kept
 //! rejected, out of the timeline.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use matrixos_storage::{tables, Batch};
 use ruma::events::TimelineEventType;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::RoomId;
+use ruma::{OwnedEventId, RoomId};
 
 use super::auth::{decide, Verdict};
 use super::remote::{Appended, RemotePdu};
@@ -31,10 +33,16 @@ impl Rooms {
     /// already in the timeline are left as they were judged; outliers (state
     /// received for a join) move into the timeline. The caller has verified
     /// signatures and hashes.
+    ///
+    /// `states` names, for events whose prev events are not known here
+    /// (the oldest of the answer), the state events before them as a peer
+    /// gave them, all stored here; an event without prev events known and
+    /// without a state given is judged by the state its auth events form.
     pub async fn backfill(
         self: &Arc<Self>,
         room: &RoomId,
         events: Vec<RemotePdu>,
+        states: HashMap<OwnedEventId, Vec<OwnedEventId>>,
     ) -> Result<Vec<Appended>> {
         if events.len() > MAX_BACKFILL {
             return Err(Error::bad_json(format!(
@@ -75,7 +83,10 @@ impl Rooms {
             let mut judged = Vec::with_capacity(fresh.len());
             for (i, event) in fresh.into_iter().enumerate() {
                 let number = newest + (count - 1 - i as u64);
-                judged.push(rooms.stage_backfilled(short_room, &rules, event, number, &mut batch)?);
+                let given = states.get(event.event_id()).map(Vec::as_slice);
+                let staged =
+                    rooms.stage_backfilled(short_room, &rules, event, given, number, &mut batch)?;
+                judged.push(staged);
             }
             Ok((judged, batch, rules))
         })
@@ -119,6 +130,7 @@ impl Rooms {
         short_room: u64,
         rules: &RoomVersionRules,
         event: RemotePdu,
+        given_state: Option<&[OwnedEventId]>,
         number: u64,
         batch: &mut Batch,
     ) -> Result<(Appended, Option<u64>)> {
@@ -131,7 +143,7 @@ impl Rooms {
             None => self.store.db.allocate_short(batch),
         };
         self.put_event(batch, short, &pdu.event_id, &stored);
-        let (before_id, reason) = self.backfill_checks(rules, &pdu, batch)?;
+        let (before_id, reason) = self.backfill_checks(rules, &pdu, given_state, batch)?;
         if let Some(reason) = reason {
             tracing::info!(event = %pdu.event_id, %reason, "backfilled event rejected");
             self.put_rejection(batch, short, &reason);
@@ -174,6 +186,7 @@ impl Rooms {
             },
         );
         self.index_relation(batch, short_room, &pdu, short, 0)?;
+        self.hooks.run_backfilled(self, batch, short, &pdu)?;
         let redaction = (pdu.kind == TimelineEventType::RoomRedaction).then_some(short);
         let appended = Appended {
             event_id: pdu.event_id.clone(),
@@ -186,12 +199,14 @@ impl Rooms {
 
     /// The state before a backfilled event and, if it fails the auth
     /// rules, why. With its prev events known, the state before it is the
-    /// (resolved) state after them; otherwise, the oldest known, it is
-    /// the state its auth events form.
+    /// (resolved) state after them; otherwise, the oldest known, it is the
+    /// state a peer gave for it or, failing that, the state its auth
+    /// events form.
     fn backfill_checks(
         &self,
         rules: &RoomVersionRules,
         pdu: &Pdu,
+        given_state: Option<&[OwnedEventId]>,
         batch: &mut Batch,
     ) -> Result<(u64, Option<String>)> {
         let create_implied = rules.authorization.room_create_event_id_as_room_id;
@@ -209,17 +224,40 @@ impl Rooms {
                 None => break,
             }
         }
-        if prev_states.len() < pdu.prev_events.len() || prev_states.is_empty() {
-            let state = self.auth_events_state(pdu, create_implied, batch)?;
-            return Ok((self.state.store(batch, 0, state)?, None));
-        }
-        let before_id = self.resolve_ids(&prev_states, rules, batch)?;
+        let before_id = if prev_states.len() < pdu.prev_events.len() || prev_states.is_empty() {
+            let state = self.oldest_state(pdu, given_state, create_implied, batch)?;
+            self.state.store(batch, 0, state)?
+        } else {
+            self.resolve_ids(&prev_states, rules, batch)?
+        };
         let before = StoredState {
             rooms: self,
             state: self.state.load(before_id)?,
         };
         let refusal = decide(&rules.authorization, pdu, &before)?.err();
         Ok((before_id, refusal))
+    }
+
+    /// The state before an event whose prev events are not known here: the
+    /// state a peer gave for it if every event of it is known and accepted,
+    /// else the state its auth events form.
+    fn oldest_state(
+        &self,
+        pdu: &Pdu,
+        given_state: Option<&[OwnedEventId]>,
+        create_implied: bool,
+        batch: &mut Batch,
+    ) -> Result<StateMap> {
+        if let Some(ids) = given_state {
+            match self.state_of_known(ids, |id| self.short_event(id), batch) {
+                Ok(state) => return Ok(state),
+                Err(e) => tracing::info!(
+                    event = %pdu.event_id, error = %e,
+                    "state given for a backfilled event not taken"
+                ),
+            }
+        }
+        self.auth_events_state(pdu, create_implied, batch)
     }
 
     /// An event's auth events (the ones this server has) as a state.

@@ -29,6 +29,20 @@ pub trait AppendHook: Send + Sync {
     /// committed: what it adds to `batch` becomes durable with the event.
     /// It must be quick; an error refuses the event.
     fn appended(&self, rooms: &Rooms, batch: &mut Batch, event: &Appended<'_>) -> Result<()>;
+
+    /// Runs for each accepted event stored before the timeline's start
+    /// (history fetched from a peer), in the backfill's batch. Nothing by
+    /// default: notifications, the AI and the send queue are for new
+    /// events only.
+    fn backfilled(
+        &self,
+        _rooms: &Rooms,
+        _batch: &mut Batch,
+        _short_event: u64,
+        _pdu: &Pdu,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -45,6 +59,20 @@ impl Hooks {
         let hooks = self.hooks.read().clone();
         for hook in hooks {
             hook.appended(rooms, batch, event)?;
+        }
+        Ok(())
+    }
+
+    pub fn run_backfilled(
+        &self,
+        rooms: &Rooms,
+        batch: &mut Batch,
+        short: u64,
+        pdu: &Pdu,
+    ) -> Result<()> {
+        let hooks = self.hooks.read().clone();
+        for hook in hooks {
+            hook.backfilled(rooms, batch, short, pdu)?;
         }
         Ok(())
     }

@@ -421,7 +421,7 @@ impl Rooms {
 
     /// The state the events `ids` form; `short_of` finds each (all must be
     /// known, accepted state events).
-    fn state_of_known(
+    pub(super) fn state_of_known(
         &self,
         ids: &[OwnedEventId],
         short_of: impl Fn(&OwnedEventId) -> Result<Option<u64>>,

@@ -97,6 +97,26 @@ impl Rooms {
     }
 
     /// The state just before an event.
+    /// The state at a place in the timeline: at a live place, the state at
+    /// that stream position; at a backfilled one, the state after the
+    /// newest event at or before it, or, before every event held (a token
+    /// from paging back, history not fetched yet), the state before the
+    /// oldest one.
+    pub fn state_at_place(&self, short_room: u64, place: TimelinePos) -> Result<u64> {
+        if place > TimelinePos::LIVE_START {
+            return self.state_at(short_room, place.stream_count());
+        }
+        let newest = self.timeline(short_room, place, Direction::Backward, 1, None)?;
+        if let Some(entry) = newest.first() {
+            return Ok(self.meta(entry.short)?.state_after);
+        }
+        let oldest = self.timeline(short_room, place, Direction::Forward, 1, None)?;
+        match oldest.first() {
+            Some(entry) => Ok(self.meta(entry.short)?.state_before),
+            None => Ok(0),
+        }
+    }
+
     pub fn state_before(&self, short_event: u64) -> Result<u64> {
         Ok(self.meta(short_event)?.state_before)
     }

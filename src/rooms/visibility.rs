@@ -20,7 +20,7 @@ use ruma::room_version_rules::RedactionRules;
 use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::Value;
 
-use super::timeline::TimelineEntry;
+use super::timeline::{TimelineEntry, TimelinePos};
 use super::{Pdu, Rooms};
 use crate::error::{Error, Result};
 
@@ -346,12 +346,11 @@ impl RoomReader<'_> {
         }
     }
 
-    /// The state at a stream position when the user could read it then
+    /// The state at a place in the timeline when the user could read it then
     /// (joined, or the room world-readable); otherwise [`Self::readable_state`].
-    pub fn readable_state_at(&self, position: u64) -> Result<u64> {
-        let hash = self
-            .rooms
-            .state_at(self.short_room, position.min(self.until))?;
+    pub fn readable_state_at(&self, place: TimelinePos) -> Result<u64> {
+        let place = place.min(TimelinePos::live(self.until));
+        let hash = self.rooms.state_at_place(self.short_room, place)?;
         match self.at(hash)? {
             (Visibility::WorldReadable, _) | (_, Membership::Join) => Ok(hash),
             _ => self.readable_state(),

@@ -36,12 +36,24 @@ const BUILT: &str = "built";
 
 impl AppendHook for Search {
     fn appended(&self, _: &Rooms, batch: &mut Batch, event: &Appended<'_>) -> Result<()> {
-        let kind = &event.pdu.kind;
-        if Part::of(kind).is_some() || *kind == TimelineEventType::RoomRedaction {
-            tables::SEARCH_QUEUE.put(batch, &event.short_event, &());
+        self.queue(batch, event.short_event, event.pdu);
+        Ok(())
+    }
+
+    /// History fetched from peers is searchable like the rest.
+    fn backfilled(&self, _: &Rooms, batch: &mut Batch, short_event: u64, pdu: &Pdu) -> Result<()> {
+        self.queue(batch, short_event, pdu);
+        Ok(())
+    }
+}
+
+impl Search {
+    /// Queues a searchable event or a redaction, in the batch that stores it.
+    fn queue(&self, batch: &mut Batch, short_event: u64, pdu: &Pdu) {
+        if Part::of(&pdu.kind).is_some() || pdu.kind == TimelineEventType::RoomRedaction {
+            tables::SEARCH_QUEUE.put(batch, &short_event, &());
             self.wake.notify_one();
         }
-        Ok(())
     }
 }
 

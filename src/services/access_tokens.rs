@@ -28,6 +28,33 @@ const LASTING: &str = "mos_";
 const EXPIRING: &str = "mor_";
 /// Prefix of refresh tokens.
 const REFRESH: &str = "mrt_";
+/// Prefix of guest accounts' access tokens (they never expire): a request
+/// is known to be a guest's without another read.
+const GUEST: &str = "mog_";
+
+/// The access token a device is given.
+#[derive(Clone, Copy)]
+pub enum TokenKind {
+    Lasting,
+    /// Expires after the lifetime; comes with a refresh token.
+    Expiring(Duration),
+    /// A guest account's.
+    Guest,
+}
+
+impl TokenKind {
+    /// Expiring after `lifetime` when one is given, else lasting.
+    pub fn of(lifetime: Option<Duration>) -> Self {
+        lifetime.map_or(Self::Lasting, Self::Expiring)
+    }
+
+    fn lifetime(self) -> Option<Duration> {
+        match self {
+            Self::Expiring(lifetime) => Some(lifetime),
+            Self::Lasting | Self::Guest => None,
+        }
+    }
+}
 
 /// What a login or a refresh hands the client.
 pub struct Session {
@@ -72,14 +99,15 @@ fn issue(
     batch: &mut Batch,
     key: &(String, String),
     record: &mut DeviceRecord,
-    lifetime: Option<Duration>,
+    kind: TokenKind,
     revokes: Option<String>,
 ) -> (String, Option<String>) {
-    let prefix = if lifetime.is_some() {
-        EXPIRING
-    } else {
-        LASTING
+    let prefix = match kind {
+        TokenKind::Lasting => LASTING,
+        TokenKind::Expiring(_) => EXPIRING,
+        TokenKind::Guest => GUEST,
     };
+    let lifetime = kind.lifetime();
     let access = format!("{prefix}{}", random_string(40));
     let hash = token_hash(&access);
     ACCESS_TOKENS.put(batch, &hash, key);
@@ -100,16 +128,16 @@ fn issue(
 }
 
 impl Accounts {
-    /// Creates (or re-uses) a device and gives it a fresh access token, one
-    /// that expires after `lifetime` with a refresh token when one is given.
-    /// Whatever tokens the device had are revoked.
+    /// Creates (or re-uses) a device and gives it a fresh access token of
+    /// the kind asked for (an expiring one with a refresh token). Whatever
+    /// tokens the device had are revoked.
     pub async fn login_device(
         &self,
         user: &UserId,
         device_id: Option<OwnedDeviceId>,
         display_name: Option<String>,
         ip: Option<String>,
-        lifetime: Option<Duration>,
+        kind: TokenKind,
     ) -> Result<Session> {
         let device_id = device_id.unwrap_or_else(|| random_string(10).to_uppercase().into());
         let key = device_key(user, &device_id);
@@ -123,14 +151,14 @@ impl Accounts {
             last_seen_ip: ip,
             ..DeviceRecord::default()
         };
-        let (access_token, refresh_token) = issue(&mut batch, &key, &mut record, lifetime, None);
+        let (access_token, refresh_token) = issue(&mut batch, &key, &mut record, kind, None);
         DEVICES.put(&mut batch, &key, &record);
         self.store.commit(batch, vec![], Wake::none()).await?;
         Ok(Session {
             device_id,
             access_token,
             refresh_token,
-            expires_in: lifetime,
+            expires_in: kind.lifetime(),
         })
     }
 
@@ -177,7 +205,7 @@ impl Accounts {
             &mut batch,
             &key,
             &mut record,
-            Some(lifetime),
+            TokenKind::Expiring(lifetime),
             Some(hex_hash),
         );
         DEVICES.put(&mut batch, &key, &record);
@@ -204,6 +232,7 @@ impl Accounts {
         Ok(Caller {
             user_id: user,
             device_id: device.into(),
+            guest: token.starts_with(GUEST),
         })
     }
 

@@ -61,6 +61,18 @@ impl AccountData {
         Ok(found.map(|(_, content)| content))
     }
 
+    /// Removes every entry of `user`, global and per room (push rules and
+    /// ignored users included): their account is being deactivated.
+    pub async fn purge(&self, user: &UserId) -> Result<()> {
+        let prefix = Parts::prefix(&[user.as_str()]);
+        let mut batch = Batch::new();
+        for item in ACCOUNT_DATA.scan_prefix(&self.store.db, &prefix) {
+            let (parts, _) = item?;
+            ACCOUNT_DATA.delete(&mut batch, &parts);
+        }
+        self.store.commit(batch, vec![], Wake::none()).await
+    }
+
     /// The users `user` ignores (`m.ignored_user_list`).
     pub fn ignored_users(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
         let list = self.get(user, None, "m.ignored_user_list")?;

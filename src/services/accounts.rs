@@ -21,6 +21,7 @@ pub struct NewAccount<'a> {
     pub admin: bool,
     /// The localpart when not given.
     pub displayname: Option<String>,
+    pub guest: bool,
 }
 
 pub struct Accounts {
@@ -164,6 +165,7 @@ impl Accounts {
             password,
             admin,
             displayname: None,
+            guest: false,
         };
         self.create_many(&[account], Batch::new()).await
     }
@@ -186,6 +188,7 @@ impl Accounts {
                         .unwrap_or_else(|| account.user.localpart().to_owned()),
                 ),
                 admin: account.admin,
+                guest: account.guest,
                 created_ms: now_ms(),
                 ..UserRecord::default()
             });

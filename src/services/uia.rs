@@ -82,6 +82,16 @@ impl Uia {
     }
 }
 
+/// A stage's credentials lack `field` (answered inside the challenge, as
+/// Synapse does, so the client can try the stage again).
+fn missing(field: &str) -> Error {
+    Error::new(
+        StatusCode::UNAUTHORIZED,
+        "M_MISSING_PARAM",
+        format!("Missing '{field}'"),
+    )
+}
+
 /// Checks one stage's credentials.
 async fn verify_stage(
     services: &Services,
@@ -92,9 +102,11 @@ async fn verify_stage(
     match stage {
         "m.login.dummy" => Ok(()),
         "m.login.registration_token" => {
-            let given = auth.get("token").and_then(Value::as_str);
-            match (&services.config.registration_token, given) {
-                (Some(expected), Some(given)) if expected == given => Ok(()),
+            let Some(given) = auth.get("token").and_then(Value::as_str) else {
+                return Err(missing("token"));
+            };
+            match &services.config.registration_token {
+                Some(expected) if expected == given => Ok(()),
                 _ => Err(Error::new(
                     StatusCode::UNAUTHORIZED,
                     "M_FORBIDDEN",
@@ -117,7 +129,9 @@ async fn verify_stage(
                     return Err(Error::forbidden("Authenticated user does not match"));
                 }
             }
-            let password = auth.get("password").and_then(Value::as_str).unwrap_or("");
+            let Some(password) = auth.get("password").and_then(Value::as_str) else {
+                return Err(missing("password"));
+            };
             if services.accounts.check_password(user, password).await? {
                 Ok(())
             } else {
@@ -137,25 +151,24 @@ async fn verify_stage(
 }
 
 /// Requires the user's password (the one flow sensitive account actions use).
-pub async fn require_password(services: &Services, body: &Value, user: &UserId) -> Result<()> {
-    require(
-        services,
-        Some(body),
-        &[vec!["m.login.password"]],
-        Some(user),
-    )
-    .await
+pub async fn require_password(
+    services: &Services,
+    auth: Option<&Value>,
+    user: &UserId,
+) -> Result<()> {
+    require(services, auth, &[vec!["m.login.password"]], Some(user)).await
 }
 
-/// Requires one of `flows` to be complete for this request's `auth` dict;
-/// otherwise answers the 401 challenge (with the failure, if a stage failed).
+/// Requires one of `flows` to be complete for this request's `auth` dict,
+/// as the client sent it; otherwise answers the 401 challenge (with the
+/// failure, if a stage failed).
 pub async fn require(
     services: &Services,
-    body: Option<&Value>,
+    auth: Option<&Value>,
     flows: &[Vec<&str>],
     user: Option<&UserId>,
 ) -> Result<()> {
-    let auth = body.and_then(|b| b.get("auth")).filter(|a| a.is_object());
+    let auth = auth.filter(|a| a.is_object());
     let Some(auth) = auth else {
         let session = services.uia.new_session();
         return Err(challenge(flows, &session, &[], None));

@@ -20,6 +20,9 @@ pub struct EventFilter {
     pub include_redundant_members: bool,
     /// Counts per thread in `unread_thread_notifications` (timeline filter).
     pub unread_thread_notifications: bool,
+    /// Only events whose content has a `url` string (true), or only those
+    /// without one (false).
+    pub contains_url: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -76,8 +79,27 @@ impl EventFilter {
             && self.not_types.is_empty()
             && self.senders.is_none()
             && self.not_senders.is_empty();
-        unfiltered || self.allows_type_and_sender(&pdu.kind.to_string(), pdu.sender.as_str())
+        let url_as_asked = self
+            .contains_url
+            .is_none_or(|wanted| has_url(pdu) == wanted);
+        url_as_asked
+            && (unfiltered
+                || self.allows_type_and_sender(&pdu.kind.to_string(), pdu.sender.as_str()))
     }
+}
+
+/// Whether an event's content has a `url` string (a file, an image), as
+/// Synapse reads `contains_url`.
+fn has_url(pdu: &Pdu) -> bool {
+    #[derive(Deserialize)]
+    struct Url<'a> {
+        #[serde(borrow)]
+        url: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_str::<Url<'_>>(pdu.content.get())
+        .ok()
+        .and_then(|c| c.url)
+        .is_some_and(|url| url.get().starts_with('"'))
 }
 
 /// Whether a filter's `rooms` (all when absent) and `not_rooms` let `room`

@@ -1,7 +1,8 @@
 // matrix-js-sdk, the client stack inside Element Web, against a running
 // Matrix OS: threads (replies, the thread list, the summary bundled in
 // the root), edits (the latest one bundled and applied), search (results,
-// context, highlights, paging back) and spaces (the hierarchy).
+// context, highlights, paging back), spaces (the hierarchy), link
+// previews, peeking into a world-readable room, and a guest.
 //
 // Run by tests/suite/element_web.rs, which starts the server, registers
 // the users and passes them in the environment:
@@ -208,6 +209,59 @@ async function previews(alice) {
     console.log("ok: previews");
 }
 
+// Element's preview of a world-readable room one has not joined:
+// peekInRoom reads it with /rooms/{id}/initialSync, then polls /events.
+async function peeking(alice, bob) {
+    const { room_id: roomId } = await alice.createRoom({
+        preset: "public_chat",
+        name: "Open house",
+        initial_state: [{ type: "m.room.history_visibility", state_key: "", content: { history_visibility: "world_readable" } }],
+    });
+    await alice.sendMessage(roomId, text("before the peek"));
+    const room = await bob.peekInRoom(roomId);
+    const bodies = () => room.getLiveTimeline().getEvents().map((e) => e.getContent().body);
+    assert.ok(bodies().includes("before the peek"), JSON.stringify(bodies()));
+    assert.equal(room.name, "Open house");
+    await alice.sendMessage(roomId, text("while bob peeks"));
+    await eventually("the new message reaches the peek", () => bodies().includes("while bob peeks"));
+    bob.stopPeeking();
+    console.log("ok: peeking");
+}
+
+// A guest, as Element Web makes one for someone without an account: it
+// syncs, joins a room that lets guests in and talks there.
+async function guests(alice) {
+    const { room_id: roomId } = await alice.createRoom({
+        preset: "public_chat",
+        initial_state: [{ type: "m.room.guest_access", state_key: "", content: { guest_access: "can_join" } }],
+    });
+    const anon = sdk.createClient({ baseUrl });
+    const creds = await anon.registerGuest({ body: { initial_device_display_name: "guest browser" } });
+    const guest = sdk.createClient({
+        baseUrl, userId: creds.user_id, accessToken: creds.access_token, deviceId: creds.device_id,
+    });
+    guest.setGuest(true);
+    const ready = new Promise((resolve, reject) => {
+        guest.on(sdk.ClientEvent.Sync, (state) => {
+            if (state === "PREPARED") resolve();
+            if (state === "ERROR") reject(new Error("guest sync failed"));
+        });
+    });
+    await guest.startClient({ initialSyncLimit: 10 });
+    await ready;
+    assert.ok(guest.isGuest());
+    await guest.joinRoom(roomId);
+    await guest.sendMessage(roomId, text("hello as a guest"));
+    const seen = await eventually("alice sees the guest", () => {
+        const events = alice.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [];
+        return events.find((e) => e.getContent().body === "hello as a guest");
+    });
+    assert.equal(seen.getSender(), creds.user_id);
+    await assert.rejects(guest.createRoom({}), (e) => e.errcode === "M_GUEST_ACCESS_FORBIDDEN");
+    guest.stopClient();
+    console.log("ok: guests");
+}
+
 const alice = await started(env("ALICE_ID"), env("ALICE_TOKEN"));
 const bob = await started(env("BOB_ID"), env("BOB_TOKEN"));
 try {
@@ -216,6 +270,8 @@ try {
     await search(alice, roomId);
     await spaces(alice, bob);
     await previews(alice);
+    await peeking(alice, bob);
+    await guests(alice);
     console.log("PASSED");
 } catch (e) {
     console.error("FAILED:", e);

@@ -1,5 +1,5 @@
 //! matrix-js-sdk, the stack inside Element Web, in Node: threads, edits,
-//! search, spaces and link previews against this server (`tests/js/element_web.mjs`,
+//! search, spaces, link previews, peeking and guests against this server (`tests/js/element_web.mjs`,
 //! whose dependencies `conformance/run-tests` installs with `npm ci`).
 
 use std::path::PathBuf;
@@ -23,6 +23,7 @@ async fn element_web_threads_edits_search_spaces_and_previews() {
     let site = WebSite::start("127.0.0.2", "/page").await;
     let server = start_with(|c| {
         c.url_preview_enabled = true;
+        c.allow_guest_access = true;
         c.url_preview_ip_range_allowlist = vec!["127.0.0.2".into()];
     })
     .await;
@@ -55,7 +56,9 @@ async fn element_web_threads_edits_search_spaces_and_previews() {
         "matrix-js-sdk test failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
-    for part in ["threads", "edits", "search", "spaces", "previews"] {
+    for part in [
+        "threads", "edits", "search", "spaces", "previews", "peeking", "guests",
+    ] {
         assert!(
             stdout.contains(&format!("ok: {part}")),
             "{part} ran:\n{stdout}"

@@ -75,6 +75,125 @@ async fn a_user_pages_back_past_their_join_into_history_from_another_server() {
     // Paged again, the history is served from this server's own store.
     let again = page_back(&bob, &room, 50).await;
     assert_eq!(texts_oldest_first(&again), sent);
+
+    // And it is searchable there like the rest.
+    let query = json!({ "search_categories": { "room_events": { "search_term": "old" } } });
+    let mut count = 0;
+    for _ in 0..50 {
+        let (status, found) = bob
+            .json("POST", &format!("{V3}/search"), query.clone())
+            .await;
+        assert_eq!(status, 200, "{found}");
+        count = found["search_categories"]["room_events"]["count"]
+            .as_u64()
+            .unwrap_or(0);
+        if count == 25 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 25, "every fetched message is found");
+}
+
+#[tokio::test]
+async fn history_fetched_from_a_peer_keeps_the_rooms_visibility() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(
+        &alice,
+        json!({
+            "preset": "public_chat",
+            "initial_state": [{
+                "type": "m.room.history_visibility", "state_key": "",
+                "content": { "history_visibility": "joined" }
+            }]
+        }),
+    )
+    .await;
+    for i in 0..12 {
+        send_text(&alice, &room, &format!("h{i}"), &format!("hidden {i}")).await;
+    }
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    send_text(&alice, &room, "a", "after bob joined").await;
+
+    // Small pages: each backfill brings a few events whose oldest builds
+    // on events Bob's server does not have, so the room's state there
+    // (history visible to members only from their join) must come from the
+    // peer, not be guessed from the events' auth events.
+    let events = page_back(&bob, &room, 4).await;
+    let messages: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .collect();
+    assert_eq!(
+        messages.len(),
+        1,
+        "only the message after the join is Bob's to see: {messages:?}"
+    );
+    assert_eq!(messages[0]["content"]["body"], "after bob joined");
+    // Alice, on the room's own server, still sees everything.
+    let all = page_back(&alice, &room, 50).await;
+    assert_eq!(texts_oldest_first(&all).len(), 13);
+}
+
+#[tokio::test]
+async fn members_at_a_token_in_fetched_history_are_the_members_then() {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(
+        &alice,
+        json!({
+            "preset": "public_chat",
+            "initial_state": [{
+                "type": "m.room.history_visibility", "state_key": "",
+                "content": { "history_visibility": "world_readable" }
+            }]
+        }),
+    )
+    .await;
+    for i in 0..10 {
+        send_text(&alice, &room, &format!("m{i}"), &format!("message {i}")).await;
+    }
+    let joined = join_via(&bob, &room, &ours_name).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+
+    // Two pages back: the second ends in history fetched from Alice's server.
+    let page = |from: String| {
+        let bob = &bob;
+        let path = format!("{V3}/rooms/{}/messages?dir=b&limit=4{from}", enc(&room));
+        async move {
+            let (status, page) = bob.call("GET", &path, None).await;
+            assert_eq!(status, 200, "{page}");
+            page
+        }
+    };
+    let first = page(String::new()).await;
+    let end = first["end"].as_str().expect("more history").to_owned();
+    let second = page(format!("&from={}", enc(&end))).await;
+    let bodies: Vec<&str> = second["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert!(!bodies.is_empty(), "the second page is history: {second}");
+    let at = second["end"].as_str().expect("more history");
+    let path = format!("{V3}/rooms/{}/members?at={}", enc(&room), enc(at));
+    let (status, members) = bob.call("GET", &path, None).await;
+    assert_eq!(status, 200, "{members}");
+    let joined: Vec<&str> = members["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["content"]["membership"] == "join")
+        .filter_map(|m| m["state_key"].as_str())
+        .collect();
+    assert_eq!(joined, vec![alice_id.as_str()], "{members}");
 }
 
 #[tokio::test]

@@ -232,6 +232,9 @@ async fn malformed_parameters_are_m_invalid_param() {
         ("GET", format!("{messages}?dir=b&from=garbage"), None, 400, "M_INVALID_PARAM", "/messages with a garbage from token"),
         ("GET", format!("{messages}?dir=b&limit=-1"), None, 400, "M_INVALID_PARAM", "/messages with a negative limit"),
         ("POST", format!("{V3}/createRoom"), Some(json!({ "room_version": "999" })), 400, "M_UNSUPPORTED_ROOM_VERSION", "/createRoom with an unknown room version"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "room_version": "" })), 400, "M_UNSUPPORTED_ROOM_VERSION", "/createRoom with an empty room version"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "room_version": "a version with spaces" })), 400, "M_UNSUPPORTED_ROOM_VERSION", "/createRoom with a room version ruma cannot parse"),
+        ("POST", format!("{V3}/createRoom"), Some(json!({ "room_version": 10 })), 400, "M_BAD_JSON", "/createRoom with a room version that is no string"),
     ];
     check(&alice, rows).await;
     assert_eq!(
@@ -722,6 +725,21 @@ async fn token_registration_refuses_a_wrong_token_and_accepts_the_right_one() {
     assert!(
         available(&anon, "frank").await,
         "m.login.dummy registered in token mode"
+    );
+
+    let mut tokenless = body.clone();
+    tokenless["auth"] = json!({ "type": "m.login.registration_token", "session": session });
+    let res = anon.json("POST", &register, tokenless).await;
+    expect_error(
+        &res,
+        401,
+        "M_MISSING_PARAM",
+        "a token stage without its token",
+    );
+    assert_eq!(
+        res.1["session"], session,
+        "the same session goes on: {}",
+        res.1
     );
 
     let mut wrong = body.clone();

@@ -996,3 +996,46 @@ async fn room_initial_sync_gives_the_rooms_snapshot() {
     let res = bob.call("GET", &path, None).await;
     expect_error(&res, 403, "M_FORBIDDEN", "a room never joined");
 }
+
+/// `contains_url` in a room event filter keeps only the events with a
+/// `url` string in their content (files, images: Element's file panel
+/// asks so), or only those without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_filtered_by_contains_url() {
+    let server = start().await;
+    let (alice, _) = Raw::new(&server).register("alice").await;
+    let room = create_room(&alice, json!({})).await;
+    send_text(&alice, &room, "t", "just words").await;
+    let image = json!({ "msgtype": "m.image", "body": "cat.png", "url": "mxc://localhost/cat" });
+    let path = format!("{V3}/rooms/{}/send/m.room.message/i", enc(&room));
+    expect_ok(alice.json("PUT", &path, image).await, "send an image");
+    let odd = json!({ "msgtype": "m.text", "body": "a url that is no string", "url": 5 });
+    let path = format!("{V3}/rooms/{}/send/m.room.message/o", enc(&room));
+    expect_ok(
+        alice.json("PUT", &path, odd).await,
+        "send a message with url 5",
+    );
+
+    let bodies = |wanted: bool| {
+        let alice = &alice;
+        let filter = json!({ "types": ["m.room.message"], "contains_url": wanted }).to_string();
+        let path = format!(
+            "{V3}/rooms/{}/messages?dir=b&filter={}",
+            enc(&room),
+            enc(&filter)
+        );
+        async move {
+            let page = expect_ok(alice.call("GET", &path, None).await, "/messages");
+            let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+            chunk
+                .iter()
+                .map(|e| e["content"]["body"].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(bodies(true).await, vec!["cat.png"]);
+    assert_eq!(
+        bodies(false).await,
+        vec!["a url that is no string", "just words"]
+    );
+}

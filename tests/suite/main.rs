@@ -30,6 +30,7 @@ mod federation_rooms;
 mod federation_synapse;
 mod federation_three;
 mod federation_v1;
+mod guests;
 mod http_directory;
 mod http_errors;
 mod http_features;

@@ -191,3 +191,148 @@ async fn a_space_tree_is_walked_as_the_spec_orders_it() {
         "unknown room",
     );
 }
+
+/// A space on one server with children on another: the walk asks the
+/// other server (federation `/hierarchy`) for the rooms it does not hold,
+/// shows what the user may see, goes into a subspace held there, and
+/// leaves out an invite-only room. Checked against Matrix OS and Synapse.
+mod across_servers {
+    use super::*;
+    use crate::common::start_federated;
+    use crate::common::synapse::Synapse;
+
+    fn space(name: &str) -> Value {
+        json!({ "preset": "public_chat", "name": name, "creation_content": { "type": "m.space" } })
+    }
+
+    fn room(name: &str, preset: &str) -> Value {
+        json!({ "preset": preset, "name": name })
+    }
+
+    /// Rooms on the remote server: one public, one invite-only, a public
+    /// subspace with a public room in it. Returns (public, secret, subspace).
+    async fn remote_rooms(owner: &Raw, server: &str) -> (String, String, String) {
+        let public = create_room(owner, room("Over there", "public_chat")).await;
+        let secret = create_room(owner, room("Secret there", "private_chat")).await;
+        let sub = create_room(owner, space("Their space")).await;
+        let deep = create_room(owner, room("Deep there", "public_chat")).await;
+        add_child(owner, &sub, &deep, json!({ "via": [server] })).await;
+        (public, secret, sub)
+    }
+
+    /// Alice's space on her server holding a room of hers and the remote ones.
+    async fn home_space(
+        alice: &Raw,
+        local: &str,
+        remote: &str,
+        rooms: &(String, String, String),
+    ) -> String {
+        let home = create_room(alice, space("Home")).await;
+        let here = create_room(alice, room("Here", "public_chat")).await;
+        add_child(alice, &home, &here, json!({ "via": [local], "order": "a" })).await;
+        let (public, secret, sub) = rooms;
+        add_child(
+            alice,
+            &home,
+            public,
+            json!({ "via": [remote], "order": "b" }),
+        )
+        .await;
+        add_child(
+            alice,
+            &home,
+            secret,
+            json!({ "via": [remote], "order": "c" }),
+        )
+        .await;
+        add_child(alice, &home, sub, json!({ "via": [remote], "order": "d" })).await;
+        home
+    }
+
+    #[tokio::test]
+    async fn a_space_reaches_into_rooms_another_matrix_os_server_holds() {
+        let (ours, theirs) = (start_federated().await, start_federated().await);
+        let (ours_name, theirs_name) = (
+            ours.services.server_name.to_string(),
+            theirs.services.server_name.to_string(),
+        );
+        let (alice, _) = Raw::new(&ours).register("alice").await;
+        let (bob, _) = Raw::new(&theirs).register("bob").await;
+        let rooms = remote_rooms(&bob, &theirs_name).await;
+        let home = home_space(&alice, &ours_name, &theirs_name, &rooms).await;
+
+        assert_eq!(
+            names_of(&alice, &home, "").await,
+            ["Home", "Here", "Over there", "Their space", "Deep there"]
+        );
+        assert_eq!(
+            names_of(&alice, &home, "max_depth=1").await,
+            ["Home", "Here", "Over there", "Their space"]
+        );
+        // Pages of two walk on past what was given.
+        let first = expect_ok(hierarchy(&alice, &home, "limit=2").await, "page 1");
+        assert_eq!(names(&first), ["Home", "Here"]);
+        let next = first["next_batch"].as_str().expect("next_batch");
+        let second = names_of(&alice, &home, &format!("limit=2&from={}", enc(next))).await;
+        assert_eq!(second, ["Over there", "Their space"]);
+        // The remote subspace comes with its children's events.
+        let answer = expect_ok(hierarchy(&alice, &home, "").await, "hierarchy");
+        let sub = answer["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Their space")
+            .expect("the subspace");
+        assert_eq!(sub["room_type"], "m.space");
+        assert_eq!(
+            sub["children_state"].as_array().map(Vec::len),
+            Some(1),
+            "{sub}"
+        );
+
+        // What Bob's server tells another server directly.
+        use ruma::api::federation::space::get_hierarchy::v1 as get_hierarchy;
+        let client = &ours.services.federation.client;
+        let theirs_server = ruma::ServerName::parse(&theirs_name).unwrap();
+        let ask =
+            |room: &str| get_hierarchy::Request::new(ruma::OwnedRoomId::try_from(room).unwrap());
+        let (_, secret, sub) = &rooms;
+        assert!(
+            client.send(&theirs_server, ask(secret)).await.is_err(),
+            "an invite-only room is not described to a server not in it"
+        );
+        let described = client.send(&theirs_server, ask(sub)).await.unwrap();
+        assert_eq!(described.room.summary.name.as_deref(), Some("Their space"));
+        assert_eq!(described.children.len(), 1);
+        assert_eq!(described.children[0].name.as_deref(), Some("Deep there"));
+    }
+
+    #[tokio::test]
+    async fn spaces_reach_across_matrix_os_and_synapse_both_ways() {
+        let synapse = Synapse::start().await;
+        let ours = start_federated().await;
+        let ours_name = ours.services.server_name.to_string();
+        let (alice, _) = Raw::new(&ours).register("alice").await;
+        let (sam, _) = synapse.register("sam").await;
+
+        // A Matrix OS space holding Synapse's rooms.
+        let rooms = remote_rooms(&sam, &synapse.server_name).await;
+        let home = home_space(&alice, &ours_name, &synapse.server_name, &rooms).await;
+        assert_eq!(
+            names_of(&alice, &home, "").await,
+            ["Home", "Here", "Over there", "Their space", "Deep there"],
+            "{}",
+            synapse.log_tail()
+        );
+
+        // A Synapse space holding Matrix OS's rooms: Synapse asks us.
+        let ours_rooms = remote_rooms(&alice, &ours_name).await;
+        let sams = home_space(&sam, &synapse.server_name, &ours_name, &ours_rooms).await;
+        assert_eq!(
+            names_of(&sam, &sams, "").await,
+            ["Home", "Here", "Over there", "Their space", "Deep there"],
+            "{}",
+            synapse.log_tail()
+        );
+    }
+}

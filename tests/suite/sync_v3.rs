@@ -633,6 +633,19 @@ async fn an_erased_users_events_are_pruned_for_later_joiners() {
     .await;
     expect_ok(join(&bob, &room).await, "bob joins");
     let said = send_text(&alice, &room, "er1", "words to forget").await;
+    // An invite pending and some account data, for the deactivation to end.
+    let bobs = create_room(&bob, json!({ "preset": "private_chat" })).await;
+    let invite = json!({ "user_id": alice_id });
+    let path = format!("{V3}/rooms/{}/invite", enc(&bobs));
+    expect_ok(bob.json("POST", &path, invite).await, "bob invites alice");
+    let path = format!(
+        "{V3}/user/{}/account_data/org.example.notes",
+        enc(&alice_id)
+    );
+    expect_ok(
+        alice.json("PUT", &path, json!({ "a": 1 })).await,
+        "account data",
+    );
     let auth = json!({
         "auth": { "type": "m.login.password", "identifier": { "type": "m.id.user", "user": "er_alice" }, "password": "secret-pw" },
         "erase": true,
@@ -661,4 +674,20 @@ async fn an_erased_users_events_are_pruned_for_later_joiners() {
         "profile",
     );
     assert!(profile.get("displayname").is_none(), "{profile}");
+
+    // The invite was declined, the account data is gone.
+    let path = format!(
+        "{V3}/rooms/{}/state/m.room.member/{}",
+        enc(&bobs),
+        enc(&alice_id)
+    );
+    let member = expect_ok(bob.call("GET", &path, None).await, "alice's membership");
+    assert_eq!(member["membership"], "leave", "{member}");
+    let alice_user = ruma::UserId::parse(alice_id.as_str()).unwrap();
+    let notes = server
+        .services
+        .account_data
+        .get(&alice_user, None, "org.example.notes")
+        .unwrap();
+    assert_eq!(notes, None, "account data purged");
 }

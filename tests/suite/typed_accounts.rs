@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::errors::{check, Row};
-use common::{create_room, enc, expect_error, Raw, V3};
+use common::{create_room, enc, expect_error, expect_ok, Raw, V3};
 use serde_json::json;
 
 /// Rows whose paths follow `/_matrix/client/v3`: `{u}` is the caller's user
@@ -43,7 +43,9 @@ const ANONYMOUS: &[Template] = &[
     ("POST", "/register", Some(r#"{"inhibit_login":"yes"}"#), 400, "M_BAD_JSON"),
     // Synapse fails with a 500 on an `auth` that is not an object.
     ("POST", "/register", Some(r#"{"auth":"dummy"}"#), 400, "M_BAD_JSON"),
-    ("POST", "/register", Some(r#"{"auth":{"type":"m.login.registration_token"}}"#), 400, "M_MISSING_PARAM"),
+    // A stage this server does not offer: the challenge, with why.
+    ("POST", "/register", Some(r#"{"auth":{"type":"m.login.registration_token"}}"#), 401, "M_UNRECOGNIZED"),
+    ("POST", "/register", Some(r#"{"auth":{"type":"m.login.dummy","session":"made-up"}}"#), 400, "M_UNKNOWN"),
     ("GET", "/register/available", None, 400, "M_MISSING_PARAM"),
     ("GET", "/account/whoami", None, 401, "M_MISSING_TOKEN"),
     ("POST", "/account/password", Some(r#"{"new_password":"x"}"#), 401, "M_MISSING_TOKEN"),
@@ -68,6 +70,11 @@ const SIGNED_IN: &[Template] = &[
     ("PUT", "/devices/NO-SUCH-DEVICE", Some(r#"{"display_name":5}"#), 400, "M_BAD_JSON"),
     ("POST", "/delete_devices", Some("{}"), 400, "M_MISSING_PARAM"),
     ("POST", "/delete_devices", Some(r#"{"devices":[1]}"#), 400, "M_BAD_JSON"),
+    // Stages with their credentials missing get the challenge with the
+    // missing parameter named, as Synapse answers, not a parse error.
+    ("POST", "/delete_devices", Some(r#"{"devices":[],"auth":{"type":"m.login.password"}}"#), 401, "M_MISSING_PARAM"),
+    ("POST", "/account/password", Some(r#"{"new_password":"n","auth":{"type":"m.login.password","user":"alice"}}"#), 401, "M_MISSING_PARAM"),
+    ("POST", "/account/password", Some(r#"{"new_password":"n","auth":{"type":"m.login.password","user":"alice","password":"wrong"}}"#), 401, "M_FORBIDDEN"),
     ("POST", "/delete_devices", Some(r#"{"devices":"all"}"#), 400, "M_BAD_JSON"),
     ("POST", "/account/password", Some(r#"{"new_password":5}"#), 400, "M_BAD_JSON"),
     ("PUT", "/user/{u}/account_data/m.push_rules", Some("{}"), 405, "M_BAD_JSON"),
@@ -106,6 +113,55 @@ const SIGNED_IN: &[Template] = &[
     ("GET", "/pushrules/global/override/.m.rule.master/colour", None, 400, "M_UNRECOGNIZED"),
 ];
 
+/// The `auth` dict reaches the user-interactive auth service as the client
+/// sent it: an empty one starts a session (the bare challenge), a session
+/// alone asks what is left, and password auth naming the user with the
+/// old top-level `user` field completes.
+async fn uia_stages_are_judged_as_sent(alice: &Raw) {
+    let path = format!("{V3}/delete_devices");
+    let (status, challenge) = alice
+        .json("POST", &path, json!({ "devices": [], "auth": {} }))
+        .await;
+    assert_eq!(status, 401, "{challenge}");
+    assert!(challenge.get("errcode").is_none(), "{challenge}");
+    assert_eq!(challenge["flows"][0]["stages"], json!(["m.login.password"]));
+    let session = challenge["session"].as_str().expect("session");
+
+    let only_session = json!({ "devices": [], "auth": { "session": session } });
+    let (status, again) = alice.json("POST", &path, only_session).await;
+    assert_eq!(status, 401, "{again}");
+    assert_eq!(again["session"], session);
+    assert_eq!(again["completed"], json!([]));
+
+    let old_style = json!({
+        "devices": [],
+        "auth": { "type": "m.login.password", "user": "alice", "password": "secret-pw", "session": session },
+    });
+    expect_ok(
+        alice.json("POST", &path, old_style).await,
+        "password auth naming the user in `user`",
+    );
+
+    // A password change without the new password: the challenge first,
+    // then, with the stage done, the missing parameter (Synapse's order).
+    let password = format!("{V3}/account/password");
+    let (status, challenge) = alice.json("POST", &password, json!({})).await;
+    assert_eq!(status, 401, "{challenge}");
+    assert!(challenge["flows"].is_array(), "{challenge}");
+    let with_auth = json!({ "auth": {
+        "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": "alice" },
+        "password": "secret-pw",
+    } });
+    let res = alice.json("POST", &password, with_auth).await;
+    expect_error(
+        &res,
+        400,
+        "M_MISSING_PARAM",
+        "no new password, after the stage",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_account_and_user_endpoints_refuse_bad_requests() {
     let server = common::start_with(|c| c.ai.enabled = false).await;
@@ -114,6 +170,7 @@ async fn typed_account_and_user_endpoints_refuse_bad_requests() {
     let (alice, alice_id) = anon.register("alice").await;
     let room = create_room(&alice, json!({})).await;
     run(&alice, SIGNED_IN, &alice_id, &room).await;
+    uia_stages_are_judged_as_sent(&alice).await;
     // An optional token must still be a valid one (Synapse checks it on
     // `/versions` too).
     let res = anon

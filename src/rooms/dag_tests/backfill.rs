@@ -2,6 +2,8 @@
 //! seen so far, oldest lowest, and pagination crosses from live events into
 //! it with tokens that stay valid; backfill never moves the room's head.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::*;
@@ -80,7 +82,11 @@ async fn backfilled_events_go_before_everything_and_paginate() {
             h.join_rules.clone(),
             h.power.clone(),
         ];
-        let judged = dag.rooms.backfill(&room, first).await.unwrap();
+        let judged = dag
+            .rooms
+            .backfill(&room, first, HashMap::new())
+            .await
+            .unwrap();
         assert!(
             judged.iter().all(|a| a.verdict == Verdict::Accepted),
             "{version}: {judged:?}"
@@ -90,7 +96,11 @@ async fn backfilled_events_go_before_everything_and_paginate() {
         let m3 = dag.event(message(BOB, "after", 8), &[&h.bob_join], &auth);
         assert_eq!(dag.append(&m3).await, Verdict::Accepted);
         let second = vec![h.alice_join.clone(), h.create.clone()];
-        let judged = dag.rooms.backfill(&room, second).await.unwrap();
+        let judged = dag
+            .rooms
+            .backfill(&room, second, HashMap::new())
+            .await
+            .unwrap();
         assert!(judged.iter().all(|a| a.verdict == Verdict::Accepted));
 
         let newest_first = names(&[
@@ -166,7 +176,7 @@ async fn backfilled_events_go_before_everything_and_paginate() {
         // Backfilling known events again changes nothing.
         let again = dag
             .rooms
-            .backfill(&room, vec![h.m1.clone(), m3.clone()])
+            .backfill(&room, vec![h.m1.clone(), m3.clone()], HashMap::new())
             .await
             .unwrap();
         assert!(again.iter().all(|a| a.verdict == Verdict::Accepted));
@@ -185,7 +195,11 @@ async fn backfilled_events_that_fail_auth_are_kept_out() {
         let forged = dag.event(message(EVE, "I was here", 6), &[&h.m1], &auth);
         let judged = dag
             .rooms
-            .backfill(&room, vec![h.m2.clone(), forged.clone(), h.m1.clone()])
+            .backfill(
+                &room,
+                vec![h.m2.clone(), forged.clone(), h.m1.clone()],
+                HashMap::new(),
+            )
             .await
             .unwrap();
         let verdict = |e: &RemotePdu| {
@@ -205,10 +219,73 @@ async fn backfilled_events_that_fail_auth_are_kept_out() {
         // Asked again, it is still rejected, and still not served.
         let again = dag
             .rooms
-            .backfill(&room, vec![forged.clone()])
+            .backfill(&room, vec![forged.clone()], HashMap::new())
             .await
             .unwrap();
         assert_eq!(again[0].verdict, Verdict::Rejected);
+    }
+}
+
+#[tokio::test]
+async fn the_oldest_backfilled_event_takes_the_state_a_peer_gives() {
+    for version in versions() {
+        let mut dag = Dag::new(version.clone());
+        let h = joined_late(&mut dag).await;
+        let room = dag.room();
+        let state_before_m1 = |dag: &Dag| {
+            let short = dag.rooms.short_event(h.m1.event_id()).unwrap().unwrap();
+            dag.rooms.meta(short).unwrap().state_before
+        };
+        let join_rules = |dag: &Dag, state| dag.in_state(state, "m.room.join_rules", "");
+        // m1's prev event (the join rules) is not in the timeline: without
+        // a state given, the state before it is what its auth events form,
+        // which has no join rules.
+        let mut guessed = Dag::new(version.clone());
+        let g = joined_late(&mut guessed).await;
+        guessed
+            .rooms
+            .backfill(&guessed.room(), vec![g.m1.clone()], HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!(join_rules(&guessed, state_before_m1(&guessed)), None);
+
+        // With the state a peer gave (all of it known here as outliers from
+        // the join), the state before m1 is that state.
+        let given: Vec<_> = [&h.create, &h.alice_join, &h.power, &h.join_rules]
+            .iter()
+            .map(|e| e.event_id().clone())
+            .collect();
+        let states = HashMap::from([(h.m1.event_id().clone(), given)]);
+        let judged = dag
+            .rooms
+            .backfill(&room, vec![h.m2.clone(), h.m1.clone()], states)
+            .await
+            .unwrap();
+        assert!(judged.iter().all(|a| a.verdict == Verdict::Accepted));
+        assert_eq!(
+            join_rules(&dag, state_before_m1(&dag)),
+            Some(json!({ "join_rule": "public" })),
+            "{version}"
+        );
+        let short_m2 = dag.rooms.short_event(h.m2.event_id()).unwrap().unwrap();
+        let before_m2 = dag.rooms.meta(short_m2).unwrap().state_before;
+        assert!(join_rules(&dag, before_m2).is_some(), "m2 builds on m1");
+
+        // A state naming an event this server does not have is not taken.
+        let mut unknown = Dag::new(version.clone());
+        let u = joined_late(&mut unknown).await;
+        let stray = unknown.event(message(ALICE, "never sent", 9), &[&u.m2], &[&u.create]);
+        let states = HashMap::from([(
+            u.m1.event_id().clone(),
+            vec![u.create.event_id().clone(), stray.event_id().clone()],
+        )]);
+        let judged = unknown
+            .rooms
+            .backfill(&unknown.room(), vec![u.m1.clone()], states)
+            .await
+            .unwrap();
+        assert_eq!(judged[0].verdict, Verdict::Accepted);
+        assert_eq!(join_rules(&unknown, state_before_m1(&unknown)), None);
     }
 }
 

@@ -13,6 +13,10 @@ pub struct UserRecord {
     pub deactivated: bool,
     #[serde(default)]
     pub admin: bool,
+    /// A guest account (`kind=guest`): no password, no AI user, only the
+    /// endpoints open to guests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
     pub created_ms: u64,
     /// Stream position at which the user, deactivating, asked for their
     /// content to be erased: those who join their rooms later are served
