@@ -163,8 +163,12 @@ async fn register(
     };
     let user = s.accounts.user_id(&localpart)?;
     check_not_reserved(&localpart)?;
-    if s.accounts.exists(&user)? {
-        return Err(Error::user_in_use());
+    // A guest taking its own id with its token becomes a full account.
+    let upgrade = s.accounts.exists(&user)?;
+    match &body.guest_access_token {
+        Some(token) if upgrade => super::guests::check_upgrade(&s, token, &user)?,
+        _ if upgrade => return Err(Error::user_in_use()),
+        _ => {}
     }
     let password = body.password.as_deref();
     if password.is_some_and(|p| p.len() > 512) {
@@ -172,8 +176,12 @@ async fn register(
     }
     let device = NewDevice::new(body.device_id, body.initial_device_display_name)?;
     uia::require(&s, auth.as_ref(), &flows, None).await?;
-    crate::ai::provision::register_person(&s, &user, password, false).await?;
-    tracing::info!(user = %user, "registered");
+    if upgrade {
+        super::guests::upgrade(&s, &user, password).await?;
+    } else {
+        crate::ai::provision::register_person(&s, &user, password, false).await?;
+    }
+    tracing::info!(user = %user, upgrade, "registered");
     let mut out = register::v3::Response::new(user.clone());
     if !body.inhibit_login {
         let lifetime = body

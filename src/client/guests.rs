@@ -4,7 +4,8 @@
 //! what `http::guests` lists. A guest joins only rooms held here whose
 //! `m.room.guest_access` is `can_join`, and its member event says
 //! `kind: guest`; when a room's guest access is turned off here, its
-//! guests are made to leave.
+//! guests are made to leave. A guest registering its own id with its token
+//! (`guest_access_token`) becomes a full account, as in Synapse.
 
 use std::net::IpAddr;
 
@@ -58,6 +59,30 @@ fn free_numeric_id(s: &Services) -> Result<OwnedUserId> {
         }
     }
     Err(Error::internal("No free guest id"))
+}
+
+/// Refuses to give `user`'s id to a registration unless `token` is that
+/// guest's own.
+pub(super) fn check_upgrade(s: &Services, token: &str, user: &UserId) -> Result<()> {
+    let refused = || {
+        Error::forbidden(
+            "Cannot register taken user ID without valid guest credentials for that user",
+        )
+    };
+    let caller = s.accounts.authenticate(token).map_err(|_| refused())?;
+    if !caller.guest || caller.user_id != user {
+        return Err(refused());
+    }
+    Ok(())
+}
+
+/// Makes a guest a full account with `password`: its guest tokens and
+/// devices go (the registration signs it in afresh), and the AI user a
+/// person has is made at that sign-in.
+pub(super) async fn upgrade(s: &Services, user: &UserId, password: Option<&str>) -> Result<()> {
+    s.accounts.upgrade_guest(user, password).await?;
+    let devices = s.accounts.device_ids(user)?;
+    super::devices::delete_devices(s, user, &devices).await
 }
 
 /// Whether a room held here lets guests join.

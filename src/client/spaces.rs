@@ -9,6 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::Router;
 use ruma::api::client::space::{get_hierarchy, SpaceHierarchyRoomsChunk};
@@ -32,8 +35,10 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 /// Rooms one request looks at, however deep and wide the tree.
 const MAX_VISITED: usize = 2_000;
-/// Rooms one request asks other servers about.
+/// Rooms one request asks other servers about, and the time it spends
+/// waiting for them: past either, rooms not held here are left out.
 const MAX_REMOTE_ASKS: usize = 20;
+const REMOTE_TIME: Duration = Duration::from_secs(30);
 
 /// Where a page starts and what it was asked with: a page token holds the
 /// rooms given before it and the options, which must not change.
@@ -118,18 +123,18 @@ struct Visited {
 
 /// What this server makes of a room by itself.
 enum Local {
-    Seen(Visited),
+    Seen(Box<Visited>),
     Hidden,
     NotHeld,
 }
 
 /// What other servers said of rooms not held here, for one walk.
-#[derive(Default)]
 struct Remote {
     /// Children summarised in a parent's answer (`None`: inaccessible), so
     /// that a child which is no space needs no request of its own.
     summaries: HashMap<OwnedRoomId, Option<RoomSummary>>,
     asked: usize,
+    deadline: Instant,
 }
 
 /// The page's rooms, depth first from `root`, and whether more follow.
@@ -143,7 +148,11 @@ async fn walk(
     let mut stack: Vec<(OwnedRoomId, Vec<OwnedServerName>, u64)> =
         vec![(root.to_owned(), Vec::new(), 0)];
     let mut seen = HashSet::new();
-    let mut remote = Remote::default();
+    let mut remote = Remote {
+        summaries: HashMap::new(),
+        asked: 0,
+        deadline: Instant::now() + REMOTE_TIME,
+    };
     let mut shown = 0usize;
     let mut out = Vec::new();
     while let Some((room, via, depth)) = stack.pop() {
@@ -152,7 +161,7 @@ async fn walk(
         }
         let local = crate::blocking::reads(|| visit_local(s, &room, user, page.suggested_only))?;
         let visited = match local {
-            Local::Seen(visited) => visited,
+            Local::Seen(visited) => *visited,
             Local::Hidden => continue,
             Local::NotHeld => {
                 match visit_remote(s, &room, &via, user, page.suggested_only, &mut remote).await? {
@@ -193,10 +202,10 @@ fn visit_local(s: &Services, room: &RoomId, user: &UserId, suggested_only: bool)
     } else {
         Vec::new()
     };
-    Ok(Local::Seen(Visited {
+    Ok(Local::Seen(Box::new(Visited {
         summary: preview.summary,
         children,
-    }))
+    })))
 }
 
 /// A room not held here, as the servers `via` names describe it, if the
@@ -224,7 +233,8 @@ async fn visit_remote(
         return Ok(None);
     }
     remote.asked += 1;
-    let Some(answer) = remote::ask(s, room, via, suggested_only).await else {
+    let asked = remote::ask(s, room, via, suggested_only);
+    let Ok(Some(answer)) = tokio::time::timeout_at(remote.deadline, asked).await else {
         return Ok(None);
     };
     for child in &answer.children {

@@ -33,14 +33,15 @@ pub fn routes() -> Router<Arc<Services>> {
 const MAX_CHILDREN: usize = 50;
 /// How long another server's answer is used.
 const KEEP: Duration = Duration::from_secs(5 * 60);
-/// Answers kept at once.
-const MAX_KEPT: usize = 1_000;
+/// Answers kept at once: with `BOUNDS`, at most 100 MiB however large
+/// the answers other servers send.
+const MAX_KEPT: usize = 100;
 /// Servers asked in turn for one room.
 const MAX_ASKED: usize = 3;
 /// An answer's size and time limits.
 const BOUNDS: Bounds = Bounds {
-    max_response: 4 * 1024 * 1024,
-    timeout: Duration::from_secs(30),
+    max_response: 1024 * 1024,
+    timeout: Duration::from_secs(15),
 };
 
 fn hierarchy(

@@ -229,6 +229,24 @@ impl Accounts {
         .map(drop)
     }
 
+    /// Turns a guest account into a full one, with `password` if given.
+    pub async fn upgrade_guest(&self, user: &UserId, password: Option<&str>) -> Result<()> {
+        let hash = match password {
+            Some(password) => Some(self.passwords.hash(password).await?),
+            None => None,
+        };
+        self.update_user(user, |record| {
+            if !record.guest {
+                return Err(Error::user_in_use());
+            }
+            record.guest = false;
+            record.password_hash = hash;
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
     /// Creates a device with no access token: one the server itself drives
     /// (the AI user's encryption device). Nothing can log in with it.
     pub async fn add_server_device(

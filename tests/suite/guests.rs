@@ -232,3 +232,73 @@ async fn a_matrix_sdk_guest_joins_talks_and_syncs() {
         .collect();
     assert!(texts.contains(&"a guest via matrix-sdk"), "{texts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_upgrades_to_a_full_account_with_its_token() {
+    let server = guest_server().await;
+    let anon = Raw::new(&server);
+    let (guest, guest_id) = register_guest(&anon).await;
+    let localpart = guest_id
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let guest_token = guest.token.clone().expect("token");
+    let register = format!("{V3}/register");
+    let body = |token: Option<&str>| {
+        json!({
+            "username": localpart, "password": "upgraded-pw",
+            "auth": { "type": "m.login.dummy" }, "guest_access_token": token,
+        })
+    };
+    // The id is taken: only the guest's own token may claim it.
+    let res = anon.json("POST", &register, body(None)).await;
+    expect_error(
+        &res,
+        400,
+        "M_USER_IN_USE",
+        "taking a guest's id without its token",
+    );
+    let (other, _) = anon.register("someone").await;
+    let res = anon
+        .json("POST", &register, body(other.token.as_deref()))
+        .await;
+    expect_error(&res, 403, "M_FORBIDDEN", "another user's token");
+
+    let upgraded = expect_ok(
+        anon.json("POST", &register, body(Some(&guest_token))).await,
+        "upgrade",
+    );
+    assert_eq!(upgraded["user_id"], guest_id.as_str());
+    let token = upgraded["access_token"].as_str().expect("access_token");
+    let full = anon.with_token(token);
+    let whoami = expect_ok(
+        full.call("GET", &format!("{V3}/account/whoami"), None)
+            .await,
+        "whoami",
+    );
+    assert_ne!(whoami["is_guest"], true, "{whoami}");
+    let res = guest
+        .call("GET", &format!("{V3}/account/whoami"), None)
+        .await;
+    expect_error(
+        &res,
+        401,
+        "M_UNKNOWN_TOKEN",
+        "the guest token after the upgrade",
+    );
+    create_room(&full, json!({})).await;
+    let login = json!({ "type": "m.login.password", "user": localpart, "password": "upgraded-pw" });
+    expect_ok(
+        anon.json("POST", &format!("{V3}/login"), login).await,
+        "login with the new password",
+    );
+    // A person now: their AI user exists.
+    let ai = format!("@{localpart}_ai:localhost");
+    expect_ok(
+        anon.call("GET", &format!("{V3}/profile/{}", enc(&ai)), None)
+            .await,
+        "the AI user's profile",
+    );
+}

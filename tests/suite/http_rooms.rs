@@ -995,6 +995,67 @@ async fn room_initial_sync_gives_the_rooms_snapshot() {
 
     let res = bob.call("GET", &path, None).await;
     expect_error(&res, 403, "M_FORBIDDEN", "a room never joined");
+
+    // The global `/initialSync`: every room, invites as their invite, left
+    // rooms only when archived ones are asked for.
+    let left = create_room(&bob, json!({ "name": "Left" })).await;
+    let invite = json!({ "user_id": alice_id });
+    let invite_path = format!("{V3}/rooms/{}/invite", enc(&left));
+    expect_ok(bob.json("POST", &invite_path, invite).await, "invite");
+    let all = expect_ok(
+        alice
+            .call("GET", &format!("{V3}/initialSync?limit=3"), None)
+            .await,
+        "global initialSync",
+    );
+    let rooms = all["rooms"].as_array().expect("rooms");
+    let ours = rooms
+        .iter()
+        .find(|r| r["room_id"] == room.as_str())
+        .expect("the room");
+    assert_eq!(ours["membership"], "join");
+    assert_eq!(
+        ours["messages"]["chunk"].as_array().map(Vec::len),
+        Some(3),
+        "{ours}"
+    );
+    let invited = rooms
+        .iter()
+        .find(|r| r["room_id"] == left.as_str())
+        .expect("the invite");
+    assert_eq!(invited["membership"], "invite");
+    assert_eq!(
+        invited["invite"]["content"]["membership"], "invite",
+        "{invited}"
+    );
+    assert!(all["end"].is_string(), "{all}");
+    assert!(
+        all["account_data"].to_string().contains("m.push_rules"),
+        "{}",
+        all["account_data"]
+    );
+    let leave = format!("{V3}/rooms/{}/leave", enc(&room));
+    expect_ok(alice.json("POST", &leave, json!({})).await, "leave");
+    let without = expect_ok(
+        alice.call("GET", &format!("{V3}/initialSync"), None).await,
+        "without archived",
+    );
+    assert!(
+        !without.to_string().contains(room.as_str()),
+        "a left room without archived=true"
+    );
+    let archived = expect_ok(
+        alice
+            .call("GET", &format!("{V3}/initialSync?archived=true"), None)
+            .await,
+        "archived",
+    );
+    let old = archived["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room_id"] == room.as_str());
+    assert_eq!(old.expect("the left room")["membership"], "leave");
 }
 
 /// `contains_url` in a room event filter keeps only the events with a
@@ -1038,4 +1099,103 @@ async fn messages_filtered_by_contains_url() {
         bodies(false).await,
         vec!["a url that is no string", "just words"]
     );
+}
+
+/// `GET /events`: the old event stream over the caller's joined rooms, and
+/// with `room_id` a peek into one room (a world-readable one without
+/// joining it); a request waiting for news gets the next event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_and_peeking() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, _) = raw.register("ev_alice").await;
+    let (bob, _) = raw.register("ev_bob").await;
+    let (carol, _) = raw.register("ev_carol").await;
+    let shared = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    expect_ok(crate::common::rooms::join(&bob, &shared).await, "bob joins");
+    let own = create_room(&alice, json!({})).await;
+    let open = create_room(
+        &carol,
+        json!({ "preset": "public_chat", "initial_state": [{
+            "type": "m.room.history_visibility", "state_key": "",
+            "content": { "history_visibility": "world_readable" }
+        }] }),
+    )
+    .await;
+    let closed = create_room(&carol, json!({})).await;
+    let stream = |raw: &Raw, query: String| {
+        let raw = raw.with_token(raw.token.as_deref().expect("token"));
+        async move {
+            expect_ok(
+                raw.call("GET", &format!("{V3}/events?{query}"), None).await,
+                "/events",
+            )
+        }
+    };
+    let now = stream(&alice, "timeout=0".into()).await;
+    assert_eq!(now["chunk"], json!([]), "{now}");
+    let token = now["end"].as_str().expect("end").to_owned();
+
+    send_text(&bob, &shared, "e1", "in the shared room").await;
+    send_text(&alice, &own, "e2", "in alice's own room").await;
+    send_text(&carol, &open, "e3", "in the open room").await;
+    let news = stream(&alice, format!("from={token}&timeout=0")).await;
+    let seen: Vec<(&str, &str)> = news["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["room_id"].as_str()?, e["content"]["body"].as_str()?)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (shared.as_str(), "in the shared room"),
+            (own.as_str(), "in alice's own room")
+        ],
+        "{news}"
+    );
+
+    // Bob peeks into the world-readable room he is not in.
+    let peek = stream(
+        &bob,
+        format!("room_id={}&from={token}&timeout=0", enc(&open)),
+    )
+    .await;
+    assert_eq!(
+        peek["chunk"][0]["content"]["body"], "in the open room",
+        "{peek}"
+    );
+    let res = bob
+        .call(
+            "GET",
+            &format!("{V3}/events?room_id={}&timeout=0", enc(&closed)),
+            None,
+        )
+        .await;
+    expect_error(
+        &res,
+        403,
+        "M_FORBIDDEN",
+        "peeking into a room that is not world-readable",
+    );
+
+    // A waiting request gets the next event.
+    let end = peek["end"].as_str().unwrap().to_owned();
+    let waiting = {
+        let bob = bob.with_token(bob.token.as_deref().unwrap());
+        let path = format!(
+            "{V3}/events?room_id={}&from={end}&timeout=20000",
+            enc(&open)
+        );
+        tokio::spawn(async move { bob.call("GET", &path, None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    send_text(&carol, &open, "e4", "while bob waits").await;
+    let (status, woken) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{woken}");
+    assert_eq!(
+        woken["chunk"][0]["content"]["body"], "while bob waits",
+        "{woken}"
+    );
+    assert_eq!(woken["chunk"][0]["sender"], "@ev_carol:localhost");
 }
