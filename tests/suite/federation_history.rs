@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::common::rooms::send_text;
 use crate::common::synapse::Synapse;
-use crate::common::{create_room, enc, start_federated, Raw, V3};
+use crate::common::{create_room, enc, start_federated, Raw, TestServer, V3};
 use crate::federation_rooms::join_via;
 
 /// Every event of `room` a client sees paging back from now, `limit` at a
@@ -42,6 +42,31 @@ fn texts_oldest_first(events: &[Value]) -> Vec<String> {
 
 fn has_create(events: &[Value]) -> bool {
     events.iter().any(|e| e["type"] == "m.room.create")
+}
+
+/// Two federating servers, Alice on the first in a public room of hers
+/// with the history visibility given, Bob on the second: the servers (kept
+/// running), the first one's name, Alice's client and id, Bob's client and
+/// the room.
+async fn two_servers_and_a_room(
+    visibility: &str,
+) -> ((TestServer, TestServer), String, (Raw, String), Raw, String) {
+    let (ours, theirs) = (start_federated().await, start_federated().await);
+    let ours_name = ours.services.server_name.to_string();
+    let alice = Raw::new(&ours).register("alice").await;
+    let (bob, _) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(
+        &alice.0,
+        json!({
+            "preset": "public_chat",
+            "initial_state": [{
+                "type": "m.room.history_visibility", "state_key": "",
+                "content": { "history_visibility": visibility }
+            }]
+        }),
+    )
+    .await;
+    ((ours, theirs), ours_name, alice, bob, room)
 }
 
 #[tokio::test]
@@ -97,21 +122,7 @@ async fn a_user_pages_back_past_their_join_into_history_from_another_server() {
 
 #[tokio::test]
 async fn history_fetched_from_a_peer_keeps_the_rooms_visibility() {
-    let (ours, theirs) = (start_federated().await, start_federated().await);
-    let ours_name = ours.services.server_name.to_string();
-    let (alice, _) = Raw::new(&ours).register("alice").await;
-    let (bob, _) = Raw::new(&theirs).register("bob").await;
-    let room = create_room(
-        &alice,
-        json!({
-            "preset": "public_chat",
-            "initial_state": [{
-                "type": "m.room.history_visibility", "state_key": "",
-                "content": { "history_visibility": "joined" }
-            }]
-        }),
-    )
-    .await;
+    let (_servers, ours_name, (alice, _), bob, room) = two_servers_and_a_room("joined").await;
     for i in 0..12 {
         send_text(&alice, &room, &format!("h{i}"), &format!("hidden {i}")).await;
     }
@@ -141,21 +152,8 @@ async fn history_fetched_from_a_peer_keeps_the_rooms_visibility() {
 
 #[tokio::test]
 async fn members_at_a_token_in_fetched_history_are_the_members_then() {
-    let (ours, theirs) = (start_federated().await, start_federated().await);
-    let ours_name = ours.services.server_name.to_string();
-    let (alice, alice_id) = Raw::new(&ours).register("alice").await;
-    let (bob, _) = Raw::new(&theirs).register("bob").await;
-    let room = create_room(
-        &alice,
-        json!({
-            "preset": "public_chat",
-            "initial_state": [{
-                "type": "m.room.history_visibility", "state_key": "",
-                "content": { "history_visibility": "world_readable" }
-            }]
-        }),
-    )
-    .await;
+    let (_servers, ours_name, (alice, alice_id), bob, room) =
+        two_servers_and_a_room("world_readable").await;
     for i in 0..10 {
         send_text(&alice, &room, &format!("m{i}"), &format!("message {i}")).await;
     }
@@ -224,21 +222,8 @@ async fn other_servers_get_events_from_before_they_could_see_them_redacted() {
     use ruma::api::federation::event::get_event::v1 as get_event;
     use ruma::{OwnedEventId, OwnedRoomId, ServerName, UInt};
 
-    let (ours, theirs) = (start_federated().await, start_federated().await);
-    let ours_name = ours.services.server_name.to_string();
-    let (alice, _) = Raw::new(&ours).register("alice").await;
-    let (bob, _) = Raw::new(&theirs).register("bob").await;
-    let room = create_room(
-        &alice,
-        json!({
-            "preset": "public_chat",
-            "initial_state": [{
-                "type": "m.room.history_visibility", "state_key": "",
-                "content": { "history_visibility": "joined" }
-            }]
-        }),
-    )
-    .await;
+    let ((_ours, theirs), ours_name, (alice, _), bob, room) =
+        two_servers_and_a_room("joined").await;
     let secret = send_text(&alice, &room, "s", "before bob joined").await;
     let joined = join_via(&bob, &room, &ours_name).await;
     assert_eq!(joined.0, 200, "{}", joined.1);
