@@ -81,6 +81,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Federation listener (TLS), when federation is enabled.
     pub federation_listen: Option<SocketAddr>,
+    /// Prometheus metrics at `/metrics` on this address; off when unset.
+    /// Keep it private: it tells who uses what, and when.
+    pub metrics_listen: Option<SocketAddr>,
     /// The federation listener's certificate chain and key (PEM). Unset, a
     /// self-signed certificate for the server name's host is made once and
     /// kept in the data directory: enough for tests and for peers that do
@@ -205,6 +208,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
             federation_listen: None,
+            metrics_listen: None,
             tls_cert: None,
             tls_key: None,
             federation_ip_range_allowlist: Vec::new(),
@@ -308,6 +312,9 @@ impl Config {
         }
         if let Some(v) = parse_env("MATRIXOS_FEDERATION_LISTEN", get)? {
             self.federation_listen = Some(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_METRICS_LISTEN", get)? {
+            self.metrics_listen = Some(v);
         }
         if let Some(v) = get("MATRIXOS_TLS_CERT") {
             self.tls_cert = Some(PathBuf::from(v));

@@ -10,6 +10,8 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod metrics;
+pub mod ops;
 pub mod push;
 pub mod random;
 pub mod rooms;

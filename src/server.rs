@@ -25,10 +25,19 @@ async fn wrong_method() -> impl IntoResponse {
 pub fn app(services: Arc<Services>) -> Router {
     let body_guard =
         axum::middleware::from_fn_with_state(services.clone(), crate::http::body_guard::guard);
-    crate::client::routes()
+    let mut routes = crate::client::routes()
         .merge(crate::federation::routes())
         .merge(crate::ai::http::routes())
-        .route_layer(body_guard)
+        .merge(crate::desktop::routes())
+        .route_layer(body_guard);
+    if services.config.metrics_listen.is_some() {
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(
+            services.metrics.clone(),
+            crate::metrics::track,
+        ));
+    }
+    routes
+        .route("/health", axum::routing::get(|| async { "OK" }))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn(
@@ -132,6 +141,8 @@ pub async fn serve_on(
     crate::push::gateway::start(&services);
     crate::federation::sender::start(&services);
     crate::search::start(&services);
+    crate::ops::control::start(&services);
+    crate::metrics::start_listener(&services).await?;
     let config = &services.config;
     let settings = ListenerSettings {
         gate: ConnectionGate::new(config.max_connections_per_ip, config.max_connections),

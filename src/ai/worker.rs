@@ -319,6 +319,12 @@ async fn answer(
     records::put_history(&mut batch, ai, room, &outcome.history)?;
     records::put_run(&mut batch, &run, sequence)?;
     s.store.commit(batch, vec![], Wake::none()).await?;
+    s.metrics.ai_run(crate::metrics::AiRun {
+        ok: run.error.is_none(),
+        tokens_in: run.tokens_in,
+        tokens_out: run.tokens_out,
+        cost_usd: run.cost_usd,
+    });
     if let Err(e) = super::outbox::send_message(s, ai, room, content).await {
         run.error
             .get_or_insert_with(|| format!("reply not sent: {e}"));

@@ -215,6 +215,7 @@ async fn send_next(s: &Arc<Services>, destination: &ServerName) -> Result<bool> 
     request.edus = rows.edus;
     match s.federation.client.send(destination, request).await {
         Ok(response) => {
+            s.metrics.transaction(crate::metrics::Transaction::Sent);
             for (event, result) in &response.pdus {
                 if let Err(error) = result {
                     tracing::info!(%destination, %event, %error, "destination refused a PDU");
@@ -225,10 +226,14 @@ async fn send_next(s: &Arc<Services>, destination: &ServerName) -> Result<bool> 
         // behind it: it is dropped (as Synapse does; the destination
         // catches up on rooms from their next events).
         Err(e) if e.peer_refused => {
+            s.metrics.transaction(crate::metrics::Transaction::Refused);
             tracing::warn!(%destination, error = %e, rows = rows.keys.len(),
                 "destination refused a transaction for good: dropped");
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            s.metrics.transaction(crate::metrics::Transaction::Failed);
+            return Err(e);
+        }
     }
     let mut batch = Batch::new();
     for key in &rows.keys {

@@ -33,7 +33,7 @@ use query::Parsed;
 
 /// The index's directory under the data directory; a new schema gets a
 /// new name, and the index is then built again from the rooms.
-const DIRECTORY: &str = "search-v1";
+pub(crate) const DIRECTORY: &str = "search-v1";
 
 /// The indexer's memory before it writes a segment out.
 const WRITER_MEMORY: usize = 16 << 20;

@@ -43,6 +43,8 @@ pub struct Services {
     pub signing_key: Arc<ServerSigningKey>,
     /// Calls to other servers, and their keys.
     pub federation: crate::federation::Federation,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub accounts: accounts::Accounts,
     pub uia: uia::Uia,
     pub rooms: Arc<Rooms>,
@@ -120,7 +122,7 @@ impl Services {
         let limits = config.rate_limits.clone();
         let accounts = accounts::Accounts::new(store.clone(), server_name.clone());
         let ai = crate::ai::Ai::new(config.ai.clone(), config.base_url(), &config.data_dir)?;
-        crate::ai::home_layout::migrate(&store.db, ai.homes_dir(), &accounts.all_users()?)?;
+        crate::ops::schema::bring_up_to_date(&store.db, ai.homes_dir(), &accounts.all_users()?)?;
         let rooms = Arc::new(Rooms::new(
             store.clone(),
             server_name.clone(),
@@ -139,6 +141,11 @@ impl Services {
         rooms.add_hook(bump_stamps.clone());
         let search = crate::search::Search::open(&config.data_dir)?;
         rooms.add_hook(search.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        rooms.add_hook(Arc::new(crate::metrics::EventCounter {
+            metrics: metrics.clone(),
+            server_name: server_name.clone(),
+        }));
         Ok(Arc::new(Self {
             ai,
             accounts,
@@ -175,6 +182,7 @@ impl Services {
             remote_media_limiter: RateLimiter::new(limits.remote_media_download),
             signing_key,
             federation,
+            metrics,
             store,
             server_name,
             config,

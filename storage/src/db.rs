@@ -225,6 +225,14 @@ impl Db {
             })
     }
 
+    /// A consistent copy of the whole database in `dir`, which must not
+    /// exist yet: RocksDB flushes what is in memory, then hard-links its
+    /// immutable files there (copies them on another filesystem).
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+
     /// Writes a batch atomically; when it returns Ok the batch is durable.
     pub fn write(&self, batch: Batch) -> Result<()> {
         if batch.is_empty() {

@@ -44,6 +44,11 @@ impl ServerProcess {
         server
     }
 
+    /// The data directory the server runs on.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}", self.listen)
     }

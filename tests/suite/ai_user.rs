@@ -63,7 +63,7 @@ async fn dm_room(raw: &Raw, user: &str) -> String {
 }
 
 /// Registers alice and waits until her AI has joined their DM room.
-async fn alice_and_her_ai(anon: &Raw) -> (Raw, String, String) {
+pub(crate) async fn alice_and_her_ai(anon: &Raw) -> (Raw, String, String) {
     let (alice, alice_id) = anon.register("alice").await;
     let dm = dm_room(&alice, &alice_id).await;
     wait_membership(&alice, &dm, "@alice_ai:localhost", "join").await;

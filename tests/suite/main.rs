@@ -40,6 +40,7 @@ mod http_push;
 mod http_rooms;
 mod media;
 mod media_async;
+mod operations;
 mod profile_fields;
 mod pushers;
 mod refresh_tokens;
