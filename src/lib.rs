@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod bounded_map;
 pub mod client;
 pub mod config;
+pub mod desktop;
 pub mod error;
 pub mod federation;
 pub mod http;

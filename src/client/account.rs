@@ -406,29 +406,38 @@ async fn deactivate(
     let (req, auth) = req.parsed()?;
     let user = signed_in(req.caller)?.user_id;
     uia::require_password(&s, auth.as_ref(), &user).await?;
-    if req.body.erase {
+    deactivate_account(&s, &user, req.body.erase).await?;
+    Ok(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    ))
+}
+
+/// Deactivates a local account for good (by its owner, or by an admin
+/// through Synapse's admin API): with `erase`, its profile and the
+/// content of its events for later joiners first; then out of every room,
+/// its account data purged, its AI switched off, every device and token
+/// gone.
+pub(crate) async fn deactivate_account(s: &Services, user: &UserId, erase: bool) -> Result<()> {
+    if erase {
         // Before the leaves, which would carry the profile otherwise.
-        s.accounts.erase(&user, s.store.position()).await?;
+        s.accounts.erase(user, s.store.position()).await?;
         tracing::info!(user = %user, "account content erased");
     }
     // Out of every room: joined ones left, invites declined, knocks
     // withdrawn (through the room's server when this one is not in it).
-    for (room, membership) in s.rooms.rooms_of(&user)? {
+    for (room, membership) in s.rooms.rooms_of(user)? {
         if !matches!(membership.membership.as_str(), "join" | "invite" | "knock") {
             continue;
         }
-        if let Err(e) = crate::services::membership::leave_room(&s, &user, &room, None).await {
+        if let Err(e) = crate::services::membership::leave_room(s, user, &room, None).await {
             tracing::warn!(room = %room, error = %e, "could not leave room while deactivating");
         }
     }
-    s.accounts.mark_deactivated(&user).await?;
-    s.account_data.purge(&user).await?;
-    crate::ai::provision::switch_off_with_owner(&s, &user).await?;
-    let all = s.accounts.device_ids(&user)?;
-    super::devices::delete_devices(&s, &user, &all).await?;
-    Ok(deactivate::v3::Response::new(
-        ThirdPartyIdRemovalStatus::NoSupport,
-    ))
+    s.accounts.mark_deactivated(user).await?;
+    s.account_data.purge(user).await?;
+    crate::ai::provision::switch_off_with_owner(s, user).await?;
+    let all = s.accounts.device_ids(user)?;
+    super::devices::delete_devices(s, user, &all).await
 }
 
 type S = State<Arc<Services>>;

@@ -1,6 +1,7 @@
 //! Client-server API handlers, one area per file, and their routes.
 
 pub mod account;
+pub mod admin;
 pub mod cross_signing;
 pub mod devices;
 pub mod directory;
@@ -84,6 +85,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(voip::routes())
         .merge(threepid::routes())
         .merge(reports::routes())
+        .merge(admin::routes())
         .merge(room_summary::routes())
         .merge(room_upgrade::routes())
         .merge(search::routes())

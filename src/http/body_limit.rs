@@ -70,7 +70,7 @@ impl BodyClass {
         if is_media_upload(route) {
             return Self::Media;
         }
-        if route.starts_with("/_matrixos/app-data/") {
+        if route.starts_with("/_matrixos/app-data/") || route == "/_matrixos/v1/files/content" {
             return Self::Document;
         }
         if let Some(endpoint) = route.strip_prefix("/_matrix/federation/") {

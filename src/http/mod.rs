@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod extract;
 pub mod guests;
 pub mod listener;
+pub mod page_headers;
 pub mod ratelimit;
 pub mod stray_errors;
 pub mod uia_request;

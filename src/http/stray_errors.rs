@@ -45,7 +45,13 @@ fn is_stray(response: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    (status.is_client_error() || status.is_server_error()) && !json
+    // A page made for a person's browser (`crate::desktop`) is no stray.
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    (status.is_client_error() || status.is_server_error()) && !json && !html
 }
 
 async fn rewrite(response: Response) -> Response {

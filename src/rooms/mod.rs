@@ -4,6 +4,7 @@ pub mod append;
 pub mod auth;
 pub mod auth_chain;
 pub mod backfill;
+pub mod blocked;
 pub mod build;
 pub mod create;
 pub mod directory;

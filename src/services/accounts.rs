@@ -337,6 +337,16 @@ impl Accounts {
         Ok(record)
     }
 
+    /// Makes the user a server admin, or no longer one.
+    pub async fn set_admin(&self, user: &UserId, admin: bool) -> Result<()> {
+        self.update_user(user, |record| {
+            record.admin = admin;
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
     /// Marks the account deactivated and removes its password, so it can
     /// never log in again (its id stays taken).
     pub async fn mark_deactivated(&self, user: &UserId) -> Result<()> {

@@ -75,6 +75,19 @@ pub(crate) fn restricted_join_authoriser(
     Ok(None)
 }
 
+/// No membership but leaving (or a ban) in a room an admin blocked: no
+/// join, invite or knock (Synapse's 403, with its `M_UNKNOWN`).
+pub fn check_not_blocked(s: &Services, room: &RoomId, membership: &str) -> Result<()> {
+    if !matches!(membership, "leave" | "ban") && s.rooms.blocked_by(room)?.is_some() {
+        return Err(Error::new(
+            http::StatusCode::FORBIDDEN,
+            "M_UNKNOWN",
+            "This room has been blocked on this server",
+        ));
+    }
+    Ok(())
+}
+
 /// Sends a member event for `target` as `sender`.
 pub async fn set_membership(
     s: &Services,
@@ -84,6 +97,7 @@ pub async fn set_membership(
     membership: &str,
     reason: Option<&str>,
 ) -> Result<()> {
+    check_not_blocked(s, room, membership)?;
     if s.rooms.short_room(room)?.is_none() {
         return Err(Error::not_found("Room not found"));
     }
@@ -163,6 +177,7 @@ pub async fn join_room(
     if s.rooms.is_joined(user, room)? {
         return Ok(());
     }
+    check_not_blocked(s, room, "join")?;
     if !s.rooms.has_joined_member(room)? {
         let mut servers = servers.to_vec();
         servers.extend(resident_servers(s, user, room)?);
@@ -197,6 +212,7 @@ pub async fn knock_room(
     servers: &[OwnedServerName],
     reason: Option<&str>,
 ) -> Result<()> {
+    check_not_blocked(s, room, "knock")?;
     if !s.rooms.has_joined_member(room)? {
         return remote_membership::knock(s, user, room, servers, reason).await;
     }

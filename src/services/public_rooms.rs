@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// One field of a state event's content (state key ""), if it is there
 /// and of the expected type.
-fn state_field<T: DeserializeOwned>(
+pub(crate) fn state_field<T: DeserializeOwned>(
     s: &Services,
     state: u64,
     kind: &str,

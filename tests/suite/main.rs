@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin_api;
 mod ai_e2ee;
 mod ai_user;
 mod client_e2ee;
@@ -59,3 +60,4 @@ mod typed_keys;
 mod typed_rooms;
 mod url_preview;
 mod user_directory;
+mod web_desktop;

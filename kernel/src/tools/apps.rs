@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::args::{blocking, committed, optional, required};
+use crate::home::{Home, HomeResult};
 use crate::host::{Host, RunContext};
 use crate::template::app_template;
 
@@ -88,36 +89,46 @@ pub async fn install<H: Host>(ctx: &RunContext<H>, slug: &str) -> Result<String,
     ))
 }
 
+/// Each app in a home (`apps/<slug>/index.html`, at most `limit`), with
+/// its manifest (`{}` when it has none or it is not a JSON object).
+pub fn installed(home: &Home, limit: usize) -> HomeResult<Vec<(String, Value)>> {
+    if !home.exists("apps") {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in home.list("apps", limit.saturating_mul(8).max(1000))? {
+        let Some(slug) = entry
+            .strip_prefix("apps/")
+            .and_then(|e| e.strip_suffix("/index.html"))
+        else {
+            continue;
+        };
+        if !is_valid_slug(slug) || out.len() >= limit {
+            continue;
+        }
+        let manifest: Value = home
+            .read(&format!("apps/{slug}/matrix.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        out.push((slug.to_owned(), manifest));
+    }
+    Ok(out)
+}
+
 /// "name — url" for each app.
 pub async fn list<H: Host>(ctx: &RunContext<H>) -> Result<Vec<String>, String> {
-    let names = blocking(&ctx.home, |h| {
-        if !h.exists("apps") {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        for entry in h.list("apps", 1000)? {
-            if let Some(slug) = entry
-                .strip_prefix("apps/")
-                .and_then(|e| e.strip_suffix("/index.html"))
-            {
-                let manifest: Value = h
-                    .read(&format!("apps/{slug}/matrix.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
-                let title = manifest["name"].as_str().unwrap_or(slug).to_owned();
-                out.push((slug.to_owned(), title));
-            }
-        }
-        Ok(out)
-    })
-    .await?;
-    if names.is_empty() {
+    let apps = blocking(&ctx.home, |h| installed(h, 1000)).await?;
+    if apps.is_empty() {
         return Ok(vec!["No apps yet.".into()]);
     }
-    Ok(names
+    Ok(apps
         .into_iter()
-        .map(|(slug, title)| format!("{title} ({slug}): {}", ctx.host.app_url(&ctx.owner, &slug)))
+        .map(|(slug, manifest)| {
+            let title = manifest["name"].as_str().unwrap_or(&slug);
+            format!("{title} ({slug}): {}", ctx.host.app_url(&ctx.owner, &slug))
+        })
         .collect())
 }
 

@@ -15,7 +15,7 @@ use crate::host::{Host, RunContext};
 use crate::llm::ToolSpec;
 use crate::privacy::Audience;
 
-pub use apps::{app_manifest, is_valid_slug};
+pub use apps::{app_manifest, installed as installed_apps, is_valid_slug};
 pub use apps::{install as install_app, list as list_apps};
 pub use args::blocking;
 pub use memory::MEMORY_FILE;

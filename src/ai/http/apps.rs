@@ -12,6 +12,11 @@
 //! navigation cannot send a header) is redirected to the same address with
 //! the capability instead, so the token leaves the address bar before any
 //! of the app's scripts can read it.
+//!
+//! A person's browser following such a link with no token (from Element,
+//! say) gets the desktop's sign-in page instead of a JSON error, and then
+//! the app, opened with its capability (`app_links.rs`); someone else's
+//! browser gets a refusal page (`crate::desktop`).
 
 use std::sync::Arc;
 
@@ -61,19 +66,7 @@ return{{app:'{slug}',readData:key=>call('GET',key),writeData:(key,value)=>call('
 }
 
 fn with_headers(mut response: Response, csp: &str) -> Response {
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    crate::http::page_headers::fence(response.headers_mut(), csp, "no-store");
     response
 }
 
@@ -89,37 +82,57 @@ fn csp(data_api: &str) -> String {
 
 pub async fn page(
     State(s): S,
-    caller: MaybeAuth,
+    caller: Result<MaybeAuth, Error>,
     headers: HeaderMap,
     uri: Uri,
     Path((user, slug)): Path<(String, String)>,
 ) -> Result<Response> {
-    let request = AppRequest {
-        caller: &caller,
-        headers: &headers,
-        uri: &uri,
-        user: &user,
-        slug: &slug,
+    let result = match caller {
+        Ok(caller) => {
+            serve(
+                &s,
+                AppRequest::new(&caller, &headers, &uri, &user, &slug),
+                "index.html",
+            )
+            .await
+        }
+        Err(e) => Err(e),
     };
-    serve(&s, request, "index.html").await
+    for_people(&headers, result)
 }
 
 pub async fn file(
     State(s): S,
-    caller: MaybeAuth,
+    caller: Result<MaybeAuth, Error>,
     headers: HeaderMap,
     uri: Uri,
     Path((user, slug, file)): Path<(String, String, String)>,
 ) -> Result<Response> {
-    let request = AppRequest {
-        caller: &caller,
-        headers: &headers,
-        uri: &uri,
-        user: &user,
-        slug: &slug,
-    };
     let file = if file.is_empty() { "index.html" } else { &file };
-    serve(&s, request, file).await
+    let result = match caller {
+        Ok(caller) => {
+            serve(
+                &s,
+                AppRequest::new(&caller, &headers, &uri, &user, &slug),
+                file,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    for_people(&headers, result)
+}
+
+/// A person's browser that followed a link gets a page instead of a
+/// Matrix error: the desktop's sign-in page when it brought no token (it
+/// signs in, fetches the app's capability with the token in a header and
+/// opens the app with that), a refusal when the token is someone else's.
+/// API clients keep their JSON errors.
+fn for_people(headers: &HeaderMap, result: Result<Response>) -> Result<Response> {
+    match result {
+        Err(e) if crate::desktop::wants_page(headers) => Ok(crate::desktop::page_for(&e)),
+        other => other,
+    }
 }
 
 /// A request for one of an app's files.
@@ -129,6 +142,24 @@ struct AppRequest<'a> {
     uri: &'a Uri,
     user: &'a str,
     slug: &'a str,
+}
+
+impl<'a> AppRequest<'a> {
+    fn new(
+        caller: &'a MaybeAuth,
+        headers: &'a HeaderMap,
+        uri: &'a Uri,
+        user: &'a str,
+        slug: &'a str,
+    ) -> Self {
+        Self {
+            caller,
+            headers,
+            uri,
+            user,
+            slug,
+        }
+    }
 }
 
 /// Who may see the page, or where to send a request that put the owner's

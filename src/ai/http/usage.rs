@@ -1,5 +1,5 @@
-//! `GET /_matrixos/v1/usage`: the owner's AI runs, totalled per day and
-//! listed one by one (newest first).
+//! `GET /_matrixos/v1/usage`: the owner's AI runs, totalled per day, per
+//! room and per model, and listed one by one (newest first).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +41,25 @@ impl Totals {
     }
 }
 
+/// Totals per room or per model, the costliest first, each with its key
+/// under `name`.
+fn grouped(groups: BTreeMap<&str, Totals>, name: &str) -> Vec<Value> {
+    let mut groups: Vec<(&str, Totals)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| {
+        b.1.cost_usd
+            .total_cmp(&a.1.cost_usd)
+            .then(b.1.runs.cmp(&a.1.runs))
+    });
+    groups
+        .into_iter()
+        .map(|(key, t)| {
+            let mut v = serde_json::to_value(t).unwrap_or_default();
+            v[name] = json!(key);
+            v
+        })
+        .collect()
+}
+
 pub async fn usage(
     State(s): State<Arc<Services>>,
     Auth(caller): Auth,
@@ -64,8 +83,12 @@ pub async fn usage(
     .map_err(|e| Error::internal(e.to_string()))??;
     let mut totals = Totals::default();
     let mut per_day: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut per_room: BTreeMap<&str, Totals> = BTreeMap::new();
+    let mut per_model: BTreeMap<&str, Totals> = BTreeMap::new();
     for run in &runs {
         totals.add(run);
+        per_room.entry(&run.room).or_default().add(run);
+        per_model.entry(&run.model).or_default().add(run);
         let day = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(run.started_ms)
             .map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_default();
@@ -80,10 +103,14 @@ pub async fn usage(
             v
         })
         .collect();
+    let per_room = grouped(per_room, "room");
+    let per_model = grouped(per_model, "model");
     Ok(Json(json!({
         "user_id": caller.user_id,
         "totals": totals,
         "days": days,
+        "per_room": per_room,
+        "per_model": per_model,
         "runs": runs.iter().take(MAX_LISTED).collect::<Vec<_>>(),
     })))
 }

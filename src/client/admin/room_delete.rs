@@ -1,0 +1,375 @@
+//! Deleting a room as Synapse's admin API does it: `DELETE /v1/rooms/{id}`
+//! at once, `DELETE /v2/rooms/{id}` in the background with its status
+//! readable by room or by deletion id.
+//!
+//! A deletion optionally blocks the room (no local user may join it
+//! again), optionally opens a new room for its users, makes every local
+//! member leave (as themselves, as Synapse has them: the room core lets a
+//! user leave, not a server), removes the room's local aliases (or moves
+//! them to the new room) and takes it off the public directory. Purging
+//! the room's history from storage is not done: the events stay, and a
+//! purge asked for is logged as not done.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use http::StatusCode;
+use parking_lot::Mutex;
+use ruma::events::TimelineEventType;
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
+use serde_json::{json, Map, Value};
+
+use super::rooms::parse_room;
+use super::Admin;
+use crate::error::{Error, Result};
+use crate::http::extract::{opt_bool, opt_str, JsonBody};
+use crate::rooms::create::{CreateRoom, Preset};
+use crate::rooms::send::EventDraft;
+use crate::services::membership::{join_room, leave_room, profile_content};
+use crate::services::Services;
+
+type S = State<Arc<Services>>;
+
+/// Synapse's defaults for the room the users are moved to.
+const DEFAULT_ROOM_NAME: &str = "Content Violation Notification";
+const DEFAULT_MESSAGE: &str =
+    "Sharing illegal content on this server is not permitted and rooms in violation will be blocked.";
+
+/// How many deletions are remembered for their status, the oldest
+/// finished ones forgotten first.
+const MAX_KEPT: usize = 100;
+
+/// What a deletion did, as Synapse answers it (`shutdown_room`).
+#[derive(Clone, Default)]
+struct Shutdown {
+    kicked_users: Vec<String>,
+    failed_to_kick_users: Vec<String>,
+    local_aliases: Vec<String>,
+    new_room_id: Option<String>,
+}
+
+impl Shutdown {
+    fn to_json(&self) -> Value {
+        json!({
+            "kicked_users": self.kicked_users,
+            "failed_to_kick_users": self.failed_to_kick_users,
+            "local_aliases": self.local_aliases,
+            "new_room_id": self.new_room_id,
+        })
+    }
+}
+
+/// What the body asks for.
+struct Options {
+    block: bool,
+    purge: bool,
+    new_room_user_id: Option<OwnedUserId>,
+    room_name: String,
+    message: String,
+}
+
+impl Options {
+    fn from(s: &Services, body: &Value) -> Result<Self> {
+        let flag = |name: &str| {
+            opt_bool(body, name)
+                .map_err(|_| Error::bad_json(format!("Param '{name}' must be a boolean, if given")))
+        };
+        let new_room_user_id = match opt_str(body, "new_room_user_id")? {
+            None => None,
+            Some(raw) => {
+                let user = UserId::parse(raw)
+                    .map_err(|_| Error::invalid_param(format!("Invalid user id: {raw}")))?;
+                if !s.accounts.is_local(&user) {
+                    return Err(Error::new(
+                        StatusCode::BAD_REQUEST,
+                        "M_UNKNOWN",
+                        format!("User must be our own: {user}"),
+                    ));
+                }
+                if !s.accounts.exists(&user)? {
+                    return Err(Error::invalid_param(format!(
+                        "new_room_user_id {user} is not a user of this server"
+                    )));
+                }
+                Some(user)
+            }
+        };
+        flag("force_purge")?;
+        Ok(Self {
+            block: flag("block")?.unwrap_or(false),
+            purge: flag("purge")?.unwrap_or(true),
+            new_room_user_id,
+            room_name: opt_str(body, "room_name")?
+                .unwrap_or(DEFAULT_ROOM_NAME)
+                .to_owned(),
+            message: opt_str(body, "message")?
+                .unwrap_or(DEFAULT_MESSAGE)
+                .to_owned(),
+        })
+    }
+}
+
+/// The room to delete: one this server holds, or with `block` any room
+/// (an unknown one is only blocked, as in Synapse); else 404.
+fn room_to_delete(s: &Services, raw: &str, block: bool) -> Result<OwnedRoomId> {
+    let room = parse_room(raw)?;
+    if !block && s.rooms.short_room(&room)?.is_none() {
+        return Err(Error::not_found(format!("Unknown room id {room}")));
+    }
+    Ok(room)
+}
+
+/// The room the deleted room's users are moved to: public, where they
+/// cannot speak, with the admin's message.
+async fn open_new_room(s: &Services, creator: &UserId, opts: &Options) -> Result<OwnedRoomId> {
+    let version = RoomVersionId::try_from(s.config.default_room_version.as_str())
+        .map_err(|_| Error::unsupported_room_version("Invalid room version"))?;
+    let mut power_levels = Map::new();
+    power_levels.insert("users_default".into(), json!(-10));
+    let room = s
+        .rooms
+        .create_room(
+            creator,
+            CreateRoom {
+                version,
+                preset: Preset::PublicChat,
+                name: Some(opts.room_name.clone()),
+                topic: None,
+                alias: None,
+                invite: Vec::new(),
+                is_direct: false,
+                creation_content: Map::new(),
+                power_level_override: Some(power_levels),
+                initial_state: Vec::new(),
+                creator_profile: profile_content(s, creator)?,
+            },
+        )
+        .await?;
+    let message = json!({ "msgtype": "m.text", "body": opts.message });
+    let draft = EventDraft::message(TimelineEventType::RoomMessage, message);
+    s.rooms.send(creator, &room, draft, None).await?;
+    Ok(room)
+}
+
+/// Shuts the room down for this server's users (see the module's notes).
+async fn shut_down(
+    s: &Services,
+    admin: &UserId,
+    room: &RoomId,
+    opts: &Options,
+) -> Result<Shutdown> {
+    let mut out = Shutdown::default();
+    if opts.block {
+        s.rooms.set_blocked(room, Some(admin)).await?;
+    }
+    let Some(short) = s.rooms.short_room(room)? else {
+        return Ok(out);
+    };
+    let new_room = match &opts.new_room_user_id {
+        Some(creator) => Some(open_new_room(s, creator, opts).await?),
+        None => None,
+    };
+    out.new_room_id = new_room.as_ref().map(ToString::to_string);
+    let mut members: Vec<_> = s
+        .rooms
+        .members(short)?
+        .into_iter()
+        .filter(|(user, membership)| {
+            s.accounts.is_local(user) && matches!(membership.as_str(), "join" | "invite" | "knock")
+        })
+        .collect();
+    // Invites and knocks go while this server is still in the room (they
+    // are withdrawn through it): the joined members leave last.
+    members.sort_by_key(|(_, membership)| membership == "join");
+    for (user, membership) in members {
+        if let Err(e) = leave_room(s, &user, room, None).await {
+            tracing::warn!(room = %room, user = %user, error = %e, "could not remove a member of a deleted room");
+            out.failed_to_kick_users.push(user.to_string());
+            continue;
+        }
+        out.kicked_users.push(user.to_string());
+        if let (Some(new_room), "join") = (&new_room, membership.as_str()) {
+            if let Err(e) = join_room(s, &user, new_room, &[], None).await {
+                tracing::warn!(room = %new_room, user = %user, error = %e, "could not move a member to the new room");
+            }
+        }
+    }
+    for alias in s.rooms.aliases_of(room)? {
+        if let Some(record) = s.rooms.alias(&alias)? {
+            s.rooms.delete_alias(&alias, &record).await?;
+        }
+        if let Some(new_room) = &new_room {
+            s.rooms.set_alias(&alias, new_room, admin).await?;
+        }
+        out.local_aliases.push(alias.to_string());
+    }
+    s.rooms.set_published(room, false).await?;
+    if opts.purge {
+        tracing::warn!(room = %room, "room purge asked for: not supported, its history is kept");
+    }
+    tracing::info!(
+        room = %room, admin = %admin, block = opts.block,
+        kicked = out.kicked_users.len(), "room deleted by an admin"
+    );
+    Ok(out)
+}
+
+/// `DELETE /_synapse/admin/v1/rooms/{room_id}` (and the older
+/// `POST .../delete`): the deletion, done before the answer.
+pub async fn delete_now(
+    State(s): S,
+    Admin(admin): Admin,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    let opts = Options::from(&s, &body)?;
+    let room = room_to_delete(&s, &room, opts.block)?;
+    let done = shut_down(&s, &admin.user_id, &room, &opts).await?;
+    Ok(Json(done.to_json()))
+}
+
+/// One deletion asked for through v2.
+struct Deletion {
+    delete_id: String,
+    room_id: OwnedRoomId,
+    /// `shutting_down`, then `complete` or `failed`.
+    status: &'static str,
+    error: Option<String>,
+    done: Shutdown,
+}
+
+impl Deletion {
+    fn active(&self) -> bool {
+        self.status == "shutting_down"
+    }
+
+    fn to_json(&self) -> Value {
+        let mut out = json!({
+            "delete_id": self.delete_id,
+            "room_id": self.room_id,
+            "status": self.status,
+            "shutdown_room": self.done.to_json(),
+        });
+        if let Some(error) = &self.error {
+            out["error"] = json!(error);
+        }
+        out
+    }
+}
+
+/// The deletions asked for through v2, newest last, at most [`MAX_KEPT`]:
+/// kept in memory only (a restart forgets them, as a finished one would
+/// be forgotten anyway).
+#[derive(Default)]
+pub struct Deletions {
+    tasks: Mutex<VecDeque<Deletion>>,
+}
+
+impl Deletions {
+    /// Records a new deletion of `room`; 400 while another is running.
+    fn start(&self, room: &RoomId) -> Result<String> {
+        let mut tasks = self.tasks.lock();
+        if tasks.iter().any(|t| *t.room_id == *room && t.active()) {
+            return Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                format!("History purge already in progress for {room}"),
+            ));
+        }
+        while tasks.len() >= MAX_KEPT {
+            match tasks.iter().position(|t| !t.active()) {
+                Some(oldest_finished) => tasks.remove(oldest_finished),
+                None => tasks.pop_front(),
+            };
+        }
+        let delete_id = crate::random::random_string(16);
+        tasks.push_back(Deletion {
+            delete_id: delete_id.clone(),
+            room_id: room.to_owned(),
+            status: "shutting_down",
+            error: None,
+            done: Shutdown::default(),
+        });
+        Ok(delete_id)
+    }
+
+    fn finish(&self, delete_id: &str, outcome: Result<Shutdown>) {
+        let mut tasks = self.tasks.lock();
+        let Some(task) = tasks.iter_mut().find(|t| t.delete_id == delete_id) else {
+            return;
+        };
+        match outcome {
+            Ok(done) => {
+                task.status = "complete";
+                task.done = done;
+            }
+            Err(e) => {
+                task.status = "failed";
+                task.error = Some(e.message.clone());
+            }
+        }
+    }
+}
+
+/// `DELETE /_synapse/admin/v2/rooms/{room_id}`: the deletion, started in
+/// the background; `{"delete_id"}` to follow it by.
+pub async fn delete_in_background(
+    State(s): S,
+    Admin(admin): Admin,
+    Extension(deletions): Extension<Arc<Deletions>>,
+    Path(room): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    let opts = Options::from(&s, &body)?;
+    let room = room_to_delete(&s, &room, opts.block)?;
+    let delete_id = deletions.start(&room)?;
+    let id = delete_id.clone();
+    tokio::spawn(async move {
+        let outcome = shut_down(&s, &admin.user_id, &room, &opts).await;
+        if let Err(e) = &outcome {
+            tracing::warn!(room = %room, error = %e, "room deletion failed");
+        }
+        deletions.finish(&id, outcome);
+    });
+    Ok(Json(json!({ "delete_id": delete_id })))
+}
+
+/// `GET /_synapse/admin/v2/rooms/{room_id}/delete_status`: the room's
+/// deletions remembered here; 404 when there is none.
+pub async fn status_of_room(
+    Admin(_): Admin,
+    Extension(deletions): Extension<Arc<Deletions>>,
+    Path(room): Path<String>,
+) -> Result<Json<Value>> {
+    let room = parse_room(&room)?;
+    let results: Vec<Value> = deletions
+        .tasks
+        .lock()
+        .iter()
+        .filter(|t| t.room_id == room)
+        .map(Deletion::to_json)
+        .collect();
+    if results.is_empty() {
+        return Err(Error::not_found(format!(
+            "No delete task for room_id '{room}' found"
+        )));
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `GET /_synapse/admin/v2/rooms/delete_status/{delete_id}`: one deletion;
+/// 404 when it is not (or no longer) remembered.
+pub async fn status_of_deletion(
+    Admin(_): Admin,
+    Extension(deletions): Extension<Arc<Deletions>>,
+    Path(delete_id): Path<String>,
+) -> Result<Json<Value>> {
+    let tasks = deletions.tasks.lock();
+    let task = tasks
+        .iter()
+        .find(|t| t.delete_id == delete_id)
+        .ok_or_else(|| Error::not_found(format!("delete id '{delete_id}' not found")))?;
+    Ok(Json(task.to_json()))
+}
