@@ -41,22 +41,37 @@ impl Synapse {
     pub async fn start() -> Synapse {
         tokio::task::spawn_blocking(|| {
             run(&mut Command::new(script("install")), "installing Synapse");
-            let dir = tempfile::tempdir().unwrap();
-            let (fed, client) = (free_port(), free_port());
-            let server_name = format!("localhost:{fed}");
-            run(
-                Command::new(script("start"))
+            // A free port can be taken by another test before Synapse binds
+            // it (its start-up takes seconds): then start again on others.
+            for attempt in 1.. {
+                let dir = tempfile::tempdir().unwrap();
+                let (fed, client) = (free_port(), free_port());
+                let server_name = format!("localhost:{fed}");
+                let output = Command::new(script("start"))
                     .arg(dir.path())
                     .arg(&server_name)
                     .arg(fed.to_string())
-                    .arg(client.to_string()),
-                "starting Synapse",
-            );
-            Synapse {
-                server_name,
-                client_base: format!("http://127.0.0.1:{client}"),
-                dir,
+                    .arg(client.to_string())
+                    .output()
+                    .unwrap_or_else(|e| panic!("starting Synapse: {e}"));
+                if output.status.success() {
+                    return Synapse {
+                        server_name,
+                        client_base: format!("http://127.0.0.1:{client}"),
+                        dir,
+                    };
+                }
+                let said = format!(
+                    "{}\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                assert!(
+                    attempt < 3 && said.contains("Address already in use"),
+                    "starting Synapse failed:\n{said}"
+                );
             }
+            unreachable!("the loop returns or panics")
         })
         .await
         .unwrap()
