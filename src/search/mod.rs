@@ -106,6 +106,8 @@ pub struct Search {
     /// Wakes the indexer (which holds it, and not the index, while it
     /// waits: a dropped index wakes it to end).
     wake: Arc<Notify>,
+    /// A search is waiting for the indexer: index now, without gathering.
+    hurry: Arc<Notify>,
 }
 
 impl Drop for Search {
@@ -169,6 +171,7 @@ impl Search {
             analyzer: tokens::analyzer(),
             indexed: watch::Sender::new(0),
             wake: Arc::new(Notify::new()),
+            hurry: Arc::new(Notify::new()),
         }))
     }
 
@@ -185,6 +188,7 @@ impl Search {
             return;
         }
         self.wake.notify_one();
+        self.hurry.notify_one();
         let reached = indexed.wait_for(|at| *at >= position);
         if tokio::time::timeout(CATCH_UP, reached).await.is_err() {
             tracing::warn!(position, "search answers before the index caught up");
