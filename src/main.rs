@@ -103,6 +103,8 @@ fn main() -> ExitCode {
         ),
         _ => cli.config.clone(),
     };
+    // `init` writes the configuration before it is loaded like any other.
+    let mut init = None;
     if let Command::Init {
         domain,
         admin,
@@ -110,14 +112,15 @@ fn main() -> ExitCode {
         public_baseurl,
     } = &command
     {
-        let init = match absolute_init(domain, admin, config_path.clone(), data_dir, public_baseurl)
-        {
-            Ok(init) => init,
-            Err(e) => return fail(&e),
-        };
-        if let Err(e) = ops::init::write_config(&init) {
+        let asked =
+            match absolute_init(domain, admin, config_path.clone(), data_dir, public_baseurl) {
+                Ok(asked) => asked,
+                Err(e) => return fail(&e),
+            };
+        if let Err(e) = ops::init::write_config(&asked) {
             return fail(&e);
         }
+        init = Some(asked);
     }
     let config = match Config::load(config_path.as_deref()) {
         Ok(c) => c,
@@ -147,13 +150,8 @@ fn main() -> ExitCode {
             Command::Serve => matrixos::server::serve(services)
                 .await
                 .map_err(|e| e.to_string()),
-            Command::Init {
-                domain,
-                admin,
-                data_dir,
-                public_baseurl,
-            } => {
-                let init = absolute_init(&domain, &admin, config_path, &data_dir, &public_baseurl)?;
+            Command::Init { admin, .. } => {
+                let init = init.ok_or("init was not prepared")?;
                 let created = match &admin {
                     Some(localpart) => Some(ops::init::create_admin(&services, localpart).await?),
                     None => None,
