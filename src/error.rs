@@ -170,6 +170,14 @@ impl std::error::Error for Error {}
 
 impl From<matrixos_storage::Error> for Error {
     fn from(e: matrixos_storage::Error) -> Self {
+        if e.is_memory_miss() {
+            // Read again from the disk: nothing to log.
+            return Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "M_UNKNOWN",
+                "Internal server error",
+            );
+        }
         Error::internal(format!("storage: {e}"))
     }
 }

@@ -180,11 +180,20 @@ async fn fetch_missing_prevs(
         vec![remote.event_id().clone()],
     );
     request.limit = UInt::from(MAX_MISSING);
-    let answer = s
+    let answer = match s
         .federation
         .client
         .send_bounded(origin, request, super::client::Bounds::EVENTS)
-        .await?;
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => {
+            // As Synapse does: the state before the PDU, asked for next,
+            // lets it in all the same.
+            tracing::info!(%origin, event = %remote.event_id(), error = %e, "missing events not fetched");
+            return Ok(false);
+        }
+    };
     let asked = answer.events.len().min(MAX_MISSING as usize);
     let mut fetched = pdu_check::verified_of_room(s, room, version, &answer.events[..asked]).await;
     fetched.sort_by(|a, b| (a.pdu.depth, a.event_id()).cmp(&(b.pdu.depth, b.event_id())));

@@ -192,6 +192,7 @@ impl Rooms {
     pub(super) fn put_event(&self, batch: &mut Batch, short: u64, id: &EventId, stored: &Vec<u8>) {
         tables::EVENTS.put(batch, &short, stored);
         tables::EVENT_IDS.put(batch, id.as_str(), &short);
+        self.events.hold(batch, short, id, stored);
     }
 
     /// Records why an event was rejected.

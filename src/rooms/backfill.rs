@@ -71,7 +71,6 @@ impl Rooms {
         }
         // Oldest first, so that an event's prev events are stored before it.
         fresh.sort_by(|a, b| (a.pdu.depth, a.event_id()).cmp(&(b.pdu.depth, b.event_id())));
-        let ids: Vec<_> = fresh.iter().map(|e| e.event_id().clone()).collect();
         let rooms = self.clone();
         let staged = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
@@ -93,22 +92,14 @@ impl Rooms {
         .await;
         let (judged, batch, rules) = match staged {
             Ok(staged) => staged,
-            Err(e) => {
-                self.forget_events(&ids);
-                self.state.forget_pending();
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         };
         let mut redactions = Vec::new();
         for (appended, redaction) in judged {
             redactions.extend(redaction);
             outcome.push(appended);
         }
-        if let Err(e) = self.store.commit(batch, Vec::new(), Wake::none()).await {
-            self.forget_events(&ids);
-            self.state.forget_pending();
-            return Err(e);
-        }
+        self.store.commit(batch, Vec::new(), Wake::none()).await?;
         // Redactions apply once their targets are on disk.
         if !redactions.is_empty() {
             let mut batch = Batch::new();

@@ -8,6 +8,7 @@ pub mod blocked;
 pub mod build;
 pub mod create;
 pub mod directory;
+mod event_cache;
 mod event_refs;
 pub mod hooks;
 pub mod limits;
@@ -23,6 +24,7 @@ mod resolve_v1;
 pub mod send;
 pub mod server_visibility;
 pub mod state;
+mod state_keys;
 pub(crate) mod state_view;
 pub mod stored_event;
 pub mod timeline;
@@ -64,10 +66,8 @@ pub struct Rooms {
     /// for the disk but not yet durable. Only touched under the room lock.
     heads: Mutex<HashMap<u64, RoomRecord>>,
     locks: Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>,
-    pdus: Mutex<TwoGen<u64, Arc<Pdu>>>,
-    /// Event id → short id for cached PDUs (including ones not yet durable).
-    event_shorts: Mutex<TwoGen<OwnedEventId, u64>>,
-    metas: Mutex<TwoGen<u64, Arc<EventMeta>>>,
+    /// Recent events (including ones not yet durable) and their metadata.
+    events: event_cache::EventCache,
     /// Reference hashes of events built here in room versions 1 and 2,
     /// which name prev and auth events with them: a room's first events
     /// reference each other before any is stored.
@@ -99,9 +99,7 @@ impl Rooms {
             signing_key,
             heads: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
-            pdus: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
-            event_shorts: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
-            metas: Mutex::new(TwoGen::new(MAX_CACHED_PDUS)),
+            events: event_cache::EventCache::new(MAX_CACHED_PDUS),
             reference_hashes: Mutex::new(TwoGen::new(MAX_CACHED_REFERENCE_HASHES)),
             short_rooms: Mutex::new(HashMap::new()),
             any_rejected,
@@ -175,7 +173,6 @@ impl Rooms {
 
     pub(crate) fn forget_head(&self, short_room: u64) {
         self.heads.lock().remove(&short_room);
-        self.state.forget_pending();
     }
 
     /// Forgets a room whose creation was not stored, so that its id does
@@ -186,15 +183,15 @@ impl Rooms {
     }
 
     pub fn short_event(&self, event: &EventId) -> Result<Option<u64>> {
-        if let Some(short) = self.event_shorts.lock().get(event) {
-            return Ok(Some(*short));
+        if let Some(short) = self.events.short(event) {
+            return Ok(Some(short));
         }
         Ok(tables::EVENT_IDS.get(&self.store.db, event.as_str())?)
     }
 
     pub fn pdu_by_short(&self, short: u64) -> Result<Arc<Pdu>> {
-        if let Some(p) = self.pdus.lock().get(&short) {
-            return Ok(p.clone());
+        if let Some(pdu) = self.events.pdu(short) {
+            return Ok(pdu);
         }
         let raw = self.stored_event(short)?;
         let mut pdu = stored_event::pdu_of(&raw)?;
@@ -211,37 +208,26 @@ impl Rooms {
         stored_event::signed_pdu(&self.stored_event(short)?)
     }
 
-    /// An event's record in the `Events` table.
+    /// An event's record in the `Events` table, or in a batch on its way
+    /// there. (The batch is looked at first: once it is written, it lets
+    /// the record go.)
     pub(crate) fn stored_event(&self, short: u64) -> Result<Vec<u8>> {
+        if let Some(record) = self.events.unwritten(short) {
+            return Ok(record.to_vec());
+        }
         tables::EVENTS
             .get(&self.store.db, &short)?
             .ok_or_else(|| Error::internal(format!("event {short} missing")))
     }
 
     pub(crate) fn cache_pdu(&self, short: u64, pdu: Arc<Pdu>) {
-        let mut pdus = self.pdus.lock();
-        let mut shorts = self.event_shorts.lock();
-        shorts.insert(pdu.event_id.clone(), short);
-        pdus.insert(short, pdu);
+        self.events.insert_pdu(short, pdu);
     }
 
     /// Notes that an event is being stored rejected.
     pub(crate) fn note_rejection(&self) {
         self.any_rejected
             .store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Forgets cached events whose batch was never committed.
-    pub(crate) fn forget_events<'a>(&self, events: impl IntoIterator<Item = &'a OwnedEventId>) {
-        let mut shorts = self.event_shorts.lock();
-        let mut pdus = self.pdus.lock();
-        let mut metas = self.metas.lock();
-        for event in events {
-            if let Some(short) = shorts.remove(event) {
-                pdus.remove(&short);
-                metas.remove(&short);
-            }
-        }
     }
 
     pub fn pdu(&self, event: &EventId) -> Result<Option<(u64, Arc<Pdu>)>> {
@@ -259,8 +245,8 @@ impl Rooms {
     /// An event's metadata; `None` for events in no timeline (outliers and
     /// rejected events).
     pub fn meta_opt(&self, short: u64) -> Result<Option<Arc<EventMeta>>> {
-        if let Some(meta) = self.metas.lock().get(&short) {
-            return Ok(Some(meta.clone()));
+        if let Some(meta) = self.events.meta(short) {
+            return Ok(Some(meta));
         }
         let Some(meta) = tables::EVENT_META.get(&self.store.db, &short)? else {
             return Ok(None);
@@ -278,7 +264,7 @@ impl Rooms {
 
     /// Event metadata never changes once written: cached like PDUs.
     pub(crate) fn cache_meta(&self, short: u64, meta: Arc<EventMeta>) {
-        self.metas.lock().insert(short, meta);
+        self.events.insert_meta(short, meta);
     }
 
     /// The state event for (type, key) in a state, if any.

@@ -160,7 +160,7 @@ impl Rooms {
             state_before: None,
             txn: None,
         };
-        let (staged, batch) = crate::blocking::off_async(move || {
+        let staging = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
             let mut incoming = incoming;
             if let Some(ids) = state_before {
@@ -170,7 +170,9 @@ impl Rooms {
             let staged = rooms.stage(short_room, head, incoming, &mut batch)?;
             Ok((staged, batch))
         })
-        .await?;
+        .await;
+        // A batch dropped unwritten takes back what staging cached.
+        let (staged, batch) = staging?;
         let positions = staged.position.into_iter().collect();
         let commit = self.store.commit(batch, positions, staged.wake);
         drop(guard);
@@ -192,15 +194,19 @@ impl Rooms {
 
     /// Stores events of a room this server is in as outliers (auth events
     /// fetched for an event from elsewhere), each checked against its own
-    /// auth events, in one batch.
+    /// auth events, in one batch. Under the room lock until the batch is
+    /// written: an event appended to the DAG meanwhile is not made an
+    /// outlier too, and one made an outlier is seen as one when it then
+    /// joins the DAG.
     pub async fn store_outliers(
         self: &Arc<Self>,
         room: &RoomId,
         events: Vec<RemotePdu>,
     ) -> Result<()> {
+        let lock = self.lock(room);
+        let _guard = lock.lock().await;
         let (_, record) = self.record_of(room)?;
         let rules = rules_of(&record.version)?;
-        let ids: Vec<OwnedEventId> = events.iter().map(|e| e.event_id().clone()).collect();
         let rooms = self.clone();
         let batch = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
@@ -208,18 +214,9 @@ impl Rooms {
             Ok(batch)
         })
         .await;
-        let result = match batch {
-            Ok(batch) => {
-                self.store
-                    .commit(batch, Vec::new(), crate::store::Wake::none())
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            self.forget_events(&ids);
-        }
-        result
+        self.store
+            .commit(batch?, Vec::new(), crate::store::Wake::none())
+            .await
     }
 
     /// Whether an event is in a room's DAG (not only known as an outlier).
@@ -230,13 +227,15 @@ impl Rooms {
         }
     }
 
-    /// How a stored event was judged.
+    /// How a stored (or staged) event was judged.
     pub(super) fn judged(&self, short: u64, event_id: OwnedEventId) -> Result<Appended> {
-        if let Some(reason) = tables::REJECTIONS.get(&self.store.db, &short)? {
+        // A rejection staged but not yet written is known from the cache.
+        let reason = tables::REJECTIONS.get(&self.store.db, &short)?;
+        if reason.is_some() || self.pdu_by_short(short)?.rejected {
             return Ok(Appended {
                 event_id,
                 verdict: Verdict::Rejected,
-                reason: Some(reason),
+                reason,
             });
         }
         let verdict = self.meta(short)?.verdict;
@@ -312,10 +311,7 @@ impl Rooms {
         let state_ids: Vec<OwnedEventId> = state.iter().map(|e| e.event_id().clone()).collect();
         let mut known = auth_chain;
         known.extend(state);
-        let mut staged_ids: Vec<OwnedEventId> =
-            known.iter().map(|e| e.event_id().clone()).collect();
         let event_id = join.pdu.event_id.clone();
-        staged_ids.push(event_id.clone());
         let rooms = self.clone();
         let room = room_id.clone();
         let result = crate::blocking::off_async(move || {
@@ -328,9 +324,7 @@ impl Rooms {
         let (staged, batch) = match result {
             Ok(staged) => staged,
             Err(e) => {
-                self.forget_events(&staged_ids);
                 self.forget_room(&room_id, short_room);
-                self.state.forget_pending();
                 return Err(e);
             }
         };
@@ -339,9 +333,7 @@ impl Rooms {
             .commit(batch, staged.position.into_iter().collect(), staged.wake)
             .await
         {
-            self.forget_events(&staged_ids);
             self.forget_room(&room_id, short_room);
-            self.state.forget_pending();
             return Err(e);
         }
         Ok(Appended {

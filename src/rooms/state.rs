@@ -4,7 +4,7 @@
 //! the same set of (state key, event) pairs always has the same id, so forks
 //! and re-resolutions that arrive at one state share it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use matrixos_storage::records::StateDiff;
@@ -12,11 +12,15 @@ use matrixos_storage::{tables, Batch, Db};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
+use super::state_keys::StateKeys;
 use crate::error::{Error, Result};
 use crate::two_gen::TwoGen;
 
 /// shortstatekey → shorteventid.
 pub type StateMap = BTreeMap<u64, u64>;
+
+/// A loaded state and the length of its diff chain.
+type LoadedState = (Arc<StateMap>, u32);
 
 /// A diff chain longer than this is cut by a full snapshot.
 const MAX_CHAIN: u32 = 24;
@@ -25,12 +29,12 @@ const MAX_CACHED_STATES: usize = 4096;
 
 pub struct StateStore {
     db: Arc<Db>,
-    key_to_short: Mutex<HashMap<(String, String), u64>>,
-    short_to_key: Mutex<HashMap<u64, (String, String)>>,
-    states: Mutex<TwoGen<u64, (Arc<StateMap>, u32)>>,
+    keys: StateKeys,
+    states: Arc<Mutex<TwoGen<u64, LoadedState>>>,
     /// Content digest → state id, for states stored in batches that may not
-    /// be durable yet (the table answers for the durable ones).
-    digests: Mutex<TwoGen<[u8; 32], u64>>,
+    /// be durable yet (the table answers for the durable ones). A batch
+    /// dropped unwritten takes its states out again.
+    digests: Arc<Mutex<TwoGen<[u8; 32], u64>>>,
 }
 
 /// The content address of a state: sha256 of its pairs in key order.
@@ -50,18 +54,11 @@ fn corrupt(detail: &str) -> Error {
 impl StateStore {
     pub fn new(db: Arc<Db>) -> Self {
         Self {
+            keys: StateKeys::new(db.clone()),
             db,
-            key_to_short: Mutex::new(HashMap::new()),
-            short_to_key: Mutex::new(HashMap::new()),
-            states: Mutex::new(TwoGen::new(MAX_CACHED_STATES)),
-            digests: Mutex::new(TwoGen::new(MAX_CACHED_STATES)),
+            states: Arc::new(Mutex::new(TwoGen::new(MAX_CACHED_STATES))),
+            digests: Arc::new(Mutex::new(TwoGen::new(MAX_CACHED_STATES))),
         }
-    }
-
-    /// Forgets states staged in a batch that failed to commit.
-    pub fn forget_pending(&self) {
-        self.digests.lock().clear();
-        self.states.lock().clear();
     }
 
     /// The id of a state with exactly this content, if one was stored.
@@ -74,53 +71,22 @@ impl StateStore {
 
     /// The short id of a (type, state key) pair, if it was ever used.
     pub fn short_key(&self, kind: &str, state_key: &str) -> Result<Option<u64>> {
-        let pair = (kind.to_owned(), state_key.to_owned());
-        if let Some(short) = self.key_to_short.lock().get(&pair) {
-            return Ok(Some(*short));
-        }
-        let Some(short) = tables::STATE_KEYS.get(&self.db, &pair)? else {
-            return Ok(None);
-        };
-        self.key_to_short.lock().insert(pair.clone(), short);
-        self.short_to_key.lock().insert(short, pair);
-        Ok(Some(short))
+        self.keys.short(kind, state_key)
     }
 
     /// The short id of a pair, allocating one (recorded in `batch`) if new.
-    /// Callers hold the room lock; the cache makes a second allocation of the
-    /// same pair impossible across rooms too.
     pub fn short_key_or_create(
         &self,
         batch: &mut Batch,
         kind: &str,
         state_key: &str,
     ) -> Result<u64> {
-        if let Some(short) = self.short_key(kind, state_key)? {
-            return Ok(short);
-        }
-        let pair = (kind.to_owned(), state_key.to_owned());
-        let mut forward = self.key_to_short.lock();
-        if let Some(short) = forward.get(&pair) {
-            return Ok(*short);
-        }
-        let short = self.db.allocate_short(batch);
-        tables::STATE_KEYS.put(batch, &pair, &short);
-        tables::STATE_KEY_NAMES.put(batch, &short, &pair);
-        forward.insert(pair.clone(), short);
-        self.short_to_key.lock().insert(short, pair);
-        Ok(short)
+        self.keys.short_or_create(batch, kind, state_key)
     }
 
     /// The (type, state key) pair behind a short id.
     pub fn key_of(&self, short: u64) -> Result<(String, String)> {
-        if let Some(pair) = self.short_to_key.lock().get(&short) {
-            return Ok(pair.clone());
-        }
-        let pair = tables::STATE_KEY_NAMES
-            .get(&self.db, &short)?
-            .ok_or_else(|| corrupt("unknown state key id"))?;
-        self.short_to_key.lock().insert(short, pair.clone());
-        Ok(pair)
+        self.keys.pair(short)
     }
 
     /// The full state behind a state hash (0 is the empty state).
@@ -199,6 +165,13 @@ impl StateStore {
         tables::STATE_HASHES.put(batch, &digest, &hash);
         self.cache(hash, (Arc::new(new), diff.chain));
         self.digests.lock().insert(digest, hash);
+        let (digests, states) = (self.digests.clone(), self.states.clone());
+        batch.on_written(move |written| {
+            if !written {
+                digests.lock().remove(&digest);
+                states.lock().remove(&hash);
+            }
+        });
         Ok(hash)
     }
 }

@@ -138,6 +138,13 @@ impl Db {
         id
     }
 
+    /// Records in `batch` that `id` (handed out by [`Self::allocate_short`]
+    /// for another batch, which may land later) is taken: a batch that
+    /// writes records of that id again keeps it from being handed out twice.
+    pub fn keep_short(&self, batch: &mut Batch, id: u64) {
+        batch.raise_counter(SHORT_COUNTER, id);
+    }
+
     /// Reserves `n` backfill numbers (the first is returned): each batch of
     /// backfilled events numbers them after every earlier one, as they are
     /// older; the batch records the range so it is never handed out again.
@@ -234,7 +241,15 @@ impl Db {
     }
 
     /// Writes a batch atomically; when it returns Ok the batch is durable.
-    pub fn write(&self, batch: Batch) -> Result<()> {
+    /// Then tells its [`Batch::on_written`] callbacks how it went.
+    pub fn write(&self, mut batch: Batch) -> Result<()> {
+        let after_write = batch.take_after_write();
+        let result = self.write_ops(batch);
+        after_write.finish(result.is_ok());
+        result
+    }
+
+    fn write_ops(&self, batch: Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }

@@ -16,4 +16,13 @@ impl From<rocksdb::Error> for Error {
     }
 }
 
+impl Error {
+    /// A read limited to memory that needed the disk: the caller reads
+    /// again where it may wait (see [`crate::from_memory`]), so this is no
+    /// failure to report.
+    pub fn is_memory_miss(&self) -> bool {
+        matches!(self, Error::Rocks(e) if e.kind() == rocksdb::ErrorKind::Incomplete)
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -75,8 +75,15 @@ impl ServerProcess {
             .env("MATRIXOS_LISTEN", self.listen.to_string())
             .env("MATRIXOS_RATE_LIMIT_SEND", "0")
             .env("MATRIXOS_REGISTRATION", "open")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            // Its log (on stdout) shows with the test's when RUST_LOG is set.
+            .stdout(match std::env::var_os("RUST_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            });
         if let Some(address) = self.federation {
             command
                 .env("MATRIXOS_SERVER_NAME", self.server_name())
