@@ -72,7 +72,7 @@ impl Rooms {
         // Oldest first, so that an event's prev events are stored before it.
         fresh.sort_by(|a, b| (a.pdu.depth, a.event_id()).cmp(&(b.pdu.depth, b.event_id())));
         let rooms = self.clone();
-        let staged = crate::blocking::off_async(move || {
+        let (judged, batch, rules) = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
             let newest = rooms
                 .store
@@ -89,11 +89,7 @@ impl Rooms {
             }
             Ok((judged, batch, rules))
         })
-        .await;
-        let (judged, batch, rules) = match staged {
-            Ok(staged) => staged,
-            Err(e) => return Err(e),
-        };
+        .await?;
         let mut redactions = Vec::new();
         for (appended, redaction) in judged {
             redactions.extend(redaction);

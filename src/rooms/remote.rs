@@ -160,7 +160,9 @@ impl Rooms {
             state_before: None,
             txn: None,
         };
-        let staging = crate::blocking::off_async(move || {
+        // A batch dropped unwritten (staging failed) takes back what
+        // staging cached.
+        let (staged, batch) = crate::blocking::off_async(move || {
             let mut batch = Batch::new();
             let mut incoming = incoming;
             if let Some(ids) = state_before {
@@ -170,9 +172,7 @@ impl Rooms {
             let staged = rooms.stage(short_room, head, incoming, &mut batch)?;
             Ok((staged, batch))
         })
-        .await;
-        // A batch dropped unwritten takes back what staging cached.
-        let (staged, batch) = staging?;
+        .await?;
         let positions = staged.position.into_iter().collect();
         let commit = self.store.commit(batch, positions, staged.wake);
         drop(guard);

@@ -33,6 +33,9 @@ const BUILD_PAGE: usize = 500;
 /// search waiting for the index cuts the pause short.
 const GATHER: Duration = Duration::from_millis(500);
 
+/// How long the indexer waits for work before it closes the index writer.
+const IDLE: Duration = Duration::from_secs(20);
+
 /// The payload of every commit once the index holds every room's
 /// history (a new or interrupted index lacks it, and is built again).
 const BUILT: &str = "built";
@@ -70,7 +73,12 @@ pub fn start(services: &Arc<Services>) {
         let mut built = false;
         loop {
             if built {
-                wake.notified().await;
+                if tokio::time::timeout(IDLE, wake.notified()).await.is_err() {
+                    if let Err(e) = close_writer(&services).await {
+                        tracing::warn!(error = %e, "closing the search index writer failed");
+                    }
+                    wake.notified().await;
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(GATHER) => {}
                     _ = hurry.notified() => {}
@@ -91,6 +99,17 @@ pub fn start(services: &Arc<Services>) {
             }
         }
     });
+}
+
+/// Closes the idle index writer on a blocking thread.
+async fn close_writer(services: &Weak<Services>) -> Result<()> {
+    let services = services.clone();
+    tokio::task::spawn_blocking(move || match services.upgrade() {
+        Some(s) => s.search.close_writer(),
+        None => Ok(()),
+    })
+    .await
+    .map_err(index_error)?
 }
 
 /// One round on a blocking thread: the build if not `built`, then the
@@ -165,25 +184,7 @@ impl Search {
             .collect::<matrixos_storage::Result<_>>()?;
         let more = queued.len() == ROUND;
         if !queued.is_empty() {
-            let mut writer = self.writer.lock();
-            for short in &queued {
-                let Ok(pdu) = s.rooms.pdu_by_short(*short) else {
-                    tracing::warn!(short, "a queued event cannot be read; not indexed");
-                    continue;
-                };
-                let target = match pdu.redacted_event() {
-                    Some(redacted) if pdu.kind == TimelineEventType::RoomRedaction => {
-                        s.rooms.short_event(&redacted)?
-                    }
-                    _ => Some(*short),
-                };
-                if let Some(target) = target {
-                    if let Err(e) = self.reindex(&writer, &s.rooms, target) {
-                        tracing::warn!(target, error = %e, "an event could not be indexed");
-                    }
-                }
-            }
-            self.commit(&mut writer)?;
+            self.with_writer(|writer| self.index_queued(writer, s, &queued))?;
             let mut batch = Batch::new();
             for short in &queued {
                 tables::SEARCH_QUEUE.delete(&mut batch, short);
@@ -200,6 +201,34 @@ impl Search {
         Ok(more)
     }
 
+    /// Indexes the queued events (and the targets of queued redactions)
+    /// and commits.
+    fn index_queued(
+        &self,
+        writer: &mut tantivy::IndexWriter,
+        s: &Services,
+        queued: &[u64],
+    ) -> Result<()> {
+        for short in queued {
+            let Ok(pdu) = s.rooms.pdu_by_short(*short) else {
+                tracing::warn!(short, "a queued event cannot be read; not indexed");
+                continue;
+            };
+            let target = match pdu.redacted_event() {
+                Some(redacted) if pdu.kind == TimelineEventType::RoomRedaction => {
+                    s.rooms.short_event(&redacted)?
+                }
+                _ => Some(*short),
+            };
+            if let Some(target) = target {
+                if let Err(e) = self.reindex(writer, &s.rooms, target) {
+                    tracing::warn!(target, error = %e, "an event could not be indexed");
+                }
+            }
+        }
+        self.commit(writer)
+    }
+
     /// Builds the index from every room's timeline unless a build
     /// finished before.
     fn build_if_new(&self, rooms: &Rooms) -> Result<()> {
@@ -207,7 +236,15 @@ impl Search {
         if built.as_deref() == Some(BUILT) {
             return Ok(());
         }
-        let mut writer = self.writer.lock();
+        let documents = self.with_writer(|writer| self.build_into(writer, rooms))?;
+        tracing::info!(documents, "search index built");
+        // A build is a one-off: the writer opens again for new events.
+        self.close_writer()
+    }
+
+    /// Indexes every room's timeline afresh and commits; returns how many
+    /// documents it made.
+    fn build_into(&self, writer: &mut tantivy::IndexWriter, rooms: &Rooms) -> Result<usize> {
         writer.delete_all_documents().map_err(index_error)?;
         let mut documents = 0usize;
         for (short_room, _) in rooms.all_rooms()? {
@@ -227,8 +264,7 @@ impl Search {
                 }
             }
         }
-        self.commit(&mut writer)?;
-        tracing::info!(documents, "search index built");
-        Ok(())
+        self.commit(writer)?;
+        Ok(documents)
     }
 }

@@ -98,7 +98,9 @@ pub struct Hit {
 pub struct Search {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// Open only while there is indexing to do: an idle writer holds its
+    /// hash table (a few MiB) for nothing.
+    writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
     analyzer: TextAnalyzer,
     /// The stream position up to which every event is indexed.
@@ -142,6 +144,37 @@ fn index_error(e: impl std::fmt::Display) -> Error {
 }
 
 impl Search {
+    /// Runs `work` with the index writer, opening it if it is closed.
+    fn with_writer<T>(&self, work: impl FnOnce(&mut IndexWriter) -> Result<T>) -> Result<T> {
+        let mut writer = self.writer.lock();
+        let writer = match &mut *writer {
+            Some(writer) => writer,
+            None => {
+                let options = tantivy::indexer::IndexWriterOptions::builder()
+                    .memory_budget_per_thread(WRITER_MEMORY)
+                    .num_worker_threads(1)
+                    .num_merge_threads(1)
+                    .build();
+                writer.insert(
+                    self.index
+                        .writer_with_options(options)
+                        .map_err(index_error)?,
+                )
+            }
+        };
+        work(writer)
+    }
+
+    /// Closes the writer once its merges are done (the indexer calls this
+    /// when it has been idle a while).
+    fn close_writer(&self) -> Result<()> {
+        let writer = self.writer.lock().take();
+        match writer {
+            Some(writer) => writer.wait_merging_threads().map_err(index_error),
+            None => Ok(()),
+        }
+    }
+
     /// Opens (or creates) the index under the data directory.
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
         let dir = data_dir.join(DIRECTORY);
@@ -152,12 +185,6 @@ impl Search {
         index
             .tokenizers()
             .register(tokens::ANALYZER, tokens::analyzer());
-        let options = tantivy::indexer::IndexWriterOptions::builder()
-            .memory_budget_per_thread(WRITER_MEMORY)
-            .num_worker_threads(1)
-            .num_merge_threads(1)
-            .build();
-        let writer = index.writer_with_options(options).map_err(index_error)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -166,7 +193,7 @@ impl Search {
         Ok(Arc::new(Self {
             index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(None),
             fields,
             analyzer: tokens::analyzer(),
             indexed: watch::Sender::new(0),
