@@ -152,6 +152,10 @@ impl Error {
     pub fn internal(msg: impl Into<String>) -> Self {
         let msg = msg.into();
         tracing::error!(error = %msg, "internal error");
+        Self::unexplained()
+    }
+    /// The 500 a client gets, which never says what went wrong inside.
+    fn unexplained() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "M_UNKNOWN",
@@ -172,11 +176,7 @@ impl From<matrixos_storage::Error> for Error {
     fn from(e: matrixos_storage::Error) -> Self {
         if e.is_memory_miss() {
             // Read again from the disk: nothing to log.
-            return Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "M_UNKNOWN",
-                "Internal server error",
-            );
+            return Self::unexplained();
         }
         Error::internal(format!("storage: {e}"))
     }

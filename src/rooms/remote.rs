@@ -229,13 +229,13 @@ impl Rooms {
 
     /// How a stored (or staged) event was judged.
     pub(super) fn judged(&self, short: u64, event_id: OwnedEventId) -> Result<Appended> {
-        // A rejection staged but not yet written is known from the cache.
-        let reason = tables::REJECTIONS.get(&self.store.db, &short)?;
-        if reason.is_some() || self.pdu_by_short(short)?.rejected {
+        // The PDU knows it was rejected, also while its batch is on its
+        // way to the disk (the reason is there only once it is written).
+        if self.pdu_by_short(short)?.rejected {
             return Ok(Appended {
                 event_id,
                 verdict: Verdict::Rejected,
-                reason,
+                reason: tables::REJECTIONS.get(&self.store.db, &short)?,
             });
         }
         let verdict = self.meta(short)?.verdict;
