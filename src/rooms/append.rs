@@ -84,7 +84,13 @@ impl Rooms {
             state_before,
             txn,
         } = incoming;
-        let short_event = match self.short_event(&pdu.event_id)? {
+        // A local event is built here on the room's current extremities, so
+        // no stored event can share its id: only peers' events are looked up.
+        let known = match local {
+            true => None,
+            false => self.short_event(&pdu.event_id)?,
+        };
+        let short_event = match known {
             Some(short) if self.is_outlier(short)? => {
                 tables::OUTLIERS.delete(batch, &short);
                 short

@@ -11,6 +11,7 @@ pub mod directory;
 mod event_cache;
 mod event_refs;
 pub mod hooks;
+mod key_filter;
 pub mod limits;
 pub mod membership;
 pub mod pdu;
@@ -76,6 +77,11 @@ pub struct Rooms {
     /// Whether any event was ever rejected: while none was, loading an
     /// event skips looking for its rejection.
     any_rejected: std::sync::atomic::AtomicBool,
+    /// Events that may have been redacted, and events that may have others
+    /// relating to them: most have neither, and reading them skips both
+    /// lookups.
+    redacted: key_filter::KeyFilter,
+    related: key_filter::KeyFilter,
     /// The timestamp of the last create event built here: each is later,
     /// so that two rooms one person creates within a millisecond never get
     /// the same create event (in room version 12, the same room id).
@@ -90,6 +96,14 @@ impl Rooms {
     ) -> Result<Self> {
         let any_rejected =
             std::sync::atomic::AtomicBool::new(!tables::REJECTIONS.is_empty(&store.db));
+        let redacted = key_filter::KeyFilter::default();
+        for target in tables::REDACTIONS.keys(&store.db) {
+            redacted.insert(target?);
+        }
+        let related = key_filter::KeyFilter::default();
+        for key in tables::RELATIONS.keys(&store.db) {
+            related.insert(key?.0);
+        }
         Ok(Self {
             state: StateStore::new(store.db.clone()),
             auth_chains: auth_chain::AuthChains::default(),
@@ -103,6 +117,8 @@ impl Rooms {
             reference_hashes: Mutex::new(TwoGen::new(MAX_CACHED_REFERENCE_HASHES)),
             short_rooms: Mutex::new(HashMap::new()),
             any_rejected,
+            redacted,
+            related,
             last_create_ts: std::sync::atomic::AtomicU64::new(0),
         })
     }

@@ -49,6 +49,7 @@ impl Rooms {
         let pdu = Pdu::from_signed(Some(target_id.clone()), &signed)?;
         let stored = stored_event::encode(&target_id, &signed)?;
         tables::EVENTS.put(batch, &target_short, &stored);
+        self.redacted.insert(target_short);
         tables::REDACTIONS.put(batch, &target_short, &redaction_short);
         self.cache_pdu(target_short, std::sync::Arc::new(pdu));
         Ok(())
@@ -111,6 +112,9 @@ impl Rooms {
 
     /// The redaction that redacted this event, if any.
     pub fn redacted_by(&self, short: u64) -> Result<Option<u64>> {
+        if !self.redacted.may_contain(short) {
+            return Ok(None);
+        }
         Ok(tables::REDACTIONS.get(&self.store.db, &short)?)
     }
 }

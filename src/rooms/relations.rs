@@ -54,6 +54,7 @@ impl Rooms {
             return Ok(());
         }
         let kind = pdu.kind.to_string();
+        self.related.insert(short_parent);
         RELATIONS.put(
             batch,
             &(short_parent, short_event),
@@ -75,6 +76,9 @@ impl Rooms {
     /// The events relating to `short_parent`, oldest first (by arrival),
     /// redacted ones left out: a redaction removes the relation.
     pub fn children(&self, short_parent: u64) -> Result<Vec<Child>> {
+        if !self.related.may_contain(short_parent) {
+            return Ok(Vec::new());
+        }
         let prefix = keys::short_and_u64(short_parent, 0);
         let mut out = Vec::new();
         for item in RELATIONS.scan_prefix(&self.store.db, &prefix[..8]) {

@@ -100,6 +100,12 @@ impl<K: KeyCodec, V: ValueCodec> TypedTable<K, V> {
             .map(move |item| self.record(item?))
     }
 
+    /// Every key of the table, in order.
+    pub fn keys<'a>(&'a self, db: &'a Db) -> impl Iterator<Item = Result<K::Owned>> + 'a {
+        db.scan_prefix(self.table, &[])
+            .map(move |item| K::decode(&item?.0).ok_or_else(|| self.corrupt("key")))
+    }
+
     fn record(&self, (k, v): (Box<[u8]>, Box<[u8]>)) -> Result<(K::Owned, V::Value)> {
         let key = K::decode(&k).ok_or_else(|| self.corrupt("key"))?;
         Ok((key, self.value(&v)?))
