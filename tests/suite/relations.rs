@@ -160,6 +160,21 @@ async fn relations_page_recurse_and_bundle_as_the_spec_says() {
         t1.as_str()
     );
     assert_eq!(relations["m.replace"]["event_id"], e1.as_str());
+
+    // After a restart (the server reloads which events have relations and
+    // which were redacted) the same is served.
+    let _server = server.restart().await;
+    let served = event(&alice, &room, &root).await;
+    let relations = &served["unsigned"]["m.relations"];
+    assert_eq!(relations["m.thread"]["count"], 1, "{served}");
+    assert_eq!(relations["m.replace"]["event_id"], e1.as_str());
+    let redacted = event(&alice, &room, &e2).await;
+    assert!(
+        redacted["unsigned"]["redacted_because"].is_object(),
+        "{redacted}"
+    );
+    let unredacted = event(&alice, &room, &e1).await;
+    assert!(unredacted["unsigned"].get("redacted_because").is_none());
 }
 
 #[tokio::test]
