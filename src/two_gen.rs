@@ -5,21 +5,24 @@
 //! would lose what no read can find yet.
 
 use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
-pub struct TwoGen<K, V> {
-    young: HashMap<K, V>,
-    old: HashMap<K, V>,
+/// `S` hashes the keys: the default resists keys chosen to collide; a
+/// faster one suits keys this server hands out (short ids).
+pub struct TwoGen<K, V, S = RandomState> {
+    young: HashMap<K, V, S>,
+    old: HashMap<K, V, S>,
     cap: usize,
 }
 
-impl<K: Hash + Eq, V> TwoGen<K, V> {
+impl<K: Hash + Eq, V, S: BuildHasher + Default> TwoGen<K, V, S> {
     /// Holds at most `2 * cap` entries.
     pub fn new(cap: usize) -> Self {
         Self {
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: HashMap::default(),
+            old: HashMap::default(),
             cap: cap.max(1),
         }
     }
@@ -59,7 +62,7 @@ mod tests {
 
     #[test]
     fn entries_outlive_cap_later_insertions() {
-        let mut cache = TwoGen::new(3);
+        let mut cache: TwoGen<u32, u32> = TwoGen::new(3);
         for i in 0u32..10 {
             cache.insert(i, i * 10);
             // The last `cap` insertions are always there.

@@ -12,6 +12,7 @@ use matrixos_storage::records::EventMeta;
 use matrixos_storage::Batch;
 use parking_lot::Mutex;
 use ruma::{EventId, OwnedEventId};
+use rustc_hash::FxBuildHasher;
 
 use super::Pdu;
 use crate::two_gen::TwoGen;
@@ -20,10 +21,12 @@ pub(crate) struct EventCache {
     inner: Arc<Inner>,
 }
 
+/// Short ids are handed out here, never chosen by a client or a peer, so
+/// they take a fast hash (every event served looks up both maps).
 struct Inner {
-    pdus: Mutex<TwoGen<u64, Arc<Pdu>>>,
+    pdus: Mutex<TwoGen<u64, Arc<Pdu>, FxBuildHasher>>,
     shorts: Mutex<TwoGen<OwnedEventId, u64>>,
-    metas: Mutex<TwoGen<u64, Arc<EventMeta>>>,
+    metas: Mutex<TwoGen<u64, Arc<EventMeta>, FxBuildHasher>>,
     /// Records of staged events whose batch is not written yet.
     unwritten: Mutex<HashMap<u64, Arc<[u8]>>>,
 }

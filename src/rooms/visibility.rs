@@ -11,7 +11,7 @@
 //! access by itself: each event is judged by the visibility and the user's
 //! membership in the state before it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use matrixos_storage::tables::USERS;
 use parking_lot::Mutex;
@@ -116,10 +116,12 @@ pub struct RoomReader<'a> {
     joined_now: bool,
     /// A past member's membership changes in this room, oldest first.
     history: Vec<(u64, Membership)>,
-    at_state: Mutex<HashMap<u64, (Visibility, Membership)>>,
+    /// Looked up for every event read: a fast hash, as a reader lives for
+    /// one request and holds a state per event, a sender per event at most.
+    at_state: Mutex<FxHashMap<u64, (Visibility, Membership)>>,
     /// Senders of this server looked up: whether their events are served
     /// pruned to this reader.
-    pruned_senders: Mutex<HashMap<OwnedUserId, bool>>,
+    pruned_senders: Mutex<FxHashMap<OwnedUserId, bool>>,
 }
 
 impl Rooms {
@@ -156,8 +158,8 @@ impl Rooms {
             reads_current_state,
             joined_now,
             history,
-            at_state: Mutex::new(HashMap::new()),
-            pruned_senders: Mutex::new(HashMap::new()),
+            at_state: Mutex::default(),
+            pruned_senders: Mutex::default(),
         })
     }
 
