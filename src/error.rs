@@ -154,6 +154,7 @@ impl Error {
         tracing::error!(error = %msg, "internal error");
         Self::unexplained()
     }
+
     /// The 500 a client gets, which never says what went wrong inside.
     fn unexplained() -> Self {
         Self::new(

@@ -103,12 +103,15 @@ impl<K: KeyCodec, V: ValueCodec> TypedTable<K, V> {
     /// Every key of the table, in order.
     pub fn keys<'a>(&'a self, db: &'a Db) -> impl Iterator<Item = Result<K::Owned>> + 'a {
         db.scan_prefix(self.table, &[])
-            .map(move |item| K::decode(&item?.0).ok_or_else(|| self.corrupt("key")))
+            .map(move |item| self.key(&item?.0))
+    }
+
+    fn key(&self, bytes: &[u8]) -> Result<K::Owned> {
+        K::decode(bytes).ok_or_else(|| self.corrupt("key"))
     }
 
     fn record(&self, (k, v): (Box<[u8]>, Box<[u8]>)) -> Result<(K::Owned, V::Value)> {
-        let key = K::decode(&k).ok_or_else(|| self.corrupt("key"))?;
-        Ok((key, self.value(&v)?))
+        Ok((self.key(&k)?, self.value(&v)?))
     }
 
     /// Records whose key starts with `prefix` (such as [`room_prefix`]),
