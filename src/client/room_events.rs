@@ -67,6 +67,7 @@ async fn send(
     s.presence.note_active(&caller.user_id);
     let kind = TimelineEventType::from(body.event_type.to_string());
     let draft = EventDraft::message(kind, content(&body.body)?);
+    let _answering = s.sends_in_flight.begin(&caller.user_id, &caller.device_id);
     let txn = Txn {
         device: &caller.device_id,
         id: body.txn_id.as_str(),
@@ -223,6 +224,7 @@ async fn redact(
         state_key: None,
         redacts: Some(body.event_id),
     };
+    let _answering = s.sends_in_flight.begin(&caller.user_id, &caller.device_id);
     let txn = Txn {
         device: &caller.device_id,
         id: body.txn_id.as_str(),

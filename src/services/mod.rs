@@ -66,6 +66,8 @@ pub struct Services {
     pub url_previews: Option<crate::url_preview::UrlPreviews>,
     /// Member events each device was sent by lazy-loading syncs.
     pub lazy_members: lazy_members::LazyMembers,
+    /// Each device's sends still being answered, which its syncs wait for.
+    pub sends_in_flight: crate::sync::sends_in_flight::SendsInFlight,
     pub presence: presence::Presence,
     pub openid: openid::OpenIdTokens,
     pub login_limiter: RateLimiter<std::net::IpAddr>,
@@ -165,6 +167,7 @@ impl Services {
             receipts: receipts::Receipts::new(store.clone()),
             reports: reports::Reports::new(store.clone()),
             lazy_members: lazy_members::LazyMembers::default(),
+            sends_in_flight: Default::default(),
             bump_stamps,
             search,
             url_previews: match config.url_preview_enabled {

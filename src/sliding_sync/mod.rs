@@ -119,6 +119,9 @@ async fn sync(
         // answer is built still wakes the wait.
         let joined = s.rooms.joined_rooms(&caller.user_id)?;
         let mut waiting = s.store.notifier.subscribe(&caller.user_id, joined.iter());
+        s.sends_in_flight
+            .settled(&caller.user_id, &caller.device_id)
+            .await;
         let next = s.store.position();
         let since = since.min(next);
         let built = build(&s, &caller, &req, &connection.from, (since, next)).await?;

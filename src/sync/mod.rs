@@ -4,6 +4,7 @@
 pub mod filter;
 mod knocks_only;
 pub(crate) mod room;
+pub mod sends_in_flight;
 pub mod sharing;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -152,6 +153,10 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
             .filter(|(_, m)| m.membership == "join")
             .map(|(room, _)| room);
         let mut waiting = s.store.notifier.subscribe(&caller.user_id, joined);
+        // The device's own sends are answered before their echoes go out.
+        s.sends_in_flight
+            .settled(&caller.user_id, &caller.device_id)
+            .await;
         let next = s.store.position();
         let (response, empty) = build(&s, &caller, &params, next, rooms).await?;
         if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {

@@ -75,6 +75,12 @@ async function threads(alice, bob) {
     const { room_id: roomId } = await alice.createRoom({ preset: "public_chat", name: "Threads" });
     await bob.joinRoom(roomId);
     const { event_id: rootId } = await alice.sendMessage(roomId, text("thread root"));
+    // Bob opens the thread, as Element Web's thread panel does before he can
+    // reply: matrix-js-sdk keeps a reply's local echo in its thread, and
+    // throws if the reply's echo comes back first for a thread it never set up.
+    const bobRoom = await eventually("bob has the room", () => bob.getRoom(roomId));
+    const rootSeen = await eventually("bob has the root", () => bobRoom.findEventById(rootId));
+    bobRoom.createThread(rootId, rootSeen, [], true);
     await bob.sendMessage(roomId, rootId, {
         ...text("first reply"),
         "m.relates_to": { rel_type: "m.thread", event_id: rootId, is_falling_back: true,
