@@ -108,6 +108,8 @@ pub(super) async fn take_invite(
     if invitee.server_name() != s.server_name || !s.accounts.exists(&invitee)? {
         return Err(Error::not_found("No such user on this server"));
     }
+    // A room an admin blocked here takes no invites of our users (Synapse).
+    crate::services::membership::check_not_blocked(&s, body.room_id, "invite")?;
     ruma::signatures::sign_event(
         s.server_name.as_str(),
         s.signing_key.key_pair(),

@@ -4,6 +4,8 @@
 //! m.relations`: the latest edit, a thread's summary, references) and the
 //! threads of a room by latest activity.
 
+use std::borrow::Cow;
+
 use matrixos_storage::tables::{RELATIONS, THREADS};
 use matrixos_storage::{keys, Batch};
 use ruma::OwnedEventId;
@@ -175,14 +177,7 @@ impl RoomReader<'_> {
         room: Option<&ruma::RoomId>,
         device: Option<&ruma::DeviceId>,
     ) -> Result<Box<serde_json::value::RawValue>> {
-        let pruned;
-        let pdu = match self.served_pruned(pdu)? {
-            true => {
-                pruned = pdu.pruned(&self.redaction_rules()?)?;
-                &pruned
-            }
-            false => pdu,
-        };
+        let pdu = &*self.as_served(pdu)?;
         let is_sender = pdu.sender == self.user();
         let mut unsigned = self.rooms().unsigned(short, pdu, device, is_sender)?;
         if let Some(membership) = self.membership_at(short, pdu)? {
@@ -194,8 +189,20 @@ impl RoomReader<'_> {
         Ok(pdu.to_client_raw(room, unsigned)?)
     }
 
-    /// An event as clients see it, without aggregations of its own.
+    /// `pdu` as the reader is served it: pruned if its sender's content
+    /// was erased before the reader joined.
+    fn as_served<'p>(&self, pdu: &'p Pdu) -> Result<Cow<'p, Pdu>> {
+        Ok(match self.served_pruned(pdu)? {
+            true => Cow::Owned(pdu.pruned(&self.redaction_rules()?)?),
+            false => Cow::Borrowed(pdu),
+        })
+    }
+
+    /// An event as clients see it (pruned as [`Self::as_served`] says),
+    /// without aggregations of its own: an edit or a thread's latest reply
+    /// bundled with another event.
     fn plain_event(&self, short: u64, pdu: &Pdu) -> Result<Value> {
+        let pdu = &*self.as_served(pdu)?;
         let rooms = self.rooms();
         let unsigned = rooms.unsigned(short, pdu, None, false)?;
         Ok(pdu.to_client(pdu.room_id.as_deref(), unsigned))

@@ -800,3 +800,48 @@ async fn a_background_deletion_reports_its_status() {
     );
     assert_eq!(block, json!({ "block": false }), "not asked to block");
 }
+
+#[tokio::test]
+async fn a_room_blocked_here_takes_no_invite_from_another_server() {
+    let ours = crate::common::start_federated().await;
+    let theirs = crate::common::start_federated_with(|c| {
+        c.registration_shared_secret = Some(SECRET.into());
+    })
+    .await;
+    let (alice, _) = Raw::new(&ours).register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let (admin, _) = register_admin(&Raw::new(&theirs), SECRET, "fed_admin").await;
+    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
+    let block_path = format!("{V1}/rooms/{}/block", enc(&room));
+    expect_ok(
+        admin
+            .json("PUT", &block_path, json!({ "block": true }))
+            .await,
+        "block a room of another server",
+    );
+    let invite_path = format!("{V3}/rooms/{}/invite", enc(&room));
+    let invite_body = json!({ "user_id": bob_id });
+    let refused = alice.json("POST", &invite_path, invite_body.clone()).await;
+    assert_eq!(
+        refused.0, 403,
+        "the invite into the blocked room: {}",
+        refused.1
+    );
+    let invited = |sync: &Value| sync["rooms"]["invite"][&room].is_object();
+    let seen = expect_ok(bob.call("GET", &format!("{V3}/sync"), None).await, "sync");
+    assert!(!invited(&seen), "bob was not invited: {seen}");
+
+    // Lifted, the same invite comes through.
+    expect_ok(
+        admin
+            .json("PUT", &block_path, json!({ "block": false }))
+            .await,
+        "unblock",
+    );
+    expect_ok(
+        alice.json("POST", &invite_path, invite_body).await,
+        "the invite once unblocked",
+    );
+    let seen = expect_ok(bob.call("GET", &format!("{V3}/sync"), None).await, "sync");
+    assert!(invited(&seen), "bob is invited: {seen}");
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::common::rooms::{join, leave, send_text};
+use crate::common::rooms::{join, leave, send_json, send_text};
 use crate::common::{
     create_room, enc, expect_error, expect_ok, next_batch, set_displayname, start, Raw, V3,
 };
@@ -633,6 +633,30 @@ async fn an_erased_users_events_are_pruned_for_later_joiners() {
     .await;
     expect_ok(join(&bob, &room).await, "bob joins");
     let said = send_text(&alice, &room, "er1", "words to forget").await;
+    // An edit of hers and her reply in Bob's thread: bundled with the
+    // original and the root, they are hers to erase too.
+    send_json(
+        &alice,
+        &room,
+        "er2",
+        json!({
+            "msgtype": "m.text", "body": "* edited words",
+            "m.new_content": { "msgtype": "m.text", "body": "edited words" },
+            "m.relates_to": { "rel_type": "m.replace", "event_id": said },
+        }),
+    )
+    .await;
+    let root = send_text(&bob, &room, "er3", "a thread").await;
+    send_json(
+        &alice,
+        &room,
+        "er4",
+        json!({
+            "msgtype": "m.text", "body": "a reply to forget",
+            "m.relates_to": { "rel_type": "m.thread", "event_id": root },
+        }),
+    )
+    .await;
     // An invite pending and some account data, for the deactivation to end.
     let bobs = create_room(&bob, json!({ "preset": "private_chat" })).await;
     let invite = json!({ "user_id": alice_id });
@@ -658,15 +682,28 @@ async fn an_erased_users_events_are_pruned_for_later_joiners() {
     );
     expect_ok(join(&carol, &room).await, "carol joins");
 
-    let event = |raw: &Raw| {
-        let path = format!("{V3}/rooms/{}/event/{}", enc(&room), enc(&said));
+    let event = |raw: &Raw, id: &str| {
+        let path = format!("{V3}/rooms/{}/event/{}", enc(&room), enc(id));
         let raw = raw.with_token(raw.token.as_deref().expect("token"));
         async move { expect_ok(raw.call("GET", &path, None).await, "event") }
     };
-    assert_eq!(event(&bob).await["content"]["body"], "words to forget");
-    let pruned = event(&carol).await;
+    let kept = event(&bob, &said).await;
+    assert_eq!(kept["content"]["body"], "words to forget");
+    let edit = &kept["unsigned"]["m.relations"]["m.replace"];
+    assert_eq!(
+        edit["content"]["m.new_content"]["body"], "edited words",
+        "{kept}"
+    );
+    let pruned = event(&carol, &said).await;
     assert_eq!(pruned["content"], json!({}), "{pruned}");
     assert_eq!(pruned["sender"], alice_id.as_str());
+    let edit = &pruned["unsigned"]["m.relations"]["m.replace"];
+    assert_eq!(edit["content"], json!({}), "the bundled edit: {pruned}");
+    let thread = |root: &Value| root["unsigned"]["m.relations"]["m.thread"]["latest_event"].clone();
+    let reply = thread(&event(&bob, &root).await);
+    assert_eq!(reply["content"]["body"], "a reply to forget", "{reply}");
+    let reply = thread(&event(&carol, &root).await);
+    assert_eq!(reply["content"], json!({}), "the bundled reply: {reply}");
 
     let profile = expect_ok(
         raw.call("GET", &format!("{V3}/profile/{}", enc(&alice_id)), None)
