@@ -17,6 +17,7 @@ pub mod membership;
 pub mod pdu;
 pub mod peer_reads;
 pub mod power;
+pub mod purge;
 pub mod redaction;
 pub mod relations;
 pub mod remote;

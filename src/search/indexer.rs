@@ -56,8 +56,9 @@ impl AppendHook for Search {
 }
 
 impl Search {
-    /// Queues a searchable event or a redaction, in the batch that stores it.
-    fn queue(&self, batch: &mut Batch, short_event: u64, pdu: &Pdu) {
+    /// Queues a searchable event or a redaction, in the batch that stores
+    /// it (again, when its content changed: its document is made anew).
+    pub(crate) fn queue(&self, batch: &mut Batch, short_event: u64, pdu: &Pdu) {
         if Part::of(&pdu.kind).is_some() || pdu.kind == TimelineEventType::RoomRedaction {
             tables::SEARCH_QUEUE.put(batch, &short_event, &());
             self.wake.notify_one();

@@ -845,3 +845,82 @@ async fn a_room_blocked_here_takes_no_invite_from_another_server() {
     let seen = expect_ok(bob.call("GET", &format!("{V3}/sync"), None).await, "sync");
     assert!(invited(&seen), "bob is invited: {seen}");
 }
+
+/// What `/search` finds of `word` for `raw`: the events' bodies.
+async fn found(raw: &Raw, word: &str) -> Vec<Value> {
+    let criteria = json!({ "search_categories": { "room_events": { "search_term": word } } });
+    let answer = expect_ok(
+        raw.json("POST", &format!("{V3}/search"), criteria).await,
+        "search",
+    );
+    answer["search_categories"]["room_events"]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["result"]["content"]["body"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_purged_room_keeps_no_content_even_after_a_restart() {
+    let server = server().await;
+    let anon = Raw::new(&server);
+    let (admin, _) = register_admin(&anon, SECRET, "purge_admin").await;
+    let (alice, _) = anon.register("purge_alice").await;
+    let room = create_room(
+        &alice,
+        json!({ "preset": "public_chat", "name": "Smuggling plans", "topic": "contraband" }),
+    )
+    .await;
+    let said = send_text(&alice, &room, "p1", "the contraband arrives at noon").await;
+    // Found twice: in the message and in the topic.
+    assert_eq!(found(&alice, "contraband").await.len(), 2);
+
+    // Deleted with Synapse's defaults: purged, not blocked.
+    expect_ok(
+        admin
+            .json("DELETE", &format!("{V1}/rooms/{}", enc(&room)), json!({}))
+            .await,
+        "delete and purge",
+    );
+    // Every member left; what the server keeps of the room, read after a
+    // restart (from disk): the events as a redaction leaves them, and
+    // nothing in the search index.
+    let server = server.restart().await;
+    let s = &server.services;
+    let room_id = ruma::RoomId::parse(room.as_str()).expect("room id");
+    let short_room = s.rooms.short_room(&room_id).unwrap().expect("room");
+    let content = |id: &str| {
+        let id = ruma::EventId::parse(id).expect("event id");
+        let (_, pdu) = s.rooms.pdu(&id).unwrap().expect("event kept");
+        pdu.to_client(None, Default::default())["content"].clone()
+    };
+    assert_eq!(content(&said), json!({}));
+    let (_, record) = s.rooms.record_of(&room_id).unwrap();
+    let state = s.rooms.state.load(record.state).unwrap();
+    let mut pruned = 0;
+    for short in state.values() {
+        let pdu = s.rooms.pdu_by_short(*short).unwrap();
+        if ["m.room.name", "m.room.topic"].contains(&pdu.kind.to_string().as_str()) {
+            assert_eq!(content(pdu.event_id.as_str()), json!({}), "{}", pdu.kind);
+            pruned += 1;
+        }
+    }
+    assert_eq!(pruned, 2, "the name and the topic");
+    s.search.caught_up(s.store.position()).await;
+    let term = matrixos::search::query::Parsed::parse("contraband");
+    let ask = matrixos::search::Ask {
+        term: &term,
+        keys: matrixos::search::Keys {
+            body: true,
+            name: true,
+            topic: true,
+        },
+        rooms: &[short_room],
+        ranking: matrixos::search::Ranking::Rank,
+        before: None,
+        skip: 0,
+        take: 10,
+    };
+    assert_eq!(s.search.find(&ask).unwrap().1, 0, "nothing left to find");
+}

@@ -6,9 +6,9 @@
 //! again), optionally opens a new room for its users, makes every local
 //! member leave (as themselves, as Synapse has them: the room core lets a
 //! user leave, not a server), removes the room's local aliases (or moves
-//! them to the new room) and takes it off the public directory. Purging
-//! the room's history from storage is not done: the events stay, and a
-//! purge asked for is logged as not done.
+//! them to the new room) and takes it off the public directory. With
+//! `purge` (the default), the room's content is then pruned from storage
+//! (`Rooms::purge_content`): the events stay as a redaction leaves them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -207,7 +207,9 @@ async fn shut_down(
     }
     s.rooms.set_published(room, false).await?;
     if opts.purge {
-        tracing::warn!(room = %room, "room purge asked for: not supported, its history is kept");
+        s.rooms
+            .purge_content(room, |batch, short, pdu| s.search.queue(batch, short, pdu))
+            .await?;
     }
     tracing::info!(
         room = %room, admin = %admin, block = opts.block,
