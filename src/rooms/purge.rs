@@ -8,12 +8,11 @@
 use std::sync::Arc;
 
 use matrixos_storage::{tables, Batch};
-use ruma::canonical_json::{redact_in_place, CanonicalJsonObject};
 use ruma::RoomId;
 
 use super::build::rules_of;
-use super::{stored_event, Pdu, Rooms};
-use crate::error::{Error, Result};
+use super::{Pdu, Rooms};
+use crate::error::Result;
 use crate::store::Wake;
 
 /// Events pruned per write batch.
@@ -45,18 +44,7 @@ impl Rooms {
             let mut done = Vec::with_capacity(chunk.len());
             for &short in chunk {
                 let event_id = self.pdu_by_short(short)?.event_id.clone();
-                let raw = self.stored_event(short)?;
-                let mut object: CanonicalJsonObject =
-                    serde_json::from_slice(&stored_event::signed_pdu(&raw)?)?;
-                redact_in_place(&mut object, &rules.redaction, None)
-                    .map_err(|e| Error::internal(format!("pruning: {e}")))?;
-                let signed = serde_json::to_vec(&object)?;
-                let pdu = Pdu::from_signed(Some(event_id.clone()), &signed)?;
-                tables::EVENTS.put(
-                    &mut batch,
-                    &short,
-                    &stored_event::encode(&event_id, &signed)?,
-                );
+                let pdu = self.prune_stored(&mut batch, short, &event_id, &rules)?;
                 pruned(&mut batch, short, &pdu);
                 done.push((short, Arc::new(pdu)));
             }

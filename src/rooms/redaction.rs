@@ -4,7 +4,7 @@
 use matrixos_storage::{tables, Batch};
 use ruma::canonical_json::{redact_in_place, CanonicalJsonObject};
 use ruma::room_version_rules::{AuthorizationRules, RoomVersionRules};
-use ruma::{RoomId, RoomVersionId, UserId};
+use ruma::{EventId, RoomId, RoomVersionId, UserId};
 
 use super::state::StateMap;
 use super::{stored_event, Pdu, Rooms};
@@ -40,19 +40,31 @@ impl Rooms {
         )? {
             return Ok(());
         }
-        let raw = self.stored_event(target_short)?;
+        let pdu = self.prune_stored(batch, target_short, &target_id, rules)?;
+        self.redacted.insert(target_short);
+        tables::REDACTIONS.put(batch, &target_short, &redaction_short);
+        self.cache_pdu(target_short, std::sync::Arc::new(pdu));
+        Ok(())
+    }
+
+    /// Replaces an event's stored form by its form as the room version's
+    /// redaction algorithm prunes it, in `batch`; answers the pruned event.
+    pub(crate) fn prune_stored(
+        &self,
+        batch: &mut Batch,
+        short: u64,
+        event_id: &EventId,
+        rules: &RoomVersionRules,
+    ) -> Result<Pdu> {
+        let raw = self.stored_event(short)?;
         let mut object: CanonicalJsonObject =
             serde_json::from_slice(&stored_event::signed_pdu(&raw)?)?;
         redact_in_place(&mut object, &rules.redaction, None)
             .map_err(|e| Error::internal(format!("redacting: {e}")))?;
         let signed = serde_json::to_vec(&object)?;
-        let pdu = Pdu::from_signed(Some(target_id.clone()), &signed)?;
-        let stored = stored_event::encode(&target_id, &signed)?;
-        tables::EVENTS.put(batch, &target_short, &stored);
-        self.redacted.insert(target_short);
-        tables::REDACTIONS.put(batch, &target_short, &redaction_short);
-        self.cache_pdu(target_short, std::sync::Arc::new(pdu));
-        Ok(())
+        let pdu = Pdu::from_signed(Some(event_id.to_owned()), &signed)?;
+        tables::EVENTS.put(batch, &short, &stored_event::encode(event_id, &signed)?);
+        Ok(pdu)
     }
 
     /// Refuses, before it is sent, a local redaction that would not apply:

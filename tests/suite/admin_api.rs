@@ -846,21 +846,6 @@ async fn a_room_blocked_here_takes_no_invite_from_another_server() {
     assert!(invited(&seen), "bob is invited: {seen}");
 }
 
-/// What `/search` finds of `word` for `raw`: the events' bodies.
-async fn found(raw: &Raw, word: &str) -> Vec<Value> {
-    let criteria = json!({ "search_categories": { "room_events": { "search_term": word } } });
-    let answer = expect_ok(
-        raw.json("POST", &format!("{V3}/search"), criteria).await,
-        "search",
-    );
-    answer["search_categories"]["room_events"]["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r["result"]["content"]["body"].clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_purged_room_keeps_no_content_even_after_a_restart() {
     let server = server().await;
@@ -874,7 +859,7 @@ async fn a_purged_room_keeps_no_content_even_after_a_restart() {
     .await;
     let said = send_text(&alice, &room, "p1", "the contraband arrives at noon").await;
     // Found twice: in the message and in the topic.
-    assert_eq!(found(&alice, "contraband").await.len(), 2);
+    assert_eq!(crate::search::found(&alice, "contraband").await.len(), 2);
 
     // Deleted with Synapse's defaults: purged, not blocked.
     expect_ok(

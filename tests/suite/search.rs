@@ -48,7 +48,8 @@ fn bodies(events: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn found(raw: &Raw, term: &str) -> Vec<String> {
+/// The texts `/search` finds of `term` for `raw`.
+pub(crate) async fn found(raw: &Raw, term: &str) -> Vec<String> {
     bodies(&search(raw, criteria(term)).await)
 }
 
