@@ -146,6 +146,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         // The details of an internal error are in the log line above.
         let services = Services::open(config).map_err(|e| e.message)?;
+        // Opening the database allocates and frees a good deal (RocksDB
+        // checks its options file with a throwaway cache per table).
+        matrixos::alloc::release_freed_memory();
         match command {
             Command::Serve => matrixos::server::serve(services)
                 .await

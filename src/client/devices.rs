@@ -38,6 +38,7 @@ pub async fn delete_devices(s: &Services, user: &UserId, devices: &[OwnedDeviceI
     for device in devices {
         positions.push(s.keys.delete_device_keys_into(&mut batch, user, device)?);
         crate::sliding_sync::connection::forget_device(&mut batch, user, device);
+        crate::services::peeks::Peeks::forget_device(&mut batch, user, device);
     }
     let wake = Wake::sharers(&s.store.db, user)?;
     s.store.commit(batch, positions, wake).await?;

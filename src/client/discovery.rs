@@ -48,6 +48,10 @@ async fn versions(
             .unstable_features
             .insert("org.matrix.simplified_msc3575".to_owned(), true);
     }
+    // Peeking via `/sync`.
+    response
+        .unstable_features
+        .insert("org.matrix.msc2753".to_owned(), true);
     Ok(response)
 }
 

@@ -74,7 +74,7 @@ pub fn parse_room(s: &str) -> Result<OwnedRoomId> {
 
 /// A room id with the servers to join it through: the `via` servers and
 /// the one in its id; an alias resolved here or by its server.
-async fn resolve(
+pub(crate) async fn resolve(
     s: &Services,
     id_or_alias: &RoomOrAliasId,
     via: &[OwnedServerName],

@@ -14,6 +14,7 @@ pub mod media_async;
 pub mod membership;
 pub mod notifications;
 pub mod openid;
+pub mod peek_room;
 pub mod peeking;
 pub mod presence;
 pub mod profile;
@@ -61,6 +62,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .merge(room_events::routes())
         .merge(room_history::routes())
         .merge(peeking::routes())
+        .merge(peek_room::routes())
         .merge(room_initial_sync::routes())
         .merge(room_context::routes())
         .merge(relations::routes())

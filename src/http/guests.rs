@@ -31,6 +31,8 @@ const OPEN_TO_GUESTS: &[(Method, &str)] = &[
     (Method::GET, "rooms/*/members"),
     (Method::GET, "rooms/*/joined_members"),
     (Method::GET, "rooms/*/initialSync"),
+    (Method::POST, "org.matrix.msc2753/peek_room"),
+    (Method::POST, "org.matrix.msc2753/rooms/*/unpeek"),
     (Method::POST, "rooms/*/join"),
     (Method::POST, "join/*"),
     (Method::POST, "rooms/*/leave"),

@@ -12,6 +12,7 @@ pub mod media_pending;
 pub mod membership;
 pub mod openid;
 pub mod password;
+pub mod peeks;
 pub mod presence;
 pub mod public_rooms;
 pub mod receipts;
@@ -66,6 +67,8 @@ pub struct Services {
     pub url_previews: Option<crate::url_preview::UrlPreviews>,
     /// Member events each device was sent by lazy-loading syncs.
     pub lazy_members: lazy_members::LazyMembers,
+    /// Devices' peeks into rooms they are not in (MSC2753).
+    pub peeks: peeks::Peeks,
     /// Each device's sends still being answered, which its syncs wait for.
     pub sends_in_flight: crate::sync::sends_in_flight::SendsInFlight,
     pub presence: presence::Presence,
@@ -167,6 +170,7 @@ impl Services {
             receipts: receipts::Receipts::new(store.clone()),
             reports: reports::Reports::new(store.clone()),
             lazy_members: lazy_members::LazyMembers::default(),
+            peeks: peeks::Peeks::new(store.clone()),
             sends_in_flight: Default::default(),
             bump_stamps,
             search,

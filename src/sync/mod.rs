@@ -1,8 +1,9 @@
 //! `/sync` (v3): initial and incremental, long-polling until something for
 //! the user arrives.
 
+mod answer_extras;
 pub mod filter;
-mod knocks_only;
+mod peeked;
 pub(crate) mod room;
 pub mod sends_in_flight;
 pub mod sharing;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::http::endpoint::{Ruma, TypedRoutes};
 use crate::http::Caller;
+use crate::services::peeks::Peek;
 use crate::services::presence::Update;
 use crate::services::Services;
 use filter::Filter;
@@ -32,7 +34,7 @@ use filter::Filter;
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
         .endpoint(sync)
-        .layer(axum::middleware::from_fn(knocks_only::restore))
+        .layer(axum::middleware::from_fn(answer_extras::restore))
 }
 
 /// Longest long-poll a client may ask for.
@@ -148,17 +150,19 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
         // builds its answer still wakes it. Only the caller's own writes
         // and their joined rooms' wake it.
         let rooms = s.rooms.rooms_of(&caller.user_id)?;
+        let peeks = peeked::settle(&s, &caller, &rooms).await?;
         let joined = rooms
             .iter()
             .filter(|(_, m)| m.membership == "join")
-            .map(|(room, _)| room);
+            .map(|(room, _)| room)
+            .chain(peeked::active_rooms(&peeks));
         let mut waiting = s.store.notifier.subscribe(&caller.user_id, joined);
         // The device's own sends are answered before their echoes go out.
         s.sends_in_flight
             .settled(&caller.user_id, &caller.device_id)
             .await;
         let next = s.store.position();
-        let (response, empty) = build(&s, &caller, &params, next, rooms).await?;
+        let (response, empty) = build(&s, &caller, &params, next, (rooms, &peeks)).await?;
         if !empty || since == 0 || full_state || tokio::time::Instant::now() >= deadline {
             s.presence.note_seen(&caller.user_id);
             return Ok(response);
@@ -168,7 +172,8 @@ async fn sync(s: Arc<Services>, req: Ruma<Request>) -> Result<Response> {
             .is_err()
         {
             let rooms = s.rooms.rooms_of(&caller.user_id)?;
-            let (response, _) = build(&s, &caller, &params, s.store.position(), rooms).await?;
+            let next = s.store.position();
+            let (response, _) = build(&s, &caller, &params, next, (rooms, &peeks)).await?;
             s.presence.note_seen(&caller.user_id);
             return Ok(response);
         }
@@ -205,14 +210,20 @@ async fn build(
     caller: &Caller,
     p: &SyncParams,
     next: u64,
-    rooms: Memberships,
+    (rooms, peeks): (Memberships, &[Peek]),
 ) -> Result<(Response, bool)> {
     let user = &caller.user_id;
     let since = p.since.min(next);
     let account_data = s.account_data.changed_since(user, since)?;
     // The rooms are what reads the disk at length.
-    let (rooms_out, mut member_changes) =
-        crate::blocking::reads(|| rooms_part(s, caller, p, since, next, &rooms, &account_data))?;
+    let (mut rooms_out, mut member_changes, peeked) = crate::blocking::reads(|| {
+        let (rooms_out, mut changes) =
+            rooms_part(s, caller, p, since, next, &rooms, &account_data)?;
+        let window = (since, next);
+        let peeked = peeked::part(s, caller, p, window, peeks, &account_data, &mut changes)?;
+        Ok::<_, Error>((rooms_out, changes, peeked))
+    })?;
+    rooms_out.leave.extend(peeked.left);
     let to_device = s
         .keys
         .take_to_device(user, &caller.device_id, since, next)
@@ -240,12 +251,14 @@ async fn build(
     }
     let empty = rooms_out.is_empty()
         && rooms_out.knock.is_empty()
+        && peeked.peek.is_empty()
         && to_device.is_empty()
         && global.is_empty()
         && presence.is_empty()
         && device_lists.is_empty();
     let mut response = Response::new(next.to_string());
-    knocks_only::note(&rooms_out);
+    answer_extras::note_knocks(&rooms_out);
+    answer_extras::note_peeks(&peeked.peek);
     response.rooms = rooms_out;
     response.account_data = GlobalAccountData::new();
     response.account_data.events = global;

@@ -486,6 +486,20 @@ impl RoomSync<'_> {
         room.account_data = self.room_account_data()?;
         Ok(room)
     }
+
+    /// A room whose peek ended (MSC2753): its events from the token to
+    /// the peek's end, when the caller may still read them.
+    pub fn peek_ended(&self) -> Result<LeftRoom> {
+        let mut room = LeftRoom::new();
+        let Ok(reader) = self.s.rooms.reader(&self.caller.user_id, self.room_id) else {
+            return Ok(room);
+        };
+        let (timeline, limited) = self.timeline(&reader, self.since)?;
+        if !timeline.is_empty() {
+            room.timeline = self.timeline_of(&reader, &timeline, limited)?;
+        }
+        Ok(room)
+    }
 }
 
 /// The user's own leave event of a room, as clients see it (all there is

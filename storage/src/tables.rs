@@ -4,8 +4,8 @@
 use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
-    MediaRecord, MembershipRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord, ReportRecord,
-    RoomRecord, SlidingConnection, StateDiff, TokenExpiry, UserRecord,
+    MediaRecord, MembershipRecord, PeekRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord,
+    ReportRecord, RoomRecord, SlidingConnection, StateDiff, TokenExpiry, UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -165,6 +165,10 @@ pub const THREADS: TypedTable<ShortAndU64, U64> = TypedTable::new(Table::Threads
 pub const REPORTS: TypedTable<U64, Json<ReportRecord>> = TypedTable::new(Table::Reports);
 /// short event id → nothing: the search index's queue.
 pub const SEARCH_QUEUE: TypedTable<U64, Nothing> = TypedTable::new(Table::SearchQueue);
+/// ("peek", user, device, room) → the device's peek into the room.
+pub const PEEKS: TypedTable<Parts, Json<PeekRecord>> = TypedTable::new(Table::Server);
+/// The first part of every key in [`PEEKS`].
+pub const PEEKS_PART: &str = "peek";
 /// (user, device, connection id) → a sliding sync connection.
 pub const SLIDING_CONNECTIONS: TypedTable<Parts, Json<SlidingConnection>> =
     TypedTable::new(Table::SlidingConnections);

@@ -42,6 +42,7 @@ mod http_rooms;
 mod media;
 mod media_async;
 mod operations;
+mod peeking;
 mod profile_fields;
 mod pushers;
 mod refresh_tokens;
