@@ -142,6 +142,9 @@ pub async fn serve_on(
     crate::federation::sender::start(&services);
     crate::search::start(&services);
     crate::ops::control::start(&services);
+    if let Err(e) = crate::client::admin::fail_interrupted_room_deletions(&services) {
+        tracing::error!(error = %e, "could not mark interrupted room deletions");
+    }
     crate::metrics::start_listener(&services).await?;
     let config = &services.config;
     let settings = ListenerSettings {

@@ -5,7 +5,8 @@ use crate::backup_keys::{BackedUpKey, UserVersion};
 use crate::records::{
     AiUserRecord, AliasRecord, BackupVersionRecord, DestinationRecord, DeviceRecord, EventMeta,
     MediaRecord, MembershipRecord, PeekRecord, PushRow, Pusher, RemoteKey, RemoteMediaRecord,
-    ReportRecord, RoomRecord, SlidingConnection, StateDiff, TokenExpiry, UserRecord,
+    ReportRecord, RoomDeletionRecord, RoomRecord, SlidingConnection, StateDiff, TokenExpiry,
+    UserRecord,
 };
 use crate::typed::{
     Bytes, Counted, Json, Nothing, PairAndU64, Parts, ShortAndText, ShortAndU64, Text,
@@ -169,6 +170,12 @@ pub const SEARCH_QUEUE: TypedTable<U64, Nothing> = TypedTable::new(Table::Search
 pub const PEEKS: TypedTable<Parts, Json<PeekRecord>> = TypedTable::new(Table::Server);
 /// The first part of every key in [`PEEKS`].
 pub const PEEKS_PART: &str = "peek";
+/// ("room_deletion", delete id) → a room deletion asked for through the
+/// v2 admin API.
+pub const ROOM_DELETIONS: TypedTable<Parts, Json<RoomDeletionRecord>> =
+    TypedTable::new(Table::Server);
+/// The first part of every key in [`ROOM_DELETIONS`].
+pub const ROOM_DELETIONS_PART: &str = "room_deletion";
 /// (user, device, connection id) → a sliding sync connection.
 pub const SLIDING_CONNECTIONS: TypedTable<Parts, Json<SlidingConnection>> =
     TypedTable::new(Table::SlidingConnections);

@@ -7,14 +7,17 @@
 
 mod params;
 mod room_delete;
+mod room_deletions;
 mod rooms;
 mod users;
+
+pub use room_deletions::fail_interrupted as fail_interrupted_room_deletions;
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::routing::{delete, get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use http::request::Parts;
 use serde_json::{json, Value};
 
@@ -68,9 +71,6 @@ pub fn routes() -> Router<Arc<Services>> {
             &p(V2, "/rooms/delete_status/{delete_id}"),
             get(room_delete::status_of_deletion),
         )
-        // The deletions asked for through v2, for their status: this
-        // server's own record (one router per server).
-        .layer(Extension(Arc::new(room_delete::Deletions::default())))
 }
 
 /// The caller, who must be a server admin (as Synapse checks it: a token

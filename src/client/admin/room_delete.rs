@@ -10,17 +10,17 @@
 //! `purge` (the default), the room's content is then pruned from storage
 //! (`Rooms::purge_content`): the events stay as a redaction leaves them.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::{Extension, Json};
+use axum::Json;
 use http::StatusCode;
-use parking_lot::Mutex;
+use matrixos_storage::records::ShutdownRecord;
 use ruma::events::TimelineEventType;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
 use serde_json::{json, Map, Value};
 
+use super::room_deletions::{self, Stage};
 use super::rooms::parse_room;
 use super::Admin;
 use crate::error::{Error, Result};
@@ -36,30 +36,6 @@ type S = State<Arc<Services>>;
 const DEFAULT_ROOM_NAME: &str = "Content Violation Notification";
 const DEFAULT_MESSAGE: &str =
     "Sharing illegal content on this server is not permitted and rooms in violation will be blocked.";
-
-/// How many deletions are remembered for their status, the oldest
-/// finished ones forgotten first.
-const MAX_KEPT: usize = 100;
-
-/// What a deletion did, as Synapse answers it (`shutdown_room`).
-#[derive(Clone, Default)]
-struct Shutdown {
-    kicked_users: Vec<String>,
-    failed_to_kick_users: Vec<String>,
-    local_aliases: Vec<String>,
-    new_room_id: Option<String>,
-}
-
-impl Shutdown {
-    fn to_json(&self) -> Value {
-        json!({
-            "kicked_users": self.kicked_users,
-            "failed_to_kick_users": self.failed_to_kick_users,
-            "local_aliases": self.local_aliases,
-            "new_room_id": self.new_room_id,
-        })
-    }
-}
 
 /// What the body asks for.
 struct Options {
@@ -159,8 +135,9 @@ async fn shut_down(
     admin: &UserId,
     room: &RoomId,
     opts: &Options,
-) -> Result<Shutdown> {
-    let mut out = Shutdown::default();
+    progress: impl Fn(Stage),
+) -> Result<ShutdownRecord> {
+    let mut out = ShutdownRecord::default();
     if opts.block {
         s.rooms.set_blocked(room, Some(admin)).await?;
     }
@@ -207,6 +184,7 @@ async fn shut_down(
     }
     s.rooms.set_published(room, false).await?;
     if opts.purge {
+        progress(Stage::Purging);
         s.rooms
             .purge_content(room, |batch, short, pdu| s.search.queue(batch, short, pdu))
             .await?;
@@ -228,91 +206,8 @@ pub async fn delete_now(
 ) -> Result<Json<Value>> {
     let opts = Options::from(&s, &body)?;
     let room = room_to_delete(&s, &room, opts.block)?;
-    let done = shut_down(&s, &admin.user_id, &room, &opts).await?;
-    Ok(Json(done.to_json()))
-}
-
-/// One deletion asked for through v2.
-struct Deletion {
-    delete_id: String,
-    room_id: OwnedRoomId,
-    /// `shutting_down`, then `complete` or `failed`.
-    status: &'static str,
-    error: Option<String>,
-    done: Shutdown,
-}
-
-impl Deletion {
-    fn active(&self) -> bool {
-        self.status == "shutting_down"
-    }
-
-    fn to_json(&self) -> Value {
-        let mut out = json!({
-            "delete_id": self.delete_id,
-            "room_id": self.room_id,
-            "status": self.status,
-            "shutdown_room": self.done.to_json(),
-        });
-        if let Some(error) = &self.error {
-            out["error"] = json!(error);
-        }
-        out
-    }
-}
-
-/// The deletions asked for through v2, newest last, at most [`MAX_KEPT`]:
-/// kept in memory only (a restart forgets them, as a finished one would
-/// be forgotten anyway).
-#[derive(Default)]
-pub struct Deletions {
-    tasks: Mutex<VecDeque<Deletion>>,
-}
-
-impl Deletions {
-    /// Records a new deletion of `room`; 400 while another is running.
-    fn start(&self, room: &RoomId) -> Result<String> {
-        let mut tasks = self.tasks.lock();
-        if tasks.iter().any(|t| *t.room_id == *room && t.active()) {
-            return Err(Error::new(
-                StatusCode::BAD_REQUEST,
-                "M_UNKNOWN",
-                format!("History purge already in progress for {room}"),
-            ));
-        }
-        while tasks.len() >= MAX_KEPT {
-            match tasks.iter().position(|t| !t.active()) {
-                Some(oldest_finished) => tasks.remove(oldest_finished),
-                None => tasks.pop_front(),
-            };
-        }
-        let delete_id = crate::random::random_string(16);
-        tasks.push_back(Deletion {
-            delete_id: delete_id.clone(),
-            room_id: room.to_owned(),
-            status: "shutting_down",
-            error: None,
-            done: Shutdown::default(),
-        });
-        Ok(delete_id)
-    }
-
-    fn finish(&self, delete_id: &str, outcome: Result<Shutdown>) {
-        let mut tasks = self.tasks.lock();
-        let Some(task) = tasks.iter_mut().find(|t| t.delete_id == delete_id) else {
-            return;
-        };
-        match outcome {
-            Ok(done) => {
-                task.status = "complete";
-                task.done = done;
-            }
-            Err(e) => {
-                task.status = "failed";
-                task.error = Some(e.message.clone());
-            }
-        }
-    }
+    let done = shut_down(&s, &admin.user_id, &room, &opts, |_| {}).await?;
+    Ok(Json(serde_json::to_value(done)?))
 }
 
 /// `DELETE /_synapse/admin/v2/rooms/{room_id}`: the deletion, started in
@@ -320,39 +215,52 @@ impl Deletions {
 pub async fn delete_in_background(
     State(s): S,
     Admin(admin): Admin,
-    Extension(deletions): Extension<Arc<Deletions>>,
     Path(room): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>> {
     let opts = Options::from(&s, &body)?;
     let room = room_to_delete(&s, &room, opts.block)?;
-    let delete_id = deletions.start(&room)?;
+    let delete_id = room_deletions::start(&s, &room).await?;
     let id = delete_id.clone();
     tokio::spawn(async move {
-        let outcome = shut_down(&s, &admin.user_id, &room, &opts).await;
+        let progress = |stage| {
+            if let Err(e) = room_deletions::reached(&s, &id, stage) {
+                tracing::warn!(error = %e, "could not record a deletion's progress");
+            }
+        };
+        let outcome = shut_down(&s, &admin.user_id, &room, &opts, progress).await;
         if let Err(e) = &outcome {
             tracing::warn!(room = %room, error = %e, "room deletion failed");
         }
-        deletions.finish(&id, outcome);
+        if let Err(e) = room_deletions::finish(&s, &id, outcome) {
+            tracing::error!(room = %room, error = %e, "could not record a deletion's end");
+        }
     });
     Ok(Json(json!({ "delete_id": delete_id })))
+}
+
+/// A deletion as the status endpoints answer it.
+fn status_json(record: matrixos_storage::records::RoomDeletionRecord) -> Result<Value> {
+    let mut out = serde_json::to_value(record)?;
+    if let Some(fields) = out.as_object_mut() {
+        fields.remove("started_ts");
+    }
+    Ok(out)
 }
 
 /// `GET /_synapse/admin/v2/rooms/{room_id}/delete_status`: the room's
 /// deletions remembered here; 404 when there is none.
 pub async fn status_of_room(
+    State(s): S,
     Admin(_): Admin,
-    Extension(deletions): Extension<Arc<Deletions>>,
     Path(room): Path<String>,
 ) -> Result<Json<Value>> {
     let room = parse_room(&room)?;
-    let results: Vec<Value> = deletions
-        .tasks
-        .lock()
-        .iter()
-        .filter(|t| t.room_id == room)
-        .map(Deletion::to_json)
-        .collect();
+    let results = room_deletions::all(&s)?
+        .into_iter()
+        .filter(|d| d.room_id == room.as_str())
+        .map(status_json)
+        .collect::<Result<Vec<_>>>()?;
     if results.is_empty() {
         return Err(Error::not_found(format!(
             "No delete task for room_id '{room}' found"
@@ -364,14 +272,11 @@ pub async fn status_of_room(
 /// `GET /_synapse/admin/v2/rooms/delete_status/{delete_id}`: one deletion;
 /// 404 when it is not (or no longer) remembered.
 pub async fn status_of_deletion(
+    State(s): S,
     Admin(_): Admin,
-    Extension(deletions): Extension<Arc<Deletions>>,
     Path(delete_id): Path<String>,
 ) -> Result<Json<Value>> {
-    let tasks = deletions.tasks.lock();
-    let task = tasks
-        .iter()
-        .find(|t| t.delete_id == delete_id)
+    let found = room_deletions::by_id(&s, &delete_id)?
         .ok_or_else(|| Error::not_found(format!("delete id '{delete_id}' not found")))?;
-    Ok(Json(task.to_json()))
+    Ok(Json(status_json(found)?))
 }
