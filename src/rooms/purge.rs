@@ -1,6 +1,7 @@
 //! Purging a room's content, as an admin deleting a room with `purge`
-//! asks: every event of the room that has a place in its history is
-//! pruned in place, as a redaction prunes it. Ids, senders, times and the
+//! asks: every event of the room stored here (in its history, and the
+//! outliers and rejected events outside it) is pruned in place, as a
+//! redaction prunes it. Ids, senders, times and the
 //! keys the auth rules need stay, so the room's history still holds
 //! together for whatever reads it; bodies, names, topics, profiles and
 //! attachments' addresses are gone from storage.
@@ -19,8 +20,7 @@ use crate::store::Wake;
 const PER_BATCH: usize = 256;
 
 impl Rooms {
-    /// Prunes every event of `room` with a place in its history (outliers
-    /// and rejected events have none and are left). `pruned` is called for
+    /// Prunes every event of `room` stored here. `pruned` is called for
     /// each with the batch that stores it, for what indexes events (the
     /// search index). Answers how many events were pruned.
     pub async fn purge_content(
@@ -39,12 +39,14 @@ impl Rooms {
                 events.push(short);
             }
         }
+        events.extend(self.outside_history(room)?);
         for chunk in events.chunks(PER_BATCH) {
             let mut batch = Batch::new();
             let mut done = Vec::with_capacity(chunk.len());
             for &short in chunk {
-                let event_id = self.pdu_by_short(short)?.event_id.clone();
-                let pdu = self.prune_stored(&mut batch, short, &event_id, &rules)?;
+                let stored = self.pdu_by_short(short)?;
+                let mut pdu = self.prune_stored(&mut batch, short, &stored.event_id, &rules)?;
+                pdu.rejected = stored.rejected;
                 pruned(&mut batch, short, &pdu);
                 done.push((short, Arc::new(pdu)));
             }
@@ -55,5 +57,26 @@ impl Rooms {
         }
         tracing::info!(room = %room, events = events.len(), "room content purged");
         Ok(events.len())
+    }
+
+    /// The room's stored events that have no place in its history:
+    /// outliers (fetched for a join or as auth events) and rejected events.
+    /// Neither is indexed by room, so both tables are read through.
+    fn outside_history(&self, room: &RoomId) -> Result<Vec<u64>> {
+        let db = &self.store.db;
+        let outliers = tables::OUTLIERS
+            .scan_prefix(db, &[])
+            .map(|item| item.map(|(short, ())| short));
+        let rejected = tables::REJECTIONS
+            .scan_prefix(db, &[])
+            .map(|item| item.map(|(short, _)| short));
+        let mut out = Vec::new();
+        for short in outliers.chain(rejected) {
+            let short = short?;
+            if self.pdu_by_short(short)?.room_id.as_deref() == Some(room) {
+                out.push(short);
+            }
+        }
+        Ok(out)
     }
 }

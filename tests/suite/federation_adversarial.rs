@@ -426,3 +426,51 @@ async fn a_server_the_room_acl_denies_is_refused() {
         "state of a room whose ACL denies the server",
     );
 }
+
+/// An admin's purge of a deleted room reaches what never joined its
+/// history too: a rejected event's content is gone from storage.
+#[tokio::test]
+async fn a_purged_room_keeps_no_content_of_its_rejected_events() {
+    const SECRET: &str = "purge-secret";
+    let ours = start_federated_with(|c| c.registration_shared_secret = Some(SECRET.into())).await;
+    let theirs = start_federated().await;
+    let anon = Raw::new(&ours);
+    let (admin, _) = crate::common::register_admin(&anon, SECRET, "purger").await;
+    let (alice, _) = anon.register("alice").await;
+    let (bob, bob_id) = Raw::new(&theirs).register("bob").await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    let joined = join_via(&bob, &room, ours.services.server_name.as_str()).await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    let peer = Peer {
+        us: &theirs,
+        target: &ours,
+    };
+    // Mallory of the peer's server never joined: her message fails the
+    // auth rules and is kept only as rejected.
+    let mallory = bob_id.replace("@bob:", "@mallory:");
+    let mut intruder = peer.draft(
+        &room,
+        &mallory,
+        "m.room.message",
+        None,
+        json!({ "body": "words that must go", "msgtype": "m.text" }),
+    );
+    let intruder_id = peer.sign(&room, &mut intruder);
+    let answer = peer.send("intruder", vec![json!(intruder)]).await;
+    assert!(refused(&answer, &intruder_id), "{}", answer.1);
+    let id = ruma::EventId::parse(intruder_id.as_str()).unwrap();
+    let stored = |server: &TestServer| {
+        let (_, pdu) = server.services.rooms.pdu(&id).unwrap().expect("kept");
+        (pdu.rejected, pdu.content_value())
+    };
+    let (rejected, content) = stored(&ours);
+    assert!(rejected, "kept as rejected");
+    assert_eq!(content["body"], "words that must go");
+
+    let path = format!("/_synapse/admin/v1/rooms/{}", enc(&room));
+    expect_ok(admin.json("DELETE", &path, json!({})).await, "delete");
+    let ours = ours.restart().await;
+    let (rejected, content) = stored(&ours);
+    assert!(rejected, "still rejected: {content}");
+    assert_eq!(content, json!({}), "pruned by the purge");
+}
