@@ -14,6 +14,7 @@ use ruma::events::TimelineEventType;
 use tantivy::{TantivyDocument, Term};
 
 use super::text::{searched_text, Part};
+use super::worker::Worker;
 use super::{index_error, Search};
 use crate::error::Result;
 use crate::rooms::hooks::{AppendHook, Appended};
@@ -67,17 +68,25 @@ impl Search {
 }
 
 /// Starts the indexer: it builds the index if it is new, then indexes
-/// whatever is queued whenever woken, while the services live.
+/// whatever is queued whenever woken, while the services live. The work
+/// itself runs on the indexer's own low-priority thread.
 pub fn start(services: &Arc<Services>) {
     let wake = services.search.wake.clone();
     let hurry = services.search.hurry.clone();
     let services = Arc::downgrade(services);
+    let worker = match Worker::start() {
+        Ok(worker) => worker,
+        Err(e) => {
+            tracing::error!(error = %e, "the search indexer could not start");
+            return;
+        }
+    };
     tokio::spawn(async move {
         let mut built = false;
         loop {
             if built {
                 if tokio::time::timeout(IDLE, wake.notified()).await.is_err() {
-                    if let Err(e) = close_writer(&services).await {
+                    if let Err(e) = close_writer(&worker, &services).await {
                         tracing::warn!(error = %e, "closing the search index writer failed");
                     }
                     wake.notified().await;
@@ -87,7 +96,7 @@ pub fn start(services: &Arc<Services>) {
                     _ = hurry.notified() => {}
                 }
             }
-            match round(&services, built).await {
+            match round(&worker, &services, built).await {
                 Ok(Some(more)) => {
                     built = true;
                     if more {
@@ -104,23 +113,25 @@ pub fn start(services: &Arc<Services>) {
     });
 }
 
-/// Closes the idle index writer on a blocking thread.
-async fn close_writer(services: &Weak<Services>) -> Result<()> {
-    let services = services.clone();
-    tokio::task::spawn_blocking(move || match services.upgrade() {
-        Some(s) => s.search.close_writer(),
-        None => Ok(()),
-    })
-    .await
-    .map_err(index_error)?
+fn worker_gone() -> crate::error::Error {
+    index_error("the indexer's thread stopped")
 }
 
-/// One round on a blocking thread: the build if not `built`, then the
-/// queue. `Some(true)` when more is queued; `None` once the services are
-/// gone.
-async fn round(services: &Weak<Services>, built: bool) -> Result<Option<bool>> {
+/// Closes the idle index writer.
+async fn close_writer(worker: &Worker, services: &Weak<Services>) -> Result<()> {
     let services = services.clone();
-    tokio::task::spawn_blocking(move || {
+    let closed = worker.run(move || match services.upgrade() {
+        Some(s) => s.search.close_writer(),
+        None => Ok(()),
+    });
+    closed.await.ok_or_else(worker_gone)?
+}
+
+/// One round: the build if not `built`, then the queue. `Some(true)` when
+/// more is queued; `None` once the services are gone.
+async fn round(worker: &Worker, services: &Weak<Services>, built: bool) -> Result<Option<bool>> {
+    let services = services.clone();
+    let done = worker.run(move || {
         let Some(s) = services.upgrade() else {
             return Ok(None);
         };
@@ -128,9 +139,8 @@ async fn round(services: &Weak<Services>, built: bool) -> Result<Option<bool>> {
             s.search.build_if_new(&s.rooms)?;
         }
         s.search.drain(&s).map(Some)
-    })
-    .await
-    .map_err(index_error)?
+    });
+    done.await.ok_or_else(worker_gone)?
 }
 
 impl Search {

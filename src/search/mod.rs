@@ -11,6 +11,7 @@ mod indexer;
 pub mod query;
 pub mod text;
 pub mod tokens;
+mod worker;
 
 use std::path::Path;
 use std::sync::Arc;
