@@ -100,8 +100,15 @@ pub fn part(
                 // peeker shares no room with these members, so their
                 // presence is not sent.
                 let mut seen = MemberChanges::default();
-                if let Some(room) = ctx(since, next).joined(fresh, &mut seen)? {
-                    out.peek.insert(room_id.clone(), room);
+                match ctx(since, next).joined(fresh, &mut seen) {
+                    Ok(Some(room)) => {
+                        out.peek.insert(room_id.clone(), room);
+                    }
+                    Ok(None) => {}
+                    // The room closed since `settle` looked: the device's
+                    // next sync (which the change wakes) ends the peek.
+                    Err(e) if e.status == http::StatusCode::FORBIDDEN => continue,
+                    Err(e) => return Err(e),
                 }
                 changes.carried.append(&mut seen.carried);
             }
