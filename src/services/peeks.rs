@@ -5,6 +5,7 @@
 //! or when the user joins the room. An ended peek is kept until the
 //! device's syncs have had the chance to show it in `leave`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use matrixos_storage::records::PeekRecord;
@@ -44,6 +45,9 @@ pub struct Peeks {
     store: Store,
     /// Serialises each change (read, then write) of anyone's peeks.
     changing: Mutex<()>,
+    /// Whether any peek was ever stored: until one is, a sync need not
+    /// look (most servers never see one).
+    any: AtomicBool,
 }
 
 fn key(user: &UserId, device: &DeviceId, room: &RoomId) -> [String; 4] {
@@ -61,14 +65,21 @@ fn ms(duration: Duration) -> u64 {
 
 impl Peeks {
     pub fn new(store: Store) -> Self {
+        let prefix = Parts::prefix(&[PEEKS_PART]);
+        // Unreadable counts as some: the syncs will look (and report it).
+        let any = PEEKS.scan_prefix(&store.db, &prefix).next().is_some();
         Self {
             store,
             changing: Mutex::new(()),
+            any: AtomicBool::new(any),
         }
     }
 
     /// The device's peeks, active and recently ended.
     pub fn of_device(&self, user: &UserId, device: &DeviceId) -> Result<Vec<Peek>> {
+        if !self.any.load(Ordering::Acquire) {
+            return Ok(Vec::new());
+        }
         let prefix = Parts::prefix(&[PEEKS_PART, user.as_str(), device.as_str()]);
         let mut out = Vec::new();
         for item in PEEKS.scan_prefix(&self.store.db, &prefix) {
@@ -122,6 +133,7 @@ impl Peeks {
                 }
             };
             PEEKS.put(&mut batch, &key(user, device, room), &record);
+            self.any.store(true, Ordering::Release);
             self.store.commit(batch, positions, Wake::user(user))
         };
         written.await?;
@@ -186,8 +198,6 @@ impl Peeks {
     /// Forgets every peek of a device (it logged out or was deleted).
     pub fn forget_device(batch: &mut Batch, user: &UserId, device: &DeviceId) {
         let prefix = Parts::prefix(&[PEEKS_PART, user.as_str(), device.as_str()]);
-        let mut end = prefix.clone();
-        end.push(0xff);
-        PEEKS.delete_range(batch, prefix, end);
+        PEEKS.delete_parts_prefix(batch, prefix);
     }
 }

@@ -150,7 +150,5 @@ impl Connection {
 /// Forgets every connection of a device (it logged out or was deleted).
 pub fn forget_device(batch: &mut Batch, user: &UserId, device: &DeviceId) {
     let prefix = Parts::prefix(&[user.as_str(), device.as_str()]);
-    let mut end = prefix.clone();
-    end.push(0xff);
-    SLIDING_CONNECTIONS.delete_range(batch, prefix, end);
+    SLIDING_CONNECTIONS.delete_parts_prefix(batch, prefix);
 }

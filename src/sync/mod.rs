@@ -50,6 +50,36 @@ struct SyncParams {
     ignored: BTreeSet<OwnedUserId>,
 }
 
+/// What a room's part of an answer is read with.
+struct RoomScope<'a> {
+    s: &'a Services,
+    caller: &'a Caller,
+    account_data: &'a [crate::services::account_data::AccountDataEntry],
+}
+
+impl SyncParams {
+    /// The reading of one room's events after `since` up to `next`.
+    fn room<'a>(
+        &'a self,
+        scope: &RoomScope<'a>,
+        room_id: &'a ruma::RoomId,
+        (since, next): (u64, u64),
+    ) -> room::RoomSync<'a> {
+        room::RoomSync {
+            s: scope.s,
+            caller: scope.caller,
+            room_id,
+            since,
+            next,
+            full_state: self.full_state,
+            state_after: self.state_after,
+            filter: &self.filter,
+            ignored: &self.ignored,
+            account_data: scope.account_data,
+        }
+    }
+}
+
 /// JSON built by the server, typed as what the response holds there.
 fn raw<T>(value: &impl Serialize) -> Result<Raw<T>> {
     Ok(Raw::from_json(serde_json::value::to_raw_value(value)?))
@@ -216,11 +246,14 @@ async fn build(
     let since = p.since.min(next);
     let account_data = s.account_data.changed_since(user, since)?;
     // The rooms are what reads the disk at length.
+    let scope = RoomScope {
+        s,
+        caller,
+        account_data: &account_data,
+    };
     let (mut rooms_out, mut member_changes, peeked) = crate::blocking::reads(|| {
-        let (rooms_out, mut changes) =
-            rooms_part(s, caller, p, since, next, &rooms, &account_data)?;
-        let window = (since, next);
-        let peeked = peeked::part(s, caller, p, window, peeks, &account_data, &mut changes)?;
+        let (rooms_out, mut changes) = rooms_part(&scope, p, (since, next), &rooms)?;
+        let peeked = peeked::part(&scope, p, (since, next), peeks, &mut changes)?;
         Ok::<_, Error>((rooms_out, changes, peeked))
     })?;
     rooms_out.leave.extend(peeked.left);
@@ -288,14 +321,12 @@ async fn build(
 
 /// The `rooms` part of the answer, and whose membership changed in them.
 fn rooms_part(
-    s: &Services,
-    caller: &Caller,
+    scope: &RoomScope<'_>,
     p: &SyncParams,
-    since: u64,
-    next: u64,
+    (since, next): (u64, u64),
     rooms: &Memberships,
-    account_data: &[crate::services::account_data::AccountDataEntry],
 ) -> Result<(Rooms, room::MemberChanges)> {
+    let (s, account_data) = (scope.s, scope.account_data);
     let mut rooms_out = Rooms::new();
     let mut member_changes = room::MemberChanges::default();
     for (room_id, membership) in rooms {
@@ -306,18 +337,7 @@ fn rooms_part(
         match membership.membership.as_str() {
             "join" if !fresh && unchanged(s, p, room_id, since, account_data) => {}
             "join" => {
-                let ctx = room::RoomSync {
-                    s,
-                    caller,
-                    room_id,
-                    since,
-                    next,
-                    full_state: p.full_state,
-                    state_after: p.state_after,
-                    filter: &p.filter,
-                    ignored: &p.ignored,
-                    account_data,
-                };
+                let ctx = p.room(scope, room_id, (since, next));
                 if fresh && since > 0 {
                     member_changes.rooms_joined.push(room_id.clone());
                 }
@@ -348,18 +368,7 @@ fn rooms_part(
                         .insert(room_id.clone(), room::left_unknown_room(s, membership)?);
                     continue;
                 }
-                let ctx = room::RoomSync {
-                    s,
-                    caller,
-                    room_id,
-                    since,
-                    next: membership.count,
-                    full_state: p.full_state,
-                    state_after: p.state_after,
-                    filter: &p.filter,
-                    ignored: &p.ignored,
-                    account_data,
-                };
+                let ctx = p.room(scope, room_id, (since, membership.count));
                 let room = ctx.left()?;
                 rooms_out.leave.insert(room_id.clone(), room);
             }

@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 use ruma::api::client::sync::sync_events::v3::{JoinedRoom, LeftRoom};
 use ruma::OwnedRoomId;
 
-use super::room::{MemberChanges, RoomSync};
-use super::{Memberships, SyncParams};
+use super::room::MemberChanges;
+use super::{Memberships, RoomScope, SyncParams};
 use crate::error::Result;
 use crate::http::Caller;
-use crate::services::account_data::AccountDataEntry;
 use crate::services::peeks::Peek;
 use crate::services::Services;
 
@@ -64,12 +63,10 @@ pub struct PeekPart {
 /// The peeks' part of the answer at `next` to a sync from `since`. Member
 /// events sent for lazy-loading are noted in `changes`.
 pub fn part(
-    s: &Services,
-    caller: &Caller,
+    scope: &RoomScope<'_>,
     p: &SyncParams,
     (since, next): (u64, u64),
     peeks: &[Peek],
-    account_data: &[AccountDataEntry],
     changes: &mut MemberChanges,
 ) -> Result<PeekPart> {
     let mut out = PeekPart::default();
@@ -78,22 +75,11 @@ pub fn part(
         if !p.filter.room.allows_room(room_id.as_str()) || peek.record.started > next {
             continue;
         }
-        let ctx = |since, next| RoomSync {
-            s,
-            caller,
-            room_id,
-            since,
-            next,
-            full_state: p.full_state,
-            state_after: p.state_after,
-            filter: &p.filter,
-            ignored: &p.ignored,
-            account_data,
-        };
+        let ctx = |since, next| p.room(scope, room_id, (since, next));
         match peek.record.ended {
             None => {
                 let fresh = peek.record.started > since;
-                if !fresh && super::unchanged(s, p, room_id, since, account_data) {
+                if !fresh && super::unchanged(scope.s, p, room_id, since, scope.account_data) {
                     continue;
                 }
                 // Only lazy-loading's record of sent members is kept: the

@@ -82,6 +82,14 @@ impl<K: KeyCodec, V: ValueCodec> TypedTable<K, V> {
         batch.delete_range(self.table, from, to);
     }
 
+    /// Deletes every key under a [`Parts::prefix`] (whose parts end with
+    /// the separator, which no text part holds).
+    pub fn delete_parts_prefix(&self, batch: &mut Batch, prefix: Vec<u8>) {
+        let mut end = prefix.clone();
+        end.push(crate::keys::SEP);
+        batch.delete_range(self.table, prefix, end);
+    }
+
     pub fn put(&self, batch: &mut Batch, key: &K::Key, value: &V::Value) {
         batch.put(self.table, K::encode(key), V::encode(value));
     }

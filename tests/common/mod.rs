@@ -248,6 +248,21 @@ impl Raw {
         let user = body["user_id"].as_str().expect("user_id").to_owned();
         (self.with_token(&token), user)
     }
+
+    /// Logs a user registered by [`Raw::register`] in on a new device: a
+    /// client with its token.
+    pub async fn login(&self, user: &str) -> Raw {
+        let body = json!({
+            "type": "m.login.password",
+            "identifier": { "type": "m.id.user", "user": user },
+            "password": "secret-pw",
+        });
+        let res = expect_ok(
+            self.json("POST", &format!("{V3}/login"), body).await,
+            "login",
+        );
+        self.with_token(res["access_token"].as_str().expect("token"))
+    }
 }
 
 pub const V3: &str = "/_matrix/client/v3";

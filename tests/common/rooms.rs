@@ -23,6 +23,17 @@ pub async fn send_text(raw: &Raw, room: &str, txn: &str, text: &str) -> String {
     send_json(raw, room, txn, json!({ "msgtype": "m.text", "body": text })).await
 }
 
+/// The bodies of the events in a JSON list of events, in order (events
+/// without a body left out); none when it is not a list.
+pub fn text_bodies(events: &Value) -> Vec<String> {
+    events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub async fn join(raw: &Raw, room: &str) -> (u16, Value) {
     raw.json("POST", &format!("{V3}/join/{}", enc(room)), json!({}))
         .await

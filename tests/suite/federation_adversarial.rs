@@ -134,6 +134,22 @@ impl Peer<'_> {
     async fn send(&self, txn: &str, pdus: Vec<Value>) -> (u16, Value) {
         self.send_as(&self.name(), txn, pdus).await
     }
+
+    /// A text message of `sender`, signed and sent alone in transaction
+    /// `txn`: the event, its id and the target's answer.
+    async fn send_text(
+        &self,
+        txn: &str,
+        room: &str,
+        sender: &str,
+        body: &str,
+    ) -> (CanonicalJsonObject, String, (u16, Value)) {
+        let content = json!({ "body": body, "msgtype": "m.text" });
+        let mut event = self.draft(room, sender, "m.room.message", None, content);
+        let id = self.sign(room, &mut event);
+        let answer = self.send(txn, vec![json!(event)]).await;
+        (event, id, answer)
+    }
 }
 
 /// The event as the target's client sees it: status and JSON.
@@ -166,15 +182,7 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
     };
 
     // An honest event first: the peer's signing works.
-    let mut honest = peer.draft(
-        &room,
-        &bob_id,
-        "m.room.message",
-        None,
-        json!({ "body": "honest", "msgtype": "m.text" }),
-    );
-    let honest_id = peer.sign(&room, &mut honest);
-    let answer = peer.send("honest", vec![json!(honest)]).await;
+    let (honest, honest_id, answer) = peer.send_text("honest", &room, &bob_id, "honest").await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     assert!(
         answer.1["pdus"][&honest_id]
@@ -238,15 +246,9 @@ async fn a_hostile_peer_cannot_corrupt_a_room() {
     );
 
     // A sender of another server (Alice's): her server's signature is missing.
-    let mut spoofed = peer.draft(
-        &room,
-        &alice_id,
-        "m.room.message",
-        None,
-        json!({ "body": "I am alice", "msgtype": "m.text" }),
-    );
-    let spoofed_id = peer.sign(&room, &mut spoofed);
-    let answer = peer.send("spoofed", vec![json!(spoofed)]).await;
+    let (_, spoofed_id, answer) = peer
+        .send_text("spoofed", &room, &alice_id, "I am alice")
+        .await;
     assert!(refused(&answer, &spoofed_id), "{}", answer.1);
     assert_eq!(seen(&alice, &room, &spoofed_id).await.0, 404);
 
@@ -381,15 +383,7 @@ async fn a_server_the_room_acl_denies_is_refused() {
         target: &ours,
     };
 
-    let mut before = peer.draft(
-        &room,
-        &bob_id,
-        "m.room.message",
-        None,
-        json!({ "body": "before", "msgtype": "m.text" }),
-    );
-    let before_id = peer.sign(&room, &mut before);
-    let answer = peer.send("before", vec![json!(before)]).await;
+    let (_, before_id, answer) = peer.send_text("before", &room, &bob_id, "before").await;
     assert!(!refused(&answer, &before_id), "{}", answer.1);
 
     let acl = alice
@@ -401,15 +395,7 @@ async fn a_server_the_room_acl_denies_is_refused() {
         .await;
     expect_ok(acl, "server ACL");
 
-    let mut after = peer.draft(
-        &room,
-        &bob_id,
-        "m.room.message",
-        None,
-        json!({ "body": "after", "msgtype": "m.text" }),
-    );
-    let after_id = peer.sign(&room, &mut after);
-    let answer = peer.send("after", vec![json!(after)]).await;
+    let (_, after_id, answer) = peer.send_text("after", &room, &bob_id, "after").await;
     assert!(refused(&answer, &after_id), "{}", answer.1);
     assert_eq!(seen(&alice, &room, &after_id).await.0, 404);
     let state = peer
@@ -448,15 +434,9 @@ async fn a_purged_room_keeps_no_content_of_its_rejected_events() {
     // Mallory of the peer's server never joined: her message fails the
     // auth rules and is kept only as rejected.
     let mallory = bob_id.replace("@bob:", "@mallory:");
-    let mut intruder = peer.draft(
-        &room,
-        &mallory,
-        "m.room.message",
-        None,
-        json!({ "body": "words that must go", "msgtype": "m.text" }),
-    );
-    let intruder_id = peer.sign(&room, &mut intruder);
-    let answer = peer.send("intruder", vec![json!(intruder)]).await;
+    let (_, intruder_id, answer) = peer
+        .send_text("intruder", &room, &mallory, "words that must go")
+        .await;
     assert!(refused(&answer, &intruder_id), "{}", answer.1);
     let id = ruma::EventId::parse(intruder_id.as_str()).unwrap();
     let stored = |server: &TestServer| {

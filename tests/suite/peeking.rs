@@ -35,15 +35,7 @@ async fn world_readable_room(creator: &Raw, name: &str) -> String {
 }
 
 fn bodies(section: &Value) -> Vec<String> {
-    section["timeline"]["events"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::common::rooms::text_bodies(&section["timeline"]["events"])
 }
 
 fn has_state(section: &Value, kind: &str) -> bool {
@@ -56,27 +48,13 @@ fn next_batch(body: &Value) -> String {
     body["next_batch"].as_str().expect("next_batch").to_owned()
 }
 
-/// A second device of a user registered by `Raw::register`.
-async fn second_device(anon: &Raw, name: &str) -> Raw {
-    let body = json!({
-        "type": "m.login.password",
-        "identifier": { "type": "m.id.user", "user": name },
-        "password": "secret-pw",
-    });
-    let ok = expect_ok(
-        anon.json("POST", &format!("{V3}/login"), body).await,
-        "login",
-    );
-    anon.with_token(ok["access_token"].as_str().expect("access_token"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_follows_a_peeked_room_in_its_sync_until_it_unpeeks() {
     let server = start().await;
     let anon = Raw::new(&server);
     let (alice, _) = anon.register("pk_alice").await;
     let (bob, _) = anon.register("pk_bob").await;
-    let bob_phone = second_device(&anon, "pk_bob").await;
+    let bob_phone = anon.login("pk_bob").await;
     let room = world_readable_room(&alice, "Peekable").await;
     send_text(&alice, &room, "p1", "before the peek").await;
 

@@ -41,15 +41,7 @@ fn list(range_end: u64, limit: u64) -> Value {
 }
 
 fn bodies(room: &Value) -> Vec<String> {
-    room["timeline"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::common::rooms::text_bodies(&room["timeline"])
 }
 
 fn state_types(room: &Value) -> Vec<(String, String)> {

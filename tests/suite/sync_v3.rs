@@ -388,20 +388,6 @@ async fn context_with_lazy_loading_serves_only_the_members_its_events_need() {
     assert_eq!(members, 3, "{alice_id}");
 }
 
-/// Logs `user` in on a new device: a client with its token.
-async fn login(raw: &Raw, user: &str) -> Raw {
-    let body = json!({
-        "type": "m.login.password",
-        "identifier": { "type": "m.id.user", "user": user },
-        "password": "secret-pw",
-    });
-    let res = expect_ok(
-        raw.json("POST", &format!("{V3}/login"), body).await,
-        "login",
-    );
-    raw.with_token(res["access_token"].as_str().expect("token"))
-}
-
 fn device_lists(body: &Value, part: &str) -> Vec<String> {
     let list = body["device_lists"][part].as_array();
     list.into_iter()
@@ -426,7 +412,7 @@ async fn device_lists_follow_new_devices_renames_and_shared_rooms() {
     let start = next_batch(&sync_with(&alice, None, &json!({})).await);
     let bob_start = next_batch(&sync_with(&bob, None, &json!({})).await);
     // Bob logs in on a second device: Alice and Bob's first device see it.
-    let bob2 = login(&raw, &bob_id).await;
+    let bob2 = raw.login(&bob_id).await;
     let body = sync_with(&alice, Some(&start), &json!({})).await;
     assert!(device_lists(&body, "changed").contains(&bob_id), "{body}");
     let own = sync_with(&bob, Some(&bob_start), &json!({})).await;

@@ -95,31 +95,40 @@ pub async fn start(s: &Services, room: &RoomId) -> Result<String> {
     Ok(record.delete_id)
 }
 
-/// Notes that a deletion reached `stage`.
-pub fn reached(s: &Services, delete_id: &str, stage: Stage) -> Result<()> {
+/// Changes a remembered deletion's record.
+fn update(
+    s: &Services,
+    delete_id: &str,
+    change: impl FnOnce(&mut RoomDeletionRecord),
+) -> Result<()> {
     let Some(mut record) = by_id(s, delete_id)? else {
         return Ok(());
     };
-    record.status = stage.status().to_owned();
+    change(&mut record);
     write(s, &record)
+}
+
+/// Notes that a deletion reached `stage`.
+pub fn reached(s: &Services, delete_id: &str, stage: Stage) -> Result<()> {
+    update(s, delete_id, |record| {
+        record.status = stage.status().to_owned()
+    })
 }
 
 /// Records how a deletion ended.
 pub fn finish(s: &Services, delete_id: &str, outcome: Result<ShutdownRecord>) -> Result<()> {
-    let Some(mut record) = by_id(s, delete_id)? else {
-        return Ok(());
-    };
-    match outcome {
+    update(s, delete_id, |record| match outcome {
         Ok(done) => {
             record.status = "complete".to_owned();
             record.shutdown_room = done;
         }
-        Err(e) => {
-            record.status = "failed".to_owned();
-            record.error = Some(e.message);
-        }
-    }
-    write(s, &record)
+        Err(e) => fail(record, e.message),
+    })
+}
+
+fn fail(record: &mut RoomDeletionRecord, error: String) {
+    record.status = "failed".to_owned();
+    record.error = Some(error);
 }
 
 /// At start-up: deletions the last run left unfinished are failed.
@@ -127,8 +136,10 @@ pub fn fail_interrupted(s: &Services) -> Result<()> {
     for mut record in all(s)?.into_iter().filter(RoomDeletionRecord::active) {
         tracing::warn!(room = %record.room_id, delete_id = %record.delete_id,
             "a room deletion was interrupted by a restart");
-        record.status = "failed".to_owned();
-        record.error = Some("The server stopped during the deletion".to_owned());
+        fail(
+            &mut record,
+            "The server stopped during the deletion".to_owned(),
+        );
         write(s, &record)?;
     }
     Ok(())

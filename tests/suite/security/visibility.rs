@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::common::rooms::{join, send_text};
+use crate::common::rooms::{join, send_text, text_bodies};
 use crate::common::{create_room, enc, expect_ok, start, Raw, V3};
 
 #[derive(Clone, Copy, Debug)]
@@ -154,15 +154,6 @@ fn letters(bodies: impl IntoIterator<Item = String>) -> String {
     "BDA".chars().filter(|c| set.contains(c)).collect()
 }
 
-fn bodies(events: &Value) -> Vec<String> {
-    events
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
-        .collect()
-}
-
 /// Asks every read endpoint and checks each against the expected answer.
 async fn check(bob: &Raw, sc: &Scenario, history: History, visibility: &str, expected: &str) {
     let case = format!("{history:?} / {visibility}");
@@ -182,7 +173,7 @@ async fn check(bob: &Raw, sc: &Scenario, history: History, visibility: &str, exp
     } else {
         assert_eq!(status, 200, "{case}: /messages {body}");
         assert_eq!(
-            letters(bodies(&body["chunk"])),
+            letters(text_bodies(&body["chunk"])),
             readable,
             "{case}: /messages"
         );
@@ -211,8 +202,8 @@ async fn check(bob: &Raw, sc: &Scenario, history: History, visibility: &str, exp
             "{case}: /context {letter}: {status} {body}"
         );
         if visible {
-            let mut seen = bodies(&body["events_before"]);
-            seen.extend(bodies(&body["events_after"]));
+            let mut seen = text_bodies(&body["events_before"]);
+            seen.extend(text_bodies(&body["events_after"]));
             seen.extend(body["event"]["content"]["body"].as_str().map(str::to_owned));
             let seen = letters(seen);
             assert!(
@@ -282,7 +273,7 @@ async fn check_sync(bob: &Raw, sc: &Scenario, history: History, case: &str, read
     }
     let section = section.unwrap_or_else(|| panic!("{case}: room missing from /sync: {body}"));
     let room = &rooms[section][sc.room.as_str()];
-    let shown = letters(bodies(&room["timeline"]["events"]));
+    let shown = letters(text_bodies(&room["timeline"]["events"]));
     let want: String = readable
         .chars()
         .filter(|c| history.before_last_change().contains(*c))
