@@ -81,6 +81,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Federation listener (TLS), when federation is enabled.
     pub federation_listen: Option<SocketAddr>,
+    /// The client API (and every other endpoint) over TLS, with the
+    /// federation listener's certificate: `0.0.0.0:443` for a server that
+    /// needs no proxy in front.
+    pub tls_listen: Option<SocketAddr>,
     /// Prometheus metrics at `/metrics` on this address; off when unset.
     /// Keep it private: it tells who uses what, and when.
     pub metrics_listen: Option<SocketAddr>,
@@ -169,6 +173,8 @@ pub struct Config {
     pub turn: TurnConfig,
     /// The AI users and their model (`[ai]`).
     pub ai: matrixos_kernel::KernelConfig,
+    /// Certificates from an ACME CA (`[acme]`).
+    pub acme: crate::tls::acme::AcmeConfig,
 }
 
 impl Default for RateLimit {
@@ -208,6 +214,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
             federation_listen: None,
+            tls_listen: None,
             metrics_listen: None,
             tls_cert: None,
             tls_key: None,
@@ -239,6 +246,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             turn: TurnConfig::default(),
             ai: matrixos_kernel::KernelConfig::default(),
+            acme: crate::tls::acme::AcmeConfig::default(),
         }
     }
 }
@@ -257,7 +265,7 @@ pub enum ConfigError {
 }
 
 /// A comma-separated list; empty items are dropped (so "" is no item).
-fn list(value: &str) -> Vec<String> {
+pub(crate) fn list(value: &str) -> Vec<String> {
     value
         .split(',')
         .map(str::trim)
@@ -266,7 +274,7 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_env<T: std::str::FromStr>(
+pub(crate) fn parse_env<T: std::str::FromStr>(
     var: &'static str,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<T>, ConfigError>
@@ -312,6 +320,9 @@ impl Config {
         }
         if let Some(v) = parse_env("MATRIXOS_FEDERATION_LISTEN", get)? {
             self.federation_listen = Some(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_TLS_LISTEN", get)? {
+            self.tls_listen = Some(v);
         }
         if let Some(v) = parse_env("MATRIXOS_METRICS_LISTEN", get)? {
             self.metrics_listen = Some(v);
@@ -405,6 +416,7 @@ impl Config {
             self.rate_limits.register.per_second = v;
         }
         self.apply_ai_env(get)?;
+        self.acme.apply_env(get)?;
         Ok(())
     }
 

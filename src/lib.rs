@@ -23,5 +23,6 @@ pub mod sliding_sync;
 pub mod spaces;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod two_gen;
 pub mod url_preview;

@@ -57,6 +57,11 @@ enum Command {
         /// https://<domain>/ (another host: `.well-known` delegation).
         #[arg(long)]
         public_baseurl: Option<String>,
+        /// Who serves TLS: `acme` (Matrix OS itself, with a certificate
+        /// from Let's Encrypt; the default for a public domain) or `proxy`
+        /// (Caddy or nginx in front; the default otherwise).
+        #[arg(long, value_enum)]
+        tls: Option<ops::init::TlsMode>,
     },
     /// Back up the data directory into DEST (absent or empty) while the
     /// server runs (or not): database checkpoint, homes, media, keys.
@@ -110,13 +115,21 @@ fn main() -> ExitCode {
         admin,
         data_dir,
         public_baseurl,
+        tls,
     } = &command
     {
-        let asked =
-            match absolute_init(domain, admin, config_path.clone(), data_dir, public_baseurl) {
-                Ok(asked) => asked,
-                Err(e) => return fail(&e),
-            };
+        let tls = tls.unwrap_or_else(|| ops::init::TlsMode::default_for(domain));
+        let asked = match absolute_init(
+            domain,
+            admin,
+            config_path.clone(),
+            data_dir,
+            public_baseurl,
+            tls,
+        ) {
+            Ok(asked) => asked,
+            Err(e) => return fail(&e),
+        };
         if let Err(e) = ops::init::write_config(&asked) {
             return fail(&e);
         }
@@ -196,6 +209,7 @@ fn absolute_init(
     config_path: Option<PathBuf>,
     data_dir: &std::path::Path,
     public_baseurl: &Option<String>,
+    tls: ops::init::TlsMode,
 ) -> Result<ops::init::Init, String> {
     let absolute =
         |p: &std::path::Path| std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()));
@@ -205,6 +219,7 @@ fn absolute_init(
         config_path: absolute(&config_path.unwrap_or_else(|| PathBuf::from("matrixos.toml")))?,
         data_dir: absolute(data_dir)?,
         public_baseurl: public_baseurl.clone(),
+        tls,
     })
 }
 

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use axum::response::IntoResponse;
 use axum::Router;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
@@ -11,6 +13,7 @@ use crate::error::Error;
 use crate::http::connections::ConnectionGate;
 use crate::http::listener::{self, ListenerSettings};
 use crate::services::Services;
+use crate::tls::acme;
 
 async fn unknown_endpoint() -> impl IntoResponse {
     Error::unrecognized("Unrecognized request")
@@ -68,24 +71,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Serves the client API (and the federation listener, when configured)
-/// until SIGINT or SIGTERM, then lets open requests finish; the database
-/// closes when the services are dropped.
+/// Serves the client API (and the TLS listeners, when configured) until
+/// SIGINT or SIGTERM, then lets open requests finish; the database closes
+/// when the services are dropped.
 pub async fn serve(services: Arc<Services>) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(services.config.listen).await?;
-    tracing::info!(address = %listener.local_addr()?, server_name = %services.server_name, "client API listening");
-    let federation = match services.config.federation_listen {
-        Some(address) => {
-            let tls = crate::federation::tls::acceptor(&services.config)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let listener = tokio::net::TcpListener::bind(address).await?;
-            tracing::info!(address = %listener.local_addr()?, "federation listening (TLS)");
-            Some((listener, tls))
-        }
-        None => None,
-    };
+    let listeners = bind(&services.config).await?;
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = serve_on(listener, federation, services, async move {
+    let server = serve_on(listeners, services, async move {
         shutdown_signal().await;
         let _ = stopping.send(());
     });
@@ -102,6 +94,59 @@ pub async fn serve(services: Arc<Services>) -> std::io::Result<()> {
         result = server => result,
         _ = grace => Ok(()),
     }
+}
+
+/// The sockets a server answers on.
+pub struct Listeners {
+    /// Every endpoint in plain HTTP (`listen`).
+    pub plain: TcpListener,
+    /// The same endpoints over TLS: the federation port and the HTTPS port.
+    pub tls: Vec<(TcpListener, TlsAcceptor)>,
+    /// The ACME CA's port: challenge answers, and redirects to HTTPS.
+    pub acme_http: Option<(TcpListener, Router)>,
+}
+
+impl Listeners {
+    /// The client API, and the federation listener if there is one.
+    pub fn new(plain: TcpListener, federation: Option<(TcpListener, TlsAcceptor)>) -> Self {
+        Self {
+            plain,
+            tls: federation.into_iter().collect(),
+            acme_http: None,
+        }
+    }
+}
+
+/// Binds every listener the configuration asks for, and starts keeping an
+/// ACME certificate when `[acme]` is enabled.
+async fn bind(config: &crate::config::Config) -> std::io::Result<Listeners> {
+    let plain = TcpListener::bind(config.listen).await?;
+    tracing::info!(address = %plain.local_addr()?, server_name = %config.server_name, "client API listening");
+    let mut listeners = Listeners::new(plain, None);
+    let tls_addresses: Vec<_> = config
+        .federation_listen
+        .into_iter()
+        .chain(config.tls_listen)
+        .collect();
+    if tls_addresses.is_empty() && !config.acme.enabled {
+        return Ok(listeners);
+    }
+    let io = |e: crate::error::Error| std::io::Error::other(e.to_string());
+    let certs = crate::tls::server_certs(config).map_err(io)?;
+    let acceptor = crate::tls::acceptor(certs.clone()).map_err(io)?;
+    for address in tls_addresses {
+        let listener = TcpListener::bind(address).await?;
+        tracing::info!(address = %listener.local_addr()?, "listening (TLS)");
+        listeners.tls.push((listener, acceptor.clone()));
+    }
+    if config.acme.enabled {
+        let challenges = Arc::new(acme::Challenges::default());
+        let listener = TcpListener::bind(config.acme.http_listen).await?;
+        tracing::info!(address = %listener.local_addr()?, "ACME challenges and redirects to HTTPS listening");
+        listeners.acme_http = Some((listener, acme::http01::router(config, challenges.clone())));
+        acme::start(config, certs, challenges);
+    }
+    Ok(listeners)
 }
 
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -128,11 +173,9 @@ fn start_presence_timeouts(services: &Arc<Services>) {
 }
 
 /// Serves on already bound listeners until `shutdown` resolves (tests bind
-/// port 0 themselves and never shut down): the client API in plain HTTP,
-/// and the same endpoints over TLS on the federation listener, if any.
+/// port 0 themselves and never shut down).
 pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    federation: Option<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)>,
+    listeners: Listeners,
     services: Arc<Services>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -153,34 +196,43 @@ pub async fn serve_on(
         tls: None,
     };
     let router = app(services);
-    let Some((federation, tls)) = federation else {
-        return listener::serve(listener, router, settings, shutdown).await;
-    };
-    // One shutdown signal for both listeners.
+    // One shutdown signal for every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let federation_settings = ListenerSettings {
-        tls: Some(tls),
-        ..settings.clone()
-    };
-    let client = listener::serve(
-        listener,
+    let mut servers = vec![listener::serve(
+        listeners.plain,
         router.clone(),
-        settings,
+        settings.clone(),
         until_stopped(stopped.clone()),
-    );
-    let peers = listener::serve(
-        federation,
-        router,
-        federation_settings,
-        until_stopped(stopped),
-    );
+    )];
+    for (tls_listener, tls) in listeners.tls {
+        let tls_settings = ListenerSettings {
+            tls: Some(tls),
+            ..settings.clone()
+        };
+        servers.push(listener::serve(
+            tls_listener,
+            router.clone(),
+            tls_settings,
+            until_stopped(stopped.clone()),
+        ));
+    }
+    if let Some((port80, redirects)) = listeners.acme_http {
+        servers.push(listener::serve(
+            port80,
+            redirects,
+            settings,
+            until_stopped(stopped),
+        ));
+    }
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
     });
-    let (client, peers) = tokio::join!(client, peers);
-    client.and(peers)
+    futures::future::join_all(servers)
+        .await
+        .into_iter()
+        .collect()
 }

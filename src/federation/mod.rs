@@ -36,7 +36,6 @@ pub mod query;
 pub mod remote_membership;
 pub mod sender;
 pub mod server_keys;
-pub mod tls;
 pub mod transactions;
 pub mod user_keys;
 pub mod version;

@@ -18,6 +18,50 @@ pub struct Init {
     /// Where clients reach the server, when not `https://<domain>/`
     /// (a server on another host: `.well-known` delegation).
     pub public_baseurl: Option<String>,
+    pub tls: TlsMode,
+}
+
+/// Who serves TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsMode {
+    /// Matrix OS itself, with a certificate from Let's Encrypt (ACME).
+    Acme,
+    /// A reverse proxy in front (Caddy, nginx).
+    Proxy,
+}
+
+/// Top-level domains no public CA issues certificates for.
+const PRIVATE_TLDS: [&str; 8] = [
+    "localhost",
+    "test",
+    "example",
+    "invalid",
+    "local",
+    "internal",
+    "lan",
+    "arpa",
+];
+
+impl TlsMode {
+    /// ACME for a public DNS name; a proxy for names a CA will not sign
+    /// (`localhost`, `.test`, IP literals, names with a port).
+    pub fn default_for(domain: &str) -> Self {
+        let is_ip = domain.parse::<std::net::IpAddr>().is_ok() || domain.starts_with('[');
+        let tld = domain
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let public = !is_ip
+            && domain.contains('.')
+            && !domain.contains(':')
+            && !PRIVATE_TLDS.contains(&tld.as_str());
+        if public {
+            Self::Acme
+        } else {
+            Self::Proxy
+        }
+    }
 }
 
 impl Init {
@@ -90,18 +134,9 @@ server_name = {server_name}
 # `matrixos backup DEST` (the server may keep running).
 data_dir = {data_dir}
 
-# The client API and federation, as plain HTTP. Put a TLS proxy in front
-# (see the README for Caddy and nginx): it serves https://{domain}/ on 443
-# and federation on 8448, both to this address.
-listen = "127.0.0.1:8008"
-
+{listeners}
 # Where clients reach the server; advertised in /.well-known/matrix/client.
 public_baseurl = {baseurl}
-
-# Or let Matrix OS serve federation with TLS itself, with your certificate:
-# federation_listen = "0.0.0.0:8448"
-# tls_cert = "/etc/letsencrypt/live/{domain}/fullchain.pem"
-# tls_key = "/etc/letsencrypt/live/{domain}/privkey.pem"
 
 # Who may create accounts: "open", "token" (registration_token = "...")
 # or "closed". Admins create accounts with the shared secret below
@@ -113,6 +148,7 @@ registration_shared_secret = {secret}
 # on a private address.
 # metrics_listen = "127.0.0.1:9090"
 
+{acme}
 # The AI users (@alice_ai for @alice). Without a provider they answer that
 # no model is configured.
 [ai]
@@ -125,7 +161,57 @@ registration_shared_secret = {secret}
         data_dir = toml_string(&init.data_dir.to_string_lossy()),
         baseurl = toml_string(&init.baseurl()),
         secret = toml_string(&secret),
+        listeners = listeners_text(init),
+        acme = acme_text(init),
     )
+}
+
+fn listeners_text(init: &Init) -> String {
+    match init.tls {
+        TlsMode::Proxy => format!(
+            r#"# The client API and federation, as plain HTTP. Put a TLS proxy in front
+# (see the README for Caddy and nginx): it serves https://{domain}/ on 443
+# and federation on 8448, both to this address.
+listen = "127.0.0.1:8008"
+
+# Or let Matrix OS serve TLS itself: with a certificate from Let's Encrypt
+# (tls_listen, federation_listen and [acme] enabled = true, as
+# `matrixos init --tls acme` writes them), or with your own certificate:
+# federation_listen = "0.0.0.0:8448"
+# tls_cert = "/etc/letsencrypt/live/{domain}/fullchain.pem"
+# tls_key = "/etc/letsencrypt/live/{domain}/privkey.pem"
+"#,
+            domain = init.domain
+        ),
+        TlsMode::Acme => r#"# Matrix OS serves TLS itself, with a certificate from Let's Encrypt it
+# obtains and renews by itself ([acme] below): the client API on 443 and
+# federation on 8448. Ports 80, 443 and 8448 must reach this machine (80
+# answers the CA's checks and sends browsers on to HTTPS).
+tls_listen = "0.0.0.0:443"
+federation_listen = "0.0.0.0:8448"
+# Plain HTTP, for tools on this machine only (health checks, `matrixos
+# backup`).
+listen = "127.0.0.1:8008"
+"#
+        .to_owned(),
+    }
+}
+
+fn acme_text(init: &Init) -> String {
+    match init.tls {
+        TlsMode::Proxy => String::new(),
+        TlsMode::Acme => {
+            r#"# The certificate for the host in public_baseurl, from Let's Encrypt. Kept
+# in <data_dir>/tls/acme/ and renewed 30 days before it ends.
+[acme]
+enabled = true
+# The CA writes here before a certificate expires, e.g. ["mailto:you@example.org"].
+contact = []
+# directory_url = "https://acme-staging-v02.api.letsencrypt.org/directory"  # to try things out
+"#
+            .to_owned()
+        }
+    }
 }
 
 /// Creates the first admin with a new random password.
@@ -174,12 +260,71 @@ pub fn next_steps(init: &Init, admin: Option<&(OwnedUserId, String)>, binary: &P
             base = init.baseurl(),
         );
     }
+    out += &match init.tls {
+        TlsMode::Proxy => format!(
+            "\nTLS: put Caddy or nginx in front for https://{target}/ (443) and federation (8448),\n\
+             both passing requests unchanged to 127.0.0.1:8008 (the README has both configurations).\n"
+        ),
+        TlsMode::Acme => format!(
+            "\nTLS: Matrix OS gets a certificate for {target} from Let's Encrypt when it starts, once\n\
+             DNS points at this machine. Open ports 80, 443 and 8448 to it; binding ports below 1024\n\
+             needs root or CAP_NET_BIND_SERVICE (the systemd unit in deploy/ grants it).\n"
+        ),
+    };
     out += &format!(
-        "\nTLS: put Caddy or nginx in front for https://{target}/ (443) and federation (8448),\n\
-         both passing requests unchanged to 127.0.0.1:8008 (the README has both configurations).\n\
-         \nStart the server:\n  {binary} --config {config} serve\n",
+        "\nStart the server:\n  {binary} --config {config} serve\n",
         binary = binary.display(),
         config = init.config_path.display(),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn init(domain: &str, tls: TlsMode) -> Init {
+        Init {
+            domain: domain.to_owned(),
+            admin: None,
+            config_path: PathBuf::from("/etc/matrixos/matrixos.toml"),
+            data_dir: PathBuf::from("/var/lib/matrixos"),
+            public_baseurl: None,
+            tls,
+        }
+    }
+
+    #[test]
+    fn acme_is_the_default_only_for_names_a_public_ca_signs() {
+        for public in ["example.org", "matrix.example.co.uk"] {
+            assert_eq!(TlsMode::default_for(public), TlsMode::Acme, "{public}");
+        }
+        for private in [
+            "localhost",
+            "ops.test",
+            "box.local",
+            "example.org:8448",
+            "127.0.0.1",
+            "[::1]",
+            "intranet",
+        ] {
+            assert_eq!(TlsMode::default_for(private), TlsMode::Proxy, "{private}");
+        }
+    }
+
+    #[test]
+    fn the_written_configurations_load_as_asked() {
+        let acme: Config = toml::from_str(&config_text(&init("example.org", TlsMode::Acme)))
+            .expect("the ACME configuration loads");
+        assert!(acme.acme.enabled);
+        assert_eq!(acme.tls_listen.map(|a| a.port()), Some(443));
+        assert_eq!(acme.federation_listen.map(|a| a.port()), Some(8448));
+        assert_eq!(crate::tls::acme::domains(&acme), ["example.org"]);
+        let proxy: Config = toml::from_str(&config_text(&init("example.org", TlsMode::Proxy)))
+            .expect("the proxy configuration loads");
+        assert!(!proxy.acme.enabled);
+        assert_eq!(proxy.tls_listen, None);
+        assert_eq!(proxy.listen.to_string(), "127.0.0.1:8008");
+    }
 }

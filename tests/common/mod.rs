@@ -10,6 +10,7 @@ use matrixos::config::Config;
 use matrixos::services::Services;
 use serde_json::{json, Value};
 
+pub mod acme;
 pub mod errors;
 pub mod llm;
 pub mod process;
@@ -80,7 +81,7 @@ pub async fn start_federated_with(tweak: impl FnOnce(&mut Config)) -> TestServer
         ..Config::default()
     };
     tweak(&mut config);
-    let tls = matrixos::federation::tls::acceptor(&config).expect("TLS for federation");
+    let tls = matrixos::tls::acceptor_for(&config).expect("TLS for federation");
     serve(listener, Some((federation, tls)), config, dir)
 }
 
@@ -101,7 +102,12 @@ fn serve(
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            let _ = matrixos::server::serve_on(listener, federation, services, shutdown).await;
+            let _ = matrixos::server::serve_on(
+                matrixos::server::Listeners::new(listener, federation),
+                services,
+                shutdown,
+            )
+            .await;
         }
     });
     TestServer {
@@ -172,7 +178,7 @@ impl TestServer {
                 let listener = tokio::net::TcpListener::bind(address)
                     .await
                     .expect("rebind the federation port");
-                let tls = matrixos::federation::tls::acceptor(&config).expect("TLS");
+                let tls = matrixos::tls::acceptor_for(&config).expect("TLS");
                 Some((listener, tls))
             }
             None => None,

@@ -12,9 +12,11 @@ pub struct ServerProcess {
     dir: tempfile::TempDir,
     listen: SocketAddr,
     federation: Option<SocketAddr>,
+    /// More settings, applied at every start.
+    env: Vec<(String, String)>,
 }
 
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -23,22 +25,32 @@ fn free_port() -> SocketAddr {
 impl ServerProcess {
     /// A server without federation (client API only).
     pub async fn start() -> Self {
-        Self::launch(None).await
+        Self::launch(None, Vec::new()).await
+    }
+
+    /// A server without federation, with these `MATRIXOS_*` settings too.
+    pub async fn start_with_env(env: &[(&str, String)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        Self::launch(None, env).await
     }
 
     /// A federating server named `localhost:<federation port>`, set up
     /// like `start_federated` (loopback peers allowed, their self-signed
     /// certificates trusted, no notary, open registration).
     pub async fn start_federated() -> Self {
-        Self::launch(Some(free_port())).await
+        Self::launch(Some(free_port()), Vec::new()).await
     }
 
-    async fn launch(federation: Option<SocketAddr>) -> Self {
+    async fn launch(federation: Option<SocketAddr>, env: Vec<(String, String)>) -> Self {
         let mut server = Self {
             child: None,
             dir: tempfile::tempdir().expect("temp dir"),
             listen: free_port(),
             federation,
+            env,
         };
         server.spawn().await;
         server
@@ -95,6 +107,7 @@ impl ServerProcess {
                 .env("MATRIXOS_FEDERATION_VERIFY_CERTIFICATES", "false")
                 .env("MATRIXOS_TRUSTED_KEY_SERVERS", "");
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(command.spawn().expect("start matrixos"));
         self.wait_ready().await;
     }
