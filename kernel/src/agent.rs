@@ -200,7 +200,17 @@ impl<H: Host> Kernel<H> {
                 max_tokens: self.config.max_tokens,
             };
             let asked = Instant::now();
-            let result = provider.complete(&request).await;
+            // The owner's own conversation is shown live as it is written
+            // (each round's text; the last round's is the answer).
+            let live = ctx.sender == ctx.owner;
+            let mut so_far = String::new();
+            let mut on_text = |piece: &str| {
+                if live {
+                    so_far.push_str(piece);
+                    ctx.host.answer_progress(&ctx.owner, &ctx.room, &so_far);
+                }
+            };
+            let result = provider.complete(&request, &mut on_text).await;
             waited += asked.elapsed();
             let completion = match result {
                 Ok(c) => c,

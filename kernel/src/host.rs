@@ -24,6 +24,10 @@ pub trait Host: Send + Sync + 'static {
 
     /// Where the owner opens an app in a browser.
     fn app_url(&self, owner: &str, slug: &str) -> String;
+
+    /// The answer the model is writing in `room` for its owner, so far
+    /// (the owner's own runs only), for a live view of it.
+    fn answer_progress(&self, _owner: &str, _room: &str, _text: &str) {}
 }
 
 /// Everything a tool may touch during one run.

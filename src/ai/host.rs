@@ -1,5 +1,6 @@
 //! The kernel's view of the server: sending as the AI user, reading the
-//! ledger, waking the reminder scheduler, app addresses.
+//! ledger, waking the reminder scheduler, app addresses, answers in
+//! progress.
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -7,6 +8,7 @@ use matrixos_kernel::{Host, RunRecord};
 use ruma::{RoomId, UserId};
 use serde_json::json;
 
+use super::live::LiveAnswers;
 use super::records;
 use super::scheduler::Signal;
 use crate::services::Services;
@@ -15,14 +17,16 @@ pub struct ServerHost {
     services: OnceLock<Weak<Services>>,
     base_url: String,
     reminders: Arc<Signal>,
+    live: Arc<LiveAnswers>,
 }
 
 impl ServerHost {
-    pub fn new(base_url: String, reminders: Arc<Signal>) -> Self {
+    pub fn new(base_url: String, reminders: Arc<Signal>, live: Arc<LiveAnswers>) -> Self {
         Self {
             services: OnceLock::new(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             reminders,
+            live,
         }
     }
 
@@ -77,5 +81,9 @@ impl Host for ServerHost {
             .next()
             .unwrap_or_default();
         format!("{}/_matrixos/apps/{localpart}/{slug}/", self.base_url)
+    }
+
+    fn answer_progress(&self, owner: &str, room: &str, text: &str) {
+        self.live.progress(owner, room, text);
     }
 }

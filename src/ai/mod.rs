@@ -9,6 +9,7 @@ mod dispatch;
 pub mod home_layout;
 mod host;
 pub mod http;
+pub mod live;
 mod outbox;
 pub mod provision;
 mod records;
@@ -48,6 +49,8 @@ pub struct Ai {
     runs: Arc<Semaphore>,
     scheduler: scheduler::Scheduler,
     run_sequence: AtomicU64,
+    /// The answers being written, for the desktop's live view.
+    pub live: Arc<live::LiveAnswers>,
     devices: crypto::Devices,
 }
 
@@ -62,7 +65,8 @@ impl Ai {
         let homes_dir = HomesDir::open(&data_dir.join("homes"))
             .map_err(|e| Error::internal(format!("homes directory: {e}")))?;
         let scheduler = scheduler::Scheduler::default();
-        let host = Arc::new(ServerHost::new(base_url, scheduler.signal()));
+        let live = Arc::new(live::LiveAnswers::default());
+        let host = Arc::new(ServerHost::new(base_url, scheduler.signal(), live.clone()));
         let enabled = config.enabled;
         let max_runs = config.max_concurrent_runs.max(1);
         let kernel =
@@ -80,6 +84,7 @@ impl Ai {
             runs: Arc::new(Semaphore::new(max_runs)),
             scheduler,
             run_sequence: AtomicU64::new(0),
+            live,
             devices: crypto::Devices::default(),
         })
     }

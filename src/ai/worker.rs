@@ -325,7 +325,9 @@ async fn answer(
         tokens_out: run.tokens_out,
         cost_usd: run.cost_usd,
     });
-    if let Err(e) = super::outbox::send_message(s, ai, room, content).await {
+    let sent = super::outbox::send_message(s, ai, room, content).await;
+    s.ai.live.finished(&record.owner, room.as_str());
+    if let Err(e) = sent {
         run.error
             .get_or_insert_with(|| format!("reply not sent: {e}"));
         let mut batch = Batch::new();

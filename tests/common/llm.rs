@@ -22,6 +22,9 @@ pub enum Reply {
     Tools(Vec<(String, Value)>),
     /// An HTTP error status with a body.
     Status(u16),
+    /// Text streamed in two halves, the second only once the test lets it
+    /// go (`ScriptedLlm::release`, or `POST /release` from a browser test).
+    Held(String),
 }
 
 pub fn text(t: &str) -> Reply {
@@ -38,6 +41,8 @@ struct Script {
     /// Used when the queue is empty.
     fallback: Option<Reply>,
     requests: Vec<Value>,
+    /// What a held answer waits for.
+    release: Arc<tokio::sync::Notify>,
 }
 
 pub struct ScriptedLlm {
@@ -62,6 +67,7 @@ impl ScriptedLlm {
         let app = Router::new()
             .route("/v1/messages", post(anthropic))
             .route("/v1/chat/completions", post(openai))
+            .route("/release", post(release))
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -88,6 +94,16 @@ impl ScriptedLlm {
     pub fn request_count(&self) -> usize {
         self.script.lock().requests.len()
     }
+
+    /// Lets a held answer finish.
+    pub fn release(&self) {
+        self.script.lock().release.notify_one();
+    }
+}
+
+async fn release(State(script): State<Arc<Mutex<Script>>>) -> StatusCode {
+    script.lock().release.notify_one();
+    StatusCode::NO_CONTENT
 }
 
 fn next(script: &Mutex<Script>, body: Value) -> Reply {
@@ -99,17 +115,46 @@ fn next(script: &Mutex<Script>, body: Value) -> Reply {
         .unwrap_or_else(|| Reply::Text("(the script ran out)".into()))
 }
 
-/// The events as a stream body, then `trailer` (OpenAI's `[DONE]`).
-fn sse(events: Vec<(Option<&str>, Value)>, trailer: &str) -> Response {
-    let mut body = String::new();
-    for (name, data) in events {
-        if let Some(name) = name {
-            body.push_str(&format!("event: {name}\n"));
-        }
-        body.push_str(&format!("data: {data}\n\n"));
-    }
-    body.push_str(trailer);
-    ([("content-type", "text/event-stream")], body).into_response()
+/// The next reply, and for a held one where its stream stops: after
+/// `first_half_end` events (the first half of its text).
+fn next_held(
+    script: &Mutex<Script>,
+    body: Value,
+    first_half_end: usize,
+) -> (Reply, Option<(usize, Arc<tokio::sync::Notify>)>) {
+    let reply = next(script, body);
+    let hold =
+        matches!(reply, Reply::Held(_)).then(|| (first_half_end, script.lock().release.clone()));
+    (reply, hold)
+}
+
+/// The events as a stream body, then `trailer` (OpenAI's `[DONE]`); with
+/// `hold`, the events from that index on wait for the release.
+fn sse(
+    events: Vec<(Option<&str>, Value)>,
+    trailer: &str,
+    hold: Option<(usize, Arc<tokio::sync::Notify>)>,
+) -> Response {
+    let mut pieces: Vec<String> = events
+        .into_iter()
+        .map(|(name, data)| match name {
+            Some(name) => format!("event: {name}\ndata: {data}\n\n"),
+            None => format!("data: {data}\n\n"),
+        })
+        .collect();
+    pieces.push(trailer.to_owned());
+    let headers = [("content-type", "text/event-stream")];
+    let Some((at, release)) = hold else {
+        return (headers, pieces.concat()).into_response();
+    };
+    let rest = pieces.split_off(at.min(pieces.len())).concat();
+    let first = futures::stream::iter([Ok::<_, std::convert::Infallible>(pieces.concat())]);
+    let second = futures::stream::once(async move {
+        release.notified().await;
+        Ok(rest)
+    });
+    use futures::StreamExt;
+    (headers, axum::body::Body::from_stream(first.chain(second))).into_response()
 }
 
 /// Splits a string in two, to exercise streamed deltas.
@@ -123,7 +168,7 @@ fn halves(s: &str) -> [String; 2] {
 
 async fn anthropic(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value>) -> Response {
     assert_eq!(body["stream"], true, "the kernel streams");
-    let reply = next(&script, body);
+    let (reply, hold) = next_held(&script, body, 3);
     let mut events = vec![(
         Some("message_start"),
         json!({ "type": "message_start", "message": { "id": "msg_1", "role": "assistant", "content": [], "usage": { "input_tokens": TOKENS_IN, "output_tokens": 1 } } }),
@@ -136,7 +181,7 @@ async fn anthropic(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Va
             )
                 .into_response()
         }
-        Reply::Text(t) => {
+        Reply::Text(t) | Reply::Held(t) => {
             events.push((Some("content_block_start"), json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } })));
             for part in halves(&t) {
                 events.push((Some("content_block_delta"), json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": part } })));
@@ -163,12 +208,12 @@ async fn anthropic(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Va
     };
     events.push((Some("message_delta"), json!({ "type": "message_delta", "delta": { "stop_reason": stop }, "usage": { "output_tokens": TOKENS_OUT } })));
     events.push((Some("message_stop"), json!({ "type": "message_stop" })));
-    sse(events, "")
+    sse(events, "", hold)
 }
 
 async fn openai(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value>) -> Response {
     assert_eq!(body["stream"], true, "the kernel streams");
-    let reply = next(&script, body);
+    let (reply, hold) = next_held(&script, body, 1);
     let chunk = |delta: Value, finish: Value| json!({ "id": "c1", "object": "chat.completion.chunk", "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
     let mut events = Vec::new();
     let finish = match reply {
@@ -179,7 +224,7 @@ async fn openai(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value
             )
                 .into_response()
         }
-        Reply::Text(t) => {
+        Reply::Text(t) | Reply::Held(t) => {
             for part in halves(&t) {
                 events.push((
                     None,
@@ -205,5 +250,5 @@ async fn openai(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value
     };
     events.push((None, chunk(json!({}), json!(finish))));
     events.push((None, json!({ "id": "c1", "choices": [], "usage": { "prompt_tokens": TOKENS_IN, "completion_tokens": TOKENS_OUT } })));
-    sse(events, "data: [DONE]\n\n")
+    sse(events, "data: [DONE]\n\n", hold)
 }

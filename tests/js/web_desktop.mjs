@@ -81,6 +81,9 @@ async function freshPage(options = {}) {
     await route.fulfill({ response });
   });
   page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (["warning", "error"].includes(message.type())) console.error(`page ${message.type()}: ${message.text()}`);
+  });
   return { context, page, urls, tokens };
 }
 
@@ -323,7 +326,16 @@ try {
     await page.waitForSelector('#file-history li:first-child >> text=Edit system/soul.md in the desktop');
     await page.fill("#composer-input", "Hello again");
     await page.press("#composer-input", "Enter");
-    await page.waitForSelector(".msg.ai:not(.pending) .bubble >> text=Arr, hello", { timeout: 60_000 });
+    // The model holds the second half of this answer: the first shows in
+    // the answer's place as it is written, before anything is posted.
+    await page.waitForSelector(".msg.ai.pending.streaming .bubble >> text=Arr, hel", { timeout: 60_000 });
+    assert.equal(await page.textContent(".msg.ai.pending.streaming .bubble"), "Arr, hel");
+    assert.equal(await page.locator(".msg.ai:not(.pending) .bubble >> text=Arr, hel").count(), 0);
+    await page.screenshot({ path: path.join(shots, "desktop-streaming.png") });
+    ok("answer streams");
+    const released = await fetch(`${process.env.LLM_BASE}/release`, { method: "POST" });
+    assert.equal(released.status, 204);
+    await page.waitForSelector(".msg.ai:not(.pending) .bubble >> text=Arr, hello again!", { timeout: 60_000 });
     await page.screenshot({ path: path.join(shots, "desktop-files.png") });
     const restore = page.locator("#file-history li").nth(1).locator("button.restore");
     await restore.click();

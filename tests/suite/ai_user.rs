@@ -71,13 +71,13 @@ pub(crate) async fn alice_and_her_ai(anon: &Raw) -> (Raw, String, String) {
 }
 
 /// Follows `/sync` from "now" and returns messages as they come.
-struct Watch {
+pub(crate) struct Watch {
     raw: Raw,
     since: String,
 }
 
 impl Watch {
-    async fn new(raw: &Raw) -> Self {
+    pub(crate) async fn new(raw: &Raw) -> Self {
         let first = sync(raw, None, 0).await;
         Self {
             raw: raw.with_token(raw.token.as_deref().expect("token")),
@@ -86,7 +86,7 @@ impl Watch {
     }
 
     /// The next `m.room.message` from `sender` in `room`.
-    async fn message_from(&mut self, room: &str, sender: &str) -> Value {
+    pub(crate) async fn message_from(&mut self, room: &str, sender: &str) -> Value {
         for _ in 0..90 {
             let s = sync(&self.raw, Some(&self.since), 1000).await;
             self.since = next_batch(&s);
@@ -105,7 +105,7 @@ impl Watch {
     }
 }
 
-async fn say(raw: &Raw, room: &str, body: &str) -> String {
+pub(crate) async fn say(raw: &Raw, room: &str, body: &str) -> String {
     let txn = format!("t{}", rand_suffix());
     let sent = expect_ok(
         raw.json(

@@ -9,6 +9,7 @@ mod common;
 
 mod admin_api;
 mod ai_e2ee;
+mod ai_live;
 mod ai_user;
 mod client_e2ee;
 mod client_flow;
@@ -56,6 +57,7 @@ mod sliding_sync;
 mod spaces;
 mod sync_v3;
 mod threepid_and_voip;
+mod tls_acme;
 mod typed_accounts;
 mod typed_keys;
 mod typed_rooms;

@@ -19,7 +19,7 @@ use matrixos_kernel::template::app_template;
 use serde_json::json;
 
 use crate::ai_user::with_model;
-use crate::common::llm::{text, tool, ScriptedLlm, TOKENS_IN, TOKENS_OUT};
+use crate::common::llm::{text, tool, Reply, ScriptedLlm, TOKENS_IN, TOKENS_OUT};
 use crate::common::{start_with, Raw};
 
 fn root() -> PathBuf {
@@ -131,7 +131,8 @@ async fn web_desktop_and_app_links_in_chromium() {
         server.base_url
     )));
 
-    llm.push(text("Arr, hello again!"));
+    // Held halfway, so that the browser sees the answer as it is written.
+    llm.push(Reply::Held("Arr, hello again!".to_owned()));
 
     let screenshots = match std::env::var("MATRIXOS_SCREENSHOTS") {
         Ok(v) if v == "docs" => root().join("docs/screenshots"),
@@ -143,6 +144,7 @@ async fn web_desktop_and_app_links_in_chromium() {
         .arg("web_desktop.mjs")
         .current_dir(&js)
         .env("MATRIX_BASE", &server.base_url)
+        .env("LLM_BASE", &llm.base)
         .env("PASSWORD", "secret-pw")
         .env("SCREENSHOTS", &screenshots)
         .env("COST_PER_REQUEST", cost_per_request.to_string())
@@ -169,6 +171,7 @@ async fn web_desktop_and_app_links_in_chromium() {
         "api clients keep json",
         "desktop lists apps",
         "chat answer",
+        "answer streams",
         "no layout shift",
         "app window data",
         "sandbox",

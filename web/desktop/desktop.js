@@ -443,6 +443,7 @@ async function startChat() {
   scrollChat(true);
   setChatState("Online");
   syncLoop(controller);
+  liveLoop(controller);
 }
 
 function stopSync() {
@@ -500,6 +501,62 @@ async function syncLoop(controller) {
   }
 }
 
+/**
+ * The AI's answer as the model writes it: the server's stream of answers
+ * in progress (server-sent events over fetch, so that the token stays in
+ * the Authorization header). The text fills the answer's reserved place;
+ * the posted message replaces it when it comes through /sync.
+ */
+async function liveLoop(controller) {
+  let delay = 1000;
+  while (!controller.signal.aborted) {
+    try {
+      const response = await fetch("/_matrixos/v1/ai/live", {
+        headers: { Authorization: `Bearer ${state.session.access_token}`, Accept: "text/event-stream" },
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.body) throw new Error(`live answers: HTTP ${response.status}`);
+      delay = 1000;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+          const data = buffer
+            .slice(0, end)
+            .split("\n")
+            .filter((line) => line.startsWith("data:"))
+            .map((line) => line.slice(5).trimStart())
+            .join("\n");
+          buffer = buffer.slice(end + 2);
+          if (data) showLiveAnswer(JSON.parse(data).answers || {});
+        }
+      }
+    } catch (e) {
+      if (controller.signal.aborted) return;
+      console.warn("live answers:", e.message);
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 30000);
+  }
+}
+
+function showLiveAnswer(answers) {
+  const text = state.dmRoom && answers[state.dmRoom];
+  if (!text) return;
+  if (!state.pending) {
+    state.pending = messageElement({ mine: false, pending: true });
+    appendMessage(state.pending);
+  }
+  const item = state.pending;
+  item.classList.add("streaming");
+  fillBubble(item.querySelector(".bubble"), text, false);
+  item.querySelector(".meta").textContent = "AI · writing…";
+  scrollChat(false);
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -541,7 +598,7 @@ function addEvent(event, live) {
     const item = state.pending;
     state.pending = null;
     clearTimeout(state.pendingTimer);
-    item.classList.remove("pending");
+    item.classList.remove("pending", "streaming");
     item.removeAttribute("aria-busy");
     item.dataset.eventId = event.event_id;
     fillBubble(item.querySelector(".bubble"), body, true);

@@ -29,6 +29,8 @@ enum Partial {
 #[derive(Default)]
 pub(super) struct Assembler {
     blocks: Vec<(u64, Partial)>,
+    /// Text not yet taken by `take_text`.
+    fresh: String,
     usage: Usage,
     stop: Option<String>,
 }
@@ -79,7 +81,9 @@ impl StreamAssembler for Assembler {
                 let delta = &v["delta"];
                 match (self.block_mut(index)?, delta["type"].as_str()) {
                     (Partial::Text(text), Some("text_delta")) => {
-                        text.push_str(delta["text"].as_str().unwrap_or_default())
+                        let piece = delta["text"].as_str().unwrap_or_default();
+                        text.push_str(piece);
+                        self.fresh.push_str(piece);
                     }
                     (Partial::Tool { json, .. }, Some("input_json_delta")) => {
                         json.push_str(delta["partial_json"].as_str().unwrap_or_default())
@@ -105,6 +109,10 @@ impl StreamAssembler for Assembler {
             _ => {}
         }
         Ok(false)
+    }
+
+    fn take_text(&mut self) -> String {
+        std::mem::take(&mut self.fresh)
     }
 
     fn finish(self: Box<Self>) -> Result<Completion, LlmError> {

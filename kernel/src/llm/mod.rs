@@ -32,6 +32,8 @@ trait StreamAssembler: Send {
     /// Takes one event; `true` when the stream says it is complete.
     fn on_event(&mut self, ev: &SseEvent) -> Result<bool, LlmError>;
     fn finish(self: Box<Self>) -> Result<Completion, LlmError>;
+    /// The answer's text written since the last call (for a live view).
+    fn take_text(&mut self) -> String;
 }
 
 /// A configured model endpoint.
@@ -82,8 +84,13 @@ impl Provider {
         }
     }
 
-    /// Sends one request and assembles the streamed answer.
-    pub async fn complete(&self, req: &Request) -> Result<Completion, LlmError> {
+    /// Sends one request and assembles the streamed answer; `on_text`
+    /// sees the answer's text as it streams in, piece by piece.
+    pub async fn complete(
+        &self,
+        req: &Request,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Completion, LlmError> {
         let (builder, mut assembler): (_, Box<dyn StreamAssembler>) = match self.kind {
             ProviderKind::Anthropic => {
                 let mut b = self
@@ -127,7 +134,12 @@ impl Provider {
                 return Err(LlmError::Protocol("the answer is too long".into()));
             }
             for event in parser.push(&chunk) {
-                if assembler.on_event(&event)? {
+                let complete = assembler.on_event(&event)?;
+                let text = assembler.take_text();
+                if !text.is_empty() {
+                    on_text(&text);
+                }
+                if complete {
                     return assembler.finish();
                 }
             }

@@ -98,6 +98,8 @@ struct PartialCall {
 #[derive(Default)]
 pub(super) struct Assembler {
     text: String,
+    /// Text not yet taken by `take_text`.
+    fresh: String,
     calls: Vec<(u64, PartialCall)>,
     usage: Usage,
     finish: Option<String>,
@@ -126,6 +128,7 @@ impl StreamAssembler for Assembler {
         let delta = &choice["delta"];
         if let Some(text) = delta["content"].as_str() {
             self.text.push_str(text);
+            self.fresh.push_str(text);
         }
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             let index = call["index"].as_u64().unwrap_or(0);
@@ -150,6 +153,10 @@ impl StreamAssembler for Assembler {
             self.finish = Some(reason.to_owned());
         }
         Ok(false)
+    }
+
+    fn take_text(&mut self) -> String {
+        std::mem::take(&mut self.fresh)
     }
 
     fn finish(self: Box<Self>) -> Result<Completion, LlmError> {

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/_matrixos/v1/files/diff", get(files::diff))
         .route("/_matrixos/v1/files/restore", post(files::restore))
         .route("/_matrixos/v1/usage", get(usage::usage))
+        .route("/_matrixos/v1/ai/live", get(crate::ai::live::stream))
         .route(
             "/_matrixos/admin/v1/ai/{user_id}",
             get(admin::get_ai).put(admin::set_ai),
