@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("session.js", "text/javascript; charset=utf-8"),
     asset!("desktop.js", "text/javascript; charset=utf-8"),
+    asset!("notifications.js", "text/javascript; charset=utf-8"),
     asset!("link.js", "text/javascript; charset=utf-8"),
     asset!("manifest.webmanifest", "application/manifest+json"),
     asset!("icon.svg", "image/svg+xml"),

@@ -215,6 +215,24 @@ try {
     assert.equal(await page.textContent("#me"), "@alice:localhost");
     ok("desktop lists apps");
 
+    // Notifications: bob's message in a room of theirs shows on the bell
+    // and in its panel; marking it read clears the bell.
+    await page.waitForSelector("#notify-count:not([hidden])");
+    await page.click("#notify-toggle");
+    const dinner = page.locator("#notify-list li.unread", { hasText: "Dinner at 8?" });
+    await dinner.waitFor();
+    assert.match(await dinner.textContent(), /Dinner plans/);
+    assert.match(await dinner.textContent(), /@bob:localhost/);
+    await page.screenshot({ path: path.join(shots, "desktop-notifications.png") });
+    await page.click("#notify-read");
+    // Read notifications leave the list (the server lists unread ones).
+    await page.waitForSelector("#notify-empty:not([hidden])");
+    assert.equal(await page.locator("#notify-list li").count(), 0, "all read");
+    await page.waitForSelector("#notify-count", { state: "hidden" });
+    await page.keyboard.press("Escape");
+    assert.ok(await page.isHidden("#notify-panel"));
+    ok("notifications");
+
     // Chat with the AI: the answer lands in the place held for it.
     await page.waitForFunction(() => document.getElementById("chat-state").textContent === "Online");
     // Watches the chat: where my message and the held place are when the

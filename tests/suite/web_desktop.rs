@@ -119,6 +119,16 @@ async fn web_desktop_and_app_links_in_chromium() {
         .await;
     assert_eq!(secret.0, 200, "bob's data: {}", secret.1);
 
+    // Bob writes to alice in a room of theirs: a notification for her.
+    let dinner = crate::common::create_room(
+        &bob,
+        json!({ "name": "Dinner plans", "invite": ["@alice:localhost"] }),
+    )
+    .await;
+    let joined = crate::common::rooms::join(&alice, &dinner).await;
+    assert_eq!(joined.0, 200, "alice joins: {}", joined.1);
+    crate::common::rooms::send_text(&bob, &dinner, "dinner", "Dinner at 8?").await;
+
     // What the AI does when asked in the desktop's chat: build the notes
     // app, then answer with its link.
     let notes = app_template("notes").expect("notes template");
@@ -170,6 +180,7 @@ async fn web_desktop_and_app_links_in_chromium() {
         "refusal",
         "api clients keep json",
         "desktop lists apps",
+        "notifications",
         "chat answer",
         "answer streams",
         "no layout shift",

@@ -12,6 +12,7 @@ import {
   loadSession,
   logout,
 } from "./session.js";
+import { markRead, noteUnread, startNotifications } from "./notifications.js";
 
 const $ = (id) => document.getElementById(id);
 const enc = encodeURIComponent;
@@ -50,6 +51,7 @@ const state = {
   pendingTimer: null,
   txns: new Map(),
   roomNames: {},
+  lastDmEvent: null,
   usage: null,
   file: null,
 };
@@ -90,7 +92,14 @@ function enterDesktop() {
   $("chat-name").textContent = state.aiId;
   setView("home");
   loadApps();
+  startNotifications({ call, roomName, openRoom });
   startChat();
+}
+
+/** Shows a room: the chat with the AI here, any other in Element. */
+function openRoom(id) {
+  if (id === state.dmRoom) setView("chat");
+  else window.open(`https://app.element.io/#/room/${enc(id)}`, "_blank", "noopener,noreferrer");
 }
 
 /** `@alice:example.org` → `@alice_ai:example.org`. */
@@ -218,7 +227,18 @@ function setView(view) {
   }
   if (view === "usage") loadUsage();
   if (view === "files") loadFiles();
-  if (view === "chat") scrollChat(true);
+  if (view === "chat") {
+    scrollChat(true);
+    markChatRead();
+  }
+}
+
+/** The chat with the AI is read up to its last message while it shows. */
+function markChatRead() {
+  if (!state.dmRoom || !state.lastDmEvent) return;
+  if (narrow.matches && state.view !== "chat") return;
+  if (document.hidden) return;
+  markRead(state.dmRoom, state.lastDmEvent);
 }
 
 narrow.addEventListener("change", () => {
@@ -439,6 +459,8 @@ async function startChat() {
   $("element-link").href = element;
   const timeline = joined[room] ? joined[room].timeline.events : [];
   for (const event of timeline) addEvent(event, false);
+  noteUnread(joined);
+  markChatRead();
   if (!$("messages").children.length) showChatEmpty();
   scrollChat(true);
   setChatState("Online");
@@ -490,8 +512,10 @@ async function syncLoop(controller) {
       setChatState("Online");
       const joined = (answer.rooms && answer.rooms.join) || {};
       noteRoomNames(joined);
+      noteUnread(joined);
       const room = joined[state.dmRoom];
       if (room && room.timeline) for (const event of room.timeline.events) addEvent(event, true);
+      markChatRead();
     } catch (e) {
       if (controller.signal.aborted || (e instanceof ApiError && e.status === 401)) return;
       setChatState("Offline, reconnecting…");
@@ -572,6 +596,7 @@ function messageItem(event) {
 }
 
 function addEvent(event, live) {
+  if (event.event_id) state.lastDmEvent = event.event_id;
   if (event.type !== "m.room.message" || !event.content) return;
   const content = event.content;
   const relation = content["m.relates_to"];

@@ -2,12 +2,13 @@
 // styles and icons) so the desktop opens offline and installs as an app.
 // It never stores API answers, app pages or anything else a person owns:
 // every other request goes to the network untouched.
-const CACHE = "matrixos-shell-v1";
+const CACHE = "matrixos-shell-v2";
 const SHELL = [
   "/",
   "/_matrixos/desktop/style.css",
   "/_matrixos/desktop/session.js",
   "/_matrixos/desktop/desktop.js",
+  "/_matrixos/desktop/notifications.js",
   "/_matrixos/desktop/icon.svg",
   "/_matrixos/desktop/icon-192.png",
   "/_matrixos/desktop/manifest.webmanifest",
