@@ -214,3 +214,72 @@ async fn web_desktop_and_app_links_in_chromium() {
         system(2)
     );
 }
+
+/// Every app page starts with the desktop's theme (zero-specificity rules,
+/// so the app's own styles win) and a phone viewport unless it has one.
+#[tokio::test]
+async fn app_pages_get_the_desktop_theme_before_their_own_styles() {
+    let server = start_with(|_| {}).await;
+    let anon = Raw::new(&server);
+    let (alice, _) = anon.register("alice").await;
+    write_app(
+        &server,
+        "alice",
+        "plain",
+        "Plain",
+        "<html><head><title>Plain</title></head><body><h1>Plain</h1><button>Go</button></body></html>",
+    )
+    .await;
+    let counter = app_template("counter").expect("counter template");
+    write_app(&server, "alice", "counter", "Counter", counter.html).await;
+    write_app(
+        &server,
+        "alice",
+        "fixed",
+        "Fixed",
+        "<html><head><meta name=\"viewport\" content=\"width=600\"></head><body>x</body></html>",
+    )
+    .await;
+    let page = |slug: &'static str| {
+        let alice = &alice;
+        async move {
+            let response = alice
+                .http
+                .get(format!("{}/_matrixos/apps/alice/{slug}/", alice.base))
+                .bearer_auth(alice.token.as_deref().expect("token"))
+                .header("accept", "text/html")
+                .send()
+                .await
+                .expect("app page");
+            assert_eq!(response.status(), 200, "{slug}");
+            response.text().await.expect("page text")
+        }
+    };
+    let plain = page("plain").await;
+    let theme = plain
+        .find(":where(body)")
+        .expect("the theme is in the page");
+    let viewport = plain
+        .find("<meta name=\"viewport\" content=\"width=device-width")
+        .expect("a phone viewport");
+    let title = plain.find("<title>Plain</title>").expect("the app's head");
+    assert!(viewport < theme && theme < title, "theme first: {plain}");
+    assert!(
+        plain.contains("window.MatrixOS="),
+        "the bridge is there too"
+    );
+
+    let counter_page = page("counter").await;
+    let theme = counter_page.find(":where(body)").expect("theme");
+    let own = counter_page
+        .find("#count{")
+        .expect("the template's own style");
+    assert!(theme < own, "the app's styles come after the theme");
+
+    let fixed = page("fixed").await;
+    assert_eq!(
+        fixed.matches("name=\"viewport\"").count(),
+        1,
+        "a page's own viewport is kept alone: {fixed}"
+    );
+}

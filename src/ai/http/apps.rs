@@ -65,6 +65,22 @@ return{{app:'{slug}',readData:key=>call('GET',key),writeData:(key,value)=>call('
     )
 }
 
+/// The desktop's look for every app: readable type, themed controls,
+/// light and dark, a layout that fits a phone. Every rule has zero
+/// specificity (`:where`), so an app's own styles always win.
+const APP_THEME: &str = include_str!("app_theme.css");
+
+/// What goes first in an app page's head: the theme, and a viewport for
+/// phones unless the page sets one.
+fn page_head(html: &str) -> String {
+    let viewport = if html.contains("name=\"viewport\"") || html.contains("name=viewport") {
+        ""
+    } else {
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    };
+    format!("{viewport}<style>{APP_THEME}</style>")
+}
+
 fn with_headers(mut response: Response, csp: &str) -> Response {
     crate::http::page_headers::fence(response.headers_mut(), csp, "no-store");
     response
@@ -229,9 +245,10 @@ async fn serve(s: &Services, r: AppRequest<'_>, file: &str) -> Result<Response> 
     let body = if file == "index.html" {
         let script = bridge_script(r.user, r.slug, &app_token(s, r.user, r.slug)?);
         let html = String::from_utf8_lossy(&bytes);
+        let head = format!("{}{script}", page_head(&html));
         match html.find("<head>") {
-            Some(i) => format!("{}{script}{}", &html[..i + 6], &html[i + 6..]),
-            None => format!("{script}{html}"),
+            Some(i) => format!("{}{head}{}", &html[..i + 6], &html[i + 6..]),
+            None => format!("{head}{html}"),
         }
         .into_bytes()
     } else {
