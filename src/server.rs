@@ -185,8 +185,8 @@ pub async fn serve_on(
     crate::federation::sender::start(&services);
     crate::search::start(&services);
     crate::ops::control::start(&services);
-    if let Err(e) = crate::client::admin::fail_interrupted_room_deletions(&services) {
-        tracing::error!(error = %e, "could not mark interrupted room deletions");
+    if let Err(e) = crate::client::admin::resume_interrupted_room_deletions(&services) {
+        tracing::error!(error = %e, "could not take up the interrupted room deletions");
     }
     crate::metrics::start_listener(&services).await?;
     let config = &services.config;

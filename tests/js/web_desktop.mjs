@@ -294,6 +294,34 @@ try {
     }
     assert.equal(report.own_data, 'read: {"ok":1}', "the app's own data works");
     ok("sandbox");
+
+    // Windows move: dragged by the title bar one floats where it is put;
+    // Alt+arrows move it, Alt+Shift+arrows resize it; a double click tiles.
+    {
+      await page.click('#dock-apps .dock-item[data-slug="notes"]');
+      const win = page.locator('.window[data-slug="notes"]');
+      const before = await win.boundingBox();
+      const title = await win.locator(".window-bar .title").boundingBox();
+      const [x, y] = [title.x + 20, title.y + title.height / 2];
+      await page.mouse.move(x, y);
+      await page.mouse.down();
+      await page.mouse.move(x + 60, y + 40, { steps: 6 });
+      await page.mouse.up();
+      assert.match(await win.getAttribute("class"), /floating/);
+      const moved = await win.boundingBox();
+      const near = (a, b) => Math.abs(a - b) <= 2;
+      assert.ok(near(moved.x, before.x + 60) && near(moved.y, before.y + 40), `dragged: ${JSON.stringify({ before, moved })}`);
+      assert.ok(near(moved.width, before.width) && near(moved.height, before.height), "the same size");
+      await win.locator('.window-bar button[aria-label^="Maximise"]').focus();
+      await page.keyboard.press("Alt+ArrowRight");
+      await page.keyboard.press("Alt+Shift+ArrowDown");
+      const nudged = await win.boundingBox();
+      assert.ok(near(nudged.x, moved.x + 24) && near(nudged.height, moved.height + 24), `keyboard: ${JSON.stringify({ moved, nudged })}`);
+      await page.screenshot({ path: path.join(shots, "desktop-windows.png") });
+      await win.locator(".window-bar .title").dblclick();
+      assert.doesNotMatch(await win.getAttribute("class"), /floating/);
+      ok("windows move");
+    }
     await page.locator('.window[data-slug="probe"] .window-bar button[aria-label^="Close"]').click();
 
     // The dashboard shows the ledger's figures.

@@ -322,15 +322,47 @@ async fn users_are_listed_queried_paged_and_made_admin() {
     assert_eq!(res.0, 400, "another server's user: {}", res.1);
 }
 
+/// An admin, and a public room alice made and bob joined, their names
+/// starting with `prefix`.
+struct Scene {
+    admin: Raw,
+    admin_id: String,
+    alice: Raw,
+    alice_id: String,
+    bob: Raw,
+    bob_id: String,
+    room: String,
+}
+
+async fn scene(anon: &Raw, prefix: &str) -> Scene {
+    let (admin, admin_id) = register_admin(anon, SECRET, &format!("{prefix}_admin")).await;
+    let (alice, alice_id) = anon.register(&format!("{prefix}_alice")).await;
+    let (bob, bob_id) = anon.register(&format!("{prefix}_bob")).await;
+    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
+    expect_ok(join(&bob, &room).await, "join");
+    Scene {
+        admin,
+        admin_id,
+        alice,
+        alice_id,
+        bob,
+        bob_id,
+        room,
+    }
+}
+
 #[tokio::test]
 async fn an_admin_deactivates_a_user_who_leaves_rooms_and_cannot_log_in() {
     let server = server().await;
     let anon = Raw::new(&server);
-    let (admin, _) = register_admin(&anon, SECRET, "deact_admin").await;
-    let (alice, alice_id) = anon.register("deact_alice").await;
-    let (bob, bob_id) = anon.register("deact_bob").await;
-    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    expect_ok(join(&bob, &room).await, "join");
+    let Scene {
+        admin,
+        alice_id,
+        bob,
+        bob_id,
+        room,
+        ..
+    } = scene(&anon, "deact").await;
     send_text(&bob, &room, "t1", "hello").await;
 
     let deactivate = |id: &str| format!("{V1}/deactivate/{}", enc(id));
@@ -733,11 +765,7 @@ async fn deleting_a_room_removes_its_members_and_aliases_and_blocks_it() {
 async fn a_background_deletion_reports_its_status() {
     let server = server().await;
     let anon = Raw::new(&server);
-    let (admin, _) = register_admin(&anon, SECRET, "bg_admin").await;
-    let (alice, _) = anon.register("bg_alice").await;
-    let (bob, _) = anon.register("bg_bob").await;
-    let room = create_room(&alice, json!({ "preset": "public_chat" })).await;
-    expect_ok(join(&bob, &room).await, "join");
+    let Scene { admin, room, .. } = scene(&anon, "bg").await;
 
     let status_of_room = format!("{V2}/rooms/{}/delete_status", enc(&room));
     let res = admin.call("GET", &status_of_room, None).await;
@@ -763,22 +791,9 @@ async fn a_background_deletion_reports_its_status() {
     );
     let delete_id = started["delete_id"].as_str().expect("delete_id").to_owned();
     let by_id = format!("{V2}/rooms/delete_status/{}", enc(&delete_id));
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        status = expect_ok(admin.call("GET", &by_id, None).await, "status");
-        // `shutting_down`, then `purging`, until it is over.
-        if status["status"] == "complete" || status["status"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = deletion_outcome(&admin, &delete_id).await;
     assert_eq!(status["status"], "complete", "{status}");
-    assert_eq!(
-        status["shutdown_room"]["kicked_users"]
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(kicked(&status), Some(2));
     assert!(status["shutdown_room"]["new_room_id"].is_null());
     let of_room = expect_ok(
         admin.call("GET", &status_of_room, None).await,
@@ -786,19 +801,8 @@ async fn a_background_deletion_reports_its_status() {
     );
     assert_eq!(of_room["results"][0]["delete_id"], delete_id.as_str());
     assert_eq!(of_room["results"][0]["status"], "complete");
-    let members = expect_ok(
-        admin
-            .call("GET", &format!("{V1}/rooms/{}/members", enc(&room)), None)
-            .await,
-        "members",
-    );
-    assert_eq!(members["total"], 0);
-    let block = expect_ok(
-        admin
-            .call("GET", &format!("{V1}/rooms/{}/block", enc(&room)), None)
-            .await,
-        "block",
-    );
+    let (members, block) = members_and_block(&admin, &room).await;
+    assert_eq!(members, 0);
     assert_eq!(block, json!({ "block": false }), "not asked to block");
 
     // The status is the server's record: it outlives a restart.
@@ -813,6 +817,108 @@ async fn a_background_deletion_reports_its_status() {
         "status of the room after a restart",
     );
     assert_eq!(of_room["results"][0], status);
+    drop(server);
+}
+
+/// A deletion record as the server leaves it when it stops mid-deletion.
+fn interrupted_deletion(
+    server: &TestServer,
+    delete_id: &str,
+    room: &str,
+    status: &str,
+    request: Option<matrixos_storage::records::DeletionRequest>,
+) {
+    use matrixos_storage::records::RoomDeletionRecord;
+    use matrixos_storage::tables::{ROOM_DELETIONS, ROOM_DELETIONS_PART};
+    let record = RoomDeletionRecord {
+        delete_id: delete_id.to_owned(),
+        room_id: room.to_owned(),
+        status: status.to_owned(),
+        error: None,
+        shutdown_room: Default::default(),
+        started_ts: 1,
+        request,
+    };
+    let mut batch = matrixos_storage::Batch::new();
+    let key = [ROOM_DELETIONS_PART.to_owned(), delete_id.to_owned()];
+    ROOM_DELETIONS.put(&mut batch, &key, &record);
+    server
+        .services
+        .store
+        .db
+        .write(batch)
+        .expect("write the record");
+}
+
+/// How many users a finished deletion made leave.
+fn kicked(status: &Value) -> Option<usize> {
+    status["shutdown_room"]["kicked_users"]
+        .as_array()
+        .map(Vec::len)
+}
+
+/// A room's member count and block status, as the admin API gives them.
+async fn members_and_block(admin: &Raw, room: &str) -> (Value, Value) {
+    let get = |what: &'static str| {
+        let path = format!("{V1}/rooms/{}/{what}", enc(room));
+        async move { expect_ok(admin.call("GET", &path, None).await, what) }
+    };
+    (get("members").await["total"].clone(), get("block").await)
+}
+
+/// Polls a deletion's status (`shutting_down`, then `purging`) until it
+/// is over.
+async fn deletion_outcome(admin: &Raw, delete_id: &str) -> Value {
+    let by_id = format!("{V2}/rooms/delete_status/{}", enc(delete_id));
+    for _ in 0..100 {
+        let status = expect_ok(admin.call("GET", &by_id, None).await, "status");
+        if status["status"] == "complete" || status["status"] == "failed" {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the deletion {delete_id} never ended");
+}
+
+#[tokio::test]
+async fn a_deletion_a_restart_interrupted_is_taken_up_again() {
+    let server = server().await;
+    let anon = Raw::new(&server);
+    let Scene {
+        admin,
+        admin_id,
+        alice,
+        room,
+        ..
+    } = scene(&anon, "re").await;
+    send_text(&alice, &room, "t1", "soon gone").await;
+    let other = create_room(&alice, json!({ "preset": "public_chat" })).await;
+
+    // One stopped while shutting its room down, with its request kept; one
+    // from before requests were kept.
+    let request = matrixos_storage::records::DeletionRequest {
+        admin: admin_id,
+        block: true,
+        purge: true,
+        new_room_user_id: None,
+        room_name: "unused".to_owned(),
+        message: "unused".to_owned(),
+    };
+    interrupted_deletion(&server, "resumed1", &room, "shutting_down", Some(request));
+    interrupted_deletion(&server, "old1", &other, "purging", None);
+    let server = server.restart().await;
+
+    let resumed = deletion_outcome(&admin, "resumed1").await;
+    assert_eq!(resumed["status"], "complete", "{resumed}");
+    assert!(resumed.get("request").is_none(), "the request stays inside");
+    assert_eq!(kicked(&resumed), Some(2), "{resumed}");
+    let (members, block) = members_and_block(&admin, &room).await;
+    assert_eq!(members, 0);
+    assert_eq!(block["block"], true, "the kept request asked to block");
+
+    let old = deletion_outcome(&admin, "old1").await;
+    assert_eq!(old["status"], "failed");
+    assert_eq!(old["error"], "The server stopped during the deletion");
     drop(server);
 }
 

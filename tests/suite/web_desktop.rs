@@ -186,6 +186,7 @@ async fn web_desktop_and_app_links_in_chromium() {
         "no layout shift",
         "app window data",
         "sandbox",
+        "windows move",
         "dashboard equals ledger",
         "files",
         "keyboard",

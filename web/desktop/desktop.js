@@ -43,6 +43,7 @@ const state = {
   aiId: null,
   apps: [],
   windows: new Map(),
+  topWindow: 1,
   view: "home",
   dmRoom: null,
   since: null,
@@ -336,6 +337,7 @@ function openApp(app) {
       $("windows").classList.toggle("has-max", max);
     });
     close.addEventListener("click", () => closeWindow(app.slug));
+    makeMovable(win, bar);
     state.windows.set(app.slug, win);
     $("windows").append(win);
   }
@@ -353,8 +355,78 @@ function icon(path) {
   );
 }
 
+/**
+ * On a wide screen a window leaves the tiling when its title bar is
+ * dragged (or moved with Alt+arrows) and floats where it is put, resizable
+ * from its corner (Alt+Shift+arrows); a double click on the bar tiles it
+ * again. On a phone windows stay full-size, one at a time.
+ */
+function makeMovable(win, bar) {
+  bar.title = "Drag to move, double-click to tile again. Keyboard: Alt+arrows move, Alt+Shift+arrows resize.";
+  bar.addEventListener("pointerdown", (event) => {
+    if (narrow.matches || win.classList.contains("max") || event.button !== 0 || event.target.closest("button")) return;
+    event.preventDefault();
+    const area = $("windows").getBoundingClientRect();
+    const rect = win.getBoundingClientRect();
+    floatWindow(win, rect);
+    const grab = { x: event.clientX - rect.left, y: event.clientY - rect.top };
+    bar.setPointerCapture(event.pointerId);
+    win.classList.add("dragging");
+    const move = (e) => placeWindow(win, e.clientX - area.left - grab.x, e.clientY - area.top - grab.y);
+    const stop = () => {
+      bar.removeEventListener("pointermove", move);
+      win.classList.remove("dragging");
+    };
+    bar.addEventListener("pointermove", move);
+    bar.addEventListener("pointerup", stop, { once: true });
+    bar.addEventListener("pointercancel", stop, { once: true });
+  });
+  bar.addEventListener("dblclick", (event) => {
+    if (!event.target.closest("button")) tileWindow(win);
+  });
+  win.addEventListener("keydown", (event) => {
+    const step = { ArrowLeft: [-24, 0], ArrowRight: [24, 0], ArrowUp: [0, -24], ArrowDown: [0, 24] }[event.key];
+    if (!step || !event.altKey || narrow.matches || win.classList.contains("max")) return;
+    event.preventDefault();
+    floatWindow(win, win.getBoundingClientRect());
+    if (event.shiftKey) {
+      win.style.width = `${Math.max(280, win.offsetWidth + step[0])}px`;
+      win.style.height = `${Math.max(200, win.offsetHeight + step[1])}px`;
+    } else {
+      placeWindow(win, win.offsetLeft + step[0], win.offsetTop + step[1]);
+    }
+  });
+}
+
+/** Takes a tiled window out of the grid at the place and size it had. */
+function floatWindow(win, rect) {
+  if (win.classList.contains("floating")) return;
+  const area = $("windows").getBoundingClientRect();
+  win.style.width = `${rect.width}px`;
+  win.style.height = `${rect.height}px`;
+  win.classList.add("floating");
+  placeWindow(win, rect.left - area.left, rect.top - area.top);
+  focusWindow(win.dataset.slug);
+}
+
+/** Moves a floating window, keeping its title bar within reach. */
+function placeWindow(win, x, y) {
+  const area = $("windows");
+  const left = Math.min(Math.max(x, 80 - win.offsetWidth), area.clientWidth - 80);
+  const top = Math.min(Math.max(y, 0), Math.max(0, area.clientHeight - 46));
+  win.style.left = `${Math.round(left)}px`;
+  win.style.top = `${Math.round(top)}px`;
+}
+
+function tileWindow(win) {
+  win.classList.remove("floating");
+  for (const property of ["left", "top", "width", "height", "z-index"]) win.style.removeProperty(property);
+}
+
 function focusWindow(slug) {
   for (const [key, win] of state.windows) win.classList.toggle("focused", key === slug);
+  const win = state.windows.get(slug);
+  if (win && win.classList.contains("floating")) win.style.zIndex = String(++state.topWindow);
   if (state.view === "windows") {
     for (const button of document.querySelectorAll(".dock-item.app")) {
       if (button.dataset.slug === slug) button.setAttribute("aria-current", "page");

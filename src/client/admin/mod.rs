@@ -11,7 +11,7 @@ mod room_deletions;
 mod rooms;
 mod users;
 
-pub use room_deletions::fail_interrupted as fail_interrupted_room_deletions;
+pub use room_delete::resume_interrupted as resume_interrupted_room_deletions;
 
 use std::sync::Arc;
 

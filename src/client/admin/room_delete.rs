@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use http::StatusCode;
-use matrixos_storage::records::ShutdownRecord;
+use matrixos_storage::records::{DeletionRequest, ShutdownRecord};
 use ruma::events::TimelineEventType;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
 use serde_json::{json, Map, Value};
@@ -87,6 +87,37 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The request kept with a background deletion.
+    fn to_request(&self, admin: &UserId) -> DeletionRequest {
+        DeletionRequest {
+            admin: admin.to_string(),
+            block: self.block,
+            purge: self.purge,
+            new_room_user_id: self.new_room_user_id.as_ref().map(ToString::to_string),
+            room_name: self.room_name.clone(),
+            message: self.message.clone(),
+        }
+    }
+
+    fn from_request(request: &DeletionRequest) -> Result<(OwnedUserId, Self)> {
+        let user = |raw: &str| {
+            UserId::parse(raw).map_err(|_| Error::internal(format!("a kept deletion names {raw}")))
+        };
+        let new_room_user_id = request.new_room_user_id.as_deref().map(user).transpose()?;
+        Ok((
+            user(&request.admin)?,
+            Self {
+                block: request.block,
+                purge: request.purge,
+                new_room_user_id,
+                room_name: request.room_name.clone(),
+                message: request.message.clone(),
+            },
+        ))
+    }
+}
+
 /// The room to delete: one this server holds, or with `block` any room
 /// (an unknown one is only blocked, as in Synapse); else 404.
 fn room_to_delete(s: &Services, raw: &str, block: bool) -> Result<OwnedRoomId> {
@@ -135,7 +166,7 @@ async fn shut_down(
     admin: &UserId,
     room: &RoomId,
     opts: &Options,
-    progress: impl Fn(Stage),
+    progress: impl Fn(Stage, &ShutdownRecord),
 ) -> Result<ShutdownRecord> {
     let mut out = ShutdownRecord::default();
     if opts.block {
@@ -184,16 +215,22 @@ async fn shut_down(
     }
     s.rooms.set_published(room, false).await?;
     if opts.purge {
-        progress(Stage::Purging);
-        s.rooms
-            .purge_content(room, |batch, short, pdu| s.search.queue(batch, short, pdu))
-            .await?;
+        progress(Stage::Purging, &out);
+        purge(s, room).await?;
     }
     tracing::info!(
         room = %room, admin = %admin, block = opts.block,
         kicked = out.kicked_users.len(), "room deleted by an admin"
     );
     Ok(out)
+}
+
+/// Prunes the room's content from storage and from the search index.
+async fn purge(s: &Services, room: &RoomId) -> Result<()> {
+    s.rooms
+        .purge_content(room, |batch, short, pdu| s.search.queue(batch, short, pdu))
+        .await
+        .map(|_pruned| ())
 }
 
 /// `DELETE /_synapse/admin/v1/rooms/{room_id}` (and the older
@@ -206,7 +243,7 @@ pub async fn delete_now(
 ) -> Result<Json<Value>> {
     let opts = Options::from(&s, &body)?;
     let room = room_to_delete(&s, &room, opts.block)?;
-    let done = shut_down(&s, &admin.user_id, &room, &opts, |_| {}).await?;
+    let done = shut_down(&s, &admin.user_id, &room, &opts, |_, _| {}).await?;
     Ok(Json(serde_json::to_value(done)?))
 }
 
@@ -220,15 +257,34 @@ pub async fn delete_in_background(
 ) -> Result<Json<Value>> {
     let opts = Options::from(&s, &body)?;
     let room = room_to_delete(&s, &room, opts.block)?;
-    let delete_id = room_deletions::start(&s, &room).await?;
-    let id = delete_id.clone();
+    let request = opts.to_request(&admin.user_id);
+    let delete_id = room_deletions::start(&s, &room, request).await?;
+    run_in_background(s, delete_id.clone(), admin.user_id, room, opts, None);
+    Ok(Json(json!({ "delete_id": delete_id })))
+}
+
+/// Runs a recorded deletion: from the start, or (`kept`, what an
+/// interrupted one had done before its purge) only the purge.
+fn run_in_background(
+    s: Arc<Services>,
+    id: String,
+    admin: OwnedUserId,
+    room: OwnedRoomId,
+    opts: Options,
+    kept: Option<ShutdownRecord>,
+) {
     tokio::spawn(async move {
-        let progress = |stage| {
-            if let Err(e) = room_deletions::reached(&s, &id, stage) {
-                tracing::warn!(error = %e, "could not record a deletion's progress");
+        let outcome = match kept {
+            Some(done) => purge(&s, &room).await.map(|()| done),
+            None => {
+                let progress = |stage, done: &ShutdownRecord| {
+                    if let Err(e) = room_deletions::reached(&s, &id, stage, done) {
+                        tracing::warn!(error = %e, "could not record a deletion's progress");
+                    }
+                };
+                shut_down(&s, &admin, &room, &opts, progress).await
             }
         };
-        let outcome = shut_down(&s, &admin.user_id, &room, &opts, progress).await;
         if let Err(e) = &outcome {
             tracing::warn!(room = %room, error = %e, "room deletion failed");
         }
@@ -236,7 +292,25 @@ pub async fn delete_in_background(
             tracing::error!(room = %room, error = %e, "could not record a deletion's end");
         }
     });
-    Ok(Json(json!({ "delete_id": delete_id })))
+}
+
+/// At start-up: takes up the deletions a restart interrupted, from where
+/// they were (a purge is only ever done again whole: it is idempotent).
+pub fn resume_interrupted(s: &Arc<Services>) -> Result<()> {
+    for record in room_deletions::interrupted(s)? {
+        let Some(request) = &record.request else {
+            continue;
+        };
+        let (admin, opts) = Options::from_request(request)?;
+        let room = parse_room(&record.room_id)?;
+        let kept = match Stage::of(&record.status) {
+            Some(Stage::Purging) => Some(record.shutdown_room.clone()),
+            _ => None,
+        };
+        tracing::info!(room = %room, delete_id = %record.delete_id, "taking up an interrupted room deletion");
+        run_in_background(s.clone(), record.delete_id, admin, room, opts, kept);
+    }
+    Ok(())
 }
 
 /// A deletion as the status endpoints answer it.
@@ -244,6 +318,7 @@ fn status_json(record: matrixos_storage::records::RoomDeletionRecord) -> Result<
     let mut out = serde_json::to_value(record)?;
     if let Some(fields) = out.as_object_mut() {
         fields.remove("started_ts");
+        fields.remove("request");
     }
     Ok(out)
 }

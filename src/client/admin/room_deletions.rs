@@ -1,11 +1,11 @@
 //! The deletions asked for through v2 (`DELETE /v2/rooms/{id}`), kept in
 //! the database so that their status outlives a restart, as Synapse's
 //! scheduled tasks do: at most [`MAX_KEPT`], the oldest finished forgotten
-//! first. A deletion still running when the server stopped is reported
-//! `failed` when it starts again (its room keeps what was done: an admin
-//! asks again to finish it).
+//! first. Each keeps its request, so that one still running when the
+//! server stopped is taken up again when it starts (`room_delete`): from
+//! the start while it was shutting the room down, else only the purge.
 
-use matrixos_storage::records::{RoomDeletionRecord, ShutdownRecord};
+use matrixos_storage::records::{DeletionRequest, RoomDeletionRecord, ShutdownRecord};
 use matrixos_storage::tables::{ROOM_DELETIONS, ROOM_DELETIONS_PART};
 use matrixos_storage::typed::Parts;
 use matrixos_storage::Batch;
@@ -25,6 +25,15 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage a status names, for one still running.
+    pub fn of(status: &str) -> Option<Self> {
+        match status {
+            "shutting_down" => Some(Stage::ShuttingDown),
+            "purging" => Some(Stage::Purging),
+            _ => None,
+        }
+    }
+
     fn status(self) -> &'static str {
         match self {
             Stage::ShuttingDown => "shutting_down",
@@ -64,7 +73,7 @@ pub fn by_id(s: &Services, delete_id: &str) -> Result<Option<RoomDeletionRecord>
 }
 
 /// Records a new deletion of `room`; 400 while another is running.
-pub async fn start(s: &Services, room: &RoomId) -> Result<String> {
+pub async fn start(s: &Services, room: &RoomId, request: DeletionRequest) -> Result<String> {
     let _starting = STARTING.lock().await;
     let mut kept = all(s)?;
     if kept
@@ -89,6 +98,7 @@ pub async fn start(s: &Services, room: &RoomId) -> Result<String> {
         error: None,
         shutdown_room: ShutdownRecord::default(),
         started_ts: crate::services::accounts::now_ms(),
+        request: Some(request),
     };
     ROOM_DELETIONS.put(&mut batch, &key(&record.delete_id), &record);
     s.store.db.write(batch)?;
@@ -108,10 +118,11 @@ fn update(
     write(s, &record)
 }
 
-/// Notes that a deletion reached `stage`.
-pub fn reached(s: &Services, delete_id: &str, stage: Stage) -> Result<()> {
+/// Notes that a deletion reached `stage`, with what it did so far.
+pub fn reached(s: &Services, delete_id: &str, stage: Stage, done: &ShutdownRecord) -> Result<()> {
     update(s, delete_id, |record| {
-        record.status = stage.status().to_owned()
+        record.status = stage.status().to_owned();
+        record.shutdown_room = done.clone();
     })
 }
 
@@ -131,16 +142,23 @@ fn fail(record: &mut RoomDeletionRecord, error: String) {
     record.error = Some(error);
 }
 
-/// At start-up: deletions the last run left unfinished are failed.
-pub fn fail_interrupted(s: &Services) -> Result<()> {
+/// At start-up: the deletions the last run left unfinished, to take up
+/// again. One whose request was not kept (from an older version) is
+/// failed instead.
+pub fn interrupted(s: &Services) -> Result<Vec<RoomDeletionRecord>> {
+    let mut resumable = Vec::new();
     for mut record in all(s)?.into_iter().filter(RoomDeletionRecord::active) {
         tracing::warn!(room = %record.room_id, delete_id = %record.delete_id,
-            "a room deletion was interrupted by a restart");
+            status = %record.status, "a room deletion was interrupted by a restart");
+        if record.request.is_some() {
+            resumable.push(record);
+            continue;
+        }
         fail(
             &mut record,
             "The server stopped during the deletion".to_owned(),
         );
         write(s, &record)?;
     }
-    Ok(())
+    Ok(resumable)
 }

@@ -32,7 +32,7 @@ pub use push_row::PushRow;
 pub use pusher::Pusher;
 pub use remote_key::RemoteKey;
 pub use report::ReportRecord;
-pub use room_deletion::{RoomDeletionRecord, ShutdownRecord};
+pub use room_deletion::{DeletionRequest, RoomDeletionRecord, ShutdownRecord};
 pub use room_record::RoomRecord;
 pub use sliding_connection::{SentRoom, SlidingConnection, SlidingPosition};
 pub use state_diff::StateDiff;

@@ -23,6 +23,21 @@ pub struct RoomDeletionRecord {
     pub shutdown_room: ShutdownRecord,
     /// When it was asked for (ms since the epoch).
     pub started_ts: u64,
+    /// What was asked, so that a deletion a restart interrupted can be
+    /// taken up again (absent in records from before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<DeletionRequest>,
+}
+
+/// The admin's request for a deletion: who asked, and its options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRequest {
+    pub admin: String,
+    pub block: bool,
+    pub purge: bool,
+    pub new_room_user_id: Option<String>,
+    pub room_name: String,
+    pub message: String,
 }
 
 impl RoomDeletionRecord {
