@@ -13,6 +13,8 @@ let desk = null;
 /** Room id → unread notifications, as /sync last said. */
 let unread = {};
 let open = false;
+/** The page-wide listeners are added once, whoever signs in. */
+let listening = false;
 
 /**
  * `call(method, path, body)` reaches the API with the session; `roomName(id)`
@@ -28,15 +30,18 @@ export function startNotifications({ call, roomName, openRoom }) {
     if ("Notification" in window) await Notification.requestPermission();
     showAllowButton();
   };
-  document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && open) {
-      closePanel();
-      $("notify-toggle").focus();
-    }
-  });
-  document.addEventListener("click", (event) => {
-    if (open && !event.target.closest(".notify-wrap")) closePanel();
-  });
+  if (!listening) {
+    listening = true;
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && open) {
+        closePanel();
+        $("notify-toggle").focus();
+      }
+    });
+    document.addEventListener("click", (event) => {
+      if (open && !event.target.closest(".notify-wrap")) closePanel();
+    });
+  }
   showAllowButton();
 }
 
