@@ -6,7 +6,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use git2::{DiffFormat, DiffOptions, IndexAddOption, Repository, Signature, Sort};
+use git2::{ConfigLevel, DiffFormat, DiffOptions, IndexAddOption, Repository, Signature, Sort};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::homes::HomesDir;
@@ -37,6 +37,31 @@ pub struct CommitInfo {
     pub message: String,
 }
 
+/// The homes are the server's own repositories: no git configuration of
+/// the machine or of the account the server runs as applies to them, and
+/// an unreadable `~/.gitconfig` (a service whose `HOME` is not its own)
+/// is no error.
+fn ignore_machine_git_config() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let levels = [
+            ConfigLevel::System,
+            ConfigLevel::XDG,
+            ConfigLevel::Global,
+            ConfigLevel::ProgramData,
+        ];
+        for level in levels {
+            // SAFETY: libgit2's global options are set once, before any
+            // repository is opened: every one is opened through a `Home`,
+            // which comes from `open_or_create`, which calls this first
+            // (and `call_once` holds other callers until it is done).
+            if let Err(e) = unsafe { git2::opts::set_search_path(level, "") } {
+                tracing::warn!(error = %e, "could not keep git from reading the machine's configuration");
+            }
+        }
+    });
+}
+
 pub struct Home {
     root: PathBuf,
     author: String,
@@ -55,6 +80,7 @@ impl Home {
         author: &str,
         template: &[(String, String)],
     ) -> HomeResult<Self> {
+        ignore_machine_git_config();
         let root = homes.path_of(localpart);
         let fresh = !root.join(".git").exists();
         std::fs::create_dir_all(&root)?;

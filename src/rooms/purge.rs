@@ -5,10 +5,16 @@
 //! keys the auth rules need stay, so the room's history still holds
 //! together for whatever reads it; bodies, names, topics, profiles and
 //! attachments' addresses are gone from storage.
+//!
+//! A purged room is marked so: while no user of this server is joined to
+//! it again, the admin API knows it no more than Synapse knows a room it
+//! purged (it is not listed, its details are 404). Its members keep their
+//! `leave`, which a client that was away still has to sync.
 
 use std::sync::Arc;
 
-use matrixos_storage::{tables, Batch};
+use matrixos_storage::tables::{self, SERVER_SETTINGS};
+use matrixos_storage::Batch;
 use ruma::RoomId;
 
 use super::build::rules_of;
@@ -18,6 +24,10 @@ use crate::store::Wake;
 
 /// Events pruned per write batch.
 const PER_BATCH: usize = 256;
+
+fn purged_key(room: &RoomId) -> String {
+    format!("purged_room:{room}")
+}
 
 impl Rooms {
     /// Prunes every event of `room` stored here. `pruned` is called for
@@ -55,8 +65,26 @@ impl Rooms {
                 self.cache_pdu(short, pdu);
             }
         }
+        let mut batch = Batch::new();
+        SERVER_SETTINGS.put(&mut batch, &purged_key(room), &Vec::new());
+        self.store.commit(batch, vec![], Wake::none()).await?;
         tracing::info!(room = %room, events = events.len(), "room content purged");
         Ok(events.len())
+    }
+
+    /// Whether the room was purged and nobody here joined it since: gone
+    /// from this server as far as its admins see.
+    pub fn purged_and_empty(&self, room: &RoomId, short_room: u64) -> Result<bool> {
+        if !SERVER_SETTINGS.contains(&self.store.db, &purged_key(room))? {
+            return Ok(false);
+        }
+        let joined_here = self
+            .members(short_room)?
+            .into_iter()
+            .any(|(user, membership)| {
+                membership == "join" && user.server_name() == self.server_name
+            });
+        Ok(!joined_here)
     }
 
     /// The room's stored events that have no place in its history:

@@ -801,8 +801,7 @@ async fn a_background_deletion_reports_its_status() {
     );
     assert_eq!(of_room["results"][0]["delete_id"], delete_id.as_str());
     assert_eq!(of_room["results"][0]["status"], "complete");
-    let (members, block) = members_and_block(&admin, &room).await;
-    assert_eq!(members, 0);
+    let block = block_of_purged(&admin, &room).await;
     assert_eq!(block, json!({ "block": false }), "not asked to block");
 
     // The status is the server's record: it outlives a restart.
@@ -827,6 +826,7 @@ fn interrupted_deletion(
     room: &str,
     status: &str,
     request: Option<matrixos_storage::records::DeletionRequest>,
+    shutdown_room: matrixos_storage::records::ShutdownRecord,
 ) {
     use matrixos_storage::records::RoomDeletionRecord;
     use matrixos_storage::tables::{ROOM_DELETIONS, ROOM_DELETIONS_PART};
@@ -835,7 +835,7 @@ fn interrupted_deletion(
         room_id: room.to_owned(),
         status: status.to_owned(),
         error: None,
-        shutdown_room: Default::default(),
+        shutdown_room,
         started_ts: 1,
         request,
     };
@@ -857,13 +857,36 @@ fn kicked(status: &Value) -> Option<usize> {
         .map(Vec::len)
 }
 
-/// A room's member count and block status, as the admin API gives them.
-async fn members_and_block(admin: &Raw, room: &str) -> (Value, Value) {
-    let get = |what: &'static str| {
-        let path = format!("{V1}/rooms/{}/{what}", enc(room));
-        async move { expect_ok(admin.call("GET", &path, None).await, what) }
-    };
-    (get("members").await["total"].clone(), get("block").await)
+/// Asserts that the admin API knows a purged room no more, as Synapse
+/// after a purge (no details, no members, not listed, no deleting it
+/// again), and answers its block status.
+async fn block_of_purged(admin: &Raw, room: &str) -> Value {
+    for what in ["", "/members"] {
+        let path = format!("{V1}/rooms/{}{what}", enc(room));
+        let res = admin.call("GET", &path, None).await;
+        expect_error(&res, 404, "M_NOT_FOUND", &format!("GET {path}"));
+    }
+    let listed = expect_ok(
+        admin.call("GET", &format!("{V1}/rooms"), None).await,
+        "list",
+    );
+    let rooms = listed["rooms"].as_array().expect("rooms");
+    assert!(!rooms.iter().any(|r| r["room_id"] == room), "{listed}");
+    let path = format!("{V1}/rooms/{}", enc(room));
+    let again = admin.json("DELETE", &path, json!({})).await;
+    expect_error(&again, 404, "M_NOT_FOUND", "deleting it again");
+    let path = format!("{V1}/rooms/{}/block", enc(room));
+    expect_ok(admin.call("GET", &path, None).await, "block")
+}
+
+/// The rooms a user is joined to, sorted.
+async fn joined_rooms(user: &Raw) -> Vec<String> {
+    let path = format!("{V3}/joined_rooms");
+    let answer = expect_ok(user.call("GET", &path, None).await, "joined rooms");
+    let mut rooms: Vec<String> =
+        serde_json::from_value(answer["joined_rooms"].clone()).expect("ids");
+    rooms.sort();
+    rooms
 }
 
 /// Polls a deletion's status (`shutting_down`, then `purging`) until it
@@ -888,33 +911,66 @@ async fn a_deletion_a_restart_interrupted_is_taken_up_again() {
         admin,
         admin_id,
         alice,
+        alice_id,
+        bob_id,
         room,
         ..
     } = scene(&anon, "re").await;
     send_text(&alice, &room, "t1", "soon gone").await;
     let other = create_room(&alice, json!({ "preset": "public_chat" })).await;
 
-    // One stopped while shutting its room down, with its request kept; one
-    // from before requests were kept.
+    // One stopped while shutting its room down, after it had opened the
+    // room its members move to, with its request kept; one from before
+    // requests were kept.
+    let moved_to = create_room(&admin, json!({ "preset": "public_chat" })).await;
+    let rooms_before = joined_rooms(&admin).await;
     let request = matrixos_storage::records::DeletionRequest {
-        admin: admin_id,
+        admin: admin_id.clone(),
         block: true,
         purge: true,
-        new_room_user_id: None,
+        new_room_user_id: Some(admin_id),
         room_name: "unused".to_owned(),
         message: "unused".to_owned(),
     };
-    interrupted_deletion(&server, "resumed1", &room, "shutting_down", Some(request));
-    interrupted_deletion(&server, "old1", &other, "purging", None);
+    let done = matrixos_storage::records::ShutdownRecord {
+        new_room_id: Some(moved_to.clone()),
+        ..Default::default()
+    };
+    interrupted_deletion(
+        &server,
+        "resumed1",
+        &room,
+        "shutting_down",
+        Some(request),
+        done,
+    );
+    interrupted_deletion(&server, "old1", &other, "purging", None, Default::default());
     let server = server.restart().await;
 
     let resumed = deletion_outcome(&admin, "resumed1").await;
     assert_eq!(resumed["status"], "complete", "{resumed}");
     assert!(resumed.get("request").is_none(), "the request stays inside");
     assert_eq!(kicked(&resumed), Some(2), "{resumed}");
-    let (members, block) = members_and_block(&admin, &room).await;
-    assert_eq!(members, 0);
+    assert_eq!(resumed["shutdown_room"]["new_room_id"], moved_to.as_str());
+    let block = block_of_purged(&admin, &room).await;
     assert_eq!(block["block"], true, "the kept request asked to block");
+    // The members went to the room the first run opened; no second one.
+    let path = format!("{V1}/rooms/{}/members", enc(&moved_to));
+    let moved = expect_ok(admin.call("GET", &path, None).await, "members moved");
+    for user in [&alice_id, &bob_id] {
+        assert!(
+            moved["members"]
+                .as_array()
+                .expect("members")
+                .contains(&json!(user)),
+            "{moved}"
+        );
+    }
+    assert_eq!(
+        joined_rooms(&admin).await,
+        rooms_before,
+        "the admin opened no other room"
+    );
 
     let old = deletion_outcome(&admin, "old1").await;
     assert_eq!(old["status"], "failed");

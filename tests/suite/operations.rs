@@ -33,6 +33,21 @@ fn matrixos(args: &[&str]) -> Command {
     command
 }
 
+/// `init` of `ops.test` with the admin `alice`.
+fn init_alice(config: &Path, data: &Path) -> Command {
+    matrixos(&[
+        "--config",
+        config.to_str().unwrap(),
+        "init",
+        "--domain",
+        "ops.test",
+        "--admin",
+        "alice",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+}
+
 fn run(mut command: impl std::borrow::BorrowMut<Command>) -> Output {
     command.borrow_mut().output().expect("run matrixos")
 }
@@ -101,19 +116,7 @@ async fn init_sets_up_a_server_that_serves_its_name_and_admin() {
     let config = dir.path().join("matrixos.toml");
     let data = dir.path().join("data");
     let config_arg = config.to_str().unwrap();
-    let data_arg = data.to_str().unwrap();
-    let args = [
-        "--config",
-        config_arg,
-        "init",
-        "--domain",
-        "ops.test",
-        "--admin",
-        "alice",
-        "--data-dir",
-        data_arg,
-    ];
-    let out = run(matrixos(&args).env("MATRIXOS_AI_ENABLED", "false"));
+    let out = run(init_alice(&config, &data).env("MATRIXOS_AI_ENABLED", "false"));
     assert!(out.status.success(), "init failed: {}", stderr(&out));
     let printed = stdout(&out);
     let password = printed
@@ -142,7 +145,7 @@ async fn init_sets_up_a_server_that_serves_its_name_and_admin() {
     );
 
     // A second init changes nothing.
-    let again = run(matrixos(&args));
+    let again = run(init_alice(&config, &data));
     assert!(!again.status.success());
     assert!(
         stderr(&again).contains("already exists"),
@@ -223,6 +226,22 @@ async fn init_refuses_a_bad_domain_and_a_used_data_dir() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
     assert!(!config.exists());
+}
+
+/// A service's `HOME` may be a place it cannot read (`/root` under
+/// `setpriv` or `sudo -u`): the git homes ignore the account's git
+/// configuration, so `init` (which creates the admin's home) works all
+/// the same. A symbolic link loop makes `~/.gitconfig` unreadable even
+/// for root, which runs the tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_works_whatever_home_the_account_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("loop");
+    std::os::unix::fs::symlink(&home, &home).unwrap();
+    let data = dir.path().join("data");
+    let out = run(init_alice(&dir.path().join("m.toml"), &data).env("HOME", &home));
+    assert!(out.status.success(), "init failed: {}", stderr(&out));
+    assert!(data.join("homes/alice/.git").is_dir(), "the admin's home");
 }
 
 /// Sends messages one after another until told to stop (at most `limit`);

@@ -8,7 +8,8 @@
 //! user leave, not a server), removes the room's local aliases (or moves
 //! them to the new room) and takes it off the public directory. With
 //! `purge` (the default), the room's content is then pruned from storage
-//! (`Rooms::purge_content`): the events stay as a redaction leaves them.
+//! (`Rooms::purge_content`): the events stay as a redaction leaves them,
+//! and the admin API no longer knows the room.
 
 use std::sync::Arc;
 
@@ -118,11 +119,16 @@ impl Options {
     }
 }
 
-/// The room to delete: one this server holds, or with `block` any room
-/// (an unknown one is only blocked, as in Synapse); else 404.
+/// The room to delete: one this server holds (and has not purged), or
+/// with `block` any room (an unknown one is only blocked, as in Synapse);
+/// else 404.
 fn room_to_delete(s: &Services, raw: &str, block: bool) -> Result<OwnedRoomId> {
     let room = parse_room(raw)?;
-    if !block && s.rooms.short_room(&room)?.is_none() {
+    let held = match s.rooms.short_room(&room)? {
+        Some(short) => !s.rooms.purged_and_empty(&room, short)?,
+        None => false,
+    };
+    if !block && !held {
         return Err(Error::not_found(format!("Unknown room id {room}")));
     }
     Ok(room)
@@ -160,26 +166,36 @@ async fn open_new_room(s: &Services, creator: &UserId, opts: &Options) -> Result
     Ok(room)
 }
 
-/// Shuts the room down for this server's users (see the module's notes).
+/// Shuts the room down for this server's users (see the module's notes),
+/// going on from `out`, what an interrupted run did (its new room is
+/// reused). `progress` hears of each step, to record it.
 async fn shut_down(
     s: &Services,
     admin: &UserId,
     room: &RoomId,
     opts: &Options,
+    mut out: ShutdownRecord,
     progress: impl Fn(Stage, &ShutdownRecord),
 ) -> Result<ShutdownRecord> {
-    let mut out = ShutdownRecord::default();
     if opts.block {
         s.rooms.set_blocked(room, Some(admin)).await?;
     }
     let Some(short) = s.rooms.short_room(room)? else {
         return Ok(out);
     };
-    let new_room = match &opts.new_room_user_id {
-        Some(creator) => Some(open_new_room(s, creator, opts).await?),
-        None => None,
+    let new_room = match (&out.new_room_id, &opts.new_room_user_id) {
+        (Some(kept), _) => Some(
+            RoomId::parse(kept)
+                .map_err(|_| Error::internal(format!("a kept deletion names {kept}")))?,
+        ),
+        (None, Some(creator)) => {
+            let new_room = open_new_room(s, creator, opts).await?;
+            out.new_room_id = Some(new_room.to_string());
+            progress(Stage::ShuttingDown, &out);
+            Some(new_room)
+        }
+        (None, None) => None,
     };
-    out.new_room_id = new_room.as_ref().map(ToString::to_string);
     let mut members: Vec<_> = s
         .rooms
         .members(short)?
@@ -198,6 +214,7 @@ async fn shut_down(
             continue;
         }
         out.kicked_users.push(user.to_string());
+        progress(Stage::ShuttingDown, &out);
         if let (Some(new_room), "join") = (&new_room, membership.as_str()) {
             if let Err(e) = join_room(s, &user, new_room, &[], None).await {
                 tracing::warn!(room = %new_room, user = %user, error = %e, "could not move a member to the new room");
@@ -243,7 +260,15 @@ pub async fn delete_now(
 ) -> Result<Json<Value>> {
     let opts = Options::from(&s, &body)?;
     let room = room_to_delete(&s, &room, opts.block)?;
-    let done = shut_down(&s, &admin.user_id, &room, &opts, |_, _| {}).await?;
+    let done = shut_down(
+        &s,
+        &admin.user_id,
+        &room,
+        &opts,
+        ShutdownRecord::default(),
+        |_, _| {},
+    )
+    .await?;
     Ok(Json(serde_json::to_value(done)?))
 }
 
@@ -259,30 +284,32 @@ pub async fn delete_in_background(
     let room = room_to_delete(&s, &room, opts.block)?;
     let request = opts.to_request(&admin.user_id);
     let delete_id = room_deletions::start(&s, &room, request).await?;
-    run_in_background(s, delete_id.clone(), admin.user_id, room, opts, None);
+    let fresh = (Stage::ShuttingDown, ShutdownRecord::default());
+    run_in_background(s, delete_id.clone(), admin.user_id, room, opts, fresh);
     Ok(Json(json!({ "delete_id": delete_id })))
 }
 
-/// Runs a recorded deletion: from the start, or (`kept`, what an
-/// interrupted one had done before its purge) only the purge.
+/// Runs a recorded deletion from `from`: the stage it is at and what it
+/// did so far (nothing for a new one; more for one a restart
+/// interrupted, which then goes on from there).
 fn run_in_background(
     s: Arc<Services>,
     id: String,
     admin: OwnedUserId,
     room: OwnedRoomId,
     opts: Options,
-    kept: Option<ShutdownRecord>,
+    from: (Stage, ShutdownRecord),
 ) {
     tokio::spawn(async move {
-        let outcome = match kept {
-            Some(done) => purge(&s, &room).await.map(|()| done),
-            None => {
+        let outcome = match from {
+            (Stage::Purging, done) => purge(&s, &room).await.map(|()| done),
+            (Stage::ShuttingDown, done) => {
                 let progress = |stage, done: &ShutdownRecord| {
                     if let Err(e) = room_deletions::reached(&s, &id, stage, done) {
                         tracing::warn!(error = %e, "could not record a deletion's progress");
                     }
                 };
-                shut_down(&s, &admin, &room, &opts, progress).await
+                shut_down(&s, &admin, &room, &opts, done, progress).await
             }
         };
         if let Err(e) = &outcome {
@@ -295,7 +322,9 @@ fn run_in_background(
 }
 
 /// At start-up: takes up the deletions a restart interrupted, from where
-/// they were (a purge is only ever done again whole: it is idempotent).
+/// they were (a purge is only ever done again whole: it is idempotent;
+/// members who left are not members any more, and a new room opened for
+/// them is reused).
 pub fn resume_interrupted(s: &Arc<Services>) -> Result<()> {
     for record in room_deletions::interrupted(s)? {
         let Some(request) = &record.request else {
@@ -303,12 +332,10 @@ pub fn resume_interrupted(s: &Arc<Services>) -> Result<()> {
         };
         let (admin, opts) = Options::from_request(request)?;
         let room = parse_room(&record.room_id)?;
-        let kept = match Stage::of(&record.status) {
-            Some(Stage::Purging) => Some(record.shutdown_room.clone()),
-            _ => None,
-        };
+        let stage = Stage::of(&record.status).unwrap_or(Stage::ShuttingDown);
         tracing::info!(room = %room, delete_id = %record.delete_id, "taking up an interrupted room deletion");
-        run_in_background(s.clone(), record.delete_id, admin, room, opts, kept);
+        let from = (stage, record.shutdown_room);
+        run_in_background(s.clone(), record.delete_id, admin, room, opts, from);
     }
     Ok(())
 }

@@ -47,11 +47,15 @@ pub(super) fn parse_room(raw: &str) -> Result<OwnedRoomId> {
     RoomId::parse(raw).map_err(|_| Error::invalid_param(format!("{raw} is not a legal room ID")))
 }
 
-/// A room this server holds, by id from the path: 404 for another.
+/// A room this server holds, by id from the path: 404 for another, and
+/// for one purged here that nobody here joined since.
 fn known_room(s: &Services, raw: &str) -> Result<(u64, RoomRecord)> {
     let room = parse_room(raw)?;
     let not_found = || Error::not_found("Room not found");
     let short = s.rooms.short_room(&room)?.ok_or_else(not_found)?;
+    if s.rooms.purged_and_empty(&room, short)? {
+        return Err(not_found());
+    }
     let record = s.rooms.record(short)?.ok_or_else(not_found)?;
     Ok((short, record))
 }
@@ -198,6 +202,9 @@ pub async fn list(
     };
     let mut rooms = Vec::new();
     for (short, record) in s.rooms.all_rooms()? {
+        if s.rooms.purged_and_empty(&record.room_id, short)? {
+            continue;
+        }
         let info = RoomInfo::of(&s, short, &record)?;
         if term.as_deref().is_none_or(|t| info.matches(t)) {
             rooms.push(info);
