@@ -81,9 +81,7 @@ impl Rooms {
         let joined_here = self
             .members(short_room)?
             .into_iter()
-            .any(|(user, membership)| {
-                membership == "join" && user.server_name() == self.server_name
-            });
+            .any(|(user, membership)| membership == "join" && self.is_local(&user));
         Ok(!joined_here)
     }
 
