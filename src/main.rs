@@ -25,8 +25,9 @@ use matrixos::services::Services;
 /// MATRIXOS_MAX_CONNECTIONS, MATRIXOS_REQUEST_HEADER_TIMEOUT_SECS,
 /// MATRIXOS_REQUEST_BODY_TIMEOUT_SECS, MATRIXOS_SYNC_WRITES,
 /// MATRIXOS_PUBLIC_BASEURL, MATRIXOS_RATE_LIMIT_REGISTER,
-/// MATRIXOS_RATE_LIMIT_SEND. Logging follows RUST_LOG (default `info`);
-/// MATRIXOS_LOG_FORMAT=json writes JSON lines.
+/// MATRIXOS_RATE_LIMIT_SEND. Logging follows RUST_LOG (default `info`, with
+/// the libraries' per-event lines off); MATRIXOS_LOG_FORMAT=json writes JSON
+/// lines.
 #[derive(Parser)]
 #[command(name = "matrixos", version)]
 struct Cli {
@@ -85,9 +86,15 @@ enum Command {
     },
 }
 
+/// The log filter when RUST_LOG is not set: the server's own lines at
+/// `info`; ruma's event authorisation (a line for every event it allows)
+/// and tantivy (a line for every index commit) only when something is
+/// wrong.
+const DEFAULT_LOG_FILTER: &str = "info,ruma_state_res=warn,tantivy=warn";
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if std::env::var("MATRIXOS_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().flatten_event(true).init();
