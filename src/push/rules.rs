@@ -47,10 +47,11 @@ impl Matcher {
     fn matches(&self, value: &str, words: bool) -> bool {
         match self {
             Matcher::Glob(re) => re.is_match(value),
-            Matcher::Literal(p) if !words => {
-                value.len() == p.len() && value.eq_ignore_ascii_case(p)
-                    || value.to_lowercase() == *p
-            }
+            // An ASCII value lowercases to ASCII, so comparing ignoring
+            // ASCII case settles it without lowercasing a copy (the
+            // common case: event types and msgtypes, once per recipient).
+            Matcher::Literal(p) if !words && value.is_ascii() => value.eq_ignore_ascii_case(p),
+            Matcher::Literal(p) if !words => value.to_lowercase() == *p,
             Matcher::Literal(p) => contains_word(&value.to_lowercase(), p),
         }
     }
@@ -386,6 +387,15 @@ mod tests {
         let whole = Matcher::new("m.room.*", false).unwrap();
         assert!(whole.matches("m.room.message", false));
         assert!(!whole.matches("xm.room.message", false));
+        let literal = Matcher::new("M.Notice", false).unwrap();
+        assert!(literal.matches("m.notice", false));
+        assert!(literal.matches("M.NOTICE", false));
+        assert!(!literal.matches("m.notices", false));
+        assert!(!literal.matches("m.text", false));
+        let accented = Matcher::new("ÉTÉ", false).unwrap();
+        assert!(accented.matches("été", false));
+        assert!(accented.matches("Été", false));
+        assert!(!accented.matches("ete", false));
         assert_eq!(
             split_path(r"content.m\.relates_to.rel_type"),
             vec!["content", "m.relates_to", "rel_type"]
