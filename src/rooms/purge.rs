@@ -74,15 +74,9 @@ impl Rooms {
 
     /// Whether the room was purged and nobody here joined it since: gone
     /// from this server as far as its admins see.
-    pub fn purged_and_empty(&self, room: &RoomId, short_room: u64) -> Result<bool> {
-        if !SERVER_SETTINGS.contains(&self.store.db, &purged_key(room))? {
-            return Ok(false);
-        }
-        let joined_here = self
-            .members(short_room)?
-            .into_iter()
-            .any(|(user, membership)| membership == "join" && self.is_local(&user));
-        Ok(!joined_here)
+    pub fn purged_and_empty(&self, room: &RoomId) -> Result<bool> {
+        Ok(SERVER_SETTINGS.contains(&self.store.db, &purged_key(room))?
+            && !self.has_joined_member(room)?)
     }
 
     /// The room's stored events that have no place in its history:

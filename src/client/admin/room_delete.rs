@@ -124,10 +124,7 @@ impl Options {
 /// else 404.
 fn room_to_delete(s: &Services, raw: &str, block: bool) -> Result<OwnedRoomId> {
     let room = parse_room(raw)?;
-    let held = match s.rooms.short_room(&room)? {
-        Some(short) => !s.rooms.purged_and_empty(&room, short)?,
-        None => false,
-    };
+    let held = s.rooms.short_room(&room)?.is_some() && !s.rooms.purged_and_empty(&room)?;
     if !block && !held {
         return Err(Error::not_found(format!("Unknown room id {room}")));
     }

@@ -53,7 +53,7 @@ fn known_room(s: &Services, raw: &str) -> Result<(u64, RoomRecord)> {
     let room = parse_room(raw)?;
     let not_found = || Error::not_found("Room not found");
     let short = s.rooms.short_room(&room)?.ok_or_else(not_found)?;
-    if s.rooms.purged_and_empty(&room, short)? {
+    if s.rooms.purged_and_empty(&room)? {
         return Err(not_found());
     }
     let record = s.rooms.record(short)?.ok_or_else(not_found)?;
@@ -202,7 +202,7 @@ pub async fn list(
     };
     let mut rooms = Vec::new();
     for (short, record) in s.rooms.all_rooms()? {
-        if s.rooms.purged_and_empty(&record.room_id, short)? {
+        if s.rooms.purged_and_empty(&record.room_id)? {
             continue;
         }
         let info = RoomInfo::of(&s, short, &record)?;
