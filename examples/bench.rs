@@ -181,6 +181,7 @@ async fn main() {
 
     // 4. /messages pagination, pages of 100 backwards through the busy room.
     let started = Instant::now();
+    let cpu_before = cpu_ms(server.id());
     let mut from: Option<String> = None;
     let mut pages = 0;
     while pages < sizes.pages {
@@ -202,20 +203,23 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     println!(
-        "/messages pagination: {:.0} pages of 100 events/s ({pages} pages)",
-        pages as f64 / elapsed.as_secs_f64()
+        "/messages pagination: {:.0} pages of 100 events/s ({pages} pages; server CPU per page {:.0} µs)",
+        pages as f64 / elapsed.as_secs_f64(),
+        (cpu_ms(server.id()) - cpu_before) as f64 * 1000.0 / pages as f64
     );
 
     // 5. Room creation rate (sequential, one creator).
     let started = Instant::now();
+    let cpu_before = cpu_ms(server.id());
     for _ in 0..sizes.rooms {
         api.create_room(&senders[7], &[]).await;
     }
     let elapsed = started.elapsed();
     println!(
-        "room creation: {:.0} rooms/s ({} rooms)",
+        "room creation: {:.0} rooms/s ({} rooms; server CPU per room {:.0} µs)",
         sizes.rooms as f64 / elapsed.as_secs_f64(),
-        sizes.rooms
+        sizes.rooms,
+        (cpu_ms(server.id()) - cpu_before) as f64 * 1000.0 / sizes.rooms as f64
     );
 
     // 6. Simplified sliding sync for the user now in those rooms.

@@ -155,6 +155,10 @@ pub struct Config {
     /// Seconds a sliding sync connection is kept unused; a client coming
     /// back later starts a new one (`M_UNKNOWN_POS`).
     pub sliding_sync_connection_expiry_secs: u64,
+    /// Keep a full-text index of messages and serve `/search` (Synapse's
+    /// `enable_search`). Off, nothing is indexed and `/search` is refused;
+    /// the index is built afresh from every room once it is on again.
+    pub enable_search: bool,
     /// Serve link previews (`/v1/media/preview_url`); the server then
     /// fetches the pages users ask about.
     pub url_preview_enabled: bool,
@@ -239,6 +243,7 @@ impl Default for Config {
             default_room_version: "12".to_owned(),
             sliding_sync: true,
             sliding_sync_connection_expiry_secs: 7 * 24 * 3600,
+            enable_search: true,
             url_preview_enabled: false,
             url_preview_ip_range_allowlist: Vec::new(),
             enable_authenticated_media: true,
@@ -396,6 +401,9 @@ impl Config {
         }
         if let Some(v) = get("MATRIXOS_SUPPORT_PAGE") {
             self.support_page = Some(v);
+        }
+        if let Some(v) = parse_env("MATRIXOS_ENABLE_SEARCH", get)? {
+            self.enable_search = v;
         }
         if let Some(v) = parse_env("MATRIXOS_URL_PREVIEW_ENABLED", get)? {
             self.url_preview_enabled = v;

@@ -61,7 +61,12 @@ pub fn cpu_ms(pid: u32) -> u64 {
 /// to measure another build), on a loopback port with `data` as its data
 /// directory and send limits off; add more environment and spawn.
 pub fn server_command(data: &Path, port: u16) -> Command {
-    let server = match std::env::var_os("MATRIXOS_SERVER_BIN") {
+    server_command_of(&server_binary(), data, port)
+}
+
+/// The binary [`server_command`] starts.
+pub fn server_binary() -> PathBuf {
+    match std::env::var_os("MATRIXOS_SERVER_BIN") {
         Some(path) => PathBuf::from(path),
         None => {
             let exe: PathBuf = std::env::current_exe().expect("exe");
@@ -70,7 +75,11 @@ pub fn server_command(data: &Path, port: u16) -> Command {
                 .expect("target dir")
                 .join("matrixos")
         }
-    };
+    }
+}
+
+/// [`server_command`] for the binary `server`.
+pub fn server_command_of(server: &Path, data: &Path, port: u16) -> Command {
     let mut command = Command::new(server);
     command
         .env("MATRIXOS_DATA_DIR", data)

@@ -25,7 +25,7 @@ use crate::http::extract::{Auth, JsonBody};
 use crate::rooms::visibility::RoomReader;
 use crate::rooms::Pdu;
 use crate::search::query::Parsed;
-use crate::search::{tokens, Ask, Hit, Keys, Ranking};
+use crate::search::{tokens, Ask, Hit, Keys, Ranking, Search};
 use crate::services::Services;
 use crate::sync::filter::EventFilter;
 
@@ -64,6 +64,18 @@ fn categories(mut body: Value) -> Result<Categories> {
     })
 }
 
+/// The server's index; `M_UNKNOWN` (400) when search is off, as Synapse
+/// answers with `enable_search: false`.
+fn index(s: &Services) -> Result<&Search> {
+    s.search.as_deref().ok_or_else(|| {
+        Error::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "M_UNKNOWN",
+            "Search is disabled on this homeserver",
+        )
+    })
+}
+
 /// Answered as JSON written here, not through ruma's response type,
 /// which leaves out an empty `results` list that clients (matrix-js-sdk)
 /// read unconditionally, as Synapse always sends it.
@@ -79,7 +91,7 @@ async fn search(
     let Some(criteria) = categories(body)?.room_events else {
         return Ok(Json(json!({ "search_categories": {} })));
     };
-    s.search.caught_up(s.store.position()).await;
+    index(&s)?.caught_up(s.store.position()).await;
     let events =
         crate::blocking::reads(|| room_events(&s, &caller, &criteria, next_batch.as_deref()))?;
     let mut events =
@@ -235,7 +247,7 @@ fn page(
     let mut count = 0;
     for round in 0..MAX_ROUNDS {
         ask.take = limit * 2;
-        let (hits, matching) = s.search.find(ask)?;
+        let (hits, matching) = index(s)?.find(ask)?;
         if round == 0 {
             count = matching;
         }
@@ -332,7 +344,7 @@ fn room_events(
     let mut events = ResultRoomEvents::new();
     events.count = Some(UInt::try_from(count).unwrap_or(UInt::MAX));
     events.next_batch = next;
-    events.highlights = highlights(s, &term, &found);
+    events.highlights = highlights(index(s)?, &term, &found);
     let context = &criteria.event_context;
     let context_limits = (
         page_limit(context.before_limit, MAX_CONTEXT),
@@ -383,8 +395,8 @@ fn room_events(
 }
 
 /// The words of the results that matched, as they are written there.
-fn highlights(s: &Services, term: &Parsed, found: &[Found]) -> Vec<String> {
-    let mut analyzer = s.search.analyzer();
+fn highlights(index: &Search, term: &Parsed, found: &[Found]) -> Vec<String> {
+    let mut analyzer = index.analyzer();
     let wanted = term.highlight_terms(&mut analyzer);
     let mut out = BTreeSet::new();
     for result in found {

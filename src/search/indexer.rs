@@ -71,8 +71,10 @@ impl Search {
 /// whatever is queued whenever woken, while the services live. The work
 /// itself runs on the indexer's own low-priority thread.
 pub fn start(services: &Arc<Services>) {
-    let wake = services.search.wake.clone();
-    let hurry = services.search.hurry.clone();
+    let Some(search) = &services.search else {
+        return;
+    };
+    let (wake, hurry) = (search.wake.clone(), search.hurry.clone());
     let services = Arc::downgrade(services);
     let worker = match Worker::start() {
         Ok(worker) => worker,
@@ -121,7 +123,10 @@ fn worker_gone() -> crate::error::Error {
 async fn close_writer(worker: &Worker, services: &Weak<Services>) -> Result<()> {
     let services = services.clone();
     let closed = worker.run(move || match services.upgrade() {
-        Some(s) => s.search.close_writer(),
+        Some(s) => s
+            .search
+            .as_ref()
+            .map_or(Ok(()), |index| index.close_writer()),
         None => Ok(()),
     });
     closed.await.ok_or_else(worker_gone)?
@@ -135,10 +140,13 @@ async fn round(worker: &Worker, services: &Weak<Services>, built: bool) -> Resul
         let Some(s) = services.upgrade() else {
             return Ok(None);
         };
+        let Some(index) = &s.search else {
+            return Ok(None);
+        };
         if !built {
-            s.search.build_if_new(&s.rooms)?;
+            index.build_if_new(&s.rooms)?;
         }
-        s.search.drain(&s).map(Some)
+        index.drain(&s).map(Some)
     });
     done.await.ok_or_else(worker_gone)?
 }

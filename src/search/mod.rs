@@ -181,6 +181,21 @@ impl Search {
     }
 
     /// Opens (or creates) the index under the data directory.
+    /// The index, when the configuration keeps one. When it does not, an
+    /// index left from before is deleted, so that it is built afresh (with
+    /// what was sent meanwhile) once search is on again.
+    pub fn open_if_enabled(config: &crate::config::Config) -> Result<Option<Arc<Self>>> {
+        if config.enable_search {
+            return Self::open(&config.data_dir).map(Some);
+        }
+        match std::fs::remove_dir_all(config.data_dir.join(DIRECTORY)) {
+            Ok(()) => tracing::info!("search is off: its index was deleted"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(index_error(e)),
+        }
+        Ok(None)
+    }
+
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
         let dir = data_dir.join(DIRECTORY);
         std::fs::create_dir_all(&dir).map_err(index_error)?;

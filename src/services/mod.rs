@@ -62,7 +62,8 @@ pub struct Services {
     /// Each room's latest activity, for sliding sync's room lists.
     pub bump_stamps: Arc<crate::sliding_sync::BumpStamps>,
     /// The full-text index of messages, names and topics.
-    pub search: Arc<crate::search::Search>,
+    /// The full-text index, unless search is off (`enable_search`).
+    pub search: Option<Arc<crate::search::Search>>,
     /// Link previews, when the operator turned them on.
     pub url_previews: Option<crate::url_preview::UrlPreviews>,
     /// Member events each device was sent by lazy-loading syncs.
@@ -144,8 +145,10 @@ impl Services {
         rooms.add_hook(federation.outbox.clone());
         let bump_stamps = Arc::new(crate::sliding_sync::BumpStamps::default());
         rooms.add_hook(bump_stamps.clone());
-        let search = crate::search::Search::open(&config.data_dir)?;
-        rooms.add_hook(search.clone());
+        let search = crate::search::Search::open_if_enabled(&config)?;
+        if let Some(search) = &search {
+            rooms.add_hook(search.clone());
+        }
         let metrics = Arc::new(crate::metrics::Metrics::default());
         rooms.add_hook(Arc::new(crate::metrics::EventCounter {
             metrics: metrics.clone(),

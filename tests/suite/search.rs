@@ -398,3 +398,36 @@ async fn an_index_lost_is_built_again_from_the_rooms() {
     send_text(&alice, &room, "b2", "and the eggs").await;
     assert_eq!(found(&alice, "eggs").await, ["and the eggs"]);
 }
+
+/// `enable_search: false`, as in Synapse: `/search` is refused with
+/// `M_UNKNOWN` (400), messages are still sent and the index is gone; once
+/// search is on again, what was sent meanwhile is found too.
+#[tokio::test]
+async fn search_turned_off_refuses_and_on_again_finds_what_was_sent_meanwhile() {
+    let server = start().await;
+    let raw = Raw::new(&server);
+    let (alice, _) = raw.register("sro_alice").await;
+    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
+    send_text(&alice, &room, "o1", "before the switch").await;
+    assert_eq!(found(&alice, "switch").await, ["before the switch"]);
+    let token = alice.token.clone().expect("token");
+    let index = server.config.data_dir.join("search-v1");
+
+    let server = server.restart_changing(|c| c.enable_search = false).await;
+    assert!(!index.exists(), "the index is deleted while search is off");
+    let alice = Raw::new(&server).with_token(&token);
+    send_text(&alice, &room, "o2", "while the switch was off").await;
+    expect_error(
+        &search_with(&alice, criteria("switch"), None).await,
+        400,
+        "M_UNKNOWN",
+        "a search while search is off",
+    );
+    assert!(!index.exists(), "nothing is indexed while search is off");
+
+    let server = server.restart_changing(|c| c.enable_search = true).await;
+    let alice = Raw::new(&server).with_token(&token);
+    let mut texts = found(&alice, "switch").await;
+    texts.sort();
+    assert_eq!(texts, ["before the switch", "while the switch was off"]);
+}

@@ -242,7 +242,11 @@ async fn shut_down(
 /// Prunes the room's content from storage and from the search index.
 async fn purge(s: &Services, room: &RoomId) -> Result<()> {
     s.rooms
-        .purge_content(room, |batch, short, pdu| s.search.queue(batch, short, pdu))
+        .purge_content(room, |batch, short, pdu| {
+            if let Some(index) = &s.search {
+                index.queue(batch, short, pdu);
+            }
+        })
         .await
         .map(|_pruned| ())
 }
