@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::client::User;
+use support::client::{send_from_each, User};
 use support::{cpu_ms, enc, hwm_kib, rss_kib, Api};
 
 mod support;
@@ -63,10 +63,7 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick { QUICK } else { FULL };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = support::free_port();
     let mut server = start_server(dir.path(), port, true);
     let api = Arc::new(Api {
         http: reqwest::Client::new(),
@@ -261,32 +258,12 @@ async fn send_throughput(
     events: usize,
     server: u32,
 ) -> (Vec<User>, String, f64, CpuPerEvent) {
-    let mut senders = Vec::new();
-    for i in 0..8 {
-        senders.push(api.register(&format!("sender{i}")).await);
-    }
-    let room = api.create_room(&senders[0], &[]).await;
-    for s in &senders[1..] {
-        api.join(s, &room).await;
-    }
+    let (senders, room) = api.senders_in_one_room(8).await;
     let per_sender = events / senders.len();
     let started = Instant::now();
     let cpu_before = cpu_ms(server);
     let own_cpu_before = cpu_ms(std::process::id());
-    let mut tasks = Vec::new();
-    for (i, s) in senders.iter().cloned().enumerate() {
-        let (api, room) = (api.clone(), room.clone());
-        tasks.push(tokio::spawn(async move {
-            for n in 0..per_sender {
-                api.send(&s, &room, &format!("t{i}-{n}"), "benchmark message")
-                    .await;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("sender task");
-    }
-    let sent = (per_sender * senders.len()) as f64;
+    let sent = send_from_each(api, &senders, &room, per_sender, "t").await as f64;
     let rate = sent / started.elapsed().as_secs_f64();
     let per_event = |ms: u64| ms as f64 * 1000.0 / sent;
     let cpu = CpuPerEvent {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::client::User;
+use support::client::{send_from_each, User};
 use support::{cpu_ms, enc, Api, Server};
 
 mod support;
@@ -85,15 +85,8 @@ const OPERATIONS: [(Operation, &str, &str); 4] = [
     ),
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
 async fn start(label: &'static str, binary: &Path, data: &Path) -> Side {
-    let port = free_port();
+    let port = support::free_port();
     let server = support::spawn(
         support::server_command_of(binary, data, port).env("MATRIXOS_AI_ENABLED", "false"),
     );
@@ -102,14 +95,7 @@ async fn start(label: &'static str, binary: &Path, data: &Path) -> Side {
         base: format!("http://127.0.0.1:{port}"),
     });
     support::wait_ready(&api.http, &api.base).await;
-    let mut senders = Vec::new();
-    for i in 0..8 {
-        senders.push(api.register(&format!("sender{i}")).await);
-    }
-    let room = api.create_room(&senders[0], &[]).await;
-    for s in &senders[1..] {
-        api.join(s, &room).await;
-    }
+    let (senders, room) = api.senders_in_one_room(8).await;
     let reader = api.register("reader").await;
     for r in 0..SYNC_ROOMS {
         let history = api.create_room(&reader, &[]).await;
@@ -165,20 +151,8 @@ impl Side {
 
     async fn send_slice(&self, round: usize) -> usize {
         let per_sender = SEND_SLICE / self.senders.len();
-        let mut tasks = Vec::new();
-        for (i, s) in self.senders.iter().cloned().enumerate() {
-            let (api, room) = (self.api.clone(), self.room.clone());
-            tasks.push(tokio::spawn(async move {
-                for n in 0..per_sender {
-                    let txn = format!("r{round}-s{i}-{n}");
-                    api.send(&s, &room, &txn, "benchmark message").await;
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("sender task");
-        }
-        per_sender * self.senders.len()
+        let prefix = format!("r{round}-s");
+        send_from_each(&self.api, &self.senders, &self.room, per_sender, &prefix).await
     }
 
     /// One page backwards through the busy room, from the newest event

@@ -53,10 +53,7 @@ async fn main() {
         let _ = axum::serve(listener, app).await;
     });
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = support::free_port();
     let mut server = start_server(dir.path(), port, &model_base);
     let api = Api {
         http: reqwest::Client::new(),

@@ -77,10 +77,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn run(bin: Option<&Path>, load: &Load) -> Figures {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = support::free_port();
     let mut server = start(bin, dir.path(), port);
     let api = Arc::new(Api {
         http: reqwest::Client::builder()

@@ -328,10 +328,7 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let hold = Duration::from_secs(if quick { 8 } else { 40 });
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = support::free_port();
     let mut command = support::server_command(dir.path(), port);
     command.env("MATRIXOS_AI_ENABLED", "false");
     // The thumbnails are asked for at the unauthenticated paths.

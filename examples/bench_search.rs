@@ -132,10 +132,7 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let messages = if quick { 10_000 } else { 100_000 };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = support::free_port();
     let server = support::spawn(
         support::server_command(dir.path(), port).env("MATRIXOS_AI_ENABLED", "false"),
     );

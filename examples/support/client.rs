@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::{enc, Api};
@@ -80,4 +82,44 @@ impl Api {
         self.call(reqwest::Method::GET, &path, Some(&user.token), None)
             .await
     }
+
+    /// `count` new users (`sender0`, `sender1`, ...) in one room the first
+    /// of them created.
+    pub async fn senders_in_one_room(&self, count: usize) -> (Vec<User>, String) {
+        let mut senders = Vec::new();
+        for i in 0..count {
+            senders.push(self.register(&format!("sender{i}")).await);
+        }
+        let room = self.create_room(&senders[0], &[]).await;
+        for s in &senders[1..] {
+            self.join(s, &room).await;
+        }
+        (senders, room)
+    }
+}
+
+/// Every sender sends `per_sender` messages to `room` one after another,
+/// all senders at once; transaction ids are `{txn_prefix}{sender}-{n}`.
+/// Answers how many were sent.
+pub async fn send_from_each(
+    api: &Arc<Api>,
+    senders: &[User],
+    room: &str,
+    per_sender: usize,
+    txn_prefix: &str,
+) -> usize {
+    let mut tasks = Vec::new();
+    for (i, s) in senders.iter().cloned().enumerate() {
+        let (api, room, prefix) = (api.clone(), room.to_owned(), txn_prefix.to_owned());
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_sender {
+                let txn = format!("{prefix}{i}-{n}");
+                api.send(&s, &room, &txn, "benchmark message").await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("sender task");
+    }
+    per_sender * senders.len()
 }

@@ -9,15 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::watch::Arrivals;
-use super::Api;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use super::{free_port, Api};
 
 /// A federating server: its client API and its process.
 pub struct Peer {
