@@ -59,13 +59,12 @@ impl Outbox {
         }
     }
 
-    /// The other servers with a member in the room, at the room's state
-    /// `state` (cached per room while its state stays the same).
+    /// The other servers with a joined member in the room, at the room's
+    /// state `state` (cached per room while its members stay the same).
     fn remote_servers(
         &self,
         rooms: &Rooms,
         short_room: u64,
-        room: &RoomId,
         state: u64,
     ) -> Result<Arc<Vec<OwnedServerName>>> {
         if let Some((at, servers)) = self.servers.lock().get(&short_room) {
@@ -74,7 +73,7 @@ impl Outbox {
             }
         }
         let servers: Vec<OwnedServerName> = rooms
-            .servers_in_room(room)?
+            .servers_at(state)?
             .into_iter()
             .filter(|s| *s != self.server_name)
             .collect();
@@ -246,12 +245,12 @@ impl AppendHook for Outbox {
         if pdu.sender.server_name() != self.server_name {
             return Ok(());
         }
-        let servers = self.remote_servers(
-            rooms,
-            event.short_room,
-            &event.head.room_id,
-            event.head.state,
-        )?;
+        let servers = self.remote_servers(rooms, event.short_room, event.head.state)?;
+        if event.keeps_members() && event.after.state != event.head.state {
+            self.servers
+                .lock()
+                .insert(event.short_room, (event.after.state, servers.clone()));
+        }
         let mut destinations: Vec<OwnedServerName> = servers.as_ref().clone();
         if pdu.kind == TimelineEventType::RoomMember {
             if let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) {

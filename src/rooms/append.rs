@@ -98,6 +98,7 @@ impl Rooms {
             Some(_) => return Err(Error::invalid_param("Event already in the room")),
             None => self.store.db.allocate_short(batch),
         };
+        let fresh = known.is_none();
         let before_id = match state_before {
             Some(id) => id,
             None => self.state_from_prevs(&head, &pdu.prev_events, &rules, batch)?,
@@ -126,7 +127,12 @@ impl Rooms {
             replaces = before.get(&short_key).copied();
             let mut next = (*before).clone();
             next.insert(short_key, short_event);
-            after_id = self.state.store(batch, before_id, next)?;
+            after_id = match fresh {
+                true => self
+                    .state
+                    .store_with_fresh(batch, before_id, next, short_event)?,
+                false => self.state.store(batch, before_id, next)?,
+            };
         }
         let mut meta = EventMeta {
             room: short_room,
@@ -177,6 +183,8 @@ impl Rooms {
                 head: &head,
                 after: &new_head,
                 pdu: &pdu,
+                state_before: before_id,
+                state_after: after_id,
             },
         )?;
         self.set_head(short_room, new_head.clone());

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use matrixos_storage::Batch;
 use parking_lot::RwLock;
+use ruma::events::TimelineEventType;
 
 use super::{Pdu, RoomRecord, Rooms};
 use crate::error::Result;
@@ -22,6 +23,20 @@ pub struct Appended<'a> {
     pub head: &'a RoomRecord,
     pub after: &'a RoomRecord,
     pub pdu: &'a Arc<Pdu>,
+    /// The state before the event and after it.
+    pub state_before: u64,
+    pub state_after: u64,
+}
+
+impl Appended<'_> {
+    /// Whether the room's members are the same after the event as before
+    /// it: a non-member event on the room's state, whose state after it
+    /// became the room's (no fork resolved, no state reset).
+    pub fn keeps_members(&self) -> bool {
+        self.pdu.kind != TimelineEventType::RoomMember
+            && self.state_before == self.head.state
+            && self.state_after == self.after.state
+    }
 }
 
 pub trait AppendHook: Send + Sync {

@@ -41,12 +41,7 @@ impl Rooms {
         let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) else {
             return Ok(());
         };
-        let membership = pdu
-            .content_value()
-            .get("membership")
-            .and_then(Value::as_str)
-            .unwrap_or("leave")
-            .to_owned();
+        let membership = pdu.membership().unwrap_or_else(|| "leave".to_owned());
         let stripped_state = if membership == "invite" || membership == "knock" {
             let mut stripped = self.stripped_state(head.state)?;
             stripped.push(pdu.to_stripped());
@@ -162,6 +157,30 @@ impl Rooms {
             }
         }
         servers.sort_by_key(|s| *s != self.server_name);
+        Ok(servers)
+    }
+
+    /// The servers with a joined member at the room's state `state_id`,
+    /// read from that state itself (the membership index follows the
+    /// current state only once the batches before it are written).
+    pub fn servers_at(&self, state_id: u64) -> Result<Vec<OwnedServerName>> {
+        let mut servers: Vec<OwnedServerName> = Vec::new();
+        for (key, event) in self.state.load(state_id)?.iter() {
+            let (kind, state_key) = self.state.key_of(*key)?;
+            if kind != "m.room.member" {
+                continue;
+            }
+            let Ok(user) = UserId::parse(state_key) else {
+                continue;
+            };
+            let server = user.server_name();
+            if servers.iter().any(|s| s == server) {
+                continue;
+            }
+            if self.pdu_by_short(*event)?.membership().as_deref() == Some("join") {
+                servers.push(server.to_owned());
+            }
+        }
         Ok(servers)
     }
 

@@ -69,6 +69,17 @@ impl Pdu {
         Ok(pdu)
     }
 
+    /// `content.membership`, read without parsing the rest of the content.
+    pub fn membership(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Content {
+            membership: Option<String>,
+        }
+        serde_json::from_str::<Content>(self.content.get())
+            .ok()?
+            .membership
+    }
+
     pub fn content_value(&self) -> Value {
         serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
     }

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use matrixos_storage::tables::{RELATIONS, THREADS};
 use matrixos_storage::{keys, Batch};
 use ruma::OwnedEventId;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::visibility::RoomReader;
@@ -16,12 +17,23 @@ use super::{Pdu, Rooms};
 use crate::error::Result;
 
 /// A relation an event declares: its type and the event it relates to.
+/// Only `m.relates_to` is read from an event's content, the rest skipped
+/// unparsed (every appended event is looked at, most have no relation).
 pub fn relation_of(pdu: &Pdu) -> Option<(String, OwnedEventId)> {
-    let content: Value = serde_json::from_str(pdu.content.get()).ok()?;
-    let relates = content.get("m.relates_to")?;
-    let rel_type = relates.get("rel_type")?.as_str()?;
-    let parent = relates.get("event_id")?.as_str()?;
-    Some((rel_type.to_owned(), OwnedEventId::try_from(parent).ok()?))
+    #[derive(Deserialize)]
+    struct Content {
+        #[serde(rename = "m.relates_to")]
+        relates_to: Option<RelatesTo>,
+    }
+    #[derive(Deserialize)]
+    struct RelatesTo {
+        rel_type: Option<String>,
+        event_id: Option<String>,
+    }
+    let content: Content = serde_json::from_str(pdu.content.get()).ok()?;
+    let relates = content.relates_to?;
+    let parent = OwnedEventId::try_from(relates.event_id?).ok()?;
+    Some((relates.rel_type?, parent))
 }
 
 /// One event relating to another, as indexed.

@@ -140,6 +140,31 @@ impl StateStore {
         if let Some(id) = self.known(&digest)? {
             return Ok(id);
         }
+        self.store_unseen(batch, parent, new, digest)
+    }
+
+    /// [`store`](Self::store) for a state that holds `fresh`, an event
+    /// whose short id was allocated in `batch`: no stored state can hold
+    /// it, so the state is new and the content lookup is skipped.
+    pub fn store_with_fresh(
+        &self,
+        batch: &mut Batch,
+        parent: u64,
+        new: StateMap,
+        fresh: u64,
+    ) -> Result<u64> {
+        debug_assert!(new.values().any(|v| *v == fresh));
+        let digest = digest(&new);
+        self.store_unseen(batch, parent, new, digest)
+    }
+
+    fn store_unseen(
+        &self,
+        batch: &mut Batch,
+        parent: u64,
+        new: StateMap,
+        digest: [u8; 32],
+    ) -> Result<u64> {
         let (old, chain) = self.load_with_chain(parent)?;
         let mut changes: Vec<(u64, u64)> = new
             .iter()

@@ -91,11 +91,7 @@ impl Membership {
     }
 
     pub(super) fn of_event(pdu: &Pdu) -> Self {
-        Self::parse(
-            pdu.content_value()
-                .get("membership")
-                .and_then(Value::as_str),
-        )
+        Self::parse(pdu.membership().as_deref())
     }
 }
 

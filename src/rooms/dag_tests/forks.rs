@@ -139,3 +139,41 @@ async fn a_local_event_merges_every_forward_extremity() {
         assert_eq!(dag.extremities(), vec![id.to_string()]);
     }
 }
+
+/// The servers in a room at a state are read from that state: a state
+/// before a member left still has the member's server, an invite adds no
+/// server, and the current state follows the leave.
+#[tokio::test]
+async fn servers_at_a_state_are_those_with_a_joined_member_in_it() {
+    let mut dag = Dag::new(RoomVersionId::V11);
+    let base = Base::start(&mut dag, 50).await;
+    let rooms = dag.rooms.clone();
+    let servers = |state: u64| -> Vec<String> {
+        let mut out: Vec<String> = rooms
+            .servers_at(state)
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        out.sort();
+        out
+    };
+    let (_, joined) = dag.rooms.record_of(&dag.room()).unwrap();
+    assert_eq!(servers(joined.state), ["a.test", "b.test"]);
+
+    let invite = dag.event(
+        member(ALICE, "@carol:c.test", "invite", 10),
+        &[&base.bob_join],
+        &[&base.create, &base.alice_join, &base.power],
+    );
+    assert_eq!(dag.append(&invite).await, Verdict::Accepted);
+    let leave = dag.event(
+        member(BOB, BOB, "leave", 11),
+        &[&invite],
+        &[&base.create, &base.bob_join, &base.power],
+    );
+    assert_eq!(dag.append(&leave).await, Verdict::Accepted);
+    let (_, left) = dag.rooms.record_of(&dag.room()).unwrap();
+    assert_eq!(servers(left.state), ["a.test"]);
+    assert_eq!(servers(joined.state), ["a.test", "b.test"]);
+}
