@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::devices::{check_device_id, check_device_name};
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
-use crate::http::body_guard::read_body;
+use crate::http::body_guard::read_body_of;
 use crate::http::endpoint::{ParsedRequest, Reply, ResponseOf, Ruma, TypedRoutes};
 use crate::http::extract::{opt_bool, opt_str, req_str, JsonBody};
 use crate::http::ratelimit::{self, AddressLimit, Quota};
@@ -107,7 +107,7 @@ where
     let request = match check {
         Some(check) => {
             let (parts, body) = request.into_parts();
-            let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
+            let bytes = read_body_of(&parts, body).await?;
             check(&bytes)?;
             Request::from_parts(parts, Body::from(bytes))
         }

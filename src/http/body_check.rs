@@ -9,7 +9,7 @@ use axum::middleware::{from_fn, Next};
 use axum::response::IntoResponse;
 use axum::Router;
 
-use super::body_guard::read_body;
+use super::body_guard::read_body_of;
 use crate::error::Result;
 use crate::services::Services;
 
@@ -24,7 +24,7 @@ pub type BodyCheck = fn(&[u8]) -> Result<Option<Vec<u8>>>;
 pub fn before_parsing(router: Router<Arc<Services>>, check: BodyCheck) -> Router<Arc<Services>> {
     router.route_layer(from_fn(move |request: Request, next: Next| async move {
         let (parts, body) = request.into_parts();
-        let bytes = match read_body(Request::from_parts(parts.clone(), body)).await {
+        let bytes = match read_body_of(&parts, body).await {
             Ok(bytes) => bytes,
             Err(e) => return e.into_response(),
         };

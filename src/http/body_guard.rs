@@ -193,11 +193,17 @@ impl HttpBody for GuardedBody {
 /// not pass the guard gets the smallest), answering the Matrix error for
 /// a body too large, too slow or broken off.
 pub async fn read_body(request: Request) -> Result<Bytes, Error> {
-    let limit = request
-        .extensions()
+    let (parts, body) = request.into_parts();
+    read_body_of(&parts, body).await
+}
+
+/// [`read_body`] for a request already split into its head and body.
+pub async fn read_body_of(parts: &http::request::Parts, body: Body) -> Result<Bytes, Error> {
+    let limit = parts
+        .extensions
         .get::<BodyLimit>()
         .map_or(BodyClass::Small.limit(usize::MAX), |l| l.0);
-    axum::body::to_bytes(request.into_body(), limit)
+    axum::body::to_bytes(body, limit)
         .await
         .map_err(|e| body_error(&e, limit))
 }

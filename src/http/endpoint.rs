@@ -20,7 +20,7 @@ use ruma::api::path_builder::PathBuilder;
 use ruma::api::{IncomingRequest, Metadata, OutgoingResponse};
 
 pub use super::authenticate::Authenticate;
-use super::body_guard::read_body;
+use super::body_guard::read_body_of;
 use crate::error::{Error, Result};
 use crate::services::Services;
 
@@ -93,7 +93,7 @@ where
     let bytes = if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
         Bytes::new()
     } else {
-        let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
+        let bytes = read_body_of(&parts, body).await?;
         json_body(bytes, &parts)?
     };
     let request = http::Request::from_parts(parts, bytes);

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use ruma::api::IncomingRequest;
 use serde_json::Value;
 
-use super::body_guard::read_body;
+use super::body_guard::read_body_of;
 use super::endpoint::{authenticated, Authenticate, CallerOf, ParsedRequest, Ruma};
 use crate::error::{Error, Result};
 use crate::services::Services;
@@ -59,7 +59,7 @@ where
 
     async fn from_request(request: Request, services: &Arc<Services>) -> Result<Self> {
         let (parts, body) = request.into_parts();
-        let bytes = read_body(Request::from_parts(parts.clone(), body)).await?;
+        let bytes = read_body_of(&parts, body).await?;
         let (bytes, auth) = take_auth(bytes)?;
         let request = Request::from_parts(parts, Body::from(bytes));
         let (caller, ip, body) = authenticated::<R>(request, services).await?;
