@@ -17,6 +17,7 @@ use ruma::{EventId, OwnedServerName, RoomId, ServerName, UserId};
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::rooms::joined_servers::JoinedServers;
 use crate::rooms::{AppendHook, Appended, Rooms};
 use crate::services::Services;
 use crate::store::Wake;
@@ -33,17 +34,14 @@ pub(super) struct SenderSignals {
     pub back: Notify,
 }
 
-/// A room's other servers, as read at a state id.
-type ServersAt = (u64, Arc<Vec<OwnedServerName>>);
-
 pub struct Outbox {
     server_name: OwnedServerName,
     /// Destinations to wake once the stream is visible up to a position.
     pending: Mutex<Vec<(u64, Vec<OwnedServerName>)>>,
     pending_added: Notify,
     senders: Mutex<HashMap<OwnedServerName, Arc<SenderSignals>>>,
-    /// short room → the servers, and the state id they were read at.
-    servers: Mutex<TwoGen<u64, ServersAt>>,
+    /// short room → its servers at a state (the room's latest, usually).
+    servers: Mutex<TwoGen<u64, Arc<JoinedServers>>>,
     pub(super) services: OnceLock<Weak<Services>>,
 }
 
@@ -59,29 +57,48 @@ impl Outbox {
         }
     }
 
-    /// The other servers with a joined member in the room, at the room's
-    /// state `state` (cached per room while its members stay the same).
-    fn remote_servers(
+    /// The servers with a joined member in the room at the room's state
+    /// `state` (remembered per room, and moved on by each event).
+    fn joined_servers(
         &self,
         rooms: &Rooms,
         short_room: u64,
         state: u64,
-    ) -> Result<Arc<Vec<OwnedServerName>>> {
-        if let Some((at, servers)) = self.servers.lock().get(&short_room) {
-            if *at == state {
-                return Ok(servers.clone());
+    ) -> Result<Arc<JoinedServers>> {
+        if let Some(known) = self.servers.lock().get(&short_room) {
+            if known.at == state {
+                return Ok(known.clone());
             }
         }
-        let servers: Vec<OwnedServerName> = rooms
-            .servers_at(state)?
-            .into_iter()
-            .filter(|s| *s != self.server_name)
-            .collect();
-        let servers = Arc::new(servers);
-        self.servers
-            .lock()
-            .insert(short_room, (state, servers.clone()));
+        let servers = Arc::new(JoinedServers::at(rooms, state)?);
+        self.servers.lock().insert(short_room, servers.clone());
         Ok(servers)
+    }
+
+    /// Moves a room's remembered servers (`before`, or else the cache's)
+    /// on past `event`, when they were at the state it was appended on.
+    fn move_servers_on(
+        &self,
+        rooms: &Rooms,
+        event: &Appended<'_>,
+        before: Option<Arc<JoinedServers>>,
+    ) -> Result<()> {
+        if event.after.state == event.head.state {
+            return Ok(());
+        }
+        let Some(servers) = before.or_else(|| self.servers.lock().get(&event.short_room).cloned())
+        else {
+            return Ok(());
+        };
+        let next = servers.after(rooms, event)?;
+        let mut cache = self.servers.lock();
+        match next {
+            Some(next) => cache.insert(event.short_room, Arc::new(next)),
+            None => {
+                cache.remove(&event.short_room);
+            }
+        }
+        Ok(())
     }
 
     /// Adds a PDU row for each destination to `batch`.
@@ -243,15 +260,16 @@ impl AppendHook for Outbox {
     fn appended(&self, rooms: &Rooms, batch: &mut Batch, event: &Appended<'_>) -> Result<()> {
         let pdu = event.pdu;
         if pdu.sender.server_name() != self.server_name {
-            return Ok(());
+            // Only followed, when remembered: a peer's join or leave.
+            return self.move_servers_on(rooms, event, None);
         }
-        let servers = self.remote_servers(rooms, event.short_room, event.head.state)?;
-        if event.keeps_members() && event.after.state != event.head.state {
-            self.servers
-                .lock()
-                .insert(event.short_room, (event.after.state, servers.clone()));
-        }
-        let mut destinations: Vec<OwnedServerName> = servers.as_ref().clone();
+        let servers = self.joined_servers(rooms, event.short_room, event.head.state)?;
+        self.move_servers_on(rooms, event, Some(servers.clone()))?;
+        let mut destinations: Vec<OwnedServerName> = servers
+            .servers()
+            .filter(|s| *s != self.server_name)
+            .map(ToOwned::to_owned)
+            .collect();
         if pdu.kind == TimelineEventType::RoomMember {
             if let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()) {
                 let server = target.server_name();

@@ -185,6 +185,7 @@ impl Rooms {
                 pdu: &pdu,
                 state_before: before_id,
                 state_after: after_id,
+                replaces,
             },
         )?;
         self.set_head(short_room, new_head.clone());

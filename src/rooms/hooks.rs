@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use matrixos_storage::Batch;
 use parking_lot::RwLock;
-use ruma::events::TimelineEventType;
 
 use super::{Pdu, RoomRecord, Rooms};
 use crate::error::Result;
@@ -26,17 +25,8 @@ pub struct Appended<'a> {
     /// The state before the event and after it.
     pub state_before: u64,
     pub state_after: u64,
-}
-
-impl Appended<'_> {
-    /// Whether the room's members are the same after the event as before
-    /// it: a non-member event on the room's state, whose state after it
-    /// became the room's (no fork resolved, no state reset).
-    pub fn keeps_members(&self) -> bool {
-        self.pdu.kind != TimelineEventType::RoomMember
-            && self.state_before == self.head.state
-            && self.state_after == self.after.state
-    }
+    /// The state event this one replaced in the state.
+    pub replaces: Option<u64>,
 }
 
 pub trait AppendHook: Send + Sync {

@@ -160,30 +160,6 @@ impl Rooms {
         Ok(servers)
     }
 
-    /// The servers with a joined member at the room's state `state_id`,
-    /// read from that state itself (the membership index follows the
-    /// current state only once the batches before it are written).
-    pub fn servers_at(&self, state_id: u64) -> Result<Vec<OwnedServerName>> {
-        let mut servers: Vec<OwnedServerName> = Vec::new();
-        for (key, event) in self.state.load(state_id)?.iter() {
-            let (kind, state_key) = self.state.key_of(*key)?;
-            if kind != "m.room.member" {
-                continue;
-            }
-            let Ok(user) = UserId::parse(state_key) else {
-                continue;
-            };
-            let server = user.server_name();
-            if servers.iter().any(|s| s == server) {
-                continue;
-            }
-            if self.pdu_by_short(*event)?.membership().as_deref() == Some("join") {
-                servers.push(server.to_owned());
-            }
-        }
-        Ok(servers)
-    }
-
     /// Whether a user of this server is joined to the room (whether this
     /// server is in it).
     pub fn has_joined_member(&self, room: &RoomId) -> Result<bool> {

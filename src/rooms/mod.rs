@@ -11,6 +11,7 @@ pub mod directory;
 mod event_cache;
 mod event_refs;
 pub mod hooks;
+pub mod joined_servers;
 mod key_filter;
 pub mod limits;
 pub mod membership;

@@ -4,6 +4,7 @@
 
 mod backfill;
 mod forks;
+mod joined_servers;
 mod races;
 mod resolution;
 mod resolution_v1;
