@@ -75,19 +75,13 @@ impl Outbox {
         Ok(servers)
     }
 
-    /// Moves a room's remembered servers (`before`, or else the cache's)
-    /// on past `event`, when they were at the state it was appended on.
-    fn move_servers_on(
-        &self,
-        rooms: &Rooms,
-        event: &Appended<'_>,
-        before: Option<Arc<JoinedServers>>,
-    ) -> Result<()> {
+    /// Moves a room's remembered servers on past `event`, when they were
+    /// at the state it was appended on.
+    fn move_servers_on(&self, rooms: &Rooms, event: &Appended<'_>) -> Result<()> {
         if event.after.state == event.head.state {
             return Ok(());
         }
-        let Some(servers) = before.or_else(|| self.servers.lock().get(&event.short_room).cloned())
-        else {
+        let Some(servers) = self.servers.lock().get(&event.short_room).cloned() else {
             return Ok(());
         };
         let next = servers.after(rooms, event)?;
@@ -261,10 +255,10 @@ impl AppendHook for Outbox {
         let pdu = event.pdu;
         if pdu.sender.server_name() != self.server_name {
             // Only followed, when remembered: a peer's join or leave.
-            return self.move_servers_on(rooms, event, None);
+            return self.move_servers_on(rooms, event);
         }
         let servers = self.joined_servers(rooms, event.short_room, event.head.state)?;
-        self.move_servers_on(rooms, event, Some(servers.clone()))?;
+        self.move_servers_on(rooms, event)?;
         let mut destinations: Vec<OwnedServerName> = servers
             .servers()
             .filter(|s| *s != self.server_name)

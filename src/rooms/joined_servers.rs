@@ -10,7 +10,8 @@ use ruma::events::TimelineEventType;
 use ruma::{OwnedServerName, ServerName, UserId};
 
 use super::hooks::Appended;
-use super::Rooms;
+use super::visibility::Membership;
+use super::{Pdu, Rooms};
 use crate::error::Result;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +34,7 @@ impl JoinedServers {
             let Ok(user) = UserId::parse(state_key) else {
                 continue;
             };
-            if rooms.pdu_by_short(*event)?.membership().as_deref() == Some("join") {
+            if is_join(&*rooms.pdu_by_short(*event)?) {
                 *joined.entry(user.server_name().to_owned()).or_default() += 1;
             }
         }
@@ -70,10 +71,10 @@ impl JoinedServers {
             return Ok(Some(next));
         };
         let was_joined = match event.replaces {
-            Some(old) => rooms.pdu_by_short(old)?.membership().as_deref() == Some("join"),
+            Some(old) => is_join(&*rooms.pdu_by_short(old)?),
             None => false,
         };
-        let is_joined = pdu.membership().as_deref() == Some("join");
+        let is_joined = is_join(pdu);
         let server = user.server_name();
         match (was_joined, is_joined) {
             (false, true) => *next.joined.entry(server.to_owned()).or_default() += 1,
@@ -89,4 +90,8 @@ impl JoinedServers {
         }
         Ok(Some(next))
     }
+}
+
+fn is_join(member_event: &Pdu) -> bool {
+    Membership::of_event(member_event) == Membership::Join
 }

@@ -180,7 +180,6 @@ impl Search {
         closed
     }
 
-    /// Opens (or creates) the index under the data directory.
     /// The index, when the configuration keeps one. When it does not, an
     /// index left from before is deleted, so that it is built afresh (with
     /// what was sent meanwhile) once search is on again.
@@ -196,6 +195,7 @@ impl Search {
         Ok(None)
     }
 
+    /// Opens (or creates) the index under the data directory.
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
         let dir = data_dir.join(DIRECTORY);
         std::fs::create_dir_all(&dir).map_err(index_error)?;

@@ -1069,11 +1069,8 @@ async fn a_purged_room_keeps_no_content_even_after_a_restart() {
         }
     }
     assert_eq!(pruned, 2, "the name and the topic");
-    s.search
-        .as_ref()
-        .expect("search on")
-        .caught_up(s.store.position())
-        .await;
+    let index = s.search.as_ref().expect("search on");
+    index.caught_up(s.store.position()).await;
     let term = matrixos::search::query::Parsed::parse("contraband");
     let ask = matrixos::search::Ask {
         term: &term,
@@ -1088,9 +1085,5 @@ async fn a_purged_room_keeps_no_content_even_after_a_restart() {
         skip: 0,
         take: 10,
     };
-    assert_eq!(
-        s.search.as_ref().expect("search on").find(&ask).unwrap().1,
-        0,
-        "nothing left to find"
-    );
+    assert_eq!(index.find(&ask).unwrap().1, 0, "nothing left to find");
 }

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::common::rooms::{invite, join, leave, send_json, send_text};
-use crate::common::{create_room, enc, expect_error, expect_ok, start, Raw, V3};
+use crate::common::{create_room, enc, expect_error, expect_ok, start, Raw, TestServer, V3};
 
 fn criteria(term: &str) -> Value {
     json!({ "search_term": term })
@@ -378,15 +378,21 @@ async fn bad_searches_are_refused() {
     expect_ok(nothing, "no category");
 }
 
+/// A server where `user` sent `text` in a private room and found it by
+/// `word`; the room and the user's token, to use again after a restart.
+async fn sent_and_found(user: &str, text: &str, word: &str) -> (TestServer, String, String) {
+    let server = start().await;
+    let (alice, _) = Raw::new(&server).register(user).await;
+    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
+    send_text(&alice, &room, "b1", text).await;
+    assert_eq!(found(&alice, word).await, [text]);
+    let token = alice.token.clone().expect("token");
+    (server, room, token)
+}
+
 #[tokio::test]
 async fn an_index_lost_is_built_again_from_the_rooms() {
-    let server = start().await;
-    let raw = Raw::new(&server);
-    let (alice, _) = raw.register("sri_alice").await;
-    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
-    send_text(&alice, &room, "b1", "remember the milk").await;
-    assert_eq!(found(&alice, "milk").await, ["remember the milk"]);
-    let token = alice.token.clone().expect("token");
+    let (server, room, token) = sent_and_found("sri_alice", "remember the milk", "milk").await;
     let data = server.config.data_dir.clone();
     let server = server
         .restart_with(|| {
@@ -404,13 +410,7 @@ async fn an_index_lost_is_built_again_from_the_rooms() {
 /// search is on again, what was sent meanwhile is found too.
 #[tokio::test]
 async fn search_turned_off_refuses_and_on_again_finds_what_was_sent_meanwhile() {
-    let server = start().await;
-    let raw = Raw::new(&server);
-    let (alice, _) = raw.register("sro_alice").await;
-    let room = create_room(&alice, json!({ "preset": "private_chat" })).await;
-    send_text(&alice, &room, "o1", "before the switch").await;
-    assert_eq!(found(&alice, "switch").await, ["before the switch"]);
-    let token = alice.token.clone().expect("token");
+    let (server, room, token) = sent_and_found("sro_alice", "before the switch", "switch").await;
     let index = server.config.data_dir.join("search-v1");
 
     let server = server.restart_changing(|c| c.enable_search = false).await;
