@@ -36,18 +36,15 @@ const CLIENT_PREFIXES: [&str; 2] = ["/_matrix/client/v3", "/_matrix/client/r0"];
 /// below holds whatever names the routes give their parameters.
 fn unnamed_params(template: &str) -> String {
     let mut out = String::with_capacity(template.len());
-    let mut in_param = false;
-    for c in template.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push_str("{}");
-            }
-            '}' => in_param = false,
-            c if !in_param => out.push(c),
-            _ => {}
-        }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        out.push_str("{}");
+        rest = rest[open..]
+            .find('}')
+            .map_or("", |close| &rest[open + close + 1..]);
     }
+    out.push_str(rest);
     out
 }
 
@@ -55,9 +52,14 @@ fn unnamed_params(template: &str) -> String {
 /// file: `/_matrix/media/{version}/upload`, `…/upload/{serverName}/{mediaId}`
 /// filling a reserved id, and their unstable forms.
 pub fn is_media_upload(path: &str) -> bool {
-    let segments: Vec<&str> = path.split('/').take(6).collect();
+    let mut segments = [""; 6];
+    let mut count = 0;
+    for (slot, segment) in segments.iter_mut().zip(path.split('/')) {
+        *slot = segment;
+        count += 1;
+    }
     matches!(
-        segments.as_slice(),
+        &segments[..count],
         ["", "_matrix", "media", "unstable", _, "upload"]
             | ["", "_matrix", "media", _, "upload", ..]
     )
@@ -180,6 +182,24 @@ mod tests {
             BodyClass::Document
         );
         assert_eq!(federation("/v1/make_join/{room}/{user}"), BodyClass::Small);
+    }
+
+    #[test]
+    fn templates_and_uploads_are_read_segment_by_segment() {
+        assert_eq!(
+            unnamed_params("/rooms/{room}/send/{a}/{b}"),
+            "/rooms/{}/send/{}/{}"
+        );
+        assert_eq!(unnamed_params("/login"), "/login");
+        assert_eq!(unnamed_params("/x/{open"), "/x/{}");
+        assert!(is_media_upload("/_matrix/media/v3/upload"));
+        assert!(is_media_upload("/_matrix/media/v3/upload/{server}/{media}"));
+        assert!(is_media_upload(
+            "/_matrix/media/unstable/org.example/upload"
+        ));
+        assert!(!is_media_upload("/_matrix/media/v3/download/a/b"));
+        assert!(!is_media_upload("/_matrix/media"));
+        assert!(!is_media_upload(""));
     }
 
     #[test]

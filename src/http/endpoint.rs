@@ -86,10 +86,7 @@ where
     let mut path_args = path_args(&mut parts, services).await?;
     // Routes registered without a trailing parameter (`…/state/{type}`
     // for the empty state key) give it as empty.
-    path_args.resize(
-        R::_path_parameters().len().max(path_args.len()),
-        String::new(),
-    );
+    path_args.resize(path_parameters::<R>().max(path_args.len()), String::new());
     let bytes = if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
         Bytes::new()
     } else {
@@ -100,6 +97,15 @@ where
     let caller = <R::Authentication as Authenticate>::confirm(claim, &request, services).await?;
     let body = R::try_from_http_request(request, &path_args).map_err(request_error);
     Ok((caller, ip, body))
+}
+
+/// How many parameters endpoint `R`'s path has (every path of an endpoint
+/// has the same).
+fn path_parameters<R: Metadata>() -> usize {
+    R::PATH_BUILDER
+        .all_paths()
+        .next()
+        .map_or(0, |path| path.bytes().filter(|b| *b == b'{').count())
 }
 
 /// The client's address (loopback when unknown, as in in-process tests).

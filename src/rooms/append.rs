@@ -125,14 +125,9 @@ impl Rooms {
                 .state
                 .short_key_or_create(batch, &pdu.kind.to_string(), key)?;
             replaces = before.get(&short_key).copied();
-            let mut next = (*before).clone();
-            next.insert(short_key, short_event);
-            after_id = match fresh {
-                true => self
-                    .state
-                    .store_with_fresh(batch, before_id, next, short_event)?,
-                false => self.state.store(batch, before_id, next)?,
-            };
+            after_id = self
+                .state
+                .store_set(batch, before_id, short_key, short_event, fresh)?;
         }
         let mut meta = EventMeta {
             room: short_room,

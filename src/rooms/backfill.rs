@@ -150,9 +150,11 @@ impl Rooms {
                 let short_key =
                     self.state
                         .short_key_or_create(batch, &pdu.kind.to_string(), state_key)?;
-                let mut after = (*before).clone();
-                let replaces = after.insert(short_key, short);
-                (self.state.store(batch, before_id, after)?, replaces)
+                let replaces = before.get(&short_key).copied();
+                let after = self
+                    .state
+                    .store_set(batch, before_id, short_key, short, false)?;
+                (after, replaces)
             }
             None => (before_id, None),
         };

@@ -3,6 +3,7 @@
 pub mod append;
 pub mod auth;
 pub mod auth_chain;
+mod auth_shortcut;
 pub mod backfill;
 pub mod blocked;
 pub mod build;

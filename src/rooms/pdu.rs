@@ -1,5 +1,7 @@
 //! A room event as stored (the PDU) and its client-facing serialisation.
 
+use std::sync::OnceLock;
+
 use ruma::events::TimelineEventType;
 use ruma::{
     MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
@@ -7,6 +9,8 @@ use ruma::{
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue as RawJsonValue;
 use serde_json::{json, Map, Value};
+
+use super::auth_shortcut::SendLevels;
 
 /// An event as the client-server API shows it.
 #[derive(Serialize)]
@@ -51,6 +55,9 @@ pub struct Pdu {
     /// Whether the auth rules rejected this event (not part of the JSON).
     #[serde(skip)]
     pub rejected: bool,
+    /// The power levels a power levels event sets, once read.
+    #[serde(skip)]
+    send_levels: OnceLock<Option<Box<SendLevels>>>,
 }
 
 /// A stand-in replaced by the id the PDU is stored under.
@@ -80,6 +87,14 @@ impl Pdu {
             .membership
     }
 
+    /// The levels this power levels event sets, parsed on first use (see
+    /// `auth_shortcut`).
+    pub fn send_levels(&self) -> Option<&SendLevels> {
+        self.send_levels
+            .get_or_init(|| SendLevels::parse(self.content.get()).map(Box::new))
+            .as_deref()
+    }
+
     pub fn content_value(&self) -> Value {
         serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
     }
@@ -94,6 +109,7 @@ impl Pdu {
         ruma::canonical_json::redact_content_in_place(&mut content, rules, self.kind.to_string());
         let mut copy = self.clone();
         copy.content = serde_json::value::to_raw_value(&content)?;
+        copy.send_levels = OnceLock::new();
         Ok(copy)
     }
 

@@ -9,84 +9,104 @@
 //! way to be answered before it reads the stream.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ruma::{OwnedDeviceId, OwnedUserId};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// The longest a sync waits for its device's sends: a slow send (a full
 /// disk, a busy room) must not hold the device's other news back.
 const MAX_WAIT: Duration = Duration::from_millis(250);
 
-type Device = (OwnedUserId, OwnedDeviceId);
-
 /// Counts of sends under way, per device with at least one.
 #[derive(Default)]
 pub struct SendsInFlight {
-    devices: Arc<Mutex<HashMap<Device, watch::Sender<usize>>>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Keyed by a keyed hash of the user and device id, so that a send
+    /// notes itself without copying either (two devices sharing a hash
+    /// would only make one's sync wait for the other's sends, briefly).
+    counts: Mutex<HashMap<u64, usize>>,
+    keys: RandomState,
+    /// Told each time a device's last send ends.
+    ended: Notify,
+}
+
+impl Shared {
+    fn key(&self, user: &OwnedUserId, device: &OwnedDeviceId) -> u64 {
+        self.keys.hash_one((user.as_str(), device.as_str()))
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, usize>> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// One send under way: the count goes down when it is dropped, once the
 /// handler has its answer.
 pub struct InFlight {
-    devices: Arc<Mutex<HashMap<Device, watch::Sender<usize>>>>,
-    device: Device,
+    shared: Arc<Shared>,
+    key: u64,
 }
 
 impl SendsInFlight {
     /// Notes a send of `device` (one with a transaction id) until the
     /// guard is dropped.
     pub fn begin(&self, user: &OwnedUserId, device: &OwnedDeviceId) -> InFlight {
-        let device = (user.clone(), device.clone());
-        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
-        devices
-            .entry(device.clone())
-            .or_insert_with(|| watch::channel(0).0)
-            .send_modify(|n| *n += 1);
+        let key = self.shared.key(user, device);
+        *self.shared.counts().entry(key).or_default() += 1;
         InFlight {
-            devices: self.devices.clone(),
-            device,
+            shared: self.shared.clone(),
+            key,
         }
     }
 
     /// Waits until the device has no send under way, or `MAX_WAIT`.
     pub async fn settled(&self, user: &OwnedUserId, device: &OwnedDeviceId) {
-        let receiver = {
-            let devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
-            if devices.is_empty() {
+        if self.shared.counts().is_empty() {
+            return;
+        }
+        let key = self.shared.key(user, device);
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            let ended = self.shared.ended.notified();
+            tokio::pin!(ended);
+            // Listening before looking, so that an end between the two
+            // is not missed.
+            ended.as_mut().enable();
+            if !self.shared.counts().contains_key(&key) {
                 return;
             }
-            match devices.get(&(user.clone(), device.clone())) {
-                Some(count) => count.subscribe(),
-                None => return,
+            // A timeout means: go on regardless.
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return;
             }
-        };
-        let mut receiver = receiver;
-        let done = receiver.wait_for(|n| *n == 0);
-        // A timeout or a dropped sender (the last send ended) both mean: go on.
-        let _ = tokio::time::timeout(MAX_WAIT, done).await;
+        }
     }
 
     /// Devices with a send under way (for tests).
     #[cfg(test)]
     fn busy_devices(&self) -> usize {
-        self.devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.shared.counts().len()
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(count) = devices.get(&self.device) else {
+        let mut counts = self.shared.counts();
+        let Some(count) = counts.get_mut(&self.key) else {
             return;
         };
-        count.send_modify(|n| *n = n.saturating_sub(1));
-        if *count.borrow() == 0 {
-            devices.remove(&self.device);
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(&self.key);
+            drop(counts);
+            self.shared.ended.notify_waiters();
         }
     }
 }
