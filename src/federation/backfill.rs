@@ -24,6 +24,7 @@ use crate::error::Result;
 use crate::rooms::remote::RemotePdu;
 use crate::rooms::timeline::TimelinePos;
 use crate::services::Services;
+use crate::two_gen::TwoGen;
 
 /// Most events asked of a peer at once.
 pub const MAX_ASK: usize = 100;
@@ -36,12 +37,23 @@ const RETRY_AFTER: Duration = Duration::from_secs(60);
 /// answer has one oldest end, a few more only where its history forks.
 const MAX_STATE_ASKS: usize = 3;
 
-/// The rooms recently backfilled, with the oldest event asked about.
-pub struct BackfillAttempts(Mutex<BoundedMap<OwnedRoomId, OwnedEventId>>);
+/// Rooms remembered per generation as having their whole history here.
+const COMPLETE_ROOMS: usize = 10_000;
+
+/// The rooms recently backfilled, with the oldest event asked about, and
+/// rooms whose history here starts at their create event (nothing can
+/// come before it: a page reaching it asks no one and reads nothing more).
+pub struct BackfillAttempts {
+    attempts: Mutex<BoundedMap<OwnedRoomId, OwnedEventId>>,
+    complete: Mutex<TwoGen<u64, ()>>,
+}
 
 impl Default for BackfillAttempts {
     fn default() -> Self {
-        Self(Mutex::new(BoundedMap::new(10_000)))
+        Self {
+            attempts: Mutex::new(BoundedMap::new(10_000)),
+            complete: Mutex::new(TwoGen::new(COMPLETE_ROOMS)),
+        }
     }
 }
 
@@ -49,7 +61,7 @@ impl BackfillAttempts {
     /// Records an attempt from `oldest`; false if one was made lately.
     fn claim(&self, room: &RoomId, oldest: &OwnedEventId) -> bool {
         let now = Instant::now();
-        let mut map = self.0.lock();
+        let mut map = self.attempts.lock();
         map.expire(now, RETRY_AFTER);
         if map.get(room) == Some(oldest) {
             return false;
@@ -174,6 +186,10 @@ pub fn more_before(s: &Services, short_room: u64) -> Result<bool> {
 /// The room's oldest timeline event, if some of its prev events are not in
 /// this server's timeline: where history from peers would go.
 fn oldest_with_unknown_prevs(s: &Services, short_room: u64) -> Result<Option<OwnedEventId>> {
+    let complete = &s.federation.backfills.complete;
+    if complete.lock().get(&short_room).is_some() {
+        return Ok(None);
+    }
     let oldest = s.rooms.timeline(
         short_room,
         TimelinePos::EARLIEST,
@@ -184,6 +200,10 @@ fn oldest_with_unknown_prevs(s: &Services, short_room: u64) -> Result<Option<Own
     let Some(entry) = oldest.first() else {
         return Ok(None);
     };
+    if entry.pdu.prev_events.is_empty() {
+        complete.lock().insert(short_room, ());
+        return Ok(None);
+    }
     for prev in &entry.pdu.prev_events {
         if !s.rooms.in_dag(prev)? {
             return Ok(Some(entry.pdu.event_id.clone()));

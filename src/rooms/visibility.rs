@@ -13,7 +13,6 @@
 
 use rustc_hash::FxHashMap;
 
-use matrixos_storage::tables::USERS;
 use parking_lot::Mutex;
 use ruma::events::TimelineEventType;
 use ruma::room_version_rules::RedactionRules;
@@ -294,9 +293,8 @@ impl RoomReader<'_> {
         if let Some(known) = self.pruned_senders.lock().get(sender) {
             return Ok(*known);
         }
-        let erased_at = USERS
-            .get(&self.rooms.store.db, sender.as_str())?
-            .and_then(|record| record.erased_at);
+        let store = &self.rooms.store;
+        let erased_at = store.erasures.erased_at(&store.db, sender)?;
         let pruned = match erased_at {
             Some(at) => {
                 let state = self.rooms.state_at(self.short_room, at)?;

@@ -155,6 +155,7 @@ impl Accounts {
         record: &UserRecord,
     ) -> Result<()> {
         USERS.put(batch, user.as_str(), record);
+        self.store.erasures.on_write(batch, user, record.erased_at);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use matrixos_storage::{Batch, CountGuard, Db, GroupWriter};
 use tokio::sync::watch;
 
+pub mod erasures;
 pub mod notifier;
 
 use crate::error::{Error, Result};
@@ -18,6 +19,8 @@ pub struct Store {
     pub db: Arc<Db>,
     /// Which long-polling syncs a write wakes.
     pub notifier: Arc<Notifier>,
+    /// Which local users' content is erased.
+    pub erasures: erasures::Erasures,
     changes: watch::Sender<u64>,
     writer: GroupWriter,
 }
@@ -32,6 +35,7 @@ impl Store {
         Self {
             db,
             notifier,
+            erasures: Default::default(),
             changes,
             writer,
         }

@@ -643,6 +643,15 @@ async fn an_erased_users_events_are_pruned_for_later_joiners() {
         }),
     )
     .await;
+    let event = |raw: &Raw, id: &str| {
+        let path = format!("{V3}/rooms/{}/event/{}", enc(&room), enc(id));
+        let raw = raw.with_token(raw.token.as_deref().expect("token"));
+        async move { expect_ok(raw.call("GET", &path, None).await, "event") }
+    };
+    // Her events served before the erasure, to everyone: the erasure
+    // still reaches them afterwards.
+    let before = event(&bob, &said).await;
+    assert_eq!(before["content"]["body"], "words to forget", "{before}");
     // An invite pending and some account data, for the deactivation to end.
     let bobs = create_room(&bob, json!({ "preset": "private_chat" })).await;
     let invite = json!({ "user_id": alice_id });
@@ -668,11 +677,6 @@ async fn an_erased_users_events_are_pruned_for_later_joiners() {
     );
     expect_ok(join(&carol, &room).await, "carol joins");
 
-    let event = |raw: &Raw, id: &str| {
-        let path = format!("{V3}/rooms/{}/event/{}", enc(&room), enc(id));
-        let raw = raw.with_token(raw.token.as_deref().expect("token"));
-        async move { expect_ok(raw.call("GET", &path, None).await, "event") }
-    };
     let kept = event(&bob, &said).await;
     assert_eq!(kept["content"]["body"], "words to forget");
     let edit = &kept["unsigned"]["m.relations"]["m.replace"];
