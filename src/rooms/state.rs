@@ -228,11 +228,7 @@ impl StateStore {
         }
         let loaded = self.load_with_chain(parent)?;
         let changes = changes_between(&loaded.0, &new);
-        let digest = loaded.2.changed(&loaded.0, &changes);
-        if let Some(id) = self.known(digest, &new)? {
-            return Ok(id);
-        }
-        self.store_unseen(batch, parent, loaded.1, new, changes, digest)
+        self.store_changed(batch, parent, loaded, new, changes, true)
     }
 
     /// [`store`](Self::store) for the state `parent` with `key` set to
@@ -246,30 +242,29 @@ impl StateStore {
         event: u64,
         fresh: bool,
     ) -> Result<u64> {
-        let (old, chain, old_digest) = self.load_with_chain(parent)?;
-        let changes = vec![(key, event)];
-        let digest = old_digest.changed(&old, &changes);
-        let mut new = (*old).clone();
+        let loaded = self.load_with_chain(parent)?;
+        let mut new = (*loaded.0).clone();
         new.insert(key, event);
-        if !fresh {
+        self.store_changed(batch, parent, loaded, new, vec![(key, event)], !fresh)
+    }
+
+    /// Stores `new`, which `changes` make of `parent` (`loaded`), unless
+    /// `look_up` finds a stored state with its content, whose id it then is.
+    fn store_changed(
+        &self,
+        batch: &mut Batch,
+        parent: u64,
+        (old, chain, old_digest): LoadedState,
+        new: StateMap,
+        changes: Vec<(u64, u64)>,
+        look_up: bool,
+    ) -> Result<u64> {
+        let digest = old_digest.changed(&old, &changes);
+        if look_up {
             if let Some(id) = self.known(digest, &new)? {
                 return Ok(id);
             }
         }
-        self.store_unseen(batch, parent, chain, new, changes, digest)
-    }
-
-    /// Stores a state no stored state has the content of: `changes` turn
-    /// `parent` (with a diff chain `chain` long) into `new`.
-    fn store_unseen(
-        &self,
-        batch: &mut Batch,
-        parent: u64,
-        chain: u32,
-        new: StateMap,
-        changes: Vec<(u64, u64)>,
-        digest: Digest,
-    ) -> Result<u64> {
         let hash = self.db.allocate_short(batch);
         let diff = if parent == 0 || chain >= MAX_CHAIN {
             StateDiff {
@@ -304,19 +299,21 @@ mod tests {
     use super::*;
     use matrixos_storage::DbOptions;
 
-    fn open(dir: &tempfile::TempDir) -> Arc<Db> {
+    /// A store on a new database (the directory lives as long as it).
+    fn new_store() -> (tempfile::TempDir, Arc<Db>, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
         let options = DbOptions {
             sync_writes: false,
             ..DbOptions::default()
         };
-        Arc::new(Db::open(dir.path(), options).unwrap())
+        let db = Arc::new(Db::open(dir.path(), options).unwrap());
+        let store = StateStore::new(db.clone());
+        (dir, db, store)
     }
 
     #[test]
     fn diffs_and_snapshots_rebuild_every_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir);
-        let store = StateStore::new(db.clone());
+        let (_dir, db, store) = new_store();
         let mut expected = Vec::new();
         let mut map = StateMap::new();
         let mut parent = 0;
@@ -350,9 +347,7 @@ mod tests {
 
     #[test]
     fn digests_moved_on_match_digests_summed_afresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir);
-        let store = StateStore::new(db.clone());
+        let (_dir, db, store) = new_store();
         let mut ids = Vec::new();
         let mut parent = 0;
         for i in 0..(MAX_CHAIN as u64 * 2) {
@@ -384,9 +379,7 @@ mod tests {
 
     #[test]
     fn one_content_one_id_and_a_digest_alone_decides_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir);
-        let store = StateStore::new(db.clone());
+        let (_dir, db, store) = new_store();
         let mut batch = Batch::new();
         let a = store.store_set(&mut batch, 0, 1, 10, true).unwrap();
         let ab = store.store_set(&mut batch, a, 2, 20, true).unwrap();
